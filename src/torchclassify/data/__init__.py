@@ -1,0 +1,1 @@
+"""Data: where rows come from (sources), how they become tensors (preprocess, labels), splits, augmentation."""

@@ -1,0 +1,47 @@
+"""Optional augmentation of preprocessed tabular batches: Gaussian noise and mixup (off by default).
+
+Both act on a training batch after scaling, so `noise` strength is in standard deviations.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def make_augmenter(kind: str, strength: float | None, to_soft_targets: Callable, n_classes: int,
+                   generator: torch.Generator) -> Callable[[torch.Tensor, torch.Tensor], Batch] | None:
+    """Return f(X_batch (b, d), y_batch) -> (X_batch, y_batch), or None for kind "none".
+
+    noise: X + N(0, strength^2), strength 0.1 by default.
+    mixup: convex mixes of row pairs with lambda ~ Beta(alpha, alpha), alpha 0.2 by default; targets become
+    soft (b, outputs) floats, which BCEWithLogits and CrossEntropy both accept.
+    """
+    if kind == "none":
+        return None
+    if kind == "noise":
+        std = 0.1 if strength is None else strength
+
+        def add_noise(X, y):
+            noise = torch.randn(X.shape, generator=generator, device=generator.device).to(X.device)
+            return X + std * noise, y
+
+        return add_noise
+    if kind == "mixup":
+        alpha = 0.2 if strength is None else strength
+        # torch's Beta sampler takes no generator: a NumPy stream seeded from ours keeps runs reproducible.
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator, device=generator.device).item())
+        rng = np.random.default_rng(seed)
+
+        def mixup(X, y):
+            lam = float(rng.beta(alpha, alpha))
+            perm = torch.randperm(X.shape[0], generator=generator, device=generator.device).to(X.device)
+            y_soft = to_soft_targets(y, n_classes)
+            return lam * X + (1 - lam) * X[perm], lam * y_soft + (1 - lam) * y_soft[perm]
+
+        return mixup
+    raise ValueError(f"unknown augmentation {kind!r}")

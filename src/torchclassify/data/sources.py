@@ -1,0 +1,239 @@
+"""Where the rows come from: toy generators, datasets that scikit-learn ships on disk, CSV/Parquet files.
+
+Every source returns a Dataset of raw features X and raw targets y; nothing here is fitted or scaled.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+@dataclass
+class Dataset:
+    """Raw rows, before any transformation.
+
+    X: (n_samples, n_features) DataFrame of raw feature columns (numbers, strings, NaN allowed).
+    y: (n_samples, n_targets) DataFrame: one label column (binary/multiclass) or several 0/1 columns.
+    """
+
+    X: pd.DataFrame
+    y: pd.DataFrame
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """One built-in dataset: its loader and what `torchclassify datasets` says about it."""
+
+    load: Callable[[int | None, float | None, int], Dataset]
+    task: str
+    description: str
+    toy: bool  # toy generators take n_samples and noise
+
+
+def _frame(X: np.ndarray, y: np.ndarray, name: str, description: str, label_names=None) -> Dataset:
+    X_frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    if y.ndim == 2:  # multilabel indicator (n, L)
+        y_frame = pd.DataFrame(y.astype(np.int64), columns=label_names or [f"label_{i}" for i in range(y.shape[1])])
+    else:
+        y_frame = pd.DataFrame({"target": y})
+    return Dataset(X_frame, y_frame, name, description)
+
+
+def _circles(n, noise, seed):
+    from sklearn.datasets import make_circles
+
+    X, y = make_circles(n or 1000, noise=0.03 if noise is None else noise, factor=0.8, random_state=seed)
+    return _frame(X, y, "circles", "two concentric circles")
+
+
+def _moons(n, noise, seed):
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n or 1000, noise=0.1 if noise is None else noise, random_state=seed)
+    return _frame(X, y, "moons", "two interleaving half circles")
+
+
+def _blobs(n, noise, seed):
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n or 1000, n_features=2, centers=4, cluster_std=1.5 if noise is None else noise,
+                      random_state=seed)
+    return _frame(X, y, "blobs", "four Gaussian clusters")
+
+
+def _spirals(n, noise, seed):
+    # The CS231n spiral: three arms; angle noise makes the arms overlap.
+    n = n or 1500
+    n_classes = 3
+    rng = np.random.default_rng(seed)
+    per_class = np.full(n_classes, n // n_classes)
+    per_class[: n % n_classes] += 1
+    X, y = [], []
+    for k, m in enumerate(per_class):
+        radius = np.linspace(0.0, 1.0, m)
+        theta = np.linspace(k * 4.0, (k + 1) * 4.0, m) + rng.normal(0.0, 0.2 if noise is None else noise, m)
+        X.append(np.c_[radius * np.sin(theta), radius * np.cos(theta)])
+        y.append(np.full(m, k))
+    return _frame(np.concatenate(X), np.concatenate(y), "spirals", "three interleaved spiral arms")
+
+
+def _xor(n, noise, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, size=(n or 1000, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+    X = X + rng.normal(0.0, 0.05 if noise is None else noise, X.shape)
+    return _frame(X, y, "xor", "the four-quadrant XOR pattern")
+
+
+def _multilabel(n, noise, seed):
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n or 2000, n_features=10, n_classes=5, n_labels=2,
+                                          allow_unlabeled=True, random_state=seed)
+    return _frame(X, Y, "multilabel", "synthetic: 10 count features, 5 labels")
+
+
+def _sklearn_real(loader_name: str, description: str, label_map: bool = True):
+    def load(n, noise, seed):
+        import sklearn.datasets
+
+        bunch = getattr(sklearn.datasets, loader_name)()
+        y = bunch.target
+        if label_map and hasattr(bunch, "target_names"):
+            y = np.asarray(bunch.target_names)[y]  # predictions come back as the real class names
+        names = list(getattr(bunch, "feature_names", [])) or None
+        data = _frame(np.asarray(bunch.data, dtype=np.float64), y, loader_name[5:], description)
+        if names:
+            data.X.columns = [str(c) for c in names]
+        return data
+
+    return load
+
+
+BUILTINS: dict[str, Builtin] = {
+    "circles": Builtin(_circles, "binary", "toy: two concentric circles (2 features)", True),
+    "moons": Builtin(_moons, "binary", "toy: two interleaving half circles (2 features)", True),
+    "xor": Builtin(_xor, "binary", "toy: XOR quadrants (2 features)", True),
+    "blobs": Builtin(_blobs, "multiclass", "toy: 4 Gaussian clusters (2 features)", True),
+    "spirals": Builtin(_spirals, "multiclass", "toy: 3 spiral arms (2 features)", True),
+    "multilabel": Builtin(_multilabel, "multilabel", "toy: 5 labels from 10 count features", True),
+    "iris": Builtin(_sklearn_real("load_iris", "iris flowers"), "multiclass", "real: 3 iris species", False),
+    "wine": Builtin(_sklearn_real("load_wine", "wine cultivars"), "multiclass", "real: 3 wine cultivars", False),
+    "breast_cancer": Builtin(_sklearn_real("load_breast_cancer", "breast cancer diagnosis"), "binary",
+                             "real: malignant vs benign tumours", False),
+    "digits": Builtin(_sklearn_real("load_digits", "8x8 handwritten digits", label_map=False), "multiclass",
+                      "real: handwritten digits 0-9 (8x8 pixels)", False),
+}
+
+
+def list_datasets() -> pd.DataFrame:
+    """One row per built-in dataset: name, task, rows, features, description (toys at default size)."""
+    rows = []
+    for name, spec in BUILTINS.items():
+        data = spec.load(None, None, 0)
+        rows.append({"name": name, "task": spec.task, "rows": len(data.X), "features": data.X.shape[1],
+                     "description": spec.description})
+    return pd.DataFrame(rows)
+
+
+def load_data(source: str | Path | pd.DataFrame, target: str | None = None, *, n_samples: int | None = None,
+              noise: float | None = None, seed: int = 0) -> Dataset:
+    """Load a built-in dataset by name, a CSV/Parquet file by path, or a DataFrame with a target.
+
+    target: required for files and frames: one column, a comma list of columns, or a glob ("mood_*").
+    n_samples, noise, seed: size, difficulty and randomness of the toy generators.
+    Raises DataError with a one-line fix for a missing file, unknown dataset or column.
+    """
+    if isinstance(source, pd.DataFrame):
+        return split_target(source, target, name="dataframe")
+    text = str(source)
+    if text in BUILTINS:
+        spec = BUILTINS[text]
+        if not spec.toy and (n_samples is not None or noise is not None):
+            raise DataError(f"{text!r} is a real dataset: --n-samples and --noise apply to toy generators only")
+        return spec.load(n_samples, noise, seed)
+    path = Path(text)
+    if path.suffix.lower() not in TABLE_SUFFIXES and not path.exists():
+        raise DataError(
+            f"unknown dataset {text!r}: use one of {', '.join(BUILTINS)} (see `torchclassify datasets`), "
+            "or a path to a .csv or .parquet file"
+        )
+    return split_target(read_table(path), target, name=path.stem)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV/TSV or Parquet file into a DataFrame; DataError if missing, empty or unreadable."""
+    if not path.exists():
+        raise DataError(f"file not found: {path} - check the path")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a data file: give a .csv or .parquet file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            # sep=None sniffs the delimiter (comma, semicolon, tab) from the file itself.
+            frame = pd.read_csv(path, sep=None, engine="python", skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty: it needs a header row and at least one data row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"cannot read {path}: {reason} - is it a valid CSV or Parquet file?") from None
+    except Exception as err:  # pyarrow raises its own types for corrupt Parquet
+        raise DataError(f"cannot read {path}: {type(err).__name__} - is it a valid CSV or Parquet file?") from None
+    if frame.empty:
+        raise DataError(f"{path} has no data rows: it needs a header row and at least one data row")
+    frame.columns = [str(c) for c in frame.columns]
+    if len(set(frame.columns)) != len(frame.columns):
+        raise DataError(f"{path} has duplicate column names: give each column a unique name")
+    return frame
+
+
+def resolve_target(columns: list[str], target: str | None) -> list[str]:
+    """Turn a --target spec into column names: "plan", "a,b,c" or a glob "mood_*".
+
+    Raises DataError naming the columns that do exist when nothing matches.
+    """
+    if not target or not str(target).strip():
+        raise DataError("--target is required for files: name the label column (or 'a,b,c' / 'mood_*' for multilabel)")
+    spec = str(target).strip()
+    if spec in columns:
+        return [spec]
+    wanted: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if part in columns:
+            matches = [part]
+        elif any(ch in part for ch in "*?["):
+            matches = [c for c in columns if fnmatch.fnmatchcase(c, part)]
+        else:
+            matches = []
+        if not matches:
+            shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+            raise DataError(f"target column {part!r} not found; the columns are: {shown}")
+        wanted.extend(m for m in matches if m not in wanted)
+    return wanted
+
+
+def split_target(frame: pd.DataFrame, target: str | None, name: str) -> Dataset:
+    """Separate the target column(s) from the features of a raw table."""
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    columns = resolve_target(list(frame.columns), target)
+    X = frame.drop(columns=columns)
+    if X.shape[1] == 0:
+        raise DataError(f"{name} has no feature columns besides the target {columns}")
+    return Dataset(X, frame[columns], name, f"{len(frame)} rows from {name}")

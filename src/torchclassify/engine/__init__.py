@@ -1,0 +1,1 @@
+"""Training: the five-step loop, batching, optimizers and schedules, callbacks, devices."""

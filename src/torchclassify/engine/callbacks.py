@@ -1,0 +1,123 @@
+"""Callbacks: plain classes with no-op hooks that the loop calls at epoch boundaries.
+
+Early stopping sets `state.should_stop` (never raises); progress printing lives here too.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class TrainState:
+    """What callbacks may read (and, for should_stop, write) between epochs."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    n_epochs: int
+    main_metric: str
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    should_stop: bool = False
+    best_epoch: int | None = None
+    stop_reason: str = ""
+
+
+class Callback:
+    """Override any hook; each receives the TrainState."""
+
+    def on_train_begin(self, state: TrainState) -> None: ...
+
+    def on_epoch_end(self, state: TrainState) -> None: ...
+
+    def on_train_end(self, state: TrainState) -> None: ...
+
+
+class EarlyStopping(Callback):
+    """Stop when `monitor` has not improved by min_delta for `patience` epochs; restore the best weights.
+
+    monitor: a history key, "valid_loss" by default (smaller is better).
+    """
+
+    def __init__(self, patience: int = 20, monitor: str = "valid_loss", min_delta: float = 1e-4,
+                 restore_best: bool = True):
+        self.patience, self.monitor, self.min_delta, self.restore_best = patience, monitor, min_delta, restore_best
+        self.best = math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.wait = 0
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        value = state.history[-1][self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.wait = value, 0
+            state.best_epoch = state.epoch
+            # Clone: the live parameters keep changing in place.
+            self.best_state = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                state.should_stop = True
+                state.stop_reason = f"early stopping: {self.monitor} did not improve for {self.patience} epochs"
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self.restore_best and self.best_state is not None:
+            state.model.load_state_dict(self.best_state)
+
+
+class ProgressPrinter(Callback):
+    """A live bar on a terminal, a plain line every ~10% of epochs when piped, nothing when quiet."""
+
+    def __init__(self, mode: str = "auto", stream=None):
+        self.stream = stream or sys.stderr
+        if mode == "auto":
+            mode = "bar" if getattr(self.stream, "isatty", lambda: False)() else "lines"
+        self.mode = mode
+        self.progress = None
+        self.started = 0.0
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self.started = time.perf_counter()
+        if self.mode == "bar":
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
+                                     console=Console(file=self.stream), transient=True)
+            self.progress.start()
+            self.bar = self.progress.add_task("train", total=state.n_epochs, info="")
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        if self.mode == "quiet":
+            return
+        info = describe_epoch(state.history[-1], state.main_metric)
+        if self.mode == "bar":
+            self.progress.update(self.bar, completed=state.epoch, info=info)
+            return
+        every = max(1, state.n_epochs // 10)
+        if state.epoch % every == 0 or state.epoch == 1 or state.should_stop or state.epoch == state.n_epochs:
+            print(f"epoch {state.epoch:>4}/{state.n_epochs}  {info}", file=self.stream, flush=True)
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        if self.mode != "quiet":
+            took = time.perf_counter() - self.started
+            done = f"trained {state.epoch} epochs in {took:.1f}s"
+            if state.stop_reason:
+                done += f" ({state.stop_reason}; best epoch {state.best_epoch})"
+            print(done, file=self.stream, flush=True)
+
+
+def describe_epoch(record: dict[str, Any], main_metric: str) -> str:
+    parts = [f"train_loss {record['train_loss']:.4f}"]
+    for key in ("valid_loss", f"valid_{main_metric}"):
+        if key in record:
+            parts.append(f"{key} {record[key]:.4f}")
+    return "  ".join(parts)

@@ -1,0 +1,65 @@
+"""Metrics for a finished model (torchmetrics, chosen by the task table) and their printed tables."""
+
+from __future__ import annotations
+
+import torch
+
+from .tasks import Task
+
+PER_CLASS_KEYS = ("precision_per_class", "recall_per_class", "f1_per_class", "f1_per_label")
+
+
+def compute_metrics(task: Task, y_proba: torch.Tensor, y_true: torch.Tensor, classes: list,
+                    threshold: float = 0.5) -> dict:
+    """All metrics of the task as JSON-ready values; per-class lists become {class name: value}.
+
+    y_proba: binary (n,), otherwise (n, n_classes); y_true: encoded targets of the same task.
+    """
+    metrics = task.compute_metrics(y_proba.float(), y_true, len(classes), threshold)
+    for key in PER_CLASS_KEYS:
+        if key in metrics:
+            metrics[key] = {str(c): v for c, v in zip(classes, metrics[key])}
+    metrics["n_samples"] = int(y_true.shape[0])
+    metrics["classes"] = [c if isinstance(c, (int, float, str, bool)) else str(c) for c in classes]
+    return metrics
+
+
+def format_metrics(metrics_by_split: dict[str, dict]) -> str:
+    """A plain-text table: one row per scalar metric, one column per split (valid, test, ...)."""
+    splits = [s for s, m in metrics_by_split.items() if m]
+    if not splits:
+        return "(no evaluation split)"
+    names = []
+    for split in splits:
+        for key, value in metrics_by_split[split].items():
+            if (isinstance(value, float) or value is None) and key not in names:
+                names.append(key)
+    width = max(len(n) for n in names + ["metric"])
+    lines = [f"{'metric':<{width}}  " + "  ".join(f"{s:>8}" for s in splits)]
+    for name in names:
+        cells = []
+        for split in splits:
+            value = metrics_by_split[split].get(name)
+            cells.append(f"{'-':>8}" if value is None else f"{value:>8.4f}")
+        lines.append(f"{name:<{width}}  " + "  ".join(cells))
+    lines.append(f"{'rows':<{width}}  " + "  ".join(f"{metrics_by_split[s]['n_samples']:>8}" for s in splits))
+    for split in splits:
+        per_class = _per_class_table(metrics_by_split[split])
+        if per_class:
+            lines += ["", f"per class ({split}):", per_class]
+    return "\n".join(lines)
+
+
+def _per_class_table(metrics: dict) -> str:
+    keys = [k for k in PER_CLASS_KEYS if k in metrics]
+    if not keys:
+        return ""
+    classes = list(metrics[keys[0]])
+    width = max(len(c) for c in classes + ["class"])
+    short = {k: k.replace("_per_class", "").replace("_per_label", "") for k in keys}
+    lines = [f"  {'class':<{width}}  " + "  ".join(f"{short[k]:>9}" for k in keys)]
+    for name in classes[:50]:
+        lines.append(f"  {name:<{width}}  " + "  ".join(f"{metrics[k][name]:>9.4f}" for k in keys))
+    if len(classes) > 50:
+        lines.append(f"  ... {len(classes) - 50} more in metrics.json")
+    return "\n".join(lines)

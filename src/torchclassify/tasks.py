@@ -1,0 +1,282 @@
+"""The task table: binary, multiclass and multilabel differ only here.
+
+Each task says how many outputs the model has, which loss it trains with, how logits become
+probabilities and labels, and which metrics describe it. Nothing else in the package branches on the task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import ConfigError, DataError
+
+TASK_NAMES = ("binary", "multiclass", "multilabel")
+
+
+@dataclass(frozen=True)
+class Task:
+    """How one kind of target is modelled.
+
+    Shapes, with n samples, C classes (multiclass) and L labels (multilabel):
+      logits:   binary (n,)     multiclass (n, C)   multilabel (n, L)
+      y:        binary (n,) float 0/1   multiclass (n,) int64 class index   multilabel (n, L) float 0/1
+      y_proba:  same shape as logits (binary: probability of the positive class)
+    """
+
+    name: str
+    # n_outputs(n_classes) -> number of model outputs (binary needs one logit, not two).
+    n_outputs: Callable[[int], int]
+    # Loss class and the keyword that carries class weights (None: unweighted).
+    loss_class: type[nn.Module]
+    weight_keyword: str
+    to_proba: Callable[[torch.Tensor], torch.Tensor]
+    main_metric: str  # the metric shown per epoch and used to rank runs; larger is better
+    uses_threshold: bool  # whether a decision threshold on probabilities applies
+    single_logit: bool  # the model has one output column that is squeezed away
+    # compute_metrics(y_proba, y_true, n_classes, threshold) -> {name: float | list}
+    compute_metrics: Callable[..., dict]
+    # main_score(y_proba, y_true, n_classes, threshold) -> float: the main metric alone, cheap per epoch
+    main_score: Callable[..., float]
+    # to_soft_targets(y, n_classes) -> float targets shaped like logits (for mixup and label blending)
+    to_soft_targets: Callable[[torch.Tensor, int], torch.Tensor]
+    # balanced_weights(y_train, n_classes) -> the loss's weight tensor for class_weight="balanced"
+    balanced_weights: Callable[[torch.Tensor, int], torch.Tensor]
+
+    def make_loss(self, class_weights: torch.Tensor | None = None) -> nn.Module:
+        """The loss module: BCEWithLogits (binary, multilabel) or CrossEntropy (multiclass).
+
+        class_weights: (C,) CE weights for multiclass, or (1,)/(L,) positive weights for BCE.
+        """
+        if class_weights is None:
+            return self.loss_class()
+        return self.loss_class(**{self.weight_keyword: class_weights})
+
+    def squeeze_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Model output (n, n_outputs) -> the task's logits shape (binary: (n,))."""
+        return logits.squeeze(-1) if self.single_logit else logits
+
+    def to_labels(self, y_proba: torch.Tensor, threshold: float | torch.Tensor = 0.5) -> torch.Tensor:
+        """Probabilities -> encoded labels: 0/1 (binary, multilabel; at threshold) or class index."""
+        if self.uses_threshold:
+            return (y_proba >= threshold).to(torch.int64)
+        return y_proba.argmax(dim=-1)
+
+    def compute_main_metric(self, y_proba: torch.Tensor, y_true: torch.Tensor, n_classes: int,
+                            threshold: float | torch.Tensor = 0.5) -> float:
+        """The task's main metric (larger is better) without the full metrics table."""
+        return float(self.main_score(y_proba, y_true, n_classes, threshold))
+
+    def target_dtype(self) -> torch.dtype:
+        # Thresholded tasks train on 0/1 floats (BCE); argmax tasks on class indices (CrossEntropy).
+        return torch.float32 if self.uses_threshold else torch.int64
+
+    def as_training_target(self, y: torch.Tensor) -> torch.Tensor:
+        """Encoded targets -> the shape the loss wants against raw model output: binary (n,) -> (n, 1)."""
+        y = y.to(self.target_dtype())
+        return y.reshape(-1, 1) if self.single_logit else y
+
+
+def _softmax(logits: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits, dim=-1)
+
+
+def _one_hot(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(y, n_classes).to(torch.float32)  # (n,) -> (n, C)
+
+
+def _as_float(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    return y.to(torch.float32)
+
+
+def _balanced_class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    # sklearn's "balanced": n_samples / (n_classes * count_c); absent classes get weight 1.
+    counts = torch.bincount(y.long().reshape(-1), minlength=n_classes).to(torch.float32)
+    weights = y.numel() / (n_classes * counts.clamp(min=1))
+    return torch.where(counts > 0, weights, torch.ones_like(weights))
+
+
+def _balanced_pos_weight(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    # BCE pos_weight = negatives / positives per output column ((1,) binary, (L,) multilabel), capped so a
+    # label with a handful of positives cannot dominate the loss.
+    y = y.to(torch.float32).reshape(y.shape[0], -1)
+    positives = y.sum(dim=0)
+    negatives = y.shape[0] - positives
+    weights = negatives / positives.clamp(min=1)
+    return torch.where(positives > 0, weights.clamp(max=100.0), torch.ones_like(weights))
+
+
+def _to_list(value: torch.Tensor) -> float | list:
+    value = value.detach().cpu()
+    return value.item() if value.ndim == 0 else value.tolist()
+
+
+def _binary_main(y_proba, y_true, n_classes, threshold=0.5):
+    from torchmetrics.functional.classification import binary_accuracy
+
+    return binary_accuracy(y_proba, y_true.long(), threshold=float(threshold), validate_args=False)
+
+
+def _multiclass_main(y_proba, y_true, n_classes, threshold=None):
+    from torchmetrics.functional.classification import multiclass_accuracy
+
+    return multiclass_accuracy(y_proba, y_true.long(), num_classes=n_classes, average="micro", validate_args=False)
+
+
+def _multilabel_main(y_proba, y_true, n_classes, threshold=0.5):
+    from torchmetrics.functional.classification import multilabel_f1_score
+
+    y_pred = (y_proba >= torch.as_tensor(threshold, dtype=y_proba.dtype)).long()
+    return multilabel_f1_score(y_pred, y_true.long(), num_labels=n_classes, average="micro", validate_args=False)
+
+
+def _binary_metrics(y_proba, y_true, n_classes, threshold=0.5) -> dict:
+    """y_proba (n,) positive-class probabilities, y_true (n,) 0/1."""
+    from torchmetrics.functional import classification as F
+
+    y_true = y_true.long()
+    both_present = bool(y_true.min() != y_true.max())
+    kw = {"threshold": float(threshold)}
+    return {
+        "accuracy": _to_list(F.binary_accuracy(y_proba, y_true, **kw)),
+        "precision": _to_list(F.binary_precision(y_proba, y_true, **kw)),
+        "recall": _to_list(F.binary_recall(y_proba, y_true, **kw)),
+        "f1": _to_list(F.binary_f1_score(y_proba, y_true, **kw)),
+        # Ranking metrics are undefined when y_true holds one class only: report None, not a fake 0.
+        "roc_auc": _to_list(F.binary_auroc(y_proba, y_true)) if both_present else None,
+        "average_precision": _to_list(F.binary_average_precision(y_proba, y_true)) if both_present else None,
+        "confusion_matrix": _to_list(F.binary_confusion_matrix(y_proba, y_true, **kw)),
+    }
+
+
+def _multiclass_metrics(y_proba, y_true, n_classes, threshold=None) -> dict:
+    """y_proba (n, C) softmax probabilities, y_true (n,) class indices."""
+    from torchmetrics.functional import classification as F
+
+    y_true = y_true.long()
+    kw = {"num_classes": n_classes}
+    all_present = int(torch.unique(y_true).numel()) == n_classes
+    return {
+        "accuracy": _to_list(F.multiclass_accuracy(y_proba, y_true, average="micro", **kw)),
+        "balanced_accuracy": _to_list(F.multiclass_accuracy(y_proba, y_true, average="macro", **kw)),
+        "f1_macro": _to_list(F.multiclass_f1_score(y_proba, y_true, average="macro", **kw)),
+        "f1_weighted": _to_list(F.multiclass_f1_score(y_proba, y_true, average="weighted", **kw)),
+        "roc_auc_ovr": _to_list(F.multiclass_auroc(y_proba, y_true, average="macro", **kw)) if all_present else None,
+        "precision_per_class": _to_list(F.multiclass_precision(y_proba, y_true, average="none", **kw)),
+        "recall_per_class": _to_list(F.multiclass_recall(y_proba, y_true, average="none", **kw)),
+        "f1_per_class": _to_list(F.multiclass_f1_score(y_proba, y_true, average="none", **kw)),
+        "confusion_matrix": _to_list(F.multiclass_confusion_matrix(y_proba, y_true, **kw)),
+    }
+
+
+def _multilabel_metrics(y_proba, y_true, n_classes, threshold=0.5) -> dict:
+    """y_proba (n, L) per-label probabilities, y_true (n, L) 0/1; threshold a float or (L,) tensor."""
+    from torchmetrics.functional import classification as F
+
+    y_true = y_true.long()
+    # torchmetrics takes one scalar threshold: binarise first so per-label thresholds work too.
+    y_pred = (y_proba >= torch.as_tensor(threshold, dtype=y_proba.dtype)).long()
+    kw = {"num_labels": n_classes}
+    return {
+        "subset_accuracy": _to_list(F.multilabel_exact_match(y_pred, y_true, **kw)),
+        "hamming_loss": _to_list(F.multilabel_hamming_distance(y_pred, y_true, average="micro", **kw)),
+        "f1_micro": _to_list(F.multilabel_f1_score(y_pred, y_true, average="micro", **kw)),
+        "f1_macro": _to_list(F.multilabel_f1_score(y_pred, y_true, average="macro", **kw)),
+        "f1_per_label": _to_list(F.multilabel_f1_score(y_pred, y_true, average="none", **kw)),
+        "confusion_matrix": _to_list(F.multilabel_confusion_matrix(y_pred, y_true, **kw)),
+    }
+
+
+TASKS: dict[str, Task] = {
+    "binary": Task(
+        name="binary",
+        n_outputs=lambda n_classes: 1,
+        loss_class=nn.BCEWithLogitsLoss,
+        weight_keyword="pos_weight",
+        to_proba=torch.sigmoid,
+        main_metric="accuracy",
+        uses_threshold=True,
+        single_logit=True,
+        compute_metrics=_binary_metrics,
+        main_score=_binary_main,
+        balanced_weights=_balanced_pos_weight,
+        to_soft_targets=_as_float,
+    ),
+    "multiclass": Task(
+        name="multiclass",
+        n_outputs=lambda n_classes: n_classes,
+        loss_class=nn.CrossEntropyLoss,
+        weight_keyword="weight",
+        to_proba=_softmax,
+        main_metric="accuracy",
+        uses_threshold=False,
+        single_logit=False,
+        compute_metrics=_multiclass_metrics,
+        main_score=_multiclass_main,
+        balanced_weights=_balanced_class_weights,
+        to_soft_targets=_one_hot,
+    ),
+    "multilabel": Task(
+        name="multilabel",
+        n_outputs=lambda n_labels: n_labels,
+        loss_class=nn.BCEWithLogitsLoss,
+        weight_keyword="pos_weight",
+        to_proba=torch.sigmoid,
+        main_metric="f1_micro",
+        uses_threshold=True,
+        single_logit=False,
+        compute_metrics=_multilabel_metrics,
+        main_score=_multilabel_main,
+        balanced_weights=_balanced_pos_weight,
+        to_soft_targets=_as_float,
+    ),
+}
+
+
+def get_task(name: str) -> Task:
+    """Look a task up by name; unknown names get a ConfigError listing the valid ones."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ConfigError(f"unknown task {name!r}: use one of {', '.join(TASK_NAMES)}") from None
+
+
+def detect_task(n_target_columns: int, n_classes: int, requested: str | None = None) -> str:
+    """Choose the task from the target's shape, or check that the requested one fits it.
+
+    n_target_columns: 1 for a single label column, >1 for several 0/1 columns.
+    n_classes: distinct values of the single column (ignored for several columns).
+    """
+    if n_target_columns > 1:
+        detected = "multilabel"
+    elif n_classes < 2:
+        raise DataError(
+            f"the target has {n_classes} distinct value(s); a classifier needs at least 2 classes - "
+            "check the --target column"
+        )
+    else:
+        detected = "binary" if n_classes == 2 else "multiclass"
+    if requested is None or requested == "auto":
+        return detected
+    get_task(requested)
+    if requested == detected:
+        return requested
+    if requested == "multiclass" and detected == "binary":
+        return requested  # two classes through softmax is valid, only redundant
+    if requested == "multilabel":
+        raise ConfigError(
+            "--task multilabel needs several 0/1 target columns (e.g. --target 'tag_*' or 'a,b,c'), "
+            "but the target is a single column"
+        )
+    if detected == "multilabel":
+        raise ConfigError(
+            f"--task {requested} needs one target column, but {n_target_columns} were given: "
+            "name one column, or use --task multilabel"
+        )
+    raise ConfigError(
+        f"--task binary needs exactly 2 classes, but the target has {n_classes}: "
+        "use --task multiclass (or leave --task out)"
+    )

@@ -1,0 +1,215 @@
+"""The whole workflow in one call: load -> split -> preprocess -> build -> fit -> evaluate -> save.
+
+`train(config)` is what `torchclassify train` runs; every step is also importable on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .artifacts import RunWriter, clean_for_json, save_model, write_json
+from .classifier import TrainedClassifier
+from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from .data.augment import make_augmenter
+from .data.labels import LabelEncoding
+from .data.preprocess import Preprocessor
+from .data.sources import Dataset, load_data
+from .data.split import split_indices
+from .engine.callbacks import Callback, EarlyStopping, ProgressPrinter
+from .engine.defaults import resolve_train_config
+from .engine.device import resolve_device, seed_everything
+from .engine.loop import TensorData, fit, predict_logits
+from .errors import ConfigError, DataError
+from .evaluate import compute_metrics
+from .models import count_parameters, make_model, summarize
+from .tasks import detect_task, get_task
+
+
+@dataclass
+class Run:
+    """The result of `train`: the classifier plus everything the run folder holds."""
+
+    classifier: TrainedClassifier
+    config: RunConfig
+    history: list[dict[str, Any]]
+    metrics: dict[str, dict]  # {"valid": {...}, "test": {...}}
+    summary: dict[str, Any]
+    run_dir: Path | None = None
+    splits: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # row indices per split
+
+
+_SECTIONS = {
+    "data": {f.name for f in dataclasses.fields(DataConfig)},
+    "model": {f.name for f in dataclasses.fields(ModelConfig)},
+    "train": {f.name for f in dataclasses.fields(TrainConfig)},
+}
+
+
+def make_config(config: RunConfig | None = None, **settings) -> RunConfig:
+    """A RunConfig from flat keyword settings, e.g. make_config(source="moons", hidden=[32], lr=0.01).
+
+    data="..." is accepted as a synonym of source. Unknown names raise ConfigError.
+    """
+    config = dataclasses.replace(config) if config else RunConfig()
+    config = RunConfig.from_dict(config.to_dict())  # deep copy
+    if "data" in settings and not isinstance(settings["data"], (pd.DataFrame, Dataset)):
+        settings["source"] = settings.pop("data")
+    for key, value in settings.items():
+        section = next((name for name, keys in _SECTIONS.items() if key in keys), None)
+        if section is None:
+            raise ConfigError(f"unknown setting {key!r}")
+        setattr(getattr(config, section), key, value)
+    return config.validate()
+
+
+def prepare_data(dataset: Dataset, config: RunConfig):
+    """Split, fit the preprocessing on train only, and encode: returns (task, labels, pre, arrays, splits)."""
+    labels = LabelEncoding.fit(dataset.y)
+    task_name = detect_task(dataset.y.shape[1], labels.n_classes, config.data.task)
+    if labels.multilabel and labels.n_classes < 1:
+        raise DataError("the multilabel target has no label columns")
+    codes = labels.encode(dataset.y)
+    strat = None if labels.multilabel else codes
+    train_idx, valid_idx, test_idx = split_indices(len(codes), strat, config.data.valid_size,
+                                                   config.data.test_size, config.train.seed)
+    X_train_raw = dataset.X.iloc[train_idx]
+    if not labels.multilabel and len(np.unique(codes[train_idx])) < 2:
+        raise DataError("the training split holds a single class: add rows of the other classes")
+    preprocessor = Preprocessor.fit(X_train_raw)
+    splits = {"train": train_idx, "valid": valid_idx, "test": test_idx}
+    arrays = {name: (preprocessor.transform(dataset.X.iloc[idx]), codes[idx]) for name, idx in splits.items()}
+    return task_name, labels, preprocessor, arrays, splits
+
+
+def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | None = None, out=None,
+          overwrite: bool = False, progress: str = "auto", callbacks: list[Callback] = (),
+          **settings) -> Run:
+    """Run the whole workflow; with `out`, write the run folder atomically.
+
+    config: a RunConfig, or None for defaults; keyword settings override it (see make_config).
+    data: an in-memory DataFrame (with settings target=...) or Dataset instead of config.data.source.
+    progress: "auto" (bar on a terminal, lines when piped), "bar", "lines" or "quiet".
+    """
+    if isinstance(data, str):
+        settings["source"], data = data, None
+    config = make_config(config, **settings)
+    writer = RunWriter(Path(out), overwrite) if out is not None else None
+    try:
+        run = _train(config, data, progress, list(callbacks))
+        if writer is not None:
+            write_run(writer, run)
+            run.run_dir = writer.commit()
+        return run
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+
+
+def _train(config: RunConfig, data, progress: str, callbacks: list[Callback]) -> Run:
+    started = time.perf_counter()
+    if isinstance(data, pd.DataFrame):
+        dataset = load_data(data, config.data.target)
+        config.data.source = "<dataframe>"
+    elif isinstance(data, Dataset):
+        dataset = data
+    else:
+        dataset = load_data(config.data.source, config.data.target, n_samples=config.data.n_samples,
+                            noise=config.data.noise, seed=config.train.seed)
+    task_name, labels, preprocessor, arrays, splits = prepare_data(dataset, config)
+    config.data.task = task_name
+    task = get_task(task_name)
+    device = resolve_device(config.train.device)
+    has_valid = len(splits["valid"]) > 0
+    config.train = resolve_train_config(config.train, len(splits["train"]), has_valid)
+    t = config.train
+
+    def tensors(name):
+        X, y = arrays[name]
+        return TensorData(torch.from_numpy(X).to(device), torch.as_tensor(y).to(device, task.target_dtype()))
+
+    train_data, valid_data = tensors("train"), (tensors("valid") if has_valid else None)
+    seed_everything(t.seed)
+    n_outputs = task.n_outputs(labels.n_classes)
+    model = make_model(config.model, preprocessor.n_features_out, n_outputs).to(device)
+    generator = torch.Generator(device="cpu").manual_seed(t.seed)
+    augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets,
+                             labels.n_classes, generator)
+    summary = {
+        "dataset": dataset.name, "task": task_name, "classes": labels.classes,
+        "n_rows": len(dataset.X), "n_columns": dataset.X.shape[1],
+        "numeric_columns": [c.name for c in preprocessor.numeric],
+        "categorical_columns": [c.name for c in preprocessor.categorical],
+        "n_inputs": preprocessor.n_features_out, "n_outputs": n_outputs,
+        "split_sizes": {k: int(len(v)) for k, v in splits.items()},
+        "class_counts": _class_counts(dataset, labels, splits["train"]),
+        "parameters": count_parameters(model), "layers": summarize(model),
+        "device": str(device), "early_stopping": t.early_stopping,
+    }
+    if progress != "quiet":
+        print(describe_setup(summary, config), file=sys.stderr, flush=True)
+    all_callbacks = list(callbacks)
+    if t.early_stopping:
+        all_callbacks.insert(0, EarlyStopping(patience=t.patience))
+    all_callbacks.append(ProgressPrinter(progress))
+    state = fit(model, task, train_data, valid_data, t, n_classes=labels.n_classes, n_epochs=t.epochs,
+                batch_size=t.batch_size or len(train_data), callbacks=all_callbacks, augment=augment,
+                generator=generator)
+    model.eval()
+    classifier = TrainedClassifier(model, task_name, preprocessor, labels, config.model, t.threshold,
+                                   info={"dataset": dataset.name})
+    metrics = {}
+    for name in ("valid", "test"):
+        if len(splits[name]):
+            X, y = arrays[name]
+            logits = task.squeeze_logits(predict_logits(model, torch.from_numpy(X).to(device))).cpu()
+            metrics[name] = compute_metrics(task, task.to_proba(logits), torch.as_tensor(y), labels.classes,
+                                            t.threshold)
+    summary.update(epochs_run=state.epoch, best_epoch=state.best_epoch, stop_reason=state.stop_reason,
+                   seconds=round(time.perf_counter() - started, 3))
+    return Run(classifier, config, state.history, metrics, summary, splits=splits)
+
+
+def _class_counts(dataset: Dataset, labels: LabelEncoding, train_idx: np.ndarray) -> dict[str, int]:
+    y = dataset.y.iloc[train_idx]
+    if labels.multilabel:
+        return {str(c): int(y[c].sum()) for c in labels.classes}
+    counts = y.iloc[:, 0].map(str).value_counts()
+    return {str(c): int(counts.get(str(c), 0)) for c in labels.classes}
+
+
+def describe_setup(summary: dict, config: RunConfig) -> str:
+    """A few lines about data, model and settings, printed before training starts."""
+    t = config.train
+    sizes = summary["split_sizes"]
+    layers = " -> ".join(
+        f"{row['type']}({row['details']})" if row["type"] == "Linear" else row["type"] for row in summary["layers"])
+    batch = "full" if t.batch_size == 0 else t.batch_size
+    return "\n".join([
+        f"data     {summary['dataset']}: {summary['n_rows']} rows, {summary['n_columns']} columns "
+        f"({len(summary['numeric_columns'])} numeric, {len(summary['categorical_columns'])} categorical) "
+        f"-> {summary['n_inputs']} inputs; task {summary['task']} with {len(summary['classes'])} "
+        f"{'labels' if summary['task'] == 'multilabel' else 'classes'}",
+        f"split    train {sizes['train']}, valid {sizes['valid']}, test {sizes['test']} (seed {t.seed})",
+        f"model    {layers}; {summary['parameters']:,} parameters on {summary['device']}",
+        f"train    {t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {batch}, up to {t.epochs} "
+        f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else ""),
+    ])
+
+
+def write_run(writer: RunWriter, run: Run) -> None:
+    """config.json, model.safetensors, model.json, history.csv, metrics.json, summary.json."""
+    write_json(writer.path("config.json"), run.config.to_dict())
+    run.classifier.info.update({"summary": clean_for_json(run.summary)})
+    save_model(run.classifier, writer.tmp)
+    pd.DataFrame(run.history).to_csv(writer.path("history.csv"), index=False)
+    write_json(writer.path("metrics.json"), clean_for_json(run.metrics))
