@@ -54,7 +54,7 @@ class LabelEncoding:
             missing = [c for c in self.classes if c not in y.columns]
             if missing:
                 raise DataError(f"target label column(s) {missing} are missing from the data")
-            return y[self.classes].to_numpy(dtype=np.float32)
+            return np.array(y[self.classes].to_numpy(dtype=np.float32))  # writable copy for torch
         column = y.iloc[:, 0]
         lookup = {_label_key(c): i for i, c in enumerate(self.classes)}
         codes = np.array([lookup.get(_label_key(to_json_scalar(v)), -1) for v in column], dtype=np.int64)

@@ -1,0 +1,7 @@
+"""`python -m torchclassify ...` (also what torchrun launches) runs the command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

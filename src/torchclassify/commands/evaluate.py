@@ -1,0 +1,33 @@
+"""`torchclassify evaluate RUN --data FILE`: metrics of a trained run on labelled rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub) -> None:
+    evaluate = sub.add_parser("evaluate", help="metrics of a trained run on labelled data")
+    evaluate.add_argument("run", type=Path, help="run folder written by train")
+    evaluate.add_argument("--data", dest="source", required=True, help="CSV/Parquet file or built-in dataset")
+    evaluate.add_argument("--target", help="label column(s) (default: as in training)")
+    evaluate.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
+
+
+def run(args) -> int:
+    from ..artifacts import load_model
+    from ..data.sources import BUILTINS, load_data
+    from ..evaluate import format_metrics
+    from ..run_files import read_run_config
+
+    classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
+    config_data = read_run_config(args.run).get("data", {})
+    if args.source in BUILTINS:
+        dataset = load_data(args.source, n_samples=config_data.get("n_samples"), noise=config_data.get("noise"))
+    else:
+        target = args.target or config_data.get("target")
+        if not target and classifier.labels.multilabel:
+            target = ",".join(map(str, classifier.classes))
+        dataset = load_data(args.source, target)
+    metrics = classifier.evaluate(dataset.X, dataset.y)
+    print(format_metrics({Path(args.source).name: metrics}))
+    return 0

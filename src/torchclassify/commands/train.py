@@ -1,0 +1,84 @@
+"""`torchclassify train`: train a classifier and write its run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import _add_train_arguments
+
+TRAIN_KEYS = ["source", "target", "task", "n_samples", "noise", "valid_size", "test_size", "augment",
+              "augment_strength", "hidden", "activation", "dropout", "norm", "custom", "optimizer", "lr",
+              "weight_decay", "momentum", "schedule", "clip_grad_norm", "class_weight", "epochs", "batch_size",
+              "early_stopping", "patience", "seed", "device", "threshold"]
+
+
+def register(sub) -> None:
+    train = sub.add_parser("train", help="train a classifier and write a run folder",
+                           description="Train a classifier; writes config.json, model.safetensors, model.json, "
+                                       "history.csv and metrics.json into --out.")
+    train.add_argument("--config", type=Path, help="a config.json to start from (e.g. an earlier run's)")
+    train.add_argument("--out", type=Path, help="run folder to create (default: runs/<dataset>)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_train_arguments(train)
+
+
+def config_from_args(args):
+    """The RunConfig that --config plus the given flags describe (flags win)."""
+    import json
+
+    from ..config import RunConfig
+    from ..errors import ConfigError, DataError
+    from ..workflow import make_config
+
+    base = None
+    if getattr(args, "config", None) is not None:
+        try:
+            base = RunConfig.from_dict(json.loads(args.config.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise DataError(f"config file not found: {args.config}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{args.config} is not valid JSON: {err}") from None
+    settings = {k: getattr(args, k) for k in TRAIN_KEYS if getattr(args, k, None) is not None}
+    return make_config(base, **settings)
+
+
+def run(args) -> int:
+    from ..workflow import train
+
+    config = config_from_args(args)
+    out = args.out or default_out(config.data.source)
+    run = train(config, out=out, overwrite=args.overwrite, progress="quiet" if args.quiet else "auto")
+    print(report_text(run))
+    return 0
+
+
+def default_out(source: str) -> Path:
+    """runs/<dataset>, or runs/<dataset>-2, -3, ... when taken."""
+    stem = Path(source).stem if source else "run"
+    out = Path("runs") / stem
+    n = 2
+    while out.exists():
+        out = Path("runs") / f"{stem}-{n}"
+        n += 1
+    return out
+
+
+def report_text(run) -> str:
+    """The end-of-training summary printed to stdout: metrics table and where the files are."""
+    from ..evaluate import format_metrics
+
+    s = run.summary
+    lines = [
+        "",
+        f"{s['dataset']} ({s['task']}): {s['epochs_run']} epochs"
+        + (f", best epoch {s['best_epoch']}" if s.get("best_epoch") else "") + f", {s['seconds']:.1f}s",
+        "",
+        format_metrics(run.metrics),
+        "",
+    ]
+    if run.run_dir is not None:
+        files = ", ".join(sorted(p.name for p in Path(run.run_dir).iterdir()))
+        lines.append(f"run folder: {run.run_dir}  ({files})")
+        lines.append(f"predict:    torchclassify predict {run.run_dir} NEW_ROWS.csv --proba -o predictions.csv")
+    return "\n".join(lines)

@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny seeded tables for each task, and a helper to run the CLI as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+TASKS = ("binary", "multiclass", "multilabel")
+
+
+def make_table(task: str, n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, str]:
+    """A learnable table with a numeric, a categorical and a missing-value column; returns (frame, target)."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    frame = pd.DataFrame({"a": a, "b": b, "colour": colour})
+    frame.loc[rng.random(n) < 0.1, "b"] = np.nan
+    if task == "binary":
+        frame["label"] = np.where(a + (colour == "red") > 0.3, "yes", "no")
+        return frame, "label"
+    if task == "multiclass":
+        frame["label"] = np.select([a > 0.5, a < -0.5], ["high", "low"], "mid")
+        return frame, "label"
+    frame["tag_pos"] = (a > 0).astype(int)
+    frame["tag_red"] = (colour == "red").astype(int)
+    frame["tag_big"] = (np.abs(a) > 1).astype(int)
+    return frame, "tag_*"
+
+
+@pytest.fixture(params=TASKS)
+def task_table(request):
+    frame, target = make_table(request.param)
+    return request.param, frame, target
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m torchclassify ARGS` in a subprocess and capture its output."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "torchclassify", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=env)

@@ -1,0 +1,51 @@
+"""Preprocessing is fitted on train only, handles missing and unseen values, and round-trips through JSON."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from torchclassify.data.preprocess import Preprocessor
+from torchclassify.errors import DataError
+
+
+def test_statistics_come_from_the_rows_it_was_fitted_on():
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, np.nan], "c": ["a", "a", "b", None]})
+    pre = Preprocessor.fit(train)
+    num = pre.numeric[0]
+    assert num.median == 2.0 and num.indicator
+    filled = np.array([1.0, 2.0, 3.0, 2.0])
+    assert num.mean == pytest.approx(filled.mean()) and num.std == pytest.approx(filled.std())
+    assert pre.categorical[0].categories == ["a", "__missing__", "b"] or pre.categorical[0].categories[0] == "a"
+    assert pre.feature_names_out[:2] == ["x", "x_missing"]
+
+
+def test_transform_unseen_category_missing_and_inf():
+    pre = Preprocessor.fit(pd.DataFrame({"x": [0.0, 2.0], "c": ["a", "b"]}))
+    out = pre.transform(pd.DataFrame({"x": [np.inf, 4.0], "c": ["zzz", "a"], "extra": [1, 2]}))
+    assert out.dtype == np.float32 and out.shape == (2, pre.n_features_out)
+    names = pre.feature_names_out
+    assert out[0, names.index("x")] == 0.0  # inf -> median 1.0 -> standardised 0
+    assert out[0, names.index("c=__other__")] == 1.0  # unseen category
+    assert out[1, names.index("c=a")] == 1.0 and out[1, names.index("x")] == pytest.approx(3.0)
+
+
+def test_json_round_trip_is_exact():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=50), "c": rng.choice(list("pqr"), 50), "b": rng.random(50) > .5})
+    pre = Preprocessor.fit(frame)
+    again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    np.testing.assert_array_equal(pre.transform(frame), again.transform(frame))
+
+
+def test_high_cardinality_is_capped():
+    frame = pd.DataFrame({"id": [f"u{i}" for i in range(1000)]})
+    pre = Preprocessor.fit(frame, max_categories=32)
+    assert pre.n_features_out == 33
+
+
+def test_missing_columns_are_named():
+    pre = Preprocessor.fit(pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 0.0]}))
+    with pytest.raises(DataError, match="lacks 1 column.*'y'"):
+        pre.transform(pd.DataFrame({"x": [1.0]}))

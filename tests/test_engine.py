@@ -1,0 +1,84 @@
+"""The training loop: the five steps work, loss falls, early stopping restores the best weights."""
+
+import math
+
+import pytest
+import torch
+
+import torchclassify as tc
+from torchclassify.config import TrainConfig
+from torchclassify.engine.callbacks import EarlyStopping
+from torchclassify.engine.loop import TensorData, epoch_batches, fit, train_step
+from torchclassify.models import MLP
+from torchclassify.tasks import get_task
+
+
+def test_train_step_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    X = torch.randn(16, 5)
+    y = torch.randint(0, 3, (16,))
+    model = MLP(5, 3, [64, 64])
+    loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = [float(train_step(model, loss_fn, optimizer, X, y)) for _ in range(300)]
+    assert losses[-1] < 0.01 < losses[0]
+    assert (model(X).argmax(1) == y).all()
+
+
+def test_loss_falls_on_moons():
+    run = tc.train(data="moons", epochs=30, early_stopping=False, progress="quiet")
+    losses = [h["train_loss"] for h in run.history]
+    assert len(losses) == 30
+    assert losses[-1] < 0.5 * losses[0]
+    assert run.metrics["test"]["accuracy"] >= 0.95
+
+
+def test_batches_cover_every_row_once():
+    data = TensorData(torch.arange(10.0).reshape(10, 1), torch.arange(10))
+    batches = list(epoch_batches(data, 4, torch.Generator().manual_seed(0)))
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    assert sorted(torch.cat([b[1] for b in batches]).tolist()) == list(range(10))
+    assert len(list(epoch_batches(data, 0 or 10, torch.Generator()))) == 1  # full batch
+
+
+def test_early_stopping_restores_best_weights():
+    torch.manual_seed(0)
+    task = get_task("binary")
+    X = torch.randn(200, 2)
+    y = (X[:, 0] > 0).float()
+    train, valid = TensorData(X[:20], y[:20]), TensorData(X[100:], (torch.rand(100) > 0.5).float())  # noise
+    model = MLP(2, 1, [32])
+    stopper = EarlyStopping(patience=5)
+    state = fit(model, task, train, valid, TrainConfig(lr=0.05), n_classes=2, n_epochs=200, batch_size=8,
+                callbacks=[stopper])
+    assert state.should_stop and state.epoch < 200
+    best = min(h["valid_loss"] for h in state.history)
+    assert state.history[state.best_epoch - 1]["valid_loss"] == best
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, stopper.best_state[key])
+
+
+def test_nan_loss_stops_with_a_clear_message():
+    with pytest.raises(tc.TrainingError, match="lower --lr"):
+        tc.train(data="circles", lr=10.0, optimizer="sgd", momentum=0.99, hidden=[256, 256], epochs=40,
+                 early_stopping=False, progress="quiet", batch_size=0)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop"])
+@pytest.mark.parametrize("schedule", ["none", "step", "cosine", "onecycle", "plateau"])
+def test_optimizers_and_schedules_train(optimizer, schedule):
+    lr = 0.1 if optimizer == "sgd" else 0.01
+    run = tc.train(data="blobs", optimizer=optimizer, schedule=schedule, lr=lr, epochs=8, progress="quiet")
+    assert math.isfinite(run.history[-1]["train_loss"])
+    assert run.metrics["test"]["accuracy"] > 0.8
+    if schedule in ("step", "cosine", "onecycle"):
+        assert run.history[-1]["lr"] != run.history[0]["lr"] or schedule == "step"
+
+
+@pytest.mark.parametrize("extra", [dict(norm="batch", dropout=0.2), dict(norm="layer", activation="gelu"),
+                                   dict(class_weight="balanced", clip_grad_norm=1.0),
+                                   dict(augment="noise"), dict(augment="mixup"), dict(batch_size=0)])
+def test_options_train_all_tasks(extra, task_table):
+    task, frame, target = task_table
+    run = tc.train(data=frame, target=target, epochs=10, progress="quiet", **extra)
+    assert math.isfinite(run.history[-1]["train_loss"])
