@@ -27,6 +27,8 @@ class TrainState:
     should_stop: bool = False
     best_epoch: int | None = None
     stop_reason: str = ""
+    scheduler: Any = None  # the LR schedule, if any (read by checkpoints)
+    generator: torch.Generator | None = None  # the batch-order generator (read by checkpoints)
 
 
 class Callback:
@@ -68,6 +70,14 @@ class EarlyStopping(Callback):
     def on_train_end(self, state: TrainState) -> None:
         if self.restore_best and self.best_state is not None:
             state.model.load_state_dict(self.best_state)
+
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """(JSON-able counters, best weights) for checkpoints; without them a resumed run forgets its best."""
+        return {"best": self.best, "wait": self.wait, "has_best": self.best_state is not None}, dict(self.best_state or {})
+
+    def load_state_dict(self, plain: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        self.best, self.wait = float(plain["best"]), int(plain["wait"])
+        self.best_state = {k: v.clone() for k, v in tensors.items()} if plain["has_best"] else None
 
 
 class ProgressPrinter(Callback):

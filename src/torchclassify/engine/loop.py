@@ -77,12 +77,14 @@ def predict_logits(model: nn.Module, X: torch.Tensor, batch_size: int = 65536) -
 
 def fit(model: nn.Module, task: Task, train: TensorData, valid: TensorData | None, config: TrainConfig, *,
         n_classes: int, n_epochs: int, batch_size: int, callbacks: list[Callback] = (),
-        augment: Callable | None = None, generator: torch.Generator | None = None) -> TrainState:
+        augment: Callable | None = None, generator: torch.Generator | None = None,
+        resume: dict | None = None) -> TrainState:
     """Train `model` for up to n_epochs; returns the TrainState with the per-epoch history.
 
     train.y / valid.y are the encoded targets ((n,) int64 multiclass, (n,) or (n, L) float 0/1 otherwise).
     Each epoch records train_loss, lr, and, with a validation split, valid_loss and valid_<main metric>;
     train_<main metric> is measured in eval mode on up to 10,000 training rows.
+    resume: a checkpoint (engine.checkpoint.read_checkpoint) to continue from, bit-identically on CPU.
     """
     generator = generator or torch.Generator().manual_seed(config.seed)
     weights = task.balanced_weights(train.y, n_classes).to(train.X.device) if config.class_weight == "balanced" else None
@@ -93,10 +95,15 @@ def fit(model: nn.Module, task: Task, train: TensorData, valid: TensorData | Non
     y_train = task.as_training_target(train.y)
     monitor_rows = slice(0, min(len(train), 10_000))
 
-    state = TrainState(model, optimizer, n_epochs, task.main_metric)
+    state = TrainState(model, optimizer, n_epochs, task.main_metric, scheduler=scheduler, generator=generator)
+    first_epoch = 1
+    if resume is not None:  # weights, optimizer, schedule, RNGs, history, callbacks: as after that epoch
+        from .checkpoint import restore_checkpoint
+
+        first_epoch = restore_checkpoint(resume, state, callbacks)
     for callback in callbacks:
         callback.on_train_begin(state)
-    for epoch in range(1, n_epochs + 1):
+    for epoch in range(first_epoch, n_epochs + 1):
         state.epoch = epoch
         started = time.perf_counter()
         model.train()

@@ -1,0 +1,213 @@
+"""Checkpoints that let a killed run resume bit-identically, and a watch for exploding gradients.
+
+A checkpoint is ONE safetensors file, replaced atomically: every tensor (weights, optimizer state, early
+stopping's best weights, RNG states) as a tensor, everything else (epoch, history, scheduler and optimizer
+settings, NumPy/Python RNG states, early stopping's counters, the run's config) as JSON in its metadata.
+Nothing is pickled, so reading a checkpoint can never run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ModelFileError
+from .callbacks import Callback, TrainState
+
+CHECKPOINT = "checkpoint.safetensors"
+META_KEY = "torchclassify_checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class Checkpoint(Callback):
+    """Write `folder/checkpoint.safetensors` after every `every` epochs (and the last one), atomically.
+
+    callbacks: the run's other callbacks; those with state_dict()/load_state_dict() (early stopping) are saved.
+    config: the run's settings as a dict, stored so that `--resume` needs nothing else.
+    """
+
+    def __init__(self, folder: Path, every: int = 1, callbacks: list[Callback] = (), config: dict | None = None):
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"--checkpoint-every must be a whole number >= 1, got {every!r}")
+        self.folder, self.every, self.callbacks, self.config = Path(folder), every, list(callbacks), config or {}
+        self.saved_epoch: int | None = None
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        if state.epoch % self.every == 0 or state.epoch == state.n_epochs or state.should_stop:
+            save_checkpoint(self.folder / CHECKPOINT, state, self.callbacks, self.config)
+            self.saved_epoch = state.epoch
+
+
+def _callback_key(callback: Callback) -> str:
+    return type(callback).__name__
+
+
+def save_checkpoint(path: Path, state: TrainState, callbacks: list[Callback], config: dict) -> None:
+    """Everything needed to continue after state.epoch, written to a temporary file then renamed over path."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+
+    def put(name: str, value: torch.Tensor) -> None:
+        # safetensors refuses shared or non-contiguous storage: store an independent CPU copy.
+        tensors[name] = value.detach().to("cpu", copy=True).contiguous()
+
+    for key, value in state.model.state_dict().items():
+        put(f"model/{key}", value)
+    optim = state.optimizer.state_dict()
+    optim_json: dict[str, Any] = {"param_groups": optim["param_groups"], "state": {}}
+    for index, entry in optim["state"].items():
+        plain = {}
+        for name, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                put(f"optim/{index}/{name}", value)
+            else:
+                plain[name] = value
+        optim_json["state"][str(index)] = plain
+    callbacks_json = {}
+    for callback in callbacks:
+        if hasattr(callback, "state_dict"):
+            plain, cb_tensors = callback.state_dict()
+            callbacks_json[_callback_key(callback)] = plain
+            for key, value in cb_tensors.items():
+                put(f"callback/{_callback_key(callback)}/{key}", value)
+    if state.generator is not None:
+        put("rng/generator", state.generator.get_state())
+    put("rng/torch", torch.get_rng_state())
+    np_state = np.random.get_state()
+    meta = {
+        "version": CHECKPOINT_VERSION,
+        "epoch": state.epoch,
+        "n_epochs": state.n_epochs,
+        "history": state.history,
+        "best_epoch": state.best_epoch,
+        "should_stop": state.should_stop,
+        "stop_reason": state.stop_reason,
+        "optimizer": optim_json,
+        "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
+        "callbacks": callbacks_json,
+        "numpy_rng": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "python_rng": _python_rng_to_json(random.getstate()),
+        "config": config,
+    }
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        # json keeps floats exact (shortest round-trip repr); inf (ReduceLROnPlateau) is written as Infinity.
+        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta)})
+        with open(tmp, "rb") as handle:  # on disk before the rename, so a power cut cannot leave it empty
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _python_rng_to_json(value):
+    return [value[0], list(value[1]), value[2]]
+
+
+def read_checkpoint(path: Path) -> dict:
+    """Parse a checkpoint: returns {"meta": dict, "tensors": {name: tensor}}; ModelFileError if unusable.
+
+    The header is checked against the file size before any tensor is read (artifacts.read_safetensors_header).
+    """
+    from safetensors import safe_open
+
+    from ..artifacts import read_safetensors_header
+
+    path = Path(path)
+    read_safetensors_header(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            raw = (handle.metadata() or {}).get(META_KEY)
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+        meta = json.loads(raw) if raw is not None else None
+    except Exception as err:  # safetensors raises its own types on a corrupt file
+        raise ModelFileError(f"{path} is not a readable checkpoint ({type(err).__name__}): start the run again "
+                             "with --overwrite") from None
+    if not isinstance(meta, dict) or meta.get("version") != CHECKPOINT_VERSION or not isinstance(meta.get("epoch"), int):
+        raise ModelFileError(f"{path} is not a torchclassify checkpoint of version {CHECKPOINT_VERSION}: start the "
+                             "run again with --overwrite")
+    return {"meta": meta, "tensors": tensors}
+
+
+def checkpoint_epoch(path: Path) -> int | None:
+    """The epoch a checkpoint file was written after, or None when there is none (cheap: header only)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return int(json.loads(handle.metadata()[META_KEY])["epoch"])
+    except Exception:
+        return None
+
+
+def restore_checkpoint(checkpoint: dict, state: TrainState, callbacks: list[Callback]) -> int:
+    """Put the model, optimizer, scheduler, RNGs, history and callbacks back; returns the epoch to start at.
+
+    A checkpoint written when training had already stopped returns n_epochs + 1, so no epoch runs again.
+    """
+    meta, tensors = checkpoint["meta"], checkpoint["tensors"]
+    device = next(iter(state.model.state_dict().values()), torch.empty(0)).device
+
+    def group(prefix: str) -> dict[str, torch.Tensor]:
+        return {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
+
+    try:
+        state.model.load_state_dict({k: v.to(device) for k, v in group("model/").items()}, strict=True)
+        optim_state: dict[int, dict] = {int(i): dict(plain) for i, plain in meta["optimizer"]["state"].items()}
+        for name, value in group("optim/").items():
+            index, key = name.split("/", 1)
+            optim_state.setdefault(int(index), {})[key] = value
+        state.optimizer.load_state_dict({"state": optim_state, "param_groups": meta["optimizer"]["param_groups"]})
+        if state.scheduler is not None:
+            state.scheduler.load_state_dict(meta["scheduler"])
+        for callback in callbacks:
+            key = _callback_key(callback)
+            if hasattr(callback, "load_state_dict") and key in meta["callbacks"]:
+                callback.load_state_dict(meta["callbacks"][key], group(f"callback/{key}/"))
+        if state.generator is not None:
+            state.generator.set_state(tensors["rng/generator"])
+        torch.set_rng_state(tensors["rng/torch"])
+        kind, keys, pos, has_gauss, cached = meta["numpy_rng"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+        version, internal, gauss = meta["python_rng"]
+        random.setstate((version, tuple(internal), gauss))
+    except (KeyError, ValueError, TypeError, RuntimeError) as err:
+        raise ModelFileError(f"the checkpoint does not match this run ({type(err).__name__}: {str(err)[:120]}): "
+                             "start the run again with --overwrite") from None
+    state.history = list(meta["history"])
+    state.epoch, state.best_epoch = meta["epoch"], meta["best_epoch"]
+    state.should_stop, state.stop_reason = bool(meta["should_stop"]), meta["stop_reason"]
+    return state.n_epochs + 1 if state.should_stop else meta["epoch"] + 1
+
+
+class GradientWatch(Callback):
+    """Warn once when the gradient norm (of each epoch's last batch) explodes: large or not finite.
+
+    Reads the .grad left by the last optimizer step, so it costs one norm per epoch and no change to the loop.
+    """
+
+    def __init__(self, limit: float = 1e3, stream=None):
+        self.limit, self.stream, self.warned = limit, stream or sys.stderr, False
+        self.max_norm = 0.0
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        grads = [p.grad for p in state.model.parameters() if p.grad is not None]
+        if not grads:
+            return
+        norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+        self.max_norm = max(self.max_norm, norm) if norm == norm else float("inf")
+        if not self.warned and not (norm <= self.limit):
+            self.warned = True
+            print(f"warning: exploding gradients at epoch {state.epoch} (gradient norm {norm:.3g}): lower --lr or "
+                  "add --clip-grad-norm 1.0", file=self.stream, flush=True)
