@@ -101,18 +101,56 @@ def save_model(classifier, folder: Path) -> None:
     }))
 
 
-class RunWriter:
-    """Builds a run folder under a temporary sibling name; `commit()` renames it into place.
+PARTIAL_SUFFIX = ".partial"
+LOCK = "lock"
 
-    Refuses an existing non-empty --out unless overwrite=True, so two runs never mix their files.
+
+def partial_path(out: Path) -> Path:
+    """Where a run to `out` lives while it trains: the sibling OUT.partial/ (checkpoints, lock, config)."""
+    out = Path(out)
+    return out.with_name(out.name + PARTIAL_SUFFIX)
+
+
+class RunWriter:
+    """Builds a run folder inside OUT.partial/ and renames it to OUT when complete.
+
+    OUT.partial/ is found again after a crash (`train --resume OUT`); it holds config.json, the checkpoint and
+    a lock file that a training holds (flock) while it runs, so a second training to the same OUT refuses
+    instead of mixing files. The finished folder is renamed into place in one step, so OUT is either absent
+    or complete. Refuses an existing non-empty OUT unless overwrite=True.
     """
 
-    def __init__(self, out: Path, overwrite: bool = False):
+    def __init__(self, out: Path, overwrite: bool = False, resume: bool = False):
         self.out = Path(out)
         self.overwrite = overwrite
-        check_out_folder(self.out, overwrite)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
+        self.partial = partial_path(self.out)
+        if resume:
+            if self.out.exists() and self.out.is_dir() and any(self.out.iterdir()) and not self.partial.is_dir():
+                raise ConfigError(f"{self.out} is a finished run: there is nothing to resume")
+            if not self.partial.is_dir():
+                raise ConfigError(f"nothing to resume for {self.out}: {self.partial} does not exist (give the --out "
+                                  "folder of an interrupted training)")
+        else:
+            check_out_folder(self.out, overwrite)
+        self.partial.mkdir(parents=True, exist_ok=True)
+        self._lock = _acquire_lock(self.partial, self.out)
+        try:
+            if resume and self.out.exists() and any(self.out.iterdir()):
+                raise ConfigError(f"{self.out} is a finished run: there is nothing to resume - delete {self.partial}")
+            if not resume:
+                check_out_folder(self.out, overwrite)  # again, under the lock: another run may have finished
+                leftovers = [p for p in self.partial.iterdir() if p.name != LOCK]
+                if leftovers and not overwrite:
+                    raise ConfigError(f"{self.partial} holds an interrupted training: continue it with "
+                                      f"`torchclassify train --resume {self.out}`, or pass --overwrite to start again")
+                for path in leftovers:
+                    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            for stale in self.partial.glob(".final-*"):  # from a run killed while writing its files
+                shutil.rmtree(stale, ignore_errors=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=self.partial))
+        except BaseException:
+            self._release()
+            raise
 
     def path(self, name: str) -> Path:
         return self.tmp / name
@@ -125,15 +163,53 @@ class RunWriter:
         try:
             os.rename(self.tmp, self.out)
         except OSError:
-            self.abort()
+            self.abort(keep=False)
             raise ConfigError(f"{self.out} was created by another run while this one trained; "
                               "nothing was written - use another --out") from None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(self.partial, ignore_errors=True)
+        self._release()
         return self.out
 
-    def abort(self) -> None:
+    def abort(self, keep: bool = False) -> None:
+        """Remove the unfinished run folder; keep=True leaves OUT.partial/ (config, checkpoint) to resume from."""
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self.partial, ignore_errors=True)
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the flock
+            self._lock = None
+
+
+def _acquire_lock(partial: Path, out: Path) -> int | None:
+    """Hold an exclusive flock on partial/lock (released by the kernel even on SIGKILL); ConfigError if held."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; the final rename still refuses to overwrite
+        return None
+    path = partial / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise ConfigError(f"another training (pid {holder}) is writing to {out} right now: wait for it, or use "
+                          "another --out") from None
+    try:
+        same = os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        same = False
+    if not same:  # the folder was removed by a run that just finished: ours is a stale lock
+        os.close(fd)
+        raise ConfigError(f"another training just finished writing {out}: choose another --out or pass --overwrite")
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode("ascii"))
+    return fd
 
 
 def check_out_folder(out: Path, overwrite: bool) -> None:
@@ -158,7 +234,7 @@ def read_model_json(folder: Path) -> dict:
         raise ModelFileError(f"{path} is larger than {MAX_JSON_BYTES // 2**20} MiB: refusing to read it")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: JSON errors, 5000-digit ints
         raise ModelFileError(f"{path} is not valid JSON ({type(err).__name__}): the file is corrupted") from None
     _require(isinstance(raw, dict) and raw.get("format") == FORMAT, folder, "not a torchclassify model file")
     _require(raw.get("format_version") == FORMAT_VERSION, folder,
@@ -209,7 +285,7 @@ def read_safetensors_header(path: Path) -> dict[str, dict]:
             raise ModelFileError(f"{path} has an impossible header length: not a safetensors file, or truncated")
         try:
             header = json.loads(handle.read(n_header).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise ModelFileError(f"{path} is not a safetensors file (its header is not JSON) - was it "
                                  "replaced, e.g. by a pickle?") from None
     if not isinstance(header, dict):
@@ -255,6 +331,9 @@ def load_model(folder, trust_custom_model: bool = False):
     if planted:
         raise ModelFileError(f"{folder} contains {', '.join(planted)}: pickle-based files are never loaded, and "
                              "their presence means the folder was tampered with - remove them or re-save the model")
+    linked = [name for name in (MODEL_JSON, WEIGHTS) if (folder / name).is_symlink()]
+    if linked:  # a link may point anywhere (another user's file, a device): only the folder's own files are read
+        raise ModelFileError(f"{folder / linked[0]} is a symbolic link: copy the real file into the model folder")
     raw = read_model_json(folder)
     try:
         model_config = ModelConfig(**raw["model"])

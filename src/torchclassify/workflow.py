@@ -25,10 +25,11 @@ from .data.preprocess import Preprocessor
 from .data.sources import Dataset, load_data
 from .data.split import split_indices
 from .engine.callbacks import Callback, EarlyStopping, ProgressPrinter
+from .engine.checkpoint import CHECKPOINT, Checkpoint, GradientWatch, read_checkpoint
 from .engine.defaults import resolve_train_config
 from .engine.device import resolve_device, seed_everything
 from .engine.loop import TensorData, fit, predict_logits
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, TrainingError
 from .evaluate import compute_metrics
 from .models import count_parameters, make_model, summarize
 from .tasks import detect_task, get_task
@@ -90,32 +91,82 @@ def prepare_data(dataset: Dataset, config: RunConfig):
     return task_name, labels, preprocessor, arrays, splits
 
 
+@dataclass
+class Resumable:
+    """Where and how often a run with a folder checkpoints, and the checkpoint it resumes from (if any)."""
+
+    folder: Path  # OUT.partial/
+    out: Path
+    every: int
+    config: dict  # the settings before resolution: what `--resume` rebuilds the run from
+    checkpoint: dict | None = None
+
+
 def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | None = None, out=None,
           overwrite: bool = False, progress: str = "auto", callbacks: list[Callback] = (),
-          **settings) -> Run:
+          resume=None, checkpoint_every: int = 1, **settings) -> Run:
     """Run the whole workflow; with `out`, write the run folder atomically.
 
     config: a RunConfig, or None for defaults; keyword settings override it (see make_config).
     data: an in-memory DataFrame (with settings target=...) or Dataset instead of config.data.source.
     progress: "auto" (bar on a terminal, lines when piped), "bar", "lines" or "quiet".
+    resume: the `out` folder of an interrupted run; continues it from OUT.partial/ with the settings stored
+        there (give no config or settings), ending bit-identical (on CPU) to an uninterrupted run.
+    checkpoint_every: with `out`, checkpoint into OUT.partial/ every this many epochs.
     """
     if isinstance(data, str):
         settings["source"], data = data, None
-    config = make_config(config, **settings)
-    writer = RunWriter(Path(out), overwrite) if out is not None else None
+    if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 1:
+        raise ConfigError(f"--checkpoint-every must be a whole number >= 1, got {checkpoint_every!r}")
+    if resume is not None:
+        if config is not None or settings or out is not None:
+            raise ConfigError("resume takes every setting from the interrupted run: give no other settings or out")
+        out = Path(resume)
+        out = out.with_name(out.name[:-len(".partial")]) if out.name.endswith(".partial") else out
+    else:
+        config = make_config(config, **settings)
+        if data is not None:
+            config.data.source = "<dataframe>"
+    writer = RunWriter(Path(out), overwrite, resume=resume is not None) if out is not None else None
     try:
-        run = _train(config, data, progress, list(callbacks))
+        saving = None
+        if writer is not None:
+            checkpoint = None
+            if resume is not None:
+                config, checkpoint = _read_resume_state(writer.partial)
+                if config.data.source == "<dataframe>" and data is None:
+                    raise ConfigError(f"{out} was trained on an in-memory table: pass the same data= to resume it")
+            else:
+                write_json(writer.partial / "config.json", config.to_dict())
+            saving = Resumable(writer.partial, out, checkpoint_every, config.to_dict(), checkpoint)
+        run = _train(config, data, progress, list(callbacks), saving)
         if writer is not None:
             write_run(writer, run)
             run.run_dir = writer.commit()
         return run
-    except BaseException:
+    except BaseException as err:
         if writer is not None:
-            writer.abort()
+            # Keep OUT.partial/ when there is progress to resume from; a run that failed before its first
+            # checkpoint (bad data, bad settings) leaves nothing behind.
+            writer.abort(keep=isinstance(err, KeyboardInterrupt) or resume is not None
+                         or (writer.partial / CHECKPOINT).exists())
         raise
 
 
-def _train(config: RunConfig, data, progress: str, callbacks: list[Callback]) -> Run:
+def _read_resume_state(partial: Path) -> tuple[RunConfig, dict | None]:
+    """(settings, checkpoint or None) of an interrupted run: from its checkpoint, else from its config.json."""
+    from .run_files import read_run_config
+
+    if (partial / CHECKPOINT).exists():
+        checkpoint = read_checkpoint(partial / CHECKPOINT)
+        return RunConfig.from_dict(checkpoint["meta"]["config"]), checkpoint
+    raw = read_run_config(partial)  # killed before its first checkpoint: start again with the same settings
+    if not raw:
+        raise ConfigError(f"{partial} holds no settings to resume from: start the run again with --overwrite")
+    return RunConfig.from_dict(raw), None
+
+
+def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], saving: Resumable | None = None) -> Run:
     started = time.perf_counter()
     if isinstance(data, pd.DataFrame):
         dataset = load_data(data, config.data.target)
@@ -160,10 +211,31 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback]) ->
     all_callbacks = list(callbacks)
     if t.early_stopping:
         all_callbacks.insert(0, EarlyStopping(patience=t.patience))
+    all_callbacks.append(GradientWatch())
+    checkpoint = None
+    if saving is not None:  # after early stopping, so that each checkpoint holds its state for that epoch
+        checkpoint = Checkpoint(saving.folder, saving.every, [c for c in all_callbacks if isinstance(c, EarlyStopping)],
+                                saving.config)
+        all_callbacks.append(checkpoint)
     all_callbacks.append(ProgressPrinter(progress))
-    state = fit(model, task, train_data, valid_data, t, n_classes=labels.n_classes, n_epochs=t.epochs,
-                batch_size=t.batch_size or len(train_data), callbacks=all_callbacks, augment=augment,
-                generator=generator)
+    try:
+        state = fit(model, task, train_data, valid_data, t, n_classes=labels.n_classes, n_epochs=t.epochs,
+                    batch_size=t.batch_size or len(train_data), callbacks=all_callbacks, augment=augment,
+                    generator=generator, resume=saving.checkpoint if saving else None)
+    except TrainingError as err:
+        if checkpoint is None or checkpoint.saved_epoch is None:
+            raise
+        raise TrainingError(f"{err} (the last good checkpoint, epoch {checkpoint.saved_epoch}, is kept in "
+                            f"{saving.folder})") from None
+    except KeyboardInterrupt:
+        if saving is not None:
+            early = next((c for c in all_callbacks if isinstance(c, EarlyStopping)), None)
+            if early is not None and early.best_state is not None:
+                model.load_state_dict(early.best_state)
+            best = TrainedClassifier(model.eval(), task_name, preprocessor, labels, config.model, t.threshold,
+                                     info={"dataset": dataset.name, "interrupted": True})
+            _save_interrupted(saving, best, checkpoint)
+        raise
     model.eval()
     classifier = TrainedClassifier(model, task_name, preprocessor, labels, config.model, t.threshold,
                                    info={"dataset": dataset.name})
@@ -176,7 +248,42 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback]) ->
                                             t.threshold)
     summary.update(epochs_run=state.epoch, best_epoch=state.best_epoch, stop_reason=state.stop_reason,
                    seconds=round(time.perf_counter() - started, 3))
+    from .diagnose import diagnose  # plain sentences when the history supports them ([] on a healthy run)
+
+    summary["diagnosis"] = diagnose(state.history, config, summary)
     return Run(classifier, config, state.history, metrics, summary, splits=splits)
+
+
+def fit_in_memory(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, callbacks: list[Callback] = (),
+                  progress: str = "quiet") -> Run:
+    """Fit on rows already in memory: the same pipeline as `train`, with no test split and no run folder.
+
+    X: (n_samples, n_columns) raw feature columns; y: (n_samples, 1) labels or (n_samples, L) 0/1 columns.
+    config.data.valid_size rows are held out for early stopping (0: train on every row). Returns the Run
+    (classifier, resolved config, per-epoch history); the estimator builds on this.
+    """
+    config = make_config(config, test_size=0.0)
+    config.data.source = "<in-memory>"
+    return _train(config, Dataset(X, y, "<in-memory>"), progress, list(callbacks))
+
+
+def _save_interrupted(saving: Resumable, best: TrainedClassifier, checkpoint: Checkpoint) -> None:
+    """After Ctrl-C: write the best model so far to OUT.partial/best/ and say how to resume."""
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix=".best-", dir=saving.folder))
+    try:
+        save_model(best, tmp)
+        shutil.rmtree(saving.folder / "best", ignore_errors=True)
+        tmp.rename(saving.folder / "best")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    state = checkpoint.state
+    done = f"after epoch {checkpoint.saved_epoch}" if checkpoint.saved_epoch else "before the first checkpoint"
+    best_epoch = f" (epoch {state.best_epoch})" if state is not None and state.best_epoch else ""
+    print(f"interrupted: progress is saved {done}; the best model so far{best_epoch} is in {saving.folder / 'best'}\n"
+          f"resume with: torchclassify train --resume {saving.out}", file=sys.stderr, flush=True)
 
 
 def _class_counts(dataset: Dataset, labels: LabelEncoding, train_idx: np.ndarray) -> dict[str, int]:
@@ -207,9 +314,19 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
 
 
 def write_run(writer: RunWriter, run: Run) -> None:
-    """config.json, model.safetensors, model.json, history.csv, metrics.json, summary.json."""
+    """config.json, model.safetensors, model.json, history.csv, metrics.json, report.html."""
     write_json(writer.path("config.json"), run.config.to_dict())
     run.classifier.info.update({"summary": clean_for_json(run.summary)})
     save_model(run.classifier, writer.tmp)
     pd.DataFrame(run.history).to_csv(writer.path("history.csv"), index=False)
     write_json(writer.path("metrics.json"), clean_for_json(run.metrics))
+    # The report last, from what is already computed; a failure there must not cost the trained model.
+    from .report import RunView, write_report
+
+    try:
+        write_report(RunView.from_run(run), writer.path("report.html"))
+    except Exception as err:
+        import warnings
+
+        warnings.warn(f"report.html was not written ({type(err).__name__}: {err}); rebuild it later with "
+                      "`torchclassify report RUN`", stacklevel=2)

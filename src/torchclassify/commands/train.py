@@ -20,6 +20,10 @@ def register(sub) -> None:
     train.add_argument("--out", type=Path, help="run folder to create (default: runs/<dataset>)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument("--resume", type=Path, metavar="RUN",
+                       help="continue an interrupted training (its --out folder) with the settings it started with")
+    train.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
+                       help="save a checkpoint into RUN.partial/ every N epochs (default 1)")
     _add_train_arguments(train)
 
 
@@ -44,11 +48,25 @@ def config_from_args(args):
 
 
 def run(args) -> int:
+    from ..errors import ConfigError
     from ..workflow import train
 
-    config = config_from_args(args)
-    out = args.out or default_out(config.data.source)
-    run = train(config, out=out, overwrite=args.overwrite, progress="quiet" if args.quiet else "auto")
+    progress = "quiet" if args.quiet else "auto"
+    try:
+        if args.resume is not None:
+            given = [k for k in TRAIN_KEYS + ["config", "out"] if getattr(args, k, None) is not None]
+            if given or args.overwrite:
+                names = {"source": "data", "custom": "model"}
+                flags = ", ".join("--" + names.get(k, k).replace("_", "-") for k in given) or "--overwrite"
+                raise ConfigError(f"--resume continues with the settings the run started with: drop {flags}")
+            run = train(resume=args.resume, progress=progress, checkpoint_every=args.checkpoint_every)
+        else:
+            config = config_from_args(args)
+            out = args.out or default_out(config.data.source)
+            run = train(config, out=out, overwrite=args.overwrite, progress=progress,
+                        checkpoint_every=args.checkpoint_every)
+    except KeyboardInterrupt:
+        return 130  # the library has said where the best model is and how to resume
     print(report_text(run))
     return 0
 
@@ -77,6 +95,8 @@ def report_text(run) -> str:
         format_metrics(run.metrics),
         "",
     ]
+    for sentence in s.get("diagnosis", []):  # from diagnose.py: only what the history supports
+        lines += [f"diagnosis: {sentence}", ""]
     if run.run_dir is not None:
         files = ", ".join(sorted(p.name for p in Path(run.run_dir).iterdir()))
         lines.append(f"run folder: {run.run_dir}  ({files})")

@@ -40,6 +40,12 @@ class Checkpoint(Callback):
             raise ConfigError(f"--checkpoint-every must be a whole number >= 1, got {every!r}")
         self.folder, self.every, self.callbacks, self.config = Path(folder), every, list(callbacks), config or {}
         self.saved_epoch: int | None = None
+        self.state: TrainState | None = None  # kept so that an interrupted run can report its best epoch
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self.state = state
+        if state.epoch:  # resumed: the checkpoint we started from counts as saved
+            self.saved_epoch = state.epoch
 
     def on_epoch_end(self, state: TrainState) -> None:
         if state.epoch % self.every == 0 or state.epoch == state.n_epochs or state.should_stop:
