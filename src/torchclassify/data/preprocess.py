@@ -134,7 +134,9 @@ def is_numeric(column: pd.Series) -> bool:
 def _as_float(column: pd.Series, strict_name: str | None = None) -> np.ndarray:
     # pd.to_numeric with coerce: a stray text value in a numeric column becomes missing, not a crash.
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    return values
+    # Clip magnitudes to 1e150 so that means, squares and differences cannot overflow to inf (1e308 values
+    # would make the scaled features NaN); no real measurement is that large, and +-inf stays missing.
+    return np.where(np.isfinite(values), np.clip(values, -1e150, 1e150), values)
 
 
 def _as_text(column: pd.Series) -> pd.Series:

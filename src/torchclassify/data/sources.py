@@ -183,6 +183,10 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a data file: give a .csv or .parquet file")
     suffix = path.suffix.lower()
+    with open(path, "rb") as handle:
+        blank = not handle.read(4096).strip()
+    if blank:
+        raise DataError(f"{path} is empty: it needs a header row and at least one data row")
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
@@ -235,6 +239,9 @@ def split_target(frame: pd.DataFrame, target: str | None, name: str) -> Dataset:
     """Separate the target column(s) from the features of a raw table."""
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
+    duplicates = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if duplicates:  # pandas would return a frame for frame[name], which nothing downstream expects
+        raise DataError(f"{name} has duplicate column names {duplicates[:5]}: give each column a unique name")
     columns = resolve_target(list(frame.columns), target)
     X = frame.drop(columns=columns)
     if X.shape[1] == 0:
