@@ -18,6 +18,7 @@ SCHEDULES = ("none", "step", "cosine", "onecycle", "plateau")
 AUGMENTATIONS = ("none", "noise", "mixup")
 CLASS_WEIGHTS = ("none", "balanced")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+AMP_MODES = ("none", "bf16", "fp16")
 
 
 @dataclass
@@ -68,6 +69,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threshold: float = 0.5  # decision threshold for binary and multilabel
+    amp: str = "none"  # mixed precision autocast: "bf16" (CPU or CUDA) or "fp16" (CUDA, with loss scaling)
+    compile: bool = False  # torch.compile the model: pays only for wide models and long runs (8-10 s cold)
+    threads: int | None = None  # CPU threads; None: 1 for tiny models (a second thread only adds overhead)
 
 
 @dataclass
@@ -114,6 +118,12 @@ class RunConfig:
         _choice("--schedule", t.schedule, SCHEDULES)
         _choice("--class-weight", t.class_weight, CLASS_WEIGHTS)
         _choice("--device", t.device, DEVICES)
+        _choice("--amp", t.amp, AMP_MODES)
+        if not isinstance(t.compile, bool):
+            raise ConfigError(f"--compile must be true or false, got {t.compile!r}")
+        if t.threads is not None and (not isinstance(t.threads, int) or isinstance(t.threads, bool)
+                                      or not 1 <= t.threads <= 1024):
+            raise ConfigError(f"--threads must be a whole number between 1 and 1024, got {t.threads!r}")
         for name, value in (("--valid-size", d.valid_size), ("--test-size", d.test_size)):
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ConfigError(f"{name} must be a fraction in [0, 1), got {value!r}")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from .engine.callbacks import Callback, EarlyStopping, ProgressPrinter
 from .engine.checkpoint import CHECKPOINT, Checkpoint, GradientWatch, read_checkpoint
 from .engine.defaults import resolve_train_config
 from .engine.device import resolve_device, seed_everything
+from .engine.distributed import from_env as join_torchrun
+from .engine.distributed import launched_by_torchrun
 from .engine.loop import TensorData, fit, predict_logits
 from .errors import ConfigError, DataError, TrainingError
 from .evaluate import compute_metrics
@@ -127,6 +130,10 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
         config = make_config(config, **settings)
         if data is not None:
             config.data.source = "<dataframe>"
+    if launched_by_torchrun() and int(os.environ["RANK"]) != 0:
+        if resume is not None:
+            raise ConfigError("resume is not supported under torchrun yet: resume in one process")
+        out, progress = None, "quiet"  # only rank 0 writes the run folder and prints
     writer = RunWriter(Path(out), overwrite, resume=resume is not None) if out is not None else None
     try:
         saving = None
@@ -180,6 +187,8 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], sa
     config.data.task = task_name
     task = get_task(task_name)
     device = resolve_device(config.train.device)
+    dist = join_torchrun(device)  # SingleProcess unless started by torchrun
+    device = getattr(dist, "device", device)  # under torchrun on CUDA: this rank's GPU
     has_valid = len(splits["valid"]) > 0
     config.train = resolve_train_config(config.train, len(splits["train"]), has_valid)
     t = config.train
@@ -204,7 +213,7 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], sa
         "split_sizes": {k: int(len(v)) for k, v in splits.items()},
         "class_counts": _class_counts(dataset, labels, splits["train"]),
         "parameters": count_parameters(model), "layers": summarize(model),
-        "device": str(device), "early_stopping": t.early_stopping,
+        "device": str(device), "early_stopping": t.early_stopping, "processes": dist.world_size,
     }
     if progress != "quiet":
         print(describe_setup(summary, config), file=sys.stderr, flush=True)
@@ -221,7 +230,8 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], sa
     try:
         state = fit(model, task, train_data, valid_data, t, n_classes=labels.n_classes, n_epochs=t.epochs,
                     batch_size=t.batch_size or len(train_data), callbacks=all_callbacks, augment=augment,
-                    generator=generator, resume=saving.checkpoint if saving else None)
+                    generator=generator, resume=saving.checkpoint if saving else None, dist=dist)
+        dist.close()  # the final evaluation below needs no collectives
     except TrainingError as err:
         if checkpoint is None or checkpoint.saved_epoch is None:
             raise

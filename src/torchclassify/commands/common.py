@@ -61,6 +61,10 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--patience", type=int)
     train.add_argument("--seed", type=int)
     train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    train.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed precision autocast (default none)")
+    train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="torch.compile the model (pays off only for wide models and long runs)")
+    train.add_argument("--threads", type=int, help="CPU threads (default: 1 for tiny models, else all cores)")
     train.add_argument("--threshold", type=float, help="decision threshold for binary/multilabel (default 0.5)")
 
 

@@ -9,7 +9,7 @@ from .common import _add_train_arguments
 TRAIN_KEYS = ["source", "target", "task", "n_samples", "noise", "valid_size", "test_size", "augment",
               "augment_strength", "hidden", "activation", "dropout", "norm", "custom", "optimizer", "lr",
               "weight_decay", "momentum", "schedule", "clip_grad_norm", "class_weight", "epochs", "batch_size",
-              "early_stopping", "patience", "seed", "device", "threshold"]
+              "early_stopping", "patience", "seed", "device", "threshold", "amp", "compile", "threads"]
 
 
 def register(sub) -> None:

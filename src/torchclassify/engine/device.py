@@ -1,13 +1,24 @@
-"""Choosing the device ("auto" picks CUDA when present) and seeding every random stream."""
+"""Devices, threads, mixed precision and seeding: where and how fast the arithmetic runs.
+
+"auto" picks CUDA when present. Mixed precision wraps only the forward pass (the loss and the optimizer
+stay in float32); fp16 needs a GradScaler, bf16 does not.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..errors import ConfigError
+
+# Below this many multiply-adds per training step a second thread costs more in hand-off than it saves
+# (measured in benchmarks/: the 2->10->10->1 circles net at batch 64 is pure per-op overhead).
+_THREADS_MIN_MACS = 2_000_000
 
 
 def resolve_device(name: str) -> torch.device:
@@ -26,3 +37,73 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def choose_threads(requested: int | None, n_parameters: int, batch_size: int) -> int | None:
+    """How many CPU threads to train with; None leaves torch's choice alone.
+
+    requested: the user's --threads (always wins). Otherwise an OMP_NUM_THREADS the user (or torchrun)
+    set is respected, and tiny models (fewer than ~2M multiply-adds per step) get one thread.
+    """
+    if requested is not None:
+        return requested
+    if "OMP_NUM_THREADS" in os.environ:
+        return None
+    return 1 if n_parameters * max(batch_size, 1) < _THREADS_MIN_MACS else None
+
+
+@contextlib.contextmanager
+def cpu_threads(n_threads: int | None):
+    """Run the block with torch.set_num_threads(n_threads), then restore the caller's setting."""
+    before = torch.get_num_threads()
+    if n_threads is not None and n_threads != before:
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def check_amp(amp: str, device: torch.device) -> None:
+    """fp16 autocast is a CUDA feature here; bf16 works on CPU and on GPUs that support it."""
+    if amp == "fp16" and device.type != "cuda":
+        raise ConfigError("--amp fp16 needs --device cuda; on CPU use --amp bf16 (or none)")
+    if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("--amp bf16 is not supported by this GPU: use --amp fp16")
+
+
+class AutocastForward(nn.Module):
+    """Runs the wrapped model's forward under autocast and hands back float32 logits.
+
+    Only the forward pass runs in low precision: the loss is computed in float32 from the returned logits
+    and the backward pass runs outside autocast, as the PyTorch AMP recipe asks. Shares the parameters.
+    """
+
+    def __init__(self, model: nn.Module, device_type: str, dtype: torch.dtype):
+        super().__init__()
+        self.model, self.device_type, self.dtype = model, device_type, dtype
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            logits = self.model(X)
+        return logits.float()  # (n, n_outputs) float32 whatever the autocast dtype
+
+
+def make_training_forward(model: nn.Module, amp: str, compile: bool, device: torch.device, wrap=None):
+    """The module train_step calls (sharing `model`'s parameters) and the fp16 GradScaler, or None.
+
+    Order: autocast wrapper, then `wrap` (DistributedDataParallel), then torch.compile, as the DDP and
+    compile guides recommend. Evaluation uses the plain `model` in float32, so state_dict keys stay its own.
+    """
+    forward, scaler = model, None
+    if amp != "none":
+        check_amp(amp, device)
+        forward = AutocastForward(model, device.type, torch.bfloat16 if amp == "bf16" else torch.float16)
+        if amp == "fp16":
+            scaler = torch.amp.GradScaler(device.type)
+    if wrap is not None:
+        forward = wrap(forward)
+    if compile:
+        forward = torch.compile(forward)
+    return forward, scaler

@@ -14,6 +14,8 @@ from ..config import TrainConfig
 from ..errors import TrainingError
 from ..tasks import Task
 from .callbacks import Callback, TrainState
+from .device import choose_threads, cpu_threads, make_training_forward
+from .distributed import SingleProcess
 from .optim import make_optimizer, make_scheduler
 
 
@@ -29,8 +31,12 @@ class TensorData:
 
 
 def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
-               X_batch: torch.Tensor, y_batch: torch.Tensor, clip_grad_norm: float | None = None) -> torch.Tensor:
-    """One optimisation step on a batch; returns the batch loss as a 0-d tensor (no host sync)."""
+               X_batch: torch.Tensor, y_batch: torch.Tensor, clip_grad_norm: float | None = None,
+               scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+    """One optimisation step on a batch; returns the batch loss as a 0-d tensor (no host sync).
+
+    scaler: fp16 mixed precision only; it scales the loss so that small gradients do not underflow.
+    """
     # 1. Forward pass: features (b, n_features) -> logits (b, n_outputs).
     logits = model(X_batch)
     # 2. Loss: the task's criterion (BCEWithLogits or CrossEntropy) against the batch targets.
@@ -38,29 +44,41 @@ def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opti
     # 3. Zero the gradients left by the previous step (set_to_none frees them instead of writing zeros).
     optimizer.zero_grad(set_to_none=True)
     # 4. Backward pass: d(loss)/d(parameter) for every parameter.
-    loss.backward()
+    (loss if scaler is None else scaler.scale(loss)).backward()
     if clip_grad_norm is not None:  # optional: tame exploding gradients before they reach the weights
+        if scaler is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-    # 5. Step: move the parameters against their gradients.
-    optimizer.step()
+    # 5. Step: move the parameters against their gradients (fp16: skipped when a gradient overflowed).
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
     return loss.detach()
 
 
-def epoch_batches(data: TensorData, batch_size: int, generator: torch.Generator):
+def epoch_batches(data: TensorData, batch_size: int, generator: torch.Generator, dist: SingleProcess = SingleProcess()):
     """Yield (X_batch, y_batch) views covering a fresh seeded permutation of the rows.
 
     One gather per epoch, then contiguous slices: no per-sample collation as with a DataLoader.
-    A final batch of one row is dropped (BatchNorm cannot train on it; the permutation makes it random).
+    A final batch too small to give each process 2 rows is dropped (BatchNorm cannot train on one row;
+    the permutation makes the dropped rows random). Under torchrun every rank draws the same permutation
+    and yields its `dist.shard` of each global batch, so all ranks take the same number of steps.
     """
     n = len(data)
     if batch_size >= n:
-        yield data.X, data.y  # full batch: order does not matter, skip the shuffle copy
+        rows = dist.shard(n)  # full batch: order does not matter, skip the shuffle copy
+        yield data.X[rows], data.y[rows]
         return
     perm = torch.randperm(n, generator=generator, device=generator.device).to(data.X.device)
     X, y = data.X[perm], data.y[perm]
-    stop = n - 1 if n % batch_size == 1 else n
+    remainder = n % batch_size
+    stop = n - remainder if 0 < remainder < dist.min_rows_per_batch() else n
     for start in range(0, stop, batch_size):
-        yield X[start:start + batch_size], y[start:start + batch_size]
+        rows = dist.shard(min(batch_size, n - start))
+        rows = slice(start + rows.start, start + rows.stop)
+        yield X[rows], y[rows]
 
 
 @torch.inference_mode()
@@ -78,14 +96,28 @@ def predict_logits(model: nn.Module, X: torch.Tensor, batch_size: int = 65536) -
 def fit(model: nn.Module, task: Task, train: TensorData, valid: TensorData | None, config: TrainConfig, *,
         n_classes: int, n_epochs: int, batch_size: int, callbacks: list[Callback] = (),
         augment: Callable | None = None, generator: torch.Generator | None = None,
-        resume: dict | None = None) -> TrainState:
+        resume: dict | None = None, dist: SingleProcess | None = None) -> TrainState:
     """Train `model` for up to n_epochs; returns the TrainState with the per-epoch history.
 
     train.y / valid.y are the encoded targets ((n,) int64 multiclass, (n,) or (n, L) float 0/1 otherwise).
     Each epoch records train_loss, lr, and, with a validation split, valid_loss and valid_<main metric>;
     train_<main metric> is measured in eval mode on up to 10,000 training rows.
     resume: a checkpoint (engine.checkpoint.read_checkpoint) to continue from, bit-identically on CPU.
+    dist: engine.distributed.from_env() under torchrun (DDP, sharded batches, metrics reduced across
+    ranks); None trains in this process alone. batch_size is the global batch over all ranks.
+    config.amp / compile / threads choose mixed precision, torch.compile and the CPU thread count.
     """
+    dist = dist or SingleProcess()
+    n_threads = None
+    if train.X.device.type == "cpu":
+        n_threads = choose_threads(config.threads, sum(p.numel() for p in model.parameters()), batch_size)
+    with cpu_threads(n_threads):
+        return _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, list(callbacks),
+                    augment, generator, resume, dist)
+
+
+def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, callbacks, augment, generator,
+         resume, dist: SingleProcess) -> TrainState:
     generator = generator or torch.Generator().manual_seed(config.seed)
     weights = task.balanced_weights(train.y, n_classes).to(train.X.device) if config.class_weight == "balanced" else None
     loss_fn = task.make_loss(weights)
@@ -93,7 +125,9 @@ def fit(model: nn.Module, task: Task, train: TensorData, valid: TensorData | Non
     steps_per_epoch = max(1, math.ceil(len(train) / batch_size))
     scheduler, schedule_every = make_scheduler(optimizer, config, n_epochs, steps_per_epoch)
     y_train = task.as_training_target(train.y)
-    monitor_rows = slice(0, min(len(train), 10_000))
+    monitor = TensorData(train.X[:10_000], train.y[:10_000])
+    # What train_step calls: `model` itself, or wrapped for autocast / DDP / compile (same parameters).
+    forward, scaler = make_training_forward(model, config.amp, config.compile, train.X.device, dist.wrap)
 
     state = TrainState(model, optimizer, n_epochs, task.main_metric, scheduler=scheduler, generator=generator)
     first_epoch = 1
@@ -109,21 +143,25 @@ def fit(model: nn.Module, task: Task, train: TensorData, valid: TensorData | Non
         model.train()
         lr = optimizer.param_groups[0]["lr"]
         losses, sizes = [], []
-        for X_batch, y_batch in epoch_batches(TensorData(train.X, y_train), batch_size, generator):
+        for X_batch, y_batch in epoch_batches(TensorData(train.X, y_train), batch_size, generator, dist):
             if augment is not None:
                 X_batch, y_batch = augment(X_batch, y_batch)
-            losses.append(train_step(model, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm))
+            losses.append(train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm, scaler))
             sizes.append(X_batch.shape[0])
             if schedule_every == "batch":
                 scheduler.step()
-        # One host sync per epoch: the batch losses stay on the device until here.
-        train_loss = float((torch.stack(losses) * torch.tensor(sizes, device=losses[0].device)).sum() / sum(sizes))
+        # One host sync per epoch: the batch losses stay on the device until here (and, under torchrun,
+        # one all-reduce makes the row-weighted mean the same on every rank).
+        totals = torch.stack([(torch.stack(losses) * torch.tensor(sizes, device=losses[0].device)).sum(),
+                              torch.tensor(float(sum(sizes)), device=losses[0].device)])
+        loss_sum, n_rows = dist.all_sum(totals).tolist()
+        train_loss = loss_sum / n_rows
         record = {"epoch": epoch, "train_loss": train_loss, "lr": lr}
-        record[f"train_{task.main_metric}"] = score(model, task, TensorData(train.X[monitor_rows], train.y[monitor_rows]),
-                                                    loss_fn, n_classes, config.threshold)[1]
+        record[f"train_{task.main_metric}"] = score(model, task, monitor, loss_fn, n_classes, config.threshold,
+                                                    dist, with_loss=False)[1]
         if valid is not None and len(valid):
             record["valid_loss"], record[f"valid_{task.main_metric}"] = score(
-                model, task, valid, loss_fn, n_classes, config.threshold)
+                model, task, valid, loss_fn, n_classes, config.threshold, dist)
         record["seconds"] = time.perf_counter() - started
         state.history.append(record)
         if not math.isfinite(train_loss) or not math.isfinite(record.get("valid_loss", 0.0)):
@@ -136,6 +174,8 @@ def fit(model: nn.Module, task: Task, train: TensorData, valid: TensorData | Non
             scheduler.step(record.get("valid_loss", train_loss))
         for callback in callbacks:
             callback.on_epoch_end(state)
+        # Ranks see identical reduced metrics, so they agree already; the vote makes it certain.
+        state.should_stop = dist.any(state.should_stop)
         if state.should_stop:
             break
     for callback in callbacks:
@@ -144,10 +184,15 @@ def fit(model: nn.Module, task: Task, train: TensorData, valid: TensorData | Non
 
 
 def score(model: nn.Module, task: Task, data: TensorData, loss_fn: nn.Module, n_classes: int,
-          threshold: float) -> tuple[float, float]:
-    """(loss, main metric) of the model on data, in eval mode."""
-    logits = predict_logits(model, data.X)
-    loss = float(loss_fn(logits, task.as_training_target(data.y)))
+          threshold: float, dist: SingleProcess = SingleProcess(), with_loss: bool = True) -> tuple[float, float]:
+    """(loss, main metric) of the model on data, in eval mode; loss is nan when with_loss is False.
+
+    Under torchrun each rank predicts its shard of the rows and the logits are gathered, so every rank
+    computes the same metric on all rows.
+    """
+    n = len(data)
+    logits = dist.gather_rows(predict_logits(model, data.X[dist.shard(n)]), n)  # (n, n_outputs)
+    loss = float(loss_fn(logits, task.as_training_target(data.y))) if with_loss else math.nan
     y_proba = task.to_proba(task.squeeze_logits(logits))
     metric = task.compute_main_metric(y_proba, data.y, n_classes, threshold)
     return loss, metric

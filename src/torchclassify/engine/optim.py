@@ -10,10 +10,15 @@ from ..config import TrainConfig
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     """SGD (with momentum), Adam, AdamW or RMSprop at config.lr with config.weight_decay.
 
-    foreach=True applies one fused update across all parameters: on small models the per-parameter
-    Python loop is a large share of each step.
+    SGD, Adam and AdamW use the fused kernels (one native call updates every parameter) on CPU and CUDA;
+    RMSprop, and parameters elsewhere, use foreach. On small models the per-parameter Python loop of the
+    default implementation is a large share of each step (Adam: ~2x slower per step on the circles net).
     """
-    kw = {"lr": config.lr, "weight_decay": config.weight_decay, "foreach": True}
+    params = list(params)
+    fused_ok = config.optimizer != "rmsprop" and all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    kw = {"lr": config.lr, "weight_decay": config.weight_decay}
+    kw.update({"fused": True} if fused_ok else {"foreach": True})
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, momentum=config.momentum, **kw)
     if config.optimizer == "adam":
