@@ -1,0 +1,403 @@
+"""Compare variants: a grid of settings expanded into normal runs, ranked on the validation metric.
+
+Each variant x seed is an ordinary run folder (its config.json reruns it); the comparison adds
+runs.csv (one row per run), ranking.csv (one row per variant, mean and std over seeds), curves.png
+and compare.html. Test metrics are shown next to the ranking but never used to order it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, DataError, TrainingError
+
+LINK = ":"  # "optimizer:lr" varies several settings together: values "sgd:0.1"
+
+
+@dataclass
+class Comparison:
+    """What `compare` returns.
+
+    runs: one dict per (variant, seed): variant, seed, run_dir, status, metrics, history, diagnosis.
+    ranking: one dict per variant, best first: mean/std of the validation metric, test mean, diagnosis.
+    """
+
+    out: Path
+    main_metric: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    ranking: list[dict[str, Any]] = field(default_factory=list)
+
+
+def setting_types() -> dict[str, Any]:
+    """{setting name: the function the CLI parses its text with}, read from the train flags themselves."""
+    import argparse
+
+    from .commands.common import _add_train_arguments
+
+    parser = argparse.ArgumentParser(add_help=False)
+    _add_train_arguments(parser)
+    types = {}
+    for action in parser._actions:
+        if isinstance(action, argparse.BooleanOptionalAction):
+            types[action.dest] = _parse_bool
+        elif action.dest != "help":
+            types[action.dest] = action.type or str
+    return types
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def setting_name(name: str) -> str:
+    """CLI spelling to config key: "weight-decay" -> "weight_decay", "data" -> "source"."""
+    name = name.strip().lstrip("-").replace("-", "_")
+    return {"data": "source", "model": "custom"}.get(name, name)
+
+
+def parse_value(name: str, value: Any) -> Any:
+    """A value from a grid file or the command line: text is parsed exactly like the train flag."""
+    types = setting_types()
+    if name not in types:
+        raise ConfigError(f"cannot vary {name!r}: it is not a train setting (see `torchclassify train --help`)")
+    if not isinstance(value, str):
+        if name == "hidden" and isinstance(value, (list, tuple)):
+            return [int(v) for v in value]
+        return value
+    try:
+        return types[name](value)
+    except Exception as err:  # argparse types raise ArgumentTypeError, int/float ValueError
+        raise ConfigError(f"bad value {value!r} for {name}: {err}") from None
+
+
+def expand_grid(grid: dict[str, list]) -> list[dict[str, Any]]:
+    """The product of the grid's axes as a list of {setting: value} dicts (one per variant).
+
+    grid: {"hidden": ["none", "16,16"], "optimizer:lr": ["sgd:0.1", "adam:0.01"]}; a key joined with ":"
+    varies its settings together (values as "a:b" text or [a, b] lists).
+    """
+    axes = []
+    for key, values in grid.items():
+        names = [setting_name(k) for k in key.split(LINK)]
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ConfigError(f"grid entry {key!r} must be a non-empty list of values")
+        options = []
+        for value in values:
+            parts = value.split(LINK) if isinstance(value, str) and len(names) > 1 else value
+            if len(names) > 1:
+                if not isinstance(parts, (list, tuple)) or len(parts) != len(names):
+                    raise ConfigError(f"grid entry {key!r} needs {len(names)} values per option like "
+                                      f"{LINK.join(['VALUE'] * len(names))}, got {value!r}")
+            else:
+                parts = [parts]
+            options.append({n: parse_value(n, v) for n, v in zip(names, parts)})
+        axes.append(options)
+    variants = []
+    for combination in itertools.product(*axes):
+        variant: dict[str, Any] = {}
+        for part in combination:
+            variant.update(part)
+        variants.append(variant)
+    return variants
+
+
+def read_grid_file(path: Path) -> dict[str, Any]:
+    """A TOML (or, when PyYAML is installed, YAML) file: tables/keys base, grid, seeds.
+
+    base: fixed settings for every variant; grid: {setting: [values]}; seeds: a count or a list.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"grid file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(f"{path} is YAML but PyYAML is not installed: pip install pyyaml, or write TOML") from None
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    else:
+        import tomllib
+
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("grid", {}), dict):
+        raise ConfigError(f"{path} must hold a 'grid' table of setting = [values]")
+    unknown = set(raw) - {"base", "grid", "seeds"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; expected base, grid, seeds")
+    return raw
+
+
+def seed_list(seeds: int | list[int] | None, first: int) -> list[int]:
+    """A count n gives first, first+1, ...; a list is used as is."""
+    if seeds is None:
+        return [first]
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+        return [first + i for i in range(seeds)]
+    if isinstance(seeds, (list, tuple)) and seeds and all(isinstance(s, int) for s in seeds):
+        return list(seeds)
+    raise ConfigError(f"seeds must be a count or a list of whole numbers, got {seeds!r}")
+
+
+def variant_name(variant: dict[str, Any]) -> str:
+    """A short readable label, also the folder name: "hidden=none optimizer=sgd lr=0.1"."""
+    if not variant:
+        return "base"
+    return " ".join(f"{k}={_show(v)}" for k, v in variant.items())
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) if value else "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _folder(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.,=+-]+", "_", name.replace(" ", "_")).strip("_")[:120] or "run"
+
+
+def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = None, out="runs/compare",
+            overwrite: bool = False, progress: str = "quiet", data=None, log=None) -> Comparison:
+    """Train every variant (x seed) as a normal run under out/runs/ and rank them.
+
+    base: a RunConfig (or None) that every variant starts from; variants: [{setting: value}, ...].
+    seeds: the seeds each variant is trained with (the seed also draws the split; default [base seed]).
+    Ranking: mean validation main metric over seeds, ties broken by the lower mean validation loss.
+    A run that diverges (NaN loss) is kept in the table as "diverged", ranked last, with its diagnosis.
+    log: a function called with one line per finished run (the CLI prints them).
+    """
+    from .diagnose import diagnose_error
+    from .workflow import make_config, train
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
+    configs = []
+    for variant in variants or [{}]:
+        for seed in seeds or [make_config(base).train.seed]:
+            configs.append((variant, seed, make_config(base, **{**variant, "seed": seed})))  # fail before training
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    result = Comparison(out, "")
+    for variant, seed, config in configs:
+        name = variant_name(variant)
+        run_dir = out / "runs" / _folder(f"{name} seed={seed}")
+        row: dict[str, Any] = {"variant": name, "settings": variant, "seed": seed, "run_dir": str(run_dir)}
+        try:
+            run = train(config, data=data, out=run_dir, overwrite=overwrite, progress=progress)
+        except TrainingError as err:
+            row.update(status="diverged", metrics={}, history=[], diagnosis=diagnose_error(str(err), config),
+                       error=str(err), run_dir=None)
+        else:
+            from .tasks import get_task
+
+            result.main_metric = get_task(run.summary["task"]).main_metric
+            row.update(status="ok", metrics=run.metrics, history=run.history,
+                       diagnosis=run.summary.get("diagnosis", []), epochs=run.summary["epochs_run"],
+                       seconds=run.summary["seconds"])
+        result.runs.append(row)
+        if log is not None:
+            log(_run_line(row, result.main_metric))
+    result.main_metric = result.main_metric or "accuracy"
+    result.ranking = rank(result.runs, result.main_metric)
+    write_comparison(result)
+    return result
+
+
+def _run_line(row: dict, metric: str) -> str:
+    if row["status"] != "ok":
+        return f"{row['variant']} seed={row['seed']}: diverged"
+    valid = row["metrics"].get("valid", {}).get(metric)
+    return f"{row['variant']} seed={row['seed']}: valid {metric} {_fmt(valid)}"
+
+
+def _fmt(value) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def rank(runs: list[dict], metric: str) -> list[dict[str, Any]]:
+    """One row per variant (in first-seen order), sorted best first on the validation metric only."""
+    import numpy as np
+
+    by_variant: dict[str, list[dict]] = {}
+    for row in runs:
+        by_variant.setdefault(row["variant"], []).append(row)
+    table = []
+    for name, rows in by_variant.items():
+        ok = [r for r in rows if r["status"] == "ok" and "valid" in r["metrics"]]
+
+        def values(split, key, ok=ok):
+            return np.array([r["metrics"][split][key] for r in ok if key in r["metrics"].get(split, {})], float)
+
+        valid, loss, test = values("valid", metric), _final_losses(ok), values("test", metric)
+        diagnosis = []
+        for r in rows:  # every distinct sentence once, in the order the seeds produced them
+            diagnosis += [s for s in r["diagnosis"] if s not in diagnosis]
+        table.append({
+            "variant": name, "settings": rows[0]["settings"], "n_runs": len(rows),
+            "n_diverged": sum(r["status"] != "ok" for r in rows),
+            f"valid_{metric}_mean": float(valid.mean()) if len(valid) else math.nan,
+            f"valid_{metric}_std": float(valid.std(ddof=1)) if len(valid) > 1 else 0.0 if len(valid) else math.nan,
+            "valid_loss_mean": float(loss.mean()) if len(loss) else math.nan,
+            f"test_{metric}_mean": float(test.mean()) if len(test) else math.nan,
+            f"test_{metric}_std": float(test.std(ddof=1)) if len(test) > 1 else 0.0 if len(test) else math.nan,
+            "diagnosis": diagnosis,
+        })
+
+    def key(row):  # diverged or unmeasured last; then higher validation metric; then lower validation loss
+        value, loss = row[f"valid_{metric}_mean"], row["valid_loss_mean"]
+        return (math.isnan(value), -value if not math.isnan(value) else 0.0, loss if not math.isnan(loss) else math.inf)
+
+    table.sort(key=key)
+    for i, row in enumerate(table, 1):
+        row["rank"] = i
+    return table
+
+
+def _final_losses(rows: list[dict]):
+    """Validation loss of the weights each run kept (the best epoch under early stopping, else the last)."""
+    import numpy as np
+
+    losses = []
+    for r in rows:
+        valid = [h["valid_loss"] for h in r["history"] if "valid_loss" in h]
+        if valid:
+            losses.append(min(valid))
+    return np.array(losses, float)
+
+
+def ranking_text(result: Comparison) -> str:
+    """The ranked table as aligned text, then each variant's diagnosis."""
+    m = result.main_metric
+    header = f"{'rank':>4}  {'valid ' + m:>22}  {'test ' + m:>22}  {'runs':>4}  variant"
+    lines = [header]
+    for row in result.ranking:
+        lines.append(f"{row['rank']:>4}  {_mean_std(row[f'valid_{m}_mean'], row[f'valid_{m}_std']):>22}  "
+                     f"{_mean_std(row[f'test_{m}_mean'], row[f'test_{m}_std']):>22}  {row['n_runs']:>4}  "
+                     f"{row['variant']}" + (f"  ({row['n_diverged']} diverged)" if row["n_diverged"] else ""))
+    lines.append(f"(ranked on the validation {m}; test is shown, never used to choose)")
+    for row in result.ranking:
+        for sentence in row["diagnosis"]:
+            lines.append(f"{row['variant']}: {sentence}")
+    return "\n".join(lines)
+
+
+def _mean_std(mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.4f} ± {std:.4f}"
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_comparison(result: Comparison) -> None:
+    """runs.csv, ranking.csv, comparison.json, curves.png and compare.html in result.out."""
+    import pandas as pd
+
+    m = result.main_metric
+    runs = pd.DataFrame([{
+        "variant": r["variant"], "seed": r["seed"], "status": r["status"], "run_dir": r["run_dir"],
+        f"valid_{m}": r["metrics"].get("valid", {}).get(m), f"test_{m}": r["metrics"].get("test", {}).get(m),
+        "epochs": r.get("epochs"), "seconds": r.get("seconds"), "diagnosis": " ".join(r["diagnosis"]),
+    } for r in result.runs])
+    ranking = pd.DataFrame([{k: (" ".join(v) if k == "diagnosis" else v) for k, v in row.items() if k != "settings"}
+                            for row in result.ranking])
+    _write_atomic(result.out / "runs.csv", lambda p: runs.to_csv(p, index=False))
+    _write_atomic(result.out / "ranking.csv", lambda p: ranking.to_csv(p, index=False))
+    summary = {"main_metric": m, "ranking": result.ranking,
+               "runs": [{k: v for k, v in r.items() if k != "history"} for r in result.runs]}
+    from .artifacts import clean_for_json
+
+    _write_atomic(result.out / "comparison.json",
+                  lambda p: p.write_text(json.dumps(clean_for_json(summary), indent=2), encoding="utf-8"))
+    figure = curves_figure(result)
+    _write_atomic(result.out / "curves.png", lambda p: figure.savefig(p, format="png", dpi=110))
+    html = comparison_html(result, figure)
+    _write_atomic(result.out / "compare.html", lambda p: p.write_text(html, encoding="utf-8"))
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
+def curves_figure(result: Comparison):
+    """Validation loss and validation metric per epoch, one colour per variant, one line per seed."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    m = result.main_metric
+    figure, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    order = [row["variant"] for row in result.ranking]
+    for r in result.runs:
+        if not r["history"]:
+            continue
+        colour = colours[order.index(r["variant"]) % len(colours)]
+        epochs = [h["epoch"] for h in r["history"]]
+        first = r is next(x for x in result.runs if x["variant"] == r["variant"] and x["history"])
+        label = r["variant"] if first else None
+        for ax, key in ((ax_loss, "valid_loss"), (ax_metric, f"valid_{m}")):
+            values = [h.get(key, h.get(key.replace("valid_", "train_"))) for h in r["history"]]
+            ax.plot(epochs, values, color=colour, alpha=0.8, linewidth=1.3, label=label)
+    ax_loss.set(xlabel="epoch", ylabel="validation loss", title="validation loss")
+    ax_loss.set_yscale("log")
+    ax_metric.set(xlabel="epoch", ylabel=f"validation {m}", title=f"validation {m}")
+    ax_metric.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def comparison_html(result: Comparison, figure) -> str:
+    """compare.html: the ranked table, the overlaid curves and each variant's diagnosis, one self-contained page."""
+    from html import escape
+
+    from .report import figure_to_data_uri, html_page
+
+    m = result.main_metric
+    rows = "".join(
+        f"<tr><td>{row['rank']}</td><td>{escape(row['variant'])}</td>"
+        f"<td>{_mean_std(row[f'valid_{m}_mean'], row[f'valid_{m}_std'])}</td>"
+        f"<td>{_mean_std(row[f'test_{m}_mean'], row[f'test_{m}_std'])}</td><td>{row['n_runs']}</td>"
+        f"<td>{escape(' '.join(row['diagnosis'])) or '-'}</td></tr>" for row in result.ranking)
+    table = (f"<p>Ranked on the mean validation {escape(m)} over seeds (ties: lower validation loss). "
+             "Test metrics are shown for information and never used to choose.</p>"
+             f"<table><thead><tr><th>rank</th><th>variant</th><th>validation {escape(m)}</th>"
+             f"<th>test {escape(m)}</th><th>runs</th><th>diagnosis</th></tr></thead><tbody>{rows}</tbody></table>")
+    runs = "".join(
+        f"<tr><td>{escape(r['variant'])}</td><td>{r['seed']}</td><td>{r['status']}</td>"
+        f"<td>{_fmt(r['metrics'].get('valid', {}).get(m))}</td><td>{_fmt(r['metrics'].get('test', {}).get(m))}</td>"
+        f"<td><code>{escape(str(r['run_dir'] or '-'))}</code></td></tr>" for r in result.runs)
+    runs_table = (f"<p>Each run is a normal run folder: rerun one with "
+                  "<code>torchclassify train --config RUN/config.json</code>.</p>"
+                  f"<table><thead><tr><th>variant</th><th>seed</th><th>status</th><th>validation {escape(m)}</th>"
+                  f"<th>test {escape(m)}</th><th>run folder</th></tr></thead><tbody>{runs}</tbody></table>")
+    curves = f'<img alt="validation curves" src="{figure_to_data_uri(figure)}">'
+    return html_page("Comparison", [("Ranking", table), ("Training curves", curves), ("Runs", runs_table)])

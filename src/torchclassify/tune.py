@@ -1,0 +1,394 @@
+"""Automatic search with Optuna: a default search space, pruning from the per-epoch validation metric,
+a trial/time budget, a study shared through any Optuna storage, and the best configuration retrained
+as a normal run folder.
+
+OUT holds study.db (the default SQLite storage), trials.csv, tune.json (best params, importance),
+history.png, tune.html, and best/ - the retrained best run, rerun by `train --config OUT/best/config.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .engine.callbacks import Callback
+from .errors import ConfigError, TrainingError
+
+# Ranges that suit small tabular MLPs; every entry can be overridden, fixed or extended (see parse_space).
+DEFAULT_SPACE: dict[str, Any] = {
+    "lr": {"low": 1e-4, "high": 1e-1, "log": True},
+    "optimizer": {"choices": ["adamw", "adam", "sgd"]},
+    "hidden": {"choices": ["32", "64,64", "128,64", "256,128"]},
+    "dropout": {"low": 0.0, "high": 0.5},
+    "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
+}
+
+
+@dataclass
+class TuneResult:
+    """What `tune` returns: the study (all workers' trials), the chosen trial and the retrained run."""
+
+    study: Any  # optuna.Study
+    best_params: dict[str, Any]
+    best_value: float
+    best_trial: int
+    main_metric: str
+    best_run: Any = None  # workflow.Run, or None with retrain=False
+    out: Path | None = None
+    importance: dict[str, float] | None = None
+
+
+class PruneOnValidation(Callback):
+    """Reports the validation main metric to the Optuna trial each epoch; stops a hopeless trial.
+
+    Stopping sets state.should_stop (the loop's own mechanism), then `tune` raises TrialPruned.
+    """
+
+    def __init__(self, trial):
+        self.trial = trial
+        self.pruned = False
+
+    def on_epoch_end(self, state) -> None:
+        value = state.history[-1].get(f"valid_{state.main_metric}")
+        if value is None or not math.isfinite(value):
+            return
+        self.trial.report(float(value), state.epoch)
+        if self.trial.should_prune():
+            self.pruned = True
+            state.should_stop = True
+            state.stop_reason = f"pruned by Optuna at epoch {state.epoch}"
+
+
+def parse_space(overrides: list[str] | dict[str, Any] | None, base: dict[str, Any] | None = None):
+    """The search space after the user's overrides; returns (space, fixed settings).
+
+    overrides as text (the CLI's --space): "lr=1e-4..1e-1:log" (a range, log scale), "epochs=20..200"
+    (whole numbers), "hidden=32|64,64|none" (choices), "dropout=0.1" (fixed: removed from the search).
+    As a dict: {"lr": {"low":..., "high":..., "log": True}, "hidden": {"choices": [...]}, "dropout": 0.1}.
+    """
+    from .compare import parse_value, setting_name, setting_types
+
+    space = {k: dict(v) for k, v in (DEFAULT_SPACE if base is None else base).items()}
+    fixed: dict[str, Any] = {}
+    if isinstance(overrides, dict):
+        items = list(overrides.items())
+    else:
+        items = []
+        for text in overrides or []:
+            name, sep, spec = text.partition("=")
+            if not sep or not spec:
+                raise ConfigError(f"--space {text!r} must look like lr=1e-4..1e-1:log, hidden=32|64,64 or dropout=0.1")
+            items.append((name, _parse_spec(name, spec)))
+    types = setting_types()
+    for name, spec in items:
+        name = setting_name(name)
+        if name not in types or name == "seed":
+            raise ConfigError(f"cannot search {name!r}: it is not a train setting (see `torchclassify train --help`)")
+        if isinstance(spec, dict) and "choices" in spec:
+            if not spec["choices"]:
+                raise ConfigError(f"--space {name}: give at least one choice")
+            for choice in spec["choices"]:
+                parse_value(name, choice)  # refuse a bad choice now, not in trial 17
+            space[name] = {"choices": list(spec["choices"])}
+        elif isinstance(spec, dict) and "low" in spec:
+            low, high = spec["low"], spec["high"]
+            if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high):
+                raise ConfigError(f"--space {name}: the range needs low < high, got {low}..{high}")
+            if spec.get("log") and low <= 0:
+                raise ConfigError(f"--space {name}: a log range must start above 0")
+            space[name] = {"low": low, "high": high, "log": bool(spec.get("log", False))}
+        else:
+            space.pop(name, None)
+            fixed[name] = parse_value(name, spec)
+    return space, fixed
+
+
+def _parse_spec(name: str, spec: str):
+    if "|" in spec:
+        return {"choices": [part.strip() for part in spec.split("|")]}
+    if ".." in spec:
+        body, _, scale = spec.partition(":")
+        low_text, _, high_text = body.partition("..")
+        try:
+            as_int = "." not in body.replace("..", "") and "e" not in body.lower()
+            convert = int if as_int else float
+            low, high = convert(low_text), convert(high_text)
+        except ValueError:
+            raise ConfigError(f"--space {name}={spec}: expected a range like 1e-4..1e-1 or 20..200") from None
+        if scale not in ("", "log"):
+            raise ConfigError(f"--space {name}={spec}: the only scale is ':log'")
+        return {"low": low, "high": high, "log": scale == "log"}
+    return spec
+
+
+def suggest(trial, space: dict[str, Any]) -> dict[str, Any]:
+    """One value per searched setting, drawn by the trial's sampler."""
+    params = {}
+    for name, spec in space.items():
+        if "choices" in spec:
+            params[name] = trial.suggest_categorical(name, spec["choices"])
+        elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
+            params[name] = trial.suggest_int(name, spec["low"], spec["high"], log=spec.get("log", False))
+        else:
+            params[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]), log=spec.get("log", False))
+    return params
+
+
+def to_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """Trial params (choices stored as text, e.g. hidden "64,64") to train settings ([64, 64])."""
+    from .compare import parse_value
+
+    return {name: parse_value(name, value) for name, value in params.items()}
+
+
+def open_study(storage: str | None, study_name: str, out: Path, direction: str = "maximize", sampler_seed=None):
+    """Create or join a study; default storage: sqlite:///OUT/study.db. Safe when workers start together."""
+    import optuna
+
+    if storage is None:
+        out.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    engine_kwargs = {"connect_args": {"timeout": 120}} if storage.startswith("sqlite") else {}
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
+    for attempt in range(10):
+        try:
+            rdb = optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
+            return optuna.create_study(storage=rdb, study_name=study_name, direction=direction, sampler=sampler,
+                                       pruner=pruner, load_if_exists=True)
+        except ImportError as err:
+            raise ConfigError(f"--storage {storage!r} needs a database driver that is not installed: {err}") from None
+        except Exception as err:  # noqa: BLE001 - two workers creating the tables at once: the loser retries
+            if attempt == 9 or "locked" not in str(err).lower() and "exists" not in str(err).lower() \
+                    and "unique" not in str(err).lower():
+                if isinstance(err, ValueError):
+                    raise ConfigError(f"cannot open the study {study_name!r} in {storage!r}: {err}") from None
+                raise
+            time.sleep(0.2 + 0.3 * attempt)
+
+
+def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = None, out="runs/tune",
+         storage: str | None = None, study_name: str = "torchclassify", sampler_seed: int | None = None,
+         retrain: bool = True, overwrite: bool = True, data=None, log=None) -> TuneResult:
+    """Search the space with TPE for n_trials (this worker's budget) or timeout seconds, then retrain the best.
+
+    base: the RunConfig every trial starts from (its seed fixes the split, so trials share one validation set).
+    space: parse_space's result, or overrides for it (text list or dict); None: DEFAULT_SPACE.
+    storage/study_name: join an existing study (any Optuna database URL) - several workers share its trials.
+    The objective is the validation main metric of the weights a run keeps; ties go to the lower validation
+    loss. The test split is never read while choosing. A trial whose loss turns NaN is recorded as failed.
+    """
+    import optuna
+
+    from .diagnose import diagnose_error
+    from .workflow import make_config, train
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if n_trials < 1:
+        raise ConfigError(f"--trials must be at least 1, got {n_trials}")
+    if isinstance(space, tuple):
+        space, fixed = space
+    else:
+        space, fixed = parse_space(space)
+    base = make_config(base, **fixed)
+    if base.data.valid_size == 0:
+        raise ConfigError("tune chooses on the validation split: --valid-size must be above 0")
+    out = Path(out)
+    study = open_study(storage, study_name, out, sampler_seed=sampler_seed)
+    if not study.trials:  # the defaults are the first trial: the search can only match or beat them
+        defaults = _defaults_in_space(base, space)
+        if defaults:
+            study.enqueue_trial(defaults, user_attrs={"defaults": True}, skip_if_exists=True)
+
+    def objective(trial):
+        settings = to_settings(suggest(trial, space))
+        config = make_config(base, **settings)
+        pruning = PruneOnValidation(trial)
+        started = time.perf_counter()
+        try:
+            run = train(config, data=data, progress="quiet", callbacks=[pruning])
+        except TrainingError as err:
+            trial.set_user_attr("diagnosis", diagnose_error(str(err), config))
+            raise
+        metric = _main_metric(run)
+        valid_losses = [h["valid_loss"] for h in run.history if "valid_loss" in h]
+        trial.set_user_attr("valid_loss", min(valid_losses) if valid_losses else None)
+        trial.set_user_attr("main_metric", metric)
+        trial.set_user_attr("epochs", run.summary["epochs_run"])
+        trial.set_user_attr("diagnosis", run.summary.get("diagnosis", []))
+        trial.set_user_attr("worker", os.getpid())
+        if log is not None:
+            log(f"trial {trial.number}: valid {metric} "
+                f"{'pruned' if pruning.pruned else format(run.metrics['valid'][metric], '.4f')} "
+                f"({time.perf_counter() - started:.1f}s) {settings}")
+        if pruning.pruned:
+            raise optuna.TrialPruned()
+        return float(run.metrics["valid"][metric])
+
+    study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(TrainingError,))
+    best = best_trial(study)
+    if best is None:
+        raise TrainingError("no trial finished: every trial was pruned or diverged - narrow --space (e.g. a lower "
+                            "lr range) or give more --trials")
+    result = TuneResult(study, dict(best.params), float(best.value), best.number,
+                        best.user_attrs.get("main_metric", "accuracy"), out=out)
+    result.importance = importance(study)
+    if retrain:
+        config = make_config(base, **to_settings(best.params))
+        result.best_run = train(config, data=data, out=out / "best", overwrite=overwrite, progress="quiet")
+    write_summary(result)
+    return result
+
+
+def _main_metric(run) -> str:
+    from .tasks import get_task
+
+    return get_task(run.summary["task"]).main_metric
+
+
+def _defaults_in_space(base, space: dict[str, Any]) -> dict[str, Any]:
+    """The base config's own values for the searched settings, where the space can hold them."""
+    from .compare import _show
+
+    values = {}
+    flat = {**vars(base.data), **vars(base.model), **vars(base.train)}
+    for name, spec in space.items():
+        value = flat.get(name)
+        if value is None:
+            continue
+        if "choices" in spec:
+            text = _show(value) if name == "hidden" else value
+            if text in spec["choices"]:
+                values[name] = text
+        elif isinstance(value, (int, float)) and spec["low"] <= value <= spec["high"]:
+            values[name] = value
+    return values
+
+
+def best_trial(study):
+    """The complete trial with the highest value; among equals, the lowest validation loss."""
+    import optuna
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if t.value is not None and math.isfinite(t.value)]
+    if not done:
+        return None
+    loss = lambda t: t.user_attrs.get("valid_loss") if t.user_attrs.get("valid_loss") is not None else math.inf
+    return max(done, key=lambda t: (t.value, -loss(t), -t.number))
+
+
+def importance(study) -> dict[str, float]:
+    """Optuna's parameter importances (fANOVA); {} until enough trials vary."""
+    import optuna
+
+    try:
+        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+    except Exception:  # noqa: BLE001 - fewer than two finished trials, or a parameter that never varied
+        return {}
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def study_summary(result: TuneResult) -> dict[str, Any]:
+    import optuna
+
+    study = result.study
+    trials = study.get_trials(deepcopy=False)
+    counts = {state.name.lower(): sum(t.state == state for t in trials) for state in optuna.trial.TrialState}
+    defaults = next((t for t in trials if t.user_attrs.get("defaults") and t.value is not None), None)
+    summary = {
+        "study_name": study.study_name, "main_metric": result.main_metric, "n_trials": len(trials),
+        "trial_states": {k: v for k, v in counts.items() if v},
+        "best_trial": result.best_trial, f"best_valid_{result.main_metric}": result.best_value,
+        "best_params": result.best_params, "best_settings": to_settings(result.best_params),
+        "importance": result.importance or {},
+        f"defaults_valid_{result.main_metric}": defaults.value if defaults else None,
+        "workers": sorted({t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}),
+    }
+    if result.best_run is not None:
+        summary["best_run"] = str(result.best_run.run_dir)
+        summary["best_run_metrics"] = result.best_run.metrics
+    return summary
+
+
+def write_summary(result: TuneResult) -> None:
+    """trials.csv, tune.json, history.png and tune.html in result.out (all trials of the study so far)."""
+    from .artifacts import clean_for_json
+
+    out = result.out
+    out.mkdir(parents=True, exist_ok=True)
+    frame = result.study.trials_dataframe()
+    _write_atomic(out / "trials.csv", lambda p: frame.to_csv(p, index=False))
+    summary = clean_for_json(study_summary(result))
+    _write_atomic(out / "tune.json", lambda p: p.write_text(json.dumps(summary, indent=2), encoding="utf-8"))
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    figure = history_figure(result)
+    _write_atomic(out / "history.png", lambda p: figure.savefig(p, format="png", dpi=110))
+    html = tune_html(result, summary, figure)
+    plt.close(figure)
+    _write_atomic(out / "tune.html", lambda p: p.write_text(html, encoding="utf-8"))
+
+
+def history_figure(result: TuneResult):
+    """Each finished trial's validation metric in trial order, and the best so far."""
+    import matplotlib.pyplot as plt
+    import optuna
+
+    done = [t for t in result.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+    done.sort(key=lambda t: t.number)
+    figure, ax = plt.subplots(figsize=(7, 3.8))
+    numbers, values = [t.number for t in done], [t.value for t in done]
+    ax.scatter(numbers, values, s=18, label="trial")
+    best, running = [], -math.inf
+    for v in values:
+        running = max(running, v)
+        best.append(running)
+    ax.step(numbers, best, where="post", color="C3", label="best so far")
+    ax.set(xlabel="trial", ylabel=f"validation {result.main_metric}", title="search history")
+    ax.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def tune_html(result: TuneResult, summary: dict, figure) -> str:
+    from html import escape
+
+    from .report import figure_to_data_uri, html_page
+
+    m = result.main_metric
+    params = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>"
+                     for k, v in summary["best_settings"].items())
+    best = (f"<p>Best: trial {summary['best_trial']} of {summary['n_trials']} "
+            f"({escape(json.dumps(summary['trial_states']))}), validation {escape(m)} "
+            f"{summary[f'best_valid_{m}']:.4f}"
+            + (f"; the defaults (trial 0) gave {summary[f'defaults_valid_{m}']:.4f}"
+               if summary.get(f"defaults_valid_{m}") is not None else "") + ".</p>"
+            f"<table><thead><tr><th>setting</th><th>value</th></tr></thead><tbody>{params}</tbody></table>")
+    if summary.get("best_run"):
+        test = summary["best_run_metrics"].get("test", {}).get(m)
+        best += (f"<p>Retrained as a normal run: <code>{escape(summary['best_run'])}</code>"
+                 + (f" (test {escape(m)} {test:.4f}, measured after choosing)" if test is not None else "")
+                 + f"; rerun it with <code>torchclassify train --config {escape(summary['best_run'])}/config.json"
+                 "</code>.</p>")
+    imp = "".join(f"<tr><td>{escape(k)}</td><td>{v:.3f}</td></tr>" for k, v in summary["importance"].items())
+    importance_html = (f"<table><thead><tr><th>setting</th><th>importance (fANOVA)</th></tr></thead><tbody>{imp}"
+                       "</tbody></table>" if imp else "<p>Not enough finished trials to estimate importance.</p>")
+    history = f'<img alt="search history" src="{figure_to_data_uri(figure)}">'
+    return html_page("Search", [("Best configuration", best), ("Importance", importance_html),
+                                ("History", history)])
