@@ -28,6 +28,7 @@ _LAZY = {
     "train_step": ("engine.loop", "train_step"),
     "load": ("artifacts", "load_model"),
     "TrainedClassifier": ("classifier", "TrainedClassifier"),
+    "TorchClassifier": ("estimator", "TorchClassifier"),
     "TorchClassifyError": ("errors", "TorchClassifyError"),
     "DataError": ("errors", "DataError"),
     "ConfigError": ("errors", "ConfigError"),

@@ -1,11 +1,20 @@
-"""Settings left as None are chosen from the data here, once, and stored resolved in config.json."""
+"""Settings left as None are chosen from the data here, once, and stored resolved in config.json.
+
+Also the estimator's data-dependent choices: validation fraction, refit length, class weighting.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
 
+import numpy as np
+
 from ..config import TrainConfig
+
+# A refit on every row after early stopping costs a second (shorter) run: worth it while the held-out rows
+# are a real share of the information, i.e. for tables up to this many rows.
+REFIT_MAX_ROWS = 20_000
 
 
 def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool) -> TrainConfig:
@@ -27,3 +36,30 @@ def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool) -> 
     early_stopping = has_valid if config.early_stopping is None else (config.early_stopping and has_valid)
     patience = config.patience if config.patience is not None else int(min(50, max(10, epochs // 10)))
     return replace(config, batch_size=batch_size, epochs=epochs, early_stopping=early_stopping, patience=patience)
+
+
+def choose_valid_size(n_rows: int) -> float:
+    """The fraction of rows held out for early stopping: 0 below 50 rows (too few to judge anything)."""
+    if n_rows < 50:
+        return 0.0
+    return 0.2 if n_rows < 5000 else 0.1
+
+
+def choose_refit(refit: bool | str, n_rows: int, best_epoch: int) -> int | None:
+    """Epochs for a refit on every row after early stopping found `best_epoch`, or None for no refit."""
+    if refit is False or refit == "none" or (refit == "auto" and n_rows > REFIT_MAX_ROWS):
+        return None
+    return max(1, best_epoch)
+
+
+def choose_class_weight(y_codes: np.ndarray | None, max_ratio: float = 10.0) -> str:
+    """"balanced" when the most common class outnumbers the rarest more than max_ratio to one, else "none".
+
+    Mild imbalance is better left alone (weighting trades accuracy for recall on the rare class); strong
+    imbalance otherwise lets the network ignore the rare class. Multilabel (None) is left unweighted.
+    """
+    if y_codes is None:
+        return "none"
+    counts = np.bincount(np.asarray(y_codes, dtype=np.int64))
+    counts = counts[counts > 0]
+    return "balanced" if counts.max() > max_ratio * counts.min() else "none"

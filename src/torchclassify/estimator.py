@@ -1,0 +1,261 @@
+"""`TorchClassifier`: a scikit-learn estimator over the same workflow, preprocessing and training loop.
+
+Parameters live only in `__init__`; `fit` validates, trains through `workflow.fit_in_memory` and sets
+fitted attributes ending in `_`. Binary, multiclass and multilabel (2-D 0/1 `y`) follow sklearn's shapes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .config import ModelConfig, TrainConfig
+
+_M, _T = ModelConfig(), TrainConfig()
+
+
+class TorchClassifier(ClassifierMixin, BaseEstimator):
+    """A PyTorch MLP classifier with scikit-learn's API; every default is chosen to work on real tables.
+
+    Settings left at None are chosen from the data at fit time (see `engine/defaults.py`):
+      epochs, batch_size, patience: from the number of training rows.
+      early_stopping: None means on when `epochs` is None (the run stops itself on a held-out split) and off
+        when you set `epochs` (exactly that many epochs on every row, so searching `epochs` means something).
+        True: `epochs` is an upper bound and `patience` applies.
+      validation_fraction: rows held out for early stopping; None sizes it from the data.
+      refit: after early stopping, train again on every row for the best number of epochs ("auto": when
+        there are few enough rows that the held-out ones matter and the second run is cheap).
+      class_weight: "auto" weights the loss by inverse class frequency only when classes are strongly
+        imbalanced; "balanced" always; "none" never.
+      random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.
+
+    X: a NumPy array (numbers, NaN allowed) or a pandas DataFrame (numbers, categories, text, missing
+    values: the CLI's preprocessing). y: (n,) labels, or (n, L) 0/1 indicators for multilabel.
+
+    Fitted attributes: classes_, n_features_in_, feature_names_in_ (DataFrame input), history_ (one dict
+    per epoch of the run that made the final weights), validation_history_ (the early-stopping run when a
+    refit followed), best_epoch_, n_iter_ (epochs run), config_ (the resolved RunConfig), classifier_ (the
+    TrainedClassifier: `classifier_.save(path)` writes torchclassify's pickle-free format).
+    """
+
+    def __init__(self, hidden=tuple(_M.hidden), activation=_M.activation, dropout=_M.dropout, norm=_M.norm,
+                 optimizer=_T.optimizer, lr=_T.lr, weight_decay=_T.weight_decay, batch_size=None, epochs=None,
+                 early_stopping=None, patience=None, validation_fraction=None, refit="auto",
+                 class_weight="auto", schedule=_T.schedule, clip_grad_norm=None, augment="none",
+                 augment_strength=None, threshold=_T.threshold, device="auto", random_state=0, verbose=False):
+        self.hidden = hidden
+        self.activation = activation
+        self.dropout = dropout
+        self.norm = norm
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.refit = refit
+        self.class_weight = class_weight
+        self.schedule = schedule
+        self.clip_grad_norm = clip_grad_norm
+        self.augment = augment
+        self.augment_strength = augment_strength
+        self.threshold = threshold
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values are imputed, with a "was missing" column
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = True
+        return tags
+
+    # ---- fitting -------------------------------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Train a fresh network on X (n, n_features) and y (n,) or (n, L); returns self."""
+        frame, y = self._validate(X, y, reset=True)
+        y_frame = self._encode_targets(y, classes=None)
+        self._fit_frame(frame, y_frame)
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """Continue training the fitted network for one epoch on X, y (the first call fits one epoch).
+
+        classes: every class, required on the first call unless y is a multilabel indicator; later calls
+        may hold any subset. The preprocessing keeps the statistics of the first call.
+        """
+        if not hasattr(self, "classifier_"):
+            frame, y = self._validate(X, y, reset=True)
+            y_frame = self._encode_targets(y, classes=classes)
+            self._fit_frame(frame, y_frame, epochs=1)
+            return self
+        frame, y = self._validate(X, y, reset=False)
+        y_codes = self._encode_targets(y, classes=self.classes_).to_numpy()
+        self._continue(frame, y_codes if self._multilabel else y_codes[:, 0])
+        return self
+
+    def _validate(self, X, y, reset: bool):
+        """Check X (and y) the sklearn way; returns (X as a DataFrame of raw columns, y as an array)."""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, skip_check_array=True, reset=reset)  # n_features_in_, feature_names_in_
+            if X.shape[0] == 0:
+                raise ValueError("Found array with 0 sample(s) (shape=(0, ...)) while a minimum of 1 is required.")
+            frame = X.copy()
+            frame.columns = [str(c) for c in X.columns]
+        else:
+            X = validate_data(self, X, dtype="numeric", ensure_all_finite="allow-nan", reset=reset)
+            frame = pd.DataFrame(np.asarray(X, dtype=np.float64), columns=[f"x{i}" for i in range(X.shape[1])])
+        if y is None:
+            return frame, None
+        y = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if len(y) != len(frame):
+            raise ValueError(f"X has {len(frame)} rows but y has {len(y)}: they must match")
+        check_classification_targets(y)
+        return frame, y
+
+    def _encode_targets(self, y, classes) -> pd.DataFrame:
+        """y -> the workflow's target frame: class indices (n, 1), or (n, L) 0/1 columns for multilabel.
+
+        Sets classes_ on a fresh fit. Labels are encoded here, sklearn's way (np.unique order), so any
+        label type works and predictions come back in the same type.
+        """
+        multilabel = type_of_target(y) == "multilabel-indicator"
+        if classes is not None and hasattr(self, "classes_"):  # a later partial_fit call
+            if multilabel != self._multilabel:
+                raise ValueError("y changed between multilabel and single-label since the first partial_fit")
+        elif multilabel:
+            self.classes_ = np.arange(y.shape[1])
+        else:
+            self.classes_ = np.unique(y) if classes is None else np.asarray(classes)
+            if len(self.classes_) < 2:
+                raise ValueError(f"y holds 1 class ({self.classes_[0]!r}); a classifier needs at least 2 classes")
+        self._multilabel = multilabel
+        if multilabel:
+            return pd.DataFrame(np.asarray(y, dtype=np.int64), columns=[f"label_{i}" for i in range(y.shape[1])])
+        codes = np.searchsorted(self.classes_, y)
+        if not np.array_equal(self.classes_[np.clip(codes, 0, len(self.classes_) - 1)], y):
+            raise ValueError(f"y holds labels not in classes={list(self.classes_)}")
+        if classes is not None and not hasattr(self, "classifier_") and len(np.unique(codes)) < len(self.classes_):
+            raise ValueError("the first partial_fit batch must hold every class: the network's outputs are "
+                             "sized from it")
+        return pd.DataFrame({"target": codes})
+
+    def _settings(self, n_rows: int, y_frame: pd.DataFrame, epochs: int | None) -> dict:
+        """This estimator's parameters -> flat workflow settings, with the data-dependent choices made."""
+        from .engine.defaults import choose_class_weight, choose_refit, choose_valid_size
+
+        epochs = self.epochs if epochs is None else epochs
+        stop_early = self.early_stopping if self.early_stopping is not None else epochs is None
+        valid = 0.0
+        if stop_early:
+            valid = self.validation_fraction if self.validation_fraction is not None else choose_valid_size(n_rows)
+        class_weight = self.class_weight
+        if class_weight == "auto":
+            class_weight = choose_class_weight(None if self._multilabel else y_frame.iloc[:, 0].to_numpy())
+        seed = self.random_state
+        if seed is None or not isinstance(seed, (int, np.integer)):
+            seed = int(np.random.default_rng(None if seed is None else seed).integers(2**31))
+        return dict(
+            hidden=list(self.hidden), activation=self.activation, dropout=self.dropout, norm=self.norm,
+            optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
+            epochs=epochs, early_stopping=bool(stop_early and valid > 0), patience=self.patience,
+            valid_size=valid, class_weight=class_weight, schedule=self.schedule,
+            clip_grad_norm=self.clip_grad_norm, augment=self.augment, augment_strength=self.augment_strength,
+            threshold=self.threshold, device=self.device, seed=int(seed),
+            task="multilabel" if self._multilabel else "auto",
+        )
+
+    def _fit_frame(self, frame: pd.DataFrame, y_frame: pd.DataFrame, epochs: int | None = None) -> None:
+        from .engine.defaults import choose_refit
+        from .workflow import fit_in_memory, make_config
+
+        settings = self._settings(len(frame), y_frame, epochs)
+        progress = "lines" if self.verbose else "quiet"
+        run = fit_in_memory(frame, y_frame, make_config(**settings), progress=progress)
+        self.validation_history_ = None
+        best = run.summary["best_epoch"]
+        refit_epochs = None
+        if run.config.train.early_stopping and best is not None:
+            refit_epochs = choose_refit(self.refit, len(frame), best)
+        if refit_epochs:
+            # The held-out rows found how long to train; now let them teach too.
+            self.validation_history_ = run.history
+            run = fit_in_memory(frame, y_frame, make_config(**{**settings, "epochs": refit_epochs,
+                                                               "early_stopping": False, "valid_size": 0.0}),
+                                progress=progress)
+        self.classifier_ = run.classifier
+        self.config_ = run.config
+        self.history_ = run.history
+        self.n_iter_ = run.summary["epochs_run"]
+        self.best_epoch_ = best if best is not None else self.n_iter_
+        self._n_partial = 0
+
+    def _continue(self, frame: pd.DataFrame, y_codes: np.ndarray) -> None:
+        """One more epoch on new rows for the fitted network, through the same loop (`engine.loop.fit`)."""
+        import torch
+
+        from .engine.loop import TensorData, fit
+
+        clf, t = self.classifier_, self.config_.train
+        task = clf.task
+        X = clf.transform(frame)
+        y = torch.as_tensor(y_codes).to(X.device, task.target_dtype())
+        self._n_partial += 1
+        generator = torch.Generator().manual_seed(t.seed + self._n_partial)
+        clf.model.train()
+        state = fit(clf.model, task, TensorData(X, y), None, t, n_classes=clf.labels.n_classes, n_epochs=1,
+                    batch_size=t.batch_size or len(X), generator=generator)
+        clf.model.eval()
+        self.history_ = list(self.history_) + state.history
+        self.n_iter_ += 1
+
+    # ---- predicting ----------------------------------------------------------------------------------
+
+    def _logits(self, X) -> np.ndarray:
+        check_is_fitted(self, "classifier_")
+        frame, _ = self._validate(X, None, reset=False)
+        return self.classifier_.predict_logits(frame).numpy().astype(np.float64)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Scores whose sign (binary, multilabel) or argmax (multiclass) gives the prediction.
+
+        Returns binary (n,), multiclass (n, C), multilabel (n, L): logits, shifted by logit(threshold) so
+        that 0 is the decision boundary.
+        """
+        logits = self._logits(X)
+        if self.classifier_.task.uses_threshold:
+            logits = logits - math.log(self.threshold / (1.0 - self.threshold))
+        return logits
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities: binary and multiclass (n, n_classes) summing to 1; multilabel (n, L) per label."""
+        logits = self._logits(X)
+        if self.classifier_.task.uses_threshold:
+            y_proba = 1.0 / (1.0 + np.exp(-logits))  # float64 sigmoid keeps the logits' ranking
+            return np.column_stack([1.0 - y_proba, y_proba]) if y_proba.ndim == 1 else y_proba
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Labels: (n,) in the type of the training y, or (n, L) 0/1 for multilabel."""
+        scores = self.decision_function(X)
+        if self._multilabel:
+            return (scores > 0).astype(np.int64)
+        codes = (scores > 0).astype(np.int64) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[codes]
