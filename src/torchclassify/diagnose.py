@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 GAP = 0.10  # train minus validation main metric that counts as "far above"
-IMPROVING = 0.01  # relative fall of the loss over the last tenth of the epochs that counts as "still improving"
+IMPROVING = 0.05  # relative fall of the loss over the last tenth of the epochs that counts as "still improving"
 
 
 def diagnose(history: list[dict[str, Any]], config, summary: dict[str, Any]) -> list[str]:
@@ -27,8 +27,8 @@ def diagnose(history: list[dict[str, Any]], config, summary: dict[str, Any]) -> 
     diverged = _diverging(history, config)
     if diverged:  # the other rules read a broken curve wrongly
         return [diverged]
-    found = [_stuck_at_chance(history, config, summary, metric), _overfitting(history, metric),
-             _still_improving(history, summary)]
+    found = [_stuck_at_chance(history, config, summary, metric), _overfitting(history, summary, metric),
+             _still_improving(history, summary, metric)]
     return [sentence for sentence in found if sentence]
 
 
@@ -87,9 +87,11 @@ def _stuck_at_chance(history: list[dict], config, summary: dict, metric: str) ->
             "or check that the features carry information about the target.")
 
 
-def _overfitting(history: list[dict], metric: str) -> str | None:
+def _overfitting(history: list[dict], summary: dict, metric: str) -> str | None:
     train, valid = f"train_{metric}", f"valid_{metric}"
-    last = history[-1]
+    # Judge the weights the run kept: early stopping restores its best epoch, later epochs are history.
+    kept = summary.get("best_epoch") if summary.get("early_stopping") else None
+    last = next((r for r in history if r["epoch"] == kept), history[-1])
     if valid not in last or train not in last:
         return None
     gap = last[train] - last[valid]
@@ -118,8 +120,10 @@ def _diverging(history: list[dict], config) -> str | None:
     return None
 
 
-def _still_improving(history: list[dict], summary: dict) -> str | None:
+def _still_improving(history: list[dict], summary: dict, metric: str) -> str | None:
     if summary.get("stop_reason"):  # early stopping ended it: it had stopped improving
+        return None
+    if history[-1].get(f"valid_{metric}", 0.0) >= 1.0:  # nothing left to gain on the metric
         return None
     key = "valid_loss" if "valid_loss" in history[0] else "train_loss"
     losses = _series(history, key)
@@ -129,7 +133,8 @@ def _still_improving(history: list[dict], summary: dict) -> str | None:
         return None
     before, recent = min(losses[:-window]), losses[-window:]
     best_recent = min(recent)
-    if not (best_recent < before * (1 - IMPROVING) and recent[-1] <= min(recent[:-1]) * (1 + IMPROVING)):
+    # Clearly lower than anything before the window, and the last epoch is still near the window's best.
+    if not (best_recent < before * (1 - IMPROVING) and recent[-1] <= best_recent * (1 + IMPROVING)):
         return None
     which = "validation" if key == "valid_loss" else "training"
     return (f"The {which} loss was still falling at the last epoch ({before:.3g} -> {best_recent:.3g} over the last "

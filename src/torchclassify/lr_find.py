@@ -1,0 +1,158 @@
+"""The learning-rate range test: train a fresh model for a few hundred steps while the learning rate grows
+exponentially, record the smoothed loss, and suggest a rate from the curve.
+
+The suggestion is fastai's "valley" (the middle of the longest stretch where the loss keeps falling),
+capped one decade below the rate of the lowest loss, so that a noisy curve never suggests a rate at the
+edge of divergence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError, TrainingError
+
+
+@dataclass
+class LRFinderResult:
+    """lrs and losses (smoothed training loss) per step; suggestion: the rate to train with."""
+
+    lrs: list[float]
+    losses: list[float]
+    raw_losses: list[float]
+    suggestion: float
+    lr_min_loss: float  # the rate at the lowest smoothed loss
+    config: Any = None  # the RunConfig the test used (its optimizer, model and batch size)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"suggestion": self.suggestion, "lr_min_loss": self.lr_min_loss, "lrs": self.lrs,
+                "losses": self.losses, "raw_losses": self.raw_losses, **self.info}
+
+
+def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 10.0, n_steps: int = 200,
+            beta: float = 0.9, diverge: float = 4.0, **settings) -> LRFinderResult:
+    """Run the range test with the config's data, model, optimizer and batch size.
+
+    config/settings: as for workflow.train (e.g. lr_find(source="wine", hidden=[64])).
+    n_steps: learning rates tried, spaced evenly in log from start_lr to end_lr; batches cycle over the
+    training split. Stops early once the smoothed loss exceeds `diverge` times its best.
+    beta: smoothing of the loss curve (exponential moving average, bias-corrected).
+    """
+    import torch
+
+    from .data.sources import Dataset, load_data
+    from .engine.defaults import resolve_train_config
+    from .engine.device import resolve_device, seed_everything
+    from .engine.loop import TensorData, epoch_batches, train_step
+    from .engine.optim import make_optimizer
+    from .models import make_model
+    from .tasks import get_task
+    from .workflow import make_config, prepare_data
+
+    if not 0 < start_lr < end_lr:
+        raise ConfigError(f"the range needs 0 < start < end, got {start_lr:g}..{end_lr:g}")
+    if n_steps < 10:
+        raise ConfigError(f"the range test needs at least 10 steps, got {n_steps}")
+    if isinstance(data, str):
+        settings["source"], data = data, None
+    config = make_config(config, **settings)
+    if data is None:
+        dataset = load_data(config.data.source, config.data.target, n_samples=config.data.n_samples,
+                            noise=config.data.noise, seed=config.train.seed)
+    elif isinstance(data, Dataset):
+        dataset = data
+    else:
+        dataset = load_data(data, config.data.target)
+    task_name, labels, preprocessor, arrays, splits = prepare_data(dataset, config)
+    config.data.task = task_name
+    task = get_task(task_name)
+    device = resolve_device(config.train.device)
+    config.train = resolve_train_config(config.train, len(splits["train"]), len(splits["valid"]) > 0)
+    X, y = arrays["train"]
+    train = TensorData(torch.from_numpy(X).to(device),
+                       task.as_training_target(torch.as_tensor(y).to(device, task.target_dtype())))
+    seed_everything(config.train.seed)
+    model = make_model(config.model, preprocessor.n_features_out, task.n_outputs(labels.n_classes)).to(device)
+    model.train()
+    optimizer = make_optimizer(model.parameters(), config.train)
+    loss_fn = task.make_loss(None)
+    generator = torch.Generator().manual_seed(config.train.seed)
+    batch_size = config.train.batch_size or len(train)
+    factor = (end_lr / start_lr) ** (1 / (n_steps - 1))
+
+    lrs, raw, smoothed = [], [], []
+    average, best = 0.0, math.inf
+    batches = iter(())
+    for step in range(n_steps):
+        lr = start_lr * factor ** step
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = next(batches, None)
+        if batch is None:  # a new epoch: a fresh seeded shuffle
+            batches = epoch_batches(train, batch_size, generator)
+            batch = next(batches)
+        loss = float(train_step(model, loss_fn, optimizer, *batch))
+        if not math.isfinite(loss):
+            break
+        average = beta * average + (1 - beta) * loss
+        value = average / (1 - beta ** (step + 1))  # bias correction: early averages lean towards 0
+        lrs.append(lr)
+        raw.append(loss)
+        smoothed.append(value)
+        best = min(best, value)
+        if value > diverge * best:
+            break
+    if len(smoothed) < 10:
+        raise TrainingError(f"the loss diverged within {len(smoothed)} steps from lr {start_lr:g}: start the range "
+                            "lower (--start-lr)")
+    suggestion, lr_min_loss = suggest_lr(lrs, smoothed)
+    info = {"optimizer": config.train.optimizer, "batch_size": batch_size, "n_steps_run": len(lrs),
+            "dataset": dataset.name}
+    return LRFinderResult(lrs, smoothed, raw, suggestion, lr_min_loss, config, info)
+
+
+def suggest_lr(lrs: list[float], losses: list[float]) -> tuple[float, float]:
+    """(suggested rate, rate at the lowest loss) from a range-test curve.
+
+    Valley: the longest run of steps over which the loss keeps reaching new lows (a longest decreasing
+    subsequence), and a point 2/3 of the way down it - steep descent, well before the minimum. Capped
+    at a tenth of the rate of the lowest loss: beyond that the loss is about to blow up.
+    """
+    n = len(losses)
+    i_min = min(range(n), key=losses.__getitem__)
+    # lds[i]: length of the longest strictly decreasing sequence ending at i; start[i]: where it begins.
+    lds, start = [1] * n, list(range(n))
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and lds[j] + 1 > lds[i]:
+                lds[i], start[i] = lds[j] + 1, start[j]
+    end = max(range(n), key=lambda i: (lds[i], -i))
+    first = start[end]
+    idx = first + (end - first) * 2 // 3
+    lr_min_loss = lrs[i_min]
+    return min(lrs[idx], lr_min_loss / 10), lr_min_loss
+
+
+def lr_find_figure(result: LRFinderResult):
+    """Smoothed loss against the learning rate (log scale), with the suggestion marked."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(result.lrs, result.raw_losses, color="0.75", linewidth=0.8, label="batch loss")
+    ax.plot(result.lrs, result.losses, color="C0", label="smoothed loss")
+    ax.axvline(result.suggestion, color="C3", linestyle="--", label=f"suggestion {result.suggestion:.2g}")
+    ax.axvline(result.lr_min_loss, color="0.4", linestyle=":", label=f"lowest loss at {result.lr_min_loss:.2g}")
+    ax.set_xscale("log")
+    top = max(result.losses[0] * 1.5, min(result.losses) * 2)
+    ax.set_ylim(min(result.losses) * 0.9 if min(result.losses) > 0 else None, top)
+    ax.set(xlabel="learning rate", ylabel="training loss",
+           title=f"learning-rate range test ({result.info.get('optimizer')}, batch {result.info.get('batch_size')})")
+    ax.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    return figure
