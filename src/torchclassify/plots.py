@@ -57,20 +57,31 @@ class BoundaryDisplay(Display):
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def _new_figure(n_rows: int = 1, n_cols: int = 1, panel: tuple[float, float] = (4.6, 3.8)):
-    """A figure of n_rows x n_cols panels, without pyplot (so no backend or display is involved)."""
+def _new_figure(n_rows: int = 1, n_cols: int = 1, panel: tuple[float, float] = (4.6, 3.8),
+                title_room: bool = False):
+    """A figure of n_rows x n_cols panels (panel = inches each), without pyplot (no backend or display).
+
+    Margins are fixed in inches rather than left to a layout engine: constrained layout doubled the
+    drawing time of the run report, and our panels' labels have known sizes.
+    """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(panel[0] * n_cols, panel[1] * n_rows), layout="constrained")
+    width, height = panel[0] * n_cols, panel[1] * n_rows + (0.3 if title_room else 0.0)
+    fig = Figure(figsize=(width, height))
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    axes_width = (width - 0.85 - 0.25) / n_cols - 0.8  # inches of one panel's plotting area
+    axes_height = (height - 0.6 - 0.4 - (0.3 if title_room else 0.0)) / n_rows - 0.85
+    fig.subplots_adjust(left=0.85 / width, right=1 - 0.25 / width, bottom=0.6 / height,
+                        top=1 - (0.4 + (0.3 if title_room else 0.0)) / height,
+                        wspace=0.8 / max(axes_width, 0.5), hspace=0.85 / max(axes_height, 0.5))
     return fig, list(axes.ravel())
 
 
-def _axes(axes, n: int, n_cols: int | None = None, panel=(4.6, 3.8)):
+def _axes(axes, n: int, n_cols: int | None = None, panel=(4.6, 3.8), title_room: bool = False):
     """The user's axes (one or a sequence of n), or a new figure with n panels."""
     if axes is None:
         n_cols = n_cols or n
-        fig, created = _new_figure(int(np.ceil(n / n_cols)), n_cols, panel)
+        fig, created = _new_figure(int(np.ceil(n / n_cols)), n_cols, panel, title_room)
         for ax in created[n:]:  # a grid larger than needed: hide the empty panels
             ax.set_visible(False)
         return fig, created[:n]
@@ -215,7 +226,8 @@ def plot_decision_boundary(classifier, X, y, *, X_test=None, y_test=None, featur
         rows = [names.index(c) for c in chosen]
     else:
         rows = [None]
-    fig, panel_axes = _axes(axes, len(rows) * len(sets), len(sets))
+    titled = view == "pca" or len(classifier.feature_columns) > 2
+    fig, panel_axes = _axes(axes, len(rows) * len(sets), len(sets), panel=(4.9, 3.8), title_room=titled)
     display = BoundaryDisplay(fig, panel_axes, {}, xx, yy, view, axis_labels, grid_inputs, y_proba, y_pred)
     thresholds = _thresholds(classifier)
     class_cmap = ListedColormap(_class_colours(classifier.labels.n_classes))
@@ -411,7 +423,10 @@ def plot_confusion_matrix(classifier, X, y, *, axes=None) -> Display:
     names = [str(c) for c in classifier.classes]
     if classifier.labels.multilabel:
         matrices = multilabel_confusion_matrix(y_true.astype(int), y_pred, labels=list(range(len(names))))
-        fig, panel_axes = _axes(axes, len(names), min(len(names), 4), panel=(3.2, 3.0))
+        created = axes is None
+        fig, panel_axes = _axes(axes, len(names), min(len(names), 4), panel=(3.4, 3.0))
+        if created:  # label names of any length: let the layout engine make room for them
+            fig.set_layout_engine("constrained")
         for ax, name, matrix in zip(panel_axes, names, matrices):
             ConfusionMatrixDisplay(matrix, display_labels=[f"not {name}", name]).plot(
                 ax=ax, cmap="Blues", colorbar=False, values_format="d")
@@ -421,7 +436,10 @@ def plot_confusion_matrix(classifier, X, y, *, axes=None) -> Display:
     counts = confusion_matrix(y_true, y_pred, labels=codes)
     normalised = confusion_matrix(y_true, y_pred, labels=codes, normalize="true")
     side = min(2.6 + 0.45 * len(names), 9.0)
+    created = axes is None
     fig, panel_axes = _axes(axes, 2, panel=(side, side * 0.9))
+    if created:  # class names of any length on both axes: let the layout engine make room for them
+        fig.set_layout_engine("constrained")
     small = len(names) <= 12  # beyond that, numbers in cells are unreadable
     ConfusionMatrixDisplay(counts, display_labels=names).plot(
         ax=panel_axes[0], cmap="Blues", colorbar=False, values_format="d", include_values=small,

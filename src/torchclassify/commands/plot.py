@@ -1,0 +1,48 @@
+"""`torchclassify plot RUN --kind KIND`: one picture of a trained run, written as PNG or SVG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+KINDS = ("boundary", "curves", "confusion", "roc", "pr", "calibration")
+
+
+def register(sub) -> None:
+    plot = sub.add_parser(
+        "plot", help="draw a picture of a run: decision boundary, training curves, confusion matrix, ROC, PR, calibration",
+        description="Draw one picture of a trained run. The rows are rebuilt from the run's config.json "
+                    "(same source, seed and split); evaluation pictures use the test split.")
+    plot.add_argument("run", type=Path, help="run folder written by train")
+    plot.add_argument("--kind", choices=KINDS, default="boundary", help="which picture (default: boundary)")
+    plot.add_argument("--format", choices=["png", "svg"], default="png")
+    plot.add_argument("-o", "--output", type=Path, help="file to write (default: RUN/KIND.FORMAT)")
+    plot.add_argument("--features", help="boundary: 'pca', or two columns 'a,b' (others held at typical values)")
+    plot.add_argument("--labels", help="boundary, multilabel: the labels to draw, 'a,b' (default: all)")
+    plot.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
+
+
+def run(args) -> int:
+    import os
+
+    from ..errors import ConfigError
+    from ..report import RunView, draw
+
+    options = {}
+    if args.kind != "boundary" and (args.features or args.labels):
+        raise ConfigError("--features and --labels apply to --kind boundary only")
+    if args.features:
+        options["features"] = "pca" if args.features.strip() == "pca" else [f.strip() for f in args.features.split(",")]
+    if args.labels:
+        options["labels"] = [label.strip() for label in args.labels.split(",") if label.strip()]
+    view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
+    display = draw(view, args.kind, **options)
+    output = args.output or args.run / f"{args.kind}.{args.format}"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    try:
+        display.savefig(tmp, format=args.format)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(output)
+    return 0

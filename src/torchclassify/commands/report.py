@@ -1,0 +1,27 @@
+"""`torchclassify report RUN`: rebuild the run's self-contained report.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub) -> None:
+    report = sub.add_parser("report", help="rebuild a run's report.html (one self-contained page)",
+                            description="Rebuild RUN/report.html: data and model summary, config, metrics and "
+                                        "all pictures, images embedded, readable offline in any browser.")
+    report.add_argument("run", type=Path, help="run folder written by train")
+    report.add_argument("-o", "--output", type=Path, help="file to write (default: RUN/report.html)")
+    report.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
+
+
+def run(args) -> int:
+    from ..report import RunView, write_report
+
+    view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
+    output = args.output or args.run / "report.html"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_report(view, output)
+    if view.data_note:
+        print(f"note: {view.data_note}")
+    print(output)
+    return 0
