@@ -1,0 +1,116 @@
+"""compare: grids expand into normal runs, ranked on validation only; the circles story in one command."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import torchclassify as tc
+from torchclassify.cli import main
+from torchclassify.compare import compare, expand_grid, rank, read_grid_file, seed_list
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_grid_expands_to_the_product_with_linked_settings_parsed_like_the_flags():
+    variants = expand_grid({"hidden": ["none", "16,16"], "optimizer:lr": ["sgd:0.1", ["adam", 0.01]],
+                            "weight-decay": [0, "1e-3"]})
+    assert len(variants) == 8
+    assert variants[0] == {"hidden": [], "optimizer": "sgd", "lr": 0.1, "weight_decay": 0}
+    assert variants[-1] == {"hidden": [16, 16], "optimizer": "adam", "lr": 0.01, "weight_decay": 1e-3}
+    with pytest.raises(tc.ConfigError, match="not a train setting"):
+        expand_grid({"learning_rate": [0.1]})
+    with pytest.raises(tc.ConfigError, match="2 values per option"):
+        expand_grid({"optimizer:lr": ["sgd"]})
+    with pytest.raises(tc.ConfigError, match="bad value"):
+        expand_grid({"lr": ["fast"]})
+    assert seed_list(3, 5) == [5, 6, 7] and seed_list([1, 9], 0) == [1, 9]
+
+
+def test_grid_files_in_toml_and_yaml(tmp_path):
+    (tmp_path / "g.toml").write_text('seeds = 2\n[base]\ndata = "moons"\n[grid]\nhidden = ["none", [8]]\n')
+    raw = read_grid_file(tmp_path / "g.toml")
+    assert raw["seeds"] == 2 and raw["base"] == {"data": "moons"}
+    assert expand_grid(raw["grid"]) == [{"hidden": []}, {"hidden": [8]}]
+    (tmp_path / "g.yaml").write_text("grid:\n  dropout: [0, 0.2]\n")
+    assert expand_grid(read_grid_file(tmp_path / "g.yaml")["grid"]) == [{"dropout": 0}, {"dropout": 0.2}]
+    (tmp_path / "bad.toml").write_text("[grid]\nhidden = [\n")
+    with pytest.raises(tc.ConfigError, match="not valid TOML"):
+        read_grid_file(tmp_path / "bad.toml")
+    (tmp_path / "odd.toml").write_text("[grids]\n")
+    with pytest.raises(tc.ConfigError, match="unknown key"):
+        read_grid_file(tmp_path / "odd.toml")
+
+
+def test_ranking_uses_validation_only_and_reports_mean_and_std():
+    def row(variant, valid, test, seed):
+        return {"variant": variant, "settings": {}, "seed": seed, "status": "ok", "diagnosis": [],
+                "metrics": {"valid": {"accuracy": valid}, "test": {"accuracy": test}},
+                "history": [{"epoch": 1, "valid_loss": 1 - valid}]}
+
+    runs = [row("a", 0.80, 0.99, 0), row("a", 0.90, 0.99, 1), row("b", 0.95, 0.50, 0), row("b", 0.93, 0.50, 1),
+            {"variant": "c", "settings": {}, "seed": 0, "status": "diverged", "diagnosis": ["lower it"],
+             "metrics": {}, "history": []}]
+    table = rank(runs, "accuracy")
+    assert [r["variant"] for r in table] == ["b", "a", "c"]  # b has the worse test score: test never chooses
+    assert table[1]["valid_accuracy_mean"] == pytest.approx(0.85)
+    assert table[1]["valid_accuracy_std"] == pytest.approx(math.sqrt(0.005))
+    assert table[2]["n_diverged"] == 1 and table[2]["diagnosis"] == ["lower it"]
+
+
+def test_circles_linear_vs_relu_in_one_command(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code = main(["compare", "--data", "circles", "--n-samples", "300", "--batch-size", "32", "--epochs", "150",
+                 "--vary", "hidden", "none", "16,16", "--vary", "optimizer:lr", "sgd:0.1", "adam:0.01",
+                 "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "comparison.json").read_text())
+    ranking = summary["ranking"]
+    assert [r["settings"]["hidden"] for r in ranking] == [[16, 16], [16, 16], [], []]
+    assert all(r["valid_accuracy_mean"] >= 0.99 for r in ranking[:2])
+    for linear in ranking[2:]:
+        assert abs(linear["valid_accuracy_mean"] - 0.5) <= 0.1
+        assert any("non-linearity" in s for s in linear["diagnosis"])
+    assert "non-linearity" in printed and "never used to choose" in printed
+    for name in ("ranking.csv", "runs.csv", "curves.png", "compare.html"):
+        assert (out / name).stat().st_size > 0
+    html = (out / "compare.html").read_text()
+    assert "data:image/png;base64," in html and "hidden=16,16 optimizer=sgd lr=0.1" in html
+    # Every compared run is a normal run folder whose config.json reruns it to the same result.
+    first = next(r for r in summary["runs"] if r["variant"] == ranking[0]["variant"])
+    config = tc.RunConfig.from_dict(json.loads((out / "runs" / Path(first["run_dir"]).name / "config.json").read_text()))
+    rerun = tc.train(config, progress="quiet")
+    assert rerun.metrics["valid"]["accuracy"] == pytest.approx(first["metrics"]["valid"]["accuracy"])
+
+
+def test_seeds_repeat_each_variant_and_a_diverging_variant_is_kept_and_explained(tmp_path):
+    base = tc.make_config(source="moons", n_samples=200, batch_size=16, epochs=8, hidden=[64, 64])
+    result = compare(base, [{"optimizer": "adam", "lr": 0.01}, {"optimizer": "sgd", "lr": 9.9}], seeds=[0, 1],
+                     out=tmp_path / "c")
+    assert [(r["variant"], r["seed"]) for r in result.runs] == [
+        ("optimizer=adam lr=0.01", 0), ("optimizer=adam lr=0.01", 1), ("optimizer=sgd lr=9.9", 0),
+        ("optimizer=sgd lr=9.9", 1)]
+    good, bad = result.ranking
+    assert good["n_runs"] == 2 and good["valid_accuracy_std"] >= 0 and good["n_diverged"] == 0
+    assert bad["n_diverged"] == 2 and math.isnan(bad["valid_accuracy_mean"])
+    assert any("lower the learning rate" in s for s in bad["diagnosis"])
+    with pytest.raises(tc.ConfigError, match="already exists"):
+        compare(base, [{}], out=tmp_path / "c")
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["compare", "--data", "moons", "--out", str(tmp_path / "x")]) == 2
+    assert "nothing to compare" in capsys.readouterr().err
+    assert main(["compare", "--vary", "colour", "red", "--out", str(tmp_path / "x")]) == 2
+    assert "cannot vary 'colour'" in capsys.readouterr().err
