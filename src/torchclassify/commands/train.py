@@ -49,7 +49,6 @@ def config_from_args(args):
 
 def run(args) -> int:
     from ..errors import ConfigError
-    from ..workflow import train
 
     progress = "quiet" if args.quiet else "auto"
     try:
@@ -59,6 +58,9 @@ def run(args) -> int:
                 names = {"source": "data", "custom": "model"}
                 flags = ", ".join("--" + names.get(k, k).replace("_", "-") for k in given) or "--overwrite"
                 raise ConfigError(f"--resume continues with the settings the run started with: drop {flags}")
+        from ..workflow import train
+
+        if args.resume is not None:
             run = train(resume=args.resume, progress=progress, checkpoint_every=args.checkpoint_every)
         else:
             config = config_from_args(args)

@@ -49,6 +49,8 @@ class Checkpoint(Callback):
 
     def on_epoch_end(self, state: TrainState) -> None:
         if state.epoch % self.every == 0 or state.epoch == state.n_epochs or state.should_stop:
+            if not all(bool(torch.isfinite(p).all()) for p in state.model.parameters()):
+                return  # NaN/inf weights: keep the last good checkpoint (the next epoch's loss check stops the run)
             save_checkpoint(self.folder / CHECKPOINT, state, self.callbacks, self.config)
             self.saved_epoch = state.epoch
 

@@ -1,0 +1,215 @@
+"""Resume after a crash: SIGKILL at random points then --resume ends bit-identical to an uninterrupted run;
+Ctrl-C keeps the best model and says how to resume; early stopping and the LR schedule survive a resume;
+a NaN loss stops the run and keeps the last good checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import torchclassify as tc
+from torchclassify.engine.callbacks import Callback
+from torchclassify.engine.checkpoint import CHECKPOINT, checkpoint_epoch, read_checkpoint
+from torchclassify.errors import TrainingError
+
+# Early stopping stays on (its best weights are checkpointed) but patience 60 > 40 epochs never stops early,
+# so every run trains all 40 epochs and a kill at any checkpoint lands mid-training.
+CLI_ARGS = ["--data", "circles", "--n-samples", "400", "--hidden", "16", "--epochs", "40", "--batch-size", "16",
+            "--patience", "60", "--schedule", "cosine", "--seed", "7", "--quiet"]
+ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")  # identical in every process
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "torchclassify", "train", *args], env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(condition, proc: subprocess.Popen, timeout: float = 120) -> bool:
+    """Poll until condition() is true (True) or the process ends (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if proc.poll() is not None:
+            return condition()
+        time.sleep(0.005)
+    raise AssertionError("timed out waiting for the training subprocess")
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+    assert json.loads((a / "metrics.json").read_text()) == json.loads((b / "metrics.json").read_text())
+    ha, hb = pd.read_csv(a / "history.csv"), pd.read_csv(b / "history.csv")
+    pd.testing.assert_frame_equal(ha.drop(columns="seconds"), hb.drop(columns="seconds"), check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run, started in the background while a test kills its twin."""
+    out = tmp_path_factory.mktemp("ref") / "run"
+    proc = start(*CLI_ARGS, "--out", str(out))
+    yield proc, out
+
+
+def finished_reference(reference) -> Path:
+    proc, out = reference
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return out
+
+
+def test_sigkill_and_ctrl_c_at_random_points_then_resume_is_bit_identical(tmp_path, reference):
+    """Kill -9 three times (before the first checkpoint, then after random checkpoints), Ctrl-C once,
+    resume each time: the final run folder equals the uninterrupted run's, bit for bit."""
+    rng = random.Random(20261127)
+    out = tmp_path / "run"
+    partial = Path(f"{out}.partial")
+    checkpoint = partial / CHECKPOINT
+    kills = []
+    # 1st kill: as soon as the run has claimed its folder, usually before the first checkpoint.
+    proc = start(*CLI_ARGS, "--out", str(out))
+    wait_for(lambda: (partial / "config.json").exists(), proc)
+    time.sleep(rng.uniform(0, 0.02))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kills.append(checkpoint_epoch(checkpoint))
+    # Then resume and kill again a random moment after random checkpoints.
+    target_kill, target_int = sorted(rng.sample(range(3, 37), 2))
+    proc = start("--resume", str(out))
+    assert wait_for(lambda: (checkpoint_epoch(checkpoint) or 0) >= target_kill, proc), proc.communicate()[1]
+    time.sleep(rng.uniform(0, 0.03))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kills.append(checkpoint_epoch(checkpoint))
+    assert kills[-1] is not None and 1 <= kills[-1] < 40, kills
+    assert not out.exists(), "a killed run must not leave a run folder"
+
+    # Ctrl-C: a clean stop with exit code 130, the best model so far saved, and the resume command printed.
+    proc = start("--resume", str(out))
+    assert wait_for(lambda: (checkpoint_epoch(checkpoint) or 0) >= target_int, proc), proc.communicate()[1]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"resume with: torchclassify train --resume {out}" in err and "Traceback" not in err
+    assert not out.exists()
+    best = tc.load(partial / "best")
+    assert set(best.predict(pd.DataFrame({"x0": [0.0, 1.0], "x1": [0.0, 0.0]}))) <= {0, 1}
+
+    done = subprocess.run([sys.executable, "-m", "torchclassify", "train", "--resume", str(out)], env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not partial.exists()
+    assert_same_run(finished_reference(reference), out)
+
+
+class InterruptAt(Callback):
+    """Raise KeyboardInterrupt at the end of an epoch (or of training: epoch=None), as Ctrl-C would."""
+
+    def __init__(self, epoch: int | None):
+        self.epoch = epoch
+
+    def on_epoch_end(self, state):
+        if state.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+    def on_train_end(self, state):
+        if self.epoch is None:
+            raise KeyboardInterrupt
+
+
+def assert_same_result(a, b) -> None:
+    """Two Run objects: identical weights, history (but for timings) and metrics."""
+    wa, wb = a.classifier.model.state_dict(), b.classifier.model.state_dict()
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    strip = lambda history: [{k: v for k, v in row.items() if k != "seconds"} for row in history]  # noqa: E731
+    assert strip(a.history) == strip(b.history)
+    assert a.metrics == b.metrics
+
+
+SETTINGS = dict(data="moons", n_samples=200, noise=0.3, hidden=[16], epochs=80, patience=6, batch_size=32,
+                lr=0.02, seed=3, progress="quiet")
+
+
+@pytest.mark.parametrize("schedule, every", [("plateau", 1), ("onecycle", 3)])
+def test_early_stopping_and_lr_schedule_survive_resume(tmp_path, schedule, every):
+    ref = tc.train(schedule=schedule, **SETTINGS)
+    assert ref.summary["stop_reason"].startswith("early stopping") and ref.summary["epochs_run"] < 80
+    # Interrupt between the best epoch and the stop: early stopping is counting and holds older best weights.
+    stop_at = ref.summary["best_epoch"] + every + 1  # so the last checkpoint comes after the best epoch
+    assert stop_at < ref.summary["epochs_run"]
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(out=tmp_path / "run", schedule=schedule, callbacks=[InterruptAt(stop_at)],
+                 checkpoint_every=every, **SETTINGS)
+    saved = read_checkpoint(tmp_path / "run.partial" / CHECKPOINT)["meta"]
+    assert saved["callbacks"]["EarlyStopping"]["wait"] >= 1
+    assert saved["scheduler"] is not None
+    resumed = tc.train(resume=tmp_path / "run", progress="quiet")
+    assert resumed.summary["best_epoch"] == ref.summary["best_epoch"]
+    assert resumed.summary["stop_reason"] == ref.summary["stop_reason"]
+    lrs = [row["lr"] for row in resumed.history]
+    assert lrs == [row["lr"] for row in ref.history] and len(set(lrs)) > 1
+    assert_same_result(ref, resumed)
+
+
+def test_a_finished_checkpoint_resumes_without_training_again(tmp_path):
+    """Killed after the last checkpoint but before the run folder was renamed into place."""
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(out=tmp_path / "run", callbacks=[InterruptAt(None)], **{**SETTINGS, "epochs": 6})
+    assert read_checkpoint(tmp_path / "run.partial" / CHECKPOINT)["meta"]["epoch"] == 6
+    resumed = tc.train(resume=tmp_path / "run", progress="quiet")
+    assert resumed.summary["epochs_run"] == 6 and len(resumed.history) == 6
+    assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+class PoisonWeights(Callback):
+    """Turn one weight NaN at the end of an epoch: the numerical fault a too-high learning rate causes."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_epoch_end(self, state):
+        if state.epoch == self.epoch:
+            with torch.no_grad():
+                next(state.model.parameters()).view(-1)[0] = float("nan")
+
+
+def test_nan_loss_stops_with_the_epoch_and_keeps_the_last_good_checkpoint(tmp_path):
+    with pytest.raises(TrainingError) as info:
+        tc.train(out=tmp_path / "run", callbacks=[PoisonWeights(3)], **SETTINGS)
+    message = str(info.value)
+    assert "at epoch 4" in message and "learning rate" in message and "epoch 2" in message
+    assert "\n" not in message
+    assert not (tmp_path / "run").exists()
+    kept = read_checkpoint(tmp_path / "run.partial" / CHECKPOINT)
+    assert kept["meta"]["epoch"] == 2
+    assert all(bool(torch.isfinite(t).all()) for t in kept["tensors"].values() if t.is_floating_point())
+
+
+def test_exploding_gradients_are_reported(tmp_path, capsys):
+    tc.train(data="circles", n_samples=200, hidden=[32, 32], epochs=2, optimizer="rmsprop", lr=5.0,
+             progress="quiet")
+    assert "warning: exploding gradients at epoch 1" in capsys.readouterr().err
+
+
+def test_resume_refuses_flags_and_missing_runs(tmp_path):
+    from conftest import run_cli
+
+    result = run_cli("train", "--resume", str(tmp_path / "run"), "--lr", "0.1", "--data", "moons")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --resume continues with the settings the run started with: drop --data, --lr"
+    with pytest.raises(tc.ConfigError, match="nothing to resume"):
+        tc.train(resume=tmp_path / "run", progress="quiet")
