@@ -40,6 +40,8 @@ th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: le
 th { background: #f0f4f8; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 8px 0 16px; }
+.row { display: flex; flex-wrap: wrap; gap: 16px; }
+.row figure { flex: 1 1 420px; margin: 8px 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; background: #fff; }
 figcaption { font-size: 0.85em; color: var(--muted); }
 pre { background: #f0f4f8; padding: 10px; border-radius: 4px; font-size: 0.85em; overflow-x: auto; }
@@ -261,7 +263,8 @@ def build_report(view: RunView, format: str = "png") -> str:
                          "<code>torchclassify plot RUN --kind boundary --labels NAME,...</code>.</p>")
         sections.append(("Decision boundary", boundary))
         sections.append(("Confusion matrix", _figure_html(view, "confusion", format)))
-        sections.append(("ROC and precision-recall", _figure_html(view, "roc", format) + _figure_html(view, "pr", format)))
+        curves = _figure_html(view, "roc", format) + _figure_html(view, "pr", format)
+        sections.append(("ROC and precision-recall", f'<div class="row">{curves}</div>'))
         sections.append(("Calibration", _figure_html(view, "calibration", format)))
     sections.append(("Data", _data_html(view)))
     sections.append(("Model", _model_html(view)))
@@ -297,7 +300,8 @@ def _table(header: list[str], rows: list[list], numeric_from: int = 1) -> str:
             css = ' class="num"' if i >= numeric_from else ""
             cells.append(f"<td{css}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    thead = f"<thead><tr>{head}</tr></thead>" if any(str(h) for h in header) else ""  # key-value tables: none
+    return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
 
 
 def _summary_html(view: RunView) -> str:

@@ -1,0 +1,198 @@
+"""report.html: written by every train, self-contained, rebuilt by `torchclassify report`, checked in Chromium."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import pytest
+from PIL import Image
+
+import torchclassify as tc
+from conftest import make_table, run_cli
+from torchclassify.report import figure_to_data_uri, html_page
+
+SETTINGS = dict(n_samples=200, epochs=25, hidden=[16], lr=0.03, batch_size=0, progress="quiet")
+SECTIONS = ["Summary", "Metrics", "Training curves", "Decision boundary", "Confusion matrix",
+            "ROC and precision-recall", "Calibration", "Data", "Model", "Config"]
+N_PICTURES = 6  # curves, boundary, confusion, ROC, PR, calibration
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes, and the h2 headings."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.headings, self._in_h2 = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_h2 = tag == "h2"
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.headings.append(data)
+            self._in_h2 = False
+
+
+def _parse(text: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(text)
+    return parser
+
+
+def _decoded_images(text: str) -> list[Image.Image]:
+    """Every <img> of the page, decoded from its data: URI (fails on anything else)."""
+    images = []
+    for tag, attrs in _parse(text).tags:
+        if tag == "img":
+            match = re.fullmatch(r"data:image/png;base64,([A-Za-z0-9+/=]+)", attrs["src"])
+            assert match, attrs["src"][:60]
+            image = Image.open(io.BytesIO(base64.b64decode(match.group(1))))
+            image.load()  # decodes every pixel
+            images.append(image)
+    return images
+
+
+@pytest.fixture(scope="module")
+def blobs_run(tmp_path_factory):
+    return tc.train(data="blobs", out=tmp_path_factory.mktemp("runs") / "blobs", **SETTINGS)
+
+
+def test_train_writes_a_self_contained_report(blobs_run):
+    text = (blobs_run.run_dir / "report.html").read_text(encoding="utf-8")
+    parsed = _parse(text)
+    assert parsed.headings == SECTIONS
+    # Nothing reaches outside the file: no scripts, stylesheets, frames or remote URLs; only data: images.
+    assert not {tag for tag, _ in parsed.tags} & {"script", "link", "iframe", "object", "embed"}
+    for tag, attrs in parsed.tags:
+        for name in ("src", "href"):
+            if name in attrs:
+                assert attrs[name].startswith(("data:", "#")), (tag, attrs[name][:60])
+    assert "url(" not in text and "@import" not in text and "http://" not in text and "https://" not in text
+    assert "default-src 'none'" in text  # the browser itself refuses any fetch
+    images = _decoded_images(text)
+    assert len(images) == N_PICTURES
+    assert all(image.width > 200 and image.height > 150 for image in images)
+    assert "test accuracy" in text and f"{blobs_run.metrics['test']['accuracy']:.4f}" in text
+
+
+def test_report_command_rebuilds_the_same_page(blobs_run, tmp_path):
+    report = blobs_run.run_dir / "report.html"
+    written_by_train = report.read_text(encoding="utf-8")
+    report.unlink()
+    result = run_cli("report", str(blobs_run.run_dir))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(report)
+    # Rebuilt from config.json alone (same rows, same seeded split): the very same pictures and tables.
+    assert report.read_text(encoding="utf-8") == written_by_train
+
+
+def test_plot_command_writes_svg_and_png(blobs_run, tmp_path, capsys):
+    from torchclassify.cli import main
+
+    # In-process: the subprocess path of the CLI is covered by the report command above.
+    assert main(["plot", str(blobs_run.run_dir), "--kind", "confusion", "--format", "svg", "-o",
+                 str(tmp_path / "cm.svg")]) == 0
+    svg = (tmp_path / "cm.svg").read_text(encoding="utf-8")
+    assert "<svg" in svg and "counts" in svg and "Predicted label" in svg
+    assert main(["plot", str(blobs_run.run_dir), "--kind", "boundary"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == str(blobs_run.run_dir / "boundary.png")
+    assert Image.open(blobs_run.run_dir / "boundary.png").format == "PNG"
+    (blobs_run.run_dir / "boundary.png").unlink()
+    assert main(["plot", str(blobs_run.run_dir), "--kind", "roc", "--features", "x0,x1"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --features and --labels apply to --kind boundary only"
+
+
+def test_dataframe_run_report_says_why_row_pictures_are_missing(tmp_path, capsys):
+    frame, target = make_table("multiclass", n=150)
+    run = tc.train(data=frame, target=target, out=tmp_path / "frame",
+                   **{k: v for k, v in SETTINGS.items() if k != "n_samples"})
+    text = (run.run_dir / "report.html").read_text(encoding="utf-8")
+    assert len(_decoded_images(text)) == 1  # the training curves
+    assert "in-memory DataFrame" in text
+    from torchclassify.cli import main
+
+    assert main(["plot", str(run.run_dir), "--kind", "boundary"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: cannot draw boundary: the run was trained on an in-memory DataFrame")
+
+
+def test_html_page_and_figure_to_data_uri():
+    from matplotlib.figure import Figure
+
+    page = html_page("a <b> & c", [("First part", "<p>one</p>"), ("Second & last", "<p>two</p>")])
+    assert "<title>a &lt;b&gt; &amp; c</title>" in page
+    assert '<section id="first-part">' in page and "<h2>Second &amp; last</h2>" in page
+    assert page.index("<p>one</p>") < page.index("<p>two</p>")
+    fig = Figure(figsize=(2, 2))
+    fig.subplots().plot([0, 1], [1, 0])
+    png = figure_to_data_uri(fig)
+    assert Image.open(io.BytesIO(base64.b64decode(png.split(",", 1)[1]))).size == (200, 200)
+    svg = figure_to_data_uri(fig, format="svg")
+    assert svg.startswith("data:image/svg+xml;base64,")
+    assert b"<svg" in base64.b64decode(svg.split(",", 1)[1])
+    with pytest.raises(ValueError):
+        figure_to_data_uri(fig, format="gif")
+
+
+def test_help_and_predict_do_not_import_matplotlib(blobs_run, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x0,x1\n1.0,2.0\n-3.0,4.0\n")
+    script = (
+        "import sys\n"
+        "from torchclassify.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'matplotlib' not in sys.modules, 'help imported matplotlib'\n"
+        f"assert main(['predict', {str(blobs_run.run_dir)!r}, {str(rows)!r}, '-o', {str(tmp_path / 'p.csv')!r}]) == 0\n"
+        "assert 'matplotlib' not in sys.modules, 'predict imported matplotlib'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "p.csv").exists()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Offline: every request would go to a proxy that does not exist, so nothing can load from the network.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--proxy-server=127.0.0.1:9", "--no-first-run", "--hide-scrollbars", "--window-size=1280,900"]
+PROBE = """<script>
+window.addEventListener("load", function () {
+  var images = Array.from(document.images);
+  var decoded = images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute("data-images", images.length);
+  document.body.setAttribute("data-decoded", decoded);
+  document.body.setAttribute("data-overflow", document.documentElement.scrollWidth - window.innerWidth);
+});
+</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package 'chromium', which .ci/run "
+                                               "installs): the headless-browser check of report.html cannot run")
+def test_report_in_headless_chromium(blobs_run, tmp_path):
+    report = blobs_run.run_dir / "report.html"
+    # A copy with a probe script (the report's own policy forbids scripts) counts the decoded images and
+    # measures horizontal overflow at a laptop's 1280 px.
+    probed = tmp_path / "probed.html"
+    text = report.read_text(encoding="utf-8")
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", text)
+    probed.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, "--virtual-time-budget=5000", "--dump-dom", probed.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    body = re.search(r"<body[^>]*>", dom.stdout)
+    assert body, dom.stderr[-2000:]
+    attrs = dict(re.findall(r'(data-[a-z]+)="(-?\d+)"', body.group(0)))
+    assert attrs["data-images"] == attrs["data-decoded"] == str(N_PICTURES)
+    assert int(attrs["data-overflow"]) <= 0  # no sideways scrolling at laptop width
+    # The report itself, untouched, loads offline and renders.
+    shot = tmp_path / "report.png"
+    subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--screenshot={shot}", report.as_uri()],
+                   capture_output=True, text=True, timeout=120)
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1280, 900)
+    assert len(image.getcolors(maxcolors=1_000_000)) > 50  # text and tables, not a blank page
