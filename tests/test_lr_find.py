@@ -1,0 +1,66 @@
+"""lr-find: the range test's curve, a suggestion on the falling slope, and that it trains well."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import torchclassify as tc
+from torchclassify.cli import main
+from torchclassify.lr_find import lr_find, suggest_lr
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_suggestion_sits_on_the_falling_slope_below_the_minimum():
+    lrs = [10 ** (-6 + 0.05 * i) for i in range(120)]  # 1e-6 .. ~1
+    # Flat, then falling between 1e-4 and 1e-2, lowest near 3e-2, then blowing up.
+    losses = [0.7 if lr < 1e-4 else 0.7 - 0.3 * math.log10(lr / 1e-4) if lr < 3e-2 else 0.0 + 2 * (lr - 3e-2) + 0.02
+              for lr in lrs]
+    suggestion, lr_min_loss = suggest_lr(lrs, losses)
+    assert 1e-4 < suggestion < 3e-3 < lr_min_loss
+    assert suggestion <= lr_min_loss / 10
+
+
+@pytest.mark.parametrize("source, optimizer, settings, floor", [
+    ("circles", "adamw", {"n_samples": 400}, 0.95),
+    ("moons", "adamw", {"n_samples": 400}, 0.95),
+    ("iris", "adamw", {}, 0.9),
+    ("wine", "adamw", {}, 0.9),
+    ("wine", "sgd", {}, 0.9),
+    ("breast_cancer", "adamw", {}, 0.93),
+])
+def test_the_suggestion_trains_well_on_the_built_in_datasets(source, optimizer, settings, floor):
+    result = lr_find(source=source, optimizer=optimizer, **settings)
+    assert 1e-6 < result.suggestion < result.lr_min_loss
+    assert len(result.lrs) == len(result.losses) >= 50
+    run = tc.train(data=source, optimizer=optimizer, lr=result.suggestion, progress="quiet", **settings)
+    assert run.metrics["valid"]["accuracy"] >= floor
+    assert not any("diverged" in s or "NaN" in s for s in run.summary["diagnosis"])
+
+
+def test_a_range_that_starts_too_high_is_refused():
+    with pytest.raises(tc.TrainingError, match="start the range lower"):
+        lr_find(source="moons", n_samples=200, hidden=[64, 64], optimizer="sgd", start_lr=50, end_lr=1e4)
+    with pytest.raises(tc.ConfigError, match="0 < start < end"):
+        lr_find(source="moons", start_lr=1, end_lr=0.1)
+
+
+def test_cli_writes_the_plot_and_prints_a_train_command(tmp_path, capsys):
+    out = tmp_path / "lr"
+    assert main(["lr-find", "--data", "moons", "--n-samples", "200", "--steps", "80", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    info = json.loads((out / "lr_find.json").read_text())
+    assert f"--lr {info['suggestion']:.3g}" in printed and "suggested learning rate" in printed
+    assert (out / "lr_find.png").stat().st_size > 0 and (out / "lr_find.csv").read_text().startswith("lr,loss")
+    assert main(["lr-find", "--data", "moons", "--steps", "3", "--out", str(out)]) == 2
+    assert "at least 10 steps" in capsys.readouterr().err
