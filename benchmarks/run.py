@@ -1,0 +1,234 @@
+"""Run every benchmark workload against every peer, side by side in one run: `python benchmarks/run.py`.
+
+Each (workload, peer) pair lives in its own worker process (so each peer pays only for its own imports
+and its peak memory is its own), with the same thread count pinned through torch and the BLAS/OpenMP
+environment variables. Repeats are interleaved across peers, so a burst of load from elsewhere on the
+machine hits every peer alike; the table shows medians. Options: --quick (a smoke run, ~1 minute),
+--repeats N, --threads N, --only NAME[,NAME], --peers NAME[,NAME], --with-1m (adds the 1M-row workload).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from workloads import WIDE_1M, WORKLOADS, Data, Workload, make_data, quick, score  # noqa: E402
+
+SLOW_SECONDS = 20.0  # a peer whose first repeat takes longer than this is timed once
+
+
+# ----------------------------------------------------------------------------------------------- worker
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def worker(work: Workload, peer: str, threads: int) -> None:
+    """Serve "run" / "floor" / "quit" requests on stdin; answer one JSON line each on the real stdout."""
+    answer = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # whatever the libraries print goes to stderr, not into the protocol
+    import torch
+
+    torch.set_num_threads(threads)
+    from peers import PEERS
+
+    data = make_data(work)
+    train = PEERS[peer] if peer != "floor" else None
+    if train is not None:
+        # Warm-up on a few rows: lazy imports (the first optimizer step imports torch._dynamo, several
+        # seconds) and first-call allocations are paid here, by every peer alike, not in the timings.
+        few = Data(data.X_train[:512], data.y_train[:512], data.X_test[:64], data.y_test[:64])
+        train(replace(work, epochs=1), few, threads)
+    answer.write(json.dumps({"ready": True, "rss_mib": _rss_mib()}) + "\n")
+    for line in sys.stdin:
+        request = line.strip()
+        if request == "run":
+            started = time.perf_counter()
+            logits = train(work, data, threads)
+            seconds = time.perf_counter() - started
+            answer.write(json.dumps({"seconds": seconds, "score": score(work, logits, data.y_test)}) + "\n")
+        elif request == "floor":
+            answer.write(json.dumps(gemm_floor(work)) + "\n")
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+            answer.write(json.dumps({"peak_rss_mib": peak}) + "\n")
+            return
+
+
+def _time_mm(a, b, min_seconds: float = 0.2) -> float:
+    """Median seconds of a @ b over enough calls to fill min_seconds."""
+    import torch
+
+    for _ in range(3):
+        torch.mm(a, b)
+    samples, spent = [], 0.0
+    while spent < min_seconds or len(samples) < 5:
+        started = time.perf_counter()
+        torch.mm(a, b)
+        samples.append(time.perf_counter() - started)
+        spent += samples[-1]
+    return statistics.median(samples)
+
+
+def gemm_floor(work: Workload) -> dict:
+    """Seconds the training's matrix multiplies alone take with this machine's BLAS at these shapes.
+
+    Per layer (in -> out) and batch of B rows: forward (B,in)@(in,out), weight gradient (in,B)@(B,out) and,
+    except for the first layer, input gradient (B,out)@(out,in). Elementwise work, the loss and the
+    optimizer are not counted, so no implementation can beat this floor. Also reports this machine's
+    square-matmul throughput (GFLOP/s) at the pinned thread count.
+    """
+    import torch
+
+    batch = work.batch_size or work.n_train
+    widths = [work.n_features, *work.hidden, work.n_outputs]
+    per_batch = 0.0
+    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+        x, w, g = torch.randn(batch, n_in), torch.randn(n_in, n_out), torch.randn(batch, n_out)
+        per_batch += _time_mm(x, w) + _time_mm(x.t().contiguous(), g)
+        if i > 0:
+            per_batch += _time_mm(g, w.t().contiguous())
+    seconds = per_batch * work.n_train / batch * work.epochs
+    a = torch.randn(1024, 1024)
+    gflops = 2 * 1024**3 / _time_mm(a, a) / 1e9
+    return {"floor_seconds": seconds, "gflops": gflops}
+
+
+# ----------------------------------------------------------------------------------------------- parent
+
+class Worker:
+    def __init__(self, work: Workload, peer: str, threads: int, log):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                   OPENBLAS_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(asdict(work)), peer,
+             str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        self.peer = peer
+        self.ready = self._read()
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.peer} died: see the log")
+        return json.loads(line)
+
+    def ask(self, request: str) -> dict:
+        self.proc.stdin.write(request + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+
+def run_workload(work: Workload, peers: list[str], repeats: int, threads: int, log) -> dict:
+    workers = {peer: Worker(work, peer, threads, log) for peer in peers}
+    times: dict[str, list[float]] = {peer: [] for peer in peers}
+    scores: dict[str, list[float]] = {peer: [] for peer in peers}
+    for repeat in range(repeats):
+        order = peers[repeat % len(peers):] + peers[:repeat % len(peers)]  # rotate who goes first
+        for peer in order:
+            if repeat > 0 and times[peer][0] > SLOW_SECONDS:
+                continue
+            result = workers[peer].ask("run")
+            times[peer].append(result["seconds"])
+            scores[peer].append(result["score"])
+            print(f"  {work.name:13s} {peer:16s} {result['seconds']:8.3f}s  score {result['score']:.4f}",
+                  file=sys.stderr, flush=True)
+    floor = Worker(work, "floor", threads, log)
+    floor_result = floor.ask("floor")
+    floor.ask("quit")
+    out = {"workload": asdict(work), "floor": floor_result, "peers": {}}
+    for peer, w in workers.items():
+        peak = w.ask("quit")["peak_rss_mib"]
+        w.proc.wait(timeout=60)
+        median = statistics.median(times[peer])
+        out["peers"][peer] = {
+            "seconds": median, "all_seconds": times[peer], "samples_per_s": work.n_train * work.epochs / median,
+            "score": statistics.median(scores[peer]), "peak_rss_mib": peak,
+            "rss_before_mib": w.ready["rss_mib"], "x_floor": median / floor_result["floor_seconds"],
+        }
+    return out
+
+
+def markdown(results: list[dict], meta: dict) -> str:
+    lines = [f"Run {meta['date']} on {meta['machine']}; {meta['threads']} thread(s) pinned for every peer; "
+             f"medians of up to {meta['repeats']} interleaved repeats (peers slower than {SLOW_SECONDS:.0f} s "
+             f"timed once); took {meta['wall_minutes']:.1f} min. `speed-up` = peer time / torchclassify "
+             "time (> 1: torchclassify is faster). Score: test accuracy (multilabel: micro-F1). "
+             "Peak RSS: the worker process's high-water mark (data and libraries included).", ""]
+    for r in results:
+        w = r["workload"]
+        batch = "full" if w["batch_size"] == 0 else w["batch_size"]
+        widths = "→".join(str(x) for x in [w["n_features"], *w["hidden"], 1 if w["task"] == "binary" else w["n_classes"]])
+        lines += [f"### {w['name']}: {w['n_samples']:,} rows ({w['n_samples'] - w['n_samples'] // 5:,} train), "
+                  f"{widths}, batch {batch}, {w['epochs']} epochs, {w['optimizer']} lr {w['lr']}",
+                  "", f"GEMM floor {r['floor']['floor_seconds']:.3f} s (this machine: "
+                  f"{r['floor']['gflops']:.0f} GFLOP/s on 1024² matmuls)", "",
+                  "| peer | train s | samples/s | speed-up | score | peak RSS MiB | × GEMM floor |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        ours = r["peers"].get("torchclassify")
+        for peer, p in r["peers"].items():
+            speedup = f"{p['seconds'] / ours['seconds']:.2f}×" if ours else "–"
+            lines.append(f"| {peer} | {p['seconds']:.3f} | {p['samples_per_s']:,.0f} | {speedup} | {p['score']:.4f} "
+                         f"| {p['peak_rss_mib']:.0f} | {p['x_floor']:.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller data and fewer epochs, one repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="threads pinned for every peer (default 1)")
+    parser.add_argument("--only", help="comma-separated workload names")
+    parser.add_argument("--peers", help="comma-separated peers (default: all)")
+    parser.add_argument("--with-1m", action="store_true", help="add the 1M-row wide workload (~2 more minutes)")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for latest.json / latest.md")
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        raw, peer, threads = args.worker
+        worker(Workload(**{**json.loads(raw), "hidden": tuple(json.loads(raw)["hidden"])}), peer, int(threads))
+        return 0
+
+    from peers import PEERS
+
+    workloads = WORKLOADS + ([WIDE_1M] if args.with_1m else [])
+    if args.only:
+        wanted = args.only.split(",")
+        workloads = [w for w in workloads if w.name in wanted]
+    if args.quick:
+        workloads = [quick(w) for w in workloads]
+    repeats = 1 if args.quick else args.repeats
+    peers = args.peers.split(",") if args.peers else list(PEERS)
+    started = time.perf_counter()
+    results = []
+    with tempfile.NamedTemporaryFile("w+", prefix="bench-", suffix=".log", delete=False) as log:
+        print(f"worker output: {log.name}", file=sys.stderr)
+        for work in workloads:
+            results.append(run_workload(work, peers, repeats, args.threads, log))
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "threads": args.threads, "repeats": repeats, "quick": args.quick,
+            "wall_minutes": (time.perf_counter() - started) / 60}
+    text = markdown(results, meta)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    (args.out / "latest.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The speed options behave: fused optimizers, thread choice, mixed precision, their validation."""
+
+import pytest
+import torch
+
+import torchclassify as tc
+from torchclassify.config import TrainConfig
+from torchclassify.engine.device import AutocastForward, choose_threads, cpu_threads, make_training_forward
+from torchclassify.engine.loop import TensorData, fit
+from torchclassify.engine.optim import make_optimizer
+from torchclassify.errors import ConfigError
+from torchclassify.models import MLP
+from torchclassify.tasks import get_task
+
+
+@pytest.mark.parametrize("name,fused", [("sgd", True), ("adam", True), ("adamw", True), ("rmsprop", False)])
+def test_fused_kernels_where_torch_has_them(name, fused):
+    optimizer = make_optimizer(MLP(3, 2, [4]).parameters(), TrainConfig(optimizer=name))
+    assert bool(optimizer.defaults.get("fused")) is fused
+    assert fused or optimizer.defaults["foreach"]
+
+
+def test_tiny_models_get_one_thread_and_the_setting_is_restored(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert choose_threads(None, n_parameters=151, batch_size=64) == 1
+    assert choose_threads(None, n_parameters=500_000, batch_size=256) is None  # torch's own choice
+    assert choose_threads(3, n_parameters=151, batch_size=64) == 3  # --threads wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert choose_threads(None, n_parameters=151, batch_size=64) is None  # the user's (or torchrun's) choice
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_bf16_autocast_trains_and_keeps_float32_weights_and_plain_keys():
+    torch.manual_seed(0)
+    X = torch.randn(256, 4)
+    y = (X[:, 0] + X[:, 1] > 0).float()
+    model = MLP(4, 1, [16])
+    keys = set(model.state_dict())
+    forward, scaler = make_training_forward(model, "bf16", False, torch.device("cpu"))
+    assert isinstance(forward, AutocastForward) and scaler is None
+    assert forward(X).dtype == torch.float32  # logits come back in float32 for the loss
+    config = TrainConfig(amp="bf16", lr=0.05, seed=0)
+    state = fit(model, get_task("binary"), TensorData(X, y), None, config, n_classes=2, n_epochs=30, batch_size=64)
+    assert state.history[-1]["train_loss"] < 0.5 * state.history[0]["train_loss"]
+    assert state.history[-1]["train_accuracy"] >= 0.9
+    assert set(model.state_dict()) == keys
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_fp16_on_cpu_is_refused_with_a_way_out():
+    with pytest.raises(ConfigError, match="--amp fp16 needs --device cuda"):
+        make_training_forward(MLP(2, 1, []), "fp16", False, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("setting,message", [(dict(amp="fp8"), "--amp"), (dict(threads=0), "--threads"),
+                                             (dict(compile="yes"), "--compile")])
+def test_bad_speed_settings_are_refused(setting, message):
+    with pytest.raises(ConfigError, match=message):
+        tc.make_config(**setting)
+
+
+def test_threads_setting_gives_the_same_model():
+    runs = [tc.train(data="moons", n_samples=300, hidden=[8], epochs=5, seed=1, threads=n, progress="quiet")
+            for n in (1, 2)]
+    for key, value in runs[0].classifier.model.state_dict().items():
+        torch.testing.assert_close(value, runs[1].classifier.model.state_dict()[key])
