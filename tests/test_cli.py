@@ -1,0 +1,162 @@
+"""The command line end to end, in subprocesses, as a user runs it: the happy paths and every bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import make_table, run_cli
+
+
+@pytest.fixture(scope="module")
+def customers(tmp_path_factory):
+    """A CSV with string labels, a categorical column and missing values, trained once for the module."""
+    folder = tmp_path_factory.mktemp("customers")
+    frame, _ = make_table("multiclass", n=400, seed=1)
+    frame = frame.rename(columns={"label": "plan"})
+    frame.iloc[:300].to_csv(folder / "customers.csv", index=False)
+    frame.iloc[300:].to_csv(folder / "other.csv", index=False)
+    new = frame.iloc[300:310].drop(columns="plan").copy()
+    new.iloc[0, new.columns.get_loc("colour")] = "ultraviolet"  # a category never seen in training
+    new.to_csv(folder / "new_rows.csv", index=False)
+    result = run_cli("train", "--data", "customers.csv", "--target", "plan", "--out", "runs/customers",
+                     "--epochs", "40", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder, result
+
+
+def test_train_prints_metrics_and_writes_the_run_folder(customers):
+    folder, result = customers
+    assert "accuracy" in result.stdout and "run folder: runs/customers" in result.stdout
+    run = folder / "runs" / "customers"
+    names = {p.name for p in run.iterdir()}
+    assert {"config.json", "model.safetensors", "model.json", "history.csv", "metrics.json"} <= names
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == {"valid", "test"} and metrics["test"]["accuracy"] > 0.8
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["target"] == "plan" and config["train"]["epochs"] == 40
+    assert len(pd.read_csv(run / "history.csv")) >= 1
+    assert "epoch" in result.stderr  # progress lines when piped
+
+
+def test_predict_returns_original_labels_with_unseen_category(customers):
+    folder, _ = customers
+    result = run_cli("predict", "runs/customers", "new_rows.csv", "--proba", "-o", "predictions.csv", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    predictions = pd.read_csv(folder / "predictions.csv")
+    assert len(predictions) == 10
+    assert set(predictions["plan"]) <= {"high", "low", "mid"}
+    proba = predictions[["proba_high", "proba_low", "proba_mid"]].to_numpy()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_evaluate_on_other_rows(customers):
+    folder, _ = customers
+    result = run_cli("evaluate", "runs/customers", "--data", "other.csv", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert "accuracy" in result.stdout and "100" in result.stdout  # 100 rows evaluated
+
+
+def test_rerun_from_config_is_identical(customers):
+    folder, _ = customers
+    result = run_cli("train", "--config", "runs/customers/config.json", "--out", "runs/again", "--quiet", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    first = json.loads((folder / "runs/customers/metrics.json").read_text())
+    second = json.loads((folder / "runs/again/metrics.json").read_text())
+    assert first == second
+    assert (folder / "runs/customers/model.safetensors").read_bytes() == (folder / "runs/again/model.safetensors").read_bytes()
+
+
+def test_multilabel_end_to_end(tmp_path):
+    frame, _ = make_table("multilabel", n=300)
+    frame.to_csv(tmp_path / "songs.csv", index=False)
+    result = run_cli("train", "--data", "songs.csv", "--target", "tag_*", "--task", "multilabel", "--out", "run",
+                     "--epochs", "30", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "f1_micro" in result.stdout and "hamming_loss" in result.stdout
+    frame.drop(columns=["tag_pos", "tag_red", "tag_big"]).head(5).to_csv(tmp_path / "rows.csv", index=False)
+    result = run_cli("predict", "run", "rows.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    assert list(out.columns) == ["tag_pos", "tag_red", "tag_big"] and len(out) == 5
+
+
+def test_builtin_dataset_train_and_evaluate(tmp_path):
+    result = run_cli("train", "--data", "iris", "--out", "iris", "--epochs", "30", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "setosa" in result.stdout  # per-class table uses the real class names
+    result = run_cli("evaluate", "iris", "--data", "iris", cwd=tmp_path)
+    assert result.returncode == 0 and "accuracy" in result.stdout
+
+
+def test_datasets_and_help():
+    result = run_cli("datasets")
+    assert result.returncode == 0
+    for name in ("circles", "moons", "blobs", "spirals", "xor", "multilabel", "iris", "wine", "breast_cancer",
+                 "digits"):
+        assert name in result.stdout
+    assert run_cli("--help").returncode == 0
+
+
+def _bad_inputs(folder):
+    """(name, argv, expected message fragment) for every bad input the CLI must refuse with exit 2."""
+    pd.DataFrame({"a": [1, 2, 3, 4], "y": ["u", "u", "u", "u"]}).to_csv(folder / "one_class.csv", index=False)
+    pd.DataFrame({"a": [1, 2, 3, 4], "y": [0, 1, np.nan, 1]}).to_csv(folder / "nan_target.csv", index=False)
+    pd.DataFrame({"a": [1, 2, 3, 4], "y": [0, 1, np.inf, 1]}).to_csv(folder / "inf_target.csv", index=False)
+    (folder / "empty.csv").write_text("")
+    (folder / "header_only.csv").write_text("a,y\n")
+    pd.DataFrame({"a": [1.0], "zzz": [2.0]}).to_csv(folder / "wrong_columns.csv", index=False)
+    return [
+        ("missing file", ["train", "--data", "nope.csv", "--target", "y"], "file not found"),
+        ("unknown dataset", ["train", "--data", "circlez"], "unknown dataset 'circlez'"),
+        ("unknown column", ["train", "--data", "one_class.csv", "--target", "label"], "target column 'label' not found"),
+        ("no target", ["train", "--data", "one_class.csv"], "--target is required"),
+        ("one class", ["train", "--data", "one_class.csv", "--target", "y"], "at least 2 classes"),
+        ("nan target", ["train", "--data", "nan_target.csv", "--target", "y"], "missing value"),
+        ("inf target", ["train", "--data", "inf_target.csv", "--target", "y"], "infinite"),
+        ("empty file", ["train", "--data", "empty.csv", "--target", "y"], "is empty"),
+        ("header only", ["train", "--data", "header_only.csv", "--target", "y"], "no data rows"),
+        ("impossible task", ["train", "--data", "blobs", "--task", "binary"], "exactly 2 classes"),
+        ("bad value", ["train", "--data", "circles", "--dropout", "1.5"], "--dropout must be"),
+        ("columns mismatch", ["predict", "model", "wrong_columns.csv"], "lacks 2 column(s)"),
+        ("not a model", ["predict", ".", "wrong_columns.csv"], "not a torchclassify model folder"),
+        ("corrupted weights", ["predict", "corrupt", "wrong_columns.csv"], "not a safetensors file"),
+        ("foreign model.json", ["predict", "foreign", "wrong_columns.csv"], "not a torchclassify model file"),
+        ("missing model folder", ["evaluate", "nowhere", "--data", "circles"], "model folder not found"),
+    ]
+
+
+def test_every_bad_input_gets_one_line_and_exit_2(tmp_path):
+    trained = run_cli("train", "--data", "circles", "--out", "model", "--epochs", "2", "--quiet", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "model.json").write_bytes((tmp_path / "model" / "model.json").read_bytes())
+    (corrupt / "model.safetensors").write_bytes(b"\x80\x04\x95garbage-that-is-not-safetensors" * 4)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "model.json").write_text('{"format": "keras", "layers": []}')
+    for name, argv, fragment in _bad_inputs(tmp_path):
+        result = run_cli(*argv, cwd=tmp_path)
+        assert result.returncode == 2, (name, result.stdout, result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1 and fragment in lines[0], (name, result.stderr)
+        assert "Traceback" not in result.stderr, name
+    # Nothing half-written: only the folders made above exist, no temporary run folders were left behind.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["corrupt", "foreign", "model"]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = run_cli("--debug", "train", "--data", "circlez", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_existing_out_is_refused(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    result = run_cli("train", "--data", "circles", "--out", "taken", cwd=tmp_path)
+    assert result.returncode == 2 and "already exists" in result.stderr
+    assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
