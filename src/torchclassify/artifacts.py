@@ -132,6 +132,8 @@ class RunWriter:
                                   "folder of an interrupted training)")
         else:
             check_out_folder(self.out, overwrite)
+        # Parent folders this run creates (e.g. runs/) are removed again if it fails.
+        self.created_parents = [p for p in self.out.parents if not p.exists()]
         self.partial.mkdir(parents=True, exist_ok=True)
         self._lock = _acquire_lock(self.partial, self.out)
         try:
@@ -177,6 +179,11 @@ class RunWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
         if not keep:
             shutil.rmtree(self.partial, ignore_errors=True)
+            for folder in self.created_parents:  # innermost first; stops at one another run wrote into
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
         self._release()
 
     def _release(self) -> None:
