@@ -114,3 +114,17 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "nothing to compare" in capsys.readouterr().err
     assert main(["compare", "--vary", "colour", "red", "--out", str(tmp_path / "x")]) == 2
     assert "cannot vary 'colour'" in capsys.readouterr().err
+
+
+def test_cli_grid_file_with_base_settings_and_flags_that_win(tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('seeds = 2\n[base]\ndata = "moons"\nn-samples = 100\nepochs = 50\n'
+                    '[grid]\ndropout = [0, 0.2]\n')
+    out = tmp_path / "g"
+    assert main(["compare", "--grid", str(grid), "--epochs", "3", "--batch-size", "full", "--out", str(out)]) == 0
+    runs = json.loads((out / "comparison.json").read_text())["runs"]
+    assert [(r["variant"], r["seed"]) for r in runs] == [("dropout=0", 0), ("dropout=0", 1), ("dropout=0.2", 0),
+                                                         ("dropout=0.2", 1)]
+    config = json.loads((Path(runs[3]["run_dir"]) / "config.json").read_text())
+    assert config["data"]["source"] == "moons" and config["data"]["n_samples"] == 100
+    assert config["train"]["epochs"] == 3 and config["model"]["dropout"] == 0.2 and config["train"]["seed"] == 1
