@@ -127,6 +127,5 @@ def from_env(device: torch.device) -> SingleProcess:
         device = torch.device("cpu")
         backend = "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10),
-                                **({"device_id": device} if backend == "nccl" else {}))
+        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10))
     return Distributed(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
