@@ -86,8 +86,9 @@ def test_binary_boundary_grid_is_the_models_prediction_and_contour_sits_at_the_t
         on_line = classifier.predict_proba_tensor(pd.DataFrame(vertices, columns=["x0", "x1"])).numpy()
         assert np.abs(on_line - 0.3).max() < 0.05
     # Shading is P(positive) on the RdYlBu map: low = red (class 0), high = blue (class 1).
-    shading = display.axes_[0].collections[0]
+    shading = display.axes_[0].images[0]
     assert shading.get_cmap().name == "RdYlBu" and shading.norm.vmin == 0 and shading.norm.vmax == 1
+    assert np.allclose(shading.get_array(), display.y_proba.reshape(display.xx.shape))
 
 
 def test_boundary_leaves_the_model_on_its_device_and_in_its_mode(moons):
@@ -117,7 +118,8 @@ def test_multiclass_boundary_colours_classes_and_names_them(fixture, request):
     for ax in display.axes_:
         legend = ax.get_legend()
         assert [t.get_text() for t in legend.get_texts()] == [str(c) for c in classifier.classes]
-        regions, points = ax.collections[0], ax.collections[-1]
+        regions, points = ax.images[0], ax.collections[-1]
+        assert np.array_equal(regions.get_array(), display.y_pred.reshape(display.xx.shape))
         # One colour per class, the same in the regions, the points and the legend.
         for k, patch in enumerate(legend.get_patches()):
             assert np.allclose(patch.get_facecolor(), points.cmap(points.norm(k)))

@@ -229,7 +229,7 @@ _CAPTIONS = {
     "calibration": "Reliability diagram on the {split} split: points on the diagonal mean the probabilities can be "
                    "taken at face value.",
 }
-MAX_REPORT_LABELS = 4  # multilabel boundary panels in the report (one row of two panels per label)
+MAX_REPORT_LABELS = 3  # multilabel boundary panels in the report (one row of two panels per label)
 
 
 def _figure_html(view: RunView, kind: str, format: str, **options) -> str:
