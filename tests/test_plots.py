@@ -91,10 +91,15 @@ def test_binary_boundary_grid_is_the_models_prediction_and_contour_sits_at_the_t
     assert np.allclose(shading.get_array(), display.y_proba.reshape(display.xx.shape))
 
 
-def test_boundary_leaves_the_model_on_its_device_and_in_its_mode(moons):
+def test_boundary_leaves_the_model_on_its_device_and_in_its_mode(moons, monkeypatch):
     run, X, y, _, _ = moons
     model = run.classifier.model
     before = {k: (v.device, v.data_ptr(), v.clone()) for k, v in model.state_dict().items()}
+    # Every .to()/.cpu()/.cuda()/.float() of a module goes through Module._apply: record any call.
+    moved = []
+    original_apply = torch.nn.Module._apply
+    monkeypatch.setattr(torch.nn.Module, "_apply",
+                        lambda self, fn, *a, **k: moved.append(type(self).__name__) or original_apply(self, fn, *a, **k))
     for training in (True, False):
         model.train(training)
         modes = [m.training for m in model.modules()]
@@ -105,6 +110,7 @@ def test_boundary_leaves_the_model_on_its_device_and_in_its_mode(moons):
     for key, value in model.state_dict().items():
         device, pointer, saved = before[key]
         assert value.device == device and value.data_ptr() == pointer and torch.equal(value, saved)
+    assert moved == []
     model.eval()
 
 
