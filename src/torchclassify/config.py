@@ -44,9 +44,9 @@ class DataConfig:
 class ModelConfig:
     """The network: an MLP (hidden=[] is a linear model) or the user's own class "pkg.module:Class"."""
 
-    hidden: list[int] = field(default_factory=lambda: [128, 64])
+    hidden: list[int] = field(default_factory=lambda: [256])
     activation: str = "relu"
-    dropout: float = 0.0
+    dropout: float = 0.1
     norm: str = "none"
     custom: str | None = None  # "package.module:ClassName", built as Class(n_features=..., n_outputs=...)
 
@@ -56,7 +56,7 @@ class TrainConfig:
     """How the network is trained. None means "chosen from the data" (resolved and stored at fit time)."""
 
     optimizer: str = "adamw"
-    lr: float = 3e-3
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     momentum: float = 0.9  # SGD and RMSprop only
     schedule: str = "none"

@@ -30,8 +30,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
       validation_fraction: rows held out for early stopping; None sizes it from the data.
       refit: after early stopping, train again on every row for the best number of epochs ("auto": when
         there are few enough rows that the held-out ones matter and the second run is cheap).
-      class_weight: "auto" weights the loss by inverse class frequency only when classes are strongly
-        imbalanced; "balanced" always; "none" never.
+      balance_classes: "auto" weights the loss by inverse class frequency only when classes are strongly
+        imbalanced (see `choose_class_weight`); True always; False never. (Not sklearn's `class_weight`:
+        per-class weight dicts are not supported by the engine.)
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.
 
     X: a NumPy array (numbers, NaN allowed) or a pandas DataFrame (numbers, categories, text, missing
@@ -46,7 +47,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, hidden=tuple(_M.hidden), activation=_M.activation, dropout=_M.dropout, norm=_M.norm,
                  optimizer=_T.optimizer, lr=_T.lr, weight_decay=_T.weight_decay, batch_size=None, epochs=None,
                  early_stopping=None, patience=None, validation_fraction=None, refit="auto",
-                 class_weight="auto", schedule=_T.schedule, clip_grad_norm=None, augment="none",
+                 balance_classes="auto", schedule=_T.schedule, clip_grad_norm=None, augment="none",
                  augment_strength=None, threshold=_T.threshold, device="auto", random_state=0, verbose=False):
         self.hidden = hidden
         self.activation = activation
@@ -61,7 +62,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.refit = refit
-        self.class_weight = class_weight
+        self.balance_classes = balance_classes
         self.schedule = schedule
         self.clip_grad_norm = clip_grad_norm
         self.augment = augment
@@ -161,7 +162,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         valid = 0.0
         if stop_early:
             valid = self.validation_fraction if self.validation_fraction is not None else choose_valid_size(n_rows)
-        class_weight = self.class_weight
+        class_weight = {True: "balanced", False: "none"}.get(self.balance_classes, self.balance_classes)
         if class_weight == "auto":
             class_weight = choose_class_weight(None if self._multilabel else y_frame.iloc[:, 0].to_numpy())
         seed = self.random_state
@@ -224,9 +225,26 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     # ---- predicting ----------------------------------------------------------------------------------
 
     def _logits(self, X) -> np.ndarray:
+        """Raw rows -> logits as float64: binary (n,), otherwise (n, n_outputs).
+
+        The network runs in float64 here: float32 matrix products round differently with the batch's size,
+        and sklearn users rely on a row's prediction not depending on which other rows came with it.
+        """
+        import torch
+
         check_is_fitted(self, "classifier_")
         frame, _ = self._validate(X, None, reset=False)
-        return self.classifier_.predict_logits(frame).numpy().astype(np.float64)
+        clf = self.classifier_
+        X_rows = clf.transform(frame).double()  # (n, n_inputs)
+        params = {k: v.double() if v.is_floating_point() else v for k, v in clf.model.state_dict().items()}
+        was_training = clf.model.training
+        clf.model.eval()
+        try:
+            with torch.inference_mode():
+                logits = torch.func.functional_call(clf.model, params, (X_rows,))
+        finally:
+            clf.model.train(was_training)
+        return clf.task.squeeze_logits(logits).cpu().numpy()
 
     def decision_function(self, X) -> np.ndarray:
         """Scores whose sign (binary, multilabel) or argmax (multiclass) gives the prediction.

@@ -1,0 +1,142 @@
+"""TorchClassifier as a scikit-learn estimator: sklearn's own conformance suite, then the behaviour users rely on."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from torchclassify import TorchClassifier
+from torchclassify.engine.defaults import choose_class_weight, choose_refit, choose_valid_size
+
+# Small and quick, but still able to learn sklearn's check problems (blobs, iris-sized tables).
+FAST = dict(hidden=(16,), epochs=20, lr=0.02)
+
+
+@parametrize_with_checks([TorchClassifier(**FAST)])
+def test_sklearn_conformance(estimator, check):
+    check(estimator)
+
+
+def _table(n=240, seed=0):
+    """Numbers, a text category and missing values; the label depends on both kinds of column."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    frame = pd.DataFrame({"a": a, "b": rng.normal(size=n), "colour": colour})
+    frame.loc[rng.random(n) < 0.15, "b"] = np.nan
+    frame.loc[rng.random(n) < 0.05, "colour"] = None
+    y = np.where(a + 1.5 * (colour == "red") > 0.5, "yes", "no")
+    return frame, y
+
+
+def test_dataframe_with_categories_and_missing_values():
+    frame, y = _table()
+    clf = TorchClassifier(**FAST).fit(frame, y)
+    assert list(clf.feature_names_in_) == ["a", "b", "colour"]
+    assert clf.n_features_in_ == 3
+    assert list(clf.classes_) == ["no", "yes"]
+    assert clf.classifier_.preprocessor.categorical[0].name == "colour"  # the CLI's preprocessing
+    assert clf.score(frame, y) >= 0.9
+    assert clf.predict_proba(frame).shape == (len(frame), 2)
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(frame[["b", "a", "colour"]])
+
+
+def test_shapes_follow_sklearn_per_task():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 4))
+    binary = (X[:, 0] > 0).astype(int)
+    multiclass = np.digitize(X[:, 0], [-0.5, 0.5])
+    multilabel = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 1] > 1]).astype(int)
+
+    clf = TorchClassifier(**FAST).fit(X, binary)
+    assert clf.predict_proba(X).shape == (150, 2) and clf.decision_function(X).shape == (150,)
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+
+    clf = TorchClassifier(**FAST).fit(X, multiclass)
+    assert clf.predict_proba(X).shape == (150, 3) and clf.decision_function(X).shape == (150, 3)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[clf.predict_proba(X).argmax(axis=1)])
+
+    clf = TorchClassifier(**FAST).fit(X, multilabel)  # MLPClassifier's convention: (n, L) per-label P(1)
+    assert list(clf.classes_) == [0, 1, 2]
+    assert clf.predict_proba(X).shape == (150, 3) and clf.predict(X).shape == (150, 3)
+    assert clf.config_.data.task == "multilabel"
+    assert ((clf.predict(X) == 1) == (clf.predict_proba(X) >= 0.5)).all()
+    assert clf.score(X, multilabel) > 0.6  # subset accuracy, as sklearn scores multilabel
+
+
+def test_same_seed_same_weights_and_other_seed_differs():
+    frame, y = _table()
+    first, second = (TorchClassifier(**FAST, random_state=3).fit(frame, y) for _ in range(2))
+    other = TorchClassifier(**FAST, random_state=4).fit(frame, y)
+    state, again, different = (c.classifier_.model.state_dict() for c in (first, second, other))
+    assert all(torch.equal(state[k], again[k]) for k in state)
+    assert not all(torch.equal(state[k], different[k]) for k in state)
+
+
+def test_default_run_stops_early_then_refits_on_every_row():
+    frame, y = _table(n=300)
+    clf = TorchClassifier(hidden=(16,), lr=0.01, early_stopping=True, epochs=200, patience=5).fit(frame, y)
+    assert clf.validation_history_ is not None and "valid_loss" in clf.validation_history_[0]
+    assert clf.n_iter_ == clf.best_epoch_ < len(clf.validation_history_)  # refit runs the best length
+    assert "valid_loss" not in clf.history_[-1]  # the refit held nothing out
+    no_refit = TorchClassifier(hidden=(16,), lr=0.01, early_stopping=True, epochs=200, patience=5,
+                               refit=False).fit(frame, y)
+    assert no_refit.validation_history_ is None and "valid_loss" in no_refit.history_[-1]
+
+
+def test_explicit_epochs_are_trained_exactly_so_grid_search_over_epochs_means_something():
+    frame, y = _table()
+    search = GridSearchCV(TorchClassifier(hidden=(16,), lr=0.01), {"epochs": [1, 40]}, cv=3).fit(frame, y)
+    assert search.best_params_ == {"epochs": 40}
+    assert search.best_estimator_.n_iter_ == 40
+    assert search.cv_results_["mean_test_score"][0] < search.cv_results_["mean_test_score"][1]
+
+
+def test_pipeline_cross_val_clone_calibration_and_pickle():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 3))
+    y = (X[:, 0] - X[:, 1] > 0).astype(int)
+    pipe = make_pipeline(StandardScaler(), TorchClassifier(**FAST))
+    assert cross_val_score(pipe, X, y, cv=3).mean() > 0.85
+    pipe.set_params(torchclassifier__hidden=(8, 8), torchclassifier__dropout=0.1)  # nested settings
+    assert clone(pipe).get_params()["torchclassifier__hidden"] == (8, 8)
+
+    calibrated = CalibratedClassifierCV(TorchClassifier(**FAST), cv=3).fit(X, y)
+    assert calibrated.predict_proba(X).shape == (120, 2)
+
+    clf = TorchClassifier(**FAST).fit(X, y)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
+def test_partial_fit_continues_training():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 2))
+    y = np.where(X[:, 0] > 0, "b", "a")
+    clf = TorchClassifier(hidden=(16,), lr=0.01)
+    with pytest.raises(ValueError, match="every class"):
+        clf.partial_fit(X[y == "a"], y[y == "a"], classes=["a", "b"])
+    clf = TorchClassifier(hidden=(16,), lr=0.01).partial_fit(X, y, classes=["a", "b"])
+    before = clf.score(X, y)
+    for _ in range(15):
+        clf.partial_fit(X, y)
+    assert clf.n_iter_ == 16 and len(clf.history_) == 16
+    assert clf.score(X, y) > max(before, 0.9)
+
+
+def test_data_dependent_choices():
+    assert choose_valid_size(30) == 0.0 and choose_valid_size(1000) == 0.2 and choose_valid_size(50_000) == 0.1
+    assert choose_refit("auto", 1000, 17) == 17 and choose_refit("auto", 10**6, 17) is None
+    assert choose_refit(False, 1000, 17) is None
+    assert choose_class_weight(np.array([0] * 50 + [1] * 40)) == "none"
+    assert choose_class_weight(np.array([0] * 500 + [1] * 20)) == "balanced"
+    assert choose_class_weight(None) == "none"
