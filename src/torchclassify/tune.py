@@ -74,6 +74,13 @@ def parse_space(overrides: list[str] | dict[str, Any] | None, base: dict[str, An
     from .compare import parse_value, setting_name, setting_types
 
     space = {k: dict(v) for k, v in (DEFAULT_SPACE if base is None else base).items()}
+    if base is None:  # the library's default network is always a candidate (trial 0 trains the defaults)
+        from .compare import _show
+        from .config import ModelConfig
+
+        default_hidden = _show(ModelConfig().hidden)
+        if default_hidden not in space["hidden"]["choices"]:
+            space["hidden"]["choices"] = [default_hidden] + space["hidden"]["choices"]
     fixed: dict[str, Any] = {}
     if isinstance(overrides, dict):
         items = list(overrides.items())
