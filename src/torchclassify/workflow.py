@@ -157,6 +157,9 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
             # checkpoint (bad data, bad settings) leaves nothing behind.
             writer.abort(keep=isinstance(err, KeyboardInterrupt) or resume is not None
                          or (writer.partial / CHECKPOINT).exists())
+            if isinstance(err, KeyboardInterrupt) and not getattr(err, "reported", False):
+                print(f"interrupted outside training: resume with: torchclassify train --resume {out}",
+                      file=sys.stderr, flush=True)
         raise
 
 
@@ -237,7 +240,7 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], sa
             raise
         raise TrainingError(f"{err} (the last good checkpoint, epoch {checkpoint.saved_epoch}, is kept in "
                             f"{saving.folder})") from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         if saving is not None:
             early = next((c for c in all_callbacks if isinstance(c, EarlyStopping)), None)
             if early is not None and early.best_state is not None:
@@ -245,6 +248,7 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], sa
             best = TrainedClassifier(model.eval(), task_name, preprocessor, labels, config.model, t.threshold,
                                      info={"dataset": dataset.name, "interrupted": True})
             _save_interrupted(saving, best, checkpoint)
+            err.reported = True  # train() need not say it again
         raise
     model.eval()
     classifier = TrainedClassifier(model, task_name, preprocessor, labels, config.model, t.threshold,
