@@ -134,7 +134,7 @@ def test_partial_fit_continues_training():
 
 
 def test_data_dependent_choices():
-    assert choose_valid_size(30) == 0.0 and choose_valid_size(1000) == 0.2 and choose_valid_size(50_000) == 0.1
+    assert choose_valid_size(300) == 0.0 and choose_valid_size(5000) == 0.15 and choose_valid_size(50_000) == 0.1
     assert choose_refit("auto", 1000, 17) == 17 and choose_refit("auto", 10**6, 17) is None
     assert choose_refit(False, 1000, 17) is None
     assert choose_class_weight(np.array([0] * 50 + [1] * 40)) == "none"

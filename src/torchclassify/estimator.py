@@ -24,8 +24,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     Settings left at None are chosen from the data at fit time (see `engine/defaults.py`):
       epochs, batch_size, patience: from the number of training rows.
-      early_stopping: None means on when `epochs` is None (the run stops itself on a held-out split) and off
-        when you set `epochs` (exactly that many epochs on every row, so searching `epochs` means something).
+      early_stopping: None means on when `epochs` is None and the table has enough rows to judge on a
+        held-out split (2,000+; smaller tables train every row for the data-chosen epochs), and off when you
+        set `epochs` (exactly that many epochs on every row, so searching `epochs` means something).
         True: `epochs` is an upper bound and `patience` applies.
       validation_fraction: rows held out for early stopping; None sizes it from the data.
       refit: after early stopping, train again on every row for the best number of epochs ("auto": when
@@ -161,7 +162,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         stop_early = self.early_stopping if self.early_stopping is not None else epochs is None
         valid = 0.0
         if stop_early:
-            valid = self.validation_fraction if self.validation_fraction is not None else choose_valid_size(n_rows)
+            valid = self.validation_fraction
+            if valid is None:  # asked for explicitly, early stopping gets a split even on a small table
+                valid = choose_valid_size(n_rows) or (0.2 if self.early_stopping and n_rows >= 10 else 0.0)
         class_weight = {True: "balanced", False: "none"}.get(self.balance_classes, self.balance_classes)
         if class_weight == "auto":
             class_weight = choose_class_weight(None if self._multilabel else y_frame.iloc[:, 0].to_numpy())
@@ -212,7 +215,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         clf, t = self.classifier_, self.config_.train
         task = clf.task
         X = clf.transform(frame)
-        y = torch.as_tensor(y_codes).to(X.device, task.target_dtype())
+        y = torch.as_tensor(np.array(y_codes)).to(X.device, task.target_dtype())  # a writable copy
         self._n_partial += 1
         generator = torch.Generator().manual_seed(t.seed + self._n_partial)
         clf.model.train()
