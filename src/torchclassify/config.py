@@ -44,9 +44,9 @@ class DataConfig:
 class ModelConfig:
     """The network: an MLP (hidden=[] is a linear model) or the user's own class "pkg.module:Class"."""
 
-    hidden: list[int] = field(default_factory=lambda: [256])
+    hidden: list[int] = field(default_factory=lambda: [512])
     activation: str = "relu"
-    dropout: float = 0.1
+    dropout: float = 0.2
     norm: str = "none"
     custom: str | None = None  # "package.module:ClassName", built as Class(n_features=..., n_outputs=...)
 

@@ -23,8 +23,8 @@ def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool) -> 
     """Fill batch_size, epochs, patience and early_stopping from the training-set size.
 
     Batches of 256 rows (full batch below that) until the table is large, then larger batches so an epoch
-    stays a few hundred steps. Epochs: enough for ~4000 optimisation steps, within 50..200; at lr 1e-3 this
-    is about what scikit-learn's MLPClassifier runs, which small tables reward (more steps overfit them).
+    stays a few hundred steps. Epochs: enough for ~6000 optimisation steps, within 50..300: at lr 1e-3 with
+    dropout this is a budget small tables reward (see docs/defaults.md); large ones stop early well before.
     Early stopping is on whenever there is a validation split, with patience a tenth of the epochs (>= 20)
     so that the noisy validation loss of a small table does not end a run that is still learning.
     """
@@ -35,7 +35,7 @@ def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool) -> 
     steps_per_epoch = max(1, math.ceil(n_train / max(effective, 1)))
     epochs = config.epochs
     if epochs is None:
-        epochs = int(min(200, max(50, math.ceil(4000 / steps_per_epoch))))
+        epochs = int(min(300, max(50, math.ceil(6000 / steps_per_epoch))))
     early_stopping = has_valid if config.early_stopping is None else (config.early_stopping and has_valid)
     patience = config.patience if config.patience is not None else int(max(20, epochs // 10))
     return replace(config, batch_size=batch_size, epochs=epochs, early_stopping=early_stopping, patience=patience)
