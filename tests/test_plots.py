@@ -246,5 +246,7 @@ def test_user_axes_are_drawn_on(moons):
     ax = fig.subplots()
     display = plots.plot_roc(run, X_test, y_test, ax=ax)
     assert display.figure_ is fig and display.axes_ == [ax] and len(ax.lines) == 2
+    with pytest.raises(tc.ConfigError, match="both X_test and y_test"):
+        plots.plot_decision_boundary(run, X, y, X_test=X_test)
     with pytest.raises(tc.ConfigError, match="needs 2 axes"):
         plots.plot_decision_boundary(run, X, y, X_test=X_test, y_test=y_test, axes=ax)

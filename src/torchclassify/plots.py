@@ -201,6 +201,8 @@ def plot_decision_boundary(classifier, X, y, *, X_test=None, y_test=None, featur
 
     classifier = _classifier(classifier)
     task = classifier.task
+    if (X_test is None) != (y_test is None):
+        raise ConfigError("give both X_test and y_test (or neither) for the test panel")
     sets = [("train", _frame(classifier, X), _codes(classifier, y))]
     if X_test is not None:
         sets.append(("test", _frame(classifier, X_test), _codes(classifier, y_test)))
