@@ -70,7 +70,7 @@ def test_ranking_uses_validation_only_and_reports_mean_and_std():
 
 def test_circles_linear_vs_relu_in_one_command(tmp_path, capsys):
     out = tmp_path / "cmp"
-    code = main(["compare", "--data", "circles", "--n-samples", "300", "--batch-size", "32", "--epochs", "150",
+    code = main(["compare", "--data", "circles", "--n-samples", "300", "--batch-size", "32", "--epochs", "150", "--dropout", "0",
                  "--vary", "hidden", "none", "16,16", "--vary", "optimizer:lr", "sgd:0.1", "adam:0.01",
                  "--out", str(out)])
     assert code == 0

@@ -16,7 +16,7 @@ def register(sub) -> None:
                     "(test shown, never used to choose), and write ranking.csv, runs.csv, curves.png and "
                     "compare.html into OUT. The usual train flags set what every variant shares.",
         epilog="example (a linear model cannot separate circles, two ReLU layers can):\n"
-               "  torchclassify compare --data circles --vary hidden none 16,16 \\\n"
+               "  torchclassify compare --data circles --dropout 0 --batch-size 32 --vary hidden none 16,16 \\\n"
                "      --vary optimizer:lr sgd:0.1 adam:0.01 --seeds 2 --out runs/circles-compare\n"
                "grid file (TOML, or YAML with PyYAML): --grid grid.toml\n"
                "  seeds = 2\n  [base]\n  data = \"circles\"\n  [grid]\n  hidden = [\"none\", \"16,16\"]\n"
