@@ -156,7 +156,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _settings(self, n_rows: int, y_frame: pd.DataFrame, epochs: int | None) -> dict:
         """This estimator's parameters -> flat workflow settings, with the data-dependent choices made."""
-        from .engine.defaults import choose_class_weight, choose_refit, choose_valid_size
+        from .engine.defaults import choose_class_weight, choose_valid_size
 
         epochs = self.epochs if epochs is None else epochs
         stop_early = self.early_stopping if self.early_stopping is not None else epochs is None
