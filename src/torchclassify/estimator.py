@@ -31,7 +31,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
       validation_fraction: rows held out for early stopping; None sizes it from the data.
       refit: after early stopping, train again on every row for the best number of epochs ("auto": when
         there are few enough rows that the held-out ones matter and the second run is cheap).
-      balance_classes: "auto" weights the loss by inverse class frequency only when classes are strongly
+      balance_classes: "auto" weights the loss by inverse class frequency only when classes are very
         imbalanced (see `choose_class_weight`); True always; False never. (Not sklearn's `class_weight`:
         per-class weight dicts are not supported by the engine.)
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.

@@ -59,11 +59,12 @@ def choose_refit(refit: bool | str, n_rows: int, best_epoch: int) -> int | None:
     return max(1, best_epoch)
 
 
-def choose_class_weight(y_codes: np.ndarray | None, max_ratio: float = 10.0) -> str:
+def choose_class_weight(y_codes: np.ndarray | None, max_ratio: float = 20.0) -> str:
     """"balanced" when the most common class outnumbers the rarest more than max_ratio to one, else "none".
 
-    Mild imbalance is better left alone (weighting trades accuracy for recall on the rare class); strong
-    imbalance otherwise lets the network ignore the rare class. Multilabel (None) is left unweighted.
+    Weighting trades accuracy for recall on the rare class: on a 95/5 synthetic table it cost 9 points of
+    accuracy (0.97 -> 0.88) for 7 of balanced accuracy, so moderate imbalance is left alone; beyond 20 to 1
+    an unweighted network tends to ignore the rare class. Multilabel (None) is left unweighted.
     """
     if y_codes is None:
         return "none"
