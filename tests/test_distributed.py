@@ -15,7 +15,10 @@ from torchclassify.engine.loop import TensorData, epoch_batches
 
 from conftest import make_table
 
-SETTINGS = dict(hidden=[16], epochs=12, batch_size=32, seed=0, patience=4, device="cpu")
+# No dropout (its masks differ between one process and two). SGD: its update is linear in the gradient,
+# so the rounding differences of averaging two half-batch gradients stay small (Adam can amplify them).
+SETTINGS = dict(hidden=[16], dropout=0.0, epochs=12, batch_size=32, seed=0, patience=4, device="cpu",
+                optimizer="sgd", lr=0.05)
 
 
 def test_ranks_split_every_global_batch_between_them():
@@ -37,8 +40,9 @@ def test_two_processes_match_one(tmp_path):
     frame, target = make_table("multiclass", n=400)
     csv = tmp_path / "table.csv"
     frame.to_csv(csv, index=False)
-    flags = ["--hidden", "16", "--epochs", str(SETTINGS["epochs"]), "--batch-size", "32", "--seed", "0",
-             "--patience", "4", "--device", "cpu"]
+    flags = ["--hidden", "16", "--dropout", "0", "--epochs", str(SETTINGS["epochs"]), "--batch-size", "32",
+             "--seed", "0",
+             "--patience", "4", "--device", "cpu", "--optimizer", "sgd", "--lr", "0.05"]
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "torchclassify", "train", "--data", str(csv), "--target", target, *flags,
@@ -53,8 +57,10 @@ def test_two_processes_match_one(tmp_path):
     history = pd.read_csv(tmp_path / "ddp" / "history.csv").to_dict("records")
     # Same global batches, gradients averaged over the two halves: the same optimisation up to rounding.
     assert len(history) == len(single.history)  # early stopping (or the epoch limit) ended both alike
+    # Epoch 1 differs only by rounding; later epochs may drift apart slowly as rounding differences compound.
+    assert history[0]["train_loss"] == pytest.approx(single.history[0]["train_loss"], rel=1e-4)
     for ddp_epoch, one_epoch in zip(history, single.history):
-        assert ddp_epoch["train_loss"] == pytest.approx(one_epoch["train_loss"], rel=1e-3)
+        assert ddp_epoch["train_loss"] == pytest.approx(one_epoch["train_loss"], rel=5e-3)
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert abs(metrics["test"]["accuracy"] - single.metrics["test"]["accuracy"]) <= 0.02
 

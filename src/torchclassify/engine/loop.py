@@ -87,8 +87,9 @@ def predict_logits(model: nn.Module, X: torch.Tensor, batch_size: int = 65536) -
     was_training = model.training
     model.eval()
     try:
-        outputs = [model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
-        return torch.cat(outputs) if outputs else model(X)
+        if X.shape[0] <= batch_size:
+            return model(X)  # the common case: one pass, no concatenation copy
+        return torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
     finally:
         model.train(was_training)
 
@@ -128,6 +129,8 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
     monitor = TensorData(train.X[:10_000], train.y[:10_000])
     # What train_step calls: `model` itself, or wrapped for autocast / DDP / compile (same parameters).
     forward, scaler = make_training_forward(model, config.amp, config.compile, train.X.device, dist.wrap)
+    if dist.world_size > 1:  # dropout draws from the global stream: one seed per rank, or all shards get one mask
+        torch.manual_seed(config.seed + dist.rank)
 
     state = TrainState(model, optimizer, n_epochs, task.main_metric, scheduler=scheduler, generator=generator)
     first_epoch = 1
