@@ -15,6 +15,8 @@ from ..config import TrainConfig
 # A refit on every row after early stopping costs a second (shorter) run: worth it while the held-out rows
 # are a real share of the information, i.e. for tables up to this many rows.
 REFIT_MAX_ROWS = 20_000
+# Below this many training rows, with a validation split, batches are 64 rows (see resolve_train_config).
+SMALL_BATCH_ROWS = 1_000
 # Below this many rows the estimator trains on every row for a fixed, data-chosen number of epochs.
 ES_MIN_ROWS = 2_000
 
@@ -22,14 +24,19 @@ ES_MIN_ROWS = 2_000
 def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool) -> TrainConfig:
     """Fill batch_size, epochs, patience and early_stopping from the training-set size.
 
-    Batches of 256 rows (full batch below that) until the table is large, then larger batches so an epoch
+    Batches of 64 rows for a small table with a validation split, else 256 (full batch below that) until
+    the table is large, then larger batches so an epoch
     stays a few hundred steps. Epochs: enough for ~6000 optimisation steps, within 50..300: at lr 1e-3 with
     dropout this is a budget small tables reward (see docs/defaults.md); large ones stop early well before.
     Early stopping is on whenever there is a validation split, with patience a tenth of the epochs (>= 20)
     so that the noisy validation loss of a small table does not end a run that is still learning.
     """
     batch_size = config.batch_size
-    if batch_size is None:
+    if batch_size is None and has_valid and n_train < SMALL_BATCH_ROWS:
+        # With a validation split judging the run, a small table can take many small steps; without one
+        # (the estimator's fixed budget) fewer, smoother full-batch steps measured better (docs/defaults.md).
+        batch_size = 64
+    elif batch_size is None:
         batch_size = int(min(2048, max(256, 2 ** round(math.log2(max(n_train, 1) / 200)))))
     effective = n_train if batch_size == 0 else min(batch_size, n_train)
     steps_per_epoch = max(1, math.ceil(n_train / max(effective, 1)))
