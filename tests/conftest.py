@@ -39,6 +39,17 @@ def task_table(request):
     return request.param, frame, target
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: on the small shared CI box that beats contending for two cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `python -m torchclassify ARGS` in a subprocess and capture its output."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -7,19 +7,13 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 
 import torchclassify as tc
 from torchclassify.cli import main
 from torchclassify.compare import compare, expand_grid, rank, read_grid_file, seed_list
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_grid_expands_to_the_product_with_linked_settings_parsed_like_the_flags():

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 import torchclassify as tc
 from torchclassify.diagnose import diagnose, diagnose_error
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The CI box is small and shared: one thread per test process is faster than contending for cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _train(**settings):

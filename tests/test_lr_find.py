@@ -6,19 +6,13 @@ import json
 import math
 
 import pytest
-import torch
 
 import torchclassify as tc
 from torchclassify.cli import main
 from torchclassify.lr_find import lr_find, suggest_lr
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_suggestion_sits_on_the_falling_slope_below_the_minimum():

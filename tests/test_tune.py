@@ -6,22 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import torch
 
 import torchclassify as tc
 from torchclassify.engine.callbacks import TrainState
 from torchclassify.tune import DEFAULT_SPACE, PruneOnValidation, parse_space, tune
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_space_overrides_ranges_choices_and_fixed_values():

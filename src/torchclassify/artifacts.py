@@ -43,6 +43,17 @@ def write_json(path: Path, payload: Any) -> None:
         raise
 
 
+def write_atomically(path: Path, write) -> None:
+    """Call write(tmp_path) on a temporary sibling of `path`, then rename it over `path`: never half-written."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _json_default(value):
     import numpy as np
 

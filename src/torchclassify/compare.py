@@ -10,12 +10,12 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .artifacts import write_atomically
 from .errors import ConfigError, DataError, TrainingError
 
 LINK = ":"  # "optimizer:lr" varies several settings together: values "sgd:0.1"
@@ -308,15 +308,6 @@ def _mean_std(mean: float, std: float) -> str:
     return f"{mean:.4f} ± {std:.4f}"
 
 
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_comparison(result: Comparison) -> None:
     """runs.csv, ranking.csv, comparison.json, curves.png and compare.html in result.out."""
     import pandas as pd
@@ -329,18 +320,18 @@ def write_comparison(result: Comparison) -> None:
     } for r in result.runs])
     ranking = pd.DataFrame([{k: (" ".join(v) if k == "diagnosis" else v) for k, v in row.items() if k != "settings"}
                             for row in result.ranking])
-    _write_atomic(result.out / "runs.csv", lambda p: runs.to_csv(p, index=False))
-    _write_atomic(result.out / "ranking.csv", lambda p: ranking.to_csv(p, index=False))
+    write_atomically(result.out / "runs.csv", lambda p: runs.to_csv(p, index=False))
+    write_atomically(result.out / "ranking.csv", lambda p: ranking.to_csv(p, index=False))
     summary = {"main_metric": m, "ranking": result.ranking,
                "runs": [{k: v for k, v in r.items() if k != "history"} for r in result.runs]}
     from .artifacts import clean_for_json
 
-    _write_atomic(result.out / "comparison.json",
+    write_atomically(result.out / "comparison.json",
                   lambda p: p.write_text(json.dumps(clean_for_json(summary), indent=2), encoding="utf-8"))
     figure = curves_figure(result)
-    _write_atomic(result.out / "curves.png", lambda p: figure.savefig(p, format="png", dpi=110))
+    write_atomically(result.out / "curves.png", lambda p: figure.savefig(p, format="png", dpi=110))
     html = comparison_html(result, figure)
-    _write_atomic(result.out / "compare.html", lambda p: p.write_text(html, encoding="utf-8"))
+    write_atomically(result.out / "compare.html", lambda p: p.write_text(html, encoding="utf-8"))
     import matplotlib.pyplot as plt
 
     plt.close(figure)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine.callbacks import Callback
+from .artifacts import write_atomically
 from .errors import ConfigError, TrainingError
 
 # Ranges that suit small tabular MLPs; every entry can be overridden, fixed or extended (see parse_space).
@@ -299,15 +300,6 @@ def importance(study) -> dict[str, float]:
         return {}
 
 
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def study_summary(result: TuneResult) -> dict[str, Any]:
     import optuna
 
@@ -337,19 +329,19 @@ def write_summary(result: TuneResult) -> None:
     out = result.out
     out.mkdir(parents=True, exist_ok=True)
     frame = result.study.trials_dataframe()
-    _write_atomic(out / "trials.csv", lambda p: frame.to_csv(p, index=False))
+    write_atomically(out / "trials.csv", lambda p: frame.to_csv(p, index=False))
     summary = clean_for_json(study_summary(result))
-    _write_atomic(out / "tune.json", lambda p: p.write_text(json.dumps(summary, indent=2), encoding="utf-8"))
+    write_atomically(out / "tune.json", lambda p: p.write_text(json.dumps(summary, indent=2), encoding="utf-8"))
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     figure = history_figure(result)
-    _write_atomic(out / "history.png", lambda p: figure.savefig(p, format="png", dpi=110))
+    write_atomically(out / "history.png", lambda p: figure.savefig(p, format="png", dpi=110))
     html = tune_html(result, summary, figure)
     plt.close(figure)
-    _write_atomic(out / "tune.html", lambda p: p.write_text(html, encoding="utf-8"))
+    write_atomically(out / "tune.html", lambda p: p.write_text(html, encoding="utf-8"))
 
 
 def history_figure(result: TuneResult):

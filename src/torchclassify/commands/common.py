@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 
@@ -70,10 +68,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_csv_atomically(frame, output: Path) -> None:
     """Write a DataFrame to CSV under a temporary name, then rename: never a half-written file."""
+    from ..artifacts import write_atomically
+
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(output, lambda tmp: frame.to_csv(tmp, index=False))
