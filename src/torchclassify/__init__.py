@@ -36,7 +36,10 @@ _LAZY = {
     "TrainingError": ("errors", "TrainingError"),
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+# Submodules reachable as attributes (tc.plots.plot_decision_boundary(...)), imported on first use.
+_SUBMODULES = ("plots", "report", "compare", "tune", "lr_find", "diagnose", "estimator", "evaluate", "tasks")
+
+__all__ = sorted(_LAZY) + list(_SUBMODULES) + ["__version__"]
 
 
 def __getattr__(name: str):
@@ -45,6 +48,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{module_name}", __name__), attribute)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'torchclassify' has no attribute {name!r}")
 
 
