@@ -27,7 +27,7 @@ from torchclassify.errors import TrainingError
 # Early stopping stays on (its best weights are checkpointed) but patience 60 > 40 epochs never stops early,
 # so every run trains all 40 epochs and a kill at any checkpoint lands mid-training.
 CLI_ARGS = ["--data", "circles", "--n-samples", "400", "--hidden", "16", "--epochs", "40", "--batch-size", "16",
-            "--patience", "60", "--schedule", "cosine", "--seed", "7", "--quiet"]
+            "--patience", "60", "--schedule", "cosine", "--seed", "7", "--quiet", "--checkpoint-every", "1"]
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")  # identical in every process
 
 
@@ -90,7 +90,7 @@ def test_sigkill_and_ctrl_c_at_random_points_then_resume_is_bit_identical(tmp_pa
     kills.append(checkpoint_epoch(checkpoint))
     # Then resume and kill again a random moment after random checkpoints.
     target_kill, target_int = sorted(rng.sample(range(3, 37), 2))
-    proc = start("--resume", str(out))
+    proc = start("--resume", str(out), "--checkpoint-every", "1")
     assert wait_for(lambda: (checkpoint_epoch(checkpoint) or 0) >= target_kill, proc), proc.communicate()[1]
     time.sleep(rng.uniform(0, 0.03))
     proc.send_signal(signal.SIGKILL)
@@ -100,7 +100,7 @@ def test_sigkill_and_ctrl_c_at_random_points_then_resume_is_bit_identical(tmp_pa
     assert not out.exists(), "a killed run must not leave a run folder"
 
     # Ctrl-C: a clean stop with exit code 130, the best model so far saved, and the resume command printed.
-    proc = start("--resume", str(out))
+    proc = start("--resume", str(out), "--checkpoint-every", "1")
     assert wait_for(lambda: (checkpoint_epoch(checkpoint) or 0) >= target_int, proc), proc.communicate()[1]
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -190,7 +190,7 @@ class PoisonWeights(Callback):
 
 def test_nan_loss_stops_with_the_epoch_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingError) as info:
-        tc.train(out=tmp_path / "run", callbacks=[PoisonWeights(3)], **SETTINGS)
+        tc.train(out=tmp_path / "run", callbacks=[PoisonWeights(3)], checkpoint_every=1, **SETTINGS)
     message = str(info.value)
     assert "at epoch 4" in message and "learning rate" in message and "epoch 2" in message
     assert "\n" not in message
@@ -215,3 +215,18 @@ def test_resume_refuses_flags_and_missing_runs(tmp_path):
     assert result.stderr.strip() == "error: --resume continues with the settings the run started with: drop --data, --lr"
     with pytest.raises(tc.ConfigError, match="nothing to resume"):
         tc.train(resume=tmp_path / "run", progress="quiet")
+
+
+def test_default_interval_checkpoints_first_epoch_then_by_time(tmp_path, monkeypatch):
+    """every=None: a checkpoint after epoch 1, then only once AUTO_CHECKPOINT_SECONDS have passed, and at the end."""
+    from torchclassify.engine import checkpoint as ckpt
+
+    clock = iter(float(t) for t in range(0, 1000, 4))  # each monotonic() call advances 4 "seconds"
+    monkeypatch.setattr(ckpt.time, "monotonic", lambda: next(clock))
+    saved_epochs = []
+    real_save = ckpt.save_checkpoint
+    monkeypatch.setattr(ckpt, "save_checkpoint", lambda path, state, *a: (saved_epochs.append(state.epoch),
+                                                                            real_save(path, state, *a)))
+    tc.train(out=tmp_path / "run", **{**SETTINGS, "epochs": 12, "patience": 50})
+    assert saved_epochs[0] == 1 and saved_epochs[-1] == 12
+    assert 3 <= len(saved_epochs) < 12  # by time, not every epoch

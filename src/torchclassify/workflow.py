@@ -100,14 +100,14 @@ class Resumable:
 
     folder: Path  # OUT.partial/
     out: Path
-    every: int
+    every: int | None  # None: after the first epoch, then every ~10 s (engine.checkpoint)
     config: dict  # the settings before resolution: what `--resume` rebuilds the run from
     checkpoint: dict | None = None
 
 
 def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | None = None, out=None,
           overwrite: bool = False, progress: str = "auto", callbacks: list[Callback] = (),
-          resume=None, checkpoint_every: int = 1, **settings) -> Run:
+          resume=None, checkpoint_every: int | None = None, **settings) -> Run:
     """Run the whole workflow; with `out`, write the run folder atomically.
 
     config: a RunConfig, or None for defaults; keyword settings override it (see make_config).
@@ -115,11 +115,13 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
     progress: "auto" (bar on a terminal, lines when piped), "bar", "lines" or "quiet".
     resume: the `out` folder of an interrupted run; continues it from OUT.partial/ with the settings stored
         there (give no config or settings), ending bit-identical (on CPU) to an uninterrupted run.
-    checkpoint_every: with `out`, checkpoint into OUT.partial/ every this many epochs.
+    checkpoint_every: with `out`, checkpoint into OUT.partial/ every this many epochs (None: after the
+        first epoch, then every ~10 seconds of training).
     """
     if isinstance(data, str):
         settings["source"], data = data, None
-    if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 1:
+    if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool)
+                                         or checkpoint_every < 1):
         raise ConfigError(f"--checkpoint-every must be a whole number >= 1, got {checkpoint_every!r}")
     if resume is not None:
         if config is not None or settings or out is not None:

@@ -22,8 +22,9 @@ def register(sub) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.add_argument("--resume", type=Path, metavar="RUN",
                        help="continue an interrupted training (its --out folder) with the settings it started with")
-    train.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
-                       help="save a checkpoint into RUN.partial/ every N epochs (default 1)")
+    train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                       help="save a checkpoint into RUN.partial/ every N epochs (default: after the first "
+                            "epoch, then every 10 seconds of training)")
     _add_train_arguments(train)
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +27,29 @@ META_KEY = "torchclassify_checkpoint"
 CHECKPOINT_VERSION = 1
 
 
+AUTO_CHECKPOINT_SECONDS = 10.0
+
+
 class Checkpoint(Callback):
     """Write `folder/checkpoint.safetensors` after every `every` epochs (and the last one), atomically.
+
+    every=None (the default) checkpoints after the first epoch, then whenever AUTO_CHECKPOINT_SECONDS of
+    training have passed since the last one: a crash loses at most ~10 s of work, while a run of many
+    short epochs does not spend more time writing checkpoints than training.
 
     callbacks: the run's other callbacks; those with state_dict()/load_state_dict() (early stopping) are saved.
     config: the run's settings as a dict, stored so that `--resume` needs nothing else.
     """
 
-    def __init__(self, folder: Path, every: int = 1, callbacks: list[Callback] = (), config: dict | None = None):
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+    def __init__(self, folder: Path, every: int | None = None, callbacks: list[Callback] = (),
+                 config: dict | None = None):
+        if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
             from ..errors import ConfigError
 
             raise ConfigError(f"--checkpoint-every must be a whole number >= 1, got {every!r}")
         self.folder, self.every, self.callbacks, self.config = Path(folder), every, list(callbacks), config or {}
         self.saved_epoch: int | None = None
+        self.saved_at = time.monotonic()
         self.state: TrainState | None = None  # kept so that an interrupted run can report its best epoch
 
     def on_train_begin(self, state: TrainState) -> None:
@@ -47,12 +57,19 @@ class Checkpoint(Callback):
         if state.epoch:  # resumed: the checkpoint we started from counts as saved
             self.saved_epoch = state.epoch
 
+    def _due(self, state: TrainState) -> bool:
+        if state.epoch == state.n_epochs or state.should_stop:
+            return True
+        if self.every is not None:
+            return state.epoch % self.every == 0
+        return self.saved_epoch is None or time.monotonic() - self.saved_at >= AUTO_CHECKPOINT_SECONDS
+
     def on_epoch_end(self, state: TrainState) -> None:
-        if state.epoch % self.every == 0 or state.epoch == state.n_epochs or state.should_stop:
+        if self._due(state):
             if not all(bool(torch.isfinite(p).all()) for p in state.model.parameters()):
                 return  # NaN/inf weights: keep the last good checkpoint (the next epoch's loss check stops the run)
             save_checkpoint(self.folder / CHECKPOINT, state, self.callbacks, self.config)
-            self.saved_epoch = state.epoch
+            self.saved_epoch, self.saved_at = state.epoch, time.monotonic()
 
 
 def _callback_key(callback: Callback) -> str:
