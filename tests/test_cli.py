@@ -160,3 +160,14 @@ def test_existing_out_is_refused(tmp_path):
     result = run_cli("train", "--data", "circles", "--out", "taken", cwd=tmp_path)
     assert result.returncode == 2 and "already exists" in result.stderr
     assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
+
+
+def test_every_config_setting_has_a_train_flag():
+    """TRAIN_KEYS comes from config.py; each must be a `train` flag, or a setting would be silently unreachable."""
+    from torchclassify.cli import build_parser
+    from torchclassify.commands.train import TRAIN_KEYS
+
+    parser, _ = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    dests = {action.dest for action in train._actions}
+    assert set(TRAIN_KEYS) <= dests, set(TRAIN_KEYS) - dests

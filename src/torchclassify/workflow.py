@@ -63,8 +63,7 @@ def make_config(config: RunConfig | None = None, **settings) -> RunConfig:
 
     data="..." is accepted as a synonym of source. Unknown names raise ConfigError.
     """
-    config = dataclasses.replace(config) if config else RunConfig()
-    config = RunConfig.from_dict(config.to_dict())  # deep copy
+    config = RunConfig.from_dict(config.to_dict()) if config else RunConfig()  # a copy: never edit the caller's
     if "data" in settings and not isinstance(settings["data"], (pd.DataFrame, Dataset)):
         settings["source"] = settings.pop("data")
     for key, value in settings.items():
@@ -79,8 +78,6 @@ def prepare_data(dataset: Dataset, config: RunConfig):
     """Split, fit the preprocessing on train only, and encode: returns (task, labels, pre, arrays, splits)."""
     labels = LabelEncoding.fit(dataset.y)
     task_name = detect_task(dataset.y.shape[1], labels.n_classes, config.data.task)
-    if labels.multilabel and labels.n_classes < 1:
-        raise DataError("the multilabel target has no label columns")
     codes = labels.encode(dataset.y)
     strat = None if labels.multilabel else codes
     train_idx, valid_idx, test_idx = split_indices(len(codes), strat, config.data.valid_size,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from ..config import DataConfig, ModelConfig, TrainConfig
 from .common import _add_train_arguments
 
-TRAIN_KEYS = ["source", "target", "task", "n_samples", "noise", "valid_size", "test_size", "augment",
-              "augment_strength", "hidden", "activation", "dropout", "norm", "custom", "optimizer", "lr",
-              "weight_decay", "momentum", "schedule", "clip_grad_norm", "class_weight", "epochs", "batch_size",
-              "early_stopping", "patience", "seed", "device", "threshold", "amp", "compile", "threads"]
+# Every setting a run has: the flags' argparse names are the config fields' names (--data -> source,
+# --model -> custom), so one list serves train, compare, tune and lr-find and cannot drift from config.py.
+TRAIN_KEYS = [f.name for section in (DataConfig, ModelConfig, TrainConfig) for f in dataclasses.fields(section)]
 
 
 def register(sub) -> None:
