@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from torchclassify.errors import ConfigError, DataError
-from torchclassify.tasks import detect_task, get_task
+from torchclassify.tasks import detect_task, get_task, metric_from_counts
 
 
 @pytest.mark.parametrize("n_columns,n_classes,requested,expected", [
@@ -49,3 +49,34 @@ def test_balanced_weights():
     assert torch.allclose(w, torch.tensor([4 / 6, 4 / 2]))
     pos = get_task("binary").balanced_weights(y.float(), 2)
     assert torch.allclose(pos, torch.tensor([3.0]))
+
+
+@pytest.mark.parametrize("task_name", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("threshold", [0.5, 0.3])
+def test_per_epoch_metric_counts_equal_sklearn(task_name, threshold):
+    """The cheap per-epoch metric (counts that add up over batches) equals sklearn's, batched or not."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    task = get_task(task_name)
+    g = torch.Generator().manual_seed(1)
+    n, k = 257, 4
+    logits = torch.randn(n, task.n_outputs(k), generator=g)
+    if task_name == "multiclass":
+        y = torch.randint(0, k, (n,), generator=g)
+    else:
+        y = (torch.rand(n, task.n_outputs(k), generator=g) > 0.7).float().squeeze(-1)
+    y_pred = task.to_labels(task.to_proba(task.squeeze_logits(logits)), threshold).numpy()
+    expected = (f1_score(y.numpy(), y_pred, average="micro") if task_name == "multilabel"
+                else accuracy_score(y.numpy(), y_pred))
+    whole = metric_from_counts(task.logit_counts(logits, y, threshold))
+    batched = metric_from_counts(sum(task.logit_counts(logits[i:i + 64], y[i:i + 64], threshold)
+                                     for i in range(0, n, 64)))
+    assert whole == pytest.approx(expected, abs=1e-12)
+    assert batched == pytest.approx(expected, abs=1e-12)
+    assert 0.2 < expected < 0.9  # a case where a wrong formula would show
+
+
+def test_micro_f1_with_no_positives_anywhere_is_zero_as_in_torchmetrics():
+    task = get_task("multilabel")
+    counts = task.logit_counts(torch.full((5, 3), -9.0), torch.zeros(5, 3))
+    assert metric_from_counts(counts) == 0.0

@@ -19,6 +19,7 @@ AUGMENTATIONS = ("none", "noise", "mixup")
 CLASS_WEIGHTS = ("none", "balanced")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP_MODES = ("none", "bf16", "fp16")
+BACKWARDS = ("auto", "autograd")
 
 
 @dataclass
@@ -72,6 +73,9 @@ class TrainConfig:
     amp: str = "none"  # mixed precision autocast: "bf16" (CPU or CUDA) or "fp16" (CUDA, with loss scaling)
     compile: bool = False  # torch.compile the model: pays only for wide models and long runs (8-10 s cold)
     threads: int | None = None  # CPU threads; None: 1 for tiny models (a second thread only adds overhead)
+    # "auto": the built-in MLP trains with a hand-derived backward pass (engine/manual_backward.py, the
+    # same gradients without autograd's per-step overhead); "autograd": loss.backward() everywhere.
+    backward: str = "auto"
 
 
 @dataclass
@@ -119,6 +123,7 @@ class RunConfig:
         _choice("--class-weight", t.class_weight, CLASS_WEIGHTS)
         _choice("--device", t.device, DEVICES)
         _choice("--amp", t.amp, AMP_MODES)
+        _choice("--backward", t.backward, BACKWARDS)
         if not isinstance(t.compile, bool):
             raise ConfigError(f"--compile must be true or false, got {t.compile!r}")
         if t.threads is not None and (not isinstance(t.threads, int) or isinstance(t.threads, bool)

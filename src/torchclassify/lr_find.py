@@ -94,7 +94,7 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
         if batch is None:  # a new epoch: a fresh seeded shuffle
             batches = epoch_batches(train, batch_size, generator)
             batch = next(batches)
-        loss = float(train_step(model, loss_fn, optimizer, *batch))
+        loss = float(train_step(model, loss_fn, optimizer, *batch)[0])
         if not math.isfinite(loss):
             break
         average = beta * average + (1 - beta) * loss

@@ -39,8 +39,10 @@ class Task:
     single_logit: bool  # the model has one output column that is squeezed away
     # compute_metrics(y_proba, y_true, n_classes, threshold) -> {name: float | list}
     compute_metrics: Callable[..., dict]
-    # main_score(y_proba, y_true, n_classes, threshold) -> float: the main metric alone, cheap per epoch
-    main_score: Callable[..., float]
+    # main_counts(y_pred, y_true) -> (2,) float tensor [numerator, denominator] of the main metric
+    # (accuracy: correct, rows; micro-F1: 2 TP, predicted + actual positives). Counts add up over batches
+    # and ranks, so the per-epoch metric costs a few tensor ops and no host sync until the epoch ends.
+    main_counts: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     # to_soft_targets(y, n_classes) -> float targets shaped like logits (for mixup and label blending)
     to_soft_targets: Callable[[torch.Tensor, int], torch.Tensor]
     # balanced_weights(y_train, n_classes) -> the loss's weight tensor for class_weight="balanced"
@@ -68,7 +70,14 @@ class Task:
     def compute_main_metric(self, y_proba: torch.Tensor, y_true: torch.Tensor, n_classes: int,
                             threshold: float | torch.Tensor = 0.5) -> float:
         """The task's main metric (larger is better) without the full metrics table."""
-        return float(self.main_score(y_proba, y_true, n_classes, threshold))
+        return metric_from_counts(self.logit_counts(y_proba, y_true, threshold, probabilities=True))
+
+    def logit_counts(self, outputs: torch.Tensor, y_true: torch.Tensor, threshold: float | torch.Tensor = 0.5,
+                     probabilities: bool = False) -> torch.Tensor:
+        """main_counts of model outputs (n, n_outputs) logits, or probabilities, against encoded targets."""
+        y_proba = outputs if probabilities else self.to_proba(self.squeeze_logits(outputs))
+        y_pred = self.to_labels(y_proba, threshold)
+        return self.main_counts(y_pred, y_true.reshape(y_pred.shape))
 
     def target_dtype(self) -> torch.dtype:
         # Thresholded tasks train on 0/1 floats (BCE); argmax tasks on class indices (CrossEntropy).
@@ -114,23 +123,22 @@ def _to_list(value: torch.Tensor) -> float | list:
     return value.item() if value.ndim == 0 else value.tolist()
 
 
-def _binary_main(y_proba, y_true, n_classes, threshold=0.5):
-    from torchmetrics.functional.classification import binary_accuracy
-
-    return binary_accuracy(y_proba, y_true.long(), threshold=float(threshold), validate_args=False)
-
-
-def _multiclass_main(y_proba, y_true, n_classes, threshold=None):
-    from torchmetrics.functional.classification import multiclass_accuracy
-
-    return multiclass_accuracy(y_proba, y_true.long(), num_classes=n_classes, average="micro", validate_args=False)
+def _accuracy_counts(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    # y_pred, y_true (n,) labels -> [correct, rows]
+    correct = (y_pred == y_true.to(y_pred.dtype)).sum()
+    return torch.stack([correct.to(torch.float64), correct.new_tensor(y_true.shape[0], dtype=torch.float64)])
 
 
-def _multilabel_main(y_proba, y_true, n_classes, threshold=0.5):
-    from torchmetrics.functional.classification import multilabel_f1_score
+def _micro_f1_counts(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    # y_pred, y_true (n, L) 0/1 -> [2 TP, predicted + actual positives]; micro-F1 = 2TP / (2TP + FP + FN)
+    y_true = y_true.to(y_pred.dtype)
+    return torch.stack([2 * (y_pred * y_true).sum(), y_pred.sum() + y_true.sum()]).to(torch.float64)
 
-    y_pred = (y_proba >= torch.as_tensor(threshold, dtype=y_proba.dtype)).long()
-    return multilabel_f1_score(y_pred, y_true.long(), num_labels=n_classes, average="micro", validate_args=False)
+
+def metric_from_counts(counts: torch.Tensor) -> float:
+    """numerator / denominator of Task.main_counts; 0.0 when there is nothing to count (as torchmetrics)."""
+    numerator, denominator = counts.tolist()
+    return numerator / denominator if denominator else 0.0
 
 
 def _binary_metrics(y_proba, y_true, n_classes, threshold=0.5) -> dict:
@@ -201,7 +209,7 @@ TASKS: dict[str, Task] = {
         uses_threshold=True,
         single_logit=True,
         compute_metrics=_binary_metrics,
-        main_score=_binary_main,
+        main_counts=_accuracy_counts,
         balanced_weights=_balanced_pos_weight,
         to_soft_targets=_as_float,
     ),
@@ -215,7 +223,7 @@ TASKS: dict[str, Task] = {
         uses_threshold=False,
         single_logit=False,
         compute_metrics=_multiclass_metrics,
-        main_score=_multiclass_main,
+        main_counts=_accuracy_counts,
         balanced_weights=_balanced_class_weights,
         to_soft_targets=_one_hot,
     ),
@@ -229,7 +237,7 @@ TASKS: dict[str, Task] = {
         uses_threshold=True,
         single_logit=False,
         compute_metrics=_multilabel_metrics,
-        main_score=_multilabel_main,
+        main_counts=_micro_f1_counts,
         balanced_weights=_balanced_pos_weight,
         to_soft_targets=_as_float,
     ),

@@ -63,6 +63,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                        help="torch.compile the model (pays off only for wide models and long runs)")
     train.add_argument("--threads", type=int, help="CPU threads (default: 1 for tiny models, else all cores)")
+    train.add_argument("--backward", choices=["auto", "autograd"],
+                       help="auto (default): the built-in MLP uses a hand-derived backward pass, same gradients "
+                            "at a fraction of autograd's per-step cost; autograd: loss.backward() always")
     train.add_argument("--threshold", type=float, help="decision threshold for binary/multilabel (default 0.5)")
 
 

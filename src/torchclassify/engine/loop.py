@@ -12,7 +12,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..errors import TrainingError
-from ..tasks import Task
+from ..tasks import Task, metric_from_counts
 from .callbacks import Callback, TrainState
 from .device import choose_threads, cpu_threads, make_training_forward
 from .distributed import SingleProcess
@@ -32,8 +32,8 @@ class TensorData:
 
 def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                X_batch: torch.Tensor, y_batch: torch.Tensor, clip_grad_norm: float | None = None,
-               scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
-    """One optimisation step on a batch; returns the batch loss as a 0-d tensor (no host sync).
+               scaler: torch.amp.GradScaler | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on a batch; returns (batch loss 0-d, logits (b, n_outputs)), detached, no host sync.
 
     scaler: fp16 mixed precision only; it scales the loss so that small gradients do not underflow.
     """
@@ -55,7 +55,7 @@ def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opti
     else:
         scaler.step(optimizer)
         scaler.update()
-    return loss.detach()
+    return loss.detach(), logits.detach()
 
 
 def epoch_batches(data: TensorData, batch_size: int, generator: torch.Generator, dist: SingleProcess = SingleProcess()):
@@ -101,8 +101,10 @@ def fit(model: nn.Module, task: Task, train: TensorData, valid: TensorData | Non
     """Train `model` for up to n_epochs; returns the TrainState with the per-epoch history.
 
     train.y / valid.y are the encoded targets ((n,) int64 multiclass, (n,) or (n, L) float 0/1 otherwise).
-    Each epoch records train_loss, lr, and, with a validation split, valid_loss and valid_<main metric>;
-    train_<main metric> is measured in eval mode on up to 10,000 training rows.
+    Each epoch records train_loss, train_<main metric>, lr, and, with a validation split, valid_loss and
+    valid_<main metric>. The train figures are those of the epoch's batches as they were trained on (train
+    mode, weights moving during the epoch, each row against its own label even under mixup), as Keras and
+    Lightning report them: no second pass over the training rows.
     resume: a checkpoint (engine.checkpoint.read_checkpoint) to continue from, bit-identically on CPU.
     dist: engine.distributed.from_env() under torchrun (DDP, sharded batches, metrics reduced across
     ranks); None trains in this process alone. batch_size is the global batch over all ranks.
@@ -126,9 +128,15 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
     steps_per_epoch = max(1, math.ceil(len(train) / batch_size))
     scheduler, schedule_every = make_scheduler(optimizer, config, n_epochs, steps_per_epoch)
     y_train = task.as_training_target(train.y)
-    monitor = TensorData(train.X[:10_000], train.y[:10_000])
     # What train_step calls: `model` itself, or wrapped for autocast / DDP / compile (same parameters).
     forward, scaler = make_training_forward(model, config.amp, config.compile, train.X.device, dist.wrap)
+    # The built-in MLP in plain float32 on one process skips autograd (same gradients, a fraction of the
+    # per-step overhead); every other case, and backward="autograd", goes through train_step.
+    manual_step = None
+    if config.backward == "auto" and forward is model and dist.world_size == 1:
+        from .manual_backward import ManualBackwardMLP
+
+        manual_step = ManualBackwardMLP.build(model, loss_fn)
     if dist.world_size > 1:  # dropout draws from the global stream: one seed per rank, or all shards get one mask
         torch.manual_seed(config.seed + dist.rank)
 
@@ -143,25 +151,34 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
     for epoch in range(first_epoch, n_epochs + 1):
         state.epoch = epoch
         started = time.perf_counter()
-        model.train()
+        if not model.training:  # (train() walks every submodule: skip it when nothing changed it)
+            model.train()
         lr = optimizer.param_groups[0]["lr"]
-        losses, sizes = [], []
+        losses, sizes, outputs, targets = [], [], [], []
         for X_batch, y_batch in epoch_batches(TensorData(train.X, y_train), batch_size, generator, dist):
+            targets.append(y_batch)
             if augment is not None:
                 X_batch, y_batch = augment(X_batch, y_batch)
-            losses.append(train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm, scaler))
+            if manual_step is not None:
+                loss, logits = manual_step(optimizer, X_batch, y_batch, config.clip_grad_norm)
+            else:
+                loss, logits = train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm,
+                                          scaler)
+            losses.append(loss)
+            outputs.append(logits)
             sizes.append(X_batch.shape[0])
             if schedule_every == "batch":
                 scheduler.step()
-        # One host sync per epoch: the batch losses stay on the device until here (and, under torchrun,
-        # one all-reduce makes the row-weighted mean the same on every rank).
-        totals = torch.stack([(torch.stack(losses) * torch.tensor(sizes, device=losses[0].device)).sum(),
-                              torch.tensor(float(sum(sizes)), device=losses[0].device)])
-        loss_sum, n_rows = dist.all_sum(totals).tolist()
+        # One host sync per epoch: losses and logits stay on the device until here (under torchrun one
+        # all-reduce makes the row-weighted mean loss and the metric's counts the same on every rank).
+        device = losses[0].device
+        metric_counts = task.logit_counts(_cat(outputs), _cat(targets), config.threshold)
+        totals = torch.cat([torch.stack([(torch.stack(losses) * torch.tensor(sizes, device=device)).sum(),
+                                         torch.tensor(float(sum(sizes)), device=device)]).double(), metric_counts])
+        loss_sum, n_rows, *counts = dist.all_sum(totals).tolist()
         train_loss = loss_sum / n_rows
-        record = {"epoch": epoch, "train_loss": train_loss, "lr": lr}
-        record[f"train_{task.main_metric}"] = score(model, task, monitor, loss_fn, n_classes, config.threshold,
-                                                    dist, with_loss=False)[1]
+        record = {"epoch": epoch, "train_loss": train_loss, "lr": lr,
+                  f"train_{task.main_metric}": metric_from_counts(torch.tensor(counts))}
         if valid is not None and len(valid):
             record["valid_loss"], record[f"valid_{task.main_metric}"] = score(
                 model, task, valid, loss_fn, n_classes, config.threshold, dist)
@@ -186,16 +203,20 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
     return state
 
 
+def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
+
+
 def score(model: nn.Module, task: Task, data: TensorData, loss_fn: nn.Module, n_classes: int,
-          threshold: float, dist: SingleProcess = SingleProcess(), with_loss: bool = True) -> tuple[float, float]:
-    """(loss, main metric) of the model on data, in eval mode; loss is nan when with_loss is False.
+          threshold: float, dist: SingleProcess = SingleProcess()) -> tuple[float, float]:
+    """(loss, main metric) of the model on data, in eval mode.
 
     Under torchrun each rank predicts its shard of the rows and the logits are gathered, so every rank
     computes the same metric on all rows.
     """
     n = len(data)
     logits = dist.gather_rows(predict_logits(model, data.X[dist.shard(n)]), n)  # (n, n_outputs)
-    loss = float(loss_fn(logits, task.as_training_target(data.y))) if with_loss else math.nan
-    y_proba = task.to_proba(task.squeeze_logits(logits))
-    metric = task.compute_main_metric(y_proba, data.y, n_classes, threshold)
-    return loss, metric
+    loss = loss_fn(logits, task.as_training_target(data.y))
+    counts = task.logit_counts(logits, data.y, threshold)
+    loss, *counts = torch.cat([loss.double().reshape(1), counts]).tolist()  # one host sync
+    return loss, metric_from_counts(torch.tensor(counts))

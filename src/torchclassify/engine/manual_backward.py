@@ -1,0 +1,204 @@
+"""A hand-derived backward pass for the built-in MLP: autograd's gradients without autograd's overhead.
+
+Why: on a small network a training step is almost all fixed per-call overhead, and most of it is
+autograd's: recording the graph during the forward pass, the Python wrapper around the engine, the
+engine itself. On the issue-5 circles net (2->10->10->1, batch 64) `loss.backward()` alone costs more
+than the forward pass, the loss and the optimizer step together. scikit-learn's MLPClassifier is fast
+there because it writes its backward pass by hand in NumPy; this module does the same with torch ops.
+Where a backward kernel exists (threshold_backward, nll_loss_backward, ...) it calls the one autograd
+would call, so the gradients equal autograd's up to float rounding (tests/test_manual_backward.py checks
+every activation, loss, weighting and soft-target case against autograd).
+
+It applies to `torchclassify.models.MLP` made of Linear, activation and Dropout layers (no norm layers)
+with the tasks' losses, in one process, without AMP or torch.compile. Anything else trains through
+autograd in `loop.train_step`; TrainConfig.backward = "autograd" forces that path everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+aten = torch.ops.aten  # called as aten.<op>.default: a fixed overload skips the per-call overload lookup
+_MEAN = 1  # at::Reduction::Mean, the reduction code the aten loss kernels take
+
+
+class _Linear:
+    """y = x W^T + b; backward gives dW = g^T x, db = sum_rows(g), and dx = g W when a layer below needs it."""
+
+    def __init__(self, layer: nn.Linear, needs_input_grad: bool):
+        self.weight, self.bias, self.needs_input_grad = layer.weight, layer.bias, needs_input_grad
+
+    def forward(self, x: torch.Tensor):
+        return F.linear(x, self.weight, self.bias), x
+
+    def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
+        self.weight.grad = grad.t().mm(x)  # (out, in), replacing the previous step's gradient
+        if self.bias is not None:
+            self.bias.grad = grad.sum(0)
+        return grad.mm(self.weight) if self.needs_input_grad else None
+
+
+class _Activation:
+    """An elementwise activation; `backward_kernel(grad, input, output)` is the derivative autograd uses."""
+
+    def __init__(self, forward: Callable, backward_kernel: Callable):
+        self.forward_fn, self.backward_kernel = forward, backward_kernel
+
+    def forward(self, x: torch.Tensor):
+        y = self.forward_fn(x)
+        return y, (x, y)
+
+    def backward(self, grad: torch.Tensor, saved) -> torch.Tensor:
+        return self.backward_kernel(grad, *saved)
+
+
+class _Dropout:
+    """Inverted dropout: keep each unit with probability 1-p and scale it by 1/(1-p); identity in eval mode.
+
+    The mask comes from torch.rand_like (the global generator, as nn.Dropout uses): on CPU it is about
+    twice as fast as the Bernoulli sampler behind F.dropout for the same distribution.
+    """
+
+    def __init__(self, layer: nn.Dropout):
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor):
+        p = self.layer.p
+        if not self.layer.training or p == 0:
+            return x, None
+        mask = torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # (b, width): 0 or 1/(1-p)
+        return x * mask, mask
+
+    def backward(self, grad: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return grad if mask is None else grad * mask
+
+
+def _activation(layer: nn.Module) -> _Activation | None:
+    """The forward function and backward kernel of a supported activation module, else None."""
+    kind = type(layer)
+    if kind is nn.ReLU:
+        return _Activation(torch.relu, lambda g, x, y: aten.threshold_backward.default(g, y, 0))
+    if kind is nn.Tanh:
+        return _Activation(torch.tanh, lambda g, x, y: aten.tanh_backward.default(g, y))
+    if kind is nn.Sigmoid:
+        return _Activation(torch.sigmoid, lambda g, x, y: aten.sigmoid_backward.default(g, y))
+    if kind is nn.GELU:
+        mode = layer.approximate
+        return _Activation(lambda x: F.gelu(x, approximate=mode),
+                           lambda g, x, y: aten.gelu_backward.default(g, x, approximate=mode))
+    if kind is nn.SiLU:
+        return _Activation(F.silu, lambda g, x, y: aten.silu_backward.default(g, x))
+    if kind is nn.LeakyReLU:
+        slope = layer.negative_slope
+        return _Activation(lambda x: F.leaky_relu(x, slope),
+                           lambda g, x, y: aten.leaky_relu_backward.default(g, x, slope, False))
+    if kind is nn.ELU:
+        alpha = layer.alpha
+        return _Activation(lambda x: F.elu(x, alpha), lambda g, x, y: aten.elu_backward.default(g, alpha, 1, 1, False, x))
+    return None
+
+
+def _bce_with_logits(loss_fn: nn.BCEWithLogitsLoss):
+    pos_weight = loss_fn.pos_weight
+
+    def value_and_grad(logits: torch.Tensor, y: torch.Tensor):
+        """logits, y (b, outputs) float -> (mean loss 0-d, d loss / d logits (b, outputs))."""
+        loss = torch.binary_cross_entropy_with_logits(logits, y, None, pos_weight, _MEAN)
+        p = torch.sigmoid(logits)
+        if pos_weight is None:
+            grad = p.sub_(y)  # d/dz of the per-element loss: sigmoid(z) - y
+        else:  # with w = pos_weight: sigmoid(z) (w y + 1 - y) - w y
+            wy = y * pos_weight
+            grad = p.mul_(wy - y + 1).sub_(wy)
+        return loss, grad.mul_(1.0 / logits.numel())
+
+    return value_and_grad
+
+
+def _cross_entropy(loss_fn: nn.CrossEntropyLoss):
+    weight = loss_fn.weight
+    one = None
+
+    def value_and_grad(logits: torch.Tensor, y: torch.Tensor):
+        """logits (b, classes), y (b,) int64 or (b, classes) probabilities -> (mean loss, d loss / d logits)."""
+        nonlocal one
+        log_p = torch.log_softmax(logits, 1)
+        if y.dtype == torch.int64:  # class indices: autograd's own kernels, nll then log-softmax
+            loss, total_weight = aten.nll_loss_forward.default(log_p, y, weight, _MEAN, -100)
+            if one is None or one.device != logits.device:
+                one = torch.ones((), device=logits.device)
+            grad = aten.nll_loss_backward.default(one, log_p, y, weight, _MEAN, -100, total_weight)
+            return loss, aten._log_softmax_backward_data.default(grad, log_p, 1, logits.dtype)
+        # Probabilities (mixup): loss = -sum_c w_c y_c log p_c averaged over rows, so
+        # d/dz = p * sum_c(w_c y_c) - w * y, over the number of rows.
+        wy = y if weight is None else y * weight
+        loss = -(wy * log_p).sum() / logits.shape[0]
+        grad = log_p.exp_().mul_(wy.sum(1, keepdim=True)).sub_(wy)
+        return loss, grad.mul_(1.0 / logits.shape[0])
+
+    return value_and_grad
+
+
+def _loss(loss_fn: nn.Module):
+    """value_and_grad for the tasks' two losses in their plain form (mean reduction, no smoothing), else None."""
+    if type(loss_fn) is nn.BCEWithLogitsLoss and loss_fn.weight is None and loss_fn.reduction == "mean":
+        return _bce_with_logits(loss_fn)
+    if (type(loss_fn) is nn.CrossEntropyLoss and loss_fn.reduction == "mean" and loss_fn.label_smoothing == 0
+            and loss_fn.ignore_index == -100):
+        return _cross_entropy(loss_fn)
+    return None
+
+
+class ManualBackwardMLP:
+    """Trains an MLP one batch at a time with a hand-derived backward pass; see the module docstring."""
+
+    def __init__(self, layers: list, loss_value_and_grad: Callable):
+        self.layers, self.loss_value_and_grad = layers, loss_value_and_grad
+
+    @classmethod
+    def build(cls, model: nn.Module, loss_fn: nn.Module) -> "ManualBackwardMLP | None":
+        """The hand-derived step for `model` and `loss_fn`, or None when either is outside its scope."""
+        from ..models import MLP
+
+        loss = _loss(loss_fn)
+        if type(model) is not MLP or loss is None:
+            return None
+        if not all(p.requires_grad and p.dtype == torch.float32 for p in model.parameters()):
+            return None
+        layers, seen_linear = [], False
+        for layer in model.layers:
+            if type(layer) is nn.Linear:
+                layers.append(_Linear(layer, needs_input_grad=seen_linear))
+                seen_linear = True
+            elif type(layer) is nn.Dropout:
+                layers.append(_Dropout(layer))
+            elif (activation := _activation(layer)) is not None:
+                layers.append(activation)
+            else:  # BatchNorm, LayerNorm, anything new: autograd handles it
+                return None
+        return cls(layers, loss)
+
+    def __call__(self, optimizer: torch.optim.Optimizer, X_batch: torch.Tensor, y_batch: torch.Tensor,
+                 clip_grad_norm: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step, as loop.train_step: returns (batch loss 0-d, logits (b, n_outputs)), no sync."""
+        with torch.no_grad():  # nothing to record: the backward pass below is written out
+            # 1. Forward pass, keeping what each layer's backward needs: (b, features) -> (b, outputs).
+            saved, logits = [], X_batch
+            for layer in self.layers:
+                logits, keep = layer.forward(logits)
+                saved.append(keep)
+            # 2. Loss, and its gradient with respect to the logits.
+            loss, grad = self.loss_value_and_grad(logits, y_batch)
+            # 3 + 4. Backward pass, last layer first; each parameter's new gradient replaces the old one,
+            # as zero_grad(set_to_none=True) followed by loss.backward() would leave it.
+            for layer, keep in zip(reversed(self.layers), reversed(saved)):
+                grad = layer.backward(grad, keep)
+        if clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip_grad_norm)
+        # 5. Step: the configured optimizer, exactly as in the autograd path.
+        optimizer.step()
+        return loss, logits
