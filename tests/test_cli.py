@@ -53,6 +53,46 @@ def test_predict_returns_original_labels_with_unseen_category(customers):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
 
 
+# What each path must not pull in (seconds of cold start each): the report's plotting stack, scikit-learn
+# with scipy, torchmetrics, and torch._dynamo (imported by every torch.optim optimizer's constructor).
+_HEAVY = ("torch", "numpy", "pandas", "sklearn", "scipy", "matplotlib", "torchmetrics", "torch._dynamo")
+_IMPORTED = """
+import json, sys
+from torchclassify.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exit:  # --help
+    code = exit.code
+print(json.dumps([code, sorted(m for m in {heavy!r} if m in sys.modules)]), file=sys.stderr)
+"""
+
+
+def _imported_heavy(argv: list[str], heavy: tuple[str, ...], cwd=None) -> tuple[int, list[str]]:
+    """Run the CLI in a fresh interpreter: (exit code, which of `heavy` it imported)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _IMPORTED.format(heavy=heavy), *argv], cwd=cwd,
+                            capture_output=True, text=True, timeout=300)
+    return tuple(json.loads(result.stderr.strip().splitlines()[-1]))
+
+
+def test_help_imports_no_heavy_library():
+    """--help must stay instant: commands/ import their libraries inside run(), never at the top."""
+    code, imported = _imported_heavy(["train", "--help"], _HEAVY)
+    assert code == 0 and imported == []
+    code, imported = _imported_heavy([], _HEAVY)  # no command: prints the help
+    assert code == 2 and imported == []
+
+
+def test_predict_imports_neither_training_nor_plotting_libraries(customers):
+    folder, _ = customers
+    heavy = ("sklearn", "scipy", "matplotlib", "torchmetrics", "torch._dynamo")
+    code, imported = _imported_heavy(["predict", "runs/customers", "new_rows.csv", "--proba", "-o", "p.csv"],
+                                     heavy, cwd=folder)
+    assert code == 0 and imported == []
+
+
 def test_evaluate_on_other_rows(customers):
     folder, _ = customers
     result = run_cli("evaluate", "runs/customers", "--data", "other.csv", cwd=folder)
