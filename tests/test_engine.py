@@ -82,3 +82,42 @@ def test_options_train_all_tasks(extra, task_table):
     task, frame, target = task_table
     run = tc.train(data=frame, target=target, epochs=10, progress="quiet", **extra)
     assert math.isfinite(run.history[-1]["train_loss"])
+
+
+class _Chunks:
+    """A ChunkedData over in-memory tensors, recording the order its chunks were visited in."""
+
+    def __init__(self, X, y, chunk_rows):
+        self.X, self.y, self.device = X, y, X.device
+        self.bounds = [(i, min(i + chunk_rows, len(X))) for i in range(0, len(X), chunk_rows)]
+        self.chunk_sizes = [b - a for a, b in self.bounds]
+        self.visits = []
+
+    def __len__(self):
+        return len(self.X)
+
+    def chunks(self, generator):
+        order = torch.randperm(len(self.bounds), generator=generator).tolist()
+        self.visits.append(order)
+        for i in order:
+            a, b = self.bounds[i]
+            yield TensorData(self.X[a:b], self.y[a:b])
+
+
+def test_fit_trains_from_chunks_in_a_seeded_order_with_exact_step_count():
+    torch.manual_seed(0)
+    X = torch.randn(1000, 2)
+    y = (X[:, 0] * X[:, 1] > 0).float()  # xor: needs the hidden layer
+    chunks = _Chunks(X[:800], y[:800], chunk_rows=300)  # chunks of 300, 300, 200 rows
+    model = MLP(2, 1, [32, 32])
+    config = TrainConfig(optimizer="adam", lr=1e-2, schedule="onecycle", seed=3)
+    state = fit(model, get_task("binary"), chunks, TensorData(X[800:], y[800:]), config, n_classes=2,
+                n_epochs=25, batch_size=64)
+    # onecycle knows the exact step count (5 + 5 + 4 per epoch) or it would raise past its last step
+    assert state.scheduler.total_steps == 25 * 14
+    assert len(chunks.visits) == 25 and sorted(chunks.visits[0]) == [0, 1, 2]
+    assert len({tuple(v) for v in chunks.visits}) > 1  # the order changes between epochs
+    assert state.history[-1]["valid_accuracy"] > 0.9
+    again = _Chunks(X[:800], y[:800], chunk_rows=300)
+    fit(MLP(2, 1, [32, 32]), get_task("binary"), again, None, config, n_classes=2, n_epochs=25, batch_size=64)
+    assert again.visits == chunks.visits  # seeded: the same order on a rerun

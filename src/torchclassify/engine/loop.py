@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator, Protocol
 
 import torch
 from torch import nn
@@ -28,6 +28,37 @@ class TensorData:
 
     def __len__(self) -> int:
         return self.X.shape[0]
+
+
+class ChunkedData(Protocol):
+    """Training rows read a chunk at a time (a table larger than memory); see data.stream.
+
+    The loop visits every chunk once per epoch, in the order `chunks` draws from the epoch's generator,
+    and shuffles the rows within each chunk; batches do not span chunks. Only y is held whole: labels are
+    small next to the features (class weights and the split need them all).
+    """
+
+    y: torch.Tensor  # every training row's encoded target, (n,) or (n, L)
+    device: torch.device  # where the chunks' tensors are put
+    chunk_sizes: list[int]  # rows per chunk, in storage order (sum == len)
+
+    def __len__(self) -> int: ...
+
+    def chunks(self, generator: torch.Generator) -> Iterator[TensorData]:
+        """Every chunk once, in a seeded random order, as TensorData on `device`."""
+        ...
+
+
+def _device(data: "TensorData | ChunkedData") -> torch.device:
+    return data.X.device if isinstance(data, TensorData) else data.device
+
+
+def _epoch_parts(data: "TensorData | ChunkedData", generator: torch.Generator) -> Iterator[TensorData]:
+    """What one epoch walks through: the in-memory rows as one part, or a stream's chunks."""
+    if isinstance(data, TensorData):
+        yield data
+    else:
+        yield from data.chunks(generator)
 
 
 def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
@@ -94,13 +125,15 @@ def predict_logits(model: nn.Module, X: torch.Tensor, batch_size: int = 65536) -
         model.train(was_training)
 
 
-def fit(model: nn.Module, task: Task, train: TensorData, valid: TensorData | None, config: TrainConfig, *,
+def fit(model: nn.Module, task: Task, train: TensorData | ChunkedData, valid: TensorData | None,
+        config: TrainConfig, *,
         n_classes: int, n_epochs: int, batch_size: int, callbacks: list[Callback] = (),
         augment: Callable | None = None, generator: torch.Generator | None = None,
         resume: dict | None = None, dist: SingleProcess | None = None) -> TrainState:
     """Train `model` for up to n_epochs; returns the TrainState with the per-epoch history.
 
     train.y / valid.y are the encoded targets ((n,) int64 multiclass, (n,) or (n, L) float 0/1 otherwise).
+    train is in memory (TensorData) or read a chunk at a time (ChunkedData, for tables larger than memory).
     Each epoch records train_loss, train_<main metric>, lr, and, with a validation split, valid_loss and
     valid_<main metric>. The train figures are those of the epoch's batches as they were trained on (train
     mode, weights moving during the epoch, each row against its own label even under mixup), as Keras and
@@ -112,7 +145,7 @@ def fit(model: nn.Module, task: Task, train: TensorData, valid: TensorData | Non
     """
     dist = dist or SingleProcess()
     n_threads = None
-    if train.X.device.type == "cpu":
+    if _device(train).type == "cpu":
         n_threads = choose_threads(config.threads, sum(p.numel() for p in model.parameters()), batch_size)
     with cpu_threads(n_threads):
         return _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, list(callbacks),
@@ -122,14 +155,15 @@ def fit(model: nn.Module, task: Task, train: TensorData, valid: TensorData | Non
 def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, callbacks, augment, generator,
          resume, dist: SingleProcess) -> TrainState:
     generator = generator or torch.Generator().manual_seed(config.seed)
-    weights = task.balanced_weights(train.y, n_classes).to(train.X.device) if config.class_weight == "balanced" else None
+    device = _device(train)
+    weights = task.balanced_weights(train.y, n_classes).to(device) if config.class_weight == "balanced" else None
     loss_fn = task.make_loss(weights)
     optimizer = make_optimizer(model.parameters(), config)
-    steps_per_epoch = max(1, math.ceil(len(train) / batch_size))
+    chunk_sizes = [len(train)] if isinstance(train, TensorData) else train.chunk_sizes
+    steps_per_epoch = max(1, sum(math.ceil(size / batch_size) for size in chunk_sizes))
     scheduler, schedule_every = make_scheduler(optimizer, config, n_epochs, steps_per_epoch)
-    y_train = task.as_training_target(train.y)
     # What train_step calls: `model` itself, or wrapped for autocast / DDP / compile (same parameters).
-    forward, scaler = make_training_forward(model, config.amp, config.compile, train.X.device, dist.wrap)
+    forward, scaler = make_training_forward(model, config.amp, config.compile, device, dist.wrap)
     # The built-in MLP in plain float32 on one process skips autograd (same gradients, a fraction of the
     # per-step overhead); every other case, and backward="autograd", goes through train_step.
     manual_step = None
@@ -137,6 +171,12 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
         from .manual_backward import ManualBackwardMLP
 
         manual_step = ManualBackwardMLP.build(model, loss_fn)
+
+    def step(X_batch: torch.Tensor, y_batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if manual_step is not None:
+            return manual_step(optimizer, X_batch, y_batch, config.clip_grad_norm)
+        return train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm, scaler)
+
     if dist.world_size > 1:  # dropout draws from the global stream: one seed per rank, or all shards get one mask
         torch.manual_seed(config.seed + dist.rank)
 
@@ -154,27 +194,10 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
         if not model.training:  # (train() walks every submodule: skip it when nothing changed it)
             model.train()
         lr = optimizer.param_groups[0]["lr"]
-        losses, sizes, outputs, targets = [], [], [], []
-        for X_batch, y_batch in epoch_batches(TensorData(train.X, y_train), batch_size, generator, dist):
-            targets.append(y_batch)
-            if augment is not None:
-                X_batch, y_batch = augment(X_batch, y_batch)
-            if manual_step is not None:
-                loss, logits = manual_step(optimizer, X_batch, y_batch, config.clip_grad_norm)
-            else:
-                loss, logits = train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm,
-                                          scaler)
-            losses.append(loss)
-            outputs.append(logits)
-            sizes.append(X_batch.shape[0])
-            if schedule_every == "batch":
-                scheduler.step()
-        # One host sync per epoch: losses and logits stay on the device until here (under torchrun one
-        # all-reduce makes the row-weighted mean loss and the metric's counts the same on every rank).
-        device = losses[0].device
-        metric_counts = task.logit_counts(_cat(outputs), _cat(targets), config.threshold)
-        totals = torch.cat([torch.stack([(torch.stack(losses) * torch.tensor(sizes, device=device)).sum(),
-                                         torch.tensor(float(sum(sizes)), device=device)]).double(), metric_counts])
+        totals = _train_epoch(train, task, step, batch_size, generator, dist, augment, config.threshold,
+                              scheduler if schedule_every == "batch" else None)
+        # The one host sync of the epoch (under torchrun, one all-reduce makes the row-weighted mean loss and
+        # the metric counts the same on every rank).
         loss_sum, n_rows, *counts = dist.all_sum(totals).tolist()
         train_loss = loss_sum / n_rows
         record = {"epoch": epoch, "train_loss": train_loss, "lr": lr,
@@ -201,6 +224,34 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
     for callback in callbacks:
         callback.on_train_end(state)
     return state
+
+
+def _train_epoch(train, task: Task, step: Callable, batch_size: int, generator: torch.Generator,
+                 dist: SingleProcess, augment: Callable | None, threshold: float, batch_scheduler) -> torch.Tensor:
+    """One pass over the training rows, a step per batch; returns (4,) float64 on the device, not synced:
+    [sum of row losses, rows, main-metric counts (2)] of the batches as they were trained on.
+    """
+    device = _device(train)
+    totals = torch.zeros(4, dtype=torch.float64, device=device)
+    for part in _epoch_parts(train, generator):
+        losses, sizes, outputs, targets = [], [], [], []  # this part's, kept on the device
+        for X_batch, y_batch in epoch_batches(TensorData(part.X, task.as_training_target(part.y)), batch_size,
+                                              generator, dist):
+            targets.append(y_batch)  # before augmentation: each row is scored against its own label
+            if augment is not None:
+                X_batch, y_batch = augment(X_batch, y_batch)
+            loss, logits = step(X_batch, y_batch)
+            losses.append(loss)
+            outputs.append(logits)
+            sizes.append(X_batch.shape[0])
+            if batch_scheduler is not None:
+                batch_scheduler.step()
+        if losses:  # a chunk can be smaller than one batch per rank
+            row_losses = (torch.stack(losses) * torch.tensor(sizes, device=device)).sum()
+            rows = torch.tensor(float(sum(sizes)), device=device)
+            counts = task.logit_counts(_cat(outputs), _cat(targets), threshold)
+            totals += torch.cat([torch.stack([row_losses, rows]).double(), counts])
+    return totals
 
 
 def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:
