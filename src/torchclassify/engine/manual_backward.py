@@ -50,7 +50,7 @@ class _Activation:
 
     def forward(self, x: torch.Tensor):
         y = self.forward_fn(x)
-        return y, (x, y)
+        return y, (x, y)  # x is y itself for the in-place activations; their kernels read only y
 
     def backward(self, grad: torch.Tensor, saved) -> torch.Tensor:
         return self.backward_kernel(grad, *saved)
@@ -80,12 +80,14 @@ class _Dropout:
 def _activation(layer: nn.Module) -> _Activation | None:
     """The forward function and backward kernel of a supported activation module, else None."""
     kind = type(layer)
+    # ReLU, tanh and sigmoid differentiate from their output alone, so they overwrite their input in place:
+    # it is the fresh output of the Linear layer before them, which nothing else keeps.
     if kind is nn.ReLU:
-        return _Activation(torch.relu, lambda g, x, y: aten.threshold_backward.default(g, y, 0))
+        return _Activation(torch.relu_, lambda g, x, y: aten.threshold_backward.default(g, y, 0))
     if kind is nn.Tanh:
-        return _Activation(torch.tanh, lambda g, x, y: aten.tanh_backward.default(g, y))
+        return _Activation(torch.tanh_, lambda g, x, y: aten.tanh_backward.default(g, y))
     if kind is nn.Sigmoid:
-        return _Activation(torch.sigmoid, lambda g, x, y: aten.sigmoid_backward.default(g, y))
+        return _Activation(torch.sigmoid_, lambda g, x, y: aten.sigmoid_backward.default(g, y))
     if kind is nn.GELU:
         mode = layer.approximate
         return _Activation(lambda x: F.gelu(x, approximate=mode),
@@ -98,7 +100,8 @@ def _activation(layer: nn.Module) -> _Activation | None:
                            lambda g, x, y: aten.leaky_relu_backward.default(g, x, slope, False))
     if kind is nn.ELU:
         alpha = layer.alpha
-        return _Activation(lambda x: F.elu(x, alpha), lambda g, x, y: aten.elu_backward.default(g, alpha, 1, 1, False, x))
+        return _Activation(lambda x: F.elu(x, alpha),  # elu_backward(grad, alpha, scale, input_scale, is_result, x)
+                           lambda g, x, y: aten.elu_backward.default(g, alpha, 1, 1, False, x))
     return None
 
 
@@ -176,8 +179,8 @@ class ManualBackwardMLP:
                 seen_linear = True
             elif type(layer) is nn.Dropout:
                 layers.append(_Dropout(layer))
-            elif (activation := _activation(layer)) is not None:
-                layers.append(activation)
+            elif (activation := _activation(layer)) is not None and layers and isinstance(layers[-1], _Linear):
+                layers.append(activation)  # (right after a Linear, so an in-place activation is safe)
             else:  # BatchNorm, LayerNorm, anything new: autograd handles it
                 return None
         return cls(layers, loss)
