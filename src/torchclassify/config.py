@@ -39,6 +39,9 @@ class DataConfig:
     test_size: float = 0.2
     augment: str = "none"
     augment_strength: float | None = None  # noise std (scaled units) or mixup alpha
+    # Read a Parquet file larger than memory a chunk of row groups at a time (data/stream.py); None: 131072.
+    stream: bool = False
+    chunk_rows: int | None = None
 
 
 @dataclass
@@ -124,6 +127,15 @@ class RunConfig:
         _choice("--device", t.device, DEVICES)
         _choice("--amp", t.amp, AMP_MODES)
         _choice("--backward", t.backward, BACKWARDS)
+        if not isinstance(d.stream, bool):
+            raise ConfigError(f"--stream must be true or false, got {d.stream!r}")
+        if d.stream:
+            _check_streamable(d.source)
+        if d.chunk_rows is not None:
+            if not d.stream:
+                raise ConfigError("--chunk-rows applies to --stream only: add --stream, or drop --chunk-rows")
+            if not isinstance(d.chunk_rows, int) or isinstance(d.chunk_rows, bool) or d.chunk_rows < 1:
+                raise ConfigError(f"--chunk-rows must be a whole number >= 1, got {d.chunk_rows!r}")
         if not isinstance(t.compile, bool):
             raise ConfigError(f"--compile must be true or false, got {t.compile!r}")
         if t.threads is not None and (not isinstance(t.threads, int) or isinstance(t.threads, bool)
@@ -159,6 +171,20 @@ class RunConfig:
         if not isinstance(t.seed, int) or isinstance(t.seed, bool) or not 0 <= t.seed < 2**32:
             raise ConfigError(f"--seed must be a whole number in [0, 2**32), got {t.seed!r}")
         return self
+
+
+def _check_streamable(source: Any) -> None:
+    """--stream reads Parquet row groups; anything else gets a one-line ConfigError saying what to do instead."""
+    text = str(source)
+    suffix = text.rsplit(".", 1)[-1].lower() if "." in text else ""
+    if suffix in ("parquet", "pq"):
+        return
+    if suffix in ("csv", "tsv", "txt"):
+        raise ConfigError(f"--stream reads Parquet files only, and {text} is a {suffix.upper()} file: convert it "
+                          "to Parquet (e.g. pandas.read_csv(path).to_parquet('data.parquet'), or pyarrow.csv for "
+                          "files larger than memory); streaming CSV is not supported yet")
+    raise ConfigError(f"--stream reads a Parquet file (.parquet or .pq), and {text!r} is not one: built-in "
+                      "datasets and in-memory tables fit in memory, so drop --stream")
 
 
 def _choice(flag: str, value: Any, allowed: tuple[str, ...]) -> None:

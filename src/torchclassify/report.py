@@ -143,7 +143,7 @@ class RunView:
         """Reload the rows from config.json's data section and (unless given) redo the seeded split."""
         from .config import RunConfig
         from .data.sources import load_data
-        from .workflow import prepare_data
+        from .workflow import PICTURE_ROWS, prepare_data, sample_streamed_rows
 
         if not self.config:
             self.data_note = "the folder has no config.json, so the rows cannot be rebuilt"
@@ -154,6 +154,11 @@ class RunView:
             if data.source == "<dataframe>":
                 self.data_note = ("the run was trained on an in-memory DataFrame, which the run folder does not "
                                   "store: pictures of the rows are left out")
+                return
+            if data.stream:  # a file larger than memory: draw a seeded sample of each split's rows
+                self.dataset, self.splits = sample_streamed_rows(config, splits, n_rows=self.summary.get("n_rows"))
+                self.data_note = (f"the run streamed its rows from {data.source}, so the pictures draw a seeded "
+                                  f"sample of at most {PICTURE_ROWS:,} rows of each split")
                 return
             dataset = load_data(data.source, data.target, n_samples=data.n_samples, noise=data.noise,
                                 seed=config.train.seed)
@@ -254,6 +259,8 @@ def build_report(view: RunView, format: str = "png") -> str:
         note = f'<p class="muted">Pictures of the rows are left out: {html.escape(view.data_note)}.</p>'
         sections.append(("Decision boundary and evaluation pictures", note))
     else:
+        if view.data_note:  # drawn from a sample of the rows: say so above the pictures
+            sections.append(("Rows drawn", f'<p class="muted">{html.escape(view.data_note)}.</p>'))
         options = {"resolution": 100}
         if classifier.labels.multilabel and classifier.labels.n_classes > MAX_REPORT_LABELS:
             options["labels"] = classifier.classes[:MAX_REPORT_LABELS]

@@ -25,6 +25,7 @@ from .data.labels import LabelEncoding
 from .data.preprocess import Preprocessor
 from .data.sources import Dataset, load_data
 from .data.split import split_indices
+from .data.stream import ParquetTable, sample_rows
 from .engine.callbacks import Callback, EarlyStopping, ProgressPrinter
 from .engine.checkpoint import CHECKPOINT, Checkpoint, GradientWatch, read_checkpoint
 from .engine.defaults import resolve_train_config
@@ -74,21 +75,162 @@ def make_config(config: RunConfig | None = None, **settings) -> RunConfig:
     return config.validate()
 
 
-def prepare_data(dataset: Dataset, config: RunConfig):
-    """Split, fit the preprocessing on train only, and encode: returns (task, labels, pre, arrays, splits)."""
-    labels = LabelEncoding.fit(dataset.y)
-    task_name = detect_task(dataset.y.shape[1], labels.n_classes, config.data.task)
-    codes = labels.encode(dataset.y)
+def split_targets(y: pd.DataFrame, config: RunConfig):
+    """Labels, task, encoded targets and the seeded (stratified) split, from the targets alone.
+
+    y: (n, n_targets) raw targets of every row. Returns (task name, LabelEncoding, codes (n,) or (n, L),
+    {"train", "valid", "test": sorted row indices}); in-memory and streamed runs share it, so they split alike.
+    """
+    labels = LabelEncoding.fit(y)
+    task_name = detect_task(y.shape[1], labels.n_classes, config.data.task)
+    codes = labels.encode(y)
     strat = None if labels.multilabel else codes
     train_idx, valid_idx, test_idx = split_indices(len(codes), strat, config.data.valid_size,
                                                    config.data.test_size, config.train.seed)
-    X_train_raw = dataset.X.iloc[train_idx]
     if not labels.multilabel and len(np.unique(codes[train_idx])) < 2:
         raise DataError("the training split holds a single class: add rows of the other classes")
-    preprocessor = Preprocessor.fit(X_train_raw)
-    splits = {"train": train_idx, "valid": valid_idx, "test": test_idx}
+    return task_name, labels, codes, {"train": train_idx, "valid": valid_idx, "test": test_idx}
+
+
+def prepare_data(dataset: Dataset, config: RunConfig):
+    """Split, fit the preprocessing on train only, and encode: returns (task, labels, pre, arrays, splits)."""
+    task_name, labels, codes, splits = split_targets(dataset.y, config)
+    preprocessor = Preprocessor.fit(dataset.X.iloc[splits["train"]])
     arrays = {name: (preprocessor.transform(dataset.X.iloc[idx]), codes[idx]) for name, idx in splits.items()}
     return task_name, labels, preprocessor, arrays, splits
+
+
+# --------------------------------------------------------------------------- a Parquet file larger than memory
+
+# Streamed runs (--stream) hold only the targets of every row; features are read a chunk at a time. Three
+# parts need rows in memory, so they take seeded random samples of bounded size instead:
+PREPROCESS_ROWS = 100_000  # training rows the preprocessing (medians, scales, categories) is fitted on
+VALID_ROWS = 50_000  # validation rows scored after each epoch (early stopping); final metrics use them all
+PICTURE_ROWS = 10_000  # rows per split the report and `torchclassify plot` draw
+
+
+@dataclass
+class StreamedData:
+    """A streamed Parquet file after the split: labels of every row, preprocessing fitted on a train sample."""
+
+    table: ParquetTable
+    y: pd.DataFrame  # (n_rows, n_targets) raw targets of every row
+    task_name: str
+    labels: LabelEncoding
+    codes: np.ndarray  # every row's encoded target
+    splits: dict[str, np.ndarray]
+    preprocessor: Preprocessor
+    n_preprocess_rows: int
+    valid_rows: np.ndarray  # the validation rows scored after each epoch (at most VALID_ROWS)
+    valid_X: pd.DataFrame  # their raw features
+
+
+def prepare_stream(config: RunConfig) -> StreamedData:
+    """Read the targets of every row, split as in memory, and fit the preprocessing on training rows only.
+
+    The split is the one `prepare_data` makes of the same file and seed (both go through split_targets).
+    The preprocessing is fitted on a seeded random sample of at most PREPROCESS_ROWS training rows (all of
+    them when there are fewer), read chunk by chunk keeping only the sampled rows: medians, means, scales
+    and the most frequent categories are estimated well from 100,000 rows, and the sample bounds memory.
+    The same pass over the file reads the validation sample (at most VALID_ROWS rows) early stopping scores.
+    """
+    d, seed = config.data, config.train.seed
+    table = ParquetTable(d.source, d.target, d.chunk_rows)
+    y = table.read_targets()
+    task_name, labels, codes, splits = split_targets(y, config)
+    fit_rows = sample_rows(splits["train"], PREPROCESS_ROWS, (seed, 1))
+    valid_rows = sample_rows(splits["valid"], VALID_ROWS, (seed, 2))
+    rows = np.union1d(fit_rows, valid_rows)  # disjoint splits: one pass reads both samples
+    raw = table.read_rows(rows)
+    preprocessor = Preprocessor.fit(raw.iloc[np.searchsorted(rows, fit_rows)].reset_index(drop=True))
+    valid_X = raw.iloc[np.searchsorted(rows, valid_rows)].reset_index(drop=True)
+    return StreamedData(table, y, task_name, labels, codes, splits, preprocessor, len(fit_rows), valid_rows, valid_X)
+
+
+class ParquetChunks:
+    """The training rows of a streamed file as the engine's ChunkedData (engine.loop).
+
+    Each chunk is one read of whole row groups (ParquetTable.iter_rows), keeps its training rows, and is
+    preprocessed and moved to `device` just before the loop needs it. A chunk holding fewer than 2 training
+    rows is joined to its neighbour (a 1-row batch cannot train BatchNorm), still one read per chunk.
+    prefetch: read and preprocess the next chunk in a background thread while the loop trains on this one
+    (pyarrow's reads and torch's kernels release the GIL), so at most two chunks are in memory at once.
+    """
+
+    def __init__(self, table: ParquetTable, rows: np.ndarray, y: torch.Tensor, preprocessor: Preprocessor,
+                 device: torch.device, prefetch: bool = True):
+        self.table, self.rows, self.preprocessor, self.device = table, np.asarray(rows, np.int64), preprocessor, device
+        self.prefetch = prefetch
+        self.y = y  # (n,) or (n, L) encoded targets of `rows`, on device
+        self._bounds = np.searchsorted(self.rows, table.chunk_starts)  # rows[_bounds[c]:_bounds[c + 1]] in chunk c
+        counts = np.diff(self._bounds)
+        self.parts: list[list[int]] = []  # the table chunks each training chunk reads, consecutive
+        for chunk in np.flatnonzero(counts).tolist():
+            if self.parts and (counts[chunk] < 2 or counts[self.parts[-1]].sum() < 2):
+                self.parts[-1].append(chunk)
+            else:
+                self.parts.append([chunk])
+        self.chunk_sizes = [int(counts[part].sum()) for part in self.parts]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def chunks(self, generator: torch.Generator):
+        """Every chunk once, in an order drawn from `generator`, as TensorData on `device`."""
+        order = torch.randperm(len(self.parts), generator=generator).tolist()
+        if not self.prefetch:
+            yield from map(self._load, order)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchclassify-prefetch") as pool:
+            pending = pool.submit(self._load, order[0]) if order else None
+            for k in range(len(order)):
+                part = pending.result()
+                pending = pool.submit(self._load, order[k + 1]) if k + 1 < len(order) else None
+                yield part
+
+    def _load(self, i: int) -> TensorData:
+        """Training chunk i: its rows read, preprocessed and put on the device."""
+        frames = [frame for _, _, frame in self.table.iter_rows(self.rows, order=self.parts[i])]
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        first, last = self._bounds[self.parts[i][0]], self._bounds[self.parts[i][-1] + 1]
+        X = torch.from_numpy(self.preprocessor.transform(frame)).to(self.device)  # (n_chunk, n_inputs)
+        return TensorData(X, self.y[first:last])
+
+
+def _predict_streamed(model, task, stream: StreamedData, names: list[str], device) -> dict[str, tuple]:
+    """{split: (y_proba, y_true)} over every row of the named splits, predicted a chunk at a time."""
+    rows = np.sort(np.concatenate([stream.splits[name] for name in names]))
+    logits = [predict_logits(model, torch.from_numpy(stream.preprocessor.transform(frame)).to(device)).cpu()
+              for _, _, frame in stream.table.iter_rows(rows)]
+    y_proba = task.to_proba(task.squeeze_logits(torch.cat(logits)))  # rows in file order, like `rows`
+    result = {}
+    for name in names:
+        in_split = torch.from_numpy(np.isin(rows, stream.splits[name]))
+        result[name] = (y_proba[in_split], torch.as_tensor(stream.codes[stream.splits[name]]))
+    return result
+
+
+def sample_streamed_rows(config: RunConfig, splits: dict | None = None, max_rows: int = PICTURE_ROWS,
+                         n_rows: int | None = None) -> tuple[Dataset, dict[str, np.ndarray]]:
+    """A bounded picture of a streamed run's rows: (Dataset of the sampled rows, splits indexing into it).
+
+    Up to max_rows seeded random rows of each split (the split redone from the targets when not given),
+    read chunk by chunk; what the report and `torchclassify plot` draw for a run trained with --stream.
+    n_rows: the rows the run trained on; DataError when the file now holds another number.
+    """
+    table = ParquetTable(config.data.source, config.data.target, config.data.chunk_rows)
+    if n_rows is not None and table.n_rows != n_rows:
+        raise DataError(f"{config.data.source} now has {table.n_rows} rows but the run trained on {n_rows}")
+    y = table.read_targets()
+    if splits is None:
+        splits = split_targets(y, config)[3]
+    picked = {name: sample_rows(idx, max_rows, (config.train.seed, 3)) for name, idx in splits.items()}
+    rows = np.unique(np.concatenate(list(picked.values())))
+    dataset = Dataset(table.read_rows(rows), y.iloc[rows].reset_index(drop=True), table.name,
+                      f"a sample of {len(rows)} of {table.n_rows} rows from {table.name}")
+    return dataset, {name: np.searchsorted(rows, idx) for name, idx in picked.items()}
 
 
 @dataclass
@@ -109,6 +251,7 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
 
     config: a RunConfig, or None for defaults; keyword settings override it (see make_config).
     data: an in-memory DataFrame (with settings target=...) or Dataset instead of config.data.source.
+        With stream=True, data is a Parquet path read a chunk of row groups at a time (see prepare_stream).
     progress: "auto" (bar on a terminal, lines when piped), "bar", "lines" or "quiet".
     resume: the `out` folder of an interrupted run; continues it from OUT.partial/ with the settings stored
         there (give no config or settings), ending bit-identical (on CPU) to an uninterrupted run.
@@ -177,15 +320,25 @@ def _read_resume_state(partial: Path) -> tuple[RunConfig, dict | None]:
 
 def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], saving: Resumable | None = None) -> Run:
     started = time.perf_counter()
-    if isinstance(data, pd.DataFrame):
-        dataset = load_data(data, config.data.target)
-        config.data.source = "<dataframe>"
-    elif isinstance(data, Dataset):
-        dataset = data
+    stream = None
+    if config.data.stream:
+        if data is not None:
+            raise ConfigError("stream=True reads a Parquet file by path: pass data='file.parquet', not a table")
+        stream = prepare_stream(config)
+        task_name, labels, preprocessor, splits = stream.task_name, stream.labels, stream.preprocessor, stream.splits
+        table = stream.table
+        name, n_rows, n_columns, y_raw = table.name, table.n_rows, len(table.feature_columns), stream.y
     else:
-        dataset = load_data(config.data.source, config.data.target, n_samples=config.data.n_samples,
-                            noise=config.data.noise, seed=config.train.seed)
-    task_name, labels, preprocessor, arrays, splits = prepare_data(dataset, config)
+        if isinstance(data, pd.DataFrame):
+            dataset = load_data(data, config.data.target)
+            config.data.source = "<dataframe>"
+        elif isinstance(data, Dataset):
+            dataset = data
+        else:
+            dataset = load_data(config.data.source, config.data.target, n_samples=config.data.n_samples,
+                                noise=config.data.noise, seed=config.train.seed)
+        task_name, labels, preprocessor, arrays, splits = prepare_data(dataset, config)
+        name, n_rows, n_columns, y_raw = dataset.name, len(dataset.X), dataset.X.shape[1], dataset.y
     config.data.task = task_name
     task = get_task(task_name)
     device = resolve_device(config.train.device)
@@ -195,11 +348,17 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], sa
     config.train = resolve_train_config(config.train, len(splits["train"]), has_valid)
     t = config.train
 
-    def tensors(name):
-        X, y = arrays[name]
+    def tensors(X, y):
         return TensorData(torch.from_numpy(X).to(device), torch.as_tensor(y).to(device, task.target_dtype()))
 
-    train_data, valid_data = tensors("train"), (tensors("valid") if has_valid else None)
+    if stream is None:
+        train_data, valid_data = tensors(*arrays["train"]), (tensors(*arrays["valid"]) if has_valid else None)
+    else:  # the training rows a chunk at a time; a bounded sample of the validation rows in memory
+        y_train = torch.as_tensor(stream.codes[splits["train"]]).to(device, task.target_dtype())
+        train_data = ParquetChunks(stream.table, splits["train"], y_train, preprocessor, device)
+        valid_data = None
+        if has_valid:
+            valid_data = tensors(preprocessor.transform(stream.valid_X), stream.codes[stream.valid_rows])
     seed_everything(t.seed)
     n_outputs = task.n_outputs(labels.n_classes)
     model = make_model(config.model, preprocessor.n_features_out, n_outputs).to(device)
@@ -207,16 +366,20 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], sa
     augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets,
                              labels.n_classes, generator)
     summary = {
-        "dataset": dataset.name, "task": task_name, "classes": labels.classes,
-        "n_rows": len(dataset.X), "n_columns": dataset.X.shape[1],
+        "dataset": name, "task": task_name, "classes": labels.classes,
+        "n_rows": n_rows, "n_columns": n_columns,
         "numeric_columns": [c.name for c in preprocessor.numeric],
         "categorical_columns": [c.name for c in preprocessor.categorical],
         "n_inputs": preprocessor.n_features_out, "n_outputs": n_outputs,
         "split_sizes": {k: int(len(v)) for k, v in splits.items()},
-        "class_counts": _class_counts(dataset, labels, splits["train"]),
+        "class_counts": _class_counts(y_raw, labels, splits["train"]),
         "parameters": count_parameters(model), "layers": summarize(model),
         "device": str(device), "early_stopping": t.early_stopping, "processes": dist.world_size,
     }
+    if stream is not None:
+        summary["stream"] = {"chunk_rows": stream.table.chunk_rows, "n_chunks": len(train_data.chunk_sizes),
+                             "preprocess_rows": stream.n_preprocess_rows,
+                             "valid_rows_per_epoch": len(valid_data) if valid_data is not None else 0}
     if progress != "quiet":
         print(describe_setup(summary, config), file=sys.stderr, flush=True)
     all_callbacks = list(callbacks)
@@ -245,20 +408,24 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], sa
             if early is not None and early.best_state is not None:
                 model.load_state_dict(early.best_state)
             best = TrainedClassifier(model.eval(), task_name, preprocessor, labels, config.model, t.threshold,
-                                     info={"dataset": dataset.name, "interrupted": True})
+                                     info={"dataset": name, "interrupted": True})
             _save_interrupted(saving, best, checkpoint)
             err.reported = True  # train() need not say it again
         raise
     model.eval()
     classifier = TrainedClassifier(model, task_name, preprocessor, labels, config.model, t.threshold,
-                                   info={"dataset": dataset.name})
-    metrics = {}
-    for name in ("valid", "test"):
-        if len(splits[name]):
-            X, y = arrays[name]
+                                   info={"dataset": name})
+    evaluated = [split for split in ("valid", "test") if len(splits[split])]
+    if stream is not None and evaluated:  # every valid and test row, predicted a chunk at a time
+        predictions = _predict_streamed(model, task, stream, evaluated, device)
+    else:
+        predictions = {}
+        for split in evaluated:
+            X, y = arrays[split]
             logits = task.squeeze_logits(predict_logits(model, torch.from_numpy(X).to(device))).cpu()
-            metrics[name] = compute_metrics(task, task.to_proba(logits), torch.as_tensor(y), labels.classes,
-                                            t.threshold)
+            predictions[split] = (task.to_proba(logits), torch.as_tensor(y))
+    metrics = {split: compute_metrics(task, y_proba, y_true, labels.classes, t.threshold)
+               for split, (y_proba, y_true) in predictions.items()}
     summary.update(epochs_run=state.epoch, best_epoch=state.best_epoch, stop_reason=state.stop_reason,
                    seconds=round(time.perf_counter() - started, 3))
     from .diagnose import diagnose  # plain sentences when the history supports them ([] on a healthy run)
@@ -299,8 +466,8 @@ def _save_interrupted(saving: Resumable, best: TrainedClassifier, checkpoint: Ch
           f"resume with: torchclassify train --resume {saving.out}", file=sys.stderr, flush=True)
 
 
-def _class_counts(dataset: Dataset, labels: LabelEncoding, train_idx: np.ndarray) -> dict[str, int]:
-    y = dataset.y.iloc[train_idx]
+def _class_counts(y: pd.DataFrame, labels: LabelEncoding, train_idx: np.ndarray) -> dict[str, int]:
+    y = y.iloc[train_idx]
     if labels.multilabel:
         return {str(c): int(y[c].sum()) for c in labels.classes}
     counts = y.iloc[:, 0].map(str).value_counts()
@@ -314,12 +481,18 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
     layers = " -> ".join(
         f"{row['type']}({row['details']})" if row["type"] == "Linear" else row["type"] for row in summary["layers"])
     batch = "full" if t.batch_size == 0 else t.batch_size
+    streamed = summary.get("stream")
+    stream_line = [] if not streamed else [(
+        f"stream   {streamed['n_chunks']} chunks of up to {streamed['chunk_rows']} rows; preprocessing fitted on "
+        f"{streamed['preprocess_rows']} training rows; validation on {streamed['valid_rows_per_epoch']} rows "
+        "per epoch")]
     return "\n".join([
         f"data     {summary['dataset']}: {summary['n_rows']} rows, {summary['n_columns']} columns "
         f"({len(summary['numeric_columns'])} numeric, {len(summary['categorical_columns'])} categorical) "
         f"-> {summary['n_inputs']} inputs; task {summary['task']} with {len(summary['classes'])} "
         f"{'labels' if summary['task'] == 'multilabel' else 'classes'}",
         f"split    train {sizes['train']}, valid {sizes['valid']}, test {sizes['test']} (seed {t.seed})",
+        *stream_line,
         f"model    {layers}; {summary['parameters']:,} parameters on {summary['device']}",
         f"train    {t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {batch}, up to {t.epochs} "
         f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else ""),

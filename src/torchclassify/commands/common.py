@@ -37,6 +37,10 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--test-size", type=float, help="test fraction of all rows (default 0.2)")
     data.add_argument("--augment", choices=["none", "noise", "mixup"], help="training-batch augmentation")
     data.add_argument("--augment-strength", type=float, help="noise std (scaled units) or mixup alpha")
+    data.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                      help="read a Parquet file larger than memory in chunks of row groups instead of loading it")
+    data.add_argument("--chunk-rows", type=int, metavar="N",
+                      help="with --stream: rows per chunk, made of whole row groups (default 131072)")
     model = parser.add_argument_group("model")
     model.add_argument("--hidden", type=_int_list, help="hidden layer widths, e.g. 64,64; 'none' = linear model")
     model.add_argument("--activation", choices=["relu", "gelu", "silu", "tanh", "leaky_relu", "elu", "sigmoid"])

@@ -178,15 +178,8 @@ def load_data(source: str | Path | pd.DataFrame, target: str | None = None, *, n
 
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV/TSV or Parquet file into a DataFrame; DataError if missing, empty or unreadable."""
-    if not path.exists():
-        raise DataError(f"file not found: {path} - check the path")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder, not a data file: give a .csv or .parquet file")
+    check_data_file(path)
     suffix = path.suffix.lower()
-    with open(path, "rb") as handle:
-        blank = not handle.read(4096).strip()
-    if blank:
-        raise DataError(f"{path} is empty: it needs a header row and at least one data row")
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
@@ -206,6 +199,18 @@ def read_table(path: Path) -> pd.DataFrame:
     if len(set(frame.columns)) != len(frame.columns):
         raise DataError(f"{path} has duplicate column names: give each column a unique name")
     return frame
+
+
+def check_data_file(path: Path) -> None:
+    """DataError with the fix when `path` is missing, a folder or blank."""
+    if not path.exists():
+        raise DataError(f"file not found: {path} - check the path")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a data file: give a .csv or .parquet file")
+    with open(path, "rb") as handle:
+        blank = not handle.read(4096).strip()
+    if blank:
+        raise DataError(f"{path} is empty: it needs a header row and at least one data row")
 
 
 def resolve_target(columns: list[str], target: str | None) -> list[str]:

@@ -1,0 +1,248 @@
+"""Streaming training from a Parquet file (--stream): the same split, preprocessing and run folder as in memory,
+reading one chunk of row groups at a time, in a seeded order that changes every epoch."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+import torchclassify as tc
+from conftest import run_cli
+from torchclassify import workflow
+from torchclassify.data.preprocess import Preprocessor
+from torchclassify.data.stream import ParquetTable, plan_chunks
+from torchclassify.engine.callbacks import Callback
+
+N_ROWS, ROW_GROUP, CHUNK_ROWS = 6000, 500, 1000  # 12 row groups, 6 chunks of 2 groups
+
+
+def make_frame(n: int = N_ROWS, seed: int = 0) -> pd.DataFrame:
+    """String labels from two numbers and a category; 10% of `b` missing. `a` is unique per row."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    frame = pd.DataFrame({"a": a, "b": b, "colour": colour})
+    frame.loc[rng.random(n) < 0.1, "b"] = np.nan
+    score = a + np.where(colour == "red", 1.0, 0.0) + 0.5 * np.nan_to_num(frame["b"].to_numpy())
+    frame["label"] = np.select([score > 0.8, score < -0.5], ["high", "low"], "mid")
+    return frame
+
+
+class ReadSpy:
+    """Records every Parquet read: (row groups, columns) of read_row_groups, columns of whole-file reads."""
+
+    def __init__(self, monkeypatch):
+        self.group_reads, self.file_reads = [], []
+        read_row_groups, read = pq.ParquetFile.read_row_groups, pq.ParquetFile.read
+
+        def spy_row_groups(file, row_groups, columns=None, **kwargs):
+            self.group_reads.append((list(row_groups), list(columns or [])))
+            return read_row_groups(file, row_groups, columns=columns, **kwargs)
+
+        def spy_read(file, columns=None, **kwargs):
+            self.file_reads.append(list(columns or []))
+            return read(file, columns=columns, **kwargs)
+
+        def no_whole_table(*args, **kwargs):
+            raise AssertionError("a streamed run must not read the whole table")
+
+        monkeypatch.setattr(pq.ParquetFile, "read_row_groups", spy_row_groups)
+        monkeypatch.setattr(pq.ParquetFile, "read", spy_read)
+        monkeypatch.setattr(pd, "read_parquet", no_whole_table)
+        monkeypatch.setattr(pq, "read_table", no_whole_table)
+
+
+@pytest.fixture(scope="module")
+def streamed(tmp_path_factory):
+    """A Parquet file of small row groups, trained once with --stream while every read is recorded."""
+    folder = tmp_path_factory.mktemp("stream")
+    frame = make_frame()
+    path = folder / "big.parquet"
+    frame.to_parquet(path, row_group_size=ROW_GROUP, index=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny model: one thread beats two contending ones
+    try:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            spy = ReadSpy(monkeypatch)
+            run = tc.train(data=str(path), target="label", stream=True, chunk_rows=CHUNK_ROWS, epochs=12,
+                           hidden=[32], lr=0.01, out=folder / "runs" / "big", progress="quiet")
+    finally:
+        torch.set_num_threads(threads)
+    return folder, path, frame, run, spy
+
+
+def test_plan_chunks_groups_whole_row_groups_up_to_the_chunk_size():
+    assert plan_chunks([500] * 6, 1000) == [[0, 1], [2, 3], [4, 5]]
+    assert plan_chunks([500] * 3, 700) == [[0], [1], [2]]
+    assert plan_chunks([300, 2000, 100, 100], 1000) == [[0], [1], [2, 3]]  # a large group is a chunk alone
+
+
+def test_streamed_run_trains_well_on_the_in_memory_split_and_preprocessing(streamed):
+    folder, path, frame, run, _ = streamed
+    assert run.metrics["test"]["accuracy"] > 0.9
+    config = tc.make_config(source=str(path), target="label", seed=0)
+    dataset = tc.load_data(frame, "label")
+    _, labels, preprocessor, _, splits = workflow.prepare_data(dataset, config)
+    for name in ("train", "valid", "test"):
+        np.testing.assert_array_equal(run.splits[name], splits[name])
+    # 3600 training rows < PREPROCESS_ROWS: the sample is every training row, so the state is identical
+    assert run.classifier.preprocessor.to_dict() == preprocessor.to_dict()
+    assert run.classifier.classes == labels.classes == ["high", "low", "mid"]
+    assert run.summary["stream"] == {"chunk_rows": CHUNK_ROWS, "n_chunks": 6, "preprocess_rows": 3600,
+                                     "valid_rows_per_epoch": 1200}
+    assert json.loads((folder / "runs" / "big" / "config.json").read_text())["data"]["stream"] is True
+
+
+def test_no_read_pulls_more_than_one_chunk_and_only_labels_are_read_whole(streamed):
+    _, path, _, _, spy = streamed
+    table = ParquetTable(path, "label", CHUNK_ROWS)
+    assert len(table.chunks) == 6
+    assert spy.file_reads and all(columns == ["label"] for columns in spy.file_reads)
+    assert len(spy.group_reads) > 12 * 6  # 12 epochs of 6 training chunks, plus samples and predictions
+    for groups, columns in spy.group_reads:
+        assert groups in table.chunks, groups  # exactly one chunk's row groups per read
+        assert columns == ["a", "b", "colour"]
+
+
+def test_chunks_come_in_a_seeded_order_that_changes_between_epochs(streamed, monkeypatch):
+    _, path, frame, run, _ = streamed
+    config = tc.make_config(source=str(path), target="label", stream=True, chunk_rows=CHUNK_ROWS)
+    stream = workflow.prepare_stream(config)
+    train_rows = stream.splits["train"]
+    y = torch.as_tensor(stream.codes[train_rows])
+    spy = ReadSpy(monkeypatch)
+    chunks = workflow.ParquetChunks(stream.table, train_rows, y, stream.preprocessor, torch.device("cpu"))
+    assert sum(chunks.chunk_sizes) == len(chunks) == 3600 and len(chunks.chunk_sizes) == 6
+
+    def epochs(seed, n_epochs=4):
+        generator, orders = torch.Generator().manual_seed(seed), []
+        for _ in range(n_epochs):
+            spy.group_reads.clear()
+            parts = list(chunks.chunks(generator))
+            orders.append([stream.table.chunks.index(groups) for groups, _ in spy.group_reads])
+            assert [len(p) for p in parts] == [chunks.chunk_sizes[i] for i in orders[-1]]
+        return orders, parts
+
+    orders, parts = epochs(seed=0)
+    assert all(sorted(order) == list(range(6)) for order in orders)
+    assert len({tuple(order) for order in orders}) > 1  # the order changes between epochs
+    assert epochs(seed=0)[0] == orders  # and is the same on a rerun with the same seed
+    # Each chunk holds exactly its training rows, preprocessed, with their own labels.
+    chunk_of_row = np.searchsorted(stream.table.chunk_starts, train_rows, side="right") - 1
+    for chunk, part in zip(orders[-1], parts):
+        rows = train_rows[chunk_of_row == chunk]
+        expected = stream.preprocessor.transform(frame.iloc[rows])
+        np.testing.assert_array_equal(part.X.numpy(), expected)
+        np.testing.assert_array_equal(part.y.numpy(), stream.codes[rows])
+
+
+def test_a_chunk_with_a_single_training_row_joins_its_neighbour(streamed):
+    _, path, frame, _, _ = streamed
+    stream = workflow.prepare_stream(tc.make_config(source=str(path), target="label", stream=True,
+                                                    chunk_rows=CHUNK_ROWS))
+    rows = np.r_[0:600, 1500, 2000:2400]  # chunk 1 (rows 1000-1999) holds a single row
+    y = torch.as_tensor(stream.codes[rows])
+    chunks = workflow.ParquetChunks(stream.table, rows, y, stream.preprocessor, torch.device("cpu"), prefetch=False)
+    assert chunks.parts == [[0, 1], [2]] and chunks.chunk_sizes == [601, 400]
+    parts = sorted(chunks.chunks(torch.Generator().manual_seed(0)), key=len)
+    np.testing.assert_array_equal(parts[1].X.numpy(), stream.preprocessor.transform(frame.iloc[rows[:601]]))
+    np.testing.assert_array_equal(parts[1].y.numpy(), stream.codes[rows[:601]])
+
+
+def test_preprocessing_is_fitted_on_a_sample_of_training_rows_only(streamed, monkeypatch):
+    _, path, frame, _, _ = streamed
+    monkeypatch.setattr(workflow, "PREPROCESS_ROWS", 1000)
+    fitted_on = []
+    fit = Preprocessor.fit.__func__
+    monkeypatch.setattr(Preprocessor, "fit", classmethod(lambda cls, X, **kw: fitted_on.append(X) or fit(cls, X, **kw)))
+    stream = workflow.prepare_stream(tc.make_config(source=str(path), target="label", stream=True,
+                                                    chunk_rows=CHUNK_ROWS))
+    assert stream.n_preprocess_rows == 1000 and len(fitted_on) == 1 and len(fitted_on[0]) == 1000
+    assert set(fitted_on[0]["a"]) <= set(frame["a"].iloc[stream.splits["train"]])  # `a` is unique per row
+
+
+def test_metrics_cover_every_valid_and_test_row(streamed):
+    folder, _, frame, run, _ = streamed
+    metrics = json.loads((folder / "runs" / "big" / "metrics.json").read_text())
+    assert metrics["test"]["n_samples"] == len(run.splits["test"]) == 1200
+    assert metrics["valid"]["n_samples"] == len(run.splits["valid"]) == 1200
+    # The chunk-by-chunk predictions match the saved model's on the same rows in memory.
+    clf = tc.load(folder / "runs" / "big")
+    test = frame.iloc[run.splits["test"]]
+    again = clf.evaluate(test.drop(columns="label"), test[["label"]])
+    assert again["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert again["f1_macro"] == pytest.approx(metrics["test"]["f1_macro"])
+
+
+def test_saved_streamed_run_predicts_raw_rows_and_evaluates_from_the_cli(streamed):
+    folder, path, frame, _, _ = streamed
+    new = frame.iloc[:10].drop(columns="label").copy()
+    new.iloc[0, new.columns.get_loc("colour")] = "ultraviolet"  # never seen in training
+    new.iloc[1, new.columns.get_loc("b")] = np.nan
+    new.to_csv(folder / "new_rows.csv", index=False)
+    result = run_cli("predict", "runs/big", "new_rows.csv", "--proba", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    predictions = pd.read_csv(io.StringIO(result.stdout))
+    assert len(predictions) == 10 and set(predictions["label"]) <= {"high", "low", "mid"}
+    result = run_cli("evaluate", "runs/big", "--data", path.name, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert "accuracy" in result.stdout and str(N_ROWS) in result.stdout
+    report = (folder / "runs" / "big" / "report.html").read_text()
+    assert "seeded sample" in report and report.count("<img") >= 4  # pictures drawn from a bounded sample
+
+
+@pytest.mark.parametrize("source, target, expected", [
+    ("table.csv", "label", "convert it to Parquet"),
+    ("moons", None, "drop --stream"),
+    ("big.parquet", "nope", "target column 'nope' not found"),
+])
+def test_stream_bad_input_is_one_line_and_exit_2(streamed, source, target, expected):
+    folder = streamed[0]
+    if not (folder / "table.csv").exists():
+        make_frame(50).to_csv(folder / "table.csv", index=False)
+    args = ["train", "--data", source, "--stream", "--out", f"runs/bad-{source}", "--quiet"]
+    result = run_cli(*args, *(["--target", target] if target else []), cwd=folder)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not list((folder / "runs").glob("bad-*"))
+
+
+def test_stream_settings_are_checked():
+    with pytest.raises(tc.ConfigError, match="--chunk-rows applies to --stream only"):
+        tc.make_config(source="big.parquet", target="y", chunk_rows=1000)
+    with pytest.raises(tc.ConfigError, match="--chunk-rows must be"):
+        tc.make_config(source="big.parquet", target="y", stream=True, chunk_rows=0)
+    with pytest.raises(tc.ConfigError, match="drop --stream"):
+        tc.train(data=make_frame(50), target="label", stream=True)
+
+
+
+class InterruptAt(Callback):
+    """Ctrl-C at the end of an epoch."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_epoch_end(self, state):
+        if state.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_streamed_run_resumes_bit_identical(streamed, tmp_path):
+    _, path, _, _, _ = streamed
+    settings = dict(data=str(path), target="label", stream=True, chunk_rows=CHUNK_ROWS, epochs=5, hidden=[16],
+                    lr=0.01, seed=4, progress="quiet")
+    reference = tc.train(**settings)
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(out=tmp_path / "run", callbacks=[InterruptAt(3)], checkpoint_every=1, **settings)
+    resumed = tc.train(resume=tmp_path / "run", progress="quiet")
+    weights, again = reference.classifier.model.state_dict(), resumed.classifier.model.state_dict()
+    assert all(torch.equal(weights[k], again[k]) for k in weights)
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in reference.history]
+    assert resumed.metrics == reference.metrics
