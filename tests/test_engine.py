@@ -121,3 +121,29 @@ def test_fit_trains_from_chunks_in_a_seeded_order_with_exact_step_count():
     again = _Chunks(X[:800], y[:800], chunk_rows=300)
     fit(MLP(2, 1, [32, 32]), get_task("binary"), again, None, config, n_classes=2, n_epochs=25, batch_size=64)
     assert again.visits == chunks.visits  # seeded: the same order on a rerun
+
+
+@pytest.mark.parametrize("task_name", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("backward", ["auto", "autograd"])
+def test_epoch_train_figures_are_those_of_every_training_row(task_name, backward):
+    """With the weights frozen (lr 0), the epoch's train loss and metric equal one pass over all its rows."""
+    from torchclassify.tasks import metric_from_counts
+
+    task = get_task(task_name)
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(203, 5, generator=g)  # 203 rows at batch 32: six full batches and a short one
+    y = {"binary": (torch.rand(203, generator=g) > 0.5).float(),
+         "multiclass": torch.randint(0, 3, (203,), generator=g),
+         "multilabel": (torch.rand(203, 3, generator=g) > 0.5).float()}[task_name]
+    torch.manual_seed(0)
+    model = MLP(5, task.n_outputs(3), [16])
+    state = fit(model, task, TensorData(X, y), None, TrainConfig(optimizer="sgd", lr=0.0, momentum=0.0,
+                                                                  backward=backward),
+                n_classes=3, n_epochs=2, batch_size=32)
+    with torch.no_grad():
+        logits = model(X)
+        expected_loss = float(task.make_loss()(logits, task.as_training_target(y)))
+    expected_metric = metric_from_counts(task.logit_counts(logits, y))
+    for record in state.history:
+        assert record["train_loss"] == pytest.approx(expected_loss, rel=1e-6)
+        assert record[f"train_{task.main_metric}"] == pytest.approx(expected_metric, abs=1e-12)

@@ -135,9 +135,10 @@ def _micro_f1_counts(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor
     return torch.stack([2 * (y_pred * y_true).sum(), y_pred.sum() + y_true.sum()]).to(torch.float64)
 
 
-def metric_from_counts(counts: torch.Tensor) -> float:
-    """numerator / denominator of Task.main_counts; 0.0 when there is nothing to count (as torchmetrics)."""
-    numerator, denominator = counts.tolist()
+def metric_from_counts(counts) -> float:
+    """numerator / denominator of Task.main_counts (a tensor or two floats); 0.0 when there is nothing to
+    count, as torchmetrics gives."""
+    numerator, denominator = counts.tolist() if isinstance(counts, torch.Tensor) else counts
     return numerator / denominator if denominator else 0.0
 
 

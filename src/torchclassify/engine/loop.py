@@ -172,10 +172,11 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
 
         manual_step = ManualBackwardMLP.build(model, loss_fn)
 
-    def step(X_batch: torch.Tensor, y_batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(X_batch: torch.Tensor, y_batch: torch.Tensor) -> torch.Tensor:
+        """One optimisation step; returns the batch's logits (b, n_outputs)."""
         if manual_step is not None:
             return manual_step(optimizer, X_batch, y_batch, config.clip_grad_norm)
-        return train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm, scaler)
+        return train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm, scaler)[1]
 
     if dist.world_size > 1:  # dropout draws from the global stream: one seed per rank, or all shards get one mask
         torch.manual_seed(config.seed + dist.rank)
@@ -194,14 +195,14 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
         if not model.training:  # (train() walks every submodule: skip it when nothing changed it)
             model.train()
         lr = optimizer.param_groups[0]["lr"]
-        totals = _train_epoch(train, task, step, batch_size, generator, dist, augment, config.threshold,
+        totals = _train_epoch(train, task, step, loss_fn, batch_size, generator, dist, augment, config.threshold,
                               scheduler if schedule_every == "batch" else None)
-        # The one host sync of the epoch (under torchrun, one all-reduce makes the row-weighted mean loss and
-        # the metric counts the same on every rank).
-        loss_sum, n_rows, *counts = dist.all_sum(totals).tolist()
+        if dist.world_size > 1:  # one all-reduce: the same mean loss and metric on every rank
+            totals = dist.all_sum(torch.tensor(totals, dtype=torch.float64, device=device)).tolist()
+        loss_sum, n_rows, *counts = totals
         train_loss = loss_sum / n_rows
         record = {"epoch": epoch, "train_loss": train_loss, "lr": lr,
-                  f"train_{task.main_metric}": metric_from_counts(torch.tensor(counts))}
+                  f"train_{task.main_metric}": metric_from_counts(counts)}
         if valid is not None and len(valid):
             record["valid_loss"], record[f"valid_{task.main_metric}"] = score(
                 model, task, valid, loss_fn, n_classes, config.threshold, dist)
@@ -226,31 +227,36 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
     return state
 
 
-def _train_epoch(train, task: Task, step: Callable, batch_size: int, generator: torch.Generator,
-                 dist: SingleProcess, augment: Callable | None, threshold: float, batch_scheduler) -> torch.Tensor:
-    """One pass over the training rows, a step per batch; returns (4,) float64 on the device, not synced:
-    [sum of row losses, rows, main-metric counts (2)] of the batches as they were trained on.
+def _train_epoch(train, task: Task, step: Callable, loss_fn: nn.Module, batch_size: int,
+                 generator: torch.Generator, dist: SingleProcess, augment: Callable | None, threshold: float,
+                 batch_scheduler) -> list[float]:
+    """One pass over the training rows, a step per batch; returns [sum of row losses, rows, main-metric
+    counts (2)] of the batches as they were trained on, from the logits the steps produced (no second
+    forward pass) with one host sync per part (the table in memory, or each chunk of a stream).
     """
-    device = _device(train)
-    totals = torch.zeros(4, dtype=torch.float64, device=device)
+    totals = [0.0, 0.0, 0.0, 0.0]
     for part in _epoch_parts(train, generator):
-        losses, sizes, outputs, targets = [], [], [], []  # this part's, kept on the device
+        outputs, targets, labels = [], [], []  # logits; what the loss saw; each row's own label
         for X_batch, y_batch in epoch_batches(TensorData(part.X, task.as_training_target(part.y)), batch_size,
                                               generator, dist):
-            targets.append(y_batch)  # before augmentation: each row is scored against its own label
+            labels.append(y_batch)  # before augmentation: the metric scores each row against its own label
             if augment is not None:
                 X_batch, y_batch = augment(X_batch, y_batch)
-            loss, logits = step(X_batch, y_batch)
-            losses.append(loss)
-            outputs.append(logits)
-            sizes.append(X_batch.shape[0])
+            outputs.append(step(X_batch, y_batch))
+            targets.append(y_batch)
             if batch_scheduler is not None:
                 batch_scheduler.step()
-        if losses:  # a chunk can be smaller than one batch per rank
-            row_losses = (torch.stack(losses) * torch.tensor(sizes, device=device)).sum()
-            rows = torch.tensor(float(sum(sizes)), device=device)
-            counts = task.logit_counts(_cat(outputs), _cat(targets), threshold)
-            totals += torch.cat([torch.stack([row_losses, rows]).double(), counts])
+        if not outputs:  # a chunk can be smaller than one batch per rank
+            continue
+        logits = _cat(outputs)
+        loss = loss_fn(logits, _cat(targets))  # the mean over the part's rows, as the steps' losses averaged
+        counts = task.logit_counts(logits, _cat(labels), threshold)
+        part_loss, *part_counts = torch.cat([loss.double().reshape(1), counts]).tolist()
+        rows = logits.shape[0]
+        totals[0] += part_loss * rows
+        totals[1] += rows
+        totals[2] += part_counts[0]
+        totals[3] += part_counts[1]
     return totals
 
 
@@ -270,4 +276,4 @@ def score(model: nn.Module, task: Task, data: TensorData, loss_fn: nn.Module, n_
     loss = loss_fn(logits, task.as_training_target(data.y))
     counts = task.logit_counts(logits, data.y, threshold)
     loss, *counts = torch.cat([loss.double().reshape(1), counts]).tolist()  # one host sync
-    return loss, metric_from_counts(torch.tensor(counts))
+    return loss, metric_from_counts(counts)

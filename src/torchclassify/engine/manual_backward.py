@@ -108,46 +108,47 @@ def _activation(layer: nn.Module) -> _Activation | None:
 def _bce_with_logits(loss_fn: nn.BCEWithLogitsLoss):
     pos_weight = loss_fn.pos_weight
 
-    def value_and_grad(logits: torch.Tensor, y: torch.Tensor):
-        """logits, y (b, outputs) float -> (mean loss 0-d, d loss / d logits (b, outputs))."""
-        loss = torch.binary_cross_entropy_with_logits(logits, y, None, pos_weight, _MEAN)
+    def grad_of_mean_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """logits, y (b, outputs) float -> d(mean loss) / d logits (b, outputs)."""
         p = torch.sigmoid(logits)
         if pos_weight is None:
             grad = p.sub_(y)  # d/dz of the per-element loss: sigmoid(z) - y
         else:  # with w = pos_weight: sigmoid(z) (w y + 1 - y) - w y
             wy = y * pos_weight
             grad = p.mul_(wy - y + 1).sub_(wy)
-        return loss, grad.mul_(1.0 / logits.numel())
+        return grad.mul_(1.0 / logits.numel())
 
-    return value_and_grad
+    return grad_of_mean_loss
 
 
 def _cross_entropy(loss_fn: nn.CrossEntropyLoss):
     weight = loss_fn.weight
     one = None
 
-    def value_and_grad(logits: torch.Tensor, y: torch.Tensor):
-        """logits (b, classes), y (b,) int64 or (b, classes) probabilities -> (mean loss, d loss / d logits)."""
+    def grad_of_mean_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """logits (b, classes), y (b,) int64 or (b, classes) probabilities -> d(mean loss) / d logits."""
         nonlocal one
         log_p = torch.log_softmax(logits, 1)
         if y.dtype == torch.int64:  # class indices: autograd's own kernels, nll then log-softmax
-            loss, total_weight = aten.nll_loss_forward.default(log_p, y, weight, _MEAN, -100)
+            _, total_weight = aten.nll_loss_forward.default(log_p, y, weight, _MEAN, -100)
             if one is None or one.device != logits.device:
                 one = torch.ones((), device=logits.device)
             grad = aten.nll_loss_backward.default(one, log_p, y, weight, _MEAN, -100, total_weight)
-            return loss, aten._log_softmax_backward_data.default(grad, log_p, 1, logits.dtype)
+            return aten._log_softmax_backward_data.default(grad, log_p, 1, logits.dtype)
         # Probabilities (mixup): loss = -sum_c w_c y_c log p_c averaged over rows, so
         # d/dz = p * sum_c(w_c y_c) - w * y, over the number of rows.
         wy = y if weight is None else y * weight
-        loss = -(wy * log_p).sum() / logits.shape[0]
         grad = log_p.exp_().mul_(wy.sum(1, keepdim=True)).sub_(wy)
-        return loss, grad.mul_(1.0 / logits.shape[0])
+        return grad.mul_(1.0 / logits.shape[0])
 
-    return value_and_grad
+    return grad_of_mean_loss
 
 
 def _loss(loss_fn: nn.Module):
-    """value_and_grad for the tasks' two losses in their plain form (mean reduction, no smoothing), else None."""
+    """grad_of_mean_loss for the tasks' two losses in their plain form (mean, no smoothing), else None.
+
+    Only the gradient: the loop computes the epoch's loss once from all the epoch's logits.
+    """
     if type(loss_fn) is nn.BCEWithLogitsLoss and loss_fn.weight is None and loss_fn.reduction == "mean":
         return _bce_with_logits(loss_fn)
     if (type(loss_fn) is nn.CrossEntropyLoss and loss_fn.reduction == "mean" and loss_fn.label_smoothing == 0
@@ -159,8 +160,8 @@ def _loss(loss_fn: nn.Module):
 class ManualBackwardMLP:
     """Trains an MLP one batch at a time with a hand-derived backward pass; see the module docstring."""
 
-    def __init__(self, layers: list, loss_value_and_grad: Callable):
-        self.layers, self.loss_value_and_grad = layers, loss_value_and_grad
+    def __init__(self, layers: list, loss_grad: Callable):
+        self.layers, self.loss_grad = layers, loss_grad
 
     @classmethod
     def build(cls, model: nn.Module, loss_fn: nn.Module) -> "ManualBackwardMLP | None":
@@ -186,16 +187,19 @@ class ManualBackwardMLP:
         return cls(layers, loss)
 
     def __call__(self, optimizer: torch.optim.Optimizer, X_batch: torch.Tensor, y_batch: torch.Tensor,
-                 clip_grad_norm: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimisation step, as loop.train_step: returns (batch loss 0-d, logits (b, n_outputs)), no sync."""
+                 clip_grad_norm: float | None = None) -> torch.Tensor:
+        """One optimisation step, as loop.train_step; returns the batch's logits (b, n_outputs).
+
+        The loss value itself is not computed here: the loop takes the epoch's loss from all its logits at once.
+        """
         with torch.no_grad():  # nothing to record: the backward pass below is written out
             # 1. Forward pass, keeping what each layer's backward needs: (b, features) -> (b, outputs).
             saved, logits = [], X_batch
             for layer in self.layers:
                 logits, keep = layer.forward(logits)
                 saved.append(keep)
-            # 2. Loss, and its gradient with respect to the logits.
-            loss, grad = self.loss_value_and_grad(logits, y_batch)
+            # 2. Loss: its gradient with respect to the logits.
+            grad = self.loss_grad(logits, y_batch)
             # 3 + 4. Backward pass, last layer first; each parameter's new gradient replaces the old one,
             # as zero_grad(set_to_none=True) followed by loss.backward() would leave it.
             for layer, keep in zip(reversed(self.layers), reversed(saved)):
@@ -204,4 +208,4 @@ class ManualBackwardMLP:
             nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip_grad_norm)
         # 5. Step: the configured optimizer, exactly as in the autograd path.
         optimizer.step()
-        return loss, logits
+        return logits
