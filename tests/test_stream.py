@@ -148,7 +148,7 @@ def test_a_chunk_with_a_single_training_row_joins_its_neighbour(streamed):
                                                     chunk_rows=CHUNK_ROWS))
     rows = np.r_[0:600, 1500, 2000:2400]  # chunk 1 (rows 1000-1999) holds a single row
     y = torch.as_tensor(stream.codes[rows])
-    chunks = workflow.ParquetChunks(stream.table, rows, y, stream.preprocessor, torch.device("cpu"), prefetch=False)
+    chunks = workflow.ParquetChunks(stream.table, rows, y, stream.preprocessor, torch.device("cpu"))
     assert chunks.parts == [[0, 1], [2]] and chunks.chunk_sizes == [601, 400]
     parts = sorted(chunks.chunks(torch.Generator().manual_seed(0)), key=len)
     np.testing.assert_array_equal(parts[1].X.numpy(), stream.preprocessor.transform(frame.iloc[rows[:601]]))
