@@ -154,7 +154,7 @@ class ParquetChunks:
     preprocessed and moved to `device` just before the loop needs it. A chunk holding fewer than 2 training
     rows is joined to its neighbour (a 1-row batch cannot train BatchNorm), still one read per chunk.
     No background prefetch: a thread preparing the next chunk (pandas and the preprocessing hold the GIL)
-    made a 1.5M-row epoch 5.8 times slower on 2 cores, stalling the training loop's many small kernel calls.
+    made a 1.5M-row epoch slower, not faster, in one try on a busy 2-core machine (not yet measured idle).
     """
 
     def __init__(self, table: ParquetTable, rows: np.ndarray, y: torch.Tensor, preprocessor: Preprocessor,
