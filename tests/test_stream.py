@@ -246,3 +246,18 @@ def test_an_interrupted_streamed_run_resumes_bit_identical(streamed, tmp_path):
     assert all(torch.equal(weights[k], again[k]) for k in weights)
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in reference.history]
     assert resumed.metrics == reference.metrics
+
+
+def test_no_stream_over_a_streamed_runs_config_drops_its_chunk_size(tmp_path):
+    from torchclassify.cli import build_parser
+    from torchclassify.commands.train import config_from_args
+
+    config = tc.make_config(source="x.parquet", target="label", stream=True, chunk_rows=500)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.to_dict()))
+    parser, _ = build_parser()
+    args = parser.parse_args(["train", "--config", str(path), "--no-stream"])
+    rerun = config_from_args(args)
+    assert rerun.data.stream is False and rerun.data.chunk_rows is None
+    with pytest.raises(tc.ConfigError, match="--stream only"):  # on the command line it is still refused
+        config_from_args(parser.parse_args(["train", "--config", str(path), "--no-stream", "--chunk-rows", "9"]))

@@ -46,6 +46,8 @@ def config_from_args(args):
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ConfigError(f"{args.config} is not valid JSON: {err}") from None
     settings = {k: getattr(args, k) for k in TRAIN_KEYS if getattr(args, k, None) is not None}
+    if settings.get("stream") is False:  # --no-stream over a streamed run's config: its chunk size lapses too
+        settings.setdefault("chunk_rows", None)
     return make_config(base, **settings)
 
 

@@ -31,7 +31,7 @@ class TensorData:
 
 
 class ChunkedData(Protocol):
-    """Training rows read a chunk at a time (a table larger than memory); see data.stream.
+    """Training rows read a chunk at a time (a table larger than memory); see workflow.ParquetChunks.
 
     The loop visits every chunk once per epoch, in the order `chunks` draws from the epoch's generator,
     and shuffles the rows within each chunk; batches do not span chunks. Only y is held whole: labels are
