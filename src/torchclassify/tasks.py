@@ -67,16 +67,10 @@ class Task:
             return (y_proba >= threshold).to(torch.int64)
         return y_proba.argmax(dim=-1)
 
-    def compute_main_metric(self, y_proba: torch.Tensor, y_true: torch.Tensor, n_classes: int,
-                            threshold: float | torch.Tensor = 0.5) -> float:
-        """The task's main metric (larger is better) without the full metrics table."""
-        return metric_from_counts(self.logit_counts(y_proba, y_true, threshold, probabilities=True))
-
-    def logit_counts(self, outputs: torch.Tensor, y_true: torch.Tensor, threshold: float | torch.Tensor = 0.5,
-                     probabilities: bool = False) -> torch.Tensor:
-        """main_counts of model outputs (n, n_outputs) logits, or probabilities, against encoded targets."""
-        y_proba = outputs if probabilities else self.to_proba(self.squeeze_logits(outputs))
-        y_pred = self.to_labels(y_proba, threshold)
+    def logit_counts(self, logits: torch.Tensor, y_true: torch.Tensor,
+                     threshold: float | torch.Tensor = 0.5) -> torch.Tensor:
+        """main_counts of model outputs (n, n_outputs) against encoded targets (n,) or (n, L)."""
+        y_pred = self.to_labels(self.to_proba(self.squeeze_logits(logits)), threshold)
         return self.main_counts(y_pred, y_true.reshape(y_pred.shape))
 
     def target_dtype(self) -> torch.dtype:

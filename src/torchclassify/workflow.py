@@ -181,9 +181,9 @@ class ParquetChunks:
 
     def _load(self, i: int) -> TensorData:
         """Training chunk i: its rows read, preprocessed and put on the device."""
-        frames = [frame for _, _, frame in self.table.iter_rows(self.rows, order=self.parts[i])]
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         first, last = self._bounds[self.parts[i][0]], self._bounds[self.parts[i][-1] + 1]
+        frames = [frame for _, _, frame in self.table.iter_rows(self.rows[first:last], order=self.parts[i])]
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         X = torch.from_numpy(self.preprocessor.transform(frame)).to(self.device)  # (n_chunk, n_inputs)
         return TensorData(X, self.y[first:last])
 

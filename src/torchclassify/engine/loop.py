@@ -205,7 +205,7 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
                   f"train_{task.main_metric}": metric_from_counts(counts)}
         if valid is not None and len(valid):
             record["valid_loss"], record[f"valid_{task.main_metric}"] = score(
-                model, task, valid, loss_fn, n_classes, config.threshold, dist)
+                model, task, valid, loss_fn, config.threshold, dist)
         record["seconds"] = time.perf_counter() - started
         state.history.append(record)
         if not math.isfinite(train_loss) or not math.isfinite(record.get("valid_loss", 0.0)):
@@ -249,9 +249,7 @@ def _train_epoch(train, task: Task, step: Callable, loss_fn: nn.Module, batch_si
         if not outputs:  # a chunk can be smaller than one batch per rank
             continue
         logits = _cat(outputs)
-        loss = loss_fn(logits, _cat(targets))  # the mean over the part's rows, as the steps' losses averaged
-        counts = task.logit_counts(logits, _cat(labels), threshold)
-        part_loss, *part_counts = torch.cat([loss.double().reshape(1), counts]).tolist()
+        part_loss, *part_counts = _loss_and_counts(task, loss_fn, logits, _cat(targets), _cat(labels), threshold)
         rows = logits.shape[0]
         totals[0] += part_loss * rows
         totals[1] += rows
@@ -260,12 +258,19 @@ def _train_epoch(train, task: Task, step: Callable, loss_fn: nn.Module, batch_si
     return totals
 
 
+def _loss_and_counts(task: Task, loss_fn: nn.Module, logits: torch.Tensor, targets: torch.Tensor,
+                     labels: torch.Tensor, threshold: float) -> list[float]:
+    """[mean loss of logits against targets, main-metric counts (2) against labels], one host sync."""
+    loss = loss_fn(logits, targets)
+    return torch.cat([loss.double().reshape(1), task.logit_counts(logits, labels, threshold)]).tolist()
+
+
 def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:
     return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
 
 
-def score(model: nn.Module, task: Task, data: TensorData, loss_fn: nn.Module, n_classes: int,
-          threshold: float, dist: SingleProcess = SingleProcess()) -> tuple[float, float]:
+def score(model: nn.Module, task: Task, data: TensorData, loss_fn: nn.Module, threshold: float,
+          dist: SingleProcess = SingleProcess()) -> tuple[float, float]:
     """(loss, main metric) of the model on data, in eval mode.
 
     Under torchrun each rank predicts its shard of the rows and the logits are gathered, so every rank
@@ -273,7 +278,5 @@ def score(model: nn.Module, task: Task, data: TensorData, loss_fn: nn.Module, n_
     """
     n = len(data)
     logits = dist.gather_rows(predict_logits(model, data.X[dist.shard(n)]), n)  # (n, n_outputs)
-    loss = loss_fn(logits, task.as_training_target(data.y))
-    counts = task.logit_counts(logits, data.y, threshold)
-    loss, *counts = torch.cat([loss.double().reshape(1), counts]).tolist()  # one host sync
+    loss, *counts = _loss_and_counts(task, loss_fn, logits, task.as_training_target(data.y), data.y, threshold)
     return loss, metric_from_counts(counts)
