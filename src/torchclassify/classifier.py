@@ -77,14 +77,23 @@ class TrainedClassifier:
 
     def predict_proba(self, X) -> pd.DataFrame:
         """Raw rows -> a DataFrame of probabilities, one column per class (binary: both classes)."""
-        y_proba = self.predict_proba_tensor(X).numpy()
+        return self.proba_frame(self.predict_proba_tensor(X))
+
+    def predict(self, X):
+        """Raw rows -> original labels: (n,) array, or for multilabel an (n, L) 0/1 DataFrame."""
+        return self.labels_from_proba(self.predict_proba_tensor(X))
+
+    def proba_frame(self, y_proba: torch.Tensor) -> pd.DataFrame:
+        """predict_proba_tensor's output -> one probability column per class (binary: both classes)."""
+        y_proba = y_proba.numpy()
         if y_proba.ndim == 1:  # binary: P(negative), P(positive)
             y_proba = np.column_stack([1.0 - y_proba, y_proba])
         return pd.DataFrame(y_proba, columns=[str(c) for c in self.classes])
 
-    def predict(self, X):
-        """Raw rows -> original labels: (n,) array, or for multilabel an (n, L) 0/1 DataFrame."""
-        codes = self.task.to_labels(self.predict_proba_tensor(X), self.threshold).numpy()
+    def labels_from_proba(self, y_proba: torch.Tensor):
+        """predict_proba_tensor's output -> original labels, as `predict` returns them (one forward pass
+        serves both when a caller wants labels and probabilities)."""
+        codes = self.task.to_labels(y_proba, self.threshold).numpy()
         if self.labels.multilabel:
             return pd.DataFrame(codes, columns=self.classes)
         return self.labels.decode(codes)

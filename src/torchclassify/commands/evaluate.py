@@ -23,11 +23,29 @@ def run(args) -> int:
     config_data = read_run_config(args.run).get("data", {})
     if args.source in BUILTINS:
         dataset = load_data(args.source, n_samples=config_data.get("n_samples"), noise=config_data.get("noise"))
+        metrics = classifier.evaluate(dataset.X, dataset.y)
     else:
         target = args.target or config_data.get("target")
         if not target and classifier.labels.multilabel:
             target = ",".join(map(str, classifier.classes))
-        dataset = load_data(args.source, target)
-    metrics = classifier.evaluate(dataset.X, dataset.y)
+        metrics = evaluate_file(classifier, Path(args.source), target)
     print(format_metrics({Path(args.source).name: metrics}))
     return 0
+
+
+def evaluate_file(classifier, path: Path, target: str | None, chunk_rows: int = 65_536) -> dict:
+    """Metrics on a labelled CSV/Parquet file read a chunk at a time: only the probabilities and labels
+    ((n, n_classes) and (n,) numbers) are kept, so files larger than memory evaluate too."""
+    import torch
+
+    from ..data.sources import iter_table, split_target
+    from ..evaluate import compute_metrics
+
+    text_columns = [column.name for column in classifier.preprocessor.categorical]
+    probabilities, labels = [], []
+    for rows in iter_table(path, chunk_rows, text_columns):
+        dataset = split_target(rows, target, name=path.stem)
+        probabilities.append(classifier.predict_proba_tensor(dataset.X))
+        labels.append(torch.as_tensor(classifier.labels.encode(dataset.y)))
+    return compute_metrics(classifier.task, torch.cat(probabilities), torch.cat(labels), classifier.classes,
+                           classifier.threshold)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import write_csv_atomically
-
 
 def register(sub) -> None:
     predict = sub.add_parser("predict", help="predict labels (or probabilities) for new raw rows")
@@ -14,30 +12,59 @@ def register(sub) -> None:
     predict.add_argument("input", type=Path, help="CSV/Parquet file of rows with the training columns")
     predict.add_argument("--proba", action="store_true", help="add one probability column per class")
     predict.add_argument("-o", "--output", type=Path, help="CSV to write (default: standard output)")
+    predict.add_argument("--chunk-rows", type=int, default=65_536, metavar="N",
+                         help="rows read, predicted and written at a time, so that files larger than memory "
+                              "work (default 65536)")
     predict.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
 
 
 def run(args) -> int:
-    import pandas as pd
-
-    from ..artifacts import load_model
-    from ..data.sources import read_table
+    from ..artifacts import load_model, write_atomically
+    from ..data.sources import iter_table
+    from ..errors import ConfigError
     from ..run_files import read_run_config
 
+    if args.chunk_rows < 1:
+        raise ConfigError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
     classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
-    rows = read_table(args.input)
-    if classifier.labels.multilabel:
-        result = classifier.predict(rows)
-    else:
-        target = read_run_config(args.run).get("data", {}).get("target") or "prediction"
-        result = pd.DataFrame({target: classifier.predict(rows)})
-    if args.proba:
-        proba = classifier.predict_proba(rows)
-        proba.columns = [f"proba_{c}" for c in proba.columns]
-        result = pd.concat([result, proba], axis=1)
+    target = read_run_config(args.run).get("data", {}).get("target") or "prediction"
+    text_columns = [column.name for column in classifier.preprocessor.categorical]
+    chunks = iter_table(args.input, args.chunk_rows, text_columns)
+
+    def write(handle) -> int:
+        """Predict chunk by chunk, appending each chunk's rows under one header; returns the row count."""
+        n_rows = 0
+        for rows in chunks:
+            table = prediction_table(classifier, rows, target, args.proba)
+            table.to_csv(handle, index=False, header=n_rows == 0)
+            n_rows += len(table)
+        return n_rows
+
     if args.output is None:
-        result.to_csv(sys.stdout, index=False)
-    else:
-        write_csv_atomically(result, args.output)
-        print(f"wrote {len(result)} predictions to {args.output}", file=sys.stderr)
+        write(sys.stdout)
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def write_file(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            written.append(write(handle))
+
+    write_atomically(args.output, write_file)  # a file that fails partway leaves nothing behind
+    print(f"wrote {written[0]} predictions to {args.output}", file=sys.stderr)
     return 0
+
+
+def prediction_table(classifier, rows, target: str, proba: bool):
+    """The output rows for raw input rows: the label column (multilabel: one 0/1 column per label) and,
+    with proba, a proba_<class> column per class, from a single forward pass."""
+    import pandas as pd
+
+    y_proba = classifier.predict_proba_tensor(rows)
+    labels = classifier.labels_from_proba(y_proba)
+    result = labels if classifier.labels.multilabel else pd.DataFrame({target: labels})
+    if proba:
+        probabilities = classifier.proba_frame(y_proba)
+        probabilities.columns = [f"proba_{c}" for c in probabilities.columns]
+        result = pd.concat([result, probabilities], axis=1)
+    return result

@@ -1,0 +1,130 @@
+"""Reading tables: the delimiter sniffed for the fast parser, and `predict` / `evaluate` a chunk at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import torchclassify
+from torchclassify.cli import main
+from torchclassify.commands.evaluate import evaluate_file
+from torchclassify.data.sources import iter_table, read_table
+from torchclassify.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def coded_run(tmp_path_factory):
+    """A run whose categorical column `code` holds digit strings ("7", "12") next to text ("x")."""
+    folder = tmp_path_factory.mktemp("coded")
+    rng = np.random.default_rng(3)
+    n = 400
+    code = rng.choice(["7", "12", "x"], size=n)
+    a = rng.normal(size=n)
+    # The label is mostly the code: a code read as the wrong category would change the predictions.
+    label = np.where((code == "7") | ((code == "x") & (a > 1.5)), "yes", "no")
+    pd.DataFrame({"a": a, "code": code, "label": label}).to_csv(folder / "train.csv", index=False)
+    torchclassify.train(source=str(folder / "train.csv"), target="label", out=folder / "run", progress="quiet",
+                        epochs=30, seed=0)
+    return folder
+
+
+def _rows(folder, n: int = 40):
+    rows = pd.DataFrame({"a": np.linspace(-2, 2, n), "code": (["7", "12", "x", ""] * n)[:n]})
+    # The first chunks (of 8 rows below) hold only digits and blanks: read alone, pandas makes them floats.
+    rows.loc[:15, "code"] = (["7", "12", "", "7"] * 4)
+    rows.to_csv(folder / "rows.csv", index=False)
+    return rows
+
+
+def test_predict_in_chunks_equals_predicting_every_row_at_once(coded_run, capsys):
+    rows = _rows(coded_run)
+    assert main(["predict", str(coded_run / "run"), str(coded_run / "rows.csv"), "--proba", "--chunk-rows", "8",
+                 "-o", str(coded_run / "chunked.csv")]) == 0
+    chunked = pd.read_csv(coded_run / "chunked.csv", keep_default_na=False)
+    classifier = torchclassify.load(coded_run / "run")
+    # The library on the rows as text: blanks are missing values, "7" is the category "7".
+    expected = classifier.predict_proba(rows.replace("", np.nan))
+    assert list(chunked.columns) == ["label", "proba_no", "proba_yes"]  # one header, then every chunk's rows
+    assert len(chunked) == len(rows)
+    assert list(chunked["label"]) == list(classifier.predict(rows.replace("", np.nan)))
+    np.testing.assert_allclose(chunked[["proba_no", "proba_yes"]].to_numpy(), expected.to_numpy(), atol=1e-6)
+    # "7" must count as the trained category, not as the unseen float 7.0 that a digits-only chunk parses to.
+    seven = chunked.loc[rows["code"] == "7", "label"]
+    assert (seven == "yes").all()
+
+
+def test_predict_default_chunks_write_the_same_bytes_as_stdout(coded_run, capsys):
+    _rows(coded_run)
+    run, rows = str(coded_run / "run"), str(coded_run / "rows.csv")
+    assert main(["predict", run, rows, "-o", str(coded_run / "out.csv")]) == 0
+    capsys.readouterr()
+    assert main(["predict", run, rows]) == 0
+    assert capsys.readouterr().out.replace("\r\n", "\n") == (coded_run / "out.csv").read_text()
+
+
+def test_a_file_that_breaks_partway_leaves_no_output(coded_run, capsys):
+    lines = ["a,code"] + [f"{i / 10},7" for i in range(30)] + ['1.0,"never closed'] + ["0.5,x"] * 5
+    (coded_run / "broken.csv").write_text("\n".join(lines) + "\n")
+    output = coded_run / "never.csv"
+    code = main(["predict", str(coded_run / "run"), str(coded_run / "broken.csv"), "--chunk-rows", "10",
+                 "-o", str(output)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: cannot read") and err.count("\n") == 1
+    assert not output.exists() and not list(coded_run.glob(".never.csv*"))
+    # The error does come partway: to standard output the first 30 rows were already predicted.
+    assert main(["predict", str(coded_run / "run"), str(coded_run / "broken.csv"), "--chunk-rows", "10"]) == 2
+    assert len(capsys.readouterr().out.splitlines()) == 1 + 30
+
+
+def test_chunk_rows_must_be_positive(coded_run, capsys):
+    _rows(coded_run)
+    assert main(["predict", str(coded_run / "run"), str(coded_run / "rows.csv"), "--chunk-rows", "0"]) == 2
+    assert "--chunk-rows" in capsys.readouterr().err
+
+
+def test_evaluate_in_chunks_matches_evaluating_the_whole_table(coded_run):
+    classifier = torchclassify.load(coded_run / "run")
+    table = read_table(coded_run / "train.csv")
+    whole = classifier.evaluate(table[["a", "code"]].astype({"code": str}), table["label"])
+    chunked = evaluate_file(classifier, coded_run / "train.csv", "label", chunk_rows=37)
+    assert chunked["n_samples"] == whole["n_samples"] == 400
+    for key in ("accuracy", "f1", "precision", "recall"):
+        assert chunked[key] == whole[key]
+    assert chunked["roc_auc"] == pytest.approx(whole["roc_auc"], abs=1e-6)
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t", "|"])
+def test_the_delimiter_is_sniffed(tmp_path, separator):
+    frame = pd.DataFrame({"x": [1.5, 2.5, 3.5], "city": ["Oslo", "Rome", "Lima"], "y": ["a", "b", "a"]})
+    path = tmp_path / "table.csv"
+    frame.to_csv(path, sep=separator, index=False)
+    pd.testing.assert_frame_equal(read_table(path).astype({"city": object, "y": object}),
+                                  frame.astype({"city": object, "y": object}))
+    chunks = list(iter_table(path, chunk_rows=2))
+    assert [len(c) for c in chunks] == [2, 1]
+    assert list(chunks[0].columns) == ["x", "city", "y"]
+
+
+def test_a_quoted_field_with_the_delimiter_inside_stays_one_field(tmp_path):
+    path = tmp_path / "quoted.csv"
+    path.write_text('name,score\n"Smith, Jane",1\n"Doe, John",2\n')
+    frame = read_table(path)
+    assert list(frame.columns) == ["name", "score"]
+    assert list(frame["name"]) == ["Smith, Jane", "Doe, John"]
+
+
+def test_a_header_only_file_is_refused_when_read_in_chunks(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("a,b\n")
+    with pytest.raises(DataError, match="no data rows"):
+        list(iter_table(path))
+
+
+def test_parquet_reads_in_chunks(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(10.0), "c": list("abcdeabcde")})
+    frame.to_parquet(tmp_path / "t.parquet")
+    chunks = list(iter_table(tmp_path / "t.parquet", chunk_rows=4))
+    assert [len(c) for c in chunks] == [4, 4, 2]
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame)
