@@ -324,7 +324,8 @@ def _summary_html(view: RunView) -> str:
                  f"test {sizes.get('test', '-')})"],
         ["epochs", f"{s.get('epochs_run', '-')} run, best {s.get('best_epoch') or '-'}"
                    + (f" ({s['stop_reason']})" if s.get("stop_reason") else "")],
-        ["training time", f"{s['seconds']:.1f} s" if isinstance(s.get("seconds"), (int, float)) else "-"],
+        ["training time", _seconds(s.get("train_seconds"))],
+        ["run time (loading, training, evaluation)", _seconds(s.get("seconds"))],
     ]
     for split in ("test", "valid"):
         value = view.metrics.get(split, {}).get(main)
@@ -332,6 +333,10 @@ def _summary_html(view: RunView) -> str:
             rows.append([f"{split} {main}", f"{value:.4f}"])
             break
     return _table(["", ""], rows, numeric_from=99)
+
+
+def _seconds(value) -> str:
+    return f"{value:.1f} s" if isinstance(value, (int, float)) else "-"  # (older run folders lack train_seconds)
 
 
 def _metrics_html(metrics: dict) -> str:

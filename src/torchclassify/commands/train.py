@@ -95,8 +95,9 @@ def report_text(run) -> str:
     s = run.summary
     lines = [
         "",
-        f"{s['dataset']} ({s['task']}): {s['epochs_run']} epochs"
-        + (f", best epoch {s['best_epoch']}" if s.get("best_epoch") else "") + f", {s['seconds']:.1f}s",
+        f"{s['dataset']} ({s['task']}): {s['epochs_run']} epochs in {s['train_seconds']:.1f}s"
+        + (f", best epoch {s['best_epoch']}" if s.get("best_epoch") else "")
+        + f" ({s['seconds']:.1f}s with loading and evaluation)",
         "",
         format_metrics(run.metrics),
         "",
