@@ -38,8 +38,14 @@ def test_train_prints_metrics_and_writes_the_run_folder(customers):
     assert set(metrics) == {"valid", "test"} and metrics["test"]["accuracy"] > 0.8
     config = json.loads((run / "config.json").read_text())
     assert config["data"]["target"] == "plan" and config["train"]["epochs"] == 40
-    assert len(pd.read_csv(run / "history.csv")) >= 1
+    history = pd.read_csv(run / "history.csv")
+    assert len(history) >= 1
     assert "epoch" in result.stderr  # progress lines when piped
+    # The epochs' own time is told apart from the whole call, which also loads data and imports libraries.
+    summary = json.loads((run / "model.json").read_text())["info"]["summary"]
+    assert summary["train_seconds"] == pytest.approx(history["seconds"].sum(), abs=1e-3)
+    assert 0 < summary["train_seconds"] < summary["seconds"]
+    assert f"epochs in {summary['train_seconds']:.1f}s" in result.stdout
 
 
 def test_predict_returns_original_labels_with_unseen_category(customers):
