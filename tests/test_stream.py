@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -100,14 +101,26 @@ def test_streamed_run_trains_well_on_the_in_memory_split_and_preprocessing(strea
 
 
 def test_no_read_pulls_more_than_one_chunk_and_only_labels_are_read_whole(streamed):
-    _, path, _, _, spy = streamed
+    _, path, _, run, spy = streamed
     table = ParquetTable(path, "label", CHUNK_ROWS)
     assert len(table.chunks) == 6
     assert spy.file_reads and all(columns == ["label"] for columns in spy.file_reads)
     assert len(spy.group_reads) > 12 * 6  # 12 epochs of 6 training chunks, plus samples and predictions
+    y = torch.as_tensor(np.zeros(len(run.splits["train"])))
+    training = workflow.ParquetChunks(table, run.splits["train"], y, None, torch.device("cpu"), seed=0)
     for groups, columns in spy.group_reads:
-        assert groups in table.chunks, groups  # exactly one chunk's row groups per read
+        # exactly one chunk's row groups per read: a training chunk, or (predicting) consecutive groups
+        assert groups in training.parts or groups in table.chunks, groups
+        assert len(groups) * ROW_GROUP <= CHUNK_ROWS
         assert columns == ["a", "b", "colour"]
+    training_reads = [groups for groups, _ in spy.group_reads if groups in training.parts]
+    assert len(training_reads) == 12 * 6 and training.parts != table.chunks  # groups from all over the file
+
+
+def _chunk_rows(chunks, part: list[int]) -> np.ndarray:
+    """The training rows that chunk `part` (its row groups) holds, in file order."""
+    group = np.searchsorted(chunks.table.group_starts, chunks.rows, side="right") - 1
+    return chunks.rows[np.isin(group, part)]
 
 
 def test_chunks_come_in_a_seeded_order_that_changes_between_epochs(streamed, monkeypatch):
@@ -119,13 +132,16 @@ def test_chunks_come_in_a_seeded_order_that_changes_between_epochs(streamed, mon
     spy = ReadSpy(monkeypatch)
     chunks = workflow.ParquetChunks(stream.table, train_rows, y, stream.preprocessor, torch.device("cpu"))
     assert sum(chunks.chunk_sizes) == len(chunks) == 3600 and len(chunks.chunk_sizes) == 6
+    assert sorted(g for part in chunks.parts for g in part) == list(range(12))  # a partition of the groups
+    assert workflow.ParquetChunks(stream.table, train_rows, y, None, None, seed=0).parts == chunks.parts
+    assert workflow.ParquetChunks(stream.table, train_rows, y, None, None, seed=1).parts != chunks.parts
 
     def epochs(seed, n_epochs=4):
         generator, orders = torch.Generator().manual_seed(seed), []
         for _ in range(n_epochs):
             spy.group_reads.clear()
             parts = list(chunks.chunks(generator))
-            orders.append([stream.table.chunks.index(groups) for groups, _ in spy.group_reads])
+            orders.append([chunks.parts.index(groups) for groups, _ in spy.group_reads])
             assert [len(p) for p in parts] == [chunks.chunk_sizes[i] for i in orders[-1]]
         return orders, parts
 
@@ -134,25 +150,47 @@ def test_chunks_come_in_a_seeded_order_that_changes_between_epochs(streamed, mon
     assert len({tuple(order) for order in orders}) > 1  # the order changes between epochs
     assert epochs(seed=0)[0] == orders  # and is the same on a rerun with the same seed
     # Each chunk holds exactly its training rows, preprocessed, with their own labels.
-    chunk_of_row = np.searchsorted(stream.table.chunk_starts, train_rows, side="right") - 1
     for chunk, part in zip(orders[-1], parts):
-        rows = train_rows[chunk_of_row == chunk]
+        rows = _chunk_rows(chunks, chunks.parts[chunk])
         expected = stream.preprocessor.transform(frame.iloc[rows])
         np.testing.assert_array_equal(part.X.numpy(), expected)
         np.testing.assert_array_equal(part.y.numpy(), stream.codes[rows])
 
 
-def test_a_chunk_with_a_single_training_row_joins_its_neighbour(streamed):
+def test_a_chunk_with_a_single_training_row_joins_another(streamed):
     _, path, frame, _, _ = streamed
     stream = workflow.prepare_stream(tc.make_config(source=str(path), target="label", stream=True,
-                                                    chunk_rows=CHUNK_ROWS))
-    rows = np.r_[0:600, 1500, 2000:2400]  # chunk 1 (rows 1000-1999) holds a single row
+                                                    chunk_rows=ROW_GROUP))  # one row group per chunk
+    rows = np.r_[0:600, 1500, 2000:2400]  # row group 3 (rows 1500-1999) holds a single row
     y = torch.as_tensor(stream.codes[rows])
-    chunks = workflow.ParquetChunks(stream.table, rows, y, stream.preprocessor, torch.device("cpu"))
-    assert chunks.parts == [[0, 1], [2]] and chunks.chunk_sizes == [601, 400]
-    parts = sorted(chunks.chunks(torch.Generator().manual_seed(0)), key=len)
-    np.testing.assert_array_equal(parts[1].X.numpy(), stream.preprocessor.transform(frame.iloc[rows[:601]]))
-    np.testing.assert_array_equal(parts[1].y.numpy(), stream.codes[rows[:601]])
+    with pytest.warns(UserWarning, match="row groups hold ~500 rows"):  # one group a chunk: little mixing
+        chunks = workflow.ParquetChunks(stream.table, rows, y, stream.preprocessor, torch.device("cpu"))
+    assert sorted(g for part in chunks.parts for g in part) == [0, 1, 3, 4]  # groups 2, 5... hold no rows
+    assert min(chunks.chunk_sizes) >= 2 and sum(chunks.chunk_sizes) == 1001
+    (joined,) = [part for part in chunks.parts if 3 in part]
+    assert len(joined) == 2
+    for part, data in zip(chunks.parts, (chunks._load(i) for i in range(len(chunks.parts)))):
+        expected = _chunk_rows(chunks, part)
+        np.testing.assert_array_equal(data.X.numpy(), stream.preprocessor.transform(frame.iloc[expected]))
+        np.testing.assert_array_equal(data.y.numpy(), stream.codes[expected])
+
+
+def test_a_file_sorted_by_its_target_still_gives_mixed_chunks_and_trains(tmp_path):
+    frame = make_frame().sort_values("label", kind="stable").reset_index(drop=True)
+    path = tmp_path / "sorted.parquet"
+    frame.to_parquet(path, row_group_size=100, index=False)  # 60 row groups, each of a single class
+    run = tc.train(data=str(path), target="label", stream=True, chunk_rows=CHUNK_ROWS, epochs=12, hidden=[32],
+                   lr=0.01, progress="quiet", seed=0)
+    config = tc.make_config(source=str(path), target="label", stream=True, chunk_rows=CHUNK_ROWS)
+    stream = workflow.prepare_stream(config)
+    y = torch.as_tensor(stream.codes[stream.splits["train"]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chunks = workflow.ParquetChunks(stream.table, stream.splits["train"], y, None, None, seed=0)
+    assert not caught  # ten row groups a chunk: no advice needed
+    for part in chunks.parts:  # consecutive groups would give chunks of one class each
+        assert set(frame["label"].iloc[_chunk_rows(chunks, part)]) == {"high", "low", "mid"}
+    assert run.metrics["test"]["accuracy"] > 0.9
 
 
 def test_preprocessing_is_fitted_on_a_sample_of_training_rows_only(streamed, monkeypatch):

@@ -9,6 +9,7 @@ import dataclasses
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from .data.labels import LabelEncoding
 from .data.preprocess import Preprocessor
 from .data.sources import Dataset, load_data
 from .data.split import split_indices
-from .data.stream import ParquetTable, sample_rows
+from .data.stream import ParquetTable, plan_chunks, sample_rows
 from .engine.callbacks import Callback, EarlyStopping, ProgressPrinter
 from .engine.checkpoint import CHECKPOINT, Checkpoint, GradientWatch, read_checkpoint
 from .engine.defaults import resolve_train_config
@@ -150,26 +151,41 @@ def prepare_stream(config: RunConfig) -> StreamedData:
 class ParquetChunks:
     """The training rows of a streamed file as the engine's ChunkedData (engine.loop).
 
-    Each chunk is one read of whole row groups (ParquetTable.iter_rows), keeps its training rows, and is
-    preprocessed and moved to `device` just before the loop needs it. A chunk holding fewer than 2 training
-    rows is joined to its neighbour (a 1-row batch cannot train BatchNorm), still one read per chunk.
+    The chunks are a seeded partition of the file's row groups: the groups holding training rows, in a
+    random order, packed into chunks of at most the table's chunk_rows rows (a larger group is a chunk
+    alone). So every chunk mixes row groups from all over the file, and a file sorted by its target still
+    gives chunks of every class. The partition is fixed for the run (fixed chunk sizes, so the step count of
+    an epoch is exact for schedules, and a resumed run reads the same chunks); the engine visits the chunks
+    in a new seeded order each epoch and shuffles the rows within each. A chunk is one read of its row
+    groups, keeps its training rows, and is preprocessed and moved to `device` just before the loop needs
+    it. A chunk holding fewer than 2 training rows is joined to the one before it (a 1-row batch cannot
+    train BatchNorm), still one read per chunk.
     No background prefetch: a thread preparing the next chunk (pandas and the preprocessing hold the GIL)
     made a 1.5M-row epoch slower, not faster, in one try on a busy 2-core machine (not yet measured idle).
     """
 
     def __init__(self, table: ParquetTable, rows: np.ndarray, y: torch.Tensor, preprocessor: Preprocessor,
-                 device: torch.device):
+                 device: torch.device, seed: int = 0):
         self.table, self.rows, self.preprocessor, self.device = table, np.asarray(rows, np.int64), preprocessor, device
-        self.y = y  # (n,) or (n, L) encoded targets of `rows`, on device
-        self._bounds = np.searchsorted(self.rows, table.chunk_starts)  # rows[_bounds[c]:_bounds[c + 1]] in chunk c
+        self.y = y  # (n,) or (n, L) encoded targets of `rows` (sorted), on device
+        self._bounds = np.searchsorted(self.rows, table.group_starts)  # rows[_bounds[g]:_bounds[g + 1]] in group g
         counts = np.diff(self._bounds)
-        self.parts: list[list[int]] = []  # the table chunks each training chunk reads, consecutive
-        for chunk in np.flatnonzero(counts).tolist():
-            if self.parts and (counts[chunk] < 2 or counts[self.parts[-1]].sum() < 2):
-                self.parts[-1].append(chunk)
+        group_rows = np.diff(table.group_starts)
+        shuffled = np.random.default_rng((seed, 4)).permutation(np.flatnonzero(counts))
+        self.parts: list[list[int]] = []  # the row groups of each training chunk, in file order
+        for packed in plan_chunks(group_rows[shuffled].tolist(), table.chunk_rows):
+            groups = sorted(shuffled[packed].tolist())
+            if self.parts and (counts[groups].sum() < 2 or counts[self.parts[-1]].sum() < 2):
+                self.parts[-1] = sorted(self.parts[-1] + groups)
             else:
-                self.parts.append([chunk])
+                self.parts.append(groups)
         self.chunk_sizes = [int(counts[part].sum()) for part in self.parts]
+        typical_group = int(np.median(group_rows)) if len(group_rows) else 0
+        if len(self.parts) > 1 and typical_group * 4 > table.chunk_rows:
+            warnings.warn(f"{table.name}'s row groups hold ~{typical_group:,} rows, so a chunk of at most "
+                          f"{table.chunk_rows:,} rows has fewer than 4 of them and rows mix little between "
+                          "chunks: rewrite the file with smaller row groups (row_group_size=16384) or raise "
+                          "--chunk-rows", stacklevel=2)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -181,11 +197,16 @@ class ParquetChunks:
 
     def _load(self, i: int) -> TensorData:
         """Training chunk i: its rows read, preprocessed and put on the device."""
-        first, last = self._bounds[self.parts[i][0]], self._bounds[self.parts[i][-1] + 1]
-        frames = [frame for _, _, frame in self.table.iter_rows(self.rows[first:last], order=self.parts[i])]
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        groups = self.parts[i]
+        # Positions of the training rows among the groups' rows laid end to end, and their places in `rows`.
+        ranges = [np.arange(self._bounds[g], self._bounds[g + 1]) for g in groups]
+        offsets = np.cumsum([0] + [self.table.group_starts[g + 1] - self.table.group_starts[g] for g in groups])
+        take = np.concatenate([self.rows[r] - self.table.group_starts[g] + offset
+                               for r, g, offset in zip(ranges, groups, offsets)])
+        frame = self.table.read_groups(groups, take)
         X = torch.from_numpy(self.preprocessor.transform(frame)).to(self.device)  # (n_chunk, n_inputs)
-        return TensorData(X, self.y[first:last])
+        index = torch.from_numpy(np.concatenate(ranges)).to(self.y.device)
+        return TensorData(X, self.y[index])
 
 
 def _predict_streamed(model, task, stream: StreamedData, names: list[str], device) -> dict[str, tuple]:
@@ -344,7 +365,7 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], sa
         train_data, valid_data = tensors(*arrays["train"]), (tensors(*arrays["valid"]) if has_valid else None)
     else:  # the training rows a chunk at a time; a bounded sample of the validation rows in memory
         y_train = torch.as_tensor(stream.codes[splits["train"]]).to(device, task.target_dtype())
-        train_data = ParquetChunks(stream.table, splits["train"], y_train, preprocessor, device)
+        train_data = ParquetChunks(stream.table, splits["train"], y_train, preprocessor, device, t.seed)
         valid_data = None
         if has_valid:
             valid_data = tensors(preprocessor.transform(stream.valid_X), stream.codes[stream.valid_rows])

@@ -43,8 +43,10 @@ class ParquetTable:
 
     path: the .parquet/.pq file; target: as --target ("y", "a,b,c" or "mood_*").
     chunk_rows: rows per chunk (whole row groups; None: DEFAULT_CHUNK_ROWS).
-    Attributes: name (the file's stem), feature_columns, target_columns, n_rows, chunks (row-group indices
-    of each chunk) and chunk_starts ((n_chunks + 1,) the first row of each chunk, then n_rows).
+    Attributes: name (the file's stem), feature_columns, target_columns, n_rows, group_starts
+    ((n_groups + 1,) the first row of each row group, then n_rows), chunks (row-group indices of each chunk
+    of consecutive groups, for reading in file order) and chunk_starts ((n_chunks + 1,) the first row of each
+    chunk, then n_rows).
     Raises DataError for a missing, empty or unreadable file and a target column it lacks.
     """
 
@@ -74,6 +76,7 @@ class ParquetTable:
         if not self.feature_columns:
             raise DataError(f"{self.name} has no feature columns besides the target {self.target_columns}")
         row_group_rows = [int(metadata.row_group(i).num_rows) for i in range(metadata.num_row_groups)]
+        self.group_starts = np.concatenate([[0], np.cumsum(row_group_rows)]).astype(np.int64)
         self.chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
         self.chunks = plan_chunks(row_group_rows, self.chunk_rows)
         sizes = [sum(row_group_rows[g] for g in groups) for groups in self.chunks]
@@ -99,6 +102,11 @@ class ParquetTable:
             local = rows[part] - self.chunk_starts[chunk]  # row numbers within the chunk
             yield chunk, part, self._read(self._file.read_row_groups, self.chunks[chunk],
                                           columns=self.feature_columns, take=local)
+
+    def read_groups(self, groups: list[int], take: np.ndarray) -> pd.DataFrame:
+        """The raw feature columns of row groups `groups` (any of the file's), in one read; keeps only the
+        rows at positions `take` of the groups' rows laid end to end in the order given."""
+        return self._read(self._file.read_row_groups, groups, columns=self.feature_columns, take=take)
 
     def read_rows(self, rows: np.ndarray) -> pd.DataFrame:
         """The raw feature columns of `rows` (sorted), read chunk by chunk: for bounded samples only."""
