@@ -236,7 +236,7 @@ def test_saved_streamed_run_predicts_raw_rows_and_evaluates_from_the_cli(streame
 
 
 @pytest.mark.parametrize("source, target, expected", [
-    ("table.csv", "label", "convert it to Parquet"),
+    ("table.csv", "label", "torchclassify convert table.csv table.parquet"),
     ("moons", None, "drop --stream"),
     ("big.parquet", "nope", "target column 'nope' not found"),
 ])
@@ -299,3 +299,45 @@ def test_no_stream_over_a_streamed_runs_config_drops_its_chunk_size(tmp_path):
     assert rerun.data.stream is False and rerun.data.chunk_rows is None
     with pytest.raises(tc.ConfigError, match="--stream only"):  # on the command line it is still refused
         config_from_args(parser.parse_args(["train", "--config", str(path), "--no-stream", "--chunk-rows", "9"]))
+
+
+def test_convert_a_csv_then_stream_it_like_the_in_memory_csv(tmp_path):
+    frame = make_frame(3000)
+    frame["code"] = np.where(np.arange(3000) < 2500, "7", "x")  # digits for 2500 rows, then text
+    frame["count"] = np.arange(3000) % 5  # whole numbers: int64, as pandas reads them
+    frame.loc[frame.index[-1], "a"] = 1.0  # an integral value in a float column stays float
+    frame.to_csv(tmp_path / "big.csv", sep=";", index=False)
+    result = run_cli("convert", "big.csv", "big.parquet", "--row-group-rows", "500", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "wrote 3,000 rows x 6 columns (3 as text) in 6 row groups" in result.stderr
+    converted = pd.read_parquet(tmp_path / "big.parquet")
+    whole = pd.read_csv(tmp_path / "big.csv", sep=";")
+    assert pq.ParquetFile(tmp_path / "big.parquet").metadata.num_row_groups == 6
+    assert str(converted["count"].dtype) == "int64" and str(converted["a"].dtype) == "float64"
+    assert converted["code"].iloc[0] == "7" and converted["code"].iloc[-1] == "x"  # text throughout
+    pd.testing.assert_frame_equal(converted.astype(object), whole.astype({"code": str}).astype(object))
+    # the same rows as reading the CSV whole: the run from the Parquet trains like the in-memory one
+    streamed = tc.train(data=str(tmp_path / "big.parquet"), target="label", stream=True, chunk_rows=1000,
+                        epochs=5, hidden=[16], progress="quiet")
+    in_memory = tc.train(data=str(tmp_path / "big.csv"), target="label", epochs=5, hidden=[16], progress="quiet")
+    for name in ("train", "valid", "test"):
+        np.testing.assert_array_equal(streamed.splits[name], in_memory.splits[name])
+    assert streamed.classifier.preprocessor.to_dict() == in_memory.classifier.preprocessor.to_dict()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["missing.csv", "out.parquet"], "file not found"),
+    (["ok.csv", "out.csv"], "must end in .parquet"),
+    (["ok.csv", "exists.parquet"], "exists: choose another name or add --overwrite"),
+    (["ok.csv", "out.parquet", "--row-group-rows", "0"], "--row-group-rows must be at least 1"),
+    (["header.csv", "out.parquet"], "no data rows"),
+])
+def test_convert_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
+    make_frame(20).to_csv(tmp_path / "ok.csv", index=False)
+    (tmp_path / "header.csv").write_text("a,b\n")
+    (tmp_path / "exists.parquet").write_text("keep me")
+    result = run_cli("convert", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out.parquet").exists() and (tmp_path / "exists.parquet").read_text() == "keep me"
+    assert not list(tmp_path.glob(".out.parquet*"))

@@ -180,9 +180,10 @@ def _check_streamable(source: Any) -> None:
     if suffix in ("parquet", "pq"):
         return
     if suffix in ("csv", "tsv", "txt"):
+        parquet = text.rsplit(".", 1)[0] + ".parquet"
         raise ConfigError(f"--stream reads Parquet files only, and {text} is a {suffix.upper()} file: convert it "
-                          "to Parquet (e.g. pandas.read_csv(path).to_parquet('data.parquet'), or pyarrow.csv for "
-                          "files larger than memory); streaming CSV is not supported yet")
+                          f"once with `torchclassify convert {text} {parquet}` (one chunk in memory at a "
+                          f"time), then train with --data {parquet}")
     raise ConfigError(f"--stream reads a Parquet file (.parquet or .pq), and {text!r} is not one: built-in "
                       "datasets and in-memory tables fit in memory, so drop --stream")
 

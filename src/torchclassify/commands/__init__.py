@@ -5,4 +5,5 @@ Modules here must import only argparse-level things at the top: heavy imports go
 """
 
 # The order `torchclassify --help` lists them in; a module that does not exist yet is skipped.
-COMMAND_MODULES = ("datasets", "train", "evaluate", "predict", "plot", "report", "compare", "tune", "lr_find")
+COMMAND_MODULES = ("datasets", "train", "evaluate", "predict", "plot", "report", "compare", "tune", "lr_find",
+                   "convert")

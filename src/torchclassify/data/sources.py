@@ -180,7 +180,7 @@ def load_data(source: str | Path | pd.DataFrame, target: str | None = None, *, n
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV/TSV or Parquet file into a DataFrame; DataError if missing, empty or unreadable."""
     check_data_file(path)
-    with _reading(path):
+    with reading_errors(path):
         if _is_parquet(path):
             frame = pd.read_parquet(path)
         else:  # low_memory=False: infer each column's type from all its rows, not block by block
@@ -197,7 +197,7 @@ def iter_table(path: Path, chunk_rows: int = 65_536, text_columns=()) -> Iterato
     Raises DataError like read_table, also for a chunk that turns out unreadable partway through the file.
     """
     check_data_file(path)
-    with _reading(path):
+    with reading_errors(path):
         if _is_parquet(path):
             import pyarrow.parquet as pq
 
@@ -238,7 +238,7 @@ def _is_parquet(path: Path) -> bool:
 
 
 @contextmanager
-def _reading(path: Path):
+def reading_errors(path: Path):
     """Turn pandas' and pyarrow's reading errors into one-line DataErrors."""
     try:
         yield

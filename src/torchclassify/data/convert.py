@@ -1,0 +1,79 @@
+"""A CSV larger than memory -> a Parquet file that `--stream` can train from, one chunk in memory at a time.
+
+Two passes over the CSV: the first decides each column's type from all of its values, as pandas would
+reading the whole file (whole numbers -> int64, numbers or blanks -> float64, anything else, booleans
+included, -> text); the second reads chunks with those types and writes them
+in small row groups, so that streamed chunks mix rows from all over the file. Inferring types chunk by chunk
+instead would let a column change type partway (digits in one chunk, text in the next), which a Parquet
+file cannot hold and which would turn the text "7" into the number 7.0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataError
+from .sources import reading_errors, check_data_file, csv_options
+
+ROW_GROUP_ROWS = 16_384  # small next to a streamed chunk (131,072 rows by default): chunks mix ~8 groups
+READ_ROWS = 262_144
+
+
+def infer_column_types(path: Path, chunk_rows: int = READ_ROWS) -> dict[str, str]:
+    """{column: "int64" | "float64" | "text"} for every value of a CSV, read chunk_rows rows at a time.
+
+    pandas infers each chunk's types; a column is int64 when every chunk found whole numbers, float64 when
+    every chunk found numbers (or nothing), and text as soon as one chunk held anything else: the types
+    pandas gives when it reads the whole file at once.
+    """
+    kinds: dict[str, set[str]] = {}
+    n_rows = 0
+    with reading_errors(path):
+        for chunk in pd.read_csv(path, **csv_options(path), chunksize=chunk_rows):
+            n_rows += len(chunk)
+            for column in chunk.columns:
+                dtype = chunk[column].dtype
+                kind = ("int64" if pd.api.types.is_integer_dtype(dtype) else "float64"
+                        if pd.api.types.is_float_dtype(dtype) else "text")
+                kinds.setdefault(column, set()).add(kind)
+    if n_rows == 0:
+        raise DataError(f"{path} has no data rows: it needs a header row and at least one data row")
+    return {c: "text" if "text" in found else "float64" if "float64" in found else "int64"
+            for c, found in kinds.items()}
+
+
+def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GROUP_ROWS,
+                   chunk_rows: int = READ_ROWS) -> dict:
+    """Write the CSV `source` as the Parquet file `destination` (temporary name, then renamed).
+
+    Returns {"rows", "columns", "row_groups", "types"}. DataError for an unreadable or empty CSV.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..artifacts import write_atomically
+
+    source, destination = Path(source), Path(destination)
+    check_data_file(source)
+    types = infer_column_types(source, chunk_rows)
+    names = list(types)
+    if len(set(names)) != len(names):
+        raise DataError(f"{source} has duplicate column names: give each column a unique name")
+    dtype = {c: {"int64": "int64", "float64": "float64", "text": str}[t] for c, t in types.items()}
+    arrow_type = {"int64": pa.int64(), "float64": pa.float64(), "text": pa.string()}
+    schema = pa.schema([(c, arrow_type[t]) for c, t in types.items()])
+    counts = {"rows": 0, "row_groups": 0}
+
+    def write(tmp: Path) -> None:
+        with reading_errors(source), pq.ParquetWriter(tmp, schema) as writer:
+            for chunk in pd.read_csv(source, **csv_options(source), dtype=dtype, chunksize=chunk_rows):
+                table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+                writer.write_table(table, row_group_size=row_group_rows)
+                counts["rows"] += len(chunk)
+                counts["row_groups"] += -(-len(chunk) // row_group_rows)
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(destination, write)
+    return {"rows": counts["rows"], "columns": len(names), "row_groups": counts["row_groups"], "types": types}
