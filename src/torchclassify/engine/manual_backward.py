@@ -32,8 +32,14 @@ class _Linear:
     def __init__(self, layer: nn.Linear, needs_input_grad: bool):
         self.weight, self.bias, self.needs_input_grad = layer.weight, layer.bias, needs_input_grad
 
-    def forward(self, x: torch.Tensor):
-        return F.linear(x, self.weight, self.bias), x
+    def forward(self, x: torch.Tensor, out: torch.Tensor | None = None):
+        """out: (b, out_features) to write y into (the loop's buffer of the epoch's logits), else a new tensor."""
+        if out is None:
+            return F.linear(x, self.weight, self.bias), x
+        # F.linear is this same addmm (mm without a bias), so the values are bit-identical either way.
+        if self.bias is None:
+            return torch.mm(x, self.weight.t(), out=out), x
+        return torch.addmm(self.bias, x, self.weight.t(), out=out), x
 
     def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
         self.weight.grad = grad.t().mm(x)  # (out, in), replacing the previous step's gradient
@@ -162,6 +168,7 @@ class ManualBackwardMLP:
 
     def __init__(self, layers: list, loss_grad: Callable):
         self.layers, self.loss_grad = layers, loss_grad
+        *self.body, self.head = layers  # the head: the output Linear (build checks that the MLP ends with one)
 
     @classmethod
     def build(cls, model: nn.Module, loss_fn: nn.Module) -> "ManualBackwardMLP | None":
@@ -184,20 +191,26 @@ class ManualBackwardMLP:
                 layers.append(activation)  # (right after a Linear, so an in-place activation is safe)
             else:  # BatchNorm, LayerNorm, anything new: autograd handles it
                 return None
+        if not layers or type(layers[-1]) is not _Linear:
+            return None
         return cls(layers, loss)
 
     def __call__(self, optimizer: torch.optim.Optimizer, X_batch: torch.Tensor, y_batch: torch.Tensor,
-                 clip_grad_norm: float | None = None) -> torch.Tensor:
+                 clip_grad_norm: float | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """One optimisation step, as loop.train_step; returns the batch's logits (b, n_outputs).
 
+        out: a (b, n_outputs) float32 tensor for the head to write the logits into (then returned), so that
+        the loop collects an epoch's logits without a copy or a small tensor kept per step; None: a new tensor.
         The loss value itself is not computed here: the loop takes the epoch's loss from all its logits at once.
         """
         with torch.no_grad():  # nothing to record: the backward pass below is written out
             # 1. Forward pass, keeping what each layer's backward needs: (b, features) -> (b, outputs).
             saved, logits = [], X_batch
-            for layer in self.layers:
+            for layer in self.body:
                 logits, keep = layer.forward(logits)
                 saved.append(keep)
+            logits, keep = self.head.forward(logits, out)
+            saved.append(keep)
             # 2. Loss: its gradient with respect to the logits.
             grad = self.loss_grad(logits, y_batch)
             # 3 + 4. Backward pass, last layer first; each parameter's new gradient replaces the old one,
