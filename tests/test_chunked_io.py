@@ -128,3 +128,12 @@ def test_parquet_reads_in_chunks(tmp_path):
     chunks = list(iter_table(tmp_path / "t.parquet", chunk_rows=4))
     assert [len(c) for c in chunks] == [4, 4, 2]
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame)
+
+
+def test_the_delimiter_is_sniffed_when_the_first_64_kib_end_mid_row(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 400)), columns=[f"c{i}" for i in range(400)])
+    path = tmp_path / "wide.csv"
+    frame.to_csv(path, sep=";", index=False)
+    assert path.stat().st_size > 65_536 * 2  # the sniffer sees a cut row
+    assert read_table(path).shape == (60, 400)

@@ -224,8 +224,11 @@ def csv_options(path: Path) -> dict:
     import csv
 
     with open(path, "rb") as handle:  # (a 64 KiB cut may split a character: only the sniffer sees this)
-        lines = handle.read(65_536).decode("utf-8", errors="replace").splitlines()
-    sample = "\n".join(lines[:50] if len(lines) > 1 else lines)
+        head = handle.read(65_536)
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    if len(head) == 65_536 and len(lines) > 1:
+        lines = lines[:-1]  # the cut line is incomplete
+    sample = "\n".join(lines[:50])
     try:
         separator = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:  # one column, or nothing consistent: the usual comma
