@@ -13,6 +13,10 @@ import pytest
 
 TASKS = ("binary", "multiclass", "multilabel")
 
+# The device the engine tests run on: cpu here and in CI; TORCHCLASSIFY_TEST_DEVICE=cuda on a GPU machine
+# runs the same assertions on CUDA (benchmarks/gpu_check.sh).
+TEST_DEVICE = os.environ.get("TORCHCLASSIFY_TEST_DEVICE", "cpu")
+
 
 def make_table(task: str, n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, str]:
     """A learnable table with a numeric, a categorical and a missing-value column; returns (frame, target)."""

@@ -12,7 +12,10 @@ from torchclassify.engine.manual_backward import ManualBackwardMLP
 from torchclassify.models import MLP
 from torchclassify.tasks import get_task
 
+from conftest import TEST_DEVICE
+
 N_CLASSES = 4
+DEVICE = torch.device(TEST_DEVICE)
 
 
 def _batch(task_name: str, soft: bool, weighted: bool = False, n: int = 32, seed: int = 0):
@@ -30,7 +33,7 @@ def _batch(task_name: str, soft: bool, weighted: bool = False, n: int = 32, seed
     if soft:
         y = task.to_soft_targets(y, N_CLASSES)
         y = 0.7 * y + 0.3 * y.flip(0)
-    return task, X, y, loss_fn
+    return task, X.to(DEVICE), y.to(DEVICE), loss_fn.to(DEVICE)
 
 
 def _grads(model: nn.Module) -> list[torch.Tensor]:
@@ -39,6 +42,7 @@ def _grads(model: nn.Module) -> list[torch.Tensor]:
 
 def _both_paths(model: nn.Module, loss_fn: nn.Module, X, y, clip=None):
     """(loss, grads) from loop.train_step with autograd and from the hand-derived step, on copies of model."""
+    model = model.to(DEVICE)
     auto, manual = copy.deepcopy(model), copy.deepcopy(model)
     auto_loss, auto_logits = train_step(auto, loss_fn, torch.optim.SGD(auto.parameters(), lr=0.0), X, y, clip)
     step = ManualBackwardMLP.build(manual, loss_fn)
@@ -90,14 +94,14 @@ def test_linear_model_and_gradient_clipping_equal_autograd():
             p.mul_(20)  # large weights -> a gradient norm far above the clip
     auto, manual = _both_paths(deep, loss_fn, X, y, clip=0.5)
     _assert_same(auto, manual)
-    assert torch.linalg.vector_norm(torch.cat([g.flatten() for g in manual[1]])) == pytest.approx(0.5, rel=1e-3)
+    assert torch.linalg.vector_norm(torch.cat([g.flatten() for g in manual[1]])).item() == pytest.approx(0.5, rel=1e-3)
 
 
 def test_dropout_gradients_equal_autograd_with_the_same_mask():
     """Dropout draws its mask from torch.rand_like; replaying that draw in an autograd forward gives the same grads."""
     task, X, y, loss_fn = _batch("multiclass", soft=False)
     torch.manual_seed(0)
-    model = MLP(6, N_CLASSES, [64, 64], dropout=0.3)
+    model = MLP(6, N_CLASSES, [64, 64], dropout=0.3).to(DEVICE)
     undropped = _both_paths(copy.deepcopy(model).eval(), loss_fn, X, y)[1]
     model.train()
     torch.manual_seed(7)
@@ -167,7 +171,8 @@ def _circles_fit(backward: str, **config):
     g = torch.Generator().manual_seed(0)
     X = torch.randn(400, 2, generator=g)
     y = ((X ** 2).sum(1) > 1.2).float()
-    model = MLP(2, 1, [16, 16])
+    X, y = X.to(DEVICE), y.to(DEVICE)
+    model = MLP(2, 1, [16, 16]).to(DEVICE)
     state = fit(model, get_task("binary"), TensorData(X[:300], y[:300]), TensorData(X[300:], y[300:]),
                 TrainConfig(optimizer="adam", lr=1e-2, backward=backward, seed=0, **config), n_classes=2,
                 n_epochs=15, batch_size=32)
