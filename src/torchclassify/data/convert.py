@@ -57,10 +57,7 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
 
     source, destination = Path(source), Path(destination)
     check_data_file(source)
-    types = infer_column_types(source, chunk_rows)
-    names = list(types)
-    if len(set(names)) != len(names):
-        raise DataError(f"{source} has duplicate column names: give each column a unique name")
+    types = infer_column_types(source, chunk_rows)  # (pandas renames a repeated column name "a" to "a.1")
     dtype = {c: {"int64": "int64", "float64": "float64", "text": str}[t] for c, t in types.items()}
     arrow_type = {"int64": pa.int64(), "float64": pa.float64(), "text": pa.string()}
     schema = pa.schema([(c, arrow_type[t]) for c, t in types.items()])
@@ -76,4 +73,4 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
 
     destination.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(destination, write)
-    return {"rows": counts["rows"], "columns": len(names), "row_groups": counts["row_groups"], "types": types}
+    return {"rows": counts["rows"], "columns": len(types), "row_groups": counts["row_groups"], "types": types}
