@@ -25,11 +25,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torchclassify as tc  # noqa: E402
-from torchclassify.config import TrainConfig  # noqa: E402
-from torchclassify.engine.loop import TensorData, fit  # noqa: E402
-from torchclassify.models import MLP  # noqa: E402
-from torchclassify.tasks import get_task  # noqa: E402
+import torchclassify as tc
+from torchclassify.config import TrainConfig
+from torchclassify.engine.loop import TensorData, fit
+from torchclassify.models import MLP
+from torchclassify.tasks import get_task
 
 DATASETS = {"circles": "accuracy", "blobs": "accuracy", "multilabel": "f1_micro"}
 

@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+from conftest import TEST_DEVICE
 from torch import nn
 
 from torchclassify.config import ACTIVATIONS, TrainConfig
@@ -11,8 +12,6 @@ from torchclassify.engine.loop import TensorData, fit, train_step
 from torchclassify.engine.manual_backward import ManualBackwardMLP
 from torchclassify.models import MLP
 from torchclassify.tasks import get_task
-
-from conftest import TEST_DEVICE
 
 N_CLASSES = 4
 DEVICE = torch.device(TEST_DEVICE)

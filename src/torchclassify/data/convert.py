@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from .sources import reading_errors, check_data_file, csv_options
+from .sources import check_data_file, csv_options, reading_errors
 
 ROW_GROUP_ROWS = 16_384  # small next to a streamed chunk (131,072 rows by default): chunks mix ~8 groups
 READ_ROWS = 262_144

@@ -6,10 +6,10 @@ Every source returns a Dataset of raw features X and raw targets y; nothing here
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
