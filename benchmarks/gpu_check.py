@@ -40,12 +40,12 @@ def check_training(device: str, folder: Path, quick: bool) -> list[dict]:
     for name, metric in DATASETS.items():
         settings = dict(source=name, seed=0, progress="quiet", **({"epochs": 5} if quick else {}))
         cpu = tc.train(device="cpu", **settings)
+        X = tc.load_data(name, seed=0).X
         for amp in ("none", "bf16", "fp16"):
             if amp == "fp16" and device == "cpu":
                 continue  # fp16 autocast is CUDA-only (refused on the CPU with a one-line error)
             out = folder / f"{name}-{amp}"
             run = tc.train(device=device, amp=amp, out=out, **settings)
-            X = tc.load_data(name, seed=0).X
             reloaded = tc.load(out)
             same_labels = float(np.mean(np.asarray(reloaded.predict(X)) == np.asarray(run.classifier.predict(X))))
             cpu_score, score = cpu.metrics["test"][metric], run.metrics["test"][metric]

@@ -170,7 +170,7 @@ class ParquetChunks:
         self.y = y  # (n,) or (n, L) encoded targets of `rows` (sorted), on device
         self._bounds = np.searchsorted(self.rows, table.group_starts)  # rows[_bounds[g]:_bounds[g + 1]] in group g
         counts = np.diff(self._bounds)
-        group_rows = np.diff(table.group_starts)
+        self._group_rows = group_rows = np.diff(table.group_starts)
         shuffled = np.random.default_rng((seed, 4)).permutation(np.flatnonzero(counts))
         self.parts: list[list[int]] = []  # the row groups of each training chunk, in file order
         for packed in plan_chunks(group_rows[shuffled].tolist(), table.chunk_rows):
@@ -200,7 +200,7 @@ class ParquetChunks:
         groups = self.parts[i]
         # Positions of the training rows among the groups' rows laid end to end, and their places in `rows`.
         ranges = [np.arange(self._bounds[g], self._bounds[g + 1]) for g in groups]
-        offsets = np.cumsum([0] + [self.table.group_starts[g + 1] - self.table.group_starts[g] for g in groups])
+        offsets = np.concatenate([[0], np.cumsum(self._group_rows[groups])])
         take = np.concatenate([self.rows[r] - self.table.group_starts[g] + offset
                                for r, g, offset in zip(ranges, groups, offsets)])
         frame = self.table.read_groups(groups, take)
@@ -379,7 +379,7 @@ def _train(config: RunConfig, data, progress: str, callbacks: list[Callback], sa
         "dataset": name, "task": task_name, "classes": labels.classes,
         "n_rows": n_rows, "n_columns": n_columns,
         "numeric_columns": [c.name for c in preprocessor.numeric],
-        "categorical_columns": [c.name for c in preprocessor.categorical],
+        "categorical_columns": preprocessor.categorical_columns,
         "n_inputs": preprocessor.n_features_out, "n_outputs": n_outputs,
         "split_sizes": {k: int(len(v)) for k, v in splits.items()},
         "class_counts": _class_counts(y_raw, labels, splits["train"]),

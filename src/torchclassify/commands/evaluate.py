@@ -41,9 +41,8 @@ def evaluate_file(classifier, path: Path, target: str | None, chunk_rows: int = 
     from ..data.sources import iter_table, split_target
     from ..evaluate import compute_metrics
 
-    text_columns = [column.name for column in classifier.preprocessor.categorical]
     probabilities, labels = [], []
-    for rows in iter_table(path, chunk_rows, text_columns):
+    for rows in iter_table(path, chunk_rows, classifier.preprocessor.categorical_columns):
         dataset = split_target(rows, target, name=path.stem)
         probabilities.append(classifier.predict_proba_tensor(dataset.X))
         labels.append(torch.as_tensor(classifier.labels.encode(dataset.y)))

@@ -28,8 +28,7 @@ def run(args) -> int:
         raise ConfigError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
     classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
     target = read_run_config(args.run).get("data", {}).get("target") or "prediction"
-    text_columns = [column.name for column in classifier.preprocessor.categorical]
-    chunks = iter_table(args.input, args.chunk_rows, text_columns)
+    chunks = iter_table(args.input, args.chunk_rows, classifier.preprocessor.categorical_columns)
 
     def write(handle) -> int:
         """Predict chunk by chunk, appending each chunk's rows under one header; returns the row count."""

@@ -43,7 +43,11 @@ class Preprocessor:
 
     @property
     def input_columns(self) -> list[str]:
-        return [c.name for c in self.numeric] + [c.name for c in self.categorical]
+        return [c.name for c in self.numeric] + self.categorical_columns
+
+    @property
+    def categorical_columns(self) -> list[str]:
+        return [c.name for c in self.categorical]
 
     @property
     def feature_names_out(self) -> list[str]:

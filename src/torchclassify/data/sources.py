@@ -204,10 +204,9 @@ def iter_table(path: Path, chunk_rows: int = 65_536, text_columns=()) -> Iterato
             batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
             chunks = (batch.to_pandas() for batch in batches)
         else:
-            options = csv_options(path)
-            header = pd.read_csv(path, **options, nrows=0).columns
-            dtype = {c: str for c in header if str(c) in set(text_columns)}
-            chunks = pd.read_csv(path, **options, dtype=dtype, chunksize=chunk_rows)
+            # (dtype entries for columns the file lacks are ignored: the model's column check says so later)
+            dtype = {column: str for column in text_columns}
+            chunks = pd.read_csv(path, **csv_options(path), dtype=dtype, chunksize=chunk_rows)
         n_rows = 0
         for chunk in chunks:
             n_rows += len(chunk)

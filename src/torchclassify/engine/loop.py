@@ -254,18 +254,14 @@ def _train_epoch(train, task: Task, step: Callable, loss_fn: nn.Module, batch_si
             if augment is not None:
                 X_batch, y_batch = augment(X_batch, y_batch)
             rows = y_batch.shape[0]
-            if logits is None:  # the first batch sizes the buffer (or is all the part's rows: no copy)
-                first = step(X_batch, y_batch)
-                logits = first if rows == n_part else first.new_empty((n_part, *first.shape[1:]))
-                if logits is not first:
-                    logits[:rows] = first
-                del first
+            if logits is None:  # the first batch sizes the buffer
+                logits = _part_buffer(step(X_batch, y_batch), n_part)
             else:
                 step(X_batch, y_batch, logits[filled:filled + rows])
             if augment is not None:  # what the loss saw, when augmentation made new targets
                 if targets is None:
-                    targets = y_batch if rows == n_part else y_batch.new_empty((n_part, *y_batch.shape[1:]))
-                if targets is not y_batch:
+                    targets = _part_buffer(y_batch, n_part)
+                else:
                     targets[filled:filled + rows] = y_batch
             filled += rows
             if batch_scheduler is not None:
@@ -288,6 +284,16 @@ def _loss_and_counts(task: Task, loss_fn: nn.Module, logits: torch.Tensor, targe
     """[mean loss of logits against targets, main-metric counts (2) against labels], one host sync."""
     loss = loss_fn(logits, targets)
     return torch.cat([loss.double().reshape(1), task.logit_counts(logits, labels, threshold)]).tolist()
+
+
+def _part_buffer(first: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """A (n_rows, ...) buffer whose first rows are `first` (a part's first batch); `first` itself when it
+    already holds all n_rows (full batch: no copy)."""
+    if first.shape[0] == n_rows:
+        return first
+    buffer = first.new_empty((n_rows, *first.shape[1:]))
+    buffer[:first.shape[0]] = first
+    return buffer
 
 
 def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:
