@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,8 @@ def test_train_prints_metrics_and_writes_the_run_folder(customers):
     assert summary["train_seconds"] == pytest.approx(history["seconds"].sum(), abs=1e-3)
     assert 0 < summary["train_seconds"] < summary["seconds"]
     assert f"epochs in {summary['train_seconds']:.1f}s" in result.stdout
+    progress_seconds = float(re.search(r"trained \d+ epochs in ([\d.]+)s", result.stderr).group(1))
+    assert progress_seconds == pytest.approx(summary["train_seconds"], abs=0.051)  # the same figure, on stderr
 
 
 def test_predict_returns_original_labels_with_unseen_category(customers):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,10 +88,8 @@ class ProgressPrinter(Callback):
             mode = "bar" if getattr(self.stream, "isatty", lambda: False)() else "lines"
         self.mode = mode
         self.progress = None
-        self.started = 0.0
 
     def on_train_begin(self, state: TrainState) -> None:
-        self.started = time.perf_counter()
         if self.mode == "bar":
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -118,7 +115,7 @@ class ProgressPrinter(Callback):
         if self.progress is not None:
             self.progress.stop()
         if self.mode != "quiet":
-            took = time.perf_counter() - self.started
+            took = sum(record["seconds"] for record in state.history)  # the summary's train_seconds
             done = f"trained {state.epoch} epochs in {took:.1f}s"
             if state.stop_reason:
                 done += f" ({state.stop_reason}; best epoch {state.best_epoch})"
