@@ -9,7 +9,7 @@ from torch import nn
 
 from torchclassify.config import ACTIVATIONS, TrainConfig
 from torchclassify.engine.loop import TensorData, fit, train_step
-from torchclassify.engine.manual_backward import ManualBackwardMLP
+from torchclassify.engine.manual_backward import NARROW_FEATURES, TALL_ROWS, ManualBackwardMLP
 from torchclassify.models import MLP
 from torchclassify.tasks import get_task
 
@@ -80,6 +80,31 @@ def test_gradients_equal_autograd_with_class_weights_and_soft_targets(task_name,
     torch.manual_seed(2)
     model = MLP(6, task.n_outputs(N_CLASSES), [12])
     _assert_same(*_both_paths(model, loss_fn, X, y))
+
+
+@pytest.mark.parametrize("task_name", ["binary", "multiclass", "multilabel"])
+def test_tall_batches_of_narrow_layers_are_stored_feature_major_and_equal_autograd(task_name):
+    """A tall batch's narrow activations and their gradients are stored feature by feature on CPU (MKL's fast
+    layout for them); the loss and gradients are still autograd's."""
+    rows = TALL_ROWS + 44
+    task, X, y, loss_fn = _batch(task_name, soft=False, n=rows)
+    torch.manual_seed(4)
+    model = MLP(6, task.n_outputs(N_CLASSES), [10, NARROW_FEATURES - 1, NARROW_FEATURES])
+    _assert_same(*_both_paths(model, loss_fn, X, y))
+
+    step = ManualBackwardMLP.build(model, loss_fn)
+    linears = [layer for layer in step.layers if type(layer).__name__ == "_Linear"]
+    h, strides = X, []
+    with torch.no_grad():  # (as in the step)
+        for linear in linears[:-1]:
+            h = linear.forward(h)[0].relu_()
+            strides.append(h.stride())
+        short = linears[0].forward(X[:TALL_ROWS - 1])[0]
+    on_cpu = DEVICE.type == "cpu"
+    assert strides[0] == ((1, rows) if on_cpu else (10, 1))  # 10 features: narrow
+    assert strides[1] == ((1, rows) if on_cpu else (NARROW_FEATURES - 1, 1))
+    assert strides[2] == (NARROW_FEATURES, 1)  # wide enough: row-major as usual
+    assert short.stride() == (10, 1)  # a short batch: row-major (the layouts cost the same there)
 
 
 def test_linear_model_and_gradient_clipping_equal_autograd():

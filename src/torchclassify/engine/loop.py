@@ -16,7 +16,7 @@ from ..tasks import Task, metric_from_counts
 from .callbacks import Callback, TrainState
 from .device import choose_threads, cpu_threads, make_training_forward
 from .distributed import SingleProcess
-from .optim import make_optimizer, make_scheduler
+from .optim import direct_step, make_optimizer, make_scheduler
 
 
 @dataclass
@@ -166,16 +166,17 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
     forward, scaler = make_training_forward(model, config.amp, config.compile, device, dist.wrap)
     # The built-in MLP in plain float32 on one process skips autograd (same gradients, a fraction of the
     # per-step overhead); every other case, and backward="autograd", goes through train_step.
-    manual_step = None
+    manual_step = optimizer_step = None
     if config.backward == "auto" and forward is model and dist.world_size == 1:
         from .manual_backward import ManualBackwardMLP
 
         manual_step = ManualBackwardMLP.build(model, loss_fn)
+        optimizer_step = direct_step(optimizer)
 
     def step(X_batch: torch.Tensor, y_batch: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """One optimisation step; returns the batch's logits (b, n_outputs), written into `out` when given."""
         if manual_step is not None:
-            return manual_step(optimizer, X_batch, y_batch, config.clip_grad_norm, out)
+            return manual_step(optimizer, X_batch, y_batch, config.clip_grad_norm, out, optimizer_step)
         logits = train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm, scaler)[1]
         return logits if out is None else out.copy_(logits)
 

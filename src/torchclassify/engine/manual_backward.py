@@ -26,14 +26,35 @@ aten = torch.ops.aten  # called as aten.<op>.default: a fixed overload skips the
 _MEAN = 1  # at::Reduction::Mean, the reduction code the aten loss kernels take
 
 
+# On CPU, MKL's sgemm is 2-9x slower at a (rows, k) x (k, n) product when it writes n < 16 columns of a
+# row-major (rows, n) output than when it writes the same numbers column by column, once the rows are a few
+# hundred (docs/benchmarks.md, "Narrow layers"). So a tall batch's narrow hidden activations and their
+# gradients are stored feature-major there. Same products and sums; only the kernel's order of adding them
+# may differ. A rule on shapes, not on timings, so two runs with one seed round identically.
+NARROW_FEATURES = 16
+TALL_ROWS = 256
+
+
+def _is_tall_and_narrow(rows: int, features: int, like: torch.Tensor) -> bool:
+    return features < NARROW_FEATURES and rows >= TALL_ROWS and like.device.type == "cpu"
+
+
+def _feature_major(rows: int, features: int, like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised (rows, features) tensor stored feature by feature: element (i, j) at j * rows + i."""
+    return like.new_empty((features, rows)).t()
+
+
 class _Linear:
     """y = x W^T + b; backward gives dW = g^T x, db = sum_rows(g), and dx = g W when a layer below needs it."""
 
-    def __init__(self, layer: nn.Linear, needs_input_grad: bool):
-        self.weight, self.bias, self.needs_input_grad = layer.weight, layer.bias, needs_input_grad
+    def __init__(self, layer: nn.Linear, needs_input_grad: bool, head: bool):
+        self.weight, self.bias, self.needs_input_grad, self.head = layer.weight, layer.bias, needs_input_grad, head
 
     def forward(self, x: torch.Tensor, out: torch.Tensor | None = None):
         """out: (b, out_features) to write y into (the loop's buffer of the epoch's logits), else a new tensor."""
+        rows, out_features = x.shape[0], self.weight.shape[0]
+        if out is None and not self.head and _is_tall_and_narrow(rows, out_features, x):
+            out = _feature_major(rows, out_features, x)  # (the head writes the loop's row-major logits)
         if out is None:
             return F.linear(x, self.weight, self.bias), x
         # F.linear is this same addmm (mm without a bias), so the values are bit-identical either way.
@@ -45,7 +66,12 @@ class _Linear:
         self.weight.grad = grad.t().mm(x)  # (out, in), replacing the previous step's gradient
         if self.bias is not None:
             self.bias.grad = grad.sum(0)
-        return grad.mm(self.weight) if self.needs_input_grad else None
+        if not self.needs_input_grad:
+            return None
+        rows, in_features = grad.shape[0], self.weight.shape[1]
+        if _is_tall_and_narrow(rows, in_features, grad):  # the layout of the activation it is the gradient of
+            return torch.mm(grad, self.weight, out=_feature_major(rows, in_features, grad))
+        return grad.mm(self.weight)
 
 
 class _Activation:
@@ -66,7 +92,8 @@ class _Dropout:
     """Inverted dropout: keep each unit with probability 1-p and scale it by 1/(1-p); identity in eval mode.
 
     The mask comes from torch.rand_like (the global generator, as nn.Dropout uses): on CPU it is about
-    twice as fast as the Bernoulli sampler behind F.dropout for the same distribution.
+    twice as fast as the Bernoulli sampler behind F.dropout for the same distribution. It keeps x's layout,
+    so a feature-major activation's mask is drawn feature by feature (the same distribution).
     """
 
     def __init__(self, layer: nn.Dropout):
@@ -183,7 +210,7 @@ class ManualBackwardMLP:
         layers, seen_linear = [], False
         for layer in model.layers:
             if type(layer) is nn.Linear:
-                layers.append(_Linear(layer, needs_input_grad=seen_linear))
+                layers.append(_Linear(layer, needs_input_grad=seen_linear, head=layer is model.layers[-1]))
                 seen_linear = True
             elif type(layer) is nn.Dropout:
                 layers.append(_Dropout(layer))
@@ -196,11 +223,14 @@ class ManualBackwardMLP:
         return cls(layers, loss)
 
     def __call__(self, optimizer: torch.optim.Optimizer, X_batch: torch.Tensor, y_batch: torch.Tensor,
-                 clip_grad_norm: float | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+                 clip_grad_norm: float | None = None, out: torch.Tensor | None = None,
+                 optimizer_step: Callable[[], None] | None = None) -> torch.Tensor:
         """One optimisation step, as loop.train_step; returns the batch's logits (b, n_outputs).
 
         out: a (b, n_outputs) float32 tensor for the head to write the logits into (then returned), so that
         the loop collects an epoch's logits without a copy or a small tensor kept per step; None: a new tensor.
+        optimizer_step: what updates the parameters, optimizer.step when None (the loop passes
+        optim.direct_step(optimizer): the same update with less overhead).
         The loss value itself is not computed here: the loop takes the epoch's loss from all its logits at once.
         """
         with torch.no_grad():  # nothing to record: the backward pass below is written out
@@ -219,6 +249,6 @@ class ManualBackwardMLP:
                 grad = layer.backward(grad, keep)
         if clip_grad_norm is not None:
             nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip_grad_norm)
-        # 5. Step: the configured optimizer, exactly as in the autograd path.
-        optimizer.step()
+        # 5. Step: the configured optimizer's update, as in the autograd path.
+        (optimizer_step or optimizer.step)()
         return logits

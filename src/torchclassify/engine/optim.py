@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from ..config import TrainConfig
@@ -26,6 +28,113 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, **kw)
     return torch.optim.RMSprop(params, momentum=config.momentum, **kw)
+
+
+def direct_step(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+    """`optimizer.step`, or, for the fused SGD / Adam / AdamW of make_optimizer, a call of the same fused
+    kernel with the same arguments, without the wrapper around it.
+
+    Why: torch.optim's step() surrounds its kernel with a profiler record, hook loops, grad-mode switches and
+    a per-call regrouping of the tensors by device and dtype. On these cores that is ~70 us for SGD and
+    ~170 us for Adam per step on the circles net, where the fused kernel itself takes ~4 us: a third of a
+    batch-64 step of the hand-derived backward (manual_backward.py), the only caller. The update is the
+    kernel's, so the parameters and the optimizer's state are bit-identical to step()'s
+    (tests/test_optim.py checks it over steps, schedules and every option make_optimizer sets). Anything
+    else - hooks, AMP's grad scaling, a tensor lr, several devices or dtypes, a parameter without a
+    gradient, and the first step, which creates the state - goes through optimizer.step().
+    """
+    kind = type(optimizer)
+    if kind not in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW):
+        return optimizer.step
+    if getattr(optimizer, "grad_scale", None) is not None or getattr(optimizer, "found_inf", None) is not None:
+        return optimizer.step
+    for group in optimizer.param_groups:
+        if not group.get("fused") or group.get("differentiable") or group.get("capturable"):
+            return optimizer.step
+    return _DirectFusedStep(optimizer)
+
+
+class _DirectFusedStep:
+    """Calls torch._fused_sgd_ / _fused_adam_ / _fused_adamw_ as SGD.step / Adam.step do for fused=True."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer):
+        self.optimizer, self.sgd = optimizer, type(optimizer) is torch.optim.SGD
+        # per param group: (params, their state tensors by name), read from `self.state_read`; load_state_dict
+        # replaces optimizer.state, which makes them stale
+        self.groups, self.state_read = None, None
+        self.stepped = False  # the first step goes through step(): it makes the state, and LR schedulers
+        # (which wrap optimizer.step) warn when they step before it has ever been called
+
+    def __call__(self) -> None:
+        optimizer = self.optimizer
+        groups = self.groups if self.state_read is optimizer.state else None
+        if groups is None or self._hooked() or len(groups) != len(optimizer.param_groups):
+            groups = self._read_state() if self.stepped else None
+            if groups is None:
+                self.stepped = True
+                optimizer.step()
+                return
+        steps = []
+        for group, (params, state) in zip(optimizer.param_groups, groups):
+            grads = [p.grad for p in params]
+            if len(params) != len(group["params"]) or any(g is None for g in grads) or not _floats(group):
+                optimizer.step()  # changed since the state was read: step() knows what to do
+                self.groups = None
+                return
+            steps.append((group, params, grads, state))
+        for group, params, grads, state in steps:
+            if self.sgd:
+                torch._fused_sgd_(params, grads, state.get("momentum_buffer", []),
+                                  weight_decay=group["weight_decay"], momentum=group["momentum"], lr=group["lr"],
+                                  dampening=group["dampening"], nesterov=group["nesterov"],
+                                  maximize=group["maximize"], is_first_step=False, grad_scale=None, found_inf=None)
+                continue
+            torch._foreach_add_(state["step"], 1)
+            kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
+            beta1, beta2 = group["betas"]
+            kernel(params, grads, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq", []),
+                   state["step"], amsgrad=group["amsgrad"], lr=group["lr"], beta1=beta1, beta2=beta2,
+                   weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+                   grad_scale=None, found_inf=None)
+
+    def _hooked(self) -> bool:
+        from torch.optim import optimizer as optimizer_module
+
+        return bool(self.optimizer._optimizer_step_pre_hooks or self.optimizer._optimizer_step_post_hooks
+                    or optimizer_module._global_optimizer_pre_hooks or optimizer_module._global_optimizer_post_hooks)
+
+    def _read_state(self):
+        """Each group's (params, {state name: [tensor per param]}), when step() would make exactly the kernel
+        call of __call__: state made, no hooks, one device and dtype, dense gradients; else None."""
+        optimizer = self.optimizer
+        if self._hooked():
+            return None
+        names = (("momentum_buffer",) if self.sgd else ("step", "exp_avg", "exp_avg_sq"))
+        first, groups = optimizer.param_groups[0]["params"][0], []
+        for group in optimizer.param_groups:
+            params = list(group["params"])
+            group_names = names + (("max_exp_avg_sq",) if group.get("amsgrad") else ())
+            if self.sgd and not group["momentum"]:
+                group_names = ()  # plain SGD keeps no state
+            if not _floats(group):
+                return None
+            state = {name: [] for name in group_names}
+            for p in params:
+                if p.grad is None or p.grad.is_sparse or p.device != first.device or p.dtype != first.dtype:
+                    return None
+                p_state = optimizer.state.get(p, {})  # (a defaultdict: .get does not add the parameter)
+                for name in group_names:
+                    if not isinstance(p_state.get(name), torch.Tensor):
+                        return None  # not made yet: the first step makes it
+                    state[name].append(p_state[name])
+            groups.append((params, state))
+        self.groups, self.state_read = groups, optimizer.state
+        return groups
+
+
+def _floats(group: dict) -> bool:
+    """lr and betas as plain numbers (step() treats tensor ones differently)."""
+    return isinstance(group["lr"], float) and all(isinstance(b, float) for b in group.get("betas", ()))
 
 
 def make_scheduler(optimizer, config: TrainConfig, n_epochs: int, steps_per_epoch: int):

@@ -1,0 +1,111 @@
+"""optim.direct_step: the fused kernels called directly give optimizer.step()'s parameters and state, bit for bit."""
+
+import copy
+import warnings
+
+import pytest
+import torch
+from conftest import TEST_DEVICE
+
+from torchclassify.config import TrainConfig
+from torchclassify.engine.optim import _DirectFusedStep, direct_step, make_optimizer, make_scheduler
+from torchclassify.models import MLP
+
+DEVICE = torch.device(TEST_DEVICE)
+
+SETTINGS = [dict(optimizer="sgd", momentum=0.0, weight_decay=0.0), dict(optimizer="sgd", momentum=0.9, weight_decay=1e-3),
+            dict(optimizer="adam", weight_decay=0.0), dict(optimizer="adam", weight_decay=1e-3),
+            dict(optimizer="adamw", weight_decay=1e-2)]
+
+
+def _twins(setting: dict, schedule: str = "none"):
+    """Two identical models with an optimizer and scheduler each (make_optimizer's, as fit builds them)."""
+    torch.manual_seed(0)
+    model = MLP(5, 3, [16, 8]).to(DEVICE)
+    twins = []
+    for m in (model, copy.deepcopy(model)):
+        config = TrainConfig(lr=0.01, schedule=schedule, **setting)
+        optimizer = make_optimizer(m.parameters(), config)
+        twins.append((m, optimizer, make_scheduler(optimizer, config, n_epochs=4, steps_per_epoch=3)[0]))
+    return twins
+
+
+def _give_gradients(models, seed: int):
+    """The same fresh gradients (new tensors, as the hand-derived backward assigns them) on every model."""
+    g = torch.Generator().manual_seed(seed)
+    for params in zip(*(m.parameters() for m in models)):
+        grad = torch.randn(params[0].shape, generator=g).to(DEVICE)
+        for p in params:
+            p.grad = grad.clone()
+
+
+def _assert_identical(a, b):
+    (model_a, opt_a, _), (model_b, opt_b, _) = a, b
+    for pa, pb in zip(model_a.parameters(), model_b.parameters()):
+        assert torch.equal(pa, pb)
+        sa, sb = opt_a.state[pa], opt_b.state[pb]
+        assert sa.keys() == sb.keys()
+        for key in sa:
+            assert torch.equal(sa[key], sb[key]), key
+
+
+@pytest.mark.parametrize("schedule", ["none", "cosine", "onecycle"])
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: f"{s['optimizer']}-wd{s['weight_decay']}")
+def test_direct_step_equals_optimizer_step_bit_for_bit(setting, schedule):
+    plain, direct = _twins(setting, schedule)
+    step = direct_step(direct[1])
+    assert isinstance(step, _DirectFusedStep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. a scheduler's "lr_scheduler.step() before optimizer.step()"
+        for i in range(12):
+            _give_gradients([plain[0], direct[0]], seed=i)
+            plain[1].step()
+            step()
+            for _, _, scheduler in (plain, direct):
+                if scheduler is not None:
+                    scheduler.step()
+            _assert_identical(plain, direct)
+    assert plain[1].param_groups[0]["lr"] == direct[1].param_groups[0]["lr"]
+    if schedule != "none":
+        assert direct[1].param_groups[0]["lr"] != 0.01  # the schedule moved it, and the direct step used it
+    assert step.groups is not None  # past the first step it really ran the kernels itself
+
+
+def test_direct_step_follows_a_reloaded_state():
+    """load_state_dict replaces the state tensors (a resume): the direct step must update the new ones."""
+    plain, direct = _twins(dict(optimizer="adam", weight_decay=0.0))
+    step = direct_step(direct[1])
+    for i in range(3):
+        _give_gradients([plain[0], direct[0]], seed=i)
+        plain[1].step()
+        step()
+    saved = copy.deepcopy(direct[1].state_dict())
+    direct[1].load_state_dict(saved)
+    for i in range(3, 6):
+        _give_gradients([plain[0], direct[0]], seed=i)
+        plain[1].step()
+        step()
+    _assert_identical(plain, direct)
+    assert int(direct[1].state[next(direct[0].parameters())]["step"]) == 6
+
+
+def test_direct_step_defers_to_step_for_hooks_missing_gradients_and_other_optimizers():
+    (model, optimizer, _), = _twins(dict(optimizer="sgd", momentum=0.9, weight_decay=0.0))[:1]
+    step = direct_step(optimizer)
+    calls = []
+    handle = optimizer.register_step_post_hook(lambda *args: calls.append(1))
+    for i in range(3):
+        _give_gradients([model], seed=i)
+        step()
+    assert calls == [1, 1, 1]  # every step went through step(), which runs the hook
+    handle.remove()
+    _give_gradients([model], seed=3)
+    next(model.parameters()).grad = None  # step() skips such a parameter; so must the direct step
+    before = next(model.parameters()).detach().clone()
+    step()
+    assert torch.equal(next(model.parameters()), before)
+
+    rmsprop = make_optimizer(model.parameters(), TrainConfig(optimizer="rmsprop"))
+    assert direct_step(rmsprop) == rmsprop.step
+    unfused = torch.optim.Adam(model.parameters(), foreach=True)
+    assert direct_step(unfused) == unfused.step
