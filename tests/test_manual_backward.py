@@ -107,6 +107,32 @@ def test_tall_batches_of_narrow_layers_are_stored_feature_major_and_equal_autogr
     assert short.stride() == (10, 1)  # a short batch: row-major (the layouts cost the same there)
 
 
+def test_steps_write_into_the_same_buffers_and_still_equal_autograd():
+    """Activations, their gradients and the parameters' gradients are overwritten step after step (no fresh
+    memory per step); a batch of another size gets buffers of its own, and every step stays autograd's."""
+    task, X, y, loss_fn = _batch("multiclass", soft=False, n=40)
+    torch.manual_seed(5)
+    model = MLP(6, N_CLASSES, [16, 8]).to(DEVICE)
+    auto = copy.deepcopy(model)
+    step = ManualBackwardMLP.build(model, loss_fn)
+    first_linear = step.layers[0]
+
+    def pointers():
+        return [first_linear.output.data_ptr(), step.head.input_grad.data_ptr()] + [
+            p.grad.data_ptr() for p in model.parameters()]
+
+    manual_opt, auto_opt = torch.optim.SGD(model.parameters(), lr=0.1), torch.optim.SGD(auto.parameters(), lr=0.1)
+    seen = []
+    for rows in (40, 40, 25, 40):  # the 25-row batch is an epoch's partial last batch
+        step(manual_opt, X[:rows], y[:rows])
+        train_step(auto, loss_fn, auto_opt, X[:rows], y[:rows])
+        seen.append(pointers())
+        for m, a in zip(model.parameters(), auto.parameters()):
+            torch.testing.assert_close(m, a, rtol=1e-5, atol=1e-6)
+    assert seen[1] == seen[0]  # same memory, step after step
+    assert seen[2][:2] != seen[0][:2] and seen[2][2:] == seen[0][2:]  # other rows: other activation buffers
+
+
 def test_linear_model_and_gradient_clipping_equal_autograd():
     task, X, y, loss_fn = _batch("multiclass", soft=False)
     torch.manual_seed(0)

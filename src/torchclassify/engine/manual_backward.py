@@ -39,9 +39,18 @@ def _is_tall_and_narrow(rows: int, features: int, like: torch.Tensor) -> bool:
     return features < NARROW_FEATURES and rows >= TALL_ROWS and like.device.type == "cpu"
 
 
-def _feature_major(rows: int, features: int, like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised (rows, features) tensor stored feature by feature: element (i, j) at j * rows + i."""
-    return like.new_empty((features, rows)).t()
+def _reuse(buffer: torch.Tensor | None, rows: int, features: int, like: torch.Tensor) -> torch.Tensor:
+    """`buffer` when it can hold a (rows, features) activation or gradient like `like`, else a new one, stored
+    feature-major where _is_tall_and_narrow says so (element (i, j) at j * rows + i).
+
+    A layer writes its activations and gradients into the same memory every step: fresh tensors of a few
+    MB each step made glibc map and fault in new pages (~1000 minor faults a step on the wide workload).
+    """
+    if buffer is not None and buffer.shape[0] == rows and buffer.device == like.device and buffer.dtype == like.dtype:
+        return buffer
+    if _is_tall_and_narrow(rows, features, like):
+        return like.new_empty((features, rows)).t()
+    return like.new_empty((rows, features))
 
 
 class _Linear:
@@ -49,12 +58,13 @@ class _Linear:
 
     def __init__(self, layer: nn.Linear, needs_input_grad: bool, head: bool):
         self.weight, self.bias, self.needs_input_grad, self.head = layer.weight, layer.bias, needs_input_grad, head
+        self.output = self.input_grad = None  # y and dx, reused from step to step (see _reuse)
 
     def forward(self, x: torch.Tensor, out: torch.Tensor | None = None):
-        """out: (b, out_features) to write y into (the loop's buffer of the epoch's logits), else a new tensor."""
-        rows, out_features = x.shape[0], self.weight.shape[0]
-        if out is None and not self.head and _is_tall_and_narrow(rows, out_features, x):
-            out = _feature_major(rows, out_features, x)  # (the head writes the loop's row-major logits)
+        """out: (b, out_features) to write y into (the loop's buffer of the epoch's logits), else the layer's
+        own buffer; the head, whose logits the loop keeps, gets a new tensor instead."""
+        if out is None and not self.head:
+            out = self.output = _reuse(self.output, x.shape[0], self.weight.shape[0], x)
         if out is None:
             return F.linear(x, self.weight, self.bias), x
         # F.linear is this same addmm (mm without a bias), so the values are bit-identical either way.
@@ -63,15 +73,19 @@ class _Linear:
         return torch.addmm(self.bias, x, self.weight.t(), out=out), x
 
     def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
-        self.weight.grad = grad.t().mm(x)  # (out, in), replacing the previous step's gradient
+        # (out, in) and (out,), overwriting the previous step's gradients (as zero_grad + backward would)
+        self.weight.grad = torch.mm(grad.t(), x, out=_own(self.weight.grad, self.weight))
         if self.bias is not None:
-            self.bias.grad = grad.sum(0)
+            self.bias.grad = torch.sum(grad, 0, out=_own(self.bias.grad, self.bias))
         if not self.needs_input_grad:
             return None
-        rows, in_features = grad.shape[0], self.weight.shape[1]
-        if _is_tall_and_narrow(rows, in_features, grad):  # the layout of the activation it is the gradient of
-            return torch.mm(grad, self.weight, out=_feature_major(rows, in_features, grad))
-        return grad.mm(self.weight)
+        self.input_grad = _reuse(self.input_grad, grad.shape[0], self.weight.shape[1], grad)
+        return torch.mm(grad, self.weight, out=self.input_grad)  # (b, in): the layout of the activation below
+
+
+def _own(grad: torch.Tensor | None, param: torch.Tensor) -> torch.Tensor:
+    """The parameter's gradient tensor, to be overwritten; a new one the first time."""
+    return grad if grad is not None and grad.shape == param.shape else torch.empty_like(param)
 
 
 class _Activation:
@@ -115,12 +129,13 @@ def _activation(layer: nn.Module) -> _Activation | None:
     kind = type(layer)
     # ReLU, tanh and sigmoid differentiate from their output alone, so they overwrite their input in place:
     # it is the fresh output of the Linear layer before them, which nothing else keeps.
+    # Their backward overwrites the incoming gradient too: a Linear layer's dx buffer or dropout's new tensor.
     if kind is nn.ReLU:
-        return _Activation(torch.relu_, lambda g, x, y: aten.threshold_backward.default(g, y, 0))
+        return _Activation(torch.relu_, lambda g, x, y: aten.threshold_backward.grad_input(g, y, 0, grad_input=g))
     if kind is nn.Tanh:
-        return _Activation(torch.tanh_, lambda g, x, y: aten.tanh_backward.default(g, y))
+        return _Activation(torch.tanh_, lambda g, x, y: aten.tanh_backward.grad_input(g, y, grad_input=g))
     if kind is nn.Sigmoid:
-        return _Activation(torch.sigmoid_, lambda g, x, y: aten.sigmoid_backward.default(g, y))
+        return _Activation(torch.sigmoid_, lambda g, x, y: aten.sigmoid_backward.grad_input(g, y, grad_input=g))
     if kind is nn.GELU:
         mode = layer.approximate
         return _Activation(lambda x: F.gelu(x, approximate=mode),
