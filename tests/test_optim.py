@@ -109,3 +109,28 @@ def test_direct_step_defers_to_step_for_hooks_missing_gradients_and_other_optimi
     assert direct_step(rmsprop) == rmsprop.step
     unfused = torch.optim.Adam(model.parameters(), foreach=True)
     assert direct_step(unfused) == unfused.step
+
+
+def test_direct_step_falls_back_to_step_when_the_private_kernel_refuses_its_arguments(monkeypatch):
+    """Another torch version's kernel signature: the first refused call is undone and step() takes over."""
+    plain, direct = _twins(dict(optimizer="adam", weight_decay=0.0))
+    step = direct_step(direct[1])
+    for i in range(2):
+        _give_gradients([plain[0], direct[0]], seed=i)
+        plain[1].step()
+        step()
+    kernel, refused = torch._fused_adam_, []
+
+    def refuse_once(*args, **kwargs):
+        if not refused:
+            refused.append(1)
+            raise TypeError("_fused_adam_() got an unexpected keyword argument")
+        return kernel(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "_fused_adam_", refuse_once)
+    for i in range(2, 5):
+        _give_gradients([plain[0], direct[0]], seed=i)
+        step()  # (first: the refusal is meant for the direct call)
+        plain[1].step()
+    assert refused == [1] and step.direct_failed
+    _assert_identical(plain, direct)  # step counts included: the refused step was counted once

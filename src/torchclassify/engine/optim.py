@@ -46,6 +46,8 @@ def direct_step(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
     kind = type(optimizer)
     if kind not in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW):
         return optimizer.step
+    if not all(hasattr(torch, name) for name in ("_fused_sgd_", "_fused_adam_", "_fused_adamw_")):
+        return optimizer.step  # a torch without these private kernels
     if getattr(optimizer, "grad_scale", None) is not None or getattr(optimizer, "found_inf", None) is not None:
         return optimizer.step
     for group in optimizer.param_groups:
@@ -64,9 +66,13 @@ class _DirectFusedStep:
         self.groups, self.state_read = None, None
         self.stepped = False  # the first step goes through step(): it makes the state, and LR schedulers
         # (which wrap optimizer.step) warn when they step before it has ever been called
+        self.direct_failed = False
 
     def __call__(self) -> None:
         optimizer = self.optimizer
+        if self.direct_failed:
+            optimizer.step()
+            return
         groups = self.groups if self.state_read is optimizer.state else None
         if groups is None or self._hooked() or len(groups) != len(optimizer.param_groups):
             groups = self._read_state() if self.stepped else None
@@ -82,6 +88,13 @@ class _DirectFusedStep:
                 self.groups = None
                 return
             steps.append((group, params, grads, state))
+        try:
+            self._update(steps)
+        except TypeError:  # another torch's private kernel signature (no update was made): step() from now on
+            self.direct_failed = True
+            optimizer.step()
+
+    def _update(self, steps: list) -> None:
         for group, params, grads, state in steps:
             if self.sgd:
                 torch._fused_sgd_(params, grads, state.get("momentum_buffer", []),
@@ -92,10 +105,14 @@ class _DirectFusedStep:
             torch._foreach_add_(state["step"], 1)
             kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
             beta1, beta2 = group["betas"]
-            kernel(params, grads, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq", []),
-                   state["step"], amsgrad=group["amsgrad"], lr=group["lr"], beta1=beta1, beta2=beta2,
-                   weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
-                   grad_scale=None, found_inf=None)
+            try:
+                kernel(params, grads, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq", []),
+                       state["step"], amsgrad=group["amsgrad"], lr=group["lr"], beta1=beta1, beta2=beta2,
+                       weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+                       grad_scale=None, found_inf=None)
+            except TypeError:
+                torch._foreach_sub_(state["step"], 1)  # undone, so that step() counts this step once
+                raise
 
     def _hooked(self) -> bool:
         from torch.optim import optimizer as optimizer_module
