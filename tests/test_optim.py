@@ -134,3 +134,30 @@ def test_direct_step_falls_back_to_step_when_the_private_kernel_refuses_its_argu
         plain[1].step()
     assert refused == [1] and step.direct_failed
     _assert_identical(plain, direct)  # step counts included: the refused step was counted once
+
+
+def test_direct_step_follows_options_changed_mid_run_and_older_adamw_groups():
+    """Momentum switched on after some steps needs state the direct step had not read: step() makes it, and
+    the direct step carries on from there. An AdamW group without the 'decoupled_weight_decay' option (as
+    torch < 2.7 has them) still gets AdamW's kernel."""
+    plain, direct = _twins(dict(optimizer="sgd", momentum=0.0, weight_decay=0.0))
+    step = direct_step(direct[1])
+    for i in range(6):
+        if i == 3:
+            for _, optimizer, _ in (plain, direct):
+                optimizer.param_groups[0]["momentum"] = 0.9
+        _give_gradients([plain[0], direct[0]], seed=i)
+        plain[1].step()
+        step()
+        _assert_identical(plain, direct)
+    assert "momentum_buffer" in direct[1].state[next(direct[0].parameters())]
+
+    plain, direct = _twins(dict(optimizer="adamw", weight_decay=0.1))
+    step = direct_step(direct[1])
+    for i in range(4):
+        _give_gradients([plain[0], direct[0]], seed=i)
+        plain[1].step()
+        step()
+        direct[1].param_groups[0].pop("decoupled_weight_decay", None)  # (after step(), which reads it)
+    _assert_identical(plain, direct)
+    assert step.groups is not None

@@ -121,8 +121,9 @@ class _Dropout:
         mask = torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # (b, width): 0 or 1/(1-p)
         return x * mask, mask
 
-    def backward(self, grad: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return grad if mask is None else grad * mask
+    def backward(self, grad: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor | None:
+        # (grad is None below the first Linear layer: a dropout on the input needs no gradient)
+        return grad if mask is None or grad is None else grad * mask
 
 
 def _activation(layer: nn.Module) -> _Activation | None:

@@ -83,7 +83,8 @@ class _DirectFusedStep:
         steps = []
         for group, (params, state) in zip(optimizer.param_groups, groups):
             grads = [p.grad for p in params]
-            if len(params) != len(group["params"]) or any(g is None for g in grads) or not _floats(group):
+            if (len(params) != len(group["params"]) or any(g is None for g in grads) or not _floats(group)
+                    or self._state_names(group) != tuple(state)):  # e.g. momentum or amsgrad switched on
                 optimizer.step()  # changed since the state was read: step() knows what to do
                 self.groups = None
                 return
@@ -103,7 +104,7 @@ class _DirectFusedStep:
                                   maximize=group["maximize"], is_first_step=False, grad_scale=None, found_inf=None)
                 continue
             torch._foreach_add_(state["step"], 1)
-            kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
+            kernel = torch._fused_adamw_ if self._decoupled(group) else torch._fused_adam_
             beta1, beta2 = group["betas"]
             try:
                 kernel(params, grads, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq", []),
@@ -113,6 +114,16 @@ class _DirectFusedStep:
             except TypeError:
                 torch._foreach_sub_(state["step"], 1)  # undone, so that step() counts this step once
                 raise
+
+    def _state_names(self, group: dict) -> tuple:
+        """The per-parameter state the kernel takes for this group's options."""
+        if self.sgd:
+            return ("momentum_buffer",) if group["momentum"] else ()  # plain SGD keeps no state
+        return ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+
+    def _decoupled(self, group: dict) -> bool:
+        """AdamW's weight decay (a group option since torch 2.7; before, AdamW was a class of its own)."""
+        return group.get("decoupled_weight_decay", type(self.optimizer) is torch.optim.AdamW)
 
     def _hooked(self) -> bool:
         from torch.optim import optimizer as optimizer_module
@@ -126,15 +137,14 @@ class _DirectFusedStep:
         optimizer = self.optimizer
         if self._hooked():
             return None
-        names = (("momentum_buffer",) if self.sgd else ("step", "exp_avg", "exp_avg_sq"))
+        if len(optimizer.param_groups) != 1:  # (make_optimizer makes one; a refused kernel then updates nothing)
+            return None
         first, groups = optimizer.param_groups[0]["params"][0], []
         for group in optimizer.param_groups:
             params = list(group["params"])
-            group_names = names + (("max_exp_avg_sq",) if group.get("amsgrad") else ())
-            if self.sgd and not group["momentum"]:
-                group_names = ()  # plain SGD keeps no state
-            if not _floats(group):
-                return None
+            if not all(key in group for key in (_SGD_KEYS if self.sgd else _ADAM_KEYS)) or not _floats(group):
+                return None  # another torch version's options: step() knows them
+            group_names = self._state_names(group)
             state = {name: [] for name in group_names}
             for p in params:
                 if p.grad is None or p.grad.is_sparse or p.device != first.device or p.dtype != first.dtype:
@@ -147,6 +157,10 @@ class _DirectFusedStep:
             groups.append((params, state))
         self.groups, self.state_read = groups, optimizer.state
         return groups
+
+
+_SGD_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
+_ADAM_KEYS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
 
 
 def _floats(group: dict) -> bool:
