@@ -39,6 +39,14 @@ def _give_gradients(models, seed: int):
             p.grad = grad.clone()
 
 
+def _step_both(plain, direct, step, seeds) -> None:
+    """For each seed: the same fresh gradients on both twins, then plain's optimizer.step() and the direct step."""
+    for seed in seeds:
+        _give_gradients([plain[0], direct[0]], seed=seed)
+        plain[1].step()
+        step()
+
+
 def _assert_identical(a, b):
     (model_a, opt_a, _), (model_b, opt_b, _) = a, b
     for pa, pb in zip(model_a.parameters(), model_b.parameters()):
@@ -75,16 +83,10 @@ def test_direct_step_follows_a_reloaded_state():
     """load_state_dict replaces the state tensors (a resume): the direct step must update the new ones."""
     plain, direct = _twins(dict(optimizer="adam", weight_decay=0.0))
     step = direct_step(direct[1])
-    for i in range(3):
-        _give_gradients([plain[0], direct[0]], seed=i)
-        plain[1].step()
-        step()
+    _step_both(plain, direct, step, range(3))
     saved = copy.deepcopy(direct[1].state_dict())
     direct[1].load_state_dict(saved)
-    for i in range(3, 6):
-        _give_gradients([plain[0], direct[0]], seed=i)
-        plain[1].step()
-        step()
+    _step_both(plain, direct, step, range(3, 6))
     _assert_identical(plain, direct)
     assert int(direct[1].state[next(direct[0].parameters())]["step"]) == 6
 
@@ -115,10 +117,7 @@ def test_direct_step_falls_back_to_step_when_the_private_kernel_refuses_its_argu
     """Another torch version's kernel signature: the first refused call is undone and step() takes over."""
     plain, direct = _twins(dict(optimizer="adam", weight_decay=0.0))
     step = direct_step(direct[1])
-    for i in range(2):
-        _give_gradients([plain[0], direct[0]], seed=i)
-        plain[1].step()
-        step()
+    _step_both(plain, direct, step, range(2))
     kernel, refused = torch._fused_adam_, []
 
     def refuse_once(*args, **kwargs):
