@@ -13,22 +13,9 @@ Medians of repeated calls, in microseconds; compare within one run only (these m
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
-
-
-def _median_us(fn, calls: int, rounds: int = 5) -> float:
-    for _ in range(max(2, calls // 10)):
-        fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        times.append((time.perf_counter() - start) / calls * 1e6)
-    return statistics.median(times)
+from run import median_seconds, storage_orders  # (benchmarks/ is on the path: this script lives there)
 
 
 def narrow_layouts() -> None:
@@ -36,12 +23,9 @@ def narrow_layouts() -> None:
     print("|---:|---|---:|---:|---:|")
     for rows in (64, 1024, 8000):
         for k, n in ((2, 10), (10, 10), (12, 12), (15, 15), (16, 16), (32, 32), (64, 64)):
-            x, weight = torch.randn(rows, k), torch.randn(n, k)
-            x_feature_major = x.t().contiguous().t()
-            out_rows, out_features = torch.empty(rows, n), torch.empty(n, rows).t()
-            calls = max(20, int(2e7 / (rows * k * n + 1e4)))
-            row_major = _median_us(lambda: torch.mm(x, weight.t(), out=out_rows), calls)
-            feature_major = _median_us(lambda: torch.mm(x_feature_major, weight.t(), out=out_features), calls)
+            x, weight_t = torch.randn(rows, k), torch.randn(n, k).t()
+            row_major, feature_major = (median_seconds(lambda: torch.mm(left, weight_t, out=out), 0.1) * 1e6
+                                        for left, out in storage_orders(x, n))
             print(f"| {rows} | {k} -> {n} | {row_major:.1f} | {feature_major:.1f} | {row_major / feature_major:.2f} |")
 
 
@@ -62,7 +46,7 @@ def optimizer_steps() -> None:
                 for p in model.parameters():
                     p.grad = torch.randn_like(p) * 1e-3
                 optimizer = make_optimizer(model.parameters(), TrainConfig(lr=1e-3, **setting))
-                times.append(_median_us(make_step(optimizer), 2000))
+                times.append(median_seconds(make_step(optimizer)) * 1e6)
             print(f"| {name} | {setting['optimizer']} | {times[0]:.1f} | {times[1]:.1f} | {times[0] / times[1]:.2f} |")
 
 

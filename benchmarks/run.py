@@ -69,28 +69,35 @@ def worker(work: Workload, peer: str, threads: int) -> None:
             return
 
 
-def _time_mm(a, b, min_seconds: float = 0.2, both_layouts: bool = True) -> float:
-    """Median seconds of a @ b over enough calls to fill min_seconds; with both_layouts, the faster of the
-    product stored row-major (a and the output) and stored feature-major (their transposes contiguous): MKL
-    multiplies matrices under 16 columns wide up to 10x faster one way (docs/benchmarks.md, "Narrow
-    layers"), and a floor that the hand-derived step's layout could beat would be no floor."""
+def storage_orders(a, n_out: int) -> list:
+    """(left operand, output) pairs for a product a @ b with n_out columns: stored row-major, then stored
+    feature-major (a and the output as contiguous transposes). MKL multiplies matrices under 16 columns wide
+    up to 10x faster one way (docs/benchmarks.md, "Narrow layers")."""
     import torch
 
-    layouts = [(a, torch.empty(a.shape[0], b.shape[1]))]
-    if both_layouts:
-        layouts.append((a.t().contiguous().t(), torch.empty(b.shape[1], a.shape[0]).t()))
-    best = float("inf")
-    for left, out in layouts:
-        for _ in range(3):
-            torch.mm(left, b, out=out)
-        samples, spent = [], 0.0
-        while spent < min_seconds or len(samples) < 5:
-            started = time.perf_counter()
-            torch.mm(left, b, out=out)
-            samples.append(time.perf_counter() - started)
-            spent += samples[-1]
-        best = min(best, statistics.median(samples))
-    return best
+    return [(a, torch.empty(a.shape[0], n_out)), (a.t().contiguous().t(), torch.empty(n_out, a.shape[0]).t())]
+
+
+def median_seconds(fn, min_seconds: float = 0.2) -> float:
+    """Median seconds of one fn() call, over enough calls to fill min_seconds (at least 5), after 3 untimed."""
+    for _ in range(3):
+        fn()
+    samples, spent = [], 0.0
+    while spent < min_seconds or len(samples) < 5:
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+        spent += samples[-1]
+    return statistics.median(samples)
+
+
+def _time_mm(a, b, both_layouts: bool = True) -> float:
+    """Median seconds of a @ b; with both_layouts, in the faster storage order (a floor that the hand-derived
+    step's feature-major layers could beat would be no floor)."""
+    import torch
+
+    orders = storage_orders(a, b.shape[1])[:2 if both_layouts else 1]
+    return min(median_seconds(lambda: torch.mm(left, b, out=out)) for left, out in orders)
 
 
 def gemm_floor(work: Workload) -> dict:

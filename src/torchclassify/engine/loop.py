@@ -171,7 +171,8 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
         from .manual_backward import ManualBackwardMLP
 
         manual_step = ManualBackwardMLP.build(model, loss_fn)
-        optimizer_step = direct_step(optimizer)
+        if manual_step is not None:  # (train_step keeps the seed's visible optimizer.step())
+            optimizer_step = direct_step(optimizer)
 
     def step(X_batch: torch.Tensor, y_batch: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """One optimisation step; returns the batch's logits (b, n_outputs), written into `out` when given."""

@@ -61,59 +61,61 @@ class _DirectFusedStep:
 
     def __init__(self, optimizer: torch.optim.Optimizer):
         self.optimizer, self.sgd = optimizer, type(optimizer) is torch.optim.SGD
-        # per param group: (params, their state tensors by name), read from `self.state_read`; load_state_dict
-        # replaces optimizer.state, which makes them stale
-        self.groups, self.state_read = None, None
+        # The param group's parameters and their state tensors by name, as read from `state_read`
+        # (load_state_dict replaces optimizer.state, which makes them stale).
+        self.params, self.state, self.state_read = [], {}, None
         self.stepped = False  # the first step goes through step(): it makes the state, and LR schedulers
         # (which wrap optimizer.step) warn when they step before it has ever been called
-        self.direct_failed = False
+        self.direct_failed = False  # this torch's kernel refused the arguments: step() from then on
 
     def __call__(self) -> None:
-        optimizer = self.optimizer
-        if self.direct_failed:
-            optimizer.step()
+        grads = self._direct_grads()
+        if grads is None:
+            self.stepped = True
+            self.optimizer.step()
             return
-        groups = self.groups if self.state_read is optimizer.state else None
-        if groups is None or self._hooked() or len(groups) != len(optimizer.param_groups):
-            groups = self._read_state() if self.stepped else None
-            if groups is None:
-                self.stepped = True
-                optimizer.step()
-                return
-        steps = []
-        for group, (params, state) in zip(optimizer.param_groups, groups):
-            grads = [p.grad for p in params]
-            if (len(params) != len(group["params"]) or any(g is None for g in grads) or not _floats(group)
-                    or self._state_names(group) != tuple(state)):  # e.g. momentum or amsgrad switched on
-                optimizer.step()  # changed since the state was read: step() knows what to do
-                self.groups = None
-                return
-            steps.append((group, params, grads, state))
         try:
-            self._update(steps)
-        except TypeError:  # another torch's private kernel signature (no update was made): step() from now on
+            self._update(self.optimizer.param_groups[0], grads)
+        except TypeError:  # another torch's private kernel signature, refused before any update
             self.direct_failed = True
-            optimizer.step()
+            self.optimizer.step()
 
-    def _update(self, steps: list) -> None:
-        for group, params, grads, state in steps:
-            if self.sgd:
-                torch._fused_sgd_(params, grads, state.get("momentum_buffer", []),
-                                  weight_decay=group["weight_decay"], momentum=group["momentum"], lr=group["lr"],
-                                  dampening=group["dampening"], nesterov=group["nesterov"],
-                                  maximize=group["maximize"], is_first_step=False, grad_scale=None, found_inf=None)
-                continue
-            torch._foreach_add_(state["step"], 1)
-            kernel = torch._fused_adamw_ if self._decoupled(group) else torch._fused_adam_
-            beta1, beta2 = group["betas"]
-            try:
-                kernel(params, grads, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq", []),
-                       state["step"], amsgrad=group["amsgrad"], lr=group["lr"], beta1=beta1, beta2=beta2,
-                       weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
-                       grad_scale=None, found_inf=None)
-            except TypeError:
-                torch._foreach_sub_(state["step"], 1)  # undone, so that step() counts this step once
-                raise
+    def _direct_grads(self) -> list[torch.Tensor] | None:
+        """The gradients, when step() would now make exactly the kernel call of _update: state made, no hooks,
+        one param group (make_optimizer's: a refused kernel then has updated nothing) with plain-number
+        options, every gradient there; else None. Re-reads the state when it is stale."""
+        optimizer = self.optimizer
+        if self.direct_failed or not self.stepped or self._hooked() or len(optimizer.param_groups) != 1:
+            return None
+        group = optimizer.param_groups[0]
+        if not _floats(group):
+            return None
+        if self.state_read is not optimizer.state or len(self.params) != len(group["params"]) or (
+                tuple(self.state) != self._state_names(group)):  # e.g. momentum or amsgrad switched on
+            if not self._read_state(group):
+                return None
+        grads = [p.grad for p in self.params]
+        return None if any(g is None for g in grads) else grads
+
+    def _update(self, group: dict, grads: list[torch.Tensor]) -> None:
+        params, state = self.params, self.state
+        if self.sgd:
+            torch._fused_sgd_(params, grads, state.get("momentum_buffer", []),
+                              weight_decay=group["weight_decay"], momentum=group["momentum"], lr=group["lr"],
+                              dampening=group["dampening"], nesterov=group["nesterov"],
+                              maximize=group["maximize"], is_first_step=False, grad_scale=None, found_inf=None)
+            return
+        torch._foreach_add_(state["step"], 1)
+        kernel = torch._fused_adamw_ if self._decoupled(group) else torch._fused_adam_
+        beta1, beta2 = group["betas"]
+        try:
+            kernel(params, grads, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq", []),
+                   state["step"], amsgrad=group["amsgrad"], lr=group["lr"], beta1=beta1, beta2=beta2,
+                   weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+                   grad_scale=None, found_inf=None)
+        except TypeError:
+            torch._foreach_sub_(state["step"], 1)  # undone, so that step() counts this step once
+            raise
 
     def _state_names(self, group: dict) -> tuple:
         """The per-parameter state the kernel takes for this group's options."""
@@ -131,32 +133,24 @@ class _DirectFusedStep:
         return bool(self.optimizer._optimizer_step_pre_hooks or self.optimizer._optimizer_step_post_hooks
                     or optimizer_module._global_optimizer_pre_hooks or optimizer_module._global_optimizer_post_hooks)
 
-    def _read_state(self):
-        """Each group's (params, {state name: [tensor per param]}), when step() would make exactly the kernel
-        call of __call__: state made, no hooks, one device and dtype, dense gradients; else None."""
-        optimizer = self.optimizer
-        if self._hooked():
-            return None
-        if len(optimizer.param_groups) != 1:  # (make_optimizer makes one; a refused kernel then updates nothing)
-            return None
-        first, groups = optimizer.param_groups[0]["params"][0], []
-        for group in optimizer.param_groups:
-            params = list(group["params"])
-            if not all(key in group for key in (_SGD_KEYS if self.sgd else _ADAM_KEYS)) or not _floats(group):
-                return None  # another torch version's options: step() knows them
-            group_names = self._state_names(group)
-            state = {name: [] for name in group_names}
-            for p in params:
-                if p.grad is None or p.grad.is_sparse or p.device != first.device or p.dtype != first.dtype:
-                    return None
-                p_state = optimizer.state.get(p, {})  # (a defaultdict: .get does not add the parameter)
-                for name in group_names:
-                    if not isinstance(p_state.get(name), torch.Tensor):
-                        return None  # not made yet: the first step makes it
-                    state[name].append(p_state[name])
-            groups.append((params, state))
-        self.groups, self.state_read = groups, optimizer.state
-        return groups
+    def _read_state(self, group: dict) -> bool:
+        """Reads the group's parameters and the state tensors the kernel takes; False where the group lacks an
+        option the kernel call reads (another torch version's), where step() does more than the one kernel
+        call (several devices or dtypes, sparse gradients), or where a state is not made yet."""
+        if not all(key in group for key in (_SGD_KEYS if self.sgd else _ADAM_KEYS)):
+            return False
+        names, params = self._state_names(group), list(group["params"])
+        state = {name: [] for name in names}
+        for p in params:
+            if p.grad is None or p.grad.is_sparse or p.device != params[0].device or p.dtype != params[0].dtype:
+                return False
+            p_state = self.optimizer.state.get(p, {})  # (a defaultdict: .get does not add the parameter)
+            for name in names:
+                if not isinstance(p_state.get(name), torch.Tensor):
+                    return False  # not made yet: the next step() makes it
+                state[name].append(p_state[name])
+        self.params, self.state, self.state_read = params, state, self.optimizer.state
+        return True
 
 
 _SGD_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
