@@ -1,4 +1,6 @@
-"""The contestants: one `train_<peer>(work, data, threads)` per peer, each returning test predictions.
+"""The contestants: one `train_<peer>(work, data, threads)` per peer, each training and returning a function
+that predicts the test rows (logits (n_test, n_outputs)); run.py times the training alone, as the columns
+"train s" and "samples/s" say and as the GEMM floor counts (training products only).
 
 Every peer gets the same arrays, the same MLP (torchclassify.models.MLP, seeded identically), the same
 optimizer and hyperparameters; only the way the loop is driven differs. Imports of the heavy peers
@@ -38,10 +40,15 @@ def _target(work, y: np.ndarray) -> torch.Tensor:
     return y.reshape(-1, 1) if work.task == "binary" else y
 
 
-@torch.inference_mode()
-def _predict(model: nn.Module, X: np.ndarray) -> np.ndarray:
-    model.eval()
-    return model(torch.from_numpy(X)).numpy()  # logits (n, n_outputs)
+def _predictor(model: nn.Module, X: np.ndarray):
+    """A function returning the model's logits (n, n_outputs) for X, in eval mode."""
+
+    @torch.inference_mode()
+    def predict() -> np.ndarray:
+        model.eval()
+        return model(torch.from_numpy(X)).numpy()
+
+    return predict
 
 
 def train_torchclassify(work, data, threads):
@@ -57,7 +64,7 @@ def train_torchclassify(work, data, threads):
     fit(model, task, TensorData(torch.from_numpy(data.X_train), y), None, config, n_classes=work.n_classes,
         n_epochs=work.epochs, batch_size=work.batch_size or len(data.X_train),
         generator=torch.Generator().manual_seed(work.seed))
-    return _predict(model, data.X_test)
+    return _predictor(model, data.X_test)
 
 
 def train_dataloader_loop(work, data, threads):
@@ -76,7 +83,7 @@ def train_dataloader_loop(work, data, threads):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    return _predict(model, data.X_test)
+    return _predictor(model, data.X_test)
 
 
 def train_tuned_loop(work, data, threads):
@@ -99,7 +106,7 @@ def train_tuned_loop(work, data, threads):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-    return _predict(model, data.X_test)
+    return _predictor(model, data.X_test)
 
 
 def train_skorch(work, data, threads):
@@ -113,7 +120,7 @@ def train_skorch(work, data, threads):
         iterator_train__shuffle=True, verbose=0, device="cpu")
     torch.manual_seed(work.seed)
     net.fit(data.X_train, _target(work, data.y_train))
-    return _predict(net.module_, data.X_test)
+    return _predictor(net.module_, data.X_test)
 
 
 def train_sklearn(work, data, threads):
@@ -131,12 +138,16 @@ def train_sklearn(work, data, threads):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(data.X_train, data.y_train)
-    proba = clf.predict_proba(data.X_test)
-    if work.task == "multiclass":
-        return np.log(np.clip(proba, 1e-12, None))  # log-probabilities rank like logits
-    proba = proba[:, 1:] if work.task == "binary" else proba
-    proba = np.clip(proba, 1e-7, 1 - 1e-7)
-    return np.log(proba / (1 - proba))  # logits, so one scoring function serves every peer
+
+    def predict() -> np.ndarray:
+        proba = clf.predict_proba(data.X_test)
+        if work.task == "multiclass":
+            return np.log(np.clip(proba, 1e-12, None))  # log-probabilities rank like logits
+        proba = proba[:, 1:] if work.task == "binary" else proba
+        proba = np.clip(proba, 1e-7, 1 - 1e-7)
+        return np.log(proba / (1 - proba))  # logits, so one scoring function serves every peer
+
+    return predict
 
 
 def train_lightning(work, data, threads):
@@ -167,7 +178,7 @@ def train_lightning(work, data, threads):
     trainer = L.Trainer(max_epochs=work.epochs, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(module, loader)
-    return _predict(module.model, data.X_test)
+    return _predictor(module.model, data.X_test)
 
 
 PEERS = {
