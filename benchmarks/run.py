@@ -38,7 +38,7 @@ def _rss_mib() -> float:
 
 
 def worker(work: Workload, peer: str, threads: int) -> None:
-    """Serve "run" / "floor" / "quit" requests on stdin; answer one JSON line each on the real stdout."""
+    """Serve "run" / "quit" requests on stdin; answer one JSON line each on the real stdout."""
     answer = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # whatever the libraries print goes to stderr, not into the protocol
     import torch
@@ -47,12 +47,11 @@ def worker(work: Workload, peer: str, threads: int) -> None:
     from peers import PEERS
 
     data = make_data(work)
-    train = PEERS[peer] if peer != "floor" else None
-    if train is not None:
-        # Warm-up on a few rows: lazy imports (the first optimizer step imports torch._dynamo, several
-        # seconds) and first-call allocations are paid here, by every peer alike, not in the timings.
-        few = Data(data.X_train[:512], data.y_train[:512], data.X_test[:64], data.y_test[:64])
-        train(replace(work, epochs=1), few, threads)
+    train = PEERS[peer]
+    # Warm-up on a few rows: lazy imports (the first optimizer step imports torch._dynamo, several
+    # seconds) and first-call allocations are paid here, by every peer alike, not in the timings.
+    few = Data(data.X_train[:512], data.y_train[:512], data.X_test[:64], data.y_test[:64])
+    train(replace(work, epochs=1), few, threads)
     answer.write(json.dumps({"ready": True, "rss_mib": _rss_mib()}) + "\n")
     for line in sys.stdin:
         request = line.strip()
@@ -60,9 +59,10 @@ def worker(work: Workload, peer: str, threads: int) -> None:
             started = time.perf_counter()
             predict = train(work, data, threads)
             seconds = time.perf_counter() - started  # training only: predicting the test rows is not timed
-            answer.write(json.dumps({"seconds": seconds, "score": score(work, predict(), data.y_test)}) + "\n")
-        elif request == "floor":
-            answer.write(json.dumps(gemm_floor(work)) + "\n")
+            # The floor is timed right after, in this same process: on these shared cores the matmul speed
+            # drifts by a third within minutes, and differs between processes started moments apart.
+            answer.write(json.dumps({"seconds": seconds, "score": score(work, predict(), data.y_test),
+                                     **gemm_floor(work)}) + "\n")
         else:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
             answer.write(json.dumps({"peak_rss_mib": peak}) + "\n")
@@ -151,36 +151,32 @@ class Worker:
 
 def run_workload(work: Workload, peers: list[str], repeats: int, threads: int, log) -> dict:
     workers = {peer: Worker(work, peer, threads, log) for peer in peers}
-    floor = Worker(work, "floor", threads, log)
-    times: dict[str, list[float]] = {peer: [] for peer in peers}
-    scores: dict[str, list[float]] = {peer: [] for peer in peers}
-    floors: list[dict] = []
+    runs: dict[str, list[dict]] = {peer: [] for peer in peers}  # seconds, score, floor_seconds, gflops
     for repeat in range(repeats):
         order = peers[repeat % len(peers):] + peers[:repeat % len(peers)]  # rotate who goes first
         for peer in order:
-            if repeat > 0 and times[peer][0] > SLOW_SECONDS:
+            if repeat > 0 and runs[peer][0]["seconds"] > SLOW_SECONDS:
                 continue
             result = workers[peer].ask("run")
-            times[peer].append(result["seconds"])
-            scores[peer].append(result["score"])
-            print(f"  {work.name:13s} {peer:16s} {result['seconds']:8.3f}s  score {result['score']:.4f}",
-                  file=sys.stderr, flush=True)
-        # The machine's matmul speed drifts (by a third within minutes on shared cores): measure the floor
-        # in every repeat, between the peers' runs, rather than once at another moment.
-        floors.append(floor.ask("floor"))
-    floor.ask("quit")
-    floor_result = {"floor_seconds": statistics.median(f["floor_seconds"] for f in floors),
-                    "gflops": statistics.median(f["gflops"] for f in floors),
-                    "all_floor_seconds": [f["floor_seconds"] for f in floors]}
+            runs[peer].append(result)
+            print(f"  {work.name:13s} {peer:16s} {result['seconds']:8.3f}s  score {result['score']:.4f}  "
+                  f"x floor {result['seconds'] / result['floor_seconds']:.2f}", file=sys.stderr, flush=True)
+    every_run = [run for peer_runs in runs.values() for run in peer_runs]
+    floor_result = {"floor_seconds": statistics.median(run["floor_seconds"] for run in every_run),
+                    "gflops": statistics.median(run["gflops"] for run in every_run)}
     out = {"workload": asdict(work), "floor": floor_result, "peers": {}}
     for peer, w in workers.items():
         peak = w.ask("quit")["peak_rss_mib"]
         w.proc.wait(timeout=60)
-        median = statistics.median(times[peer])
+        seconds = [run["seconds"] for run in runs[peer]]
+        median = statistics.median(seconds)
         out["peers"][peer] = {
-            "seconds": median, "all_seconds": times[peer], "samples_per_s": work.n_train * work.epochs / median,
-            "score": statistics.median(scores[peer]), "peak_rss_mib": peak,
-            "rss_before_mib": w.ready["rss_mib"], "x_floor": median / floor_result["floor_seconds"],
+            "seconds": median, "all_seconds": seconds, "samples_per_s": work.n_train * work.epochs / median,
+            "score": statistics.median(run["score"] for run in runs[peer]), "peak_rss_mib": peak,
+            "rss_before_mib": w.ready["rss_mib"],
+            # each run against the floor its own process measured right after it
+            "x_floor": statistics.median(run["seconds"] / run["floor_seconds"] for run in runs[peer]),
+            "all_floor_seconds": [run["floor_seconds"] for run in runs[peer]],
         }
     return out
 
@@ -197,8 +193,9 @@ def markdown(results: list[dict], meta: dict) -> str:
         widths = "→".join(str(x) for x in [w["n_features"], *w["hidden"], 1 if w["task"] == "binary" else w["n_classes"]])
         lines += [f"### {w['name']}: {w['n_samples']:,} rows ({w['n_samples'] - w['n_samples'] // 5:,} train), "
                   f"{widths}, batch {batch}, {w['epochs']} epochs, {w['optimizer']} lr {w['lr']}",
-                  "", f"GEMM floor {r['floor']['floor_seconds']:.3f} s (this machine: "
-                  f"{r['floor']['gflops']:.0f} GFLOP/s on 1024² matmuls)", "",
+                  "", f"GEMM floor {r['floor']['floor_seconds']:.3f} s (median over every run; this machine: "
+                  f"{r['floor']['gflops']:.0f} GFLOP/s on 1024² matmuls). × GEMM floor: the median over a "
+                  "peer's runs of its seconds over the floor its own process measured right after", "",
                   "| peer | train s | samples/s | speed-up | score | peak RSS MiB | × GEMM floor |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         ours = r["peers"].get("torchclassify")
