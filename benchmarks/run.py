@@ -60,7 +60,7 @@ def worker(work: Workload, peer: str, threads: int) -> None:
             predict = train(work, data, threads)
             seconds = time.perf_counter() - started  # training only: predicting the test rows is not timed
             # The floor is timed right after, in this same process: on these shared cores the matmul speed
-            # drifts by a third within minutes, and differs between processes started moments apart.
+            # drifts by a third within minutes, so a floor timed at another moment made the ratio noise.
             answer.write(json.dumps({"seconds": seconds, "score": score(work, predict(), data.y_test),
                                      **gemm_floor(work)}) + "\n")
         else:

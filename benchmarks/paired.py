@@ -1,0 +1,59 @@
+"""torchclassify, the tuned hand-written loop and the GEMM floor, alternated round after round in one process.
+
+run.py gives each peer its own worker and times the floor between runs, which is fair but, on these shared
+cores, leaves the × GEMM floor column at the mercy of minutes-long drifts in matmul speed (one run's floor
+measurements spanned 12.6-24.5 s). Here the three are timed back to back, round after round, in one
+process, and each round's ratios are taken before the medians: the steadiest estimate of how far a training
+run sits above its matrix products.
+
+    python benchmarks/paired.py [--workload wide_250k] [--rounds 5] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import replace
+
+import torch
+from peers import train_torchclassify, train_tuned_loop  # (benchmarks/ is on the path: this script lives there)
+from run import gemm_floor
+from workloads import WIDE_1M, WORKLOADS, make_data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", default="wide_250k", choices=[w.name for w in [*WORKLOADS, WIDE_1M]])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per timed run (default 1)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    work = replace(next(w for w in [*WORKLOADS, WIDE_1M] if w.name == args.workload), epochs=args.epochs)
+    data = make_data(work)
+    few = replace(data, X_train=data.X_train[:2048], y_train=data.y_train[:2048])
+    for train in (train_torchclassify, train_tuned_loop):  # warm-up: lazy imports, first-call allocations
+        train(work, few, args.threads)
+
+    def seconds(train) -> float:
+        started = time.perf_counter()
+        train(work, data, args.threads)
+        return time.perf_counter() - started
+
+    print(f"{work.name}, {work.epochs} epoch(s), {args.threads} thread(s); seconds per round:")
+    rounds = []
+    for i in range(args.rounds):
+        row = {"torchclassify": seconds(train_torchclassify), "tuned_loop": seconds(train_tuned_loop),
+               "floor": gemm_floor(work)["floor_seconds"]}
+        rounds.append(row)
+        print(f"  round {i + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
+    ours_x_floor = statistics.median(r["torchclassify"] / r["floor"] for r in rounds)
+    tuned_x_floor = statistics.median(r["tuned_loop"] / r["floor"] for r in rounds)
+    speedup = statistics.median(r["tuned_loop"] / r["torchclassify"] for r in rounds)
+    print(f"medians of per-round ratios: torchclassify {ours_x_floor:.2f}x floor, tuned loop {tuned_x_floor:.2f}x "
+          f"floor, torchclassify {speedup:.2f}x faster than the tuned loop")
+
+
+if __name__ == "__main__":
+    main()
