@@ -1,10 +1,11 @@
 """torchclassify, the tuned hand-written loop and the GEMM floor, alternated round after round in one process.
 
-run.py gives each peer its own worker and times the floor between runs, which is fair but, on these shared
-cores, leaves the × GEMM floor column at the mercy of minutes-long drifts in matmul speed (one run's floor
-measurements spanned 12.6-24.5 s). Here the three are timed back to back, round after round, in one
-process, and each round's ratios are taken before the medians: the steadiest estimate of how far a training
-run sits above its matrix products.
+run.py gives each peer its own worker, which times the floor after each of its runs; on these shared cores
+that leaves the × GEMM floor column at the mercy of minutes-long drifts in matmul speed (one run's floor
+measurements spanned 12.6-24.5 s). Here the three are timed back to back in one process, in an order that
+rotates every round (so neither run always sits next to the floor), and each round's ratios are taken
+before the medians: a second estimate of how far a training run sits above its matrix products, with the
+same process and data for all three.
 
     python benchmarks/paired.py [--workload wide_250k] [--rounds 5] [--threads 1]
 """
@@ -27,10 +28,11 @@ def main() -> None:
     parser.add_argument("--workload", default="wide_250k", choices=[w.name for w in [*WORKLOADS, WIDE_1M]])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=1, help="epochs per timed run (default 1)")
+    parser.add_argument("--epochs", type=int, help="epochs per timed run (default: the workload's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    work = replace(next(w for w in [*WORKLOADS, WIDE_1M] if w.name == args.workload), epochs=args.epochs)
+    work = next(w for w in [*WORKLOADS, WIDE_1M] if w.name == args.workload)
+    work = replace(work, epochs=args.epochs or work.epochs)
     data = make_data(work)
     few = replace(data, X_train=data.X_train[:2048], y_train=data.y_train[:2048])
     for train in (train_torchclassify, train_tuned_loop):  # warm-up: lazy imports, first-call allocations
@@ -41,11 +43,13 @@ def main() -> None:
         train(work, data, args.threads)
         return time.perf_counter() - started
 
+    timers = [("torchclassify", lambda: seconds(train_torchclassify)),
+              ("tuned_loop", lambda: seconds(train_tuned_loop)),
+              ("floor", lambda: gemm_floor(work)["floor_seconds"])]
     print(f"{work.name}, {work.epochs} epoch(s), {args.threads} thread(s); seconds per round:")
     rounds = []
     for i in range(args.rounds):
-        row = {"torchclassify": seconds(train_torchclassify), "tuned_loop": seconds(train_tuned_loop),
-               "floor": gemm_floor(work)["floor_seconds"]}
+        row = {name: timer() for name, timer in timers[i % 3:] + timers[:i % 3]}  # rotate who goes first
         rounds.append(row)
         print(f"  round {i + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
     ours_x_floor = statistics.median(r["torchclassify"] / r["floor"] for r in rounds)

@@ -3,7 +3,7 @@
 Each (workload, peer) pair lives in its own worker process (so each peer pays only for its own imports
 and its peak memory is its own), with the same thread count pinned through torch and the BLAS/OpenMP
 environment variables. Repeats are interleaved across peers, so a burst of load from elsewhere on the
-machine hits every peer alike; the table shows medians. Options: --quick (a smoke run, ~1 minute),
+machine hits every peer alike; the table shows medians. Options: --quick (a smoke run, ~4 minutes),
 --repeats N, --threads N, --only NAME[,NAME], --peers NAME[,NAME], --with-1m (adds the 1M-row workload).
 """
 
@@ -59,8 +59,9 @@ def worker(work: Workload, peer: str, threads: int) -> None:
             started = time.perf_counter()
             predict = train(work, data, threads)
             seconds = time.perf_counter() - started  # training only: predicting the test rows is not timed
-            # The floor is timed right after, in this same process: on these shared cores the matmul speed
-            # drifts by a third within minutes, so a floor timed at another moment made the ratio noise.
+            # The floor is timed next (after the test rows are scored), in this same process: on these shared
+            # cores the matmul speed drifts by a third within minutes, and a floor timed at another moment
+            # made the ratio noise.
             answer.write(json.dumps({"seconds": seconds, "score": score(work, predict(), data.y_test),
                                      **gemm_floor(work)}) + "\n")
         else:
@@ -195,7 +196,7 @@ def markdown(results: list[dict], meta: dict) -> str:
                   f"{widths}, batch {batch}, {w['epochs']} epochs, {w['optimizer']} lr {w['lr']}",
                   "", f"GEMM floor {r['floor']['floor_seconds']:.3f} s (median over every run; this machine: "
                   f"{r['floor']['gflops']:.0f} GFLOP/s on 1024² matmuls). × GEMM floor: the median over a "
-                  "peer's runs of its seconds over the floor its own process measured right after", "",
+                  "peer's runs of its seconds over the floor its own process timed after it.", "",
                   "| peer | train s | samples/s | speed-up | score | peak RSS MiB | × GEMM floor |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         ours = r["peers"].get("torchclassify")
