@@ -25,18 +25,19 @@ from workloads import WIDE_1M, WORKLOADS, make_data
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workload", default="wide_250k", choices=[w.name for w in [*WORKLOADS, WIDE_1M]])
+    workloads = {w.name: w for w in [*WORKLOADS, WIDE_1M]}
+    parser.add_argument("--workload", default="wide_250k", choices=list(workloads))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, help="epochs per timed run (default: the workload's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    work = next(w for w in [*WORKLOADS, WIDE_1M] if w.name == args.workload)
+    work = workloads[args.workload]
     work = replace(work, epochs=args.epochs or work.epochs)
     data = make_data(work)
     few = replace(data, X_train=data.X_train[:2048], y_train=data.y_train[:2048])
     for train in (train_torchclassify, train_tuned_loop):  # warm-up: lazy imports, first-call allocations
-        train(work, few, args.threads)
+        train(replace(work, epochs=1), few, args.threads)
 
     def seconds(train) -> float:
         started = time.perf_counter()

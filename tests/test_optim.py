@@ -89,6 +89,7 @@ def test_direct_step_follows_a_reloaded_state():
     _step_both(plain, direct, step, range(3, 6))
     _assert_identical(plain, direct)
     assert int(direct[1].state[next(direct[0].parameters())]["step"]) == 6
+    assert step.state_read is direct[1].state  # the kernels ran on the reloaded tensors, not step() alone
 
 
 def test_direct_step_defers_to_step_for_hooks_missing_gradients_and_other_optimizers():

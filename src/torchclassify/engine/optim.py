@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+from torch.optim import optimizer as optimizer_module  # (its global step-hook registries)
 
 from ..config import TrainConfig
 
@@ -128,8 +129,6 @@ class _DirectFusedStep:
         return group.get("decoupled_weight_decay", type(self.optimizer) is torch.optim.AdamW)
 
     def _hooked(self) -> bool:
-        from torch.optim import optimizer as optimizer_module
-
         return bool(self.optimizer._optimizer_step_pre_hooks or self.optimizer._optimizer_step_post_hooks
                     or optimizer_module._global_optimizer_pre_hooks or optimizer_module._global_optimizer_post_hooks)
 
