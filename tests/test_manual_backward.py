@@ -66,7 +66,9 @@ def _assert_same(auto, manual):
 def test_gradients_equal_autograd_for_every_activation_and_task(activation, task_name):
     task, X, y, loss_fn = _batch(task_name, soft=False)
     torch.manual_seed(1)
-    model = MLP(6, task.n_outputs(N_CLASSES), [16, 8], activation=activation)
+    # (16 -> 16: that layer's dx is written into its own output's buffer, which the activation's backward
+    # has just read; GELU, SiLU, ... read it as their input, not their output)
+    model = MLP(6, task.n_outputs(N_CLASSES), [16, 16, 8], activation=activation)
     _assert_same(*_both_paths(model, loss_fn, X, y))
 
 
@@ -112,13 +114,13 @@ def test_steps_write_into_the_same_buffers_and_still_equal_autograd():
     memory per step); a batch of another size gets buffers of its own, and every step stays autograd's."""
     task, X, y, loss_fn = _batch("multiclass", soft=False, n=40)
     torch.manual_seed(5)
-    model = MLP(6, N_CLASSES, [16, 8]).to(DEVICE)
+    model = MLP(6, N_CLASSES, [16, 16, 8]).to(DEVICE)
     auto = copy.deepcopy(model)
     step = ManualBackwardMLP.build(model, loss_fn)
-    first_linear = step.layers[0]
+    first_linear, square = step.layers[0], step.layers[2]  # 6 -> 16, then 16 -> 16
 
     def pointers():
-        return [first_linear.output.data_ptr(), step.head.input_grad.data_ptr()] + [
+        return [first_linear.output.data_ptr(), step.head.input_grad.data_ptr(), square.output.data_ptr()] + [
             p.grad.data_ptr() for p in model.parameters()]
 
     manual_opt, auto_opt = torch.optim.SGD(model.parameters(), lr=0.1), torch.optim.SGD(auto.parameters(), lr=0.1)
@@ -130,7 +132,8 @@ def test_steps_write_into_the_same_buffers_and_still_equal_autograd():
         for m, a in zip(model.parameters(), auto.parameters()):
             torch.testing.assert_close(m, a, rtol=1e-5, atol=1e-6)
     assert seen[1] == seen[0]  # same memory, step after step
-    assert seen[2][:2] != seen[0][:2] and seen[2][2:] == seen[0][2:]  # other rows: other activation buffers
+    assert seen[2][:3] != seen[0][:3] and seen[2][3:] == seen[0][3:]  # other rows: other activation buffers
+    assert square.input_grad is None  # its dx went into its output's buffer, dead by then: no fourth buffer
 
 
 def test_linear_model_and_gradient_clipping_equal_autograd():
