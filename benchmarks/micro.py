@@ -1,11 +1,14 @@
-"""Micro-benchmarks behind two choices of the hand-derived training step (docs/benchmarks.md):
+"""Micro-benchmarks behind the hand-derived training step: layouts, optimizer call, distance from the GEMM floor.
 
 1. narrow layers: one matrix product writing a row-major (rows, n) output against the same product written
    feature-major (into torch.empty(n, rows).t(), from a feature-major input), per shape;
 2. the optimizer step: torch.optim's fused `optimizer.step()` against `engine.optim.direct_step`, which calls
-   the same fused kernel without the wrapper, on the circles and blobs networks.
+   the same fused kernel without the wrapper, on the circles and blobs networks;
+3. the wide network's eight training products (32->512->512->4, batch 1024) timed one after another in a
+   step's order, against each product repeated back to back as the GEMM floor times them: what the floor's
+   warm caches are worth before any other work.
 
-    python benchmarks/micro.py [--threads 1]
+    python benchmarks/micro.py [--threads 1] [--only narrow|optimizer|products]
 
 Medians of repeated calls, in microseconds; compare within one run only (these machines drift).
 """
@@ -13,6 +16,8 @@ Medians of repeated calls, in microseconds; compare within one run only (these m
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
 
 import torch
 from run import median_seconds, storage_orders  # (benchmarks/ is on the path: this script lives there)
@@ -50,15 +55,62 @@ def optimizer_steps() -> None:
             print(f"| {name} | {setting['optimizer']} | {times[0]:.1f} | {times[1]:.1f} | {times[0] / times[1]:.2f} |")
 
 
+def products_in_step_order(rounds: int = 8) -> None:
+    rows = 1024
+    x = torch.randn(rows, 32)
+    w1, w2, w3 = torch.randn(512, 32), torch.randn(512, 512), torch.randn(4, 512)
+    h1, h2, g2 = torch.empty(rows, 512), torch.empty(rows, 512), torch.empty(rows, 512)
+    logits, g3 = torch.empty(4, rows).t(), torch.randn(4, rows).t()  # the head: feature-major, as the step has it
+    d1, d2, d3 = torch.empty_like(w1), torch.empty_like(w2), torch.empty_like(w3)
+    products = [  # forward, then backward from the head down; dx of the square layer into its own output's buffer
+        ("forward 32->512", lambda: torch.mm(x, w1.t(), out=h1)),
+        ("forward 512->512", lambda: torch.mm(h1, w2.t(), out=h2)),
+        ("forward 512->4", lambda: torch.mm(h2, w3.t(), out=logits)),
+        ("dW 4x512", lambda: torch.mm(g3.t(), h2, out=d3)),
+        ("dx 4->512", lambda: torch.mm(g3, w3, out=g2)),
+        ("dW 512x512", lambda: torch.mm(g2.t(), h1, out=d2)),
+        ("dx 512->512", lambda: torch.mm(g2, w2, out=h2)),
+        ("dW 512x32", lambda: torch.mm(h2.t(), x, out=d1)),
+    ]
+    # Rounds alternate the two ways, so that a drift in the machine's speed hits both alike.
+    in_order, repeated = ({name: [] for name, _ in products} for _ in range(2))
+    for round_ in range(rounds + 1):  # (round 0 warms up, untimed)
+        for _ in range(10):
+            for name, product in products:
+                started = time.perf_counter()
+                product()
+                in_order[name].append(time.perf_counter() - started)
+        for name, product in products:
+            for _ in range(10):
+                started = time.perf_counter()
+                product()
+                repeated[name].append(time.perf_counter() - started)
+        if round_ == 0:
+            in_order, repeated = ({name: [] for name, _ in products} for _ in range(2))
+    in_order = {name: statistics.median(times) for name, times in in_order.items()}
+    repeated = {name: statistics.median(times) for name, times in repeated.items()}
+    print("| product | in a step's order us | repeated us | ratio |")
+    print("|---|---:|---:|---:|")
+    for name, _ in products:
+        print(f"| {name} | {in_order[name] * 1e6:.0f} | {repeated[name] * 1e6:.0f} | "
+              f"{in_order[name] / repeated[name]:.2f} |")
+    total_in_order, total_repeated = sum(in_order.values()), sum(repeated.values())
+    print(f"| all eight | {total_in_order * 1e6:.0f} | {total_repeated * 1e6:.0f} | "
+          f"{total_in_order / total_repeated:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
+    sections = {"narrow": narrow_layouts, "optimizer": optimizer_steps, "products": products_in_step_order}
+    parser.add_argument("--only", choices=list(sections), help="run one section (default: all three)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, MKL {torch.backends.mkl.is_available()}, {args.threads} thread(s)\n")
-    narrow_layouts()
-    print()
-    optimizer_steps()
+    print(f"torch {torch.__version__}, MKL {torch.backends.mkl.is_available()}, {args.threads} thread(s)")
+    for name, section in sections.items():
+        if args.only in (None, name):
+            print()
+            section()
 
 
 if __name__ == "__main__":

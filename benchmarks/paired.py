@@ -7,6 +7,12 @@ rotates every round (so neither run always sits next to the floor), and each rou
 before the medians: a second estimate of how far a training run sits above its matrix products, with the
 same process and data for all three.
 
+The floor here is the run's own worth of products: each of a batch's products (run.floor_products, in its
+faster storage order) called once per batch of the run, back to back, so it is timed over as many seconds as
+the training runs are and, like them, as a total. run.py's quick floor (the median of a fifth of a second
+per product, times the batches) is timed after each round too and printed beside it: a median drops slow
+moments that a run's total cannot, but on these machines neither came out consistently lower.
+
     python benchmarks/paired.py [--workload wide_250k] [--rounds 5] [--threads 1]
 """
 
@@ -19,7 +25,7 @@ from dataclasses import replace
 
 import torch
 from peers import train_torchclassify, train_tuned_loop  # (benchmarks/ is on the path: this script lives there)
-from run import gemm_floor
+from run import floor_batches, floor_products, gemm_floor
 from workloads import WIDE_1M, WORKLOADS, make_data
 
 
@@ -44,20 +50,33 @@ def main() -> None:
         train(work, data, args.threads)
         return time.perf_counter() - started
 
+    products = [call for _, call in floor_products(work)]
+    batches = round(floor_batches(work))
+
+    def run_length_floor() -> float:
+        started = time.perf_counter()
+        for product in products:
+            for _ in range(batches):
+                product()
+        return time.perf_counter() - started
+
     timers = [("torchclassify", lambda: seconds(train_torchclassify)),
               ("tuned_loop", lambda: seconds(train_tuned_loop)),
-              ("floor", lambda: gemm_floor(work)["floor_seconds"])]
+              ("floor", run_length_floor)]
     print(f"{work.name}, {work.epochs} epoch(s), {args.threads} thread(s); seconds per round:")
     rounds = []
     for i in range(args.rounds):
         row = {name: timer() for name, timer in timers[i % 3:] + timers[:i % 3]}  # rotate who goes first
+        row["quick floor"] = gemm_floor(work)["floor_seconds"]  # (run.py's, for comparison)
         rounds.append(row)
         print(f"  round {i + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
     ours_x_floor = statistics.median(r["torchclassify"] / r["floor"] for r in rounds)
     tuned_x_floor = statistics.median(r["tuned_loop"] / r["floor"] for r in rounds)
     speedup = statistics.median(r["tuned_loop"] / r["torchclassify"] for r in rounds)
+    quick_x_floor = statistics.median(r["torchclassify"] / r["quick floor"] for r in rounds)
     print(f"medians of per-round ratios: torchclassify {ours_x_floor:.2f}x floor, tuned loop {tuned_x_floor:.2f}x "
-          f"floor, torchclassify {speedup:.2f}x faster than the tuned loop")
+          f"floor, torchclassify {speedup:.2f}x faster than the tuned loop; torchclassify {quick_x_floor:.2f}x "
+          "run.py's quick floor")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ machine hits every peer alike; the table shows medians. Options: --quick (a smok
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -92,37 +94,55 @@ def median_seconds(fn, min_seconds: float = 0.2) -> float:
     return statistics.median(samples)
 
 
-def _time_mm(a, b, both_layouts: bool = True) -> float:
-    """Median seconds of a @ b; with both_layouts, in the faster storage order (a floor that the hand-derived
-    step's feature-major layers could beat would be no floor)."""
+def _time_mm(a, b, both_layouts: bool = True) -> tuple[float, Callable]:
+    """(median seconds, the call) of a @ b; with both_layouts, in the faster storage order (a floor that the
+    hand-derived step's feature-major layers could beat would be no floor)."""
     import torch
 
     orders = storage_orders(a, b.shape[1])[:2 if both_layouts else 1]
-    return min(median_seconds(lambda: torch.mm(left, b, out=out)) for left, out in orders)
+    calls = [functools.partial(torch.mm, left, b, out=out) for left, out in orders]
+    return min(((median_seconds(call), call) for call in calls), key=lambda timed: timed[0])
 
 
-def gemm_floor(work: Workload) -> dict:
-    """Seconds the training's matrix multiplies alone take with this machine's BLAS at these shapes.
+def floor_products(work: Workload) -> list[tuple[float, Callable]]:
+    """The training's matrix products for one batch: (median seconds, call) each, in its faster storage order.
 
     Per layer (in -> out) and batch of B rows: forward (B,in)@(in,out), weight gradient (in,B)@(B,out) and,
-    except for the first layer, input gradient (B,out)@(out,in), each in its faster storage order.
-    Elementwise work, the loss and the optimizer are not counted, so no implementation can beat this floor
-    (at these shapes, with this BLAS). Also reports this machine's
-    square-matmul throughput (GFLOP/s) at the pinned thread count.
+    except for the first layer, input gradient (B,out)@(out,in).
     """
     import torch
 
     batch = work.batch_size or work.n_train
     widths = [work.n_features, *work.hidden, work.n_outputs]
-    per_batch = 0.0
+    products = []
     for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
         x, w, g = torch.randn(batch, n_in), torch.randn(n_in, n_out), torch.randn(batch, n_out)
-        per_batch += _time_mm(x, w) + _time_mm(x.t().contiguous(), g)
+        products += [_time_mm(x, w), _time_mm(x.t().contiguous(), g)]
         if i > 0:
-            per_batch += _time_mm(g, w.t().contiguous())
-    seconds = per_batch * work.n_train / batch * work.epochs
+            products.append(_time_mm(g, w.t().contiguous()))
+    return products
+
+
+def floor_batches(work: Workload) -> float:
+    """How many full batches' worth of products a training run multiplies (a partial last batch in part)."""
+    return work.n_train / (work.batch_size or work.n_train) * work.epochs
+
+
+def gemm_floor(work: Workload) -> dict:
+    """Seconds the training's matrix multiplies alone take with this machine's BLAS at these shapes: the
+    median time of each product (floor_products) times the run's number of batches.
+
+    Elementwise work, the loss and the optimizer are not counted, so no implementation can beat this floor
+    (at these shapes, with this BLAS). Also reports this machine's square-matmul throughput (GFLOP/s) at the
+    pinned thread count. Quick (a fifth of a second per product) and a few per cent low against a training
+    run's wall time: a median drops the slow moments that a run's total cannot (paired.py times the whole
+    run's worth of products instead).
+    """
+    import torch
+
+    seconds = sum(median for median, _ in floor_products(work)) * floor_batches(work)
     a = torch.randn(1024, 1024)
-    gflops = 2 * 1024**3 / _time_mm(a, a, both_layouts=False) / 1e9
+    gflops = 2 * 1024**3 / _time_mm(a, a, both_layouts=False)[0] / 1e9
     return {"floor_seconds": seconds, "gflops": gflops}
 
 
