@@ -4,9 +4,9 @@
    feature-major (into torch.empty(n, rows).t(), from a feature-major input), per shape;
 2. the optimizer step: torch.optim's fused `optimizer.step()` against `engine.optim.direct_step`, which calls
    the same fused kernel without the wrapper, on the circles and blobs networks;
-3. the wide network's eight training products (32->512->512->4, batch 1024) timed one after another in a
-   step's order, against each product repeated back to back as the GEMM floor times them: what the floor's
-   warm caches are worth before any other work.
+3. the wide network's eight training products (32->512->512->4, batch 1024) as the step computes them,
+   timed one after another in a step's order, against each repeated back to back (the way the GEMM floor
+   times its products, with warm caches): what warm caches are worth before any other work.
 
     python benchmarks/micro.py [--threads 1] [--only narrow|optimizer|products]
 
@@ -20,7 +20,8 @@ import statistics
 import time
 
 import torch
-from run import median_seconds, storage_orders  # (benchmarks/ is on the path: this script lives there)
+from run import floor_products, median_seconds, storage_orders  # (benchmarks/ is on the path: this script lives there)
+from workloads import WORKLOADS
 
 
 def narrow_layouts() -> None:
@@ -60,7 +61,10 @@ def products_in_step_order(rounds: int = 8) -> None:
     x = torch.randn(rows, 32)
     w1, w2, w3 = torch.randn(512, 32), torch.randn(512, 512), torch.randn(4, 512)
     h1, h2, g2 = torch.empty(rows, 512), torch.empty(rows, 512), torch.empty(rows, 512)
-    logits, g3 = torch.empty(4, rows).t(), torch.randn(4, rows).t()  # the head: feature-major, as the step has it
+    # The head as the step has it: logits written into a row slice of the epoch's (rows, 4) buffer, and the
+    # loss gradient row-major (CPU softmax kernels give contiguous output). Making both feature-major,
+    # MKL's faster layout for them, changed the step by under 1 % in an in-process A/B.
+    logits, g3 = torch.empty(rows * 8, 4)[rows:2 * rows], torch.randn(rows, 4)
     d1, d2, d3 = torch.empty_like(w1), torch.empty_like(w2), torch.empty_like(w3)
     products = [  # forward, then backward from the head down; dx of the square layer into its own output's buffer
         ("forward 32->512", lambda: torch.mm(x, w1.t(), out=h1)),
@@ -72,23 +76,26 @@ def products_in_step_order(rounds: int = 8) -> None:
         ("dx 512->512", lambda: torch.mm(g2, w2, out=h2)),
         ("dW 512x32", lambda: torch.mm(h2.t(), x, out=d1)),
     ]
-    # Rounds alternate the two ways, so that a drift in the machine's speed hits both alike.
-    in_order, repeated = ({name: [] for name, _ in products} for _ in range(2))
+    # and the GEMM floor's own eight (run.floor_products: the same shapes, each in its fastest form)
+    floor = [call for _, call in floor_products(next(w for w in WORKLOADS if w.name == "wide_250k"))]
+    # Rounds alternate the ways, so that a drift in the machine's speed hits them alike.
     for round_ in range(rounds + 1):  # (round 0 warms up, untimed)
+        if round_ <= 1:
+            in_order, repeated = ({name: [] for name, _ in products} for _ in range(2))
+            floor_times = [[] for _ in floor]
         for _ in range(10):
             for name, product in products:
                 started = time.perf_counter()
                 product()
                 in_order[name].append(time.perf_counter() - started)
-        for name, product in products:
-            for _ in range(10):
-                started = time.perf_counter()
-                product()
-                repeated[name].append(time.perf_counter() - started)
-        if round_ == 0:
-            in_order, repeated = ({name: [] for name, _ in products} for _ in range(2))
-    in_order = {name: statistics.median(times) for name, times in in_order.items()}
-    repeated = {name: statistics.median(times) for name, times in repeated.items()}
+        for calls, times in ((dict(products), repeated), (dict(enumerate(floor)), dict(enumerate(floor_times)))):
+            for key, call in calls.items():
+                for _ in range(10):
+                    started = time.perf_counter()
+                    call()
+                    times[key].append(time.perf_counter() - started)
+    in_order, repeated = ({name: statistics.median(times) for name, times in d.items()} for d in (in_order, repeated))
+    floor_medians = [statistics.median(times) for times in floor_times]
     print("| product | in a step's order us | repeated us | ratio |")
     print("|---|---:|---:|---:|")
     for name, _ in products:
@@ -97,6 +104,9 @@ def products_in_step_order(rounds: int = 8) -> None:
     total_in_order, total_repeated = sum(in_order.values()), sum(repeated.values())
     print(f"| all eight | {total_in_order * 1e6:.0f} | {total_repeated * 1e6:.0f} | "
           f"{total_in_order / total_repeated:.2f} |")
+    total_floor = sum(floor_medians)
+    print(f"| the GEMM floor's eight, repeated | | {total_floor * 1e6:.0f} | "
+          f"{total_in_order / total_floor:.2f} |")
 
 
 def main() -> None:

@@ -8,10 +8,11 @@ before the medians: a second estimate of how far a training run sits above its m
 same process and data for all three.
 
 The floor here is the run's own worth of products: each of a batch's products (run.floor_products, in its
-faster storage order) called once per batch of the run, back to back, so it is timed over as many seconds as
-the training runs are and, like them, as a total. run.py's quick floor (the median of a fifth of a second
-per product, times the batches) is timed after each round too and printed beside it: a median drops slow
-moments that a run's total cannot, but on these machines neither came out consistently lower.
+faster storage order) called once per batch of the run, back to back: timed as a total, as the runs are,
+and over about as long as the run spends in its products. run.py's quick floor (the median of a fifth of
+a second per product, times the batches) is timed at the end of each round and printed beside it (it is
+not in the rotation): a median drops slow moments that a run's total cannot, but on these machines
+neither came out consistently lower.
 
     python benchmarks/paired.py [--workload wide_250k] [--rounds 5] [--threads 1]
 """

@@ -134,9 +134,9 @@ def gemm_floor(work: Workload) -> dict:
 
     Elementwise work, the loss and the optimizer are not counted, so no implementation can beat this floor
     (at these shapes, with this BLAS). Also reports this machine's square-matmul throughput (GFLOP/s) at the
-    pinned thread count. Quick (a fifth of a second per product) and a few per cent low against a training
-    run's wall time: a median drops the slow moments that a run's total cannot (paired.py times the whole
-    run's worth of products instead).
+    pinned thread count. Quick: a fifth of a second per product. A median drops slow moments that a run's
+    total cannot, so paired.py also times a whole run's worth of products; neither has come out
+    consistently lower on these machines.
     """
     import torch
 
