@@ -56,55 +56,59 @@ def optimizer_steps() -> None:
             print(f"| {name} | {setting['optimizer']} | {times[0]:.1f} | {times[1]:.1f} | {times[0] / times[1]:.2f} |")
 
 
+def _time_calls(call, times: list, calls: int = 1) -> None:
+    """Append the seconds of each of `calls` back-to-back calls of call() to times."""
+    for _ in range(calls):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+
+
 def products_in_step_order(rounds: int = 8) -> None:
-    rows = 1024
-    x = torch.randn(rows, 32)
-    w1, w2, w3 = torch.randn(512, 32), torch.randn(512, 512), torch.randn(4, 512)
-    h1, h2, g2 = torch.empty(rows, 512), torch.empty(rows, 512), torch.empty(rows, 512)
-    # The head as the step has it: logits written into a row slice of the epoch's (rows, 4) buffer, and the
-    # loss gradient row-major (CPU softmax kernels give contiguous output). Making both feature-major,
+    work = next(w for w in WORKLOADS if w.name == "wide_250k")  # 32 -> 512 -> 512 -> 4, batch 1024
+    rows, n_in, (width, _), n_out = work.batch_size, work.n_features, work.hidden, work.n_outputs
+    x = torch.randn(rows, n_in)
+    w1, w2, w3 = torch.randn(width, n_in), torch.randn(width, width), torch.randn(n_out, width)
+    h1, h2, g2 = torch.empty(rows, width), torch.empty(rows, width), torch.empty(rows, width)
+    # The head as the step has it: logits written into a row slice of the epoch's (rows, n_out) buffer, and
+    # the loss gradient row-major (CPU softmax kernels give contiguous output). Making both feature-major,
     # MKL's faster layout for them, changed the step by under 1 % in an in-process A/B.
-    logits, g3 = torch.empty(rows * 8, 4)[rows:2 * rows], torch.randn(rows, 4)
+    logits, g3 = torch.empty(rows * 8, n_out)[rows:2 * rows], torch.randn(rows, n_out)
     d1, d2, d3 = torch.empty_like(w1), torch.empty_like(w2), torch.empty_like(w3)
-    products = [  # forward, then backward from the head down; dx of the square layer into its own output's buffer
-        ("forward 32->512", lambda: torch.mm(x, w1.t(), out=h1)),
-        ("forward 512->512", lambda: torch.mm(h1, w2.t(), out=h2)),
-        ("forward 512->4", lambda: torch.mm(h2, w3.t(), out=logits)),
-        ("dW 4x512", lambda: torch.mm(g3.t(), h2, out=d3)),
-        ("dx 4->512", lambda: torch.mm(g3, w3, out=g2)),
-        ("dW 512x512", lambda: torch.mm(g2.t(), h1, out=d2)),
-        ("dx 512->512", lambda: torch.mm(g2, w2, out=h2)),
-        ("dW 512x32", lambda: torch.mm(h2.t(), x, out=d1)),
-    ]
-    # and the GEMM floor's own eight (run.floor_products: the same shapes, each in its fastest form)
-    floor = [call for _, call in floor_products(next(w for w in WORKLOADS if w.name == "wide_250k"))]
-    # Rounds alternate the ways, so that a drift in the machine's speed hits them alike.
-    for round_ in range(rounds + 1):  # (round 0 warms up, untimed)
-        if round_ <= 1:
-            in_order, repeated = ({name: [] for name, _ in products} for _ in range(2))
-            floor_times = [[] for _ in floor]
+    products = {  # forward, then backward from the head down; dx of the square layer into its own output's buffer
+        f"forward {n_in}->{width}": lambda: torch.mm(x, w1.t(), out=h1),
+        f"forward {width}->{width}": lambda: torch.mm(h1, w2.t(), out=h2),
+        f"forward {width}->{n_out}": lambda: torch.mm(h2, w3.t(), out=logits),
+        f"dW {n_out}x{width}": lambda: torch.mm(g3.t(), h2, out=d3),
+        f"dx {n_out}->{width}": lambda: torch.mm(g3, w3, out=g2),
+        f"dW {width}x{width}": lambda: torch.mm(g2.t(), h1, out=d2),
+        f"dx {width}->{width}": lambda: torch.mm(g2, w2, out=h2),
+        f"dW {width}x{n_in}": lambda: torch.mm(h2.t(), x, out=d1),
+    }
+    floor = dict(enumerate(call for _, call in floor_products(work)))  # the GEMM floor's own, each in its fastest form
+    # Rounds alternate the three ways, so that a drift in the machine's speed hits them alike.
+    for round_ in range(rounds + 1):
+        if round_ <= 1:  # (round 0 warms up: its times are dropped)
+            in_order, repeated = {name: [] for name in products}, {name: [] for name in products}
+            floor_times = {i: [] for i in floor}
         for _ in range(10):
-            for name, product in products:
-                started = time.perf_counter()
-                product()
-                in_order[name].append(time.perf_counter() - started)
-        for calls, times in ((dict(products), repeated), (dict(enumerate(floor)), dict(enumerate(floor_times)))):
-            for key, call in calls.items():
-                for _ in range(10):
-                    started = time.perf_counter()
-                    call()
-                    times[key].append(time.perf_counter() - started)
-    in_order, repeated = ({name: statistics.median(times) for name, times in d.items()} for d in (in_order, repeated))
-    floor_medians = [statistics.median(times) for times in floor_times]
+            for name, product in products.items():
+                _time_calls(product, in_order[name])
+        for name, product in products.items():
+            _time_calls(product, repeated[name], 10)
+        for i, product in floor.items():
+            _time_calls(product, floor_times[i], 10)
+    in_order, repeated, floor_times = ({key: statistics.median(times) for key, times in d.items()}
+                                       for d in (in_order, repeated, floor_times))
     print("| product | in a step's order us | repeated us | ratio |")
     print("|---|---:|---:|---:|")
-    for name, _ in products:
+    for name in products:
         print(f"| {name} | {in_order[name] * 1e6:.0f} | {repeated[name] * 1e6:.0f} | "
               f"{in_order[name] / repeated[name]:.2f} |")
     total_in_order, total_repeated = sum(in_order.values()), sum(repeated.values())
     print(f"| all eight | {total_in_order * 1e6:.0f} | {total_repeated * 1e6:.0f} | "
           f"{total_in_order / total_repeated:.2f} |")
-    total_floor = sum(floor_medians)
+    total_floor = sum(floor_times.values())
     print(f"| the GEMM floor's eight, repeated | | {total_floor * 1e6:.0f} | "
           f"{total_in_order / total_floor:.2f} |")
 

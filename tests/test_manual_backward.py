@@ -119,7 +119,7 @@ def test_steps_write_into_the_same_buffers_and_still_equal_autograd():
     model = MLP(6, N_CLASSES, [16, 16, 8]).to(DEVICE)
     auto = copy.deepcopy(model)
     step = ManualBackwardMLP.build(model, loss_fn)
-    first_linear, square = step.layers[0], step.layers[2]  # 6 -> 16, then 16 -> 16
+    first_linear, square, narrowing = step.layers[0], step.layers[2], step.layers[4]  # 6->16, 16->16, 16->8
 
     def pointers():
         return [first_linear.output.data_ptr(), step.head.input_grad.data_ptr(), square.output.data_ptr()] + [
@@ -137,7 +137,7 @@ def test_steps_write_into_the_same_buffers_and_still_equal_autograd():
     assert all(a != b for a, b in zip(seen[2][:3], seen[0][:3]))  # other rows: other activation buffers
     assert seen[2][3:] == seen[0][3:]  # the same parameter gradients
     assert square.input_grad is None  # its dx went into its output's buffer, dead by then: no buffer of its own
-    assert step.layers[4].input_grad is not None  # 16 -> 8: dx (b, 16) does not fit its output, so it has one
+    assert narrowing.input_grad is not None  # dx (b, 16) does not fit its (b, 8) output, so it has its own
 
 
 def test_linear_model_and_gradient_clipping_equal_autograd():
