@@ -54,6 +54,31 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def cli_in_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `torchclassify ARGS` in this process (no interpreter start-up: ~50x faster than run_cli), with
+    stdout and stderr captured as a subprocess's would be; for the many error cases."""
+    import contextlib
+    import io
+    import warnings
+
+    from torchclassify.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    before, shown = Path.cwd(), warnings.showwarning
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit:  # argparse's errors and --help
+                code = exit.code if isinstance(exit.code, int) else 1
+    finally:
+        os.chdir(before)
+        warnings.showwarning = shown
+    return subprocess.CompletedProcess(["torchclassify", *args], code, out.getvalue(), err.getvalue())
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `python -m torchclassify ARGS` in a subprocess and capture its output."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_table, run_cli
+from conftest import cli_in_process, make_table, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -150,52 +150,58 @@ def test_datasets_and_help():
     assert run_cli("--help").returncode == 0
 
 
-def _bad_inputs(folder):
-    """(name, argv, expected message fragment) for every bad input the CLI must refuse with exit 2."""
+@pytest.fixture(scope="module")
+def bad_input_folder(tmp_path_factory):
+    """A trained model, a corrupted copy, a foreign model.json and the broken tables the cases below use."""
+    folder = tmp_path_factory.mktemp("bad")
+    trained = cli_in_process("train", "--data", "circles", "--out", "model", "--epochs", "2", "--quiet", cwd=folder)
+    assert trained.returncode == 0, trained.stderr
+    corrupt = folder / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "model.json").write_bytes((folder / "model" / "model.json").read_bytes())
+    (corrupt / "model.safetensors").write_bytes(b"\x80\x04\x95garbage-that-is-not-safetensors" * 4)
+    foreign = folder / "foreign"
+    foreign.mkdir()
+    (foreign / "model.json").write_text('{"format": "keras", "layers": []}')
     pd.DataFrame({"a": [1, 2, 3, 4], "y": ["u", "u", "u", "u"]}).to_csv(folder / "one_class.csv", index=False)
     pd.DataFrame({"a": [1, 2, 3, 4], "y": [0, 1, np.nan, 1]}).to_csv(folder / "nan_target.csv", index=False)
     pd.DataFrame({"a": [1, 2, 3, 4], "y": [0, 1, np.inf, 1]}).to_csv(folder / "inf_target.csv", index=False)
     (folder / "empty.csv").write_text("")
     (folder / "header_only.csv").write_text("a,y\n")
     pd.DataFrame({"a": [1.0], "zzz": [2.0]}).to_csv(folder / "wrong_columns.csv", index=False)
-    return [
-        ("missing file", ["train", "--data", "nope.csv", "--target", "y"], "file not found"),
-        ("unknown dataset", ["train", "--data", "circlez"], "unknown dataset 'circlez'"),
-        ("unknown column", ["train", "--data", "one_class.csv", "--target", "label"], "target column 'label' not found"),
-        ("no target", ["train", "--data", "one_class.csv"], "--target is required"),
-        ("one class", ["train", "--data", "one_class.csv", "--target", "y"], "at least 2 classes"),
-        ("nan target", ["train", "--data", "nan_target.csv", "--target", "y"], "missing value"),
-        ("inf target", ["train", "--data", "inf_target.csv", "--target", "y"], "infinite"),
-        ("empty file", ["train", "--data", "empty.csv", "--target", "y"], "is empty"),
-        ("header only", ["train", "--data", "header_only.csv", "--target", "y"], "no data rows"),
-        ("impossible task", ["train", "--data", "blobs", "--task", "binary"], "exactly 2 classes"),
-        ("bad value", ["train", "--data", "circles", "--dropout", "1.5"], "--dropout must be"),
-        ("columns mismatch", ["predict", "model", "wrong_columns.csv"], "lacks 2 column(s)"),
-        ("not a model", ["predict", ".", "wrong_columns.csv"], "not a torchclassify model folder"),
-        ("corrupted weights", ["predict", "corrupt", "wrong_columns.csv"], "not a safetensors file"),
-        ("foreign model.json", ["predict", "foreign", "wrong_columns.csv"], "not a torchclassify model file"),
-        ("missing model folder", ["evaluate", "nowhere", "--data", "circles"], "model folder not found"),
-    ]
+    return folder
 
 
-def test_every_bad_input_gets_one_line_and_exit_2(tmp_path):
-    trained = run_cli("train", "--data", "circles", "--out", "model", "--epochs", "2", "--quiet", cwd=tmp_path)
-    assert trained.returncode == 0, trained.stderr
-    corrupt = tmp_path / "corrupt"
-    corrupt.mkdir()
-    (corrupt / "model.json").write_bytes((tmp_path / "model" / "model.json").read_bytes())
-    (corrupt / "model.safetensors").write_bytes(b"\x80\x04\x95garbage-that-is-not-safetensors" * 4)
-    foreign = tmp_path / "foreign"
-    foreign.mkdir()
-    (foreign / "model.json").write_text('{"format": "keras", "layers": []}')
-    for name, argv, fragment in _bad_inputs(tmp_path):
-        result = run_cli(*argv, cwd=tmp_path)
-        assert result.returncode == 2, (name, result.stdout, result.stderr)
-        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-        assert len(lines) == 1 and fragment in lines[0], (name, result.stderr)
-        assert "Traceback" not in result.stderr, name
-    # Nothing half-written: only the folders made above exist, no temporary run folders were left behind.
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["corrupt", "foreign", "model"]
+BAD_INPUTS = [  # (argv, expected message fragment): every bad input the CLI must refuse with exit 2
+    (["train", "--data", "nope.csv", "--target", "y"], "file not found"),
+    (["train", "--data", "circlez"], "unknown dataset 'circlez'"),
+    (["train", "--data", "one_class.csv", "--target", "label"], "target column 'label' not found"),
+    (["train", "--data", "one_class.csv"], "--target is required"),
+    (["train", "--data", "one_class.csv", "--target", "y"], "at least 2 classes"),
+    (["train", "--data", "nan_target.csv", "--target", "y"], "missing value"),
+    (["train", "--data", "inf_target.csv", "--target", "y"], "infinite"),
+    (["train", "--data", "empty.csv", "--target", "y"], "is empty"),
+    (["train", "--data", "header_only.csv", "--target", "y"], "no data rows"),
+    (["train", "--data", "blobs", "--task", "binary"], "exactly 2 classes"),
+    (["train", "--data", "circles", "--dropout", "1.5"], "--dropout must be"),
+    (["predict", "model", "wrong_columns.csv"], "lacks 2 column(s)"),
+    (["predict", ".", "wrong_columns.csv"], "not a torchclassify model folder"),
+    (["predict", "corrupt", "wrong_columns.csv"], "not a safetensors file"),
+    (["predict", "foreign", "wrong_columns.csv"], "not a torchclassify model file"),
+    (["evaluate", "nowhere", "--data", "circles"], "model folder not found"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", BAD_INPUTS, ids=[" ".join(argv[:3]) for argv, _ in BAD_INPUTS])
+def test_every_bad_input_gets_one_line_and_exit_2(bad_input_folder, argv, fragment):
+    before = sorted(p.name for p in bad_input_folder.iterdir())
+    result = cli_in_process(*argv, cwd=bad_input_folder)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    # Nothing half-written: no temporary run folders or files were left behind.
+    assert sorted(p.name for p in bad_input_folder.iterdir()) == before
 
 
 def test_debug_shows_the_traceback(tmp_path):
@@ -212,11 +218,10 @@ def test_existing_out_is_refused(tmp_path):
 
 
 def test_every_config_setting_has_a_train_flag():
-    """TRAIN_KEYS comes from config.py; each must be a `train` flag, or a setting would be silently unreachable."""
+    """Each setting of config.py must be a `train` flag, or it would be silently unreachable."""
     from torchclassify.cli import build_parser
-    from torchclassify.commands.train import TRAIN_KEYS
+    from torchclassify.config import SETTINGS
 
-    parser, _ = build_parser()
-    train = parser._subparsers._group_actions[0].choices["train"]
+    train = build_parser()[2]["train"]
     dests = {action.dest for action in train._actions}
-    assert set(TRAIN_KEYS) <= dests, set(TRAIN_KEYS) - dests
+    assert set(SETTINGS) <= dests, set(SETTINGS) - dests

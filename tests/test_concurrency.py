@@ -9,20 +9,20 @@ import sys
 import pytest
 
 import torchclassify as tc
-from torchclassify.artifacts import RunWriter
 from torchclassify.errors import ConfigError
+from torchclassify.run_folder import RunFolderWriter
 
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
 ARGS = ["train", "--data", "circles", "--n-samples", "120", "--hidden", "4", "--epochs", "3", "--quiet"]
 
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
-    first = RunWriter(tmp_path / "run")
+    first = RunFolderWriter(tmp_path / "run")
     try:
         with pytest.raises(ConfigError, match=rf"another training \(pid {os.getpid()}\) is writing to"):
-            RunWriter(tmp_path / "run")
+            RunFolderWriter(tmp_path / "run")
         with pytest.raises(ConfigError, match="another training"):
-            RunWriter(tmp_path / "run", overwrite=True)  # --overwrite does not override a live run
+            RunFolderWriter(tmp_path / "run", overwrite=True)  # --overwrite does not override a live run
         # ... and the same lock holds across processes: a real CLI training refuses with exit code 2.
         result = subprocess.run([sys.executable, "-m", "torchclassify", *ARGS, "--out", str(tmp_path / "run")],
                                 env=ENV, capture_output=True, text=True, timeout=300)
@@ -55,8 +55,8 @@ def test_an_interrupted_partial_folder_is_not_silently_reused(tmp_path):
     partial.mkdir()
     (partial / "config.json").write_text("{}")
     with pytest.raises(ConfigError, match=r"interrupted training: continue it with `torchclassify train --resume"):
-        RunWriter(tmp_path / "run")
-    writer = RunWriter(tmp_path / "run", overwrite=True)  # starts over: the old state is cleared
+        RunFolderWriter(tmp_path / "run")
+    writer = RunFolderWriter(tmp_path / "run", overwrite=True)  # starts over: the old state is cleared
     assert sorted(p.name for p in partial.iterdir() if not p.name.startswith(".final-")) == ["lock"]
     writer.abort()
     assert not partial.exists()

@@ -7,7 +7,6 @@ import pytest
 import torchclassify as tc
 from torchclassify.diagnose import diagnose, diagnose_error
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -10,10 +10,9 @@ import pytest
 import torch
 
 import torchclassify as tc
+from conftest import make_table
 from torchclassify.engine.distributed import Distributed, SingleProcess
 from torchclassify.engine.loop import TensorData, epoch_batches
-
-from conftest import make_table
 
 # No dropout (its masks differ between one process and two). SGD: its update is linear in the gradient,
 # so the rounding differences of averaging two half-batch gradients stay small (Adam can amplify them).

@@ -11,7 +11,6 @@ import torchclassify as tc
 from torchclassify.cli import main
 from torchclassify.lr_find import lr_find, suggest_lr
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -5,8 +5,8 @@ import warnings
 
 import pytest
 import torch
-from conftest import TEST_DEVICE
 
+from conftest import TEST_DEVICE
 from torchclassify.config import TrainConfig
 from torchclassify.engine.optim import _DirectFusedStep, direct_step, make_optimizer, make_scheduler
 from torchclassify.models import MLP

@@ -11,9 +11,9 @@ import torch
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
 import torchclassify as tc
+from conftest import make_table
 from torchclassify import plots
 from torchclassify.data.sources import load_data
-from conftest import make_table
 
 SETTINGS = dict(n_samples=200, epochs=40, hidden=[16, 16], lr=0.03, batch_size=0, progress="quiet")
 

@@ -109,18 +109,21 @@ def test_plot_command_writes_svg_and_png(blobs_run, tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "error: --features and --labels apply to --kind boundary only"
 
 
-def test_dataframe_run_report_says_why_row_pictures_are_missing(tmp_path, capsys):
+def test_dataframe_run_report_draws_the_rows_once_and_says_why_it_cannot_again(tmp_path, capsys):
+    """The training report draws the rows it trained on; rebuilt from the folder, a DataFrame run cannot."""
     frame, target = make_table("multiclass", n=150)
     run = tc.train(data=frame, target=target, out=tmp_path / "frame",
                    **{k: v for k, v in SETTINGS.items() if k != "n_samples"})
     text = (run.run_dir / "report.html").read_text(encoding="utf-8")
-    assert len(_decoded_images(text)) == 1  # the training curves
-    assert "in-memory DataFrame" in text
+    assert len(_decoded_images(text)) > 1  # the curves and the pictures of the rows
     from torchclassify.cli import main
 
+    assert main(["report", str(run.run_dir), "-o", str(tmp_path / "again.html")]) == 0
+    again = (tmp_path / "again.html").read_text(encoding="utf-8")
+    assert len(_decoded_images(again)) == 1 and "in-memory DataFrame" in again  # the curves only, and why
     assert main(["plot", str(run.run_dir), "--kind", "boundary"]) == 2
-    assert capsys.readouterr().err.startswith(
-        "error: cannot draw boundary: the run was trained on an in-memory DataFrame")
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot draw boundary: ") and "in-memory DataFrame" in err
 
 
 def test_html_page_and_figure_to_data_uri():

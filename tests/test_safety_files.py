@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import torchclassify as tc
-from torchclassify.artifacts import load_model
+from torchclassify.classifier import load_model
 from torchclassify.errors import ModelFileError
 
 PACKAGE = Path(tc.__file__).parent
@@ -179,7 +179,7 @@ def test_model_json_with_a_5000_digit_number(folder):
 
 def test_model_json_nested_a_million_deep(folder):
     (folder / "model.json").write_text("[" * 1_000_000 + "]" * 1_000_000)
-    refused(folder, "not valid JSON|not a torchclassify model")
+    refused(folder, "not valid JSON|not a torchclassify model|more JSON values")
 
 
 def test_huge_architecture_allocates_nothing(folder):

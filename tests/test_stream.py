@@ -15,8 +15,9 @@ import torch
 
 import torchclassify as tc
 from conftest import run_cli
-from torchclassify import workflow
+from torchclassify.data import streamed as streamed_data
 from torchclassify.data.preprocess import Preprocessor
+from torchclassify.data.split import split_targets
 from torchclassify.data.stream import ParquetTable, plan_chunks
 from torchclassify.engine.callbacks import Callback
 
@@ -89,7 +90,8 @@ def test_streamed_run_trains_well_on_the_in_memory_split_and_preprocessing(strea
     assert run.metrics["test"]["accuracy"] > 0.9
     config = tc.make_config(source=str(path), target="label", seed=0)
     dataset = tc.load_data(frame, "label")
-    _, labels, preprocessor, _, splits = workflow.prepare_data(dataset, config)
+    _, labels, _, splits = split_targets(dataset.y, config)
+    preprocessor = Preprocessor.fit(dataset.X.iloc[splits["train"]])
     for name in ("train", "valid", "test"):
         np.testing.assert_array_equal(run.splits[name], splits[name])
     # 3600 training rows < PREPROCESS_ROWS: the sample is every training row, so the state is identical
@@ -107,7 +109,7 @@ def test_no_read_pulls_more_than_one_chunk_and_only_labels_are_read_whole(stream
     assert spy.file_reads and all(columns == ["label"] for columns in spy.file_reads)
     assert len(spy.group_reads) > 12 * 6  # 12 epochs of 6 training chunks, plus samples and predictions
     y = torch.as_tensor(np.zeros(len(run.splits["train"])))
-    training = workflow.ParquetChunks(table, run.splits["train"], y, None, torch.device("cpu"), seed=0)
+    training = streamed_data.ParquetChunks(table, run.splits["train"], y, None, torch.device("cpu"), seed=0)
     for groups, columns in spy.group_reads:
         # exactly one chunk's row groups per read: a training chunk, or (predicting) consecutive groups
         assert groups in training.parts or groups in table.chunks, groups
@@ -126,15 +128,15 @@ def _chunk_rows(chunks, part: list[int]) -> np.ndarray:
 def test_chunks_come_in_a_seeded_order_that_changes_between_epochs(streamed, monkeypatch):
     _, path, frame, run, _ = streamed
     config = tc.make_config(source=str(path), target="label", stream=True, chunk_rows=CHUNK_ROWS)
-    stream = workflow.prepare_stream(config)
+    stream = streamed_data.prepare_stream(config)
     train_rows = stream.splits["train"]
     y = torch.as_tensor(stream.codes[train_rows])
     spy = ReadSpy(monkeypatch)
-    chunks = workflow.ParquetChunks(stream.table, train_rows, y, stream.preprocessor, torch.device("cpu"))
+    chunks = streamed_data.ParquetChunks(stream.table, train_rows, y, stream.preprocessor, torch.device("cpu"))
     assert sum(chunks.chunk_sizes) == len(chunks) == 3600 and len(chunks.chunk_sizes) == 6
     assert sorted(g for part in chunks.parts for g in part) == list(range(12))  # a partition of the groups
-    assert workflow.ParquetChunks(stream.table, train_rows, y, None, None, seed=0).parts == chunks.parts
-    assert workflow.ParquetChunks(stream.table, train_rows, y, None, None, seed=1).parts != chunks.parts
+    assert streamed_data.ParquetChunks(stream.table, train_rows, y, None, None, seed=0).parts == chunks.parts
+    assert streamed_data.ParquetChunks(stream.table, train_rows, y, None, None, seed=1).parts != chunks.parts
 
     def epochs(seed, n_epochs=4):
         generator, orders = torch.Generator().manual_seed(seed), []
@@ -159,12 +161,12 @@ def test_chunks_come_in_a_seeded_order_that_changes_between_epochs(streamed, mon
 
 def test_a_chunk_with_a_single_training_row_joins_another(streamed):
     _, path, frame, _, _ = streamed
-    stream = workflow.prepare_stream(tc.make_config(source=str(path), target="label", stream=True,
+    stream = streamed_data.prepare_stream(tc.make_config(source=str(path), target="label", stream=True,
                                                     chunk_rows=ROW_GROUP))  # one row group per chunk
     rows = np.r_[0:600, 1500, 2000:2400]  # row group 3 (rows 1500-1999) holds a single row
     y = torch.as_tensor(stream.codes[rows])
     with pytest.warns(UserWarning, match="row groups hold ~500 rows"):  # one group a chunk: little mixing
-        chunks = workflow.ParquetChunks(stream.table, rows, y, stream.preprocessor, torch.device("cpu"))
+        chunks = streamed_data.ParquetChunks(stream.table, rows, y, stream.preprocessor, torch.device("cpu"))
     assert sorted(g for part in chunks.parts for g in part) == [0, 1, 3, 4]  # groups 2, 5... hold no rows
     assert min(chunks.chunk_sizes) >= 2 and sum(chunks.chunk_sizes) == 1001
     (joined,) = [part for part in chunks.parts if 3 in part]
@@ -182,11 +184,11 @@ def test_a_file_sorted_by_its_target_still_gives_mixed_chunks_and_trains(tmp_pat
     run = tc.train(data=str(path), target="label", stream=True, chunk_rows=CHUNK_ROWS, epochs=12, hidden=[32],
                    lr=0.01, progress="quiet", seed=0)
     config = tc.make_config(source=str(path), target="label", stream=True, chunk_rows=CHUNK_ROWS)
-    stream = workflow.prepare_stream(config)
+    stream = streamed_data.prepare_stream(config)
     y = torch.as_tensor(stream.codes[stream.splits["train"]])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        chunks = workflow.ParquetChunks(stream.table, stream.splits["train"], y, None, None, seed=0)
+        chunks = streamed_data.ParquetChunks(stream.table, stream.splits["train"], y, None, None, seed=0)
     assert not caught  # ten row groups a chunk: no advice needed
     for part in chunks.parts:  # consecutive groups would give chunks of one class each
         assert set(frame["label"].iloc[_chunk_rows(chunks, part)]) == {"high", "low", "mid"}
@@ -195,11 +197,11 @@ def test_a_file_sorted_by_its_target_still_gives_mixed_chunks_and_trains(tmp_pat
 
 def test_preprocessing_is_fitted_on_a_sample_of_training_rows_only(streamed, monkeypatch):
     _, path, frame, _, _ = streamed
-    monkeypatch.setattr(workflow, "PREPROCESS_ROWS", 1000)
+    monkeypatch.setattr(streamed_data, "PREPROCESS_ROWS", 1000)
     fitted_on = []
     fit = Preprocessor.fit.__func__
     monkeypatch.setattr(Preprocessor, "fit", classmethod(lambda cls, X, **kw: fitted_on.append(X) or fit(cls, X, **kw)))
-    stream = workflow.prepare_stream(tc.make_config(source=str(path), target="label", stream=True,
+    stream = streamed_data.prepare_stream(tc.make_config(source=str(path), target="label", stream=True,
                                                     chunk_rows=CHUNK_ROWS))
     assert stream.n_preprocess_rows == 1000 and len(fitted_on) == 1 and len(fitted_on[0]) == 1000
     assert set(fitted_on[0]["a"]) <= set(frame["a"].iloc[stream.splits["train"]])  # `a` is unique per row
@@ -288,12 +290,12 @@ def test_an_interrupted_streamed_run_resumes_bit_identical(streamed, tmp_path):
 
 def test_no_stream_over_a_streamed_runs_config_drops_its_chunk_size(tmp_path):
     from torchclassify.cli import build_parser
-    from torchclassify.commands.train import config_from_args
+    from torchclassify.commands.common import config_from_args
 
     config = tc.make_config(source="x.parquet", target="label", stream=True, chunk_rows=500)
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config.to_dict()))
-    parser, _ = build_parser()
+    parser = build_parser()[0]
     args = parser.parse_args(["train", "--config", str(path), "--no-stream"])
     rerun = config_from_args(args)
     assert rerun.data.stream is False and rerun.data.chunk_rows is None

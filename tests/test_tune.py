@@ -13,7 +13,6 @@ import torchclassify as tc
 from torchclassify.engine.callbacks import TrainState
 from torchclassify.tune import DEFAULT_SPACE, PruneOnValidation, parse_space, tune
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -25,7 +24,7 @@ def test_space_overrides_ranges_choices_and_fixed_values():
     assert "dropout" not in space and fixed == {"dropout": 0.1}
     assert set(DEFAULT_SPACE) - {"dropout"} <= set(space)
     for bad, message in (("lr", "must look like"), ("colour=red|blue", "not a train setting"),
-                         ("lr=0..1:log", "log range"), ("lr=1..0.1", "low < high"), ("hidden=8|x", "bad value"),
+                         ("lr=0..1:log", "log range"), ("lr=1..0.1", "low < high"), ("hidden=8|x", "expected widths"),
                          ("lr=1e-3..1e-1:ln", "scale")):
         with pytest.raises(tc.ConfigError, match=message):
             parse_space([bad])

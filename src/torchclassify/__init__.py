@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "train": ("workflow", "train"),
-    "make_config": ("workflow", "make_config"),
+    "make_config": ("config", "make_config"),
     "Run": ("workflow", "Run"),
     "RunConfig": ("config", "RunConfig"),
     "DataConfig": ("config", "DataConfig"),
@@ -26,7 +26,7 @@ _LAZY = {
     "MLP": ("models", "MLP"),
     "fit": ("engine.loop", "fit"),
     "train_step": ("engine.loop", "train_step"),
-    "load": ("artifacts", "load_model"),
+    "load": ("classifier", "load_model"),
     "TrainedClassifier": ("classifier", "TrainedClassifier"),
     "TorchClassifier": ("estimator", "TorchClassifier"),
     "TorchClassifyError": ("errors", "TorchClassifyError"),

@@ -1,22 +1,40 @@
-"""A trained classifier that takes raw rows: preprocessing + network + labels + threshold, in one object.
+"""A trained classifier that takes raw rows, and its two files: model.safetensors and model.json.
 
-`torchclassify.load(run_dir)` returns one; `predict` gives back the original labels.
+`TrainedClassifier` is preprocessing + network + labels + threshold in one object; `save_model` writes it
+and `load_model` (`torchclassify.load`) reads it back without unpickling anything: every field of model.json
+is type- and range-checked and the weights' header is checked against the architecture before a byte of
+weights is allocated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from . import __version__
+from .config import ModelConfig, check_section
 from .data.labels import LabelEncoding
 from .data.preprocess import Preprocessor
-from .errors import DataError
-from .tasks import Task, get_task
+from .engine.inference import predict_logits
+from .errors import ConfigError, DataError, ModelFileError
+from .evaluate import compute_metrics
+from .files import atomic_write, clean_for_json, read_json, read_safetensors_header, write_json
+from .models import make_model
+from .tasks import TASK_NAMES, Task, get_task
+
+FORMAT = "torchclassify-model"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+MODEL_JSON = "model.json"
+# Files that may hold a pickle: never loaded, and their presence beside the model means tampering.
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib", ".npy", ".npz")
 
 
 @dataclass
@@ -67,8 +85,6 @@ class TrainedClassifier:
 
     def predict_logits(self, X) -> torch.Tensor:
         """Raw rows -> logits (binary (n,), otherwise (n, n_outputs)) on the CPU."""
-        from .engine.loop import predict_logits
-
         return self.task.squeeze_logits(predict_logits(self.model, self.transform(X))).cpu()
 
     def predict_proba_tensor(self, X) -> torch.Tensor:
@@ -100,14 +116,145 @@ class TrainedClassifier:
 
     def evaluate(self, X, y) -> dict:
         """Metrics of the predictions on raw rows X against raw targets y (Series or DataFrame)."""
-        from .evaluate import compute_metrics
-
         y_frame = y.to_frame() if isinstance(y, pd.Series) else pd.DataFrame(y)
         y_true = torch.as_tensor(self.labels.encode(y_frame))
         return compute_metrics(self.task, self.predict_proba_tensor(X), y_true, self.classes, self.threshold)
 
-    def save(self, path, **kwargs):
-        """Write weights (safetensors) and model.json into the folder `path`; see artifacts.save_model."""
-        from .artifacts import save_model
+    def save(self, folder) -> None:
+        """Write model.safetensors and model.json into the existing folder `folder` (see save_model)."""
+        save_model(self, folder)
 
-        return save_model(self, path, **kwargs)
+    @classmethod
+    def load(cls, folder, trust_custom_model: bool = False) -> "TrainedClassifier":
+        """Read a model or run folder (see load_model)."""
+        return load_model(folder, trust_custom_model)
+
+
+# ------------------------------------------------------------------------------------------ the files
+
+
+def versions() -> dict[str, str]:
+    return {"torchclassify": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def save_model(classifier: TrainedClassifier, folder) -> None:
+    """Write model.safetensors (weights only) and model.json (everything else) into an existing folder."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    state = {k: v.detach().cpu().contiguous() for k, v in classifier.model.state_dict().items()}
+    atomic_write(folder / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
+    write_json(folder / MODEL_JSON, clean_for_json({
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "task": classifier.task_name,
+        "n_inputs": classifier.preprocessor.n_features_out,
+        "n_outputs": classifier.task.n_outputs(classifier.labels.n_classes),
+        "model": asdict(classifier.model_config),
+        "labels": classifier.labels.to_dict(),
+        "threshold": classifier.threshold,
+        "preprocessing": classifier.preprocessor.to_dict(),
+        "info": classifier.info,
+        "versions": versions(),
+    }))
+
+
+def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
+    """Load a TrainedClassifier from a run or model folder, without unpickling anything.
+
+    trust_custom_model: allow importing the user's own nn.Module class named in model.json.
+    Raises ModelFileError for a missing, corrupted, tampered or incompatible folder.
+    """
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFileError(f"model folder not found: {folder} - give the --out folder of a training run")
+    planted = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+    if planted:
+        raise ModelFileError(f"{folder} contains {', '.join(planted)}: pickle-based files are never loaded, and "
+                             "their presence means the folder was tampered with - remove them or re-save the model")
+    raw = read_model_json(folder)
+    try:
+        model_config = ModelConfig(**raw["model"])
+        check_section(model_config)
+    except (TypeError, ConfigError) as err:
+        raise ModelFileError(f"{folder / MODEL_JSON} has an invalid model section: {err}") from None
+    header = read_safetensors_header(folder / WEIGHTS, ModelFileError)
+    try:
+        with torch.device("meta"):  # shapes only: nothing is allocated until the file is known to match
+            skeleton = make_model(model_config, raw["n_inputs"], raw["n_outputs"], allow_custom=trust_custom_model)
+    except ConfigError as err:
+        raise ModelFileError(str(err)) from None
+    expected = {k: list(v.shape) for k, v in skeleton.state_dict().items()}
+    found = {k: v["shape"] for k, v in header.items()}
+    if expected != found:
+        diff = [k for k in sorted(set(expected) | set(found)) if expected.get(k) != found.get(k)][:3]
+        raise ModelFileError(f"{folder / WEIGHTS} does not match the architecture in {MODEL_JSON} "
+                             f"(first mismatches: {diff}): the files are from different models or tampered with")
+    try:
+        state = load_file(str(folder / WEIGHTS))
+        model = make_model(model_config, raw["n_inputs"], raw["n_outputs"], allow_custom=trust_custom_model)
+        model.load_state_dict(state, strict=True)
+        preprocessor = Preprocessor.from_dict(raw["preprocessing"])
+        labels = LabelEncoding.from_dict(raw["labels"])
+    except Exception as err:  # safetensors/torch raise assorted types on a corrupt payload
+        raise ModelFileError(f"cannot load {folder}: {type(err).__name__}: {str(err)[:200]}") from None
+    if preprocessor.n_features_out != raw["n_inputs"]:
+        raise ModelFileError(f"{folder / MODEL_JSON}: preprocessing yields {preprocessor.n_features_out} features "
+                             f"but the network takes {raw['n_inputs']}")
+    model.eval()
+    info = raw.get("info") if isinstance(raw.get("info"), dict) else {}
+    return TrainedClassifier(model, raw["task"], preprocessor, labels, model_config, float(raw["threshold"]), info)
+
+
+def _require(condition: bool, folder: Path, what: str) -> None:
+    if not condition:
+        raise ModelFileError(f"{folder / MODEL_JSON} is invalid: {what} - re-save the model with torchclassify")
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_model_json(folder: Path) -> dict:
+    """Parse and type-check model.json; every problem is a one-line ModelFileError."""
+    path = folder / MODEL_JSON
+    if not path.exists() and not path.is_symlink():
+        raise ModelFileError(f"{folder} is not a torchclassify model folder: {MODEL_JSON} is missing")
+    raw = read_json(path, ModelFileError)
+    _require(isinstance(raw, dict) and raw.get("format") == FORMAT, folder, "not a torchclassify model file")
+    _require(raw.get("format_version") == FORMAT_VERSION, folder,
+             f"format_version {raw.get('format_version')!r} is not supported (this torchclassify reads {FORMAT_VERSION})")
+    _require(raw.get("task") in TASK_NAMES, folder, "task must be binary, multiclass or multilabel")
+    for key in ("n_inputs", "n_outputs"):
+        value = raw.get(key)
+        _require(isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 10**6, folder,
+                 f"{key} must be a whole number in [1, 10^6]")
+    threshold = raw.get("threshold")
+    _require(_finite_number(threshold) and 0 < threshold < 1, folder, "threshold must be a number in (0, 1)")
+    labels = raw.get("labels")
+    _require(isinstance(labels, dict) and isinstance(labels.get("classes"), list)
+             and isinstance(labels.get("multilabel"), bool), folder, "labels must list the classes")
+    classes = labels["classes"]
+    _require(all(isinstance(c, (str, int, float, bool)) for c in classes), folder, "classes must be strings or numbers")
+    expected = {"binary": (2, 1), "multiclass": (raw["n_outputs"], raw["n_outputs"]),
+                "multilabel": (raw["n_outputs"], raw["n_outputs"])}[raw["task"]]
+    _require(labels["multilabel"] == (raw["task"] == "multilabel"), folder, "labels.multilabel contradicts the task")
+    _require(len(classes) == expected[0] and raw["n_outputs"] == expected[1]
+             and len(classes) >= (1 if labels["multilabel"] else 2), folder,
+             f"{len(classes)} classes do not fit a {raw['task']} network with {raw['n_outputs']} output(s)")
+    _require(isinstance(raw.get("model"), dict), folder, "model must be an object")
+    pre = raw.get("preprocessing")
+    _require(isinstance(pre, dict) and isinstance(pre.get("numeric"), list) and isinstance(pre.get("categorical"), list)
+             and isinstance(pre.get("max_categories"), int), folder, "preprocessing is malformed")
+    for col in pre["numeric"]:
+        _require(isinstance(col, dict) and isinstance(col.get("name"), str)
+                 and all(_finite_number(col.get(k)) for k in ("median", "mean", "std"))
+                 and isinstance(col.get("indicator"), bool), folder,
+                 "a numeric column entry is malformed (median, mean and std must be finite numbers)")
+        _require(col["std"] > 0, folder, f"column {col['name']!r} has a scale of {col['std']}: it must be above 0")
+    for col in pre["categorical"]:
+        _require(isinstance(col, dict) and isinstance(col.get("name"), str) and isinstance(col.get("categories"), list)
+                 and all(isinstance(c, str) for c in col["categories"]), folder, "a categorical column entry is malformed")
+    return raw

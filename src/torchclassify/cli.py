@@ -1,60 +1,88 @@
 """The command line: builds the parser from the modules in `commands/`, runs one, turns errors into exit 2.
 
-Bad input ends with one line on stderr and exit code 2 (`--debug` shows the traceback instead).
-No training logic lives here or in `commands/`: they parse, call the library and print.
+Bad input ends with one line on stderr and exit code 2 (`--debug` shows the traceback instead): the
+library's own errors, a mistyped flag (with the closest flag suggested), and the file-system errors a
+user can fix (permission denied, a full disk, a read-only folder). No training logic lives here or in
+`commands/`: they parse, call the library and print.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import errno
 import importlib
-import importlib.util
 import sys
 import warnings
 
+from . import __version__
+from .commands import COMMAND_MODULES
+from .errors import TorchClassifyError
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+# File-system errors a user can fix: reported in one line with exit 2 rather than as an internal error.
+_USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOENT, errno.EISDIR,
+                errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EFBIG, errno.EINVAL}
 
 
-def _command_modules():
-    from .commands import COMMAND_MODULES
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviations (--epoch is not --epochs), whose errors are one line."""
 
-    for name in COMMAND_MODULES:
-        full = f"{__package__}.commands.{name}"
-        if importlib.util.find_spec(full) is not None:
-            yield importlib.import_module(full)
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict]:
-    """The parser and {command name: module}."""
-    from . import __version__
+class _Commands:
+    """What each command module's register() sees: add_parser with the flags every command shares."""
 
-    parser = argparse.ArgumentParser(
-        prog="torchclassify",
-        description="Train, evaluate and use PyTorch classifiers on tables and toy datasets.",
-        epilog="Example: torchclassify train --data circles --out runs/circles",
-    )
+    def __init__(self, sub, shared: argparse.ArgumentParser):
+        self.sub, self.shared, self.parsers = sub, shared, {}
+
+    def add_parser(self, name: str, **kwargs) -> Parser:
+        parser = self.sub.add_parser(name, parents=[self.shared], **kwargs)
+        self.parsers[name] = parser
+        return parser
+
+
+def build_parser() -> tuple[Parser, dict, dict]:
+    """The parser, {command name: module} and {command name: its parser}."""
+    parser = Parser(prog="torchclassify",
+                    description="Train, evaluate and use PyTorch classifiers on tables and toy datasets.",
+                    epilog="Example: torchclassify train --data circles --out runs/circles")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--debug", dest="debug_all", action="store_true",
+                        help="show tracebacks instead of one-line errors")
+    shared = Parser(add_help=False)
+    shared.add_argument("--quiet", action="store_true", help="print no progress, only results and errors")
+    shared.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    commands = _Commands(parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser), shared)
     handlers = {}
-    for module in _command_modules():
-        before = set(sub.choices)
-        module.register(sub)
-        for name in set(sub.choices) - before:
-            handlers[name] = module
-    return parser, handlers
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"{__package__}.commands.{name}")
+        before = set(commands.parsers)
+        module.register(commands)
+        handlers.update({command: module for command in set(commands.parsers) - before})
+    return parser, handlers, commands.parsers
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, handlers = build_parser()
-    args = parser.parse_args(argv)
+    parser, handlers, parsers = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, unknown = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
+    if unknown:
+        parsers[args.command].error(_unknown_message(unknown, parsers[args.command]))
+    debug = args.debug or args.debug_all
     warnings.showwarning = _one_line_warning
     try:
-        return handlers[args.command].run(args) or 0
+        return handlers[args.command].execute(args) or 0
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error; silence the flush at exit too.
         sys.stderr.close()
@@ -63,16 +91,31 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as err:
-        from .errors import TorchClassifyError
-
-        if args.debug:
+        if debug:
             raise
         if isinstance(err, TorchClassifyError):
             print(f"error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
+        if isinstance(err, OSError) and err.errno in _USER_ERRNOS:
+            where = f" {err.filename}" if err.filename else ""
+            print(f"error: cannot use{where}: {err.strerror or err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         print(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback, and please "
               "report it)", file=sys.stderr)
         return 1
+
+
+def _unknown_message(unknown: list[str], parser: argparse.ArgumentParser) -> str:
+    """'unrecognized arguments: --lr-rate (did you mean --lr?)', with the closest flags suggested."""
+    known = [option for option in parser._option_string_actions if option.startswith("--")]
+    hints = []
+    for text in unknown:
+        flag = text.split("=", 1)[0]
+        if flag.startswith("-"):
+            close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{flag}: did you mean {close[0]}?")
+    return "unrecognized arguments: " + " ".join(unknown) + (f" ({'; '.join(hints)})" if hints else "")
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

@@ -8,15 +8,21 @@ and compare.html. Test metrics are shown next to the ranking but never used to o
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .artifacts import write_atomically
+import numpy as np
+import pandas as pd
+
+from .config import SETTINGS, check_value, format_setting, make_config, parse_setting, setting_name, spec
+from .diagnose import diagnose_error
 from .errors import ConfigError, DataError, TrainingError
+from .files import atomic_write, clean_for_json, read_bytes, to_json_text
+from .tasks import get_task
+from .workflow import train
 
 LINK = ":"  # "optimizer:lr" varies several settings together: values "sgd:0.1"
 
@@ -35,50 +41,15 @@ class Comparison:
     ranking: list[dict[str, Any]] = field(default_factory=list)
 
 
-def setting_types() -> dict[str, Any]:
-    """{setting name: the function the CLI parses its text with}, read from the train flags themselves."""
-    import argparse
-
-    from .commands.common import _add_train_arguments
-
-    parser = argparse.ArgumentParser(add_help=False)
-    _add_train_arguments(parser)
-    types = {}
-    for action in parser._actions:
-        if isinstance(action, argparse.BooleanOptionalAction):
-            types[action.dest] = _parse_bool
-        elif action.dest != "help":
-            types[action.dest] = action.type or str
-    return types
-
-
-def _parse_bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")
-
-
-def setting_name(name: str) -> str:
-    """CLI spelling to config key: "weight-decay" -> "weight_decay", "data" -> "source"."""
-    name = name.strip().lstrip("-").replace("-", "_")
-    return {"data": "source", "model": "custom"}.get(name, name)
-
-
 def parse_value(name: str, value: Any) -> Any:
     """A value from a grid file or the command line: text is parsed exactly like the train flag."""
-    types = setting_types()
-    if name not in types:
+    if name not in SETTINGS:
         raise ConfigError(f"cannot vary {name!r}: it is not a train setting (see `torchclassify train --help`)")
-    if not isinstance(value, str):
-        if name == "hidden" and isinstance(value, (list, tuple)):
-            return [int(v) for v in value]
-        return value
-    try:
-        return types[name](value)
-    except Exception as err:  # argparse types raise ArgumentTypeError, int/float ValueError
-        raise ConfigError(f"bad value {value!r} for {name}: {err}") from None
+    if isinstance(value, str):
+        return parse_setting(name, value)
+    if spec(name).kind == "widths" and isinstance(value, (list, tuple)):
+        return [int(v) for v in value]
+    return check_value(name, value)
 
 
 def expand_grid(grid: dict[str, list]) -> list[dict[str, Any]]:
@@ -120,7 +91,10 @@ def read_grid_file(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"grid file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_bytes(path, 2**20, ConfigError, f"grid file {path}").decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"grid file {path} is not UTF-8 text") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
@@ -162,15 +136,7 @@ def variant_name(variant: dict[str, Any]) -> str:
     """A short readable label, also the folder name: "hidden=none optimizer=sgd lr=0.1"."""
     if not variant:
         return "base"
-    return " ".join(f"{k}={_show(v)}" for k, v in variant.items())
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(map(str, value)) if value else "none"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    return " ".join(f"{k}={format_setting(v)}" for k, v in variant.items())
 
 
 def _folder(name: str) -> str:
@@ -187,9 +153,6 @@ def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = N
     A run that diverges (NaN loss) is kept in the table as "diverged", ranked last, with its diagnosis.
     log: a function called with one line per finished run (the CLI prints them).
     """
-    from .diagnose import diagnose_error
-    from .workflow import make_config, train
-
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
@@ -209,8 +172,6 @@ def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = N
             row.update(status="diverged", metrics={}, history=[], diagnosis=diagnose_error(str(err), config),
                        error=str(err), run_dir=None)
         else:
-            from .tasks import get_task
-
             result.main_metric = get_task(run.summary["task"]).main_metric
             row.update(status="ok", metrics=run.metrics, history=run.history,
                        diagnosis=run.summary.get("diagnosis", []), epochs=run.summary["epochs_run"],
@@ -237,8 +198,6 @@ def _fmt(value) -> str:
 
 def rank(runs: list[dict], metric: str) -> list[dict[str, Any]]:
     """One row per variant (in first-seen order), sorted best first on the validation metric only."""
-    import numpy as np
-
     by_variant: dict[str, list[dict]] = {}
     for row in runs:
         by_variant.setdefault(row["variant"], []).append(row)
@@ -276,8 +235,6 @@ def rank(runs: list[dict], metric: str) -> list[dict[str, Any]]:
 
 def _final_losses(rows: list[dict]):
     """Validation loss of the weights each run kept (the best epoch under early stopping, else the last)."""
-    import numpy as np
-
     losses = []
     for r in rows:
         valid = [h["valid_loss"] for h in r["history"] if "valid_loss" in h]
@@ -310,8 +267,6 @@ def _mean_std(mean: float, std: float) -> str:
 
 def write_comparison(result: Comparison) -> None:
     """runs.csv, ranking.csv, comparison.json, curves.png and compare.html in result.out."""
-    import pandas as pd
-
     m = result.main_metric
     runs = pd.DataFrame([{
         "variant": r["variant"], "seed": r["seed"], "status": r["status"], "run_dir": r["run_dir"],
@@ -320,18 +275,15 @@ def write_comparison(result: Comparison) -> None:
     } for r in result.runs])
     ranking = pd.DataFrame([{k: (" ".join(v) if k == "diagnosis" else v) for k, v in row.items() if k != "settings"}
                             for row in result.ranking])
-    write_atomically(result.out / "runs.csv", lambda p: runs.to_csv(p, index=False))
-    write_atomically(result.out / "ranking.csv", lambda p: ranking.to_csv(p, index=False))
+    atomic_write(result.out / "runs.csv", lambda p: runs.to_csv(p, index=False))
+    atomic_write(result.out / "ranking.csv", lambda p: ranking.to_csv(p, index=False))
     summary = {"main_metric": m, "ranking": result.ranking,
                "runs": [{k: v for k, v in r.items() if k != "history"} for r in result.runs]}
-    from .artifacts import clean_for_json
-
-    write_atomically(result.out / "comparison.json",
-                  lambda p: p.write_text(json.dumps(clean_for_json(summary), indent=2), encoding="utf-8"))
+    atomic_write(result.out / "comparison.json", to_json_text(clean_for_json(summary)))
     figure = curves_figure(result)
-    write_atomically(result.out / "curves.png", lambda p: figure.savefig(p, format="png", dpi=110))
+    atomic_write(result.out / "curves.png", lambda p: figure.savefig(p, format="png", dpi=110))
     html = comparison_html(result, figure)
-    write_atomically(result.out / "compare.html", lambda p: p.write_text(html, encoding="utf-8"))
+    atomic_write(result.out / "compare.html", html)
     import matplotlib.pyplot as plt
 
     plt.close(figure)

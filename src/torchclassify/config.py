@@ -1,16 +1,20 @@
-"""Settings for one run, as plain dataclasses: what config.json stores and what reruns a run.
+"""Settings for one run: what config.json stores and what reruns a run, each described once.
 
-The lowest layer of the package: everything else reads these, nothing here imports torch.
+Every field carries a `Setting` (kind, choices or range, help, CLI flag). Validation, the command line's
+flags (commands/common.py), `compare`'s value parsing and `tune`'s search space are all derived from these
+descriptions, so a choice or a range is written in one place only. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
 
+TASKS = ("auto", "binary", "multiclass", "multilabel")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "elu", "sigmoid")
 NORMS = ("none", "batch", "layer")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -20,65 +24,241 @@ CLASS_WEIGHTS = ("none", "balanced")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP_MODES = ("none", "bf16", "fp16")
 BACKWARDS = ("auto", "autograd")
+MAX_EPOCHS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What one setting may hold and how it is spelt on the command line.
+
+    kind: "choice" (one of `choices`), "int", "float", "bool", "text", "widths" (layer widths like 64,64)
+    or "batch" (a whole number, or "full" for 0). low/high bound numbers (open ends excluded);
+    optional: None is allowed (None means "chosen from the data" or "not given").
+    """
+
+    help: str
+    kind: str
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    optional: bool = False
+    flag: str | None = None  # the CLI flag, when it is not --<name with dashes>
+    metavar: str | None = None
+
+    def describe_range(self) -> str:
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"{left}{self.low:g}, {self.high:g}{right}"
+
+
+def setting(default, help: str, kind: str, **options) -> Any:
+    """A dataclass field whose metadata describes the setting (see Setting)."""
+    spec = Setting(help, kind, **options)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"setting": spec})
+    return field(default=default, metadata={"setting": spec})
 
 
 @dataclass
 class DataConfig:
-    """Where the data comes from and how it is split.
+    """Where the data comes from and how it is split."""
 
-    source: a built-in dataset name (see `torchclassify datasets`) or a CSV/Parquet path.
-    target: the label column, or several 0/1 columns for multilabel ("a,b,c" or a glob "mood_*").
-    """
-
-    source: str = "circles"
-    target: str | None = None
-    task: str = "auto"
-    n_samples: int | None = None  # toy generators only
-    noise: float | None = None  # toy generators only
-    valid_size: float = 0.2  # fractions of all rows
-    test_size: float = 0.2
-    augment: str = "none"
-    augment_strength: float | None = None  # noise std (scaled units) or mixup alpha
-    # Read a Parquet file larger than memory a chunk of row groups at a time (data/stream.py); None: 131072.
-    stream: bool = False
-    chunk_rows: int | None = None
+    source: str = setting("circles", "built-in dataset name (see `torchclassify datasets`) or a CSV/Parquet path",
+                          "text", flag="--data", metavar="NAME|PATH")
+    target: str | None = setting(None, "label column; several 0/1 columns for multilabel: 'a,b,c' or 'mood_*'",
+                                 "text", optional=True, metavar="COLUMN")
+    task: str = setting("auto", "binary, multiclass or multilabel (default: detected from the target)", "choice",
+                        choices=TASKS)
+    n_samples: int | None = setting(None, "rows drawn by a toy generator", "int", low=10, high=10**8, optional=True,
+                                    metavar="N")
+    noise: float | None = setting(None, "noise of a toy generator", "float", low=0, high=100, optional=True)
+    valid_size: float = setting(0.2, "validation fraction of all rows", "float", low=0, high=1, high_open=True)
+    test_size: float = setting(0.2, "test fraction of all rows", "float", low=0, high=1, high_open=True)
+    augment: str = setting("none", "training-batch augmentation", "choice", choices=AUGMENTATIONS)
+    augment_strength: float | None = setting(None, "noise std (in scaled units) or mixup alpha", "float", low=0,
+                                             high=100, low_open=True, optional=True)
+    stream: bool = setting(False, "read a Parquet file larger than memory in chunks of row groups", "bool")
+    chunk_rows: int | None = setting(None, "with --stream: rows per chunk, made of whole row groups (default "
+                                           "131072)", "int", low=1, high=2**31, optional=True, metavar="N")
 
 
 @dataclass
 class ModelConfig:
     """The network: an MLP (hidden=[] is a linear model) or the user's own class "pkg.module:Class"."""
 
-    hidden: list[int] = field(default_factory=lambda: [512])
-    activation: str = "relu"
-    dropout: float = 0.2
-    norm: str = "none"
-    custom: str | None = None  # "package.module:ClassName", built as Class(n_features=..., n_outputs=...)
+    hidden: list[int] = setting([512], "hidden layer widths, e.g. 64,64 ('none': a linear model)", "widths",
+                                low=1, high=65536, metavar="WIDTHS")
+    activation: str = setting("relu", "activation after each hidden layer", "choice", choices=ACTIVATIONS)
+    dropout: float = setting(0.2, "dropout probability after each hidden layer", "float", low=0, high=1,
+                             high_open=True)
+    norm: str = setting("none", "normalisation after each hidden Linear layer", "choice", choices=NORMS)
+    custom: str | None = setting(None, "your own nn.Module class, built as Class(n_features=, n_outputs=)", "text",
+                                 optional=True, flag="--model", metavar="MODULE:CLASS")
 
 
 @dataclass
 class TrainConfig:
     """How the network is trained. None means "chosen from the data" (resolved and stored at fit time)."""
 
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    momentum: float = 0.9  # SGD and RMSprop only
-    schedule: str = "none"
-    clip_grad_norm: float | None = None
-    class_weight: str = "none"
-    epochs: int | None = None
-    batch_size: int | None = None  # 0 means full batch
-    early_stopping: bool | None = None  # None: on when there is a validation split
-    patience: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    threshold: float = 0.5  # decision threshold for binary and multilabel
-    amp: str = "none"  # mixed precision autocast: "bf16" (CPU or CUDA) or "fp16" (CUDA, with loss scaling)
-    compile: bool = False  # torch.compile the model: pays only for wide models and long runs (8-10 s cold)
-    threads: int | None = None  # CPU threads; None: 1 for tiny models (a second thread only adds overhead)
-    # "auto": the built-in MLP trains with a hand-derived backward pass (engine/manual_backward.py, the
-    # same gradients without autograd's per-step overhead); "autograd": loss.backward() everywhere.
-    backward: str = "auto"
+    optimizer: str = setting("adamw", "the optimizer", "choice", choices=OPTIMIZERS)
+    lr: float = setting(1e-3, "learning rate", "float", low=0, high=10, low_open=True)
+    weight_decay: float = setting(1e-4, "weight decay (L2 penalty; decoupled for adamw)", "float", low=0, high=10)
+    momentum: float = setting(0.9, "momentum, for sgd and rmsprop", "float", low=0, high=1, high_open=True)
+    schedule: str = setting("none", "learning-rate schedule", "choice", choices=SCHEDULES)
+    clip_grad_norm: float | None = setting(None, "clip the gradient norm to this value", "float", low=0, high=1e9,
+                                           low_open=True, optional=True)
+    class_weight: str = setting("none", "weight the loss by inverse class frequency", "choice",
+                                choices=CLASS_WEIGHTS)
+    epochs: int | None = setting(None, "maximum epochs (default: from the data size)", "int", low=1,
+                                 high=MAX_EPOCHS, optional=True, metavar="N")
+    batch_size: int | None = setting(None, "rows per step, or 'full' (default: from the data size)", "batch",
+                                     low=0, high=2**31, optional=True, metavar="N|full")
+    early_stopping: bool | None = setting(None, "stop when the validation loss stalls, keeping the best weights "
+                                                "(default: on with a validation split)", "bool", optional=True)
+    patience: int | None = setting(None, "epochs without improvement before early stopping (default: a tenth "
+                                         "of the epochs, at least 20)", "int", low=1, high=MAX_EPOCHS,
+                                   optional=True, metavar="N")
+    seed: int = setting(0, "seed of the split, the weights and the batch order", "int", low=0, high=2**32 - 1)
+    device: str = setting("auto", "where to train (auto: CUDA when present)", "choice", choices=DEVICES)
+    threshold: float = setting(0.5, "decision threshold for binary and multilabel", "float", low=0, high=1,
+                               low_open=True, high_open=True)
+    amp: str = setting("none", "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA, with loss scaling)", "choice",
+                       choices=AMP_MODES)
+    compile: bool = setting(False, "torch.compile the model (pays off only for wide models trained long)", "bool")
+    threads: int | None = setting(None, "CPU threads (default: 1 for tiny models, else torch's choice)", "int",
+                                  low=1, high=1024, optional=True, metavar="N")
+    backward: str = setting("auto", "auto: the built-in MLP trains with a hand-derived backward pass (same "
+                                    "gradients, less per-step cost); autograd: loss.backward() always", "choice",
+                            choices=BACKWARDS)
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def _settings() -> dict[str, tuple[str, dataclasses.Field]]:
+    table = {}
+    for section, klass in SECTIONS.items():
+        for f in dataclasses.fields(klass):
+            table[f.name] = (section, f)
+    return table
+
+
+SETTINGS: dict[str, tuple[str, dataclasses.Field]] = _settings()  # setting name -> (section, dataclass field)
+
+
+def spec(name: str) -> Setting:
+    """The Setting of a setting name; ConfigError for an unknown one."""
+    if name not in SETTINGS:
+        raise ConfigError(f"unknown setting {name!r} (see `torchclassify train --help`)")
+    return SETTINGS[name][1].metadata["setting"]
+
+
+def flag_of(name: str) -> str:
+    """The CLI flag of a setting: --data for source, --model for custom, else --<name with dashes>."""
+    return spec(name).flag or "--" + name.replace("_", "-")
+
+
+def setting_name(text: str) -> str:
+    """A setting named as a flag or a key ("weight-decay", "--data", "model") -> its key (weight_decay, source)."""
+    text = text.strip().lstrip("-")
+    for name in SETTINGS:
+        if flag_of(name) == "--" + text:
+            return name
+    return text.replace("-", "_")
+
+
+# ------------------------------------------------------------------------------------------ text -> value
+
+
+def parse_setting(name: str, text: str) -> Any:
+    """A setting's value from command-line text (also compare's --vary, grid files and tune's --space)."""
+    s = spec(name)
+    text = str(text).strip()
+    try:
+        if s.kind == "widths":
+            if text.lower() in ("", "none", "linear", "[]"):
+                return []
+            return [int(part) for part in text.replace(" ", "").split(",") if part]
+        if s.kind == "batch":
+            return 0 if text.lower() in ("full", "all", "0") else int(text)
+        if s.kind == "int":
+            return int(text)
+        if s.kind == "float":
+            return float(text)
+        if s.kind == "bool":
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+    except ValueError:
+        raise ConfigError(f"{flag_of(name)} {text!r}: {_expected(s)}") from None
+    if s.kind == "choice" and text not in s.choices:
+        raise ConfigError(f"{flag_of(name)} {text!r} is not one of: {', '.join(s.choices)}")
+    return text
+
+
+def format_setting(value: Any) -> str:
+    """A setting's value as command-line text (parse_setting reads it back): [64, 64] -> "64,64", [] -> "none"."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) if value else "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _expected(s: Setting) -> str:
+    return {"widths": "expected widths like 64,64 (or 'none' for a linear model)",
+            "batch": "expected a whole number or 'full'", "int": "expected a whole number",
+            "float": "expected a number", "bool": "expected true or false"}.get(s.kind, "invalid value")
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+
+def check_value(name: str, value: Any) -> Any:
+    """The value if the setting accepts it (lists of widths come back as lists), else one ConfigError."""
+    s, flag = spec(name), flag_of(name)
+    if value is None:
+        if s.optional:
+            return None
+        raise ConfigError(f"{flag} needs a value")
+    if s.kind == "choice":
+        if value not in s.choices:
+            raise ConfigError(f"{flag} {value!r} is not one of: {', '.join(s.choices)}")
+    elif s.kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{flag} must be true or false, got {value!r}")
+    elif s.kind == "text":
+        if not isinstance(value, str):
+            raise ConfigError(f"{flag} must be text, got {type(value).__name__}")
+    elif s.kind == "widths":
+        if not isinstance(value, (list, tuple)) or not all(_whole(h) and s.low <= h <= s.high for h in value):
+            raise ConfigError(f"{flag} must be layer widths between 1 and 65536 like 64,64, got {value!r}")
+        if len(value) > 64:
+            raise ConfigError(f"{flag} has {len(value)} layers; at most 64 are supported")
+        return list(value)
+    elif s.kind in ("int", "batch"):
+        if not _whole(value) or not s.low <= value <= s.high:
+            raise ConfigError(f"{flag} must be a whole number in [{s.low:g}, {s.high:g}], got {value!r}")
+    elif s.kind == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+        if ok:
+            ok = (value > s.low if s.low_open else value >= s.low) and (value < s.high if s.high_open else value <= s.high)
+        if not ok:
+            raise ConfigError(f"{flag} must be a number in {s.describe_range()}, got {value!r}")
+    return value
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_section(section) -> None:
+    """Check every field of one section (DataConfig, ModelConfig or TrainConfig) in place."""
+    for f in dataclasses.fields(section):
+        setattr(section, f.name, check_value(f.name, getattr(section, f.name)))
 
 
 @dataclass
@@ -97,80 +277,49 @@ class RunConfig:
         """Build from parsed JSON, refusing unknown sections or keys with a ConfigError."""
         if not isinstance(raw, dict):
             raise ConfigError("config must be a JSON object with sections data, model, train")
-        unknown = set(raw) - {"data", "model", "train"}
+        unknown = set(raw) - set(SECTIONS)
         if unknown:
-            raise ConfigError(f"unknown config section(s) {sorted(unknown)}: expected data, model, train")
+            raise ConfigError(f"unknown config section(s) {sorted(map(str, unknown))}: expected data, model, train")
         parts = {}
-        for name, klass in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+        for name, klass in SECTIONS.items():
             section = raw.get(name, {})
             if not isinstance(section, dict):
                 raise ConfigError(f"config section {name!r} must be an object")
             known = {f.name for f in dataclasses.fields(klass)}
             bad = set(section) - known
             if bad:
-                raise ConfigError(f"unknown key(s) {sorted(bad)} in config section {name!r}")
+                raise ConfigError(f"unknown key(s) {sorted(map(str, bad))} in config section {name!r}")
             parts[name] = klass(**section)
-        config = cls(**parts)
-        config.validate()
-        return config
+        return cls(**parts).validate()
 
     def validate(self) -> "RunConfig":
-        """Check every value's range and choice; raise one ConfigError naming the first bad one."""
-        d, m, t = self.data, self.model, self.train
-        _choice("--task", d.task, ("auto", "binary", "multiclass", "multilabel"))
-        _choice("--augment", d.augment, AUGMENTATIONS)
-        _choice("--activation", m.activation, ACTIVATIONS)
-        _choice("--norm", m.norm, NORMS)
-        _choice("--optimizer", t.optimizer, OPTIMIZERS)
-        _choice("--schedule", t.schedule, SCHEDULES)
-        _choice("--class-weight", t.class_weight, CLASS_WEIGHTS)
-        _choice("--device", t.device, DEVICES)
-        _choice("--amp", t.amp, AMP_MODES)
-        _choice("--backward", t.backward, BACKWARDS)
-        if not isinstance(d.stream, bool):
-            raise ConfigError(f"--stream must be true or false, got {d.stream!r}")
+        """Check every value's kind and range, then the settings that depend on each other; one ConfigError."""
+        for section in (self.data, self.model, self.train):
+            check_section(section)
+        d = self.data
         if d.stream:
             _check_streamable(d.source)
-        if d.chunk_rows is not None:
-            if not d.stream:
-                raise ConfigError("--chunk-rows applies to --stream only: add --stream, or drop --chunk-rows")
-            if not isinstance(d.chunk_rows, int) or isinstance(d.chunk_rows, bool) or d.chunk_rows < 1:
-                raise ConfigError(f"--chunk-rows must be a whole number >= 1, got {d.chunk_rows!r}")
-        if not isinstance(t.compile, bool):
-            raise ConfigError(f"--compile must be true or false, got {t.compile!r}")
-        if t.threads is not None and (not isinstance(t.threads, int) or isinstance(t.threads, bool)
-                                      or not 1 <= t.threads <= 1024):
-            raise ConfigError(f"--threads must be a whole number between 1 and 1024, got {t.threads!r}")
-        for name, value in (("--valid-size", d.valid_size), ("--test-size", d.test_size)):
-            if not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ConfigError(f"{name} must be a fraction in [0, 1), got {value!r}")
+        if d.chunk_rows is not None and not d.stream:
+            raise ConfigError("--chunk-rows applies to --stream only: add --stream, or drop --chunk-rows")
         if d.valid_size + d.test_size >= 0.9:
             raise ConfigError("--valid-size plus --test-size leave less than 10% of rows to train on: lower them")
-        if not isinstance(m.hidden, (list, tuple)) or not all(
-            isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 65536 for h in m.hidden
-        ):
-            raise ConfigError(f"--hidden must be layer widths between 1 and 65536 like 64,64, got {m.hidden!r}")
-        if len(m.hidden) > 64:
-            raise ConfigError(f"--hidden has {len(m.hidden)} layers; at most 64 are supported")
-        m.hidden = list(m.hidden)
-        _number("--dropout", m.dropout, 0, 1, upper_open=True)
-        _number("--lr", t.lr, 0, 10, lower_open=True)
-        _number("--weight-decay", t.weight_decay, 0, 10)
-        _number("--momentum", t.momentum, 0, 1, upper_open=True)
-        _number("--threshold", t.threshold, 0, 1, lower_open=True, upper_open=True)
-        if t.clip_grad_norm is not None:
-            _number("--clip-grad-norm", t.clip_grad_norm, 0, 1e9, lower_open=True)
-        if d.augment_strength is not None:
-            _number("--augment-strength", d.augment_strength, 0, 100, lower_open=True)
-        if d.noise is not None:
-            _number("--noise", d.noise, 0, 100)
-        for name, value, low in (("--epochs", t.epochs, 1), ("--batch-size", t.batch_size, 0),
-                                 ("--patience", t.patience, 1), ("--n-samples", d.n_samples, 10)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
-                raise ConfigError(f"{name} must be a whole number >= {low}, got {value!r}")
-        if not isinstance(t.seed, int) or isinstance(t.seed, bool) or not 0 <= t.seed < 2**32:
-            raise ConfigError(f"--seed must be a whole number in [0, 2**32), got {t.seed!r}")
         return self
+
+
+def make_config(config: RunConfig | None = None, **settings) -> RunConfig:
+    """A validated copy of `config` (or the defaults) with flat keyword settings applied.
+
+    e.g. make_config(source="moons", hidden=[32], lr=0.01); data="moons" is a synonym of source.
+    Unknown names raise ConfigError; the caller's config is never edited.
+    """
+    config = RunConfig.from_dict(config.to_dict()) if config else RunConfig()
+    if isinstance(settings.get("data"), (str, os.PathLike)):
+        settings["source"] = str(settings.pop("data"))
+    for key, value in settings.items():
+        if key not in SETTINGS:
+            raise ConfigError(f"unknown setting {key!r}")
+        setattr(getattr(config, SETTINGS[key][0]), key, value)
+    return config.validate()
 
 
 def _check_streamable(source: Any) -> None:
@@ -186,17 +335,3 @@ def _check_streamable(source: Any) -> None:
                           f"time), then train with --data {parquet}")
     raise ConfigError(f"--stream reads a Parquet file (.parquet or .pq), and {text!r} is not one: built-in "
                       "datasets and in-memory tables fit in memory, so drop --stream")
-
-
-def _choice(flag: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{flag} {value!r} is not one of: {', '.join(allowed)}")
-
-
-def _number(flag: str, value: Any, low: float, high: float, lower_open=False, upper_open=False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-    if ok:
-        ok = (value > low if lower_open else value >= low) and (value < high if upper_open else value <= high)
-    if not ok:
-        left, right = "(" if lower_open else "[", ")" if upper_open else "]"
-        raise ConfigError(f"{flag} must be a number in {left}{low}, {high}{right}, got {value!r}")

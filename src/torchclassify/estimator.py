@@ -10,11 +10,17 @@ import math
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .config import ModelConfig, TrainConfig
+from .config import ModelConfig, TrainConfig, make_config
+from .data.tensors import TensorData
+from .engine.defaults import choose_class_weight, choose_refit, choose_valid_size
+from .engine.device import seeded_torch
+from .engine.loop import fit
+from .workflow import fit_in_memory
 
 _M, _T = ModelConfig(), TrainConfig()
 
@@ -156,8 +162,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _settings(self, n_rows: int, y_frame: pd.DataFrame, epochs: int | None) -> dict:
         """This estimator's parameters -> flat workflow settings, with the data-dependent choices made."""
-        from .engine.defaults import choose_class_weight, choose_valid_size
-
         epochs = self.epochs if epochs is None else epochs
         stop_early = self.early_stopping if self.early_stopping is not None else epochs is None
         valid = 0.0
@@ -182,9 +186,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _fit_frame(self, frame: pd.DataFrame, y_frame: pd.DataFrame, epochs: int | None = None) -> None:
-        from .engine.defaults import choose_refit
-        from .workflow import fit_in_memory, make_config
-
         settings = self._settings(len(frame), y_frame, epochs)
         progress = "lines" if self.verbose else "quiet"
         run = fit_in_memory(frame, y_frame, make_config(**settings), progress=progress)
@@ -204,14 +205,13 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = run.history
         self.n_iter_ = run.summary["epochs_run"]
         self.best_epoch_ = best if best is not None else self.n_iter_
+        # partial_fit continues with the same optimizer (Adam's moments) and loss (the class weights of the
+        # rows that made the network), as one long training would.
+        self._optimizer, self._loss_fn = run.optimizer, run.loss_fn
         self._n_partial = 0
 
     def _continue(self, frame: pd.DataFrame, y_codes: np.ndarray) -> None:
         """One more epoch on new rows for the fitted network, through the same loop (`engine.loop.fit`)."""
-        import torch
-
-        from .engine.loop import TensorData, fit
-
         clf, t = self.classifier_, self.config_.train
         task = clf.task
         X = clf.transform(frame)
@@ -219,8 +219,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self._n_partial += 1
         generator = torch.Generator().manual_seed(t.seed + self._n_partial)
         clf.model.train()
-        state = fit(clf.model, task, TensorData(X, y), None, t, n_classes=clf.labels.n_classes, n_epochs=1,
-                    batch_size=t.batch_size or len(X), generator=generator)
+        with seeded_torch(t.seed + self._n_partial, X.device):
+            state = fit(clf.model, task, TensorData(X, y), None, t, n_classes=clf.labels.n_classes, n_epochs=1,
+                        batch_size=t.batch_size or len(X), generator=generator, optimizer=self._optimizer,
+                        loss_fn=self._loss_fn)
         clf.model.eval()
         self.history_ = list(self.history_) + state.history
         self.n_iter_ += 1
@@ -233,8 +235,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         The network runs in float64 here: float32 matrix products round differently with the batch's size,
         and sklearn users rely on a row's prediction not depending on which other rows came with it.
         """
-        import torch
-
         check_is_fitted(self, "classifier_")
         frame, _ = self._validate(X, None, reset=False)
         clf = self.classifier_

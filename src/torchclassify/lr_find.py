@@ -12,7 +12,18 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
+from .config import make_config
+from .data.prepare import prepare
+from .data.tensors import TensorData
+from .engine.defaults import resolve_train_config
+from .engine.device import resolve_device, seeded_torch
+from .engine.loop import epoch_batches, train_step
+from .engine.optim import make_optimizer
 from .errors import ConfigError, TrainingError
+from .models import make_model
+from .tasks import get_task
 
 
 @dataclass
@@ -41,17 +52,6 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
     training split. Stops early once the smoothed loss exceeds `diverge` times its best.
     beta: smoothing of the loss curve (exponential moving average, bias-corrected).
     """
-    import torch
-
-    from .data.sources import Dataset, load_data
-    from .engine.defaults import resolve_train_config
-    from .engine.device import resolve_device, seed_everything
-    from .engine.loop import TensorData, epoch_batches, train_step
-    from .engine.optim import make_optimizer
-    from .models import make_model
-    from .tasks import get_task
-    from .workflow import make_config, prepare_data
-
     if not 0 < start_lr < end_lr:
         raise ConfigError(f"the range needs 0 < start < end, got {start_lr:g}..{end_lr:g}")
     if n_steps < 10:
@@ -59,23 +59,33 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
     if isinstance(data, str):
         settings["source"], data = data, None
     config = make_config(config, **settings)
-    if data is None:
-        dataset = load_data(config.data.source, config.data.target, n_samples=config.data.n_samples,
-                            noise=config.data.noise, seed=config.train.seed)
-    elif isinstance(data, Dataset):
-        dataset = data
-    else:
-        dataset = load_data(data, config.data.target)
-    task_name, labels, preprocessor, arrays, splits = prepare_data(dataset, config)
-    config.data.task = task_name
-    task = get_task(task_name)
+    if config.data.stream:
+        raise ConfigError("lr-find holds its training rows in memory: drop --stream (a sample of the file, "
+                          "converted with `torchclassify convert`, serves to choose a rate)")
+    prepared = prepare(config, data)
+    config.data.task = prepared.task_name
+    task = get_task(prepared.task_name)
     device = resolve_device(config.train.device)
-    config.train = resolve_train_config(config.train, len(splits["train"]), len(splits["valid"]) > 0)
-    X, y = arrays["train"]
-    train = TensorData(torch.from_numpy(X).to(device),
-                       task.as_training_target(torch.as_tensor(y).to(device, task.target_dtype())))
-    seed_everything(config.train.seed)
-    model = make_model(config.model, preprocessor.n_features_out, task.n_outputs(labels.n_classes)).to(device)
+    config.train = resolve_train_config(config.train, len(prepared.splits["train"]),
+                                        len(prepared.splits["valid"]) > 0)
+    rows = prepared.training_data(device, task.target_dtype(), config.train.seed)
+    train = TensorData(rows.X, task.as_training_target(rows.y))
+    with seeded_torch(config.train.seed, device):
+        model = make_model(config.model, prepared.preprocessor.n_features_out,
+                           task.n_outputs(prepared.labels.n_classes)).to(device)
+        lrs, raw, smoothed = _range_test(model, task, train, config, start_lr, end_lr, n_steps, beta, diverge)
+    if len(smoothed) < 10:
+        raise TrainingError(f"the loss diverged within {len(smoothed)} steps from lr {start_lr:g}: start the range "
+                            "lower (--start-lr)")
+    suggestion, lr_min_loss = suggest_lr(lrs, smoothed)
+    info = {"optimizer": config.train.optimizer, "batch_size": config.train.batch_size or len(train),
+            "n_steps_run": len(lrs), "dataset": prepared.name}
+    return LRFinderResult(lrs, smoothed, raw, suggestion, lr_min_loss, config, info)
+
+
+def _range_test(model, task, train: TensorData, config, start_lr: float, end_lr: float, n_steps: int,
+                beta: float, diverge: float) -> tuple[list[float], list[float], list[float]]:
+    """One batch per rate, the rate growing geometrically; returns (rates, batch losses, smoothed losses)."""
     model.train()
     optimizer = make_optimizer(model.parameters(), config.train)
     loss_fn = task.make_loss(None)
@@ -105,13 +115,7 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
         best = min(best, value)
         if value > diverge * best:
             break
-    if len(smoothed) < 10:
-        raise TrainingError(f"the loss diverged within {len(smoothed)} steps from lr {start_lr:g}: start the range "
-                            "lower (--start-lr)")
-    suggestion, lr_min_loss = suggest_lr(lrs, smoothed)
-    info = {"optimizer": config.train.optimizer, "batch_size": batch_size, "n_steps_run": len(lrs),
-            "dataset": dataset.name}
-    return LRFinderResult(lrs, smoothed, raw, suggestion, lr_min_loss, config, info)
+    return lrs, raw, smoothed
 
 
 def suggest_lr(lrs: list[float], losses: list[float]) -> tuple[float, float]:

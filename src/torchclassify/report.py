@@ -10,8 +10,6 @@ import base64
 import html
 import io
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, DataError, ModelFileError, TorchClassifyError
+from .classifier import load_model
+from .config import RunConfig
+from .data.prepare import rebuild_rows
+from .errors import ConfigError, DataError, TorchClassifyError
 from .evaluate import PER_CLASS_KEYS
+from .files import atomic_write
+from .run_folder import read_history, read_metrics, read_run_config
 
 _CSS = """
 :root { color-scheme: light; --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --accent: #2166ac; }
@@ -108,80 +111,42 @@ class RunView:
     data_note: str = ""
 
     @classmethod
-    def from_run(cls, run) -> "RunView":
-        """From an in-memory workflow.Run (its .splits are reused; the rows are reloaded from the source)."""
+    def from_run(cls, run, picture_rows=None) -> "RunView":
+        """From an in-memory workflow.Run and its prepared rows for pictures, (Dataset, splits, note) as
+        PreparedData.picture_rows gives them: nothing is read again. None: no pictures of the rows."""
         view = cls(run.classifier, run.config.to_dict(), list(run.history), run.metrics, dict(run.summary))
-        view._attach_data(run.splits)
+        if picture_rows is None:
+            view.data_note = "no rows were given for the pictures"
+        else:
+            dataset, splits, view.data_note = picture_rows
+            view.dataset, view.splits = dataset, {k: np.asarray(v) for k, v in splits.items()}
         return view
 
     @classmethod
     def from_folder(cls, run_dir, trust_custom_model: bool = False) -> "RunView":
         """From a run folder: model files, config.json, history.csv, metrics.json; rows rebuilt from config."""
-        from .artifacts import load_model
-        from .run_files import read_run_config
-
         run_dir = Path(run_dir)
         classifier = load_model(run_dir, trust_custom_model=trust_custom_model)
         config = read_run_config(run_dir)
-        history = []
-        if (run_dir / "history.csv").exists():
-            import pandas as pd
-
-            history = pd.read_csv(run_dir / "history.csv").to_dict("records")
-        metrics = {}
-        if (run_dir / "metrics.json").exists():
-            try:
-                metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise ModelFileError(f"{run_dir / 'metrics.json'} is not valid JSON: the run folder is corrupted") from None
         summary = classifier.info.get("summary") or {}
-        view = cls(classifier, config, history, metrics if isinstance(metrics, dict) else {}, dict(summary))
-        view._attach_data(None)
+        view = cls(classifier, config, read_history(run_dir), read_metrics(run_dir), dict(summary))
+        view._rebuild_rows()
         return view
 
-    def _attach_data(self, splits) -> None:
-        """Reload the rows from config.json's data section and (unless given) redo the seeded split."""
-        from .config import RunConfig
-        from .data.sources import load_data
-        from .workflow import PICTURE_ROWS, prepare_data, sample_streamed_rows
-
+    def _rebuild_rows(self) -> None:
+        """Reload the rows from config.json's data section and redo the seeded split (data.prepare)."""
         if not self.config:
             self.data_note = "the folder has no config.json, so the rows cannot be rebuilt"
             return
         try:
-            config = RunConfig.from_dict(self.config)
-            data = config.data
-            if data.source == "<dataframe>":
-                self.data_note = ("the run was trained on an in-memory DataFrame, which the run folder does not "
-                                  "store: pictures of the rows are left out")
-                return
-            if data.stream:  # a file larger than memory: draw a seeded sample of each split's rows
-                self.dataset, self.splits = sample_streamed_rows(config, splits, n_rows=self.summary.get("n_rows"))
-                self.data_note = (f"the run streamed its rows from {data.source}, so the pictures draw a seeded "
-                                  f"sample of at most {PICTURE_ROWS:,} rows of each split")
-                return
-            dataset = load_data(data.source, data.target, n_samples=data.n_samples, noise=data.noise,
-                                seed=config.train.seed)
-            # The rows must be the ones trained on (a Dataset passed in memory, or a file edited since, differ).
-            expected_rows, expected_name = self.summary.get("n_rows"), self.summary.get("dataset")
-            if expected_name is not None and dataset.name != expected_name:
-                self.data_note = (f"the run trained on {expected_name!r}, which config.json's source "
-                                  f"{data.source!r} does not rebuild: pictures of the rows are left out")
-                return
-            if expected_rows is not None and len(dataset.X) != expected_rows:
-                self.data_note = (f"{data.source} now has {len(dataset.X)} rows but the run trained on "
-                                  f"{expected_rows}: pictures of the rows are left out")
-                return
+            dataset, splits, note = rebuild_rows(RunConfig.from_dict(self.config), self.summary)
             missing = [c for c in self.classifier.feature_columns if c not in dataset.X.columns]
             if missing:
-                self.data_note = f"{data.source} lacks the trained column(s) {missing[:5]}: pictures of the rows are left out"
-                return
-            if splits is None:
-                splits = prepare_data(dataset, config)[4]
+                raise DataError(f"{self.config['data'].get('source')} lacks the trained column(s) {missing[:5]}")
         except TorchClassifyError as err:
             self.data_note = f"the rows cannot be rebuilt: {err}"
             return
-        self.dataset, self.splits = dataset, {k: np.asarray(v) for k, v in splits.items()}
+        self.dataset, self.splits, self.data_note = dataset, {k: np.asarray(v) for k, v in splits.items()}, note
 
     def rows(self, split: str):
         """(X, y) raw rows of one split."""
@@ -281,17 +246,7 @@ def build_report(view: RunView, format: str = "png") -> str:
 
 def write_report(view: RunView, path, format: str = "png") -> Path:
     """Build the report and write it to `path` atomically (temporary name, then rename)."""
-    path = Path(path)
-    text = build_report(view, format)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(Path(path), build_report(view, format))
 
 
 # ------------------------------------------------------------------------------------------ the tables

@@ -16,9 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .compare import parse_value
+from .config import SETTINGS, ModelConfig, format_setting, make_config, setting_name
+from .diagnose import diagnose_error
 from .engine.callbacks import Callback
-from .artifacts import write_atomically
 from .errors import ConfigError, TrainingError
+from .files import atomic_write, clean_for_json, to_json_text
+from .tasks import get_task
+from .workflow import train
 
 # Ranges that suit small tabular MLPs; every entry can be overridden, fixed or extended (see parse_space).
 DEFAULT_SPACE: dict[str, Any] = {
@@ -72,14 +77,9 @@ def parse_space(overrides: list[str] | dict[str, Any] | None, base: dict[str, An
     (whole numbers), "hidden=32|64,64|none" (choices), "dropout=0.1" (fixed: removed from the search).
     As a dict: {"lr": {"low":..., "high":..., "log": True}, "hidden": {"choices": [...]}, "dropout": 0.1}.
     """
-    from .compare import parse_value, setting_name, setting_types
-
     space = {k: dict(v) for k, v in (DEFAULT_SPACE if base is None else base).items()}
     if base is None:  # the library's default network is always a candidate (trial 0 trains the defaults)
-        from .compare import _show
-        from .config import ModelConfig
-
-        default_hidden = _show(ModelConfig().hidden)
+        default_hidden = format_setting(ModelConfig().hidden)
         if default_hidden not in space["hidden"]["choices"]:
             space["hidden"]["choices"] = [default_hidden] + space["hidden"]["choices"]
     fixed: dict[str, Any] = {}
@@ -92,10 +92,9 @@ def parse_space(overrides: list[str] | dict[str, Any] | None, base: dict[str, An
             if not sep or not spec:
                 raise ConfigError(f"--space {text!r} must look like lr=1e-4..1e-1:log, hidden=32|64,64 or dropout=0.1")
             items.append((name, _parse_spec(name, spec)))
-    types = setting_types()
     for name, spec in items:
         name = setting_name(name)
-        if name not in types or name == "seed":
+        if name not in SETTINGS or name == "seed":
             raise ConfigError(f"cannot search {name!r}: it is not a train setting (see `torchclassify train --help`)")
         if isinstance(spec, dict) and "choices" in spec:
             if not spec["choices"]:
@@ -149,8 +148,6 @@ def suggest(trial, space: dict[str, Any]) -> dict[str, Any]:
 
 def to_settings(params: dict[str, Any]) -> dict[str, Any]:
     """Trial params (choices stored as text, e.g. hidden "64,64") to train settings ([64, 64])."""
-    from .compare import parse_value
-
     return {name: parse_value(name, value) for name, value in params.items()}
 
 
@@ -192,9 +189,6 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     loss. The test split is never read while choosing. A trial whose loss turns NaN is recorded as failed.
     """
     import optuna
-
-    from .diagnose import diagnose_error
-    from .workflow import make_config, train
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if n_trials < 1:
@@ -254,15 +248,11 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
 
 
 def _main_metric(run) -> str:
-    from .tasks import get_task
-
     return get_task(run.summary["task"]).main_metric
 
 
 def _defaults_in_space(base, space: dict[str, Any]) -> dict[str, Any]:
     """The base config's own values for the searched settings, where the space can hold them."""
-    from .compare import _show
-
     values = {}
     flat = {**vars(base.data), **vars(base.model), **vars(base.train)}
     for name, spec in space.items():
@@ -270,7 +260,7 @@ def _defaults_in_space(base, space: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if "choices" in spec:
-            text = _show(value) if name == "hidden" else value
+            text = format_setting(value) if name == "hidden" else value
             if text in spec["choices"]:
                 values[name] = text
         elif isinstance(value, (int, float)) and spec["low"] <= value <= spec["high"]:
@@ -324,24 +314,22 @@ def study_summary(result: TuneResult) -> dict[str, Any]:
 
 def write_summary(result: TuneResult) -> None:
     """trials.csv, tune.json, history.png and tune.html in result.out (all trials of the study so far)."""
-    from .artifacts import clean_for_json
-
     out = result.out
     out.mkdir(parents=True, exist_ok=True)
     frame = result.study.trials_dataframe()
-    write_atomically(out / "trials.csv", lambda p: frame.to_csv(p, index=False))
+    atomic_write(out / "trials.csv", lambda p: frame.to_csv(p, index=False))
     summary = clean_for_json(study_summary(result))
-    write_atomically(out / "tune.json", lambda p: p.write_text(json.dumps(summary, indent=2), encoding="utf-8"))
+    atomic_write(out / "tune.json", to_json_text(summary))
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     figure = history_figure(result)
-    write_atomically(out / "history.png", lambda p: figure.savefig(p, format="png", dpi=110))
+    atomic_write(out / "history.png", lambda p: figure.savefig(p, format="png", dpi=110))
     html = tune_html(result, summary, figure)
     plt.close(figure)
-    write_atomically(out / "tune.html", lambda p: p.write_text(html, encoding="utf-8"))
+    atomic_write(out / "tune.html", html)
 
 
 def history_figure(result: TuneResult):

@@ -1,9 +1,9 @@
-"""One module per CLI command. Each defines `register(subparsers)` and `run(args) -> exit code`.
+"""One module per CLI command. Each defines `register(commands)` and `execute(args) -> exit code`.
 
-Modules here must import only argparse-level things at the top: heavy imports go inside `run`, so
-`torchclassify --help` stays fast.
+At the top, modules here import only the light parts of the package (config, errors: no torch, pandas or
+matplotlib); the library itself is imported inside `execute`, so `torchclassify --help` stays fast.
 """
 
-# The order `torchclassify --help` lists them in; a module that does not exist yet is skipped.
+# The order `torchclassify --help` lists them in.
 COMMAND_MODULES = ("datasets", "train", "evaluate", "predict", "plot", "report", "compare", "tune", "lr_find",
                    "convert")

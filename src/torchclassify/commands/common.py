@@ -1,81 +1,79 @@
-"""Argument types and flag groups shared by several commands."""
+"""Flags shared by several commands, derived from the setting descriptions in config.py.
+
+Every run setting's flag, type, choices and help text come from its `config.Setting`: nothing here
+restates a choice list or a range, so the parser cannot drift from the library.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
+from ..config import SECTIONS, SETTINGS, RunConfig, flag_of, format_setting, make_config, parse_setting
+from ..errors import ConfigError
 
-def _int_list(text: str) -> list[int]:
-    text = text.strip()
-    if text.lower() in ("", "none", "linear", "[]"):
-        return []
-    try:
-        return [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected widths like 64,64 (or 'none' for a linear model), got {text!r}")
+_GROUP_TITLES = {"data": "data", "model": "model", "train": "training"}
 
 
-def _batch_size(text: str) -> int:
-    if text.lower() in ("full", "all", "0"):
-        return 0
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or 'full', got {text!r}")
+def add_setting_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """One flag per run setting (except `exclude`), grouped as data / model / training.
+
+    Every default is None: only the flags a user gives override --config or the library's defaults.
+    """
+    for section, klass in SECTIONS.items():
+        group = parser.add_argument_group(_GROUP_TITLES[section])
+        for f in dataclasses.fields(klass):
+            if f.name not in exclude:
+                _add_setting(group, f)
 
 
-def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    # Every default is None: only flags the user gave override --config or the library defaults.
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", dest="source", help="built-in dataset name (see `datasets`) or a CSV/Parquet path")
-    data.add_argument("--target", help="label column; several 0/1 columns for multilabel: 'a,b,c' or 'mood_*'")
-    data.add_argument("--task", choices=["auto", "binary", "multiclass", "multilabel"], help="default: detected")
-    data.add_argument("--n-samples", type=int, help="rows for toy generators")
-    data.add_argument("--noise", type=float, help="noise for toy generators")
-    data.add_argument("--valid-size", type=float, help="validation fraction of all rows (default 0.2)")
-    data.add_argument("--test-size", type=float, help="test fraction of all rows (default 0.2)")
-    data.add_argument("--augment", choices=["none", "noise", "mixup"], help="training-batch augmentation")
-    data.add_argument("--augment-strength", type=float, help="noise std (scaled units) or mixup alpha")
-    data.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
-                      help="read a Parquet file larger than memory in chunks of row groups instead of loading it")
-    data.add_argument("--chunk-rows", type=int, metavar="N",
-                      help="with --stream: rows per chunk, made of whole row groups (default 131072)")
-    model = parser.add_argument_group("model")
-    model.add_argument("--hidden", type=_int_list, help="hidden layer widths, e.g. 64,64; 'none' = linear model")
-    model.add_argument("--activation", choices=["relu", "gelu", "silu", "tanh", "leaky_relu", "elu", "sigmoid"])
-    model.add_argument("--dropout", type=float)
-    model.add_argument("--norm", choices=["none", "batch", "layer"])
-    model.add_argument("--model", dest="custom", metavar="MODULE:CLASS",
-                       help="your own nn.Module class, built as Class(n_features=, n_outputs=)")
-    train = parser.add_argument_group("training")
-    train.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
-    train.add_argument("--lr", type=float, help="learning rate")
-    train.add_argument("--weight-decay", type=float)
-    train.add_argument("--momentum", type=float, help="for sgd and rmsprop")
-    train.add_argument("--schedule", choices=["none", "step", "cosine", "onecycle", "plateau"])
-    train.add_argument("--clip-grad-norm", type=float)
-    train.add_argument("--class-weight", choices=["none", "balanced"])
-    train.add_argument("--epochs", type=int, help="maximum epochs (default: from the data size)")
-    train.add_argument("--batch-size", type=_batch_size, help="rows per step, or 'full' (default: from the data)")
-    train.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=None,
-                       help="stop when the validation loss stalls (default: on with a validation split)")
-    train.add_argument("--patience", type=int)
-    train.add_argument("--seed", type=int)
-    train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
-    train.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed precision autocast (default none)")
-    train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                       help="torch.compile the model (pays off only for wide models and long runs)")
-    train.add_argument("--threads", type=int, help="CPU threads (default: 1 for tiny models, else all cores)")
-    train.add_argument("--backward", choices=["auto", "autograd"],
-                       help="auto (default): the built-in MLP uses a hand-derived backward pass, same gradients "
-                            "at a fraction of autograd's per-step cost; autograd: loss.backward() always")
-    train.add_argument("--threshold", type=float, help="decision threshold for binary/multilabel (default 0.5)")
+def _add_setting(group, f: dataclasses.Field) -> None:
+    s = f.metadata["setting"]
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    shown = "" if default is None else f" (default: {format_setting(default)})"
+    kwargs = {"dest": f.name, "default": None, "help": s.help + shown}
+    if s.kind == "bool":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif s.kind == "choice":
+        kwargs["choices"] = s.choices
+    else:
+        kwargs["type"] = setting_type(f.name)
+        if s.metavar:
+            kwargs["metavar"] = s.metavar
+    group.add_argument(flag_of(f.name), **kwargs)
 
 
-def write_csv_atomically(frame, output: Path) -> None:
-    """Write a DataFrame to CSV under a temporary name, then rename: never a half-written file."""
-    from ..artifacts import write_atomically
+def setting_type(name: str):
+    """An argparse `type` that parses text as config.parse_setting does (one message for both)."""
+    def parse(text: str):
+        try:
+            return parse_setting(name, text)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(output, lambda tmp: frame.to_csv(tmp, index=False))
+    parse.__name__ = name
+    return parse
+
+
+def given_settings(args: argparse.Namespace) -> dict:
+    """The run settings given as flags: {setting name: value}."""
+    return {name: getattr(args, name) for name in SETTINGS if getattr(args, name, None) is not None}
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig that --config plus the given flags describe (flags win)."""
+    from ..files import read_json
+
+    base = None
+    if getattr(args, "config", None) is not None:
+        base = RunConfig.from_dict(read_json(args.config, ConfigError, f"--config {args.config}"))
+    settings = given_settings(args)
+    if settings.get("stream") is False:  # --no-stream over a streamed run's config: its chunk size lapses too
+        settings.setdefault("chunk_rows", None)
+    return make_config(base, **settings)
+
+
+def add_config_argument(parser: argparse.ArgumentParser, what: str = "a config.json to start from (e.g. an "
+                                                                    "earlier run's)") -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE", help=what)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from .common import _add_train_arguments
+from ..config import make_config, setting_name
+from ..errors import ConfigError
+from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings
 
 
 def register(sub) -> None:
@@ -26,33 +29,25 @@ def register(sub) -> None:
                              "together are joined with ':' (--vary optimizer:lr sgd:0.1 adam:0.01)")
     parser.add_argument("--grid", type=Path, metavar="FILE", help="a TOML/YAML file with base, grid and seeds")
     parser.add_argument("--seeds", type=int, help="train each variant with this many seeds (mean ± std)")
-    parser.add_argument("--config", type=Path, help="a config.json every variant starts from")
+    add_config_argument(parser, "a config.json every variant starts from")
     parser.add_argument("--out", type=Path, default=Path("runs/compare"), help="comparison folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing run folders in --out")
     parser.add_argument("--progress", action="store_true", help="show each run's training progress")
-    _add_train_arguments(parser)
+    add_setting_arguments(parser)
 
 
-def run(args) -> int:
-    import sys
-
-    from ..compare import compare, expand_grid, ranking_text, read_grid_file, seed_list, setting_name
-    from ..errors import ConfigError
-    from ..workflow import make_config
-    from .train import config_from_args
+def execute(args) -> int:
+    from ..compare import compare, expand_grid, parse_value, ranking_text, read_grid_file, seed_list
 
     grid: dict = {}
     seeds = args.seeds
     base = config_from_args(args)
     if args.grid is not None:
         raw = read_grid_file(args.grid)
-        given = {k: v for k, v in vars(args).items() if v is not None}
+        given = given_settings(args)
         # The file's base settings sit under the flags: a flag on the command line wins.
-        from ..compare import parse_value
-        from .train import TRAIN_KEYS
-
         file_base = {setting_name(k): v for k, v in raw.get("base", {}).items()}
-        file_base = {k: parse_value(k, v) for k, v in file_base.items() if not (k in TRAIN_KEYS and k in given)}
+        file_base = {k: parse_value(k, v) for k, v in file_base.items() if k not in given}
         base = make_config(base, **file_base)
         grid.update(raw.get("grid", {}))
         seeds = seeds if seeds is not None else raw.get("seeds")
@@ -64,11 +59,12 @@ def run(args) -> int:
         raise ConfigError("nothing to compare: give --vary SETTING VALUE... or --grid FILE")
     variants = expand_grid(grid)
     seeds = seed_list(seeds, base.train.seed)
-    print(f"comparing {len(variants)} variants x {len(seeds)} seed(s) = {len(variants) * len(seeds)} runs "
-          f"into {args.out}", file=sys.stderr, flush=True)
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    if log:
+        log(f"comparing {len(variants)} variants x {len(seeds)} seed(s) = {len(variants) * len(seeds)} runs "
+            f"into {args.out}")
     result = compare(base, variants, seeds=seeds, out=args.out, overwrite=args.overwrite,
-                     progress="auto" if args.progress else "quiet",
-                     log=lambda line: print(line, file=sys.stderr, flush=True))
+                     progress="auto" if args.progress and not args.quiet else "quiet", log=log)
     print(ranking_text(result))
     print(f"\ncomparison: {result.out}  (ranking.csv, runs.csv, curves.png, compare.html; runs in {result.out / 'runs'})")
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import ConfigError
+
 
 def register(sub) -> None:
     convert = sub.add_parser("convert", help="turn a CSV (larger than memory) into a Parquet file for --stream")
@@ -16,9 +18,8 @@ def register(sub) -> None:
     convert.add_argument("--overwrite", action="store_true", help="replace an existing destination")
 
 
-def run(args) -> int:
+def execute(args) -> int:
     from ..data.convert import csv_to_parquet
-    from ..errors import ConfigError
 
     if args.row_group_rows < 1:
         raise ConfigError(f"--row-group-rows must be at least 1, got {args.row_group_rows}")

@@ -13,11 +13,11 @@ def register(sub) -> None:
     evaluate.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
 
 
-def run(args) -> int:
-    from ..artifacts import load_model
+def execute(args) -> int:
+    from ..classifier import load_model
     from ..data.sources import BUILTINS, load_data
     from ..evaluate import format_metrics
-    from ..run_files import read_run_config
+    from ..run_folder import read_run_config
 
     classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
     config_data = read_run_config(args.run).get("data", {})

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import _add_train_arguments
+from .common import add_config_argument, add_setting_arguments, config_from_args
+
+# Settings the range test does not use: it trains for --steps batches at rates it chooses itself.
+NOT_USED = ("lr", "epochs", "early_stopping", "patience", "schedule", "threshold", "class_weight", "clip_grad_norm",
+            "augment", "augment_strength", "amp", "compile", "backward", "stream", "chunk_rows")
 
 
 def register(sub) -> None:
@@ -20,36 +24,27 @@ def register(sub) -> None:
     parser.add_argument("--start-lr", type=float, default=1e-7, help="first rate tried (default 1e-7)")
     parser.add_argument("--end-lr", type=float, default=10.0, help="last rate tried (default 10)")
     parser.add_argument("--steps", type=int, default=200, help="rates tried, one batch each (default 200)")
-    parser.add_argument("--config", type=Path, help="a config.json to start from (e.g. an earlier run's)")
+    add_config_argument(parser)
     parser.add_argument("--out", type=Path, help="folder for the plot and curve (default runs/<dataset>-lr-find)")
-    _add_train_arguments(parser)
+    add_setting_arguments(parser, exclude=NOT_USED)
 
 
-def run(args) -> int:
-    import json
-    import os
-
+def execute(args) -> int:
     import pandas as pd
 
+    from ..files import atomic_write, write_json
     from ..lr_find import lr_find, lr_find_figure
-    from .common import write_csv_atomically
-    from .train import config_from_args
 
     config = config_from_args(args)
     result = lr_find(config, start_lr=args.start_lr, end_lr=args.end_lr, n_steps=args.steps)
     out = args.out or Path("runs") / f"{Path(config.data.source).stem}-lr-find"
     out.mkdir(parents=True, exist_ok=True)
-    write_csv_atomically(pd.DataFrame({"lr": result.lrs, "loss": result.raw_losses, "smoothed_loss": result.losses}),
-                         out / "lr_find.csv")
-    for name, write in (("lr_find.json", lambda p: p.write_text(json.dumps(
-            {k: v for k, v in result.to_dict().items() if k not in ("lrs", "losses", "raw_losses")}, indent=2))),
-                        ("lr_find.png", lambda p: lr_find_figure(result).savefig(p, format="png", dpi=110))):
-        tmp = out / f".{name}.tmp-{os.getpid()}"
-        try:
-            write(tmp)
-            os.replace(tmp, out / name)
-        finally:
-            tmp.unlink(missing_ok=True)
+    curve = pd.DataFrame({"lr": result.lrs, "loss": result.raw_losses, "smoothed_loss": result.losses})
+    atomic_write(out / "lr_find.csv", curve.to_csv(index=False))
+    write_json(out / "lr_find.json",
+               {k: v for k, v in result.to_dict().items() if k not in ("lrs", "losses", "raw_losses")})
+    figure = lr_find_figure(result)
+    atomic_write(out / "lr_find.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110))
     print(f"suggested learning rate: {result.suggestion:.3g}  ({result.info['optimizer']}, batch "
           f"{result.info['batch_size']}; lowest loss at {result.lr_min_loss:.3g}, {result.info['n_steps_run']} steps)")
     print(f"plot: {out / 'lr_find.png'}")

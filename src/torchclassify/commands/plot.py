@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import ConfigError
+
 KINDS = ("boundary", "curves", "confusion", "roc", "pr", "calibration")
 
 
@@ -21,10 +23,8 @@ def register(sub) -> None:
     plot.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
 
 
-def run(args) -> int:
-    import os
-
-    from ..errors import ConfigError
+def execute(args) -> int:
+    from ..files import atomic_write
     from ..report import RunView, draw
 
     options = {}
@@ -38,11 +38,6 @@ def run(args) -> int:
     display = draw(view, args.kind, **options)
     output = args.output or args.run / f"{args.kind}.{args.format}"
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    try:
-        display.savefig(tmp, format=args.format)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(output, lambda tmp: display.savefig(tmp, format=args.format))
     print(output)
     return 0

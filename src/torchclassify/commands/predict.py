@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import ConfigError
+
 
 def register(sub) -> None:
     predict = sub.add_parser("predict", help="predict labels (or probabilities) for new raw rows")
@@ -18,11 +20,11 @@ def register(sub) -> None:
     predict.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
 
 
-def run(args) -> int:
-    from ..artifacts import load_model, write_atomically
+def execute(args) -> int:
+    from ..classifier import load_model
     from ..data.sources import iter_table
-    from ..errors import ConfigError
-    from ..run_files import read_run_config
+    from ..files import atomic_write
+    from ..run_folder import read_run_config
 
     if args.chunk_rows < 1:
         raise ConfigError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
@@ -49,7 +51,7 @@ def run(args) -> int:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             written.append(write(handle))
 
-    write_atomically(args.output, write_file)  # a file that fails partway leaves nothing behind
+    atomic_write(args.output, write_file)  # a file that fails partway leaves nothing behind
     print(f"wrote {written[0]} predictions to {args.output}", file=sys.stderr)
     return 0
 

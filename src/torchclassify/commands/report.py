@@ -14,7 +14,7 @@ def register(sub) -> None:
     report.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
 
 
-def run(args) -> int:
+def execute(args) -> int:
     from ..report import RunView, write_report
 
     view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)

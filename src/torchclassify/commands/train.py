@@ -2,73 +2,43 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-from ..config import DataConfig, ModelConfig, TrainConfig
-from .common import _add_train_arguments
-
-# Every setting a run has: the flags' argparse names are the config fields' names (--data -> source,
-# --model -> custom), so one list serves train, compare, tune and lr-find and cannot drift from config.py.
-TRAIN_KEYS = [f.name for section in (DataConfig, ModelConfig, TrainConfig) for f in dataclasses.fields(section)]
+from ..config import flag_of
+from ..errors import ConfigError
+from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings
 
 
 def register(sub) -> None:
     train = sub.add_parser("train", help="train a classifier and write a run folder",
                            description="Train a classifier; writes config.json, model.safetensors, model.json, "
-                                       "history.csv and metrics.json into --out.")
-    train.add_argument("--config", type=Path, help="a config.json to start from (e.g. an earlier run's)")
+                                       "history.csv, metrics.json and report.html into --out.")
+    add_config_argument(train)
     train.add_argument("--out", type=Path, help="run folder to create (default: runs/<dataset>)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    train.add_argument("--quiet", action="store_true", help="no progress output")
     train.add_argument("--resume", type=Path, metavar="RUN",
                        help="continue an interrupted training (its --out folder) with the settings it started with")
     train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                        help="save a checkpoint into RUN.partial/ every N epochs (default: after the first "
                             "epoch, then every 10 seconds of training)")
-    _add_train_arguments(train)
+    add_setting_arguments(train)
 
 
-def config_from_args(args):
-    """The RunConfig that --config plus the given flags describe (flags win)."""
-    import json
-
-    from ..config import RunConfig
-    from ..errors import ConfigError, DataError
-    from ..workflow import make_config
-
-    base = None
-    if getattr(args, "config", None) is not None:
-        try:
-            base = RunConfig.from_dict(json.loads(args.config.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise DataError(f"config file not found: {args.config}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ConfigError(f"{args.config} is not valid JSON: {err}") from None
-    settings = {k: getattr(args, k) for k in TRAIN_KEYS if getattr(args, k, None) is not None}
-    if settings.get("stream") is False:  # --no-stream over a streamed run's config: its chunk size lapses too
-        settings.setdefault("chunk_rows", None)
-    return make_config(base, **settings)
-
-
-def run(args) -> int:
-    from ..errors import ConfigError
+def execute(args) -> int:
+    from ..workflow import train
 
     progress = "quiet" if args.quiet else "auto"
     try:
         if args.resume is not None:
-            given = [k for k in TRAIN_KEYS + ["config", "out"] if getattr(args, k, None) is not None]
+            given = [flag_of(k) for k in given_settings(args)]
+            given += [f"--{k}" for k in ("config", "out") if getattr(args, k, None) is not None]
             if given or args.overwrite:
-                names = {"source": "data", "custom": "model"}
-                flags = ", ".join("--" + names.get(k, k).replace("_", "-") for k in given) or "--overwrite"
-                raise ConfigError(f"--resume continues with the settings the run started with: drop {flags}")
-        from ..workflow import train
-
-        if args.resume is not None:
+                raise ConfigError("--resume continues with the settings the run started with: drop "
+                                  + (", ".join(given) or "--overwrite"))
             run = train(resume=args.resume, progress=progress, checkpoint_every=args.checkpoint_every)
         else:
             config = config_from_args(args)
-            out = args.out or default_out(config.data.source)
+            out = args.out if args.out is not None else default_out(config.data.source)
             run = train(config, out=out, overwrite=args.overwrite, progress=progress,
                         checkpoint_every=args.checkpoint_every)
     except KeyboardInterrupt:
@@ -109,3 +79,5 @@ def report_text(run) -> str:
         lines.append(f"run folder: {run.run_dir}  ({files})")
         lines.append(f"predict:    torchclassify predict {run.run_dir} NEW_ROWS.csv --proba -o predictions.csv")
     return "\n".join(lines)
+
+

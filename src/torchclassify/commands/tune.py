@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from .common import _add_train_arguments
+from ..config import setting_name
+from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings
 
 
 def register(sub) -> None:
@@ -33,28 +35,27 @@ def register(sub) -> None:
     parser.add_argument("--sampler-seed", type=int, help="seed TPE for a reproducible search (one worker)")
     parser.add_argument("--no-retrain", dest="retrain", action="store_false",
                         help="do not retrain and save the best configuration")
-    parser.add_argument("--config", type=Path, help="a config.json every trial starts from")
+    add_config_argument(parser, "a config.json every trial starts from")
     parser.add_argument("--out", type=Path, default=Path("runs/tune"), help="study folder (default runs/tune)")
-    _add_train_arguments(parser)
+    add_setting_arguments(parser)
 
 
-def run(args) -> int:
-    import sys
-
+def execute(args) -> int:
     from ..tune import parse_space, study_summary, tune
-    from .train import TRAIN_KEYS, config_from_args
 
     base = config_from_args(args)
     # Flags given on the command line are the user's choice: take them out of the default space.
-    given = {k for k in TRAIN_KEYS if getattr(args, k, None) is not None}
+    given = set(given_settings(args))
+    searched = {setting_name(text.split("=")[0]) for text in args.space}
     space, fixed = parse_space(args.space)
-    space = {k: v for k, v in space.items() if k not in given or any(s.split("=")[0].replace("-", "_") == k
-                                                                   for s in args.space)}
-    print(f"searching {', '.join(space) or 'nothing'} for {args.trials} trials"
-          + (f" or {args.timeout:g}s" if args.timeout else "") + f" into {args.out}", file=sys.stderr, flush=True)
+    space = {k: v for k, v in space.items() if k not in given or k in searched}
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    if log:
+        log(f"searching {', '.join(space) or 'nothing'} for {args.trials} trials"
+            + (f" or {args.timeout:g}s" if args.timeout else "") + f" into {args.out}")
     result = tune(base, (space, fixed), n_trials=args.trials, timeout=args.timeout, out=args.out,
                   storage=args.storage, study_name=args.study_name, sampler_seed=args.sampler_seed,
-                  retrain=args.retrain, log=lambda line: print(line, file=sys.stderr, flush=True))
+                  retrain=args.retrain, log=log)
     print(summary_text(study_summary(result)))
     return 0
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
+from ..files import atomic_write
 from .sources import check_data_file, csv_options, reading_errors
 
 ROW_GROUP_ROWS = 16_384  # small next to a streamed chunk (131,072 rows by default): chunks mix ~8 groups
@@ -53,8 +54,6 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..artifacts import write_atomically
-
     source, destination = Path(source), Path(destination)
     check_data_file(source)
     types = infer_column_types(source, chunk_rows)  # (pandas renames a repeated column name "a" to "a.1")
@@ -72,5 +71,5 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
                 counts["row_groups"] += -(-len(chunk) // row_group_rows)
 
     destination.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(destination, write)
+    atomic_write(destination, write)
     return {"rows": counts["rows"], "columns": len(types), "row_groups": counts["row_groups"], "types": types}

@@ -5,8 +5,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 
+from ..config import RunConfig
 from ..errors import DataError
+from ..tasks import detect_task
+from .labels import LabelEncoding
 
 
 def split_indices(n_samples: int, y_codes: np.ndarray | None, valid_size: float, test_size: float,
@@ -46,3 +50,20 @@ def split_indices(n_samples: int, y_codes: np.ndarray | None, valid_size: float,
     rest, test = cut(indices, n_test, 0)
     train, valid = cut(rest, n_valid, 1)
     return np.sort(train), np.sort(valid), np.sort(test)
+
+
+def split_targets(y: pd.DataFrame, config: RunConfig):
+    """Labels, task, encoded targets and the seeded (stratified) split, from the targets alone.
+
+    y: (n, n_targets) raw targets of every row. Returns (task name, LabelEncoding, codes (n,) or (n, L),
+    {"train", "valid", "test": sorted row indices}); in-memory and streamed runs share it, so they split alike.
+    """
+    labels = LabelEncoding.fit(y)
+    task_name = detect_task(y.shape[1], labels.n_classes, config.data.task)
+    codes = labels.encode(y)
+    strat = None if labels.multilabel else codes
+    train_idx, valid_idx, test_idx = split_indices(len(codes), strat, config.data.valid_size,
+                                                   config.data.test_size, config.train.seed)
+    if not labels.multilabel and len(np.unique(codes[train_idx])) < 2:
+        raise DataError("the training split holds a single class: add rows of the other classes")
+    return task_name, labels, codes, {"train": train_idx, "valid": valid_idx, "test": test_idx}

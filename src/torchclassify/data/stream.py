@@ -1,13 +1,13 @@
 """A Parquet file larger than memory, read a chunk of row groups at a time (`--stream`).
 
 Only the target column(s) are read whole; feature columns come in chunks of whole row groups, and only the
-rows asked for are kept from each. Nothing here is fitted: see workflow.prepare_stream for how it is used.
+rows asked for are kept from each. Nothing here is fitted: see data/streamed.py for how it is used.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -28,6 +28,9 @@ class TrainState:
     stop_reason: str = ""
     scheduler: Any = None  # the LR schedule, if any (read by checkpoints)
     generator: torch.Generator | None = None  # the batch-order generator (read by checkpoints)
+    training_path: str = "autograd"  # "hand-derived" or "autograd": which step function trains (loop.choose_step)
+    callbacks: list = field(default_factory=list)  # every callback of the run (checkpoints save their state)
+    loss_fn: Any = None  # the loss the run trains with (its class weights included)
 
 
 class Callback:

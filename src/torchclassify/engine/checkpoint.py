@@ -1,25 +1,24 @@
 """Checkpoints that let a killed run resume bit-identically, and a watch for exploding gradients.
 
 A checkpoint is ONE safetensors file, replaced atomically: every tensor (weights, optimizer state, early
-stopping's best weights, RNG states) as a tensor, everything else (epoch, history, scheduler and optimizer
-settings, NumPy/Python RNG states, early stopping's counters, the run's config) as JSON in its metadata.
-Nothing is pickled, so reading a checkpoint can never run code.
+stopping's best weights, the torch and batch-order RNG states) as a tensor, everything else (epoch, history,
+scheduler and optimizer settings, early stopping's counters, the run's config) as JSON in its metadata.
+Nothing is pickled, so reading a checkpoint can never run code. (Training draws no random numbers from
+NumPy's or Python's global generators, so those are neither seeded nor saved.)
 """
 
 from __future__ import annotations
 
 import json
-import os
-import random
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from ..errors import ModelFileError
+from ..errors import ConfigError, ModelFileError
+from ..files import atomic_write, read_safetensors_header
 from .callbacks import Callback, TrainState
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -30,24 +29,21 @@ CHECKPOINT_VERSION = 1
 AUTO_CHECKPOINT_SECONDS = 10.0
 
 
-class Checkpoint(Callback):
+class SaveCheckpoints(Callback):
     """Write `folder/checkpoint.safetensors` after every `every` epochs (and the last one), atomically.
 
     every=None (the default) checkpoints after the first epoch, then whenever AUTO_CHECKPOINT_SECONDS of
     training have passed since the last one: a crash loses at most ~10 s of work, while a run of many
     short epochs does not spend more time writing checkpoints than training.
 
-    callbacks: the run's other callbacks; those with state_dict()/load_state_dict() (early stopping) are saved.
+    The run's callbacks with state_dict()/load_state_dict() (early stopping) are saved with it.
     config: the run's settings as a dict, stored so that `--resume` needs nothing else.
     """
 
-    def __init__(self, folder: Path, every: int | None = None, callbacks: list[Callback] = (),
-                 config: dict | None = None):
+    def __init__(self, folder: Path, every: int | None = None, config: dict | None = None):
         if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
-            from ..errors import ConfigError
-
             raise ConfigError(f"--checkpoint-every must be a whole number >= 1, got {every!r}")
-        self.folder, self.every, self.callbacks, self.config = Path(folder), every, list(callbacks), config or {}
+        self.folder, self.every, self.config = Path(folder), every, config or {}
         self.saved_epoch: int | None = None
         self.saved_at = time.monotonic()
         self.state: TrainState | None = None  # kept so that an interrupted run can report its best epoch
@@ -68,12 +64,17 @@ class Checkpoint(Callback):
         if self._due(state):
             if not all(bool(torch.isfinite(p).all()) for p in state.model.parameters()):
                 return  # NaN/inf weights: keep the last good checkpoint (the next epoch's loss check stops the run)
-            save_checkpoint(self.folder / CHECKPOINT, state, self.callbacks, self.config)
+            save_checkpoint(self.folder / CHECKPOINT, state, stateful(state), self.config)
             self.saved_epoch, self.saved_at = state.epoch, time.monotonic()
 
 
 def _callback_key(callback: Callback) -> str:
     return type(callback).__name__
+
+
+def stateful(state: TrainState) -> list[Callback]:
+    """The run's callbacks whose state a checkpoint carries (those with state_dict and load_state_dict)."""
+    return [c for c in state.callbacks if hasattr(c, "state_dict") and hasattr(c, "load_state_dict")]
 
 
 def save_checkpoint(path: Path, state: TrainState, callbacks: list[Callback], config: dict) -> None:
@@ -108,7 +109,6 @@ def save_checkpoint(path: Path, state: TrainState, callbacks: list[Callback], co
     if state.generator is not None:
         put("rng/generator", state.generator.get_state())
     put("rng/torch", torch.get_rng_state())
-    np_state = np.random.get_state()
     meta = {
         "version": CHECKPOINT_VERSION,
         "epoch": state.epoch,
@@ -120,37 +120,21 @@ def save_checkpoint(path: Path, state: TrainState, callbacks: list[Callback], co
         "optimizer": optim_json,
         "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
         "callbacks": callbacks_json,
-        "numpy_rng": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
-        "python_rng": _python_rng_to_json(random.getstate()),
         "config": config,
     }
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        # json keeps floats exact (shortest round-trip repr); inf (ReduceLROnPlateau) is written as Infinity.
-        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta)})
-        with open(tmp, "rb") as handle:  # on disk before the rename, so a power cut cannot leave it empty
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _python_rng_to_json(value):
-    return [value[0], list(value[1]), value[2]]
+    # json keeps floats exact (shortest round-trip repr); inf (ReduceLROnPlateau) is written as Infinity.
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta)}))
 
 
 def read_checkpoint(path: Path) -> dict:
     """Parse a checkpoint: returns {"meta": dict, "tensors": {name: tensor}}; ModelFileError if unusable.
 
-    The header is checked against the file size before any tensor is read (artifacts.read_safetensors_header).
+    The header is checked against the file size before any tensor is read (files.read_safetensors_header).
     """
     from safetensors import safe_open
 
-    from ..artifacts import read_safetensors_header
-
     path = Path(path)
-    read_safetensors_header(path)
+    read_safetensors_header(path, ModelFileError)
     try:
         with safe_open(str(path), framework="pt") as handle:
             raw = (handle.metadata() or {}).get(META_KEY)
@@ -176,11 +160,23 @@ def checkpoint_epoch(path: Path) -> int | None:
         return None
 
 
-def restore_checkpoint(checkpoint: dict, state: TrainState, callbacks: list[Callback]) -> int:
-    """Put the model, optimizer, scheduler, RNGs, history and callbacks back; returns the epoch to start at.
+class ResumeFrom(Callback):
+    """Puts a checkpoint back when training begins: weights, optimizer, schedule, RNGs, history and the
+    state of the other callbacks (early stopping's counter and best weights), as after that epoch.
 
-    A checkpoint written when training had already stopped returns n_epochs + 1, so no epoch runs again.
+    Place it first among the callbacks: the loop then starts at the epoch after the checkpoint's (none when
+    training had already stopped). ModelFileError when the checkpoint does not fit this run.
     """
+
+    def __init__(self, checkpoint: dict):
+        self.checkpoint = checkpoint
+
+    def on_train_begin(self, state: TrainState) -> None:
+        restore_checkpoint(self.checkpoint, state, stateful(state))
+
+
+def restore_checkpoint(checkpoint: dict, state: TrainState, callbacks: list[Callback]) -> None:
+    """Put the model, optimizer, scheduler, RNGs, history and callbacks back as they were after its epoch."""
     meta, tensors = checkpoint["meta"], checkpoint["tensors"]
     device = next(iter(state.model.state_dict().values()), torch.empty(0)).device
 
@@ -203,17 +199,12 @@ def restore_checkpoint(checkpoint: dict, state: TrainState, callbacks: list[Call
         if state.generator is not None:
             state.generator.set_state(tensors["rng/generator"])
         torch.set_rng_state(tensors["rng/torch"])
-        kind, keys, pos, has_gauss, cached = meta["numpy_rng"]
-        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-        version, internal, gauss = meta["python_rng"]
-        random.setstate((version, tuple(internal), gauss))
     except (KeyError, ValueError, TypeError, RuntimeError) as err:
         raise ModelFileError(f"the checkpoint does not match this run ({type(err).__name__}: {str(err)[:120]}): "
                              "start the run again with --overwrite") from None
     state.history = list(meta["history"])
     state.epoch, state.best_epoch = meta["epoch"], meta["best_epoch"]
     state.should_stop, state.stop_reason = bool(meta["should_stop"]), meta["stop_reason"]
-    return state.n_epochs + 1 if state.should_stop else meta["epoch"] + 1
 
 
 class GradientWatch(Callback):

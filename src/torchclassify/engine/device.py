@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -32,11 +30,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch so that weight init and any library randomness repeat."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+@contextlib.contextmanager
+def seeded_torch(seed: int, device: torch.device):
+    """Run the block with torch's global generator (CPU, and `device`'s when it is a GPU) seeded with `seed`,
+    then give the caller's generator states back.
+
+    Weight initialisation and dropout draw from torch's global stream, so seeding it makes a run repeat;
+    forking it keeps a library call (an estimator's fit in someone's notebook) from resetting the caller's
+    random state. NumPy's and Python's global generators are never touched: training draws nothing from them.
+    """
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 def choose_threads(requested: int | None, n_parameters: int, batch_size: int) -> int | None:

@@ -13,9 +13,31 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
+
+
+class Processes(Protocol):
+    """The processes training together: one (SingleProcess) or a torchrun job (Distributed)."""
+
+    rank: int
+    world_size: int
+
+    def wrap(self, model: nn.Module) -> nn.Module: ...
+
+    def shard(self, n_rows: int) -> slice: ...
+
+    def min_rows_per_batch(self) -> int: ...
+
+    def all_sum(self, values: torch.Tensor) -> torch.Tensor: ...
+
+    def gather_rows(self, local: torch.Tensor, n_rows: int) -> torch.Tensor: ...
+
+    def any(self, flag: bool) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -24,11 +46,6 @@ class SingleProcess:
 
     rank: int = 0
     world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        """Whether this process writes files and prints (rank 0)."""
-        return self.rank == 0
 
     def wrap(self, model: nn.Module) -> nn.Module:
         return model
@@ -54,11 +71,17 @@ class SingleProcess:
 
 
 @dataclass
-class Distributed(SingleProcess):
+class Distributed:
     """One rank of a torchrun job; the process group is already initialised."""
 
+    rank: int
+    world_size: int
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+
+    def min_rows_per_batch(self) -> int:
+        """A batch smaller than this is dropped: every rank needs at least 2 rows (BatchNorm)."""
+        return 2 * self.world_size
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """DistributedDataParallel: gradients are averaged across ranks during backward."""
@@ -107,7 +130,12 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
-def from_env(device: torch.device) -> SingleProcess:
+def process_rank() -> int:
+    """This process's rank under torchrun (0 when alone): decided before any process group exists."""
+    return int(os.environ.get("RANK", "0")) if launched_by_torchrun() else 0
+
+
+def from_env(device: torch.device) -> Processes:
     """Join the torchrun job described by the environment, or return SingleProcess when there is none.
 
     device: the resolved training device; on CUDA each rank takes GPU LOCAL_RANK and the nccl backend,

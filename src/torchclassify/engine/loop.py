@@ -4,61 +4,21 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Callable
 
 import torch
 from torch import nn
 
 from ..config import TrainConfig
+from ..data.tensors import ChunkedData, TensorData, data_device, epoch_parts
 from ..errors import TrainingError
 from ..tasks import Task, metric_from_counts
 from .callbacks import Callback, TrainState
 from .device import choose_threads, cpu_threads, make_training_forward
-from .distributed import SingleProcess
+from .distributed import Processes, SingleProcess
+from .inference import predict_logits
+from .manual_backward import ManualBackwardMLP
 from .optim import direct_step, make_optimizer, make_scheduler
-
-
-@dataclass
-class TensorData:
-    """Prepared rows on the training device: X (n, n_features) float32, y encoded for the task."""
-
-    X: torch.Tensor
-    y: torch.Tensor
-
-    def __len__(self) -> int:
-        return self.X.shape[0]
-
-
-class ChunkedData(Protocol):
-    """Training rows read a chunk at a time (a table larger than memory); see workflow.ParquetChunks.
-
-    The loop visits every chunk once per epoch, in the order `chunks` draws from the epoch's generator,
-    and shuffles the rows within each chunk; batches do not span chunks. Only y is held whole: labels are
-    small next to the features (class weights and the split need them all).
-    """
-
-    y: torch.Tensor  # every training row's encoded target, (n,) or (n, L)
-    device: torch.device  # where the chunks' tensors are put
-    chunk_sizes: list[int]  # rows per chunk, in storage order (sum == len)
-
-    def __len__(self) -> int: ...
-
-    def chunks(self, generator: torch.Generator) -> Iterator[TensorData]:
-        """Every chunk once, in a seeded random order, as TensorData on `device`."""
-        ...
-
-
-def _device(data: "TensorData | ChunkedData") -> torch.device:
-    return data.X.device if isinstance(data, TensorData) else data.device
-
-
-def _epoch_parts(data: "TensorData | ChunkedData", generator: torch.Generator) -> Iterator[TensorData]:
-    """What one epoch walks through: the in-memory rows as one part, or a stream's chunks."""
-    if isinstance(data, TensorData):
-        yield data
-    else:
-        yield from data.chunks(generator)
 
 
 def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
@@ -89,7 +49,8 @@ def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opti
     return loss.detach(), logits.detach()
 
 
-def epoch_batches(data: TensorData, batch_size: int, generator: torch.Generator, dist: SingleProcess = SingleProcess()):
+def epoch_batches(data: TensorData, batch_size: int, generator: torch.Generator,
+                  dist: Processes = SingleProcess()):
     """Yield (X_batch, y_batch) views covering a fresh seeded permutation of the rows.
 
     One gather per epoch, then contiguous slices: no per-sample collation as with a DataLoader.
@@ -112,24 +73,10 @@ def epoch_batches(data: TensorData, batch_size: int, generator: torch.Generator,
         yield X[rows], y[rows]
 
 
-@torch.inference_mode()
-def predict_logits(model: nn.Module, X: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
-    """Model outputs (n, n_outputs) in eval mode and large batches; the model's mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
-        if X.shape[0] <= batch_size:
-            return model(X)  # the common case: one pass, no concatenation copy
-        return torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
-    finally:
-        model.train(was_training)
-
-
 def fit(model: nn.Module, task: Task, train: TensorData | ChunkedData, valid: TensorData | None,
-        config: TrainConfig, *,
-        n_classes: int, n_epochs: int, batch_size: int, callbacks: list[Callback] = (),
-        augment: Callable | None = None, generator: torch.Generator | None = None,
-        resume: dict | None = None, dist: SingleProcess | None = None) -> TrainState:
+        config: TrainConfig, *, n_classes: int, n_epochs: int, batch_size: int, callbacks: list[Callback] = (),
+        augment: Callable | None = None, generator: torch.Generator | None = None, dist: Processes | None = None,
+        optimizer: torch.optim.Optimizer | None = None, loss_fn: nn.Module | None = None) -> TrainState:
     """Train `model` for up to n_epochs; returns the TrainState with the per-epoch history.
 
     train.y / valid.y are the encoded targets ((n,) int64 multiclass, (n,) or (n, L) float 0/1 otherwise).
@@ -138,60 +85,77 @@ def fit(model: nn.Module, task: Task, train: TensorData | ChunkedData, valid: Te
     valid_<main metric>. The train figures are those of the epoch's batches as they were trained on (train
     mode, weights moving during the epoch, each row against its own label even under mixup), as Keras and
     Lightning report them: no second pass over the training rows.
-    resume: a checkpoint (engine.checkpoint.read_checkpoint) to continue from, bit-identically on CPU.
+    callbacks: run at the epoch boundaries; engine.checkpoint.ResumeFrom first continues an interrupted run.
     dist: engine.distributed.from_env() under torchrun (DDP, sharded batches, metrics reduced across
     ranks); None trains in this process alone. batch_size is the global batch over all ranks.
-    config.amp / compile / threads choose mixed precision, torch.compile and the CPU thread count.
+    optimizer, loss_fn: continue with these (partial_fit keeps the optimizer's state and the first call's
+    class weights); None makes them from config.
     """
     dist = dist or SingleProcess()
     n_threads = None
-    if _device(train).type == "cpu":
+    if data_device(train).type == "cpu":
         n_threads = choose_threads(config.threads, sum(p.numel() for p in model.parameters()), batch_size)
     with cpu_threads(n_threads):
-        return _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, list(callbacks),
-                    augment, generator, resume, dist)
+        if loss_fn is None:
+            loss_fn = make_loss(task, config, train.y, n_classes)
+        optimizer = optimizer or make_optimizer(model.parameters(), config)
+        return _fit(model, task, train, valid, config, n_epochs, batch_size, list(callbacks), augment,
+                    generator, dist, optimizer, loss_fn)
 
 
-def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, callbacks, augment, generator,
-         resume, dist: SingleProcess) -> TrainState:
-    generator = generator or torch.Generator().manual_seed(config.seed)
-    device = _device(train)
-    weights = task.balanced_weights(train.y, n_classes).to(device) if config.class_weight == "balanced" else None
-    loss_fn = task.make_loss(weights)
-    optimizer = make_optimizer(model.parameters(), config)
-    chunk_sizes = [len(train)] if isinstance(train, TensorData) else train.chunk_sizes
-    steps_per_epoch = max(1, sum(math.ceil(size / batch_size) for size in chunk_sizes))
-    scheduler, schedule_every = make_scheduler(optimizer, config, n_epochs, steps_per_epoch)
-    # What train_step calls: `model` itself, or wrapped for autocast / DDP / compile (same parameters).
+def make_loss(task: Task, config: TrainConfig, y_train: torch.Tensor, n_classes: int) -> nn.Module:
+    """The task's loss, weighted by inverse class frequency of y_train when config.class_weight asks for it."""
+    weights = None
+    if config.class_weight == "balanced":
+        weights = task.balanced_weights(y_train, n_classes).to(y_train.device)
+    return task.make_loss(weights)
+
+
+def choose_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
+                dist: Processes, device: torch.device) -> tuple[Callable, str]:
+    """The function that trains on one batch, step(X_batch, y_batch, out=None) -> logits (b, n_outputs)
+    (written into `out` when given), and the name of the path it takes.
+
+    "hand-derived": the built-in MLP in float32 on one process, without hooks or parametrizations, trains
+    with engine/manual_backward.py (the same gradients without autograd's per-step overhead) and the fused
+    optimizer kernel called directly. "autograd": everything else goes through `train_step`, the seed's
+    five steps, with autocast, DDP or torch.compile wrapped around the model's forward as configured.
+    """
     forward, scaler = make_training_forward(model, config.amp, config.compile, device, dist.wrap)
-    # The built-in MLP in plain float32 on one process skips autograd (same gradients, a fraction of the
-    # per-step overhead); every other case, and backward="autograd", goes through train_step.
-    manual_step = optimizer_step = None
+    manual = None
     if config.backward == "auto" and forward is model and dist.world_size == 1:
-        from .manual_backward import ManualBackwardMLP
+        manual = ManualBackwardMLP.build(model, loss_fn)
+    if manual is not None:
+        optimizer_step = direct_step(optimizer)
 
-        manual_step = ManualBackwardMLP.build(model, loss_fn)
-        if manual_step is not None:  # (train_step keeps the seed's visible optimizer.step())
-            optimizer_step = direct_step(optimizer)
+        def hand_derived(X_batch: torch.Tensor, y_batch: torch.Tensor, out: torch.Tensor | None = None):
+            return manual(optimizer, X_batch, y_batch, config.clip_grad_norm, out, optimizer_step)
 
-    def step(X_batch: torch.Tensor, y_batch: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """One optimisation step; returns the batch's logits (b, n_outputs), written into `out` when given."""
-        if manual_step is not None:
-            return manual_step(optimizer, X_batch, y_batch, config.clip_grad_norm, out, optimizer_step)
+        return hand_derived, "hand-derived"
+
+    def autograd(X_batch: torch.Tensor, y_batch: torch.Tensor, out: torch.Tensor | None = None):
         logits = train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm, scaler)[1]
         return logits if out is None else out.copy_(logits)
 
+    return autograd, "autograd"
+
+
+def _fit(model, task, train, valid, config, n_epochs, batch_size, callbacks, augment, generator,
+         dist: Processes, optimizer, loss_fn) -> TrainState:
+    generator = generator or torch.Generator().manual_seed(config.seed)
+    device = data_device(train)
+    chunk_sizes = [len(train)] if isinstance(train, TensorData) else train.chunk_sizes
+    steps_per_epoch = max(1, sum(math.ceil(size / batch_size) for size in chunk_sizes))
+    scheduler, schedule_every = make_scheduler(optimizer, config, n_epochs, steps_per_epoch)
+    step, path = choose_step(model, loss_fn, optimizer, config, dist, device)
     if dist.world_size > 1:  # dropout draws from the global stream: one seed per rank, or all shards get one mask
         torch.manual_seed(config.seed + dist.rank)
-
-    state = TrainState(model, optimizer, n_epochs, task.main_metric, scheduler=scheduler, generator=generator)
-    first_epoch = 1
-    if resume is not None:  # weights, optimizer, schedule, RNGs, history, callbacks: as after that epoch
-        from .checkpoint import restore_checkpoint
-
-        first_epoch = restore_checkpoint(resume, state, callbacks)
+    state = TrainState(model, optimizer, n_epochs, task.main_metric, scheduler=scheduler, generator=generator,
+                       training_path=path, callbacks=callbacks, loss_fn=loss_fn)
     for callback in callbacks:
         callback.on_train_begin(state)
+    # A resumed run (ResumeFrom) continues after its checkpoint's epoch; one that had stopped runs no epoch.
+    first_epoch = n_epochs + 1 if state.should_stop else state.epoch + 1
     for epoch in range(first_epoch, n_epochs + 1):
         state.epoch = epoch
         started = time.perf_counter()
@@ -231,7 +195,7 @@ def _fit(model, task, train, valid, config, n_classes, n_epochs, batch_size, cal
 
 
 def _train_epoch(train, task: Task, step: Callable, loss_fn: nn.Module, batch_size: int,
-                 generator: torch.Generator, dist: SingleProcess, augment: Callable | None, threshold: float,
+                 generator: torch.Generator, dist: Processes, augment: Callable | None, threshold: float,
                  batch_scheduler) -> list[float]:
     """One pass over the training rows, a step per batch; returns [sum of row losses, rows, main-metric
     counts (2)] of the batches as they were trained on, from the logits the steps produced (no second
@@ -239,14 +203,12 @@ def _train_epoch(train, task: Task, step: Callable, loss_fn: nn.Module, batch_si
 
     step(X_batch, y_batch, out=None) writes the batch's logits into `out`, a slice of one buffer for the
     part's logits, rather than the part keeping a small logits tensor per step: on CPU those small tensors,
-    allocated between each step's large temporaries and held until the part ends, fragment glibc's heap so
-    that it grows by a few hundred KiB a step and keeps that memory (wide_1m, 800k rows x 32 -> 512 -> 512
-    -> 4, batch 1024: +0.3 to +0.6 GB of RSS after one epoch, which the predictions after fit then add to).
-    Mixup's soft targets (new tensors per batch) go into a buffer likewise; plain targets are views of the
-    epoch's permuted copy, which allocate nothing large.
+    allocated between each step's large temporaries and held until the part ends, fragment glibc's heap,
+    which then keeps the memory (docs/benchmarks.md, "Memory"). Mixup's soft targets (new tensors per batch)
+    go into a buffer likewise; plain targets are views of the epoch's permuted copy.
     """
     totals = [0.0, 0.0, 0.0, 0.0]
-    for part in _epoch_parts(train, generator):
+    for part in epoch_parts(train, generator):
         n_part = len(part)
         logits = targets = None  # (rows, n_outputs) buffers, made at the part's first batch
         labels, filled = [], 0  # each row's own label (views); rows trained on so far
@@ -303,7 +265,7 @@ def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 
 def score(model: nn.Module, task: Task, data: TensorData, loss_fn: nn.Module, threshold: float,
-          dist: SingleProcess = SingleProcess()) -> tuple[float, float]:
+          dist: Processes = SingleProcess()) -> tuple[float, float]:
     """(loss, main metric) of the model on data, in eval mode.
 
     Under torchrun each rank predicts its shard of the rows and the logits are gathered, so every rank

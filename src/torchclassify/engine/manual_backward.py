@@ -1,17 +1,18 @@
 """A hand-derived backward pass for the built-in MLP: autograd's gradients without autograd's overhead.
 
 Why: on a small network a training step is almost all fixed per-call overhead, and most of it is
-autograd's: recording the graph during the forward pass, the Python wrapper around the engine, the
-engine itself. On the issue-5 circles net (2->10->10->1, batch 64) `loss.backward()` alone costs more
-than the forward pass, the loss and the optimizer step together. scikit-learn's MLPClassifier is fast
-there because it writes its backward pass by hand in NumPy; this module does the same with torch ops.
-Where a backward kernel exists (threshold_backward, nll_loss_backward, ...) it calls the one autograd
-would call, so the gradients equal autograd's up to float rounding (tests/test_manual_backward.py checks
-every activation, loss, weighting and soft-target case against autograd).
+autograd's: recording the graph during the forward pass, the Python wrapper around the engine, the engine
+itself. scikit-learn's MLPClassifier is fast on small tables because it writes its backward pass by hand in
+NumPy; this module does the same with torch ops. Where a backward kernel exists (threshold_backward,
+nll_loss_backward, ...) it calls the one autograd would call, and dropout draws its masks exactly as
+nn.Dropout does, so both paths train the same model from one seed up to float rounding
+(tests/test_manual_backward.py checks every activation, loss, weighting, soft-target and dropout case).
 
 It applies to `torchclassify.models.MLP` made of Linear, activation and Dropout layers (no norm layers)
-with the tasks' losses, in one process, without AMP or torch.compile. Anything else trains through
-autograd in `loop.train_step`; TrainConfig.backward = "autograd" forces that path everywhere.
+whose weights are plain Parameters, with no hooks and no parametrizations (pruning, weight norm,
+spectral norm), with the tasks' losses, in one process, without AMP or torch.compile. Anything else trains
+through autograd in `loop.train_step`; TrainConfig.backward = "autograd" forces that path everywhere.
+Measurements: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..models import MLP
 
 aten = torch.ops.aten  # called as aten.<op>.default: a fixed overload skips the per-call overload lookup
 _MEAN = 1  # at::Reduction::Mean, the reduction code the aten loss kernels take
@@ -118,9 +121,10 @@ class _Activation:
 class _Dropout:
     """Inverted dropout: keep each unit with probability 1-p and scale it by 1/(1-p); identity in eval mode.
 
-    The mask comes from torch.rand_like (the global generator, as nn.Dropout uses): on CPU it is about
-    twice as fast as the Bernoulli sampler behind F.dropout for the same distribution. It keeps x's layout,
-    so a feature-major activation's mask is drawn feature by feature (the same distribution).
+    The mask is drawn as nn.Dropout draws it on this device (an empty row-major tensor filled by bernoulli_
+    from the global generator, then divided by 1-p), so the hand-derived and the autograd paths consume the
+    random stream alike and drop the same units. On CUDA, nn.Dropout uses a fused kernel whose masks a
+    plain bernoulli_ does not reproduce, so there the dropout MLP goes through autograd (see `build`).
     """
 
     def __init__(self, layer: nn.Dropout):
@@ -130,7 +134,8 @@ class _Dropout:
         p = self.layer.p
         if not self.layer.training or p == 0:
             return x, None
-        mask = torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # (b, width): 0 or 1/(1-p)
+        # (b, width) row-major whatever x's layout: the random numbers land on the same units as nn.Dropout's
+        mask = torch.empty(x.shape, dtype=x.dtype, device=x.device).bernoulli_(1 - p).div_(1 - p)
         return x * mask, mask
 
     def backward(self, grad: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -219,6 +224,31 @@ def _loss(loss_fn: nn.Module):
     return None
 
 
+def _plain(model: nn.Module) -> bool:
+    """No hooks (per module or global), parametrizations or computed weights anywhere in `model`: what the
+    hand-derived step would silently skip. Pruning, for one, makes `weight` a tensor computed from
+    `weight_orig` by a forward pre-hook; spectral or weight norm parametrize it."""
+    from torch.nn.modules import module as module_globals
+    from torch.nn.utils import parametrize
+
+    if any(getattr(module_globals, name, None) for name in (
+            "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+            "_global_backward_pre_hooks", "_global_forward_hooks_always_called")):
+        return False
+    for module in model.modules():
+        if any(getattr(module, name, None) for name in (
+                "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")):
+            return False
+        if parametrize.is_parametrized(module):
+            return False
+        if type(module) is nn.Linear:
+            own = dict(module.named_parameters(recurse=False))
+            if set(own) != ({"weight", "bias"} if module.bias is not None else {"weight"}) \
+                    or own["weight"] is not module.weight:
+                return False
+    return True
+
+
 class ManualBackwardMLP:
     """Trains an MLP one batch at a time with a hand-derived backward pass; see the module docstring."""
 
@@ -229,15 +259,16 @@ class ManualBackwardMLP:
     @classmethod
     def build(cls, model: nn.Module, loss_fn: nn.Module) -> "ManualBackwardMLP | None":
         """The hand-derived step for `model` and `loss_fn`, or None when either is outside its scope."""
-        from ..models import MLP
-
         loss = _loss(loss_fn)
-        if type(model) is not MLP or loss is None:
+        if type(model) is not MLP or loss is None or not _plain(model):
             return None
         if not all(p.requires_grad and p.dtype == torch.float32 for p in model.parameters()):
             return None
+        on_cuda = any(p.is_cuda for p in model.parameters())
         layers, seen_linear = [], False
         for layer in model.layers:
+            if type(layer) is nn.Dropout and on_cuda and layer.p > 0:
+                return None  # nn.Dropout's fused CUDA kernel draws masks bernoulli_ does not reproduce
             if type(layer) is nn.Linear:
                 layers.append(_Linear(layer, needs_input_grad=seen_linear, head=layer is model.layers[-1]))
                 seen_linear = True

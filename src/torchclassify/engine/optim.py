@@ -31,21 +31,25 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, momentum=config.momentum, **kw)
 
 
-def direct_step(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
-    """`optimizer.step`, or, for the fused SGD / Adam / AdamW of make_optimizer, a call of the same fused
-    kernel with the same arguments, without the wrapper around it.
+# torch releases whose private fused kernels (torch._fused_sgd_ / _fused_adam_ / _fused_adamw_) direct_step
+# was checked against (tests/test_optim.py: bit-identical to optimizer.step()). On any other release the
+# wrapper's optimizer.step() runs instead: private signatures may change without notice.
+CHECKED_TORCH = ("2.13",)
 
-    Why: torch.optim's step() surrounds its kernel with a profiler record, hook loops, grad-mode switches and
-    a per-call regrouping of the tensors by device and dtype. On these cores that is ~70 us for SGD and
-    ~170 us for Adam per step on the circles net, where the fused kernel itself takes ~4 us: a third of a
-    batch-64 step of the hand-derived backward (manual_backward.py), the only caller. The update is the
-    kernel's, so the parameters and the optimizer's state are bit-identical to step()'s
-    (tests/test_optim.py checks it over steps, schedules and every option make_optimizer sets). Anything
-    else - hooks, AMP's grad scaling, a tensor lr, several devices or dtypes, a parameter without a
-    gradient, and the first step, which creates the state - goes through optimizer.step().
+
+def direct_step(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+    """`optimizer.step`, or, for the fused SGD / Adam / AdamW of make_optimizer on a torch release in
+    CHECKED_TORCH, a call of the same fused kernel with the same arguments, without the wrapper around it.
+
+    Why: torch.optim's step() surrounds its kernel with a profiler record, hook loops, grad-mode switches
+    and a per-call regrouping of the tensors by device and dtype, which on a small network costs more than
+    the kernel itself (docs/benchmarks.md). The update is the kernel's, so the parameters and the
+    optimizer's state are bit-identical to step()'s. Anything else - hooks, AMP's grad scaling, a tensor
+    lr, several devices or dtypes, a parameter without a gradient, and the first step, which creates the
+    state - goes through optimizer.step().
     """
     kind = type(optimizer)
-    if kind not in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW):
+    if kind not in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW) or not torch_checked():
         return optimizer.step
     if not all(hasattr(torch, name) for name in ("_fused_sgd_", "_fused_adam_", "_fused_adamw_")):
         return optimizer.step  # a torch without these private kernels
@@ -55,6 +59,12 @@ def direct_step(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
         if not group.get("fused") or group.get("differentiable") or group.get("capturable"):
             return optimizer.step
     return _DirectFusedStep(optimizer)
+
+
+def torch_checked(version: str | None = None) -> bool:
+    """Whether this torch release (major.minor) is one direct_step was checked on."""
+    version = version or torch.__version__
+    return ".".join(version.split("+")[0].split(".")[:2]) in CHECKED_TORCH
 
 
 class _DirectFusedStep:

@@ -1,0 +1,110 @@
+"""Rows ready to train on: split, preprocessing fitted on the training split, targets encoded.
+
+`PreparedData` is what training needs from the data, whether the table sits in memory (`InMemoryData`,
+here) or is read a chunk at a time from a Parquet file (`data.streamed.StreamedData`): the training rows as
+tensors (or chunks of them), the validation rows early stopping scores, every evaluated row's features for
+the final metrics, and a bounded sample of raw rows for the report's pictures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..config import RunConfig
+from .labels import LabelEncoding
+from .preprocess import Preprocessor
+from .sources import Dataset
+from .split import split_targets
+from .tensors import ChunkedData, TensorData
+
+
+@dataclass
+class PreparedData:
+    """The split rows and their fitted preprocessing; subclasses say where the features come from.
+
+    codes: every row's encoded target, (n,) int64 or (n, L) float32; y: every row's raw target(s);
+    splits: {"train", "valid", "test": sorted row indices}.
+    """
+
+    name: str
+    n_columns: int
+    task_name: str
+    labels: LabelEncoding
+    codes: np.ndarray
+    y: pd.DataFrame
+    splits: dict[str, np.ndarray]
+    preprocessor: Preprocessor
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.codes)
+
+    def class_counts(self) -> dict[str, int]:
+        """Training rows per class (multilabel: positive rows per label)."""
+        y = self.y.iloc[self.splits["train"]]
+        if self.labels.multilabel:
+            return {str(c): int(y[c].sum()) for c in self.labels.classes}
+        counts = y.iloc[:, 0].map(str).value_counts()
+        return {str(c): int(counts.get(str(c), 0)) for c in self.labels.classes}
+
+    def targets(self, rows: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """Encoded targets of `rows` as a tensor on `device`: (n,) or (n, L)."""
+        return torch.as_tensor(self.codes[rows]).to(device, dtype)
+
+    def training_data(self, device: torch.device, dtype: torch.dtype, seed: int) -> TensorData | ChunkedData:
+        raise NotImplementedError
+
+    def validation_data(self, device: torch.device, dtype: torch.dtype) -> TensorData | None:
+        """The validation rows early stopping scores after each epoch (None without a validation split)."""
+        raise NotImplementedError
+
+    def iter_features(self, names: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every row of the named splits as (row indices, features (n, n_inputs) float32), part by part."""
+        raise NotImplementedError
+
+    def picture_rows(self) -> tuple[Dataset, dict[str, np.ndarray], str]:
+        """Raw rows for pictures: (Dataset, {split: indices into it}, a note when they are a sample)."""
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """Entries for the run summary beyond the common ones (streaming's chunking)."""
+        return {}
+
+
+@dataclass
+class InMemoryData(PreparedData):
+    """A table that fits in memory: every split transformed once, at preparation."""
+
+    dataset: Dataset | None = None
+    features: dict[str, np.ndarray] | None = None  # {split: (n_split, n_inputs) float32}
+
+    def training_data(self, device, dtype, seed) -> TensorData:
+        return self._tensors("train", device, dtype)
+
+    def validation_data(self, device, dtype) -> TensorData | None:
+        return self._tensors("valid", device, dtype) if len(self.splits["valid"]) else None
+
+    def _tensors(self, split: str, device, dtype) -> TensorData:
+        return TensorData(torch.from_numpy(self.features[split]).to(device),
+                          self.targets(self.splits[split], device, dtype))
+
+    def iter_features(self, names):
+        for name in names:
+            yield self.splits[name], self.features[name]
+
+    def picture_rows(self):
+        return self.dataset, self.splits, ""
+
+
+def prepare_in_memory(dataset: Dataset, config: RunConfig) -> InMemoryData:
+    """Split, fit the preprocessing on the training rows only, and transform every split once."""
+    task_name, labels, codes, splits = split_targets(dataset.y, config)
+    preprocessor = Preprocessor.fit(dataset.X.iloc[splits["train"]])
+    features = {name: preprocessor.transform(dataset.X.iloc[idx]) for name, idx in splits.items()}
+    return InMemoryData(dataset.name, dataset.X.shape[1], task_name, labels, codes, dataset.y, splits,
+                        preprocessor, dataset=dataset, features=features)

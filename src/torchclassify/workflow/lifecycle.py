@@ -1,0 +1,170 @@
+"""A run's life: settings -> prepared rows -> training -> run folder, with checkpoints, resume and Ctrl-C.
+
+`train(...)` is what `torchclassify train` runs. With `out`, the run lives in OUT.partial/ while it trains
+(settings, checkpoints, a lock) and is renamed to OUT when complete (run_folder.RunFolderWriter).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..classifier import TrainedClassifier, save_model
+from ..config import RunConfig, make_config
+from ..data.prepare import prepare
+from ..data.sources import Dataset
+from ..engine.callbacks import Callback
+from ..engine.checkpoint import CHECKPOINT, ResumeFrom, SaveCheckpoints, read_checkpoint
+from ..engine.distributed import launched_by_torchrun, process_rank
+from ..errors import ConfigError, TrainingError
+from ..files import atomic_write, clean_for_json, write_json
+from ..report import RunView, write_report
+from ..run_folder import CONFIG, HISTORY, METRICS, RunFolderWriter, read_run_config
+from .training import Run, train_prepared
+
+
+@dataclass
+class Resumable:
+    """Where and how often a run with a folder checkpoints, and the checkpoint it resumes from (if any)."""
+
+    folder: Path  # OUT.partial/
+    out: Path
+    every: int | None  # None: after the first epoch, then every ~10 s (engine.checkpoint)
+    config: dict  # the settings before resolution: what `--resume` rebuilds the run from
+    checkpoint: dict | None = None
+
+
+def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | None = None, out=None,
+          overwrite: bool = False, progress: str = "auto", callbacks: list[Callback] = (),
+          resume=None, checkpoint_every: int | None = None, **settings) -> Run:
+    """Run the whole workflow; with `out`, write the run folder atomically.
+
+    config: a RunConfig, or None for defaults; keyword settings override it (see config.make_config).
+    data: an in-memory DataFrame (with settings target=...) or Dataset instead of config.data.source.
+        With stream=True, data is a Parquet path read a chunk of row groups at a time (data/streamed.py).
+    progress: "auto" (bar on a terminal, lines when piped), "bar", "lines" or "quiet".
+    resume: the `out` folder of an interrupted run; continues it from OUT.partial/ with the settings stored
+        there (give no config or settings), ending bit-identical (on CPU) to an uninterrupted run.
+    checkpoint_every: with `out`, checkpoint into OUT.partial/ every this many epochs (None: after the
+        first epoch, then every ~10 seconds of training).
+    """
+    if isinstance(data, (str, Path)):
+        settings["source"], data = str(data), None
+    if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool)
+                                         or checkpoint_every < 1):
+        raise ConfigError(f"--checkpoint-every must be a whole number >= 1, got {checkpoint_every!r}")
+    if resume is not None:
+        if config is not None or settings or out is not None:
+            raise ConfigError("resume takes every setting from the interrupted run: give no other settings or out")
+        if launched_by_torchrun():  # refused on every rank alike, before any rank starts
+            raise ConfigError("--resume is not supported under torchrun yet: resume in one process")
+        out = Path(resume)
+        out = out.with_name(out.name[:-len(".partial")]) if out.name.endswith(".partial") else out
+    else:
+        config = make_config(config, **settings)
+        if data is not None:
+            config.data.source = "<dataframe>"
+    if process_rank() != 0:
+        out, progress = None, "quiet"  # only rank 0 writes the run folder and prints
+    writer = RunFolderWriter(Path(out), overwrite, resume=resume is not None) if out is not None else None
+    try:
+        saving = None
+        if writer is not None:
+            checkpoint = None
+            if resume is not None:
+                config, checkpoint = _read_resume_state(writer.partial)
+                if config.data.source == "<dataframe>" and data is None:
+                    raise ConfigError(f"{out} was trained on an in-memory table: pass the same data= to resume it")
+            else:
+                write_json(writer.partial / CONFIG, config.to_dict())
+            saving = Resumable(writer.partial, Path(out), checkpoint_every, config.to_dict(), checkpoint)
+        prepared = prepare(config, data)
+        run = _train_saving(config, prepared, progress, list(callbacks), saving)
+        if writer is not None:
+            write_run(writer, run, prepared.picture_rows())
+            run.run_dir = writer.commit()
+        return run
+    except BaseException as err:
+        if writer is not None:
+            # Keep OUT.partial/ when there is progress to resume from; a run that failed before its first
+            # checkpoint (bad data, bad settings) leaves nothing behind.
+            writer.abort(keep=isinstance(err, KeyboardInterrupt) or resume is not None
+                         or (writer.partial / CHECKPOINT).exists())
+            if isinstance(err, KeyboardInterrupt) and not getattr(err, "reported", False):
+                print(f"interrupted outside training: resume with: torchclassify train --resume {out}",
+                      file=sys.stderr, flush=True)
+        raise
+
+
+def _train_saving(config: RunConfig, prepared, progress: str, callbacks: list[Callback],
+                  saving: Resumable | None) -> Run:
+    """train_prepared with checkpoints into OUT.partial/ (and resuming from one) when the run has a folder."""
+    if saving is None:
+        return train_prepared(config, prepared, progress=progress, callbacks=callbacks)
+    # Checkpoints hold early stopping's state for their epoch, so they come after it (after_fit);
+    # resuming puts every callback's state back before anything else (before_fit).
+    checkpoints = SaveCheckpoints(saving.folder, saving.every, saving.config)
+    before = [] if saving.checkpoint is None else [ResumeFrom(saving.checkpoint)]
+    try:
+        return train_prepared(config, prepared, progress=progress, callbacks=callbacks, before_fit=before,
+                              after_fit=[checkpoints], on_interrupt=lambda best: _save_interrupted(
+                                  saving, best, checkpoints))
+    except TrainingError as err:
+        if checkpoints.saved_epoch is None:
+            raise
+        raise TrainingError(f"{err} (the last good checkpoint, epoch {checkpoints.saved_epoch}, is kept in "
+                            f"{saving.folder})") from None
+    except KeyboardInterrupt as err:
+        err.reported = True  # _save_interrupted has said where the best model is
+        raise
+
+
+def _read_resume_state(partial: Path) -> tuple[RunConfig, dict | None]:
+    """(settings, checkpoint or None) of an interrupted run: from its checkpoint, else from its config.json."""
+    if (partial / CHECKPOINT).exists():
+        checkpoint = read_checkpoint(partial / CHECKPOINT)
+        return RunConfig.from_dict(checkpoint["meta"]["config"]), checkpoint
+    raw = read_run_config(partial)  # killed before its first checkpoint: start again with the same settings
+    if not raw:
+        raise ConfigError(f"{partial} holds no settings to resume from: start the run again with --overwrite")
+    return RunConfig.from_dict(raw), None
+
+
+def _save_interrupted(saving: Resumable, best: TrainedClassifier, checkpoints: SaveCheckpoints) -> None:
+    """After Ctrl-C: write the best model so far to OUT.partial/best/ and say how to resume."""
+    tmp = Path(tempfile.mkdtemp(prefix=".best-", dir=saving.folder))
+    try:
+        save_model(best, tmp)
+        shutil.rmtree(saving.folder / "best", ignore_errors=True)
+        tmp.rename(saving.folder / "best")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    state = checkpoints.state
+    done = f"after epoch {checkpoints.saved_epoch}" if checkpoints.saved_epoch else "before the first checkpoint"
+    best_epoch = f" (epoch {state.best_epoch})" if state is not None and state.best_epoch else ""
+    print(f"interrupted: progress is saved {done}; the best model so far{best_epoch} is in {saving.folder / 'best'}\n"
+          f"resume with: torchclassify train --resume {saving.out}", file=sys.stderr, flush=True)
+
+
+def write_run(writer: RunFolderWriter, run: Run, picture_rows) -> None:
+    """config.json, model.safetensors, model.json, history.csv, metrics.json, report.html.
+
+    picture_rows: the prepared data's (Dataset, splits, note) for the report's pictures (not read again).
+    """
+    write_json(writer.path(CONFIG), run.config.to_dict())
+    run.classifier.info.update({"summary": clean_for_json(run.summary)})
+    save_model(run.classifier, writer.tmp)
+    atomic_write(writer.path(HISTORY), pd.DataFrame(run.history).to_csv(index=False))
+    write_json(writer.path(METRICS), clean_for_json(run.metrics))
+    # The report last, from what is already computed; a failure there must not cost the trained model.
+    try:
+        write_report(RunView.from_run(run, picture_rows), writer.path("report.html"))
+    except Exception as err:
+        warnings.warn(f"report.html was not written ({type(err).__name__}: {err}); rebuild it later with "
+                      "`torchclassify report RUN`", stacklevel=2)

@@ -1,0 +1,193 @@
+"""Training prepared rows: build the network, fit it, evaluate every held-out row, describe the run.
+
+`train_prepared` is the middle of `torchclassify train`: the data is already split and preprocessed
+(data.prepare), and what to do with a run folder is the caller's (workflow.lifecycle). In-memory and
+streamed tables take the same path: both are `PreparedData`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..classifier import TrainedClassifier
+from ..config import RunConfig, make_config
+from ..data.augment import make_augmenter
+from ..data.prepared import PreparedData, prepare_in_memory
+from ..data.sources import Dataset
+from ..diagnose import diagnose
+from ..engine.callbacks import Callback, EarlyStopping, ProgressPrinter
+from ..engine.checkpoint import GradientWatch
+from ..engine.defaults import resolve_train_config
+from ..engine.device import resolve_device, seeded_torch
+from ..engine.distributed import from_env as join_torchrun
+from ..engine.inference import predict_logits
+from ..engine.loop import fit
+from ..evaluate import compute_metrics
+from ..models import count_parameters, make_model, summarize
+from ..tasks import Task, get_task
+
+
+@dataclass
+class Run:
+    """The result of `train`: the classifier plus everything the run folder holds."""
+
+    classifier: TrainedClassifier
+    config: RunConfig
+    history: list[dict[str, Any]]
+    metrics: dict[str, dict]  # {"valid": {...}, "test": {...}}
+    summary: dict[str, Any]
+    run_dir: Any = None  # pathlib.Path of the run folder, when one was written
+    splits: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # row indices per split
+    optimizer: Any = field(default=None, repr=False)  # the optimizer as training left it (state included)
+    loss_fn: Any = field(default=None, repr=False)  # the loss it trained with (class weights included)
+
+    def __repr__(self) -> str:  # a line, not the whole history
+        s = self.summary
+        main = self.classifier.task.main_metric
+        test = self.metrics.get("test", {}).get(main)
+        return (f"Run({s.get('dataset')!r}, {s.get('task')}, {s.get('epochs_run')} epochs"
+                + (f", test {main} {test:.4f}" if isinstance(test, float) else "")
+                + (f", run_dir={str(self.run_dir)!r}" if self.run_dir is not None else "") + ")")
+
+
+def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str = "quiet",
+                   callbacks: list[Callback] = (), before_fit: list[Callback] = (), after_fit: list[Callback] = (),
+                   on_interrupt=None) -> Run:
+    """Train a network on prepared rows and evaluate it on every validation and test row.
+
+    config: the run's settings; its task and the settings left to the data (epochs, batch size...) are
+    resolved here, in place. callbacks: the caller's own, run after early stopping; before_fit: callbacks
+    that must see the run before anything else (resuming from a checkpoint); after_fit: after every other
+    (saving checkpoints, which must hold early stopping's state for their epoch).
+    on_interrupt(classifier of the best weights so far, history): called on Ctrl-C before it propagates.
+    """
+    started = time.perf_counter()
+    config.data.task = prepared.task_name
+    task = get_task(prepared.task_name)
+    device = resolve_device(config.train.device)
+    dist = join_torchrun(device)  # SingleProcess unless started by torchrun
+    device = getattr(dist, "device", device)  # under torchrun on CUDA: this rank's GPU
+    has_valid = len(prepared.splits["valid"]) > 0
+    config.train = t = resolve_train_config(config.train, len(prepared.splits["train"]), has_valid)
+    labels, preprocessor = prepared.labels, prepared.preprocessor
+    with seeded_torch(t.seed, device):
+        train_data = prepared.training_data(device, task.target_dtype(), t.seed)
+        valid_data = prepared.validation_data(device, task.target_dtype()) if has_valid else None
+        n_outputs = task.n_outputs(labels.n_classes)
+        model = make_model(config.model, preprocessor.n_features_out, n_outputs).to(device)
+        generator = torch.Generator(device="cpu").manual_seed(t.seed)
+        augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets,
+                                 labels.n_classes, generator)
+        summary = describe_run(prepared, model, t, str(device), dist.world_size, n_outputs)
+        if progress != "quiet":
+            print(describe_setup(summary, config), file=sys.stderr, flush=True)
+        early = EarlyStopping(patience=t.patience) if t.early_stopping else None
+        every = [*before_fit, *([early] if early else []), *callbacks, GradientWatch(), *after_fit,
+                 ProgressPrinter(progress)]
+        try:
+            state = fit(model, task, train_data, valid_data, t, n_classes=labels.n_classes, n_epochs=t.epochs,
+                        batch_size=t.batch_size or len(train_data), callbacks=every, augment=augment,
+                        generator=generator, dist=dist)
+            dist.close()  # the final evaluation below needs no collectives
+        except KeyboardInterrupt:
+            if on_interrupt is not None:
+                if early is not None and early.best_state is not None:
+                    model.load_state_dict(early.best_state)
+                on_interrupt(TrainedClassifier(model.eval(), prepared.task_name, preprocessor, labels, config.model,
+                                               t.threshold, info={"dataset": prepared.name, "interrupted": True}))
+            raise
+    model.eval()
+    classifier = TrainedClassifier(model, prepared.task_name, preprocessor, labels, config.model, t.threshold,
+                                   info={"dataset": prepared.name})
+    evaluated = [split for split in ("valid", "test") if len(prepared.splits[split])]
+    metrics = {split: compute_metrics(task, y_proba, y_true, labels.classes, t.threshold)
+               for split, (y_proba, y_true) in predict_splits(model, task, prepared, evaluated, device).items()}
+    # seconds: the whole call (loading, first imports, evaluation); train_seconds: the epochs alone.
+    summary.update(epochs_run=state.epoch, best_epoch=state.best_epoch, stop_reason=state.stop_reason,
+                   training_path=state.training_path, seconds=round(time.perf_counter() - started, 3),
+                   train_seconds=round(sum(record["seconds"] for record in state.history), 3))
+    summary["diagnosis"] = diagnose(state.history, config, summary)
+    return Run(classifier, config, state.history, metrics, summary, splits=prepared.splits,
+               optimizer=state.optimizer, loss_fn=state.loss_fn)
+
+
+def predict_splits(model: torch.nn.Module, task: Task, prepared: PreparedData, names: list[str],
+                   device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{split: (y_proba, y_true encoded)} over every row of the named splits, predicted part by part."""
+    if not names:
+        return {}
+    rows, logits = [], []
+    for part_rows, X in prepared.iter_features(names):
+        rows.append(part_rows)
+        logits.append(predict_logits(model, torch.from_numpy(X).to(device)).cpu())
+    rows = np.concatenate(rows)
+    y_proba = task.to_proba(task.squeeze_logits(torch.cat(logits)))
+    result = {}
+    for name in names:
+        split = prepared.splits[name]
+        # the split's rows in sorted order, found among the predicted rows (parts may come in any order)
+        where = np.argsort(rows, kind="stable")[np.searchsorted(np.sort(rows), split)]
+        result[name] = (y_proba[torch.from_numpy(where)], torch.as_tensor(prepared.codes[split]))
+    return result
+
+
+def describe_run(prepared: PreparedData, model: torch.nn.Module, t, device: str, processes: int,
+                 n_outputs: int) -> dict:
+    """The run summary known before training: data, split, model and device."""
+    pre = prepared.preprocessor
+    return {
+        "dataset": prepared.name, "task": prepared.task_name, "classes": prepared.labels.classes,
+        "n_rows": prepared.n_rows, "n_columns": prepared.n_columns,
+        "numeric_columns": [c.name for c in pre.numeric], "categorical_columns": pre.categorical_columns,
+        "n_inputs": pre.n_features_out, "n_outputs": n_outputs,
+        "split_sizes": {k: int(len(v)) for k, v in prepared.splits.items()},
+        "class_counts": prepared.class_counts(),
+        "parameters": count_parameters(model), "layers": summarize(model),
+        "device": device, "early_stopping": t.early_stopping, "processes": processes,
+        **prepared.describe(),
+    }
+
+
+def describe_setup(summary: dict, config: RunConfig) -> str:
+    """A few lines about data, model and settings, printed before training starts."""
+    t = config.train
+    sizes = summary["split_sizes"]
+    layers = " -> ".join(
+        f"{row['type']}({row['details']})" if row["type"] == "Linear" else row["type"] for row in summary["layers"])
+    batch = "full" if t.batch_size == 0 else t.batch_size
+    streamed = summary.get("stream")
+    stream_line = [] if not streamed else [(
+        f"stream   {streamed['n_chunks']} chunks of up to {streamed['chunk_rows']} rows; preprocessing fitted on "
+        f"{streamed['preprocess_rows']} training rows; validation on {streamed['valid_rows_per_epoch']} rows "
+        "per epoch")]
+    return "\n".join([
+        f"data     {summary['dataset']}: {summary['n_rows']} rows, {summary['n_columns']} columns "
+        f"({len(summary['numeric_columns'])} numeric, {len(summary['categorical_columns'])} categorical) "
+        f"-> {summary['n_inputs']} inputs; task {summary['task']} with {len(summary['classes'])} "
+        f"{'labels' if summary['task'] == 'multilabel' else 'classes'}",
+        f"split    train {sizes['train']}, valid {sizes['valid']}, test {sizes['test']} (seed {t.seed})",
+        *stream_line,
+        f"model    {layers}; {summary['parameters']:,} parameters on {summary['device']}",
+        f"train    {t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {batch}, up to {t.epochs} "
+        f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else ""),
+    ])
+
+
+def fit_in_memory(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, callbacks: list[Callback] = (),
+                  progress: str = "quiet") -> Run:
+    """Fit on rows already in memory: the same pipeline as `train`, with no test split and no run folder.
+
+    X: (n_samples, n_columns) raw feature columns; y: (n_samples, 1) labels or (n_samples, L) 0/1 columns.
+    config.data.valid_size rows are held out for early stopping (0: train on every row). Returns the Run
+    (classifier, resolved config, per-epoch history); the estimator builds on this.
+    """
+    config = make_config(config, test_size=0.0, source="<in-memory>")
+    prepared = prepare_in_memory(Dataset(X, y, "<in-memory>"), config)
+    return train_prepared(config, prepared, progress=progress, callbacks=list(callbacks))
