@@ -10,6 +10,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -196,3 +197,47 @@ def test_report_in_headless_chromium(blobs_run, tmp_path):
     image = Image.open(shot).convert("RGB")
     assert image.size == (1280, 900)
     assert len(image.getcolors(maxcolors=1_000_000)) > 50  # text and tables, not a blank page
+
+
+def test_the_report_runs_the_model_once_per_split(blobs_run):
+    from torchclassify.report import RunView, build_report
+
+    view = RunView.from_run(blobs_run)
+    rows_seen = []  # the batch size of every forward pass of the network
+    hook = blobs_run.classifier.model.register_forward_hook(lambda module, inputs, output: rows_seen.append(len(inputs[0])))
+    try:
+        text = build_report(view)
+    finally:
+        hook.remove()
+    n_eval = len(view.splits[view.eval_split])
+    # The evaluation split once (confusion, ROC, PR and calibration share it), the boundary's 100 x 100 grid
+    # once; the training rows are only scattered, never predicted.
+    assert sorted(rows_seen) == sorted([n_eval, 100 * 100])
+    assert len(_decoded_images(text)) == N_PICTURES
+    y_true, y_proba = view.scores(view.eval_split)
+    assert view.scores(view.eval_split)[1] is y_proba  # kept, not predicted again
+    assert y_true.shape == (n_eval,) and y_proba.shape == (n_eval, len(blobs_run.classifier.classes))
+    assert np.allclose(y_proba.sum(axis=1), 1.0)
+
+
+def test_scores_have_the_task_shapes(tmp_path):
+    from torchclassify.report import RunView
+
+    for source, shape in (("moons", lambda n: (n,)), ("multilabel", lambda n: (n, 5))):  # 5 labels
+        run = tc.train(data=source, **SETTINGS)
+        view = RunView.from_run(run)
+        y_true, y_proba = view.scores("test")
+        n = len(view.splits["test"])
+        assert y_proba.shape == shape(n) and y_true.shape == shape(n)
+        X, _ = view.rows("test")
+        assert np.allclose(y_proba, run.classifier.predict_proba_tensor(X).numpy())
+
+
+def test_a_weak_pca_plane_is_noted_in_the_report(blobs_run, tmp_path):
+    # The toy multilabel data has six noisy columns: two principal components keep under half the variance.
+    run = tc.train(data="multilabel", out=tmp_path / "labels", **SETTINGS)
+    text = (run.run_dir / "report.html").read_text(encoding="utf-8")
+    notes = re.findall(r'<p class="note">([^<]*)</p>', text)
+    assert len(notes) == 1 and "keeps only" in notes[0] and "--features " in notes[0]
+    # blobs has two columns, drawn as they are: no note.
+    assert 'class="note"' not in (blobs_run.run_dir / "report.html").read_text(encoding="utf-8")
