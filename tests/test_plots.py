@@ -377,6 +377,35 @@ def test_calibration_shows_rows_per_bin_and_fades_thin_bins():
     assert [bins[2].sum() for bins in display.bins.values()] == [120, 120, 120]
 
 
+def test_lines_read_on_white(spirals, multilabel):
+    """Every drawn line of the white-background pictures reaches 3:1 contrast against white."""
+    from torchclassify.compare import Comparison, curves_figure
+
+    run, _, _, X_test, y_test = spirals
+    labels_run, _, _, labels_X, labels_y = multilabel
+    history = [{"epoch": e, "train_loss": 1 / e, "valid_loss": 1 / e + 0.1, "train_accuracy": 0.5, "valid_accuracy": 0.6,
+                "lr": 0.1 / e} for e in range(1, 6)]
+    runs = [{"variant": f"v{k}", "seed": 0, "history": history} for k in range(10)]
+    figures = [plots.plot_roc(run, X_test, y_test), plots.plot_precision_recall(run, X_test, y_test),
+               plots.plot_calibration(run, X_test, y_test), plots.plot_training_curves(history),
+               plots.plot_calibration(labels_run, labels_X, labels_y)]
+    figures = [d.figure_ for d in figures]
+    figures.append(curves_figure(Comparison("out", "accuracy", runs=runs, ranking=[])))
+    figures.append(plots.SearchHistoryDisplay.from_trials([{"number": 0, "state": "finished", "value": 0.5}],
+                                                          "accuracy", 0).figure_)
+    figures.append(plots.LRFinderDisplay(lrs=[1e-3, 1e-2, 1e-1], losses=[1, 0.5, 2], raw_losses=[1.1, 0.4, 2.5],
+                                         suggestion=1e-2, lr_min_loss=1e-2).plot().figure_)
+    n_lines = 0
+    for figure in figures:
+        for ax in figure.axes:
+            for line in ax.lines:
+                n_lines += 1
+                seen = to_rgba(line.get_color(), line.get_alpha())  # a line's alpha pales it
+                assert _style.contrast(seen, "white") >= _style.MIN_LINE_CONTRAST, \
+                    (ax.get_title(), line.get_label(), line.get_color())
+    assert n_lines > 30
+
+
 def test_user_axes_are_drawn_on(moons):
     from matplotlib.figure import Figure
 
@@ -390,3 +419,20 @@ def test_user_axes_are_drawn_on(moons):
     with pytest.raises(tc.ConfigError, match="needs 2 axes"):
         plots.plot_decision_boundary(run, X, y, X_test=X_test, y_test=y_test, axes=ax)
 
+
+def test_matplotlib_lives_in_the_plots_package_and_pyplot_nowhere():
+    import ast
+    from pathlib import Path
+
+    package = Path(tc.__file__).parent
+    offenders = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                inside = path.parent.name == "plots"
+                if "pyplot" in name or (name.startswith("matplotlib") and not inside):
+                    offenders.append(f"{path.relative_to(package)}: {name}")
+    assert offenders == []
+    assert all(len(p.read_text().splitlines()) < 300 for p in (package / "plots").glob("*.py"))
