@@ -1,15 +1,16 @@
-"""report.html: written by every train, self-contained, rebuilt by `torchclassify report`, checked in Chromium."""
+"""report.html: written by every train, self-contained, rebuilt by `torchclassify report`; the model runs once
+per split. (The page in a browser: tests/test_pages_in_browser.py.)"""
 
 from __future__ import annotations
 
 import base64
 import io
 import re
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -100,7 +101,7 @@ def test_plot_command_writes_svg_and_png(blobs_run, tmp_path, capsys):
     assert main(["plot", str(blobs_run.run_dir), "--kind", "confusion", "--format", "svg", "-o",
                  str(tmp_path / "cm.svg")]) == 0
     svg = (tmp_path / "cm.svg").read_text(encoding="utf-8")
-    assert "<svg" in svg and "counts" in svg and "Predicted label" in svg
+    assert "<svg" in svg and "counts" in svg and "predicted" in svg
     assert main(["plot", str(blobs_run.run_dir), "--kind", "boundary"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == str(blobs_run.run_dir / "boundary.png")
     assert Image.open(blobs_run.run_dir / "boundary.png").format == "PNG"
@@ -160,42 +161,45 @@ def test_help_and_predict_do_not_import_matplotlib(blobs_run, tmp_path):
     assert (tmp_path / "p.csv").exists()
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# Offline: every request would go to a proxy that does not exist, so nothing can load from the network.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--proxy-server=127.0.0.1:9", "--no-first-run", "--hide-scrollbars", "--window-size=1280,900"]
-PROBE = """<script>
-window.addEventListener("load", function () {
-  var images = Array.from(document.images);
-  var decoded = images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  document.body.setAttribute("data-images", images.length);
-  document.body.setAttribute("data-decoded", decoded);
-  document.body.setAttribute("data-overflow", document.documentElement.scrollWidth - window.innerWidth);
-});
-</script>"""
+def test_the_report_runs_the_model_once_per_split(blobs_run):
+    from torchclassify.report import RunView, build_report
+
+    view = RunView.from_run(blobs_run)
+    rows_seen = []  # the batch size of every forward pass of the network
+    hook = blobs_run.classifier.model.register_forward_hook(lambda module, inputs, output: rows_seen.append(len(inputs[0])))
+    try:
+        text = build_report(view)
+    finally:
+        hook.remove()
+    n_eval = len(view.splits[view.eval_split])
+    # The evaluation split once (confusion, ROC, PR and calibration share it), the boundary's 100 x 100 grid
+    # once; the training rows are only scattered, never predicted.
+    assert sorted(rows_seen) == sorted([n_eval, 100 * 100])
+    assert len(_decoded_images(text)) == N_PICTURES
+    y_true, y_proba = view.scores(view.eval_split)
+    assert view.scores(view.eval_split)[1] is y_proba  # kept, not predicted again
+    assert y_true.shape == (n_eval,) and y_proba.shape == (n_eval, len(blobs_run.classifier.classes))
+    assert np.allclose(y_proba.sum(axis=1), 1.0)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package 'chromium', which .ci/run "
-                                               "installs): the headless-browser check of report.html cannot run")
-def test_report_in_headless_chromium(blobs_run, tmp_path):
-    report = blobs_run.run_dir / "report.html"
-    # A copy with a probe script (the report's own policy forbids scripts) counts the decoded images and
-    # measures horizontal overflow at a laptop's 1280 px.
-    probed = tmp_path / "probed.html"
-    text = report.read_text(encoding="utf-8")
-    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", text)
-    probed.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, "--virtual-time-budget=5000", "--dump-dom", probed.as_uri()],
-                         capture_output=True, text=True, timeout=120)
-    body = re.search(r"<body[^>]*>", dom.stdout)
-    assert body, dom.stderr[-2000:]
-    attrs = dict(re.findall(r'(data-[a-z]+)="(-?\d+)"', body.group(0)))
-    assert attrs["data-images"] == attrs["data-decoded"] == str(N_PICTURES)
-    assert int(attrs["data-overflow"]) <= 0  # no sideways scrolling at laptop width
-    # The report itself, untouched, loads offline and renders.
-    shot = tmp_path / "report.png"
-    subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--screenshot={shot}", report.as_uri()],
-                   capture_output=True, text=True, timeout=120)
-    image = Image.open(shot).convert("RGB")
-    assert image.size == (1280, 900)
-    assert len(image.getcolors(maxcolors=1_000_000)) > 50  # text and tables, not a blank page
+def test_scores_have_the_task_shapes(tmp_path):
+    from torchclassify.report import RunView
+
+    for source, shape in (("moons", lambda n: (n,)), ("multilabel", lambda n: (n, 5))):  # 5 labels
+        run = tc.train(data=source, **SETTINGS)
+        view = RunView.from_run(run)
+        y_true, y_proba = view.scores("test")
+        n = len(view.splits["test"])
+        assert y_proba.shape == shape(n) and y_true.shape == shape(n)
+        X, _ = view.rows("test")
+        assert np.allclose(y_proba, run.classifier.predict_proba_tensor(X).numpy())
+
+
+def test_a_weak_pca_plane_is_noted_in_the_report(blobs_run, tmp_path):
+    # The toy multilabel data has six noisy columns: two principal components keep under half the variance.
+    run = tc.train(data="multilabel", out=tmp_path / "labels", **SETTINGS)
+    text = (run.run_dir / "report.html").read_text(encoding="utf-8")
+    notes = re.findall(r'<p class="note">([^<]*)</p>', text)
+    assert len(notes) == 1 and "keeps only" in notes[0] and "--features " in notes[0]
+    # blobs has two columns, drawn as they are: no note.
+    assert 'class="note"' not in (blobs_run.run_dir / "report.html").read_text(encoding="utf-8")

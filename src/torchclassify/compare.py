@@ -254,7 +254,7 @@ def ranking_text(result: Comparison) -> str:
                      f"{row['variant']}" + (f"  ({row['n_diverged']} diverged)" if row["n_diverged"] else ""))
     lines.append(f"(ranked on the validation {m}; test is shown, never used to choose)")
     for row in result.ranking:
-        for sentence in row["diagnosis"]:
+        for sentence in diagnosis_lines(result, row["variant"]):
             lines.append(f"{row['variant']}: {sentence}")
     return "\n".join(lines)
 
@@ -284,63 +284,73 @@ def write_comparison(result: Comparison) -> None:
     atomic_write(result.out / "curves.png", lambda p: figure.savefig(p, format="png", dpi=110))
     html = comparison_html(result, figure)
     atomic_write(result.out / "compare.html", html)
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
 
 
 def curves_figure(result: Comparison):
-    """Validation loss and validation metric per epoch, one colour per variant, one line per seed."""
-    import matplotlib
+    """Validation loss and validation metric per epoch, one colour per variant (ranking order), one line
+    per seed, the legend below the panels. Returns a matplotlib Figure (no pyplot)."""
+    from .plots import ComparisonCurvesDisplay
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    m = result.main_metric
-    figure, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     order = [row["variant"] for row in result.ranking]
-    for r in result.runs:
-        if not r["history"]:
-            continue
-        colour = colours[order.index(r["variant"]) % len(colours)]
-        epochs = [h["epoch"] for h in r["history"]]
-        first = r is next(x for x in result.runs if x["variant"] == r["variant"] and x["history"])
-        label = r["variant"] if first else None
-        for ax, key in ((ax_loss, "valid_loss"), (ax_metric, f"valid_{m}")):
-            values = [h.get(key, h.get(key.replace("valid_", "train_"))) for h in r["history"]]
-            ax.plot(epochs, values, color=colour, alpha=0.8, linewidth=1.3, label=label)
-    ax_loss.set(xlabel="epoch", ylabel="validation loss", title="validation loss")
-    ax_loss.set_yscale("log")
-    ax_metric.set(xlabel="epoch", ylabel=f"validation {m}", title=f"validation {m}")
-    ax_metric.legend(fontsize=8, loc="lower right")
-    figure.tight_layout()
-    return figure
+    return ComparisonCurvesDisplay.from_runs(result.runs, result.main_metric, order=order).figure_
+
+
+def diagnosis_lines(result: Comparison, variant: str) -> list[str]:
+    """A variant's diagnosis, one line per sentence, labelled by seed when the seeds disagree.
+
+    The same sentences from every seed: said once, unlabelled. Otherwise each distinct set of sentences once,
+    prefixed with the seed(s) that produced it ("seeds 0, 2: ..."); seeds with nothing to say are left out.
+    """
+    runs = [r for r in result.runs if r["variant"] == variant]
+    if not runs:
+        return []
+    said = [tuple(r["diagnosis"]) for r in runs]
+    if len(set(said)) == 1:
+        return list(said[0])
+    groups: dict[tuple, list] = {}
+    for r, sentences in zip(runs, said):
+        if sentences:
+            groups.setdefault(sentences, []).append(str(r["seed"]))
+    lines = []
+    for sentences, seeds in groups.items():
+        label = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}"
+        lines += [f"{label}: {sentence}" for sentence in sentences]
+    return lines
 
 
 def comparison_html(result: Comparison, figure) -> str:
     """compare.html: the ranked table, the overlaid curves and each variant's diagnosis, one self-contained page."""
     from html import escape
 
-    from .report import figure_to_data_uri, html_page
+    from .report import figure_html, html_page
 
     m = result.main_metric
+
+    def diagnosis_cell(variant):
+        lines = diagnosis_lines(result, variant)
+        if not lines:
+            return "-"
+        return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
+
     rows = "".join(
-        f"<tr><td>{row['rank']}</td><td>{escape(row['variant'])}</td>"
-        f"<td>{_mean_std(row[f'valid_{m}_mean'], row[f'valid_{m}_std'])}</td>"
-        f"<td>{_mean_std(row[f'test_{m}_mean'], row[f'test_{m}_std'])}</td><td>{row['n_runs']}</td>"
-        f"<td>{escape(' '.join(row['diagnosis'])) or '-'}</td></tr>" for row in result.ranking)
+        f"<tr><td class=\"num\">{row['rank']}</td><td class=\"wrap\">{escape(row['variant'])}</td>"
+        f"<td class=\"num\">{_mean_std(row[f'valid_{m}_mean'], row[f'valid_{m}_std'])}</td>"
+        f"<td class=\"num\">{_mean_std(row[f'test_{m}_mean'], row[f'test_{m}_std'])}</td>"
+        f"<td class=\"num\">{row['n_runs']}</td><td class=\"wrap\">{diagnosis_cell(row['variant'])}</td></tr>"
+        for row in result.ranking)
     table = (f"<p>Ranked on the mean validation {escape(m)} over seeds (ties: lower validation loss). "
              "Test metrics are shown for information and never used to choose.</p>"
              f"<table><thead><tr><th>rank</th><th>variant</th><th>validation {escape(m)}</th>"
              f"<th>test {escape(m)}</th><th>runs</th><th>diagnosis</th></tr></thead><tbody>{rows}</tbody></table>")
     runs = "".join(
-        f"<tr><td>{escape(r['variant'])}</td><td>{r['seed']}</td><td>{r['status']}</td>"
-        f"<td>{_fmt(r['metrics'].get('valid', {}).get(m))}</td><td>{_fmt(r['metrics'].get('test', {}).get(m))}</td>"
-        f"<td><code>{escape(str(r['run_dir'] or '-'))}</code></td></tr>" for r in result.runs)
+        f"<tr><td class=\"wrap\">{escape(r['variant'])}</td><td class=\"num\">{r['seed']}</td><td>{r['status']}</td>"
+        f"<td class=\"num\">{_fmt(r['metrics'].get('valid', {}).get(m))}</td>"
+        f"<td class=\"num\">{_fmt(r['metrics'].get('test', {}).get(m))}</td>"
+        f"<td class=\"wrap\"><code>{escape(str(r['run_dir'] or '-'))}</code></td></tr>" for r in result.runs)
     runs_table = (f"<p>Each run is a normal run folder: rerun one with "
                   "<code>torchclassify train --config RUN/config.json</code>.</p>"
                   f"<table><thead><tr><th>variant</th><th>seed</th><th>status</th><th>validation {escape(m)}</th>"
                   f"<th>test {escape(m)}</th><th>run folder</th></tr></thead><tbody>{runs}</tbody></table>")
-    curves = f'<img alt="validation curves" src="{figure_to_data_uri(figure)}">'
+    curves = figure_html(figure, "validation curves", f"Validation loss and validation {m} per epoch: one colour "
+                         "per variant, one line per seed.")
     return html_page("Comparison", [("Ranking", table), ("Training curves", curves), ("Runs", runs_table)])

@@ -141,22 +141,8 @@ def suggest_lr(lrs: list[float], losses: list[float]) -> tuple[float, float]:
 
 
 def lr_find_figure(result: LRFinderResult):
-    """Smoothed loss against the learning rate (log scale), with the suggestion marked."""
-    import matplotlib
+    """Smoothed loss against the learning rate (log scale), with the suggestion marked: a matplotlib Figure
+    (no pyplot)."""
+    from .plots import LRFinderDisplay
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(result.lrs, result.raw_losses, color="0.75", linewidth=0.8, label="batch loss")
-    ax.plot(result.lrs, result.losses, color="C0", label="smoothed loss")
-    ax.axvline(result.suggestion, color="C3", linestyle="--", label=f"suggestion {result.suggestion:.2g}")
-    ax.axvline(result.lr_min_loss, color="0.4", linestyle=":", label=f"lowest loss at {result.lr_min_loss:.2g}")
-    ax.set_xscale("log")
-    top = max(result.losses[0] * 1.5, min(result.losses) * 2)
-    ax.set_ylim(min(result.losses) * 0.9 if min(result.losses) > 0 else None, top)
-    ax.set(xlabel="learning rate", ylabel="training loss",
-           title=f"learning-rate range test ({result.info.get('optimizer')}, batch {result.info.get('batch_size')})")
-    ax.legend(loc="upper left", fontsize=8)
-    figure.tight_layout()
-    return figure
+    return LRFinderDisplay.from_result(result).figure_

@@ -1,17 +1,16 @@
 """The run report: one self-contained report.html per run (images as data URIs, inline CSS, no network).
 
-`html_page` and `figure_to_data_uri` are the reusable pieces (compare.html uses them too); their
-signatures stay stable. `build_report(run)` / `write_report(run_dir)` assemble the run's page.
+`RunView` is what a run's pictures are drawn from (its classifier, files, rows and one prediction per
+split); `draw` makes one picture, `build_report` / `write_report` the page. The page kit lives in pages.py
+(`html_page` and `figure_to_data_uri` are re-exported here, as before).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,72 +22,9 @@ from .data.prepare import rebuild_rows
 from .errors import ConfigError, DataError, TorchClassifyError
 from .evaluate import PER_CLASS_KEYS
 from .files import atomic_write
+from .pages import figure_html, figure_to_data_uri, html_page  # noqa: F401 (html_page, figure_to_data_uri re-exported)
+from .pages import table as _table
 from .run_folder import read_history, read_metrics, read_run_config
-
-_CSS = """
-:root { color-scheme: light; --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --accent: #2166ac; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
-       background: #f5f7fa; }
-main { max-width: 1100px; margin: 0 auto; padding: 24px 20px 48px; }
-h1 { font-size: 1.6em; margin: 0 0 4px; }
-h2 { font-size: 1.2em; margin: 0 0 12px; color: var(--accent); }
-h3 { font-size: 1em; margin: 16px 0 8px; }
-section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px;
-          margin: 16px 0; overflow-x: auto; }
-nav { font-size: 0.9em; color: var(--muted); }
-nav a { color: var(--accent); margin-right: 12px; text-decoration: none; }
-table { border-collapse: collapse; font-size: 0.9em; margin: 4px 0 12px; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
-th { background: #f0f4f8; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 8px 0 16px; }
-.row { display: flex; flex-wrap: wrap; gap: 16px; }
-.row figure { flex: 1 1 420px; margin: 8px 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; background: #fff; }
-figcaption { font-size: 0.85em; color: var(--muted); }
-pre { background: #f0f4f8; padding: 10px; border-radius: 4px; font-size: 0.85em; overflow-x: auto; }
-.muted { color: var(--muted); }
-"""
-
-
-def _anchor(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-") or "section"
-
-
-def html_page(title: str, sections: list[tuple[str, str]]) -> str:
-    """A complete self-contained HTML page: inline CSS, no scripts, no external resources.
-
-    title: the page title (escaped here).
-    sections: (heading, inner HTML) pairs; the heading is escaped, the inner HTML is used as given.
-    Returns the page as one string.
-    """
-    nav = " ".join(f'<a href="#{_anchor(h)}">{html.escape(h)}</a>' for h, _ in sections)
-    body = "\n".join(
-        f'<section id="{_anchor(h)}">\n<h2>{html.escape(h)}</h2>\n{inner}\n</section>' for h, inner in sections)
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        # No network: forbid every external fetch, allow only inline styles and data: images.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-        "img-src data:; style-src 'unsafe-inline'\">\n"
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
-        f"<h1>{html.escape(title)}</h1>\n<nav>{nav}</nav>\n{body}\n</main>\n</body>\n</html>\n"
-    )
-
-
-def figure_to_data_uri(fig, format: str = "png") -> str:
-    """A matplotlib figure as a data: URI (PNG at 100 dpi, or SVG), ready for <img src="...">."""
-    if format not in ("png", "svg"):
-        raise ValueError(f"format must be 'png' or 'svg', got {format!r}")
-    buffer = io.BytesIO()
-    # No bbox_inches="tight": it draws the figure twice; plots.py lays its figures out with fixed margins.
-    # compress_level 1: PNG encoding was a tenth of the report's time; the files grow about 10%.
-    options = {"pil_kwargs": {"compress_level": 1}} if format == "png" else {}
-    fig.savefig(buffer, format=format, dpi=100, **options)
-    mime = "image/png" if format == "png" else "image/svg+xml"
-    return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
-
 
 # ------------------------------------------------------------------------------------------ the run
 
@@ -109,14 +45,16 @@ class RunView:
     dataset: Any = None
     splits: dict | None = None
     data_note: str = ""
+    # (y_true, y_proba) per split, filled by scores(): every evaluation picture reuses one prediction.
+    _scores: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_run(cls, run, picture_rows=None) -> "RunView":
         """From an in-memory workflow.Run and its prepared rows for pictures, (Dataset, splits, note) as
-        PreparedData.picture_rows gives them: nothing is read again. None: no pictures of the rows."""
+        PreparedData.picture_rows gives them, so nothing is read again; None rebuilds them from the config."""
         view = cls(run.classifier, run.config.to_dict(), list(run.history), run.metrics, dict(run.summary))
         if picture_rows is None:
-            view.data_note = "no rows were given for the pictures"
+            view._rebuild_rows()
         else:
             dataset, splits, view.data_note = picture_rows
             view.dataset, view.splits = dataset, {k: np.asarray(v) for k, v in splits.items()}
@@ -153,6 +91,19 @@ class RunView:
         index = self.splits[split]
         return self.dataset.X.iloc[index], self.dataset.y.iloc[index]
 
+    def scores(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(y_true, y_proba) of one split, predicted on the first call and kept.
+
+        y_true: encoded targets, (n,) int64 class indices or (n, L) 0/1 for multilabel.
+        y_proba: binary (n,) P(positive), otherwise (n, C) or (n, L).
+        """
+        if split not in self._scores:
+            from .plots import scores
+
+            X, y = self.rows(split)
+            self._scores[split] = scores(self.classifier, X, y)
+        return self._scores[split]
+
     @property
     def eval_split(self) -> str | None:
         """The split the evaluation pictures use: test, else valid."""
@@ -165,26 +116,35 @@ class RunView:
 
 
 def draw(view: RunView, kind: str, **options):
-    """One picture of a run: kind in PICTURE_KINDS. Returns the plots Display."""
+    """One picture of a run: kind in PICTURE_KINDS. Returns the plots Display.
+
+    The evaluation pictures take the split's predictions from view.scores (computed once per split);
+    the boundary runs the model on its grid only.
+    """
     from . import plots
 
     if kind == "curves":
         if not view.history:
             raise DataError("the run has no training history (history.csv) to draw")
-        return plots.plot_training_curves(view.history, view.classifier.task.main_metric,
-                                          view.summary.get("best_epoch"))
+        return plots.TrainingCurvesDisplay.from_history(view.history, view.classifier.task.main_metric,
+                                                        view.summary.get("best_epoch"))
+    displays = {"confusion": plots.ConfusionMatrixDisplay, "roc": plots.RocCurveDisplay,
+                "pr": plots.PrecisionRecallDisplay, "calibration": plots.CalibrationDisplay}
+    if kind != "boundary" and kind not in displays:
+        raise ConfigError(f"unknown picture kind {kind!r}: use one of {', '.join(PICTURE_KINDS)}")
     if view.dataset is None:
         raise DataError(f"cannot draw {kind}: {view.data_note}")
     if kind == "boundary":
         X, y = view.rows("train")
         X_test, y_test = view.rows(view.eval_split) if view.eval_split else (None, None)
-        return plots.plot_decision_boundary(view.classifier, X, y, X_test=X_test, y_test=y_test, **options)
-    X, y = view.rows(view.eval_split)
-    functions = {"confusion": plots.plot_confusion_matrix, "roc": plots.plot_roc, "pr": plots.plot_precision_recall,
-                 "calibration": plots.plot_calibration}
-    if kind not in functions:
-        raise ConfigError(f"unknown picture kind {kind!r}: use one of {', '.join(PICTURE_KINDS)}")
-    return functions[kind](view.classifier, X, y, **options)
+        return plots.DecisionBoundaryDisplay.from_classifier(view.classifier, X, y, X_test=X_test, y_test=y_test,
+                                                             **options)
+    if view.eval_split is None:
+        raise DataError(f"cannot draw {kind}: the run has neither a test nor a validation split")
+    y_true, y_proba = view.scores(view.eval_split)
+    classifier = view.classifier
+    return displays[kind].from_predictions(y_true, y_proba, class_names=[str(c) for c in classifier.classes],
+                                           threshold=classifier.threshold, **options)
 
 
 PICTURE_KINDS = ("boundary", "curves", "confusion", "roc", "pr", "calibration")
@@ -197,7 +157,8 @@ _CAPTIONS = {
     "roc": "ROC curves on the {split} split.",
     "pr": "Precision-recall curves on the {split} split.",
     "calibration": "Reliability diagram on the {split} split: points on the diagonal mean the probabilities can be "
-                   "taken at face value.",
+                   "taken at face value. A marker's area grows with the rows in its bin; faded bins hold too few "
+                   "rows to say much.",
 }
 MAX_REPORT_LABELS = 3  # multilabel boundary panels in the report (one row of two panels per label)
 
@@ -209,13 +170,18 @@ def _figure_html(view: RunView, kind: str, format: str, **options) -> str:
         warnings.warn(f"report: the {kind} picture could not be drawn: {type(err).__name__}: {err}", stacklevel=2)
         return f'<p class="muted">Not drawn: {html.escape(str(err))}</p>'
     caption = _CAPTIONS[kind].format(split=view.eval_split or "")
-    uri = figure_to_data_uri(display.figure_, format)
-    return (f'<figure><img src="{uri}" alt="{html.escape(kind)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    note = display.variance_note() if kind == "boundary" else None
+    # The warning the picture carries, said again in the page's words (the image may be scaled down).
+    note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
+    return note_html + figure_html(display.figure_, kind, caption, format)
 
 
 def build_report(view: RunView, format: str = "png") -> str:
-    """The whole report page for a run, as one self-contained HTML string."""
+    """The whole report page for a run, as one self-contained HTML string.
+
+    The model runs once on the evaluation split (shared by the confusion matrix, ROC, precision-recall and
+    calibration pictures) and once on the boundary's grid.
+    """
     s, classifier = view.summary, view.classifier
     title = f"torchclassify run: {s.get('dataset', classifier.info.get('dataset', 'model'))} ({classifier.task_name})"
     sections = [("Summary", _summary_html(view)), ("Metrics", _metrics_html(view.metrics))]
@@ -250,20 +216,6 @@ def write_report(view: RunView, path, format: str = "png") -> Path:
 
 
 # ------------------------------------------------------------------------------------------ the tables
-
-
-def _table(header: list[str], rows: list[list], numeric_from: int = 1) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = []
-    for row in rows:
-        cells = []
-        for i, value in enumerate(row):
-            text = "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
-            css = ' class="num"' if i >= numeric_from else ""
-            cells.append(f"<td{css}>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    thead = f"<thead><tr>{head}</tr></thead>" if any(str(h) for h in header) else ""  # key-value tables: none
-    return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
 
 
 def _summary_html(view: RunView) -> str:

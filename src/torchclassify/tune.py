@@ -8,7 +8,6 @@ history.png, tune.html, and best/ - the retrained best run, rerun by `train --co
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -23,6 +22,7 @@ from .engine.callbacks import Callback
 from .errors import ConfigError, TrainingError
 from .files import atomic_write, clean_for_json, to_json_text
 from .tasks import get_task
+from .tune_summary import history_figure, study_summary, to_settings, tune_html
 from .workflow import train
 
 # Ranges that suit small tabular MLPs; every entry can be overridden, fixed or extended (see parse_space).
@@ -144,11 +144,6 @@ def suggest(trial, space: dict[str, Any]) -> dict[str, Any]:
         else:
             params[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]), log=spec.get("log", False))
     return params
-
-
-def to_settings(params: dict[str, Any]) -> dict[str, Any]:
-    """Trial params (choices stored as text, e.g. hidden "64,64") to train settings ([64, 64])."""
-    return {name: parse_value(name, value) for name, value in params.items()}
 
 
 def open_study(storage: str | None, study_name: str, out: Path, direction: str = "maximize", sampler_seed=None):
@@ -281,35 +276,13 @@ def best_trial(study):
 
 
 def importance(study) -> dict[str, float]:
-    """Optuna's parameter importances (fANOVA); {} until enough trials vary."""
+    """Optuna's parameter importances (its default estimator); {} until enough trials vary."""
     import optuna
 
     try:
         return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
     except Exception:  # noqa: BLE001 - fewer than two finished trials, or a parameter that never varied
         return {}
-
-
-def study_summary(result: TuneResult) -> dict[str, Any]:
-    import optuna
-
-    study = result.study
-    trials = study.get_trials(deepcopy=False)
-    counts = {state.name.lower(): sum(t.state == state for t in trials) for state in optuna.trial.TrialState}
-    defaults = next((t for t in trials if t.user_attrs.get("defaults") and t.value is not None), None)
-    summary = {
-        "study_name": study.study_name, "main_metric": result.main_metric, "n_trials": len(trials),
-        "trial_states": {k: v for k, v in counts.items() if v},
-        "best_trial": result.best_trial, f"best_valid_{result.main_metric}": result.best_value,
-        "best_params": result.best_params, "best_settings": to_settings(result.best_params),
-        "importance": result.importance or {},
-        f"defaults_valid_{result.main_metric}": defaults.value if defaults else None,
-        "workers": sorted({t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}),
-    }
-    if result.best_run is not None:
-        summary["best_run"] = str(result.best_run.run_dir)
-        summary["best_run_metrics"] = result.best_run.metrics
-    return summary
 
 
 def write_summary(result: TuneResult) -> None:
@@ -320,62 +293,8 @@ def write_summary(result: TuneResult) -> None:
     atomic_write(out / "trials.csv", lambda p: frame.to_csv(p, index=False))
     summary = clean_for_json(study_summary(result))
     atomic_write(out / "tune.json", to_json_text(summary))
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
 
     figure = history_figure(result)
     atomic_write(out / "history.png", lambda p: figure.savefig(p, format="png", dpi=110))
     html = tune_html(result, summary, figure)
-    plt.close(figure)
     atomic_write(out / "tune.html", html)
-
-
-def history_figure(result: TuneResult):
-    """Each finished trial's validation metric in trial order, and the best so far."""
-    import matplotlib.pyplot as plt
-    import optuna
-
-    done = [t for t in result.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
-    done.sort(key=lambda t: t.number)
-    figure, ax = plt.subplots(figsize=(7, 3.8))
-    numbers, values = [t.number for t in done], [t.value for t in done]
-    ax.scatter(numbers, values, s=18, label="trial")
-    best, running = [], -math.inf
-    for v in values:
-        running = max(running, v)
-        best.append(running)
-    ax.step(numbers, best, where="post", color="C3", label="best so far")
-    ax.set(xlabel="trial", ylabel=f"validation {result.main_metric}", title="search history")
-    ax.legend(loc="lower right")
-    figure.tight_layout()
-    return figure
-
-
-def tune_html(result: TuneResult, summary: dict, figure) -> str:
-    from html import escape
-
-    from .report import figure_to_data_uri, html_page
-
-    m = result.main_metric
-    params = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>"
-                     for k, v in summary["best_settings"].items())
-    best = (f"<p>Best: trial {summary['best_trial']} of {summary['n_trials']} "
-            f"({escape(json.dumps(summary['trial_states']))}), validation {escape(m)} "
-            f"{summary[f'best_valid_{m}']:.4f}"
-            + (f"; the defaults (trial 0) gave {summary[f'defaults_valid_{m}']:.4f}"
-               if summary.get(f"defaults_valid_{m}") is not None else "") + ".</p>"
-            f"<table><thead><tr><th>setting</th><th>value</th></tr></thead><tbody>{params}</tbody></table>")
-    if summary.get("best_run"):
-        test = summary["best_run_metrics"].get("test", {}).get(m)
-        best += (f"<p>Retrained as a normal run: <code>{escape(summary['best_run'])}</code>"
-                 + (f" (test {escape(m)} {test:.4f}, measured after choosing)" if test is not None else "")
-                 + f"; rerun it with <code>torchclassify train --config {escape(summary['best_run'])}/config.json"
-                 "</code>.</p>")
-    imp = "".join(f"<tr><td>{escape(k)}</td><td>{v:.3f}</td></tr>" for k, v in summary["importance"].items())
-    importance_html = (f"<table><thead><tr><th>setting</th><th>importance (fANOVA)</th></tr></thead><tbody>{imp}"
-                       "</tbody></table>" if imp else "<p>Not enough finished trials to estimate importance.</p>")
-    history = f'<img alt="search history" src="{figure_to_data_uri(figure)}">'
-    return html_page("Search", [("Best configuration", best), ("Importance", importance_html),
-                                ("History", history)])

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..config import setting_name
+from ..config import format_setting, setting_name
 from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings
 
 
@@ -61,16 +61,24 @@ def execute(args) -> int:
 
 
 def summary_text(summary: dict) -> str:
+    """The console's account of a study (study_summary's dict): counts, best trial and, when the best was
+    chosen among equals, the tie-break that chose it."""
     from ..evaluate import format_metrics
+    from ..pages import significant
 
     m = summary["main_metric"]
     states = ", ".join(f"{v} {k}" for k, v in summary["trial_states"].items())
     lines = ["", f"study {summary['study_name']}: {summary['n_trials']} trials ({states})",
              f"best trial {summary['best_trial']}: validation {m} {summary[f'best_valid_{m}']:.4f}"]
+    if summary.get("tie_break"):
+        lines.append(f"tie: {summary['tie_break']}")
     if summary.get(f"defaults_valid_{m}") is not None:
         lines.append(f"defaults (trial 0): validation {m} {summary[f'defaults_valid_{m}']:.4f}")
-    lines.append("best settings: " + " ".join(f"{k}={v}" for k, v in summary["best_settings"].items()))
-    if summary["importance"]:
+    lines.append("best settings: " + " ".join(f"{k}={significant(v) if isinstance(v, float) else format_setting(v)}"
+                                             for k, v in summary["best_settings"].items()))
+    if summary.get("importance_note"):
+        lines.append(summary["importance_note"])
+    elif summary["importance"]:
         lines.append("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in summary["importance"].items()))
     if summary.get("best_run"):
         lines += ["", "best configuration retrained:", format_metrics(summary["best_run_metrics"]), "",

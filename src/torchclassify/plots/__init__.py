@@ -1,0 +1,38 @@
+"""Pictures of a classifier, as scikit-learn Displays: `XDisplay.from_*(...)` computes, `.plot(ax=)` draws.
+
+Every Display exposes figure_, axes_ (ax_ for the first) and the numbers it drew. Figures are plain
+`matplotlib.figure.Figure` objects on the Agg canvas (no pyplot, no display needed); matplotlib is imported
+inside this package only, and only when a picture is drawn. Nothing here moves a model or changes its
+train/eval mode. The `plot_*` functions take a TrainedClassifier (or Run) and raw rows, predict once, and
+return the Display.
+
+    boundary     DecisionBoundaryDisplay    (from_classifier: the model on a grid)
+    curves       TrainingCurvesDisplay      (from_history)
+    confusion    ConfusionMatrixDisplay     (from_predictions)
+    evaluation   RocCurveDisplay, PrecisionRecallDisplay, CalibrationDisplay (from_predictions)
+    search       ComparisonCurvesDisplay, SearchHistoryDisplay, LRFinderDisplay (compare, tune, lr-find)
+"""
+
+from __future__ import annotations
+
+from ._inputs import classifier_from_model, scores
+from ._style import Display
+from .boundary import DecisionBoundaryDisplay, plot_decision_boundary
+from .confusion import ConfusionMatrixDisplay, plot_confusion_matrix
+from .curves import TrainingCurvesDisplay, plot_training_curves
+from .evaluation import (
+                         CalibrationDisplay,
+                         PrecisionRecallDisplay,
+                         RocCurveDisplay,
+                         plot_calibration,
+                         plot_precision_recall,
+                         plot_roc,
+)
+from .search import ComparisonCurvesDisplay, LRFinderDisplay, SearchHistoryDisplay
+
+__all__ = [
+    "Display", "DecisionBoundaryDisplay", "TrainingCurvesDisplay", "ConfusionMatrixDisplay", "RocCurveDisplay",
+    "PrecisionRecallDisplay", "CalibrationDisplay", "ComparisonCurvesDisplay", "SearchHistoryDisplay",
+    "LRFinderDisplay", "plot_decision_boundary", "plot_training_curves", "plot_confusion_matrix", "plot_roc",
+    "plot_precision_recall", "plot_calibration", "classifier_from_model", "scores",
+]

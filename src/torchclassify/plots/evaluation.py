@@ -1,0 +1,199 @@
+"""Curves of a model's predictions on one split: ROC, precision-recall and the reliability diagram.
+
+Each Display is built from predictions (`from_predictions(y_true, y_proba, ...)`), so the report predicts
+a split once and hands the same arrays to every picture.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from . import _inputs, _style
+
+CHANCE_COLOUR = "0.45"  # the diagonal: grey that still reads on white
+FEW_ROWS = 10  # a reliability bin with fewer rows than this says little: drawn faded
+
+
+def _names(y_true, y_proba, class_names):
+    return [str(c) for c in class_names] if class_names is not None else _inputs.default_names(y_true, y_proba)
+
+
+class _OneVsRestDisplay(_style.Display):
+    """Shared by ROC and precision-recall: one curve per class (one-vs-rest), per label, or binary's one.
+
+    curves: {name: (x, y) arrays}; scores: {name: AUC or average precision}; skipped: names with one
+    outcome only in this split (the curve is undefined). After plot: figure_, axes_ ([ax]).
+    """
+
+    kind = ""
+
+    def __init__(self, *, curves: dict, scores: dict, skipped: list, task: str):
+        self.curves, self.scores, self.skipped, self.task = curves, scores, skipped, task
+
+    @classmethod
+    def from_predictions(cls, y_true, y_proba, *, class_names: Sequence[str] | None = None, threshold=None,
+                         ax=None):
+        """y_true: (n,) class indices or (n, L) 0/1; y_proba: (n,) P(positive), (n, C) or (n, L).
+        threshold is accepted (and unused) so every evaluation Display takes the same arguments."""
+        y_true, y_proba = np.asarray(y_true), np.asarray(y_proba, dtype=np.float64)
+        curves, scores, skipped = {}, {}, []
+        for name, truth, score in _inputs.one_vs_rest(y_true, y_proba, _names(y_true, y_proba, class_names)):
+            if truth.min() == truth.max():  # undefined without both outcomes in this split
+                skipped.append(name)
+                continue
+            curves[name], scores[name] = cls._curve(truth, score)
+        return cls(curves=curves, scores=scores, skipped=skipped, task=_inputs.task_of(y_true, y_proba)).plot(ax)
+
+    def plot(self, ax=None):
+        fig, (ax,) = _style.axes_for(ax, 1, panel=(3.9, 3.3))
+        self.figure_, self.axes_ = fig, [ax]
+        for (name, (x, y)), colour in zip(self.curves.items(), _style.line_colours(len(self.curves))):
+            self._draw(ax, x, y, colour, f"{_style.short_name(name, 18, 1)} ({self.short} {self.scores[name]:.3f})")
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        if self.skipped:
+            ax.text(0.02, 0.02 if self.kind == "roc" else 0.5, f"not drawn (one outcome only): "
+                    f"{', '.join(self.skipped)}", transform=ax.transAxes, fontsize=7, color="0.3")
+        per = {"binary": "", "multilabel": " per label", "multiclass": " per class (one-vs-rest)"}[self.task]
+        ax.set_title(self.title + per, fontsize=10)
+        ax.legend(fontsize=7, loc=self.legend_at)
+        ax.grid(alpha=0.3)
+        return self
+
+
+class RocCurveDisplay(_OneVsRestDisplay):
+    """ROC curves; scores are the areas under them (AUC)."""
+
+    kind, short, title, legend_at = "roc", "AUC", "ROC curve", "lower right"
+
+    @staticmethod
+    def _curve(truth, score):
+        from sklearn.metrics import auc, roc_curve
+
+        fpr, tpr, _ = roc_curve(truth, score)
+        return (fpr, tpr), float(auc(fpr, tpr))
+
+    def _draw(self, ax, x, y, colour, label):
+        ax.plot(x, y, color=colour, label=label)
+
+    def plot(self, ax=None):
+        super().plot(ax)
+        self.ax_.plot([0, 1], [0, 1], color=CHANCE_COLOUR, ls=":", lw=1, label="chance")
+        self.ax_.legend(fontsize=7, loc=self.legend_at)
+        self.ax_.set_xlabel("false positive rate")
+        self.ax_.set_ylabel("true positive rate")
+        return self
+
+
+class PrecisionRecallDisplay(_OneVsRestDisplay):
+    """Precision-recall curves (x: recall, y: precision); scores are the average precisions."""
+
+    kind, short, title, legend_at = "pr", "AP", "precision-recall curve", "lower left"
+
+    @staticmethod
+    def _curve(truth, score):
+        from sklearn.metrics import average_precision_score, precision_recall_curve
+
+        precision, recall, _ = precision_recall_curve(truth, score)
+        return (recall, precision), float(average_precision_score(truth, score))
+
+    def _draw(self, ax, x, y, colour, label):
+        ax.step(x, y, where="post", color=colour, label=label)
+
+    def plot(self, ax=None):
+        super().plot(ax)
+        self.ax_.set_xlabel("recall")
+        self.ax_.set_ylabel("precision")
+        return self
+
+
+class CalibrationDisplay(_style.Display):
+    """Reliability diagram: mean predicted probability against observed frequency per bin.
+
+    bins: {name: (predicted (k,), observed (k,), counts (k,))} over the k non-empty bins of n_bins equal
+    bins of [0, 1]; each curve's counts sum to the rows. Binary: P(positive); multiclass: the top-class
+    confidence against how often the top class is right; multilabel: one curve per label. Marker area
+    grows with the rows in a bin; bins under few_rows rows are faded. After plot: figure_, axes_ ([ax]).
+    """
+
+    def __init__(self, *, bins: dict, task: str, n_rows: int, few_rows: int = FEW_ROWS):
+        self.bins, self.task, self.n_rows, self.few_rows = bins, task, n_rows, few_rows
+
+    @classmethod
+    def from_predictions(cls, y_true, y_proba, *, class_names: Sequence[str] | None = None, threshold=None,
+                         n_bins: int = 10, ax=None) -> "CalibrationDisplay":
+        """y_true: (n,) class indices or (n, L) 0/1; y_proba: (n,) P(positive), (n, C) or (n, L)."""
+        y_true, y_proba = np.asarray(y_true), np.asarray(y_proba, dtype=np.float64)
+        task = _inputs.task_of(y_true, y_proba)
+        if task == "multiclass":
+            curves = [("top class", (y_proba.argmax(axis=1) == y_true).astype(int), y_proba.max(axis=1))]
+        else:
+            curves = _inputs.one_vs_rest(y_true, y_proba, _names(y_true, y_proba, class_names))
+        bins = {name: reliability_bins(truth, score, n_bins) for name, truth, score in curves}
+        return cls(bins=bins, task=task, n_rows=len(y_true)).plot(ax)
+
+    def plot(self, ax=None) -> "CalibrationDisplay":
+        fig, (ax,) = _style.axes_for(ax, 1, panel=(3.9, 3.3), top=0.65)
+        self.figure_, self.axes_ = fig, [ax]
+        ax.plot([0, 1], [0, 1], color=CHANCE_COLOUR, ls=":", lw=1, label="perfectly calibrated")
+        single = len(self.bins) == 1
+        for (name, (predicted, observed, counts)), colour in zip(self.bins.items(), _style.line_colours(len(self.bins))):
+            ax.plot(predicted, observed, color=colour, lw=1.2, label=_style.short_name(name, 18, 1), zorder=2)
+            few = counts < self.few_rows
+            # Marker area grows with the rows in the bin; faded bins are drawn hollow and pale.
+            sizes = 12 + 260 * counts / max(self.n_rows, 1)
+            ax.scatter(predicted[~few], observed[~few], s=sizes[~few], color=colour, edgecolors="white",
+                       linewidths=0.6, zorder=3)
+            ax.scatter(predicted[few], observed[few], s=sizes[few], facecolors="none", edgecolors=colour,
+                       alpha=0.45, linewidths=1.0, zorder=3)
+            if single:  # one curve: the count beside each point (several curves would crowd each other)
+                for x, y, count, faded in zip(predicted, observed, counts, few):
+                    ax.annotate(str(int(count)), (x, y), xytext=(4, -10 if y > 0.9 else 5), textcoords="offset points",
+                                fontsize=7, color="0.25", alpha=0.5 if faded else 1.0)
+        ax.set_xlabel("mean predicted probability" + (" (top class)" if self.task == "multiclass" else ""))
+        ax.set_ylabel("observed frequency")
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.05)
+        ax.set_title("reliability diagram\nmarker area: rows in the bin"
+                     + (" (numbers beside)" if single else "") + f"; faded: under {self.few_rows} rows", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
+        return self
+
+
+def reliability_bins(truth: np.ndarray, score: np.ndarray, n_bins: int):
+    """(predicted, observed, counts) over the non-empty of n_bins equal bins of [0, 1].
+
+    The same bins as sklearn.calibration.calibration_curve (strategy "uniform"), plus the row counts.
+    """
+    score = np.clip(np.asarray(score, dtype=np.float64), 0.0, 1.0)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.searchsorted(edges[1:-1], score)  # (n,) bin of each row
+    total = np.bincount(index, minlength=n_bins)
+    seen = total > 0
+    predicted = np.bincount(index, weights=score, minlength=n_bins)[seen] / total[seen]
+    observed = np.bincount(index, weights=truth, minlength=n_bins)[seen] / total[seen]
+    return predicted, observed, total[seen]
+
+
+def _evaluation(display_class, classifier, X, y, **options):
+    classifier = _inputs.as_classifier(classifier)
+    y_true, y_proba = _inputs.scores(classifier, X, y)
+    return display_class.from_predictions(y_true, y_proba, **_inputs.evaluation_kwargs(classifier), **options)
+
+
+def plot_roc(classifier, X, y, *, ax=None) -> RocCurveDisplay:
+    """ROC curves of the model on raw rows, one per class (one-vs-rest) or label; AUC in the legend."""
+    return _evaluation(RocCurveDisplay, classifier, X, y, ax=ax)
+
+
+def plot_precision_recall(classifier, X, y, *, ax=None) -> PrecisionRecallDisplay:
+    """Precision-recall curves of the model on raw rows; average precision in the legend."""
+    return _evaluation(PrecisionRecallDisplay, classifier, X, y, ax=ax)
+
+
+def plot_calibration(classifier, X, y, *, n_bins: int = 10, ax=None) -> CalibrationDisplay:
+    """Reliability diagram of the model on raw rows (see CalibrationDisplay)."""
+    return _evaluation(CalibrationDisplay, classifier, X, y, n_bins=n_bins, ax=ax)

@@ -1,0 +1,167 @@
+"""What tune says about a study: the trials as plain rows, the best trial and how a tie was broken, whether
+importance means anything, the history picture and tune.html. tune.json and the console read study_summary.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from .compare import parse_value
+from .config import format_setting
+from .pages import figure_html, html_page, significant
+from .plots import SearchHistoryDisplay
+
+if TYPE_CHECKING:
+    from .tune import TuneResult
+
+STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
+               "WAITING": "waiting"}
+TIE_RULE = "highest validation {m}; ties go to the lower validation loss, then to the earlier trial"
+
+
+def trial_rows(study) -> list[dict[str, Any]]:
+    """One plain dict per trial, in trial order: number, state (a word), value (finished trials),
+    last_value (the last value a pruned trial reported), valid_loss, params, seconds, defaults."""
+    rows = []
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        seconds = None
+        if t.datetime_start is not None and t.datetime_complete is not None:
+            seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+        steps = t.intermediate_values
+        rows.append({"number": t.number, "state": STATE_WORDS.get(t.state.name, t.state.name.lower()),
+                     "value": t.value, "last_value": steps[max(steps)] if steps else None,
+                     "valid_loss": t.user_attrs.get("valid_loss"), "params": dict(t.params), "seconds": seconds,
+                     "defaults": bool(t.user_attrs.get("defaults"))})
+    return rows
+
+
+def _tie_break(rows: list[dict], best: int, metric: str) -> tuple[int, str | None]:
+    """(how many finished trials share the best value, a sentence on how the best was chosen among them)."""
+    finished = [r for r in rows if r["state"] == "finished" and r["value"] is not None]
+    chosen = next((r for r in finished if r["number"] == best), None)
+    if chosen is None:
+        return 0, None
+    tied = [r for r in finished if math.isclose(r["value"], chosen["value"], rel_tol=0, abs_tol=1e-12)]
+    if len(tied) < 2:
+        return len(tied), None
+    losses = [r["valid_loss"] for r in tied if r["number"] != best and r["valid_loss"] is not None]
+    by_loss = chosen["valid_loss"] is not None and all(chosen["valid_loss"] < loss for loss in losses)
+    how = (f"the lowest validation loss among them ({chosen['valid_loss']:.4g})" if by_loss
+           else "the earliest of them (their validation losses do not separate them)")
+    return len(tied), (f"{len(tied)} finished trials tied at validation {metric} {chosen['value']:.4g}; "
+                       f"trial {best} was chosen as {how}.")
+
+
+def _importance_note(rows: list[dict], importance: dict | None, metric: str) -> str | None:
+    """Why importance is not worth showing, or None when it is."""
+    finished = [r for r in rows if r["state"] == "finished" and r["value"] is not None]
+    settings = {json.dumps(r["params"], sort_keys=True, default=str) for r in finished}
+    if len(settings) < 2:
+        return (f"Importance is not shown: it needs at least two finished trials with different settings "
+                f"(this study has {len(finished)} finished, {len(settings)} distinct).")
+    values = {r["value"] for r in finished}
+    if len(values) == 1:
+        return (f"Importance is not shown: all {len(finished)} finished trials reached the same validation "
+                f"{metric} ({finished[0]['value']:.4g}), so no setting explains a difference.")
+    if not importance:
+        return "Importance could not be estimated from these trials."
+    return None
+
+
+def study_summary(result: TuneResult) -> dict[str, Any]:
+    """What tune.json, tune.html and the console say about the study: counts of trials by state (words),
+    the best trial and how ties were broken, its settings, and the importance (empty, with a note saying
+    why, when it would mean nothing)."""
+    study = result.study
+    trials = study.get_trials(deepcopy=False)
+    rows = trial_rows(study)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    defaults = next((r for r in rows if r["defaults"] and r["value"] is not None), None)
+    n_tied, tie_break = _tie_break(rows, result.best_trial, result.main_metric)
+    note = _importance_note(rows, result.importance, result.main_metric)
+    summary = {
+        "study_name": study.study_name, "main_metric": result.main_metric, "n_trials": len(trials),
+        "trial_states": counts,
+        "best_trial": result.best_trial, f"best_valid_{result.main_metric}": result.best_value,
+        "best_rule": TIE_RULE.format(m=result.main_metric), "n_tied": n_tied, "tie_break": tie_break,
+        "best_params": result.best_params, "best_settings": to_settings(result.best_params),
+        "importance": {} if note else (result.importance or {}), "importance_note": note,
+        f"defaults_valid_{result.main_metric}": defaults["value"] if defaults else None,
+        "workers": sorted({t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}),
+    }
+    if result.best_run is not None:
+        summary["best_run"] = str(result.best_run.run_dir)
+        summary["best_run_metrics"] = result.best_run.metrics
+    return summary
+
+
+def history_figure(result: TuneResult):
+    """Each trial's validation metric in trial order (pruned ones at their last value), the best so far and
+    the chosen trial; the axis stops at 1 for a metric in [0, 1]. Returns a matplotlib Figure (no pyplot)."""
+    return SearchHistoryDisplay.from_trials(trial_rows(result.study), result.main_metric, result.best_trial).figure_
+
+
+def to_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """Trial params (choices stored as text, e.g. hidden "64,64") to train settings ([64, 64])."""
+    return {name: parse_value(name, value) for name, value in params.items()}
+
+
+def _setting_text(value) -> str:
+    return significant(value) if isinstance(value, float) else format_setting(value)
+
+
+def tune_html(result: TuneResult, summary: dict, figure) -> str:
+    """tune.html: the best configuration and how it was chosen, the importance, the history and every trial."""
+    m = result.main_metric
+    states = ", ".join(f"{n} {state}" for state, n in summary["trial_states"].items())
+    defaults = summary.get(f"defaults_valid_{m}")
+    params = "".join(f'<tr><td>{escape(str(k))}</td><td class="wrap">{escape(_setting_text(v))}</td></tr>'
+                     for k, v in summary["best_settings"].items())
+    best = (f"<p>Best: trial {summary['best_trial']} of {summary['n_trials']} ({escape(states)}), validation "
+            f"{escape(m)} {significant(summary[f'best_valid_{m}'], 4)}"
+            + (f"; the defaults (trial 0) gave {significant(defaults, 4)}" if defaults is not None else "") + ".</p>"
+            f"<p>The best trial is the one with the {escape(summary['best_rule'])}.</p>"
+            + (f'<p class="note">{escape(summary["tie_break"])}</p>' if summary.get("tie_break") else "")
+            + f"<table><thead><tr><th>setting</th><th>value</th></tr></thead><tbody>{params}</tbody></table>")
+    if summary.get("best_run"):
+        test = summary["best_run_metrics"].get("test", {}).get(m)
+        best += (f"<p>Retrained as a normal run: <code>{escape(summary['best_run'])}</code>"
+                 + (f" (test {escape(m)} {significant(test, 4)}, measured after choosing)" if test is not None else "")
+                 + f"; rerun it with <code>torchclassify train --config {escape(summary['best_run'])}/config.json"
+                 "</code>.</p>")
+    if summary.get("importance_note"):
+        importance_html = f"<p>{escape(summary['importance_note'])}</p>"
+    else:
+        imp = "".join(f'<tr><td>{escape(k)}</td><td class="num">{v:.2f}</td></tr>'
+                      for k, v in summary["importance"].items())
+        importance_html = ("<p>How much each setting mattered to the validation metric over the finished "
+                           "trials, as Optuna estimates it (<code>optuna.importance.get_param_importances</code>, "
+                           "normalised to sum to 1).</p>"
+                           f"<table><thead><tr><th>setting</th><th>importance</th></tr></thead><tbody>{imp}"
+                           "</tbody></table>")
+    history = figure_html(figure, "search history", f"Validation {m} of each trial; pruned trials at the last "
+                          "value they reported; the red step is the best so far.")
+    return html_page("Search", [("Best configuration", best), ("Importance", importance_html),
+                                ("History", history), ("Trials", _trials_table(result, m))])
+
+
+def _trials_table(result: TuneResult, metric: str) -> str:
+    """Every trial: number, state, value, its searched settings and how long it took."""
+    body = []
+    for row in trial_rows(result.study):
+        value = significant(row["value"], 4)
+        if row["state"] == "pruned" and row["last_value"] is not None:
+            value = f"- (last {significant(row['last_value'], 4)})"
+        settings = " ".join(f"{k}={_setting_text(v)}" for k, v in row["params"].items())
+        mark = " (best)" if row["number"] == result.best_trial else " (defaults)" if row["defaults"] else ""
+        seconds = "-" if row["seconds"] is None else f"{row['seconds']:.1f}"
+        body.append(f'<tr><td class="num">{row["number"]}{mark}</td><td>{escape(row["state"])}</td>'
+                    f'<td class="num">{escape(value)}</td><td class="wrap">{escape(settings) or "-"}</td>'
+                    f'<td class="num">{seconds}</td></tr>')
+    return (f"<table><thead><tr><th>trial</th><th>state</th><th>validation {escape(metric)}</th><th>settings</th>"
+            f"<th>seconds</th></tr></thead><tbody>{''.join(body)}</tbody></table>")
