@@ -1,5 +1,6 @@
-"""What tune says about a study: the trials as plain rows, the best trial and how a tie was broken, whether
-importance means anything, the history picture and tune.html. tune.json and the console read study_summary.
+"""What tune says about a study (a tune.TuneResult, passed in as `result`): the trials as plain rows, the best
+trial and how a tie was broken, whether importance means anything, the history picture and tune.html.
+tune.json and the console read study_summary.
 """
 
 from __future__ import annotations
@@ -7,15 +8,12 @@ from __future__ import annotations
 import json
 import math
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .compare import parse_value
 from .config import format_setting
 from .pages import figure_html, html_page, significant
 from .plots import SearchHistoryDisplay
-
-if TYPE_CHECKING:
-    from .tune import TuneResult
 
 STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
                "WAITING": "waiting"}
@@ -71,7 +69,7 @@ def _importance_note(rows: list[dict], importance: dict | None, metric: str) -> 
     return None
 
 
-def study_summary(result: TuneResult) -> dict[str, Any]:
+def study_summary(result) -> dict[str, Any]:
     """What tune.json, tune.html and the console say about the study: counts of trials by state (words),
     the best trial and how ties were broken, its settings, and the importance (empty, with a note saying
     why, when it would mean nothing)."""
@@ -100,7 +98,7 @@ def study_summary(result: TuneResult) -> dict[str, Any]:
     return summary
 
 
-def history_figure(result: TuneResult):
+def history_figure(result):
     """Each trial's validation metric in trial order (pruned ones at their last value), the best so far and
     the chosen trial; the axis stops at 1 for a metric in [0, 1]. Returns a matplotlib Figure (no pyplot)."""
     return SearchHistoryDisplay.from_trials(trial_rows(result.study), result.main_metric, result.best_trial).figure_
@@ -115,7 +113,7 @@ def _setting_text(value) -> str:
     return significant(value) if isinstance(value, float) else format_setting(value)
 
 
-def tune_html(result: TuneResult, summary: dict, figure) -> str:
+def tune_html(result, summary: dict, figure) -> str:
     """tune.html: the best configuration and how it was chosen, the importance, the history and every trial."""
     m = result.main_metric
     states = ", ".join(f"{n} {state}" for state, n in summary["trial_states"].items())
@@ -150,7 +148,7 @@ def tune_html(result: TuneResult, summary: dict, figure) -> str:
                                 ("History", history), ("Trials", _trials_table(result, m))])
 
 
-def _trials_table(result: TuneResult, metric: str) -> str:
+def _trials_table(result, metric: str) -> str:
     """Every trial: number, state, value, its searched settings and how long it took."""
     body = []
     for row in trial_rows(result.study):
