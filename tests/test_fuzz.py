@@ -182,7 +182,9 @@ def test_ten_thousand_categories_in_one_column(tmp_path):
     (tmp_path / "o").mkdir()
     run = train_or_refuse(tmp_path / "o" / "run", data=frame, target="y", epochs=1, batch_size=512)
     assert not isinstance(run, tc.TorchClassifyError), run
-    categorical = {c["name"]: c for c in run.classifier.preprocessor.to_dict()["categorical"]}
+    assert [d.name for d in run.classifier.preprocessor.dropped] == ["id"]  # unique per row: an identifier
+    kept = train_or_refuse(tmp_path / "o" / "kept", data=frame, target="y", epochs=1, batch_size=512, keep=["id"])
+    categorical = {c["name"]: c for c in kept.classifier.preprocessor.to_dict()["categorical"]}
     assert len(categorical["id"]["categories"]) <= 32  # one-hot over the most frequent values, not 10^4 columns
 
 

@@ -31,8 +31,8 @@ MAX_EPOCHS = 1_000_000
 class Setting:
     """What one setting may hold and how it is spelt on the command line.
 
-    kind: "choice" (one of `choices`), "int", "float", "bool", "text", "widths" (layer widths like 64,64)
-    or "batch" (a whole number, or "full" for 0). low/high bound numbers (open ends excluded);
+    kind: "choice" (one of `choices`), "int", "float", "bool", "text", "names" (column names like a,b),
+    "widths" (layer widths like 64,64) or "batch" (a whole number, or "full" for 0). low/high bound numbers (open ends excluded);
     optional: None is allowed (None means "chosen from the data" or "not given").
     """
 
@@ -68,6 +68,11 @@ class DataConfig:
                           "text", flag="--data", metavar="NAME|PATH")
     target: str | None = setting(None, "label column; several 0/1 columns for multilabel: 'a,b,c' or 'mood_*'",
                                  "text", optional=True, metavar="COLUMN")
+    drop: list[str] = setting([], "feature columns to leave out, e.g. customer_id,notes", "names", metavar="COLUMNS")
+    keep: list[str] = setting([], "columns exempt from the automatic rules (identifiers, row numbers and constant "
+                                  "columns left out, dates turned into numbers)", "names", metavar="COLUMNS")
+    detect_columns: bool = setting(True, "apply those rules at all (--no-detect-columns: every column as it is)",
+                                   "bool")
     task: str = setting("auto", "binary, multiclass or multilabel (default: detected from the target)", "choice",
                         choices=TASKS)
     n_samples: int | None = setting(None, "rows drawn by a toy generator", "int", low=10, high=10**8, optional=True,
@@ -180,6 +185,8 @@ def parse_setting(name: str, text: str) -> Any:
             if text.lower() in ("", "none", "linear", "[]"):
                 return []
             return [int(part) for part in text.replace(" ", "").split(",") if part]
+        if s.kind == "names":
+            return [part.strip() for part in text.split(",") if part.strip()]
         if s.kind == "batch":
             return 0 if text.lower() in ("full", "all", "0") else int(text)
         if s.kind == "int":
@@ -202,7 +209,7 @@ def parse_setting(name: str, text: str) -> Any:
 def format_setting(value: Any) -> str:
     """A setting's value as command-line text (parse_setting reads it back): [64, 64] -> "64,64", [] -> "none"."""
     if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value)) if value else "none"
+        return ",".join(map(str, value)) if value else "none"  # (an empty list of names is "none" too)
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -233,6 +240,10 @@ def check_value(name: str, value: Any) -> Any:
     elif s.kind == "text":
         if not isinstance(value, str):
             raise ConfigError(f"{flag} must be text, got {type(value).__name__}")
+    elif s.kind == "names":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{flag} must be column names like a,b, got {value!r}")
+        return list(value)
     elif s.kind == "widths":
         if not isinstance(value, (list, tuple)) or not all(_whole(h) and s.low <= h <= s.high for h in value):
             raise ConfigError(f"{flag} must be layer widths between 1 and 65536 like 64,64, got {value!r}")

@@ -183,6 +183,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             clip_grad_norm=self.clip_grad_norm, augment=self.augment, augment_strength=self.augment_strength,
             threshold=self.threshold, device=self.device, seed=int(seed),
             task="multilabel" if self._multilabel else "auto",
+            detect_columns=False,  # an estimator learns from the columns it is given, as scikit-learn's do
         )
 
     def _fit_frame(self, frame: pd.DataFrame, y_frame: pd.DataFrame, epochs: int | None = None) -> None:

@@ -266,14 +266,23 @@ def _metrics_html(metrics: dict) -> str:
     return "\n".join(parts)
 
 
+def _names(names: list) -> str:
+    return ", ".join(map(str, names[:40])) + (" ..." if len(names) > 40 else "") or "-"
+
+
 def _data_html(view: RunView) -> str:
     s = view.summary
-    numeric, categorical = s.get("numeric_columns", []), s.get("categorical_columns", [])
     rows = [["rows", s.get("n_rows", "-")], ["raw columns", s.get("n_columns", "-")],
-            ["numeric", ", ".join(numeric[:40]) + (" ..." if len(numeric) > 40 else "") or "-"],
-            ["categorical", ", ".join(categorical[:40]) + (" ..." if len(categorical) > 40 else "") or "-"],
+            ["numeric", _names(s.get("numeric_columns", []))],
+            ["dates (as numbers)", _names(s.get("date_columns", []))],
+            ["categorical", _names(s.get("categorical_columns", []))],
+            ["left out", _names(s.get("dropped_columns", []))],
             ["model inputs after preprocessing", s.get("n_inputs", "-")]]
     parts = [_table(["", ""], rows, numeric_from=99)]
+    if s.get("column_decisions"):
+        parts.append("<h3>Column decisions</h3><p class=\"muted\">Made on the training rows; each can be "
+                     "overridden with --keep COLUMN or --drop COLUMN.</p><ul>"
+                     + "".join(f"<li>{html.escape(d)}</li>" for d in s["column_decisions"]) + "</ul>")
     counts = s.get("class_counts") or {}
     if counts:
         parts.append("<h3>Training rows per class</h3>")

@@ -41,7 +41,7 @@ def test_json_round_trip_is_exact():
 
 
 def test_high_cardinality_is_capped():
-    frame = pd.DataFrame({"id": [f"u{i}" for i in range(1000)]})
+    frame = pd.DataFrame({"user": [f"u{i % 1000}" for i in range(2000)]})  # 1000 values, each twice
     pre = Preprocessor.fit(frame, max_categories=32)
     assert pre.n_features_out == 33
 

@@ -101,10 +101,16 @@ class InMemoryData(PreparedData):
         return self.dataset, self.splits, ""
 
 
+def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig) -> Preprocessor:
+    """The preprocessing fitted on training rows, with the run's column choices (--drop, --keep)."""
+    d = config.data
+    return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns)
+
+
 def prepare_in_memory(dataset: Dataset, config: RunConfig) -> InMemoryData:
     """Split, fit the preprocessing on the training rows only, and transform every split once."""
     task_name, labels, codes, splits = split_targets(dataset.y, config)
-    preprocessor = Preprocessor.fit(dataset.X.iloc[splits["train"]])
+    preprocessor = fit_preprocessor(dataset.X.iloc[splits["train"]], config)
     features = {name: preprocessor.transform(dataset.X.iloc[idx]) for name, idx in splits.items()}
     return InMemoryData(dataset.name, dataset.X.shape[1], task_name, labels, codes, dataset.y, splits,
                         preprocessor, dataset=dataset, features=features)

@@ -1,8 +1,10 @@
 """Raw feature columns -> one float32 matrix, with every statistic fitted on the training split only.
 
 Numbers: +-inf treated as missing, median-imputed (plus a 0/1 "was missing" column), standardised.
-Categories (text, bool, category dtype): one-hot over the most frequent training values; values never
-seen in training, or rarer than the cut, share one "other" column. The state is plain JSON (no pickle).
+Dates: year, month, day of week, day of year and days since the earliest training date, each a number
+as above. Categories (text, bool, category dtype): one-hot over the most frequent training values; values
+never seen in training, or rarer than the cut, share one "other" column. Identifiers, row numbers and
+constant columns are left out (data/columns.py). The state is plain JSON (no pickle).
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .columns import ColumnDecision, decide_columns, parse_dates
 
 OTHER = "__other__"
 MISSING = "__missing__"
+DATE_PARTS = ("year", "month", "day_of_week", "day_of_year", "days_since_start")
+# Scaled values are clipped here: a value a million standard deviations out is already "very large", and
+# float32 logits stay finite (a raw -1e39 used to give NaN probabilities).
+SCALED_LIMIT = 1e6
 
 
 @dataclass
@@ -34,16 +41,35 @@ class CategoricalColumn:
 
 
 @dataclass
+class DateColumn:
+    """A date column as DATE_PARTS numbers; `parts` holds each part's NumericColumn statistics."""
+
+    name: str
+    format: str  # how the training rows were read (data.columns.parse_dates)
+    start: str  # the earliest training date (ISO), day 0 of days_since_start
+    parts: list[NumericColumn]
+
+
+@dataclass
+class DroppedColumn:
+    name: str
+    reason: str
+
+
+@dataclass
 class Preprocessor:
     """Fitted feature transformation; `transform(X)` returns (n_samples, n_features_out) float32."""
 
     numeric: list[NumericColumn] = field(default_factory=list)
     categorical: list[CategoricalColumn] = field(default_factory=list)
     max_categories: int = 32
+    dates: list[DateColumn] = field(default_factory=list)
+    dropped: list[DroppedColumn] = field(default_factory=list)
 
     @property
     def input_columns(self) -> list[str]:
-        return [c.name for c in self.numeric] + self.categorical_columns
+        """The raw columns the model reads (left-out columns are not needed at prediction)."""
+        return [c.name for c in self.numeric] + [c.name for c in self.dates] + self.categorical_columns
 
     @property
     def categorical_columns(self) -> list[str]:
@@ -53,81 +79,154 @@ class Preprocessor:
     def feature_names_out(self) -> list[str]:
         names = []
         for col in self.numeric:
-            names.append(col.name)
-            if col.indicator:
-                names.append(f"{col.name}_missing")
+            names += [col.name] + ([f"{col.name}_missing"] if col.indicator else [])
+        for date in self.dates:
+            for part in date.parts:
+                names += [part.name] + ([f"{part.name}_missing"] if part.indicator else [])
         for col in self.categorical:
-            names.extend(f"{col.name}={c}" for c in col.categories)
-            names.append(f"{col.name}={OTHER}")
+            names += [f"{col.name}={c}" for c in col.categories] + [f"{col.name}={OTHER}"]
         return names
 
     @property
     def n_features_out(self) -> int:
         return len(self.feature_names_out)
 
+    def decisions(self) -> list[str]:
+        """One sentence per column that is not used as it came: left out, or turned into date features."""
+        return ([f"column {d.name!r} left out: {d.reason}" for d in self.dropped]
+                + [f"column {d.name!r} turned into date features: {', '.join(DATE_PARTS)} (read as {d.format})"
+                   for d in self.dates])
+
     @classmethod
-    def fit(cls, X: pd.DataFrame, max_categories: int = 32) -> "Preprocessor":
-        """Learn medians, means, scales and category lists from the training rows X (n, n_columns)."""
+    def fit(cls, X: pd.DataFrame, max_categories: int = 32, drop=(), keep=(), auto: bool = True) -> "Preprocessor":
+        """Learn medians, means, scales, date origins and category lists from the training rows X (n, columns).
+
+        drop, keep, auto: which columns to leave out or exempt from the automatic rules (data/columns.py).
+        """
         if X.shape[1] == 0:
             raise DataError("there are no feature columns to learn from")
-        numeric, categorical = [], []
+        decided = {d.name: d for d in decide_columns(X, drop, keep, auto)}
+        numeric, categorical, dates, dropped = [], [], [], []
         for name in X.columns:
-            column = X[name]
-            if is_numeric(column):
-                values = _as_float(column)
-                finite = values[np.isfinite(values)]
-                median = float(np.median(finite)) if finite.size else 0.0
-                filled = np.where(np.isfinite(values), values, median)
-                std = float(filled.std())
-                numeric.append(NumericColumn(str(name), median, float(filled.mean()),
-                                             std if std > 1e-12 else 1.0, bool(finite.size < values.size)))
+            column, decision = X[name], decided.get(str(name))
+            if decision is not None and decision.action == "drop":
+                dropped.append(DroppedColumn(str(name), decision.reason))
+            elif decision is not None and decision.action == "date":
+                dates.append(_fit_date(str(name), column))
+            elif is_numeric(column):
+                numeric.append(_fit_numeric(str(name), _as_float(column)))
             else:
                 counts = _as_text(column).value_counts(sort=True)
                 # Keep the most frequent categories; ties broken by name so the order is reproducible.
                 ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
                 categorical.append(CategoricalColumn(str(name), [k for k, _ in ranked[:max_categories]]))
-        return cls(numeric, categorical, max_categories)
+        return cls(numeric, categorical, max_categories, dates, dropped)
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        """Raw rows (n, columns) -> (n, n_features_out) float32. Extra columns are ignored."""
+        """Raw rows (n, columns) -> (n, n_features_out) float32. Extra and left-out columns are ignored."""
         missing = [c for c in self.input_columns if c not in X.columns]
         if missing:
             shown = ", ".join(repr(c) for c in missing[:8]) + (" ..." if len(missing) > 8 else "")
             raise DataError(f"the data lacks {len(missing)} column(s) the model was trained on: {shown}")
         n = len(X)
-        blocks = []
+        out = np.empty((n, self.n_features_out), dtype=np.float32)  # filled block by block, no float64 copy
+        at = 0
         for col in self.numeric:
-            values = _as_float(X[col.name], strict_name=col.name)
-            is_missing = ~np.isfinite(values)
-            filled = np.where(is_missing, col.median, values)
-            blocks.append(((filled - col.mean) / col.std).reshape(n, 1))
-            if col.indicator:
-                blocks.append(is_missing.reshape(n, 1).astype(np.float64))
+            at = _put_numeric(out, at, col, _as_float(X[col.name]))
+        for date in self.dates:
+            values = _date_parts(parse_dates(X[date.name], date.format)[0], date.start)
+            for part, column in zip(date.parts, values.T):
+                at = _put_numeric(out, at, part, column)
         for col in self.categorical:
             text = _as_text(X[col.name]).to_numpy()
             index = {c: i for i, c in enumerate(col.categories)}
-            codes = np.array([index.get(v, len(col.categories)) for v in text], dtype=np.int64)
-            one_hot = np.zeros((n, len(col.categories) + 1))
-            one_hot[np.arange(n), codes] = 1.0
-            blocks.append(one_hot)
-        return np.hstack(blocks).astype(np.float32) if blocks else np.zeros((n, 0), np.float32)
+            codes = np.fromiter((index.get(v, len(col.categories)) for v in text), dtype=np.int64, count=n)
+            block = out[:, at:at + len(col.categories) + 1]
+            block[:] = 0.0
+            block[np.arange(n), codes] = 1.0
+            at += len(col.categories) + 1
+        return out
+
+    def invalid_values(self, X: pd.DataFrame) -> dict[str, int]:
+        """{column: rows whose value is there but unusable}: text, +-inf or a magnitude beyond 1e150 in a
+        numeric column, a value that is not a date in a date column. transform treats them as missing;
+        `predict` warns about them (and refuses them with --strict)."""
+        counts = {}
+        for col in self.numeric:
+            raw = X[col.name]
+            values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = int((raw.notna().to_numpy() & ~(np.isfinite(values) & (np.abs(values) <= 1e150))).sum())
+            if bad:
+                counts[col.name] = bad
+        for date in self.dates:
+            raw = X[date.name]
+            bad = int((raw.notna() & parse_dates(raw, date.format)[0].isna()).sum())
+            if bad:
+                counts[date.name] = bad
+        return counts
 
     def to_dict(self) -> dict:
         return {
             "max_categories": self.max_categories,
             "numeric": [vars(c) for c in self.numeric],
             "categorical": [vars(c) for c in self.categorical],
+            "dates": [{"name": d.name, "format": d.format, "start": d.start, "parts": [vars(p) for p in d.parts]}
+                      for d in self.dates],
+            "dropped": [vars(d) for d in self.dropped],
         }
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Preprocessor":
         return cls(
-            numeric=[NumericColumn(str(c["name"]), float(c["median"]), float(c["mean"]), float(c["std"]),
-                                   bool(c["indicator"])) for c in raw["numeric"]],
+            numeric=[_numeric_from_dict(c) for c in raw["numeric"]],
             categorical=[CategoricalColumn(str(c["name"]), [str(v) for v in c["categories"]])
                          for c in raw["categorical"]],
             max_categories=int(raw["max_categories"]),
+            dates=[DateColumn(str(d["name"]), str(d["format"]), str(d["start"]),
+                              [_numeric_from_dict(p) for p in d["parts"]]) for d in raw.get("dates", [])],
+            dropped=[DroppedColumn(str(d["name"]), str(d["reason"])) for d in raw.get("dropped", [])],
         )
+
+
+def _numeric_from_dict(c: dict) -> NumericColumn:
+    return NumericColumn(str(c["name"]), float(c["median"]), float(c["mean"]), float(c["std"]), bool(c["indicator"]))
+
+
+def _fit_numeric(name: str, values: np.ndarray) -> NumericColumn:
+    finite = values[np.isfinite(values)]
+    median = float(np.median(finite)) if finite.size else 0.0
+    filled = np.where(np.isfinite(values), values, median)
+    std = float(filled.std())
+    return NumericColumn(name, median, float(filled.mean()), std if std > 1e-12 else 1.0,
+                         bool(finite.size < values.size))
+
+
+def _put_numeric(out: np.ndarray, at: int, col: NumericColumn, values: np.ndarray) -> int:
+    """Write a numeric column's scaled values (and its missing indicator) into out[:, at:]; returns the next."""
+    is_missing = ~np.isfinite(values)
+    scaled = (np.where(is_missing, col.median, values) - col.mean) / col.std
+    out[:, at] = np.clip(scaled, -SCALED_LIMIT, SCALED_LIMIT)
+    if col.indicator:
+        out[:, at + 1] = is_missing
+        return at + 2
+    return at + 1
+
+
+def _fit_date(name: str, column: pd.Series) -> DateColumn:
+    parsed, fmt = parse_dates(column)
+    start = parsed.min()
+    start = pd.Timestamp("1970-01-01") if pd.isna(start) else start.normalize()
+    parts = _date_parts(parsed, start.isoformat())
+    return DateColumn(name, fmt or "mixed", start.isoformat(),
+                      [_fit_numeric(f"{name}_{part}", parts[:, i]) for i, part in enumerate(DATE_PARTS)])
+
+
+def _date_parts(parsed: pd.Series, start: str) -> np.ndarray:
+    """(n, 5) float64: year, month, day of week, day of year, days since `start`; NaN where there is no date."""
+    dt = parsed.dt
+    since = (parsed - pd.Timestamp(start)).dt.total_seconds() / 86400.0
+    parts = [dt.year, dt.month, dt.day_of_week, dt.day_of_year, since]
+    return np.column_stack([np.asarray(p, dtype=np.float64) for p in parts])
 
 
 def is_numeric(column: pd.Series) -> bool:
@@ -135,14 +234,17 @@ def is_numeric(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
-def _as_float(column: pd.Series, strict_name: str | None = None) -> np.ndarray:
+def _as_float(column: pd.Series) -> np.ndarray:
     # pd.to_numeric with coerce: a stray text value in a numeric column becomes missing, not a crash.
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    # Clip magnitudes to 1e150 so that means, squares and differences cannot overflow to inf (1e308 values
-    # would make the scaled features NaN); no real measurement is that large, and +-inf stays missing.
-    return np.where(np.isfinite(values), np.clip(values, -1e150, 1e150), values)
+    # Magnitudes beyond 1e150 are missing: means, squares and differences of them overflow to inf, and no
+    # real measurement is that large; +-inf is missing too.
+    return np.where(np.isfinite(values) & (np.abs(values) <= 1e150), values, np.nan)
 
 
 def _as_text(column: pd.Series) -> pd.Series:
     # Missing values form their own category so "unknown" can carry information.
     return column.astype(object).where(column.notna(), MISSING).map(str)
+
+
+__all__ = ["CategoricalColumn", "ColumnDecision", "DateColumn", "DroppedColumn", "NumericColumn", "Preprocessor"]

@@ -146,6 +146,8 @@ def describe_run(prepared: PreparedData, model: torch.nn.Module, t, device: str,
         "dataset": prepared.name, "task": prepared.task_name, "classes": prepared.labels.classes,
         "n_rows": prepared.n_rows, "n_columns": prepared.n_columns,
         "numeric_columns": [c.name for c in pre.numeric], "categorical_columns": pre.categorical_columns,
+        "date_columns": [d.name for d in pre.dates], "dropped_columns": [d.name for d in pre.dropped],
+        "column_decisions": pre.decisions(),
         "n_inputs": pre.n_features_out, "n_outputs": n_outputs,
         "split_sizes": {k: int(len(v)) for k, v in prepared.splits.items()},
         "class_counts": prepared.class_counts(),
@@ -167,11 +169,13 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
         f"stream   {streamed['n_chunks']} chunks of up to {streamed['chunk_rows']} rows; preprocessing fitted on "
         f"{streamed['preprocess_rows']} training rows; validation on {streamed['valid_rows_per_epoch']} rows "
         "per epoch")]
+    kinds = [f"{len(summary[f'{kind}_columns'])} {kind}" for kind in ("numeric", "date", "categorical", "dropped")
+             if summary.get(f"{kind}_columns")]
     return "\n".join([
         f"data     {summary['dataset']}: {summary['n_rows']} rows, {summary['n_columns']} columns "
-        f"({len(summary['numeric_columns'])} numeric, {len(summary['categorical_columns'])} categorical) "
-        f"-> {summary['n_inputs']} inputs; task {summary['task']} with {len(summary['classes'])} "
-        f"{'labels' if summary['task'] == 'multilabel' else 'classes'}",
+        f"({', '.join(kinds)}) -> {summary['n_inputs']} inputs; task {summary['task']} with "
+        f"{len(summary['classes'])} {'labels' if summary['task'] == 'multilabel' else 'classes'}",
+        *[f"columns  {sentence}" for sentence in summary.get("column_decisions", [])],
         f"split    train {sizes['train']}, valid {sizes['valid']}, test {sizes['test']} (seed {t.seed})",
         *stream_line,
         f"model    {layers}; {summary['parameters']:,} parameters on {summary['device']}",

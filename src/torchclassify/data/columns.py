@@ -1,0 +1,175 @@
+"""Which raw columns a model learns from, decided on the training rows: identifiers, row numbers and constant
+columns are left out, dates become numbers, and every automatic decision can be overridden.
+
+A customer table often carries an id, a row number and a signup date beside its real features. One-hot
+encoding an id over its most frequent values, or scaling a row number, hands the network noise that looks
+like signal; a date read as text is a category per day. `decide_columns` names each such column and what is
+done with it, in one sentence a user can read (printed before training, stored in model.json).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+
+# Free text is not an identifier even when every row differs: ids are short codes without spaces.
+ID_MAX_LENGTH = 40
+ID_NAME = re.compile(r"(^|[^a-z])(id|ids|uuid|guid|key|index|idx|num|number|no|nr)$|[a-z]id$", re.IGNORECASE)
+DATE_SHARE = 0.95  # a text column is a date column when this share of its values parses as dates
+MIN_ROWS = 20  # below this many training rows, "unique per row" says nothing
+
+
+@dataclass(frozen=True)
+class ColumnDecision:
+    """What happens to one raw column, and why: action "drop" or "date"."""
+
+    name: str
+    action: str
+    reason: str
+
+    def sentence(self) -> str:
+        verb = {"drop": "left out", "date": "turned into date features"}[self.action]
+        return f"column {self.name!r} {verb}: {self.reason}"
+
+
+def decide_columns(X: pd.DataFrame, drop=(), keep=(), auto: bool = True) -> list[ColumnDecision]:
+    """The decisions for the training rows X (n, columns), in column order; columns not named are used as
+    they are (numbers scaled, the rest one-hot encoded).
+
+    drop: columns the user leaves out; keep: columns exempt from the automatic rules; auto=False applies no
+    automatic rule at all (the scikit-learn estimator takes the columns it is given).
+    """
+    columns = [str(c) for c in X.columns]
+    for flag, names in (("--drop", drop), ("--keep", keep)):
+        unknown = [n for n in names if n not in columns]
+        if unknown:
+            shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+            raise DataError(f"{flag} names column(s) {unknown} the data does not have; the columns are: {shown}")
+    both = sorted(set(drop) & set(keep))
+    if both:
+        raise ConfigError(f"column(s) {both} are both in --drop and --keep: name each in one of them")
+    decisions = []
+    for name in columns:
+        if name in drop:
+            decisions.append(ColumnDecision(name, "drop", "named in --drop"))
+            continue
+        if not auto or name in keep:
+            continue
+        decision = _automatic(name, X[name])
+        if decision is not None:
+            decisions.append(decision)
+    if len([d for d in decisions if d.action == "drop"]) == len(columns):
+        raise DataError("every feature column was left out (" + "; ".join(d.sentence() for d in decisions)
+                        + "): keep one with --keep COLUMN")
+    return decisions
+
+
+def _automatic(name: str, column: pd.Series) -> ColumnDecision | None:
+    values = column.dropna()
+    if column.nunique(dropna=False) <= 1:
+        shown = "missing" if values.empty else repr(_short(values.iloc[0]))
+        return ColumnDecision(name, "drop", f"constant (every training row holds {shown}); --keep {name} to use it")
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return ColumnDecision(name, "date", _date_reason(name))
+    if len(values) < MIN_ROWS or pd.api.types.is_bool_dtype(column):
+        return None
+    all_distinct = values.nunique() == len(values)
+    if pd.api.types.is_integer_dtype(column) or _whole_floats(column):
+        if all_distinct and (_increasing(values) or ID_NAME.search(name)):
+            kind = "a running integer (row number)" if _increasing(values) else "a different whole number in every row"
+            return ColumnDecision(name, "drop", f"identifier: {kind}; --keep {name} to use it as a number")
+        return None
+    if pd.api.types.is_numeric_dtype(column):
+        return None
+    text = values.astype(str)
+    if looks_like_dates(text):
+        return ColumnDecision(name, "date", _date_reason(name))
+    if all_distinct and text.str.len().median() <= ID_MAX_LENGTH and text.str.contains(r"\s").mean() <= 0.1:
+        return ColumnDecision(name, "drop", f"identifier: a different value in every row (e.g. {_short(text.iloc[0])!r});"
+                                            f" --keep {name} to use it")
+    return None
+
+
+def _date_reason(name: str) -> str:
+    return (f"year, month, day of week, day of year and days since the earliest training date; --drop {name} "
+            "to leave it out")
+
+
+def _short(value, width: int = 24) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _whole_floats(column: pd.Series) -> bool:
+    """A float column holding only whole numbers (an integer column with missing values reads as float)."""
+    if not pd.api.types.is_float_dtype(column):
+        return False
+    values = column.dropna().to_numpy()
+    return len(values) > 0 and bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+
+
+def _increasing(values: pd.Series) -> bool:
+    """Strictly increasing in file order: a row number or an auto-increment key."""
+    array = values.to_numpy()
+    return len(array) > 1 and bool(np.all(np.diff(array.astype(np.float64)) > 0))
+
+
+def looks_like_dates(text: pd.Series, sample: int = 500) -> bool:
+    """Whether a text column holds dates: most values parse as dates and do not parse as plain numbers."""
+    values = text.iloc[:sample]
+    if values.empty or pd.to_numeric(values, errors="coerce").notna().mean() > 0.5:
+        return False
+    if not values.str.contains(r"\d").all() or not values.str.contains(r"[-/.:]|[A-Za-z]{3}").all():
+        return False
+    return parse_dates(values)[1] is not None
+
+
+def parse_dates(values: pd.Series, fmt: str | None = None) -> tuple[pd.Series, str | None]:
+    """(datetimes without time zone, the format that read them); NaT where a value is not a date.
+
+    fmt None: find the format on training rows: "datetime" for a datetime column, else ISO 8601, the format
+    pandas guesses from the first value, or "mixed" (each value on its own), whichever reads DATE_SHARE of
+    the values; None as the format when none does. fmt given (at prediction): read with it, and a column
+    that arrives as text although it was a datetime column in training is read as ISO 8601 / mixed.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        return parsed, "datetime"
+    text = values.astype("string")
+    if fmt is None:
+        candidates, required = ["ISO8601", _guessed_format(text), "mixed"], DATE_SHARE * int(text.notna().sum())
+    else:
+        candidates, required = (["ISO8601", "mixed"] if fmt == "datetime" else [fmt]), 0
+    best = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                parsed = pd.to_datetime(text, errors="coerce", format=candidate, utc=True).dt.tz_localize(None)
+            except (ValueError, TypeError, OverflowError):
+                continue
+        if parsed.notna().sum() > best.notna().sum():
+            best = parsed
+        if required and parsed.notna().sum() >= required:
+            return parsed, candidate
+    return best, (fmt if fmt is not None else None)
+
+
+def _guessed_format(text: pd.Series) -> str | None:
+    first = text.dropna()
+    if first.empty:
+        return None
+    try:
+        return pd.tseries.api.guess_datetime_format(str(first.iloc[0]))
+    except (ValueError, TypeError):
+        return None

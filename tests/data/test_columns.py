@@ -1,0 +1,125 @@
+"""Column decisions on the training rows: identifiers, row numbers and constants left out, dates made numbers,
+each automatic decision overridable, all of it said and stored."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import torchclassify as tc
+from torchclassify.data.columns import decide_columns, looks_like_dates
+from torchclassify.data.preprocess import DATE_PARTS, Preprocessor
+
+
+def _table(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "customer_id": [f"C{i:05d}" for i in rng.permutation(n)],
+        "row_num": np.arange(1, n + 1),
+        "account_no": rng.permutation(10 * n)[:n],
+        "signup_date": (pd.Timestamp("2019-01-01") + pd.to_timedelta(rng.integers(0, 1500, n), "D")).strftime("%Y-%m-%d"),
+        "country": "NL",
+        "plan": rng.choice(["basic", "pro"], n),
+        "income": rng.normal(50_000, 9_000, n),  # every value differs, and it is a real feature
+        "visits": rng.integers(0, 30, n),
+        "comment": [f"customer said thing number {i % 7} about the service" for i in range(n)],
+    })
+
+
+def _actions(frame, **kw):
+    return {d.name: d.action for d in decide_columns(frame, **kw)}
+
+
+def test_each_automatic_rule_names_its_column_and_leaves_real_features_alone():
+    decisions = {d.name: d for d in decide_columns(_table())}
+    assert {name: d.action for name, d in decisions.items()} == {
+        "customer_id": "drop", "row_num": "drop", "account_no": "drop", "signup_date": "date", "country": "drop"}
+    assert "identifier" in decisions["customer_id"].reason and "row number" in decisions["row_num"].reason
+    assert "constant" in decisions["country"].reason and "--keep country" in decisions["country"].reason
+
+
+def test_a_unique_number_without_an_id_name_or_order_is_a_feature():
+    frame = _table()
+    assert "income" not in _actions(frame)  # floats, all distinct: a measurement
+    frame["score"] = np.random.default_rng(1).permutation(1000)[:len(frame)]  # distinct whole numbers, no id name
+    assert "score" not in _actions(frame)
+
+
+def test_keep_exempts_and_drop_forces():
+    frame = _table()
+    actions = _actions(frame, keep=["row_num", "signup_date"], drop=["visits"])
+    assert "row_num" not in actions and "signup_date" not in actions and actions["visits"] == "drop"
+    with pytest.raises(tc.DataError, match="--drop names column.*'nope'"):
+        decide_columns(frame, drop=["nope"])
+    with pytest.raises(tc.ConfigError, match="both in --drop and --keep"):
+        decide_columns(frame, drop=["plan"], keep=["plan"])
+    assert _actions(frame, auto=False) == {}  # the estimator's choice: every column as given
+
+
+def test_dates_become_five_numbers_that_survive_json_and_read_text_or_datetime():
+    frame = _table()
+    pre = Preprocessor.fit(frame)
+    names = pre.feature_names_out
+    assert [f"signup_date_{part}" for part in DATE_PARTS] == [n for n in names if n.startswith("signup_date")]
+    again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    np.testing.assert_array_equal(pre.transform(frame), again.transform(frame))
+    as_datetimes = frame.assign(signup_date=pd.to_datetime(frame["signup_date"]))
+    np.testing.assert_array_equal(pre.transform(frame), pre.transform(as_datetimes))
+    Z = pre.transform(frame.head(3).assign(signup_date=["2019-01-01", "not a date", None]))
+    days = names.index("signup_date_days_since_start")
+    assert np.isfinite(Z).all()
+    assert pre.invalid_values(frame.head(3).assign(signup_date=["2019-01-01", "not a date", None])) == \
+        {"signup_date": 1}
+    start = pd.Timestamp(pre.dates[0].start)
+    part = pre.dates[0].parts[DATE_PARTS.index("days_since_start")]
+    expected = ((pd.Timestamp("2019-01-01") - start).days - part.mean) / part.std
+    assert Z[0, days] == pytest.approx(expected, rel=1e-5)
+
+
+def test_what_is_not_a_date():
+    assert looks_like_dates(pd.Series(["2021-03-04", "2021-05-06"] * 20))
+    assert looks_like_dates(pd.Series(["03/04/2021", "12/31/2020"] * 20))
+    assert not looks_like_dates(pd.Series(["1.5", "2.5", "3"] * 20))  # numbers stored as text
+    assert not looks_like_dates(pd.Series(["red", "blue"] * 20))
+    assert not looks_like_dates(pd.Series(["A-1", "B-2"] * 20))
+
+
+def test_every_column_left_out_is_refused_with_the_fix():
+    frame = pd.DataFrame({"id": [f"u{i}" for i in range(50)], "same": 1})
+    with pytest.raises(tc.DataError, match="every feature column was left out.*--keep"):
+        decide_columns(frame)
+
+
+def test_a_run_says_what_it_did_with_each_column(tmp_path):
+    frame = _table(300)
+    frame["label"] = np.where(frame["income"] > 50_000, "high", "low")
+    run = tc.train(data=frame, target="label", epochs=2, out=tmp_path / "run", progress="quiet")
+    summary = run.summary
+    assert summary["dropped_columns"] == ["customer_id", "row_num", "account_no", "country"]
+    assert summary["date_columns"] == ["signup_date"]
+    assert any("customer_id" in sentence and "identifier" in sentence for sentence in summary["column_decisions"])
+    stored = json.loads((tmp_path / "run" / "model.json").read_text())["preprocessing"]
+    assert [d["name"] for d in stored["dropped"]] == summary["dropped_columns"]
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "Column decisions" in report and "row number" in report
+    # predict needs none of the left-out columns
+    rows = frame.drop(columns=["label", "customer_id", "row_num", "account_no", "country"]).head(5)
+    assert len(tc.load(tmp_path / "run").predict(rows)) == 5
+    kept = tc.train(data=frame, target="label", epochs=2, keep=["row_num"], drop=["visits"], progress="quiet")
+    assert "row_num" in kept.summary["numeric_columns"] and "visits" in kept.summary["dropped_columns"]
+
+
+def test_the_cli_prints_each_decision(tmp_path):
+    from conftest import cli_in_process
+
+    frame = _table(120)
+    frame["label"] = np.where(frame["visits"] > 15, "a", "b")
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    result = cli_in_process("train", "--data", "t.csv", "--target", "label", "--epochs", "1", "--out", "r",
+                            "--drop", "comment", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("columns")]
+    assert len(lines) == 6 and any("'comment' left out: named in --drop" in line for line in lines)
