@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from ..classifier import TrainedClassifier, save_model
 from ..config import RunConfig, make_config
 from ..data.prepare import prepare
+from ..data.row_hashes import HASHES, row_hashes
 from ..data.sources import Dataset
 from ..engine.callbacks import Callback
 from ..engine.checkpoint import CHECKPOINT, ResumeFrom, SaveCheckpoints, read_checkpoint
@@ -152,6 +155,21 @@ def _save_interrupted(saving: Resumable, best: TrainedClassifier, checkpoints: S
           f"resume with: torchclassify train --resume {saving.out}", file=sys.stderr, flush=True)
 
 
+def _write_row_hashes(path: Path, picture_rows) -> None:
+    """The training rows' hashes (data/row_hashes.py), for evaluate's overlap warning; in-memory runs only
+    (a streamed run's rows for pictures are a sample)."""
+    from safetensors.torch import save_file
+
+    dataset, splits, note = picture_rows
+    if note or dataset is None:
+        return
+    columns = [str(c) for c in dataset.X.columns] + [str(c) for c in dataset.y.columns]
+    train = splits["train"]
+    rows = pd.concat([dataset.X.iloc[train], dataset.y.iloc[train]], axis=1)
+    hashes = torch.from_numpy(row_hashes(rows, columns).copy())
+    atomic_write(path, lambda tmp: save_file({"hashes": hashes}, str(tmp), metadata={"columns": json.dumps(columns)}))
+
+
 def write_run(writer: RunFolderWriter, run: Run, picture_rows) -> None:
     """config.json, model.safetensors, model.json, history.csv, metrics.json, report.html.
 
@@ -162,6 +180,7 @@ def write_run(writer: RunFolderWriter, run: Run, picture_rows) -> None:
     save_model(run.classifier, writer.tmp)
     atomic_write(writer.path(HISTORY), pd.DataFrame(run.history).to_csv(index=False))
     write_json(writer.path(METRICS), clean_for_json(run.metrics))
+    _write_row_hashes(writer.path(HASHES), picture_rows)
     # The report last, from what is already computed; a failure there must not cost the trained model.
     try:
         write_report(RunView.from_run(run, picture_rows), writer.path("report.html"))
