@@ -144,8 +144,13 @@ class MlflowTracker(Tracker):
 
     def on_train_begin(self, state) -> None:
         # By now the settings left to the data (epochs, batch size, task...) are resolved in self.config.
-        self.run = start_run(self.tracking, self.name, flat_settings(self.config),
-                             tags={"torchclassify.task": self.config.data.task}, store=self.store)
+        try:
+            self.run = start_run(self.tracking, self.name, flat_settings(self.config),
+                                 tags={"torchclassify.task": self.config.data.task}, store=self.store)
+        except Exception as err:  # noqa: BLE001 - the store opened a moment ago: train on, untracked
+            warnings.warn(f"MLflow tracking stopped while starting the run ({type(err).__name__}: "
+                          f"{str(err)[:200]}); the run folder is unaffected", stacklevel=2)
+            return
         self.state = state
         self._flush()  # a resumed run starts with the epochs of its checkpoint: the MLflow run holds them too
 
@@ -157,6 +162,8 @@ class MlflowTracker(Tracker):
         self._flush()
 
     def on_saved(self, run) -> None:
+        if self.run is None:
+            return
         s = run.summary
         tags = {f"torchclassify.{key}": s.get(key) for key in ("epochs_run", "best_epoch", "stop_reason",
                                                                "training_path") if s.get(key) not in (None, "")}
