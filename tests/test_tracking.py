@@ -101,7 +101,8 @@ def test_tensorboard_writes_one_scalar_per_epoch_into_the_run_folder(store):
     for key, tag in (("train_loss", "loss/train"), ("valid_loss", "loss/valid"), ("train_accuracy", "accuracy/train"),
                      ("valid_accuracy", "accuracy/valid"), ("lr", "lr")):
         assert_one_value_per_epoch([(e.step, e.value) for e in events.Scalars(tag)], run.history, key)
-    assert "curves" in events.Tags()["images"]
+    (curves,) = events.Images("curves")  # the report's curves figure, at the last epoch
+    assert curves.step == 3 and curves.width > 300 and curves.height > 150
     assert tc.load(run.run_dir).predict(tc.load_data("moons", n_samples=20).X).shape == (20,)  # still loads
 
 

@@ -172,6 +172,7 @@ def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = N
 
 def _compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None, out, overwrite: bool,
              progress: str, data, log, parent: ParentRun) -> Comparison:
+    """compare's work: train each variant x seed (its tracking from `parent`), rank them, write the files."""
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")

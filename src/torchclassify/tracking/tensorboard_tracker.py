@@ -8,6 +8,7 @@ with a failed one; `tensorboard --logdir runs/` then shows every run, compare's 
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -82,9 +83,10 @@ class TensorBoardTracker(Tracker):
 
 
 def _pixels(figure) -> np.ndarray:
-    """A matplotlib Figure drawn to an (height, width, 3) uint8 array, without pyplot."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    """A matplotlib Figure as an (height, width, 3) uint8 array: drawn by its own savefig, as the report draws
+    it (matplotlib stays inside plots/), read back with Pillow (which TensorBoard's images need anyway)."""
+    from PIL import Image
 
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return np.asarray(Image.open(buffer).convert("RGB"))
