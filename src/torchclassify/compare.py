@@ -22,9 +22,11 @@ from .diagnose import diagnose_error
 from .errors import ConfigError, DataError, TrainingError
 from .files import atomic_write, clean_for_json, read_bytes, to_json_text
 from .tasks import get_task
+from .tracking import ParentRun, make_tracking
 from .workflow import train
 
 LINK = ":"  # "optimizer:lr" varies several settings together: values "sgd:0.1"
+COMPARISON_FILES = ("ranking.csv", "runs.csv", "comparison.json", "curves.png", "compare.html")
 
 
 @dataclass
@@ -144,7 +146,8 @@ def _folder(name: str) -> str:
 
 
 def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = None, out="runs/compare",
-            overwrite: bool = False, progress: str = "quiet", data=None, log=None) -> Comparison:
+            overwrite: bool = False, progress: str = "quiet", data=None, log=None, track=None,
+            tracking_uri: str | None = None) -> Comparison:
     """Train every variant (x seed) as a normal run under out/runs/ and rank them.
 
     base: a RunConfig (or None) that every variant starts from; variants: [{setting: value}, ...].
@@ -152,7 +155,24 @@ def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = N
     Ranking: mean validation main metric over seeds, ties broken by the lower mean validation loss.
     A run that diverges (NaN loss) is kept in the table as "diverged", ranked last, with its diagnosis.
     log: a function called with one line per finished run (the CLI prints them).
+    track, tracking_uri: as train's; with MLflow, one parent run for the command and a nested run per
+    variant x seed; with TensorBoard, each run's event files in its folder (`tensorboard --logdir OUT/runs`).
     """
+    tracking = make_tracking(track, tracking_uri)
+    with ParentRun(tracking, "compare", Path(out).name, make_config(base)) as parent:
+        result = _compare(base, variants, seeds=seeds, out=out, overwrite=overwrite, progress=progress, data=data,
+                          log=log, parent=parent)
+        best = result.ranking[0] if result.ranking else {}
+        parent.finish(files=[result.out / name for name in COMPARISON_FILES],
+                      metrics={k: v for k, v in best.items() if k.startswith(("valid_", "test_"))
+                               and isinstance(v, float) and math.isfinite(v)},  # the best variant's means
+                      tags={"torchclassify.best_variant": best.get("variant", "")})
+    return result
+
+
+def _compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None, out, overwrite: bool,
+             progress: str, data, log, parent: ParentRun) -> Comparison:
+    """compare's work: train each variant x seed (its tracking from `parent`), rank them, write the files."""
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
@@ -167,7 +187,8 @@ def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = N
         run_dir = out / "runs" / _folder(f"{name} seed={seed}")
         row: dict[str, Any] = {"variant": name, "settings": variant, "seed": seed, "run_dir": str(run_dir)}
         try:
-            run = train(config, data=data, out=run_dir, overwrite=overwrite, progress=progress)
+            run = train(config, data=data, out=run_dir, overwrite=overwrite, progress=progress,
+                        track=parent.child(f"{name} seed={seed}"))
         except TrainingError as err:
             row.update(status="diverged", metrics={}, history=[], diagnosis=diagnose_error(str(err), config),
                        error=str(err), run_dir=None)

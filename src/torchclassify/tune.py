@@ -22,8 +22,11 @@ from .engine.callbacks import Callback
 from .errors import ConfigError, TrainingError
 from .files import atomic_write, clean_for_json, to_json_text
 from .tasks import get_task
+from .tracking import ParentRun, make_tracking
 from .tune_summary import history_figure, study_summary, to_settings, tune_html
 from .workflow import train
+
+TUNE_FILES = ("trials.csv", "tune.json", "history.png", "tune.html")  # what the study's summary writes into OUT
 
 # Ranges that suit small tabular MLPs; every entry can be overridden, fixed or extended (see parse_space).
 DEFAULT_SPACE: dict[str, Any] = {
@@ -174,7 +177,8 @@ def open_study(storage: str | None, study_name: str, out: Path, direction: str =
 
 def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = None, out="runs/tune",
          storage: str | None = None, study_name: str = "torchclassify", sampler_seed: int | None = None,
-         retrain: bool = True, overwrite: bool = True, data=None, log=None) -> TuneResult:
+         retrain: bool = True, overwrite: bool = True, data=None, log=None, track=None,
+         tracking_uri: str | None = None) -> TuneResult:
     """Search the space with TPE for n_trials (this worker's budget) or timeout seconds, then retrain the best.
 
     base: the RunConfig every trial starts from (its seed fixes the split, so trials share one validation set).
@@ -182,12 +186,15 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     storage/study_name: join an existing study (any Optuna database URL) - several workers share its trials.
     The objective is the validation main metric of the weights a run keeps; ties go to the lower validation
     loss. The test split is never read while choosing. A trial whose loss turns NaN is recorded as failed.
+    track, tracking_uri: as train's; MLflow nests each trial (and the retrained best) under one run for this
+    worker; TensorBoard writes each trial's events to OUT/tensorboard/trial-NNNN (`tensorboard --logdir OUT`).
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if n_trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {n_trials}")
+    tracking = make_tracking(track, tracking_uri)
     if isinstance(space, tuple):
         space, fixed = space
     else:
@@ -208,7 +215,8 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
         pruning = PruneOnValidation(trial)
         started = time.perf_counter()
         try:
-            run = train(config, data=data, progress="quiet", callbacks=[pruning])
+            run = train(config, data=data, progress="quiet", callbacks=[pruning], track=parent.child(
+                f"trial {trial.number}", tensorboard_dir=out / "tensorboard" / f"trial-{trial.number:04d}"))
         except TrainingError as err:
             trial.set_user_attr("diagnosis", diagnose_error(str(err), config))
             raise
@@ -227,18 +235,25 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
             raise optuna.TrialPruned()
         return float(run.metrics["valid"][metric])
 
-    study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(TrainingError,))
-    best = best_trial(study)
-    if best is None:
-        raise TrainingError("no trial finished: every trial was pruned or diverged - narrow --space (e.g. a lower "
-                            "lr range) or give more --trials")
-    result = TuneResult(study, dict(best.params), float(best.value), best.number,
-                        best.user_attrs.get("main_metric", "accuracy"), out=out)
-    result.importance = importance(study)
-    if retrain:
-        config = make_config(base, **to_settings(best.params))
-        result.best_run = train(config, data=data, out=out / "best", overwrite=overwrite, progress="quiet")
-    write_summary(result)
+    # MLflow: this worker's parent run, a nested run per trial and one for the retrained best.
+    params = {"n_trials": n_trials, "timeout": timeout, "study_name": study_name, "space": to_json_text(space)}
+    with ParentRun(tracking, "tune", out.name, base, params) as parent:
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(TrainingError,))
+        best = best_trial(study)
+        if best is None:
+            raise TrainingError("no trial finished: every trial was pruned or diverged - narrow --space (e.g. a "
+                                "lower lr range) or give more --trials")
+        result = TuneResult(study, dict(best.params), float(best.value), best.number,
+                            best.user_attrs.get("main_metric", "accuracy"), out=out)
+        result.importance = importance(study)
+        if retrain:
+            config = make_config(base, **to_settings(best.params))
+            result.best_run = train(config, data=data, out=out / "best", overwrite=overwrite, progress="quiet",
+                                    track=parent.child("best"))
+        write_summary(result)
+        parent.finish(files=[out / name for name in TUNE_FILES],
+                      metrics={f"best_valid_{result.main_metric}": result.best_value},
+                      tags={"torchclassify.best_trial": result.best_trial})
     return result
 
 

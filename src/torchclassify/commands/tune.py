@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from ..config import format_setting, setting_name
-from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings
+from .common import (
+    add_config_argument,
+    add_setting_arguments,
+    add_tracking_arguments,
+    config_from_args,
+    given_settings,
+    tracking_options,
+)
 
 
 def register(sub) -> None:
@@ -37,6 +44,7 @@ def register(sub) -> None:
                         help="do not retrain and save the best configuration")
     add_config_argument(parser, "a config.json every trial starts from")
     parser.add_argument("--out", type=Path, default=Path("runs/tune"), help="study folder (default runs/tune)")
+    add_tracking_arguments(parser)
     add_setting_arguments(parser)
 
 
@@ -55,7 +63,7 @@ def execute(args) -> int:
             + (f" or {args.timeout:g}s" if args.timeout else "") + f" into {args.out}")
     result = tune(base, (space, fixed), n_trials=args.trials, timeout=args.timeout, out=args.out,
                   storage=args.storage, study_name=args.study_name, sampler_seed=args.sampler_seed,
-                  retrain=args.retrain, log=log)
+                  retrain=args.retrain, log=log, **tracking_options(args))
     print(summary_text(study_summary(result)))
     return 0
 

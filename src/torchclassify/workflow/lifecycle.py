@@ -29,6 +29,7 @@ from ..errors import ConfigError, TrainingError
 from ..files import atomic_write, clean_for_json, write_json
 from ..report import RunView, write_report
 from ..run_folder import CONFIG, HISTORY, METRICS, RunFolderWriter, read_run_config
+from ..tracking import Tracking, make_tracking, start_trackers
 from .training import Run, train_prepared
 
 
@@ -45,7 +46,8 @@ class Resumable:
 
 def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | None = None, out=None,
           overwrite: bool = False, progress: str = "auto", callbacks: list[Callback] = (),
-          resume=None, checkpoint_every: int | None = None, **settings) -> Run:
+          resume=None, checkpoint_every: int | None = None, track=None, tracking_uri: str | None = None,
+          **settings) -> Run:
     """Run the whole workflow; with `out`, write the run folder atomically.
 
     config: a RunConfig, or None for defaults; keyword settings override it (see config.make_config).
@@ -56,12 +58,15 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
         there (give no config or settings), ending bit-identical (on CPU) to an uninterrupted run.
     checkpoint_every: with `out`, checkpoint into OUT.partial/ every this many epochs (None: after the
         first epoch, then every ~10 seconds of training).
+    track: "mlflow", "tensorboard" or both (a list) to log the run there too (tracking/); tracking_uri: MLflow's
+        store or server (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db).
     """
     if isinstance(data, (str, Path)):
         settings["source"], data = str(data), None
     if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool)
                                          or checkpoint_every < 1):
         raise ConfigError(f"--checkpoint-every must be a whole number >= 1, got {checkpoint_every!r}")
+    tracking = make_tracking(track, tracking_uri)  # a missing library fails here, before anything is written
     if resume is not None:
         if config is not None or settings or out is not None:
             raise ConfigError("resume takes every setting from the interrupted run: give no other settings or out")
@@ -74,8 +79,9 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
         if data is not None:
             config.data.source = "<dataframe>"
     if process_rank() != 0:
-        out, progress = None, "quiet"  # only rank 0 writes the run folder and prints
+        out, progress, tracking = None, "quiet", Tracking()  # only rank 0 writes the run folder, prints, tracks
     writer = RunFolderWriter(Path(out), overwrite, resume=resume is not None) if out is not None else None
+    trackers = []
     try:
         saving = None
         if writer is not None:
@@ -87,13 +93,21 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
             else:
                 write_json(writer.partial / CONFIG, config.to_dict())
             saving = Resumable(writer.partial, Path(out), checkpoint_every, config.to_dict(), checkpoint)
+        trackers = start_trackers(tracking, config, folder=writer.tmp if writer else None,
+                                  name=Path(out).name if out is not None else Path(str(config.data.source)).stem)
         prepared = prepare(config, data)
-        run = _train_saving(config, prepared, progress, list(callbacks), saving)
+        run = _train_saving(config, prepared, progress, [*callbacks, *trackers], saving)
+        for tracker in trackers:
+            tracker.on_evaluated(run)
         if writer is not None:
             write_run(writer, run, prepared.picture_rows())
             run.run_dir = writer.commit()
+        for tracker in trackers:
+            tracker.on_saved(run)
         return run
     except BaseException as err:
+        for tracker in trackers:  # MLflow: FAILED, or KILLED on Ctrl-C; TensorBoard: its files closed
+            tracker.on_failed(err)
         if writer is not None:
             # Keep OUT.partial/ when there is progress to resume from; a run that failed before its first
             # checkpoint (bad data, bad settings) leaves nothing behind.

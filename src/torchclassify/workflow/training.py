@@ -48,6 +48,7 @@ class Run:
     splits: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # row indices per split
     optimizer: Any = field(default=None, repr=False)  # the optimizer as training left it (state included)
     loss_fn: Any = field(default=None, repr=False)  # the loss it trained with (class weights included)
+    tracked: dict[str, Any] = field(default_factory=dict)  # where --track logged it (mlflow run, tensorboard dir)
 
     def __repr__(self) -> str:  # a line, not the whole history
         s = self.summary
