@@ -25,7 +25,8 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 SMALL = dict(data="moons", n_samples=200, hidden=[16], epochs=3, batch_size=32, progress="quiet")
-RUN_FILES = {"config.json", "history.csv", "metrics.json", "model.json", "model.safetensors", "report.html"}
+RUN_FILES = {"config.json", "history.csv", "metrics.json", "model.json", "model.safetensors", "report.html",
+             "train_rows.safetensors"}
 
 
 @pytest.fixture(scope="module")
