@@ -1,6 +1,7 @@
 """Default-recipe quality: 5-fold stratified CV of TorchClassifier() against well-known defaults, on real tables.
 
     python benchmarks/quality.py [--only NAME,...] [--models a,b] [--folds 5] [--out results.json]
+    python benchmarks/quality.py --report benchmarks/results/results.json   # the tables again, from the JSON
 
 Every model sees the same seeded folds of every table (`quality_data.py`: real tables shipped inside
 installed packages, nothing downloaded). Per table and model: accuracy (subset accuracy for multilabel),
@@ -189,7 +190,13 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--no-caps", action="store_true", help=f"ignore the row caps {MAX_ROWS}")
     parser.add_argument("--out", help="JSON file name, under benchmarks/results/ unless a path is given")
+    parser.add_argument("--report", metavar="JSON", help="only print the tables of an earlier run's JSON")
     args = parser.parse_args()
+    if args.report:
+        report = json.loads(Path(args.report).read_text())
+        names = lambda key: list(dict.fromkeys(r[key] for r in report["results"]))  # noqa: E731
+        print(markdown(report["results"], names("table"), names("model")))
+        return print(f"\n{report['environment']}")
     models = args.models.split(",")
     if unknown := set(models) - set(MODELS):
         raise SystemExit(f"unknown model(s) {sorted(unknown)}; known: {', '.join(MODELS)}")
