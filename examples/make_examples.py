@@ -62,3 +62,23 @@ churn.loc[rng.random(n) < 0.08, "monthly_charges"] = np.nan
 churn.loc[rng.random(n) < 0.05, "age"] = np.nan
 churn.to_csv(here / "churn.csv", index=False)
 churn.sample(20, random_state=1).drop(columns=["status", "row_num"]).to_csv(here / "churn_new.csv", index=False)
+
+# spam.csv: is this message spam? A free-text column (what the words say) and a number (links in the
+# message); the label depends on both, so text and number together beat either alone.
+rng = np.random.default_rng(11)
+spammy = "free winner prize claim urgent offer cash click credit limited bonus guaranteed".split()
+hammy = "meeting lunch project tomorrow report family thanks call weekend schedule notes agenda".split()
+filler = "the a to you your for this is and on in of we it be at can".split()
+n = 2000
+texts, links, labels = [], [], []
+for _ in range(n):
+    lean = rng.normal()
+    k_spam = rng.poisson(np.exp(0.6 * lean))
+    k_ham = rng.poisson(np.exp(-0.6 * lean))
+    words = list(rng.choice(spammy, k_spam)) + list(rng.choice(hammy, k_ham)) + list(rng.choice(filler, rng.integers(4, 10)))
+    rng.shuffle(words)
+    n_links = rng.poisson(1.5 if lean > 0 else 0.5)
+    texts.append(" ".join(words).capitalize() + ".")
+    links.append(n_links)
+    labels.append("spam" if 0.9 * (k_spam - k_ham) + 0.9 * (n_links - 1) + rng.normal(0, 0.5) > 0 else "ham")
+pd.DataFrame({"message": texts, "links": links, "label": labels}).to_csv(here / "spam.csv", index=False)

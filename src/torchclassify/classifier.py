@@ -291,4 +291,14 @@ def read_model_json(folder: Path) -> dict:
     for col in pre["categorical"]:
         _require(isinstance(col, dict) and isinstance(col.get("name"), str) and isinstance(col.get("categories"), list)
                  and all(isinstance(c, str) for c in col["categories"]), folder, "a categorical column entry is malformed")
+    for col in pre.get("text", []):
+        _require(isinstance(col, dict) and isinstance(col.get("name"), str) and isinstance(col.get("vocabulary"), list)
+                 and isinstance(col.get("idf"), list) and len(col["vocabulary"]) == len(col["idf"])
+                 and all(isinstance(t, str) for t in col["vocabulary"]) and all(_finite_number(v) for v in col["idf"]),
+                 folder, "a text column entry is malformed")
+    for col in pre.get("dates", []):
+        _require(isinstance(col, dict) and isinstance(col.get("name"), str) and isinstance(col.get("format"), str)
+                 and isinstance(col.get("start"), str) and isinstance(col.get("parts"), list)
+                 and all(isinstance(p, dict) and all(_finite_number(p.get(k)) for k in ("median", "mean", "std"))
+                         and p.get("std", 0) > 0 for p in col["parts"]), folder, "a date column entry is malformed")
     return raw

@@ -76,6 +76,10 @@ class DataConfig:
                                   "columns left out, dates turned into numbers)", "names", metavar="COLUMNS")
     detect_columns: bool = setting(True, "apply those rules at all (--no-detect-columns: every column as it is)",
                                    "bool")
+    text: list[str] = setting([], "columns read as free text (TF-IDF over words and word pairs), whatever the "
+                                  "rules say", "names", metavar="COLUMNS")
+    no_text: list[str] = setting([], "columns never read as free text (one-hot over their frequent values)",
+                                 "names", metavar="COLUMNS")
     task: str = setting("auto", "binary, multiclass or multilabel (default: detected from the target)", "choice",
                         choices=TASKS)
     n_samples: int | None = setting(None, "rows drawn by a toy generator", "int", low=10, high=10**8, optional=True,

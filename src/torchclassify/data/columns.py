@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
+from .text import looks_like_text
 
 # Free text is not an identifier even when every row differs: ids are short codes without spaces.
 ID_MAX_LENGTH = 40
@@ -27,41 +28,52 @@ MIN_ROWS = 20  # below this many training rows, "unique per row" says nothing
 
 @dataclass(frozen=True)
 class ColumnDecision:
-    """What happens to one raw column, and why: action "drop" or "date"."""
+    """What happens to one raw column, and why: action "drop", "date" or "text"."""
 
     name: str
     action: str
     reason: str
 
     def sentence(self) -> str:
-        verb = {"drop": "left out", "date": "turned into date features"}[self.action]
+        verb = {"drop": "left out", "date": "turned into date features", "text": "read as text"}[self.action]
         return f"column {self.name!r} {verb}: {self.reason}"
 
 
-def decide_columns(X: pd.DataFrame, drop=(), keep=(), auto: bool = True) -> list[ColumnDecision]:
+def decide_columns(X: pd.DataFrame, drop=(), keep=(), auto: bool = True, text=(), no_text=()) -> list[ColumnDecision]:
     """The decisions for the training rows X (n, columns), in column order; columns not named are used as
     they are (numbers scaled, the rest one-hot encoded).
 
     drop: columns the user leaves out; keep: columns exempt from the automatic rules; auto=False applies no
-    automatic rule at all (the scikit-learn estimator takes the columns it is given).
+    automatic rule at all (the scikit-learn estimator takes the columns it is given); text / no_text: columns
+    read as free text (TF-IDF, data/text.py) whatever the rules say, or never.
     """
     columns = [str(c) for c in X.columns]
-    for flag, names in (("--drop", drop), ("--keep", keep)):
+    for flag, names in (("--drop", drop), ("--keep", keep), ("--text", text), ("--no-text", no_text)):
         unknown = [n for n in names if n not in columns]
         if unknown:
             shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
             raise DataError(f"{flag} names column(s) {unknown} the data does not have; the columns are: {shown}")
-    both = sorted(set(drop) & set(keep))
-    if both:
-        raise ConfigError(f"column(s) {both} are both in --drop and --keep: name each in one of them")
+    for first, second, a, b in (("--drop", "--keep", drop, keep), ("--drop", "--text", drop, text),
+                                ("--text", "--no-text", text, no_text)):
+        both = sorted(set(a) & set(b))
+        if both:
+            raise ConfigError(f"column(s) {both} are both in {first} and {second}: name each in one of them")
     decisions = []
     for name in columns:
         if name in drop:
             decisions.append(ColumnDecision(name, "drop", "named in --drop"))
             continue
-        if not auto or name in keep:
+        if name in text:
+            decisions.append(ColumnDecision(name, "text", "named in --text"))
             continue
-        decision = _automatic(name, X[name])
+        if name in keep:
+            continue
+        if not auto:  # the columns as given; free text is still read as text (it is how a column is read)
+            if name not in no_text and not pd.api.types.is_numeric_dtype(X[name]) and looks_like_text(X[name]):
+                decisions.append(ColumnDecision(name, "text", "free text (several words per cell, most cells "
+                                                              "differ): TF-IDF over its words and word pairs"))
+            continue
+        decision = _automatic(name, X[name], allow_text=name not in no_text)
         if decision is not None:
             decisions.append(decision)
     if len([d for d in decisions if d.action == "drop"]) == len(columns):
@@ -70,7 +82,7 @@ def decide_columns(X: pd.DataFrame, drop=(), keep=(), auto: bool = True) -> list
     return decisions
 
 
-def _automatic(name: str, column: pd.Series) -> ColumnDecision | None:
+def _automatic(name: str, column: pd.Series, allow_text: bool = True) -> ColumnDecision | None:
     values = column.dropna()
     if column.nunique(dropna=False) <= 1:
         shown = "missing" if values.empty else repr(_short(values.iloc[0]))
@@ -90,6 +102,9 @@ def _automatic(name: str, column: pd.Series) -> ColumnDecision | None:
     text = values.astype(str)
     if looks_like_dates(text):
         return ColumnDecision(name, "date", _date_reason(name))
+    if allow_text and looks_like_text(values):
+        return ColumnDecision(name, "text", f"free text (several words per cell, most cells differ): TF-IDF "
+                                            f"over its words and word pairs; --no-text {name} to one-hot it")
     if all_distinct and text.str.len().median() <= ID_MAX_LENGTH and text.str.contains(r"\s").mean() <= 0.1:
         return ColumnDecision(name, "drop", f"identifier: a different value in every row (e.g. {_short(text.iloc[0])!r});"
                                             f" --keep {name} to use it")

@@ -109,7 +109,7 @@ class InMemoryData(PreparedData):
 def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig) -> Preprocessor:
     """The preprocessing fitted on training rows, with the run's column choices (--drop, --keep)."""
     d = config.data
-    return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns)
+    return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns, text=d.text, no_text=d.no_text)
 
 
 def prepare_in_memory(dataset: Dataset, config: RunConfig, sample_weight=None) -> InMemoryData:

@@ -1,6 +1,7 @@
 """Raw feature columns -> one float32 matrix, with every statistic fitted on the training split only.
 
 Numbers: +-inf treated as missing, median-imputed (plus a 0/1 "was missing" column), standardised.
+Free text: TF-IDF over the training rows' words and word pairs (data/text.py).
 Dates: year, month, day of week, day of year and days since the earliest training date, each a number
 as above. Categories (text, bool, category dtype): one-hot over the most frequent training values; values
 never seen in training, or rarer than the cut, share one "other" column. Identifiers, row numbers and
@@ -16,6 +17,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .columns import ColumnDecision, decide_columns, parse_dates
+from .text import TextColumn
 
 OTHER = "__other__"
 MISSING = "__missing__"
@@ -65,11 +67,13 @@ class Preprocessor:
     max_categories: int = 32
     dates: list[DateColumn] = field(default_factory=list)
     dropped: list[DroppedColumn] = field(default_factory=list)
+    text: list[TextColumn] = field(default_factory=list)
 
     @property
     def input_columns(self) -> list[str]:
         """The raw columns the model reads (left-out columns are not needed at prediction)."""
-        return [c.name for c in self.numeric] + [c.name for c in self.dates] + self.categorical_columns
+        return ([c.name for c in self.numeric] + [c.name for c in self.dates] + self.categorical_columns
+                + [c.name for c in self.text])
 
     @property
     def categorical_columns(self) -> list[str]:
@@ -85,6 +89,8 @@ class Preprocessor:
                 names += [part.name] + ([f"{part.name}_missing"] if part.indicator else [])
         for col in self.categorical:
             names += [f"{col.name}={c}" for c in col.categories] + [f"{col.name}={OTHER}"]
+        for col in self.text:
+            names += col.feature_names
         return names
 
     @property
@@ -95,24 +101,31 @@ class Preprocessor:
         """One sentence per column that is not used as it came: left out, or turned into date features."""
         return ([f"column {d.name!r} left out: {d.reason}" for d in self.dropped]
                 + [f"column {d.name!r} turned into date features: {', '.join(DATE_PARTS)} (read as {d.format})"
-                   for d in self.dates])
+                   for d in self.dates]
+                + [f"column {t.name!r} read as text: TF-IDF over {len(t.vocabulary):,} words and word pairs of "
+                   "the training rows" for t in self.text])
 
     @classmethod
-    def fit(cls, X: pd.DataFrame, max_categories: int = 32, drop=(), keep=(), auto: bool = True) -> "Preprocessor":
-        """Learn medians, means, scales, date origins and category lists from the training rows X (n, columns).
+    def fit(cls, X: pd.DataFrame, max_categories: int = 32, drop=(), keep=(), auto: bool = True, text=(),
+            no_text=()) -> "Preprocessor":
+        """Learn medians, means, scales, date origins, category lists and text vocabularies from the training
+        rows X (n, columns).
 
-        drop, keep, auto: which columns to leave out or exempt from the automatic rules (data/columns.py).
+        drop, keep, auto, text, no_text: which columns to leave out, exempt from the automatic rules, or read
+        as free text (data/columns.py).
         """
         if X.shape[1] == 0:
             raise DataError("there are no feature columns to learn from")
-        decided = {d.name: d for d in decide_columns(X, drop, keep, auto)}
-        numeric, categorical, dates, dropped = [], [], [], []
+        decided = {d.name: d for d in decide_columns(X, drop, keep, auto, text, no_text)}
+        numeric, categorical, dates, dropped, texts = [], [], [], [], []
         for name in X.columns:
             column, decision = X[name], decided.get(str(name))
             if decision is not None and decision.action == "drop":
                 dropped.append(DroppedColumn(str(name), decision.reason))
             elif decision is not None and decision.action == "date":
                 dates.append(_fit_date(str(name), column))
+            elif decision is not None and decision.action == "text":
+                texts.append(TextColumn.fit(str(name), column))
             elif is_numeric(column):
                 numeric.append(_fit_numeric(str(name), _as_float(column)))
             else:
@@ -120,7 +133,7 @@ class Preprocessor:
                 # Keep the most frequent categories; ties broken by name so the order is reproducible.
                 ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
                 categorical.append(CategoricalColumn(str(name), [k for k, _ in ranked[:max_categories]]))
-        return cls(numeric, categorical, max_categories, dates, dropped)
+        return cls(numeric, categorical, max_categories, dates, dropped, texts)
 
     def check_columns(self, X: pd.DataFrame) -> None:
         """DataError naming the input columns X lacks."""
@@ -149,6 +162,10 @@ class Preprocessor:
             block[:] = 0.0
             block[np.arange(n), codes] = 1.0
             at += len(col.categories) + 1
+        for col in self.text:
+            width = len(col.vocabulary)
+            out[:, at:at + width] = col.transform(X[col.name])
+            at += width
         return out
 
     def invalid_values(self, X: pd.DataFrame) -> dict[str, int]:
@@ -178,6 +195,7 @@ class Preprocessor:
             "dates": [{"name": d.name, "format": d.format, "start": d.start, "parts": [vars(p) for p in d.parts]}
                       for d in self.dates],
             "dropped": [vars(d) for d in self.dropped],
+            "text": [t.to_dict() for t in self.text],
         }
 
     @classmethod
@@ -190,6 +208,7 @@ class Preprocessor:
             dates=[DateColumn(str(d["name"]), str(d["format"]), str(d["start"]),
                               [_numeric_from_dict(p) for p in d["parts"]]) for d in raw.get("dates", [])],
             dropped=[DroppedColumn(str(d["name"]), str(d["reason"])) for d in raw.get("dropped", [])],
+            text=[TextColumn.from_dict(t) for t in raw.get("text", [])],
         )
 
 
