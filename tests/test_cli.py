@@ -53,7 +53,7 @@ def test_train_prints_metrics_and_writes_the_run_folder(customers):
 
 def test_predict_returns_original_labels_with_unseen_category(customers):
     folder, _ = customers
-    result = run_cli("predict", "runs/customers", "new_rows.csv", "--proba", "-o", "predictions.csv", cwd=folder)
+    result = cli_in_process("predict", "runs/customers", "new_rows.csv", "--proba", "-o", "predictions.csv", cwd=folder)
     assert result.returncode == 0, result.stderr
     predictions = pd.read_csv(folder / "predictions.csv")
     assert len(predictions) == 10
@@ -106,14 +106,14 @@ def test_predict_imports_neither_training_nor_plotting_libraries(customers):
 
 def test_evaluate_on_other_rows(customers):
     folder, _ = customers
-    result = run_cli("evaluate", "runs/customers", "--data", "other.csv", cwd=folder)
+    result = cli_in_process("evaluate", "runs/customers", "--data", "other.csv", cwd=folder)
     assert result.returncode == 0, result.stderr
     assert "accuracy" in result.stdout and "100" in result.stdout  # 100 rows evaluated
 
 
 def test_rerun_from_config_is_identical(customers):
     folder, _ = customers
-    result = run_cli("train", "--config", "runs/customers/config.json", "--out", "runs/again", "--quiet", cwd=folder)
+    result = cli_in_process("train", "--config", "runs/customers/config.json", "--out", "runs/again", "--quiet", cwd=folder)
     assert result.returncode == 0, result.stderr
     first = json.loads((folder / "runs/customers/metrics.json").read_text())
     second = json.loads((folder / "runs/again/metrics.json").read_text())
@@ -124,27 +124,27 @@ def test_rerun_from_config_is_identical(customers):
 def test_multilabel_end_to_end(tmp_path):
     frame, _ = make_table("multilabel", n=300)
     frame.to_csv(tmp_path / "songs.csv", index=False)
-    result = run_cli("train", "--data", "songs.csv", "--target", "tag_*", "--task", "multilabel", "--out", "run",
+    result = cli_in_process("train", "--data", "songs.csv", "--target", "tag_*", "--task", "multilabel", "--out", "run",
                      "--epochs", "30", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "f1_micro" in result.stdout and "hamming_loss" in result.stdout
     frame.drop(columns=["tag_pos", "tag_red", "tag_big"]).head(5).to_csv(tmp_path / "rows.csv", index=False)
-    result = run_cli("predict", "run", "rows.csv", cwd=tmp_path)
+    result = cli_in_process("predict", "run", "rows.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = pd.read_csv(pd.io.common.StringIO(result.stdout))
     assert list(out.columns) == ["tag_pos", "tag_red", "tag_big"] and len(out) == 5
 
 
 def test_builtin_dataset_train_and_evaluate(tmp_path):
-    result = run_cli("train", "--data", "iris", "--out", "iris", "--epochs", "30", "--quiet", cwd=tmp_path)
+    result = cli_in_process("train", "--data", "iris", "--out", "iris", "--epochs", "30", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "setosa" in result.stdout  # per-class table uses the real class names
-    result = run_cli("evaluate", "iris", "--data", "iris", cwd=tmp_path)
+    result = cli_in_process("evaluate", "iris", "--data", "iris", cwd=tmp_path)
     assert result.returncode == 0 and "accuracy" in result.stdout
 
 
 def test_datasets_and_help():
-    result = run_cli("datasets")
+    result = cli_in_process("datasets")
     assert result.returncode == 0
     for name in ("circles", "moons", "blobs", "spirals", "xor", "multilabel", "iris", "wine", "breast_cancer",
                  "digits"):
@@ -214,7 +214,7 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_existing_out_is_refused(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine")
-    result = run_cli("train", "--data", "circles", "--out", "taken", cwd=tmp_path)
+    result = cli_in_process("train", "--data", "circles", "--out", "taken", cwd=tmp_path)
     assert result.returncode == 2 and "already exists" in result.stderr
     assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
 

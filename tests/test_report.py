@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import torchclassify as tc
-from conftest import make_table, run_cli
+from conftest import cli_in_process, make_table
 from torchclassify.report import figure_to_data_uri, html_page
 
 SETTINGS = dict(n_samples=200, epochs=25, hidden=[16], lr=0.03, batch_size=0, progress="quiet")
@@ -87,7 +87,7 @@ def test_report_command_rebuilds_the_same_page(blobs_run, tmp_path):
     report = blobs_run.run_dir / "report.html"
     written_by_train = report.read_text(encoding="utf-8")
     report.unlink()
-    result = run_cli("report", str(blobs_run.run_dir))
+    result = cli_in_process("report", str(blobs_run.run_dir))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(report)
     # Rebuilt from config.json alone (same rows, same seeded split): the very same pictures and tables.

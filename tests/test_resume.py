@@ -208,9 +208,9 @@ def test_exploding_gradients_are_reported(tmp_path, capsys):
 
 
 def test_resume_refuses_flags_and_missing_runs(tmp_path):
-    from conftest import run_cli
+    from conftest import cli_in_process
 
-    result = run_cli("train", "--resume", str(tmp_path / "run"), "--lr", "0.1", "--data", "moons")
+    result = cli_in_process("train", "--resume", str(tmp_path / "run"), "--lr", "0.1", "--data", "moons")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --resume continues with the settings the run started with: drop --data, --lr"
     with pytest.raises(tc.ConfigError, match="nothing to resume"):

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import torchclassify as tc
-from conftest import run_cli
+from conftest import cli_in_process
 from torchclassify.data import streamed as streamed_data
 from torchclassify.data.preprocess import Preprocessor
 from torchclassify.data.split import split_targets
@@ -226,14 +226,14 @@ def test_saved_streamed_run_predicts_raw_rows_and_evaluates_from_the_cli(streame
     new.iloc[0, new.columns.get_loc("colour")] = "ultraviolet"  # never seen in training
     new.iloc[1, new.columns.get_loc("b")] = np.nan
     new.to_csv(folder / "new_rows.csv", index=False)
-    result = run_cli("predict", "runs/big", "new_rows.csv", "--proba", cwd=folder)
+    result = cli_in_process("predict", "runs/big", "new_rows.csv", "--proba", cwd=folder)
     assert result.returncode == 0, result.stderr
     predictions = pd.read_csv(io.StringIO(result.stdout))
     assert len(predictions) == 10 and set(predictions["label"]) <= {"high", "low", "mid"}
-    result = run_cli("evaluate", "runs/big", "--data", path.name, "--split", "all", cwd=folder)
+    result = cli_in_process("evaluate", "runs/big", "--data", path.name, "--split", "all", cwd=folder)
     assert result.returncode == 0, result.stderr
     assert "accuracy" in result.stdout and str(N_ROWS) in result.stdout
-    test = run_cli("evaluate", "runs/big", cwd=folder)  # the run's own file: its test split, a chunk at a time
+    test = cli_in_process("evaluate", "runs/big", cwd=folder)  # the run's own file: its test split, a chunk at a time
     assert test.returncode == 0 and json.loads((folder / "runs" / "big" / "metrics.json").read_text())[
         "test"]["n_samples"] == int(test.stdout.split("rows")[-1].split()[0])
     report = (folder / "runs" / "big" / "report.html").read_text()
@@ -250,7 +250,7 @@ def test_stream_bad_input_is_one_line_and_exit_2(streamed, source, target, expec
     if not (folder / "table.csv").exists():
         make_frame(50).to_csv(folder / "table.csv", index=False)
     args = ["train", "--data", source, "--stream", "--out", f"runs/bad-{source}", "--quiet"]
-    result = run_cli(*args, *(["--target", target] if target else []), cwd=folder)
+    result = cli_in_process(*args, *(["--target", target] if target else []), cwd=folder)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not list((folder / "runs").glob("bad-*"))
@@ -312,7 +312,7 @@ def test_convert_a_csv_then_stream_it_like_the_in_memory_csv(tmp_path):
     frame["count"] = np.arange(3000) % 5  # whole numbers: int64, as pandas reads them
     frame.loc[frame.index[-1], "a"] = 1.0  # an integral value in a float column stays float
     frame.to_csv(tmp_path / "big.csv", sep=";", index=False)
-    result = run_cli("convert", "big.csv", "big.parquet", "--row-group-rows", "500", cwd=tmp_path)
+    result = cli_in_process("convert", "big.csv", "big.parquet", "--row-group-rows", "500", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "wrote 3,000 rows x 6 columns (3 as text) in 6 row groups" in result.stderr
     converted = pd.read_parquet(tmp_path / "big.parquet")
@@ -341,7 +341,7 @@ def test_convert_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     make_frame(20).to_csv(tmp_path / "ok.csv", index=False)
     (tmp_path / "header.csv").write_text("a,b\n")
     (tmp_path / "exists.parquet").write_text("keep me")
-    result = run_cli("convert", *args, cwd=tmp_path)
+    result = cli_in_process("convert", *args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "out.parquet").exists() and (tmp_path / "exists.parquet").read_text() == "keep me"
