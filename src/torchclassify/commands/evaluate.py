@@ -38,7 +38,8 @@ def evaluate_file(classifier, path: Path, target: str | None, chunk_rows: int = 
     ((n, n_classes) and (n,) numbers) are kept, so files larger than memory evaluate too."""
     import torch
 
-    from ..data.sources import iter_table, split_target
+    from ..data.sources import split_target
+    from ..data.tables import iter_table
     from ..evaluate import compute_metrics
 
     probabilities, labels = [], []

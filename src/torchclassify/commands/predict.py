@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 def execute(args) -> int:
     from ..classifier import load_model
-    from ..data.sources import iter_table
+    from ..data.tables import iter_table
     from ..files import atomic_write
     from ..run_folder import read_run_config
 
