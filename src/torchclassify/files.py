@@ -12,6 +12,7 @@ import errno
 import json
 import math
 import os
+import re
 import stat
 import struct
 from pathlib import Path
@@ -66,11 +67,27 @@ def atomic_write(path, write: Callable[[Path], None] | bytes | str) -> Path:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+    except OSError as err:  # named after the real file, not its temporary (the reader never sees that name)
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
+    except Exception as err:
+        tmp.unlink(missing_ok=True)
+        code = os_error_code(err)
+        if code is None:
+            raise
+        raise OSError(code, os.strerror(code), str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     sync_folder(folder)
     return path
+
+
+def os_error_code(err: BaseException) -> int | None:
+    """The errno inside a library's own exception about a failed write: safetensors' SafetensorError says
+    "I/O error: No space left on device (os error 28)". None when it is not about the file system."""
+    match = re.search(r"\(os error (\d+)\)", str(err))
+    return int(match.group(1)) if match else None
 
 
 def sync_folder(folder: Path) -> None:
@@ -295,7 +312,7 @@ def check_output(path, error: type[TorchClassifyError], what: str, inputs=(), pr
         raise error(f"{what} {path} is a folder: give a file path inside it")
     for source in inputs:
         if source is not None and same_file(path, source):
-            raise error(f"{what} {path} is the input file itself: writing it would destroy what is being read - "
+            raise error(f"{what} {path} is {source}, which this command reads: writing it would destroy it - "
                         "choose another file")
     target = _resolved(path)
     for folder in protected:

@@ -21,10 +21,10 @@ from .config import RunConfig
 from .data.prepare import rebuild_rows
 from .errors import ConfigError, DataError, TorchClassifyError
 from .evaluate import PER_CLASS_KEYS
-from .files import atomic_write
+from .files import write_output
 from .pages import figure_html, figure_to_data_uri, html_page  # noqa: F401 (html_page, figure_to_data_uri re-exported)
 from .pages import table as _table
-from .run_folder import read_history, read_metrics, read_run_config
+from .run_folder import read_history, read_metrics, read_run_settings
 
 # ------------------------------------------------------------------------------------------ the run
 
@@ -65,7 +65,8 @@ class RunView:
         """From a run folder: model files, config.json, history.csv, metrics.json; rows rebuilt from config."""
         run_dir = Path(run_dir)
         classifier = load_model(run_dir, trust_custom_model=trust_custom_model)
-        config = read_run_config(run_dir)
+        settings = read_run_settings(run_dir)  # checked: a corrupted config.json is one ModelFileError line
+        config = {} if settings is None else settings.to_dict()
         summary = classifier.info.get("summary") or {}
         view = cls(classifier, config, read_history(run_dir), read_metrics(run_dir), dict(summary))
         view._rebuild_rows()
@@ -212,7 +213,7 @@ def build_report(view: RunView, format: str = "png") -> str:
 
 def write_report(view: RunView, path, format: str = "png") -> Path:
     """Build the report and write it to `path` atomically (temporary name, then rename)."""
-    return atomic_write(Path(path), build_report(view, format))
+    return write_output(Path(path), build_report(view, format))
 
 
 # ------------------------------------------------------------------------------------------ the tables

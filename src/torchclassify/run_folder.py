@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import RunConfig
 from .errors import ConfigError, ModelFileError
 from .files import read_bytes, read_json
 
@@ -197,6 +198,36 @@ def read_run_config(run_dir) -> dict:
     if not isinstance(raw, dict):
         raise ModelFileError(f"{path} must hold a JSON object: the run folder is corrupted")
     return raw
+
+
+def read_run_settings(run_dir):
+    """config.json of a run as a validated RunConfig (None when the folder holds only a model).
+
+    The one way a command reads a run's settings: the file is read checked (regular file, size, nesting,
+    numbers) and every value type- and range-checked; anything else is one ModelFileError line.
+    """
+    raw = read_run_config(run_dir)
+    if not raw:
+        return None
+    try:
+        return RunConfig.from_dict(raw)
+    except (ConfigError, TypeError, ValueError) as err:
+        message = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise ModelFileError(f"{Path(run_dir) / CONFIG} is invalid ({message}): the run folder is corrupted - "
+                             "retrain, or restore the file") from None
+
+
+def run_data_settings(run_dir):
+    """The run's data settings (config.DataConfig: source, target, n_samples, noise, ...), checked; None when
+    the folder has no config.json."""
+    settings = read_run_settings(run_dir)
+    return None if settings is None else settings.data
+
+
+def run_files(run_dir) -> list[Path]:
+    """The files of a run folder that commands read (an output may never replace one of them)."""
+    run_dir = Path(run_dir)
+    return [run_dir / name for name in ("model.json", "model.safetensors", CONFIG, METRICS, HISTORY)]
 
 
 def read_metrics(run_dir) -> dict:

@@ -17,15 +17,17 @@ def execute(args) -> int:
     from ..classifier import load_model
     from ..data.sources import BUILTINS, load_data
     from ..evaluate import format_metrics
-    from ..run_folder import read_run_config
+    from ..run_folder import run_data_settings
 
     classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
-    config_data = read_run_config(args.run).get("data", {})
+    config_data = run_data_settings(args.run)  # checked: a hostile config.json is one line
     if args.source in BUILTINS:
-        dataset = load_data(args.source, n_samples=config_data.get("n_samples"), noise=config_data.get("noise"))
+        dataset = load_data(args.source, n_samples=getattr(config_data, "n_samples", None),
+                            noise=getattr(config_data, "noise", None))
         metrics = classifier.evaluate(dataset.X, dataset.y)
     else:
-        target = args.target or config_data.get("target")
+        stored = classifier.info.get("target")  # the training target, kept in model.json
+        target = args.target or (stored if isinstance(stored, str) else None) or getattr(config_data, "target", None)
         if not target and classifier.labels.multilabel:
             target = ",".join(map(str, classifier.classes))
         metrics = evaluate_file(classifier, Path(args.source), target)

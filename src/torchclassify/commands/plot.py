@@ -24,8 +24,9 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..files import atomic_write
+    from ..files import check_output, make_parents, write_output
     from ..report import RunView, draw
+    from ..run_folder import remove_created_parents, run_files
 
     options = {}
     if args.kind != "boundary" and (args.features or args.labels):
@@ -34,10 +35,16 @@ def execute(args) -> int:
         options["features"] = "pca" if args.features.strip() == "pca" else [f.strip() for f in args.features.split(",")]
     if args.labels:
         options["labels"] = [label.strip() for label in args.labels.split(",") if label.strip()]
-    view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
-    display = draw(view, args.kind, **options)
     output = args.output or args.run / f"{args.kind}.{args.format}"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(output, lambda tmp: display.savefig(tmp, format=args.format))
+    check_output(output, ConfigError, "-o", inputs=run_files(args.run))
+    view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
+    check_output(output, ConfigError, "-o", inputs=[view.config.get("data", {}).get("source")])
+    display = draw(view, args.kind, **options)
+    created = make_parents(output)
+    try:
+        write_output(output, lambda tmp: display.savefig(tmp, format=args.format))
+    except BaseException:
+        remove_created_parents(created)
+        raise
     print(output)
     return 0

@@ -23,13 +23,15 @@ def register(sub) -> None:
 def execute(args) -> int:
     from ..classifier import load_model
     from ..data.tables import iter_table
-    from ..files import atomic_write
-    from ..run_folder import read_run_config
+    from ..files import check_output, make_parents, write_output
+    from ..run_folder import remove_created_parents
 
     if args.chunk_rows < 1:
         raise ConfigError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
+    if args.output is not None:  # before anything is read: an output must never destroy an input or the model
+        check_output(args.output, ConfigError, "-o", inputs=[args.input], protected=[args.run])
     classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
-    target = read_run_config(args.run).get("data", {}).get("target") or "prediction"
+    target = target_name(classifier, args.run)
     chunks = iter_table(args.input, args.chunk_rows, classifier.preprocessor.categorical_columns)
 
     def write(handle) -> int:
@@ -44,16 +46,32 @@ def execute(args) -> int:
     if args.output is None:
         write(sys.stdout)
         return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     written = []
 
     def write_file(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             written.append(write(handle))
 
-    atomic_write(args.output, write_file)  # a file that fails partway leaves nothing behind
+    created = make_parents(args.output)
+    try:
+        write_output(args.output, write_file)  # a file that fails partway leaves nothing behind
+    except BaseException:
+        remove_created_parents(created)  # nor the folders made for it
+        raise
     print(f"wrote {written[0]} predictions to {args.output}", file=sys.stderr)
     return 0
+
+
+def target_name(classifier, run: Path) -> str:
+    """The label column's name in the output: the training target stored in model.json (older folders: their
+    config.json's, read checked), else "prediction"."""
+    target = classifier.info.get("target")
+    if "target" not in classifier.info:
+        from ..run_folder import run_data_settings
+
+        data = run_data_settings(run)
+        target = None if data is None else data.target
+    return target.strip() if isinstance(target, str) and target.strip() and len(target) <= 200 else "prediction"
 
 
 def prediction_table(classifier, rows, target: str, proba: bool):

@@ -17,10 +17,20 @@ def register(sub) -> None:
 def execute(args) -> int:
     from ..report import RunView, write_report
 
-    view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
+    from ..errors import ConfigError
+    from ..files import check_output, make_parents
+    from ..run_folder import remove_created_parents, run_files
+
     output = args.output or args.run / "report.html"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    write_report(view, output)
+    check_output(output, ConfigError, "-o", inputs=run_files(args.run))
+    view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
+    check_output(output, ConfigError, "-o", inputs=[view.config.get("data", {}).get("source")])
+    created = make_parents(output)
+    try:
+        write_report(view, output)
+    except BaseException:
+        remove_created_parents(created)
+        raise
     if view.data_note:
         print(f"note: {view.data_note}")
     print(output)

@@ -100,12 +100,13 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
             if on_interrupt is not None:
                 if early is not None and early.best_state is not None:
                     model.load_state_dict(early.best_state)
+                info = {"dataset": prepared.name, "target": config.data.target, "interrupted": True}
                 on_interrupt(TrainedClassifier(model.eval(), prepared.task_name, preprocessor, labels, config.model,
-                                               t.threshold, info={"dataset": prepared.name, "interrupted": True}))
+                                               t.threshold, info=info))
             raise
     model.eval()
     classifier = TrainedClassifier(model, prepared.task_name, preprocessor, labels, config.model, t.threshold,
-                                   info={"dataset": prepared.name})
+                                   info={"dataset": prepared.name, "target": config.data.target})
     evaluated = [split for split in ("valid", "test") if len(prepared.splits[split])]
     metrics = {split: compute_metrics(task, y_proba, y_true, labels.classes, t.threshold)
                for split, (y_proba, y_true) in predict_splits(model, task, prepared, evaluated, device).items()}
