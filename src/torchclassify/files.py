@@ -52,7 +52,10 @@ def atomic_write(path, write: Callable[[Path], None] | bytes | str) -> Path:
     _remove_stale_temporaries(path)
     tmp = folder / f".{path.name}{_TMP_MARK}{os.getpid()}-{os.urandom(3).hex()}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        except OSError as err:
+            raise OSError(err.errno, err.strerror, str(path)) from None
         if callable(write):
             os.close(fd)
             write(tmp)
@@ -68,19 +71,26 @@ def atomic_write(path, write: Callable[[Path], None] | bytes | str) -> Path:
             os.close(fd)
         os.replace(tmp, path)
     except OSError as err:  # named after the real file, not its temporary (the reader never sees that name)
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise OSError(err.errno, err.strerror or str(err), str(path)) from None
     except Exception as err:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         code = os_error_code(err)
         if code is None:
             raise
         raise OSError(code, os.strerror(code), str(path)) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     sync_folder(folder)
     return path
+
+
+def _discard(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:  # a read-only folder: nothing was created there either
+        pass
 
 
 def os_error_code(err: BaseException) -> int | None:
