@@ -23,8 +23,8 @@ from .errors import ConfigError, TrainingError
 from .files import atomic_write, clean_for_json, to_json_text
 from .run_folder import read_metrics, remove_created_parents
 from .tasks import get_task
-from .tune_study import (DEFAULT_HEARTBEAT, BestLock, fail_dead_trials, finish_study, mark_worker, needs_defaults,
-                         open_study, retrained_trial)
+from .tune_study import (DEFAULT_HEARTBEAT, BestLock, check_heartbeat, fail_dead_trials, finish_study, mark_worker,
+                         needs_defaults, open_study, retrained_trial)
 from .tune_summary import history_figure, study_summary, to_settings, tune_html
 from .workflow import train
 
@@ -170,6 +170,7 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are reported by us, in one line
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {n_trials}")
+    check_heartbeat(heartbeat)
     if isinstance(space, tuple):
         space, fixed = space
     else:
@@ -251,6 +252,7 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
         elif retrain:
             config = make_config(base, **to_settings(best.params))
             result.best_run = train(config, data=data, out=out / "best", overwrite=overwrite, progress="quiet")
+            result.note = f"this worker retrained the best trial {best.number} into {out / 'best'}"
         write_summary(result)
     finally:
         lock.release()

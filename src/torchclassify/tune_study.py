@@ -37,11 +37,11 @@ def open_study(storage: str | None, study_name: str, out: Path, direction: str =
     """
     import optuna
 
-    if not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or heartbeat < 1:
-        raise ConfigError(f"--heartbeat must be a whole number of seconds >= 1, got {heartbeat!r}")
+    check_heartbeat(heartbeat)
+    out.mkdir(parents=True, exist_ok=True)  # the summary files go there, whatever the storage
     if storage is None:
-        out.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    shown = _shown_url(storage)
     engine_kwargs = {"connect_args": {"timeout": 120}} if storage.startswith("sqlite") else {"pool_pre_ping": True}
     sampler = optuna.samplers.TPESampler(seed=sampler_seed)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
@@ -52,20 +52,47 @@ def open_study(storage: str | None, study_name: str, out: Path, direction: str =
                 rdb = optuna.storages.RDBStorage(
                     storage, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
                     grace_period=GRACE_FACTOR * heartbeat,
-                    heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+                    heartbeat_stale_trial_callback=retry_once())
                 return optuna.create_study(storage=rdb, study_name=study_name, direction=direction,
                                            sampler=sampler, pruner=pruner, load_if_exists=True)
         except ImportError as err:
-            raise ConfigError(f"--storage {storage!r} needs a database driver that is not installed: {err}") from None
+            raise ConfigError(f"--storage {shown} needs a database driver that is not installed: {err}") from None
         except Exception as err:  # noqa: BLE001 - two workers creating the tables at once: the loser retries
             text = str(err).lower()
             racing = any(word in text for word in ("locked", "exists", "unique", "duplicate"))
             if attempt == 9 or not racing:
-                if isinstance(err, ValueError):
-                    raise ConfigError(f"cannot open the study {study_name!r} in {storage!r}: "
-                                      f"{str(err).splitlines()[0][:200]}") from None
+                if isinstance(err, ValueError) or type(err).__module__.startswith("sqlalchemy"):
+                    reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+                    raise ConfigError(f"cannot open the study {study_name!r} in {shown}: {reason}") from None
                 raise
             time.sleep(0.2 + 0.3 * attempt)
+
+
+def _shown_url(storage: str) -> str:
+    """The storage URL as messages show it: the password hidden."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(storage).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL sqlalchemy understands: say so without echoing it
+        return "(an invalid database URL)"
+
+
+def retry_once():
+    """Optuna's callback that enqueues a dead worker's trial again, once (named RetryHeartbeatStaleTrialCallback
+    since Optuna 4.9, RetryFailedTrialCallback before)."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        callback = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) \
+            or optuna.storages.RetryFailedTrialCallback
+        return callback(max_retry=1)
+
+
+def check_heartbeat(heartbeat) -> None:
+    if not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or heartbeat < 1:
+        raise ConfigError(f"--heartbeat must be a whole number of seconds >= 1, got {heartbeat!r}")
 
 
 def mark_worker(trial) -> None:
@@ -100,7 +127,9 @@ def fail_dead_trials(study) -> list[int]:
             try:
                 if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
                     failed.append(trial.number)
-                    optuna.storages.RetryFailedTrialCallback(max_retry=1)(study, storage.get_trial(trial._trial_id))
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        retry_once()(study, storage.get_trial(trial._trial_id))
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # another worker got there first
     return failed
