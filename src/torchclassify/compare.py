@@ -8,10 +8,12 @@ and compare.html. Test metrics are shown next to the ranking but never used to o
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -19,8 +21,9 @@ import pandas as pd
 
 from .config import SETTINGS, check_value, format_setting, make_config, parse_setting, setting_name, spec
 from .diagnose import diagnose_error
-from .errors import ConfigError, DataError, TrainingError
-from .files import atomic_write, clean_for_json, read_bytes, to_json_text
+from .errors import ConfigError, DataError, ModelFileError, TrainingError
+from .files import atomic_write, clean_for_json, read_bytes, read_json, to_json_text
+from .run_folder import partial_path, read_history, read_metrics
 from .tasks import get_task
 from .workflow import train
 
@@ -39,6 +42,7 @@ class Comparison:
     main_metric: str
     runs: list[dict[str, Any]] = field(default_factory=list)
     ranking: list[dict[str, Any]] = field(default_factory=list)
+    n_reused: int = 0  # finished runs of an earlier, interrupted call that were reused, not retrained
 
 
 def parse_value(name: str, value: Any) -> Any:
@@ -152,22 +156,34 @@ def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = N
     Ranking: mean validation main metric over seeds, ties broken by the lower mean validation loss.
     A run that diverges (NaN loss) is kept in the table as "diverged", ranked last, with its diagnosis.
     log: a function called with one line per finished run (the CLI prints them).
+    A comparison that was killed or failed is continued by calling it again with the same arguments: its
+    finished runs are reused (result.n_reused), an interrupted one resumed; overwrite=True starts again.
     """
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
     configs = []
     for variant in variants or [{}]:
         for seed in seeds or [make_config(base).train.seed]:
             configs.append((variant, seed, make_config(base, **{**variant, "seed": seed})))  # fail before training
+    plan = [{"variant": variant_name(v), "seed": seed, "config": c.to_dict()} for v, seed, c in configs]
+    continuing = _check_continuation(out, plan, overwrite)
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    atomic_write(out / PLAN, to_json_text(clean_for_json(plan)))
     result = Comparison(out, "")
+    if continuing and log is not None:
+        done = sum(_finished(out / "runs" / _folder(f"{p['variant']} seed={p['seed']}")) for p in plan)
+        log(f"continuing {out}: {done} of {len(plan)} runs already finished are reused, not retrained")
     for variant, seed, config in configs:
         name = variant_name(variant)
         run_dir = out / "runs" / _folder(f"{name} seed={seed}")
         row: dict[str, Any] = {"variant": name, "settings": variant, "seed": seed, "run_dir": str(run_dir)}
         try:
-            run = train(config, data=data, out=run_dir, overwrite=overwrite, progress=progress)
+            if continuing and _finished(run_dir):
+                run = _finished_run(run_dir)
+                result.n_reused += 1
+            elif continuing and partial_path(run_dir).is_dir():  # killed while training: continue it
+                run = train(data=data, resume=run_dir, progress=progress)
+            else:
+                run = train(config, data=data, out=run_dir, overwrite=overwrite, progress=progress)
         except TrainingError as err:
             row.update(status="diverged", metrics={}, history=[], diagnosis=diagnose_error(str(err), config),
                        error=str(err), run_dir=None)
@@ -183,6 +199,39 @@ def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = N
     result.ranking = rank(result.runs, result.main_metric)
     write_comparison(result)
     return result
+
+
+PLAN = "plan.json"  # the runs a comparison consists of: what a rerun must match to continue it
+
+
+def _check_continuation(out: Path, plan: list[dict], overwrite: bool) -> bool:
+    """Whether `out` holds this same comparison, unfinished or finished (continue it); ConfigError when it
+    holds something else and overwrite is not given."""
+    if overwrite or not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return False
+    if not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a folder path")
+    if not (out / PLAN).exists():
+        raise ConfigError(f"{out} already exists and is not a comparison: choose another --out or pass --overwrite")
+    stored = read_json(out / PLAN, ConfigError, f"{out / PLAN}")
+    if stored != json.loads(to_json_text(clean_for_json(plan))):
+        raise ConfigError(f"{out} holds a different comparison (other variants, seeds or settings): rerun the same "
+                          "command to continue it, choose another --out, or pass --overwrite to start again")
+    return True
+
+
+def _finished(run_dir: Path) -> bool:
+    """A complete run folder (it appears in one rename, so model.json means every file is there)."""
+    return (run_dir / "model.json").is_file() and (run_dir / "metrics.json").is_file()
+
+
+def _finished_run(run_dir: Path) -> SimpleNamespace:
+    """What compare needs from a finished run folder, read back checked: metrics, history, summary."""
+    model = read_json(run_dir / "model.json", ModelFileError)
+    summary = model.get("info", {}).get("summary") if isinstance(model, dict) else None
+    if not isinstance(summary, dict) or "task" not in summary:
+        raise ModelFileError(f"{run_dir} is not a finished torchclassify run: move it away or pass --overwrite")
+    return SimpleNamespace(metrics=read_metrics(run_dir), history=read_history(run_dir), summary=summary)
 
 
 def _run_line(row: dict, metric: str) -> str:
