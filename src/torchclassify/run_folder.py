@@ -24,6 +24,7 @@ LOCK = "lock"
 CONFIG = "config.json"
 METRICS = "metrics.json"
 HISTORY = "history.csv"
+DATA_FINGERPRINT = "data.json"  # in OUT.partial/: the rows a run started on, checked by --resume
 MAX_HISTORY_BYTES = 64 * 2**20
 
 
@@ -35,8 +36,9 @@ def partial_path(out: Path) -> Path:
 
 # What an interrupted training's OUT.partial/ may hold: its lock, settings, checkpoint, the best model saved on
 # Ctrl-C, and the temporaries of those (a finished run folder has model.json at its top: never one of these).
-_PARTIAL_NAMES = (LOCK, CONFIG, "checkpoint.safetensors", "best")
-_PARTIAL_PREFIXES = (".final-", ".best-", f".{CONFIG}.tmp-", ".checkpoint.safetensors.tmp-")
+_PARTIAL_NAMES = (LOCK, CONFIG, DATA_FINGERPRINT, "checkpoint.safetensors", "best")
+_PARTIAL_PREFIXES = (".final-", ".best-", f".{CONFIG}.tmp-", f".{DATA_FINGERPRINT}.tmp-",
+                     ".checkpoint.safetensors.tmp-")
 
 
 def is_partial_folder(folder: Path) -> bool:
