@@ -60,6 +60,7 @@ def atomic_write(path, write: Callable[[Path], None] | bytes | str) -> Path:
             os.close(fd)
             write(tmp)
             fd = os.open(tmp, os.O_RDONLY)
+            os.fchmod(fd, 0o666 & ~_umask())  # a writer that recreated the file (safetensors: 0600) follows it too
         else:
             data = write.encode("utf-8") if isinstance(write, str) else bytes(write)
             view = memoryview(data)
@@ -84,6 +85,12 @@ def atomic_write(path, write: Callable[[Path], None] | bytes | str) -> Path:
         raise
     sync_folder(folder)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _discard(tmp: Path) -> None:
