@@ -60,8 +60,8 @@ class RunFolderWriter:
 
     def __init__(self, out: Path, overwrite: bool = False, resume: bool = False):
         self.out = Path(out)
-        if not str(out).strip():
-            raise ConfigError("--out is empty: give a folder path")
+        if not str(out).strip() or self.out.name in ("", ".", ".."):
+            raise ConfigError(f"--out {str(out)!r} names no folder: give a folder path, e.g. runs/NAME")
         if self.out.name.endswith(PARTIAL_SUFFIX):
             raise ConfigError(f"--out {self.out}: names ending in {PARTIAL_SUFFIX} are where interrupted trainings "
                               "live; choose another name")

@@ -23,8 +23,17 @@ from .errors import ConfigError, TrainingError
 from .files import atomic_write, clean_for_json, to_json_text
 from .run_folder import read_metrics, remove_created_parents
 from .tasks import get_task
-from .tune_study import (DEFAULT_HEARTBEAT, BestLock, check_heartbeat, fail_dead_trials, finish_study, mark_worker,
-                         needs_defaults, open_study, retrained_trial)
+from .tune_study import (
+    DEFAULT_HEARTBEAT,
+    BestLock,
+    check_heartbeat,
+    fail_dead_trials,
+    finish_study,
+    mark_worker,
+    needs_defaults,
+    open_study,
+    retrained_trial,
+)
 from .tune_summary import history_figure, study_summary, to_settings, tune_html
 from .workflow import train
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import make_config, setting_name
 from ..errors import ConfigError
-from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings
+from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings, output_path
 
 
 def register(sub) -> None:
@@ -30,7 +30,7 @@ def register(sub) -> None:
     parser.add_argument("--grid", type=Path, metavar="FILE", help="a TOML/YAML file with base, grid and seeds")
     parser.add_argument("--seeds", type=int, help="train each variant with this many seeds (mean ± std)")
     add_config_argument(parser, "a config.json every variant starts from")
-    parser.add_argument("--out", type=Path, default=Path("runs/compare"), help="comparison folder")
+    parser.add_argument("--out", type=output_path, default=Path("runs/compare"), help="comparison folder")
     parser.add_argument("--overwrite", action="store_true",
                         help="start again, retraining every run (without it, rerunning the same command continues "
                              "an interrupted comparison, reusing its finished runs)")

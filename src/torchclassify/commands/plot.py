@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
+from .common import output_path
 
 KINDS = ("boundary", "curves", "confusion", "roc", "pr", "calibration")
 
@@ -17,7 +18,7 @@ def register(sub) -> None:
     plot.add_argument("run", type=Path, help="run folder written by train")
     plot.add_argument("--kind", choices=KINDS, default="boundary", help="which picture (default: boundary)")
     plot.add_argument("--format", choices=["png", "svg"], default="png")
-    plot.add_argument("-o", "--output", type=Path, help="file to write (default: RUN/KIND.FORMAT)")
+    plot.add_argument("-o", "--output", type=output_path, help="file to write (default: RUN/KIND.FORMAT)")
     plot.add_argument("--features", help="boundary: 'pca', or two columns 'a,b' (others held at typical values)")
     plot.add_argument("--labels", help="boundary, multilabel: the labels to draw, 'a,b' (default: all)")
     plot.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
+from .common import output_path
 
 
 def register(sub) -> None:
@@ -13,7 +14,7 @@ def register(sub) -> None:
     predict.add_argument("run", type=Path, help="run folder written by train")
     predict.add_argument("input", type=Path, help="CSV/Parquet file of rows with the training columns")
     predict.add_argument("--proba", action="store_true", help="add one probability column per class")
-    predict.add_argument("-o", "--output", type=Path, help="CSV to write (default: standard output)")
+    predict.add_argument("-o", "--output", type=output_path, help="CSV to write (default: standard output)")
     predict.add_argument("--chunk-rows", type=int, default=65_536, metavar="N",
                          help="rows read, predicted and written at a time, so that files larger than memory "
                               "work (default 65536)")

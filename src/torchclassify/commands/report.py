@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .common import output_path
+
 
 def register(sub) -> None:
     report = sub.add_parser("report", help="rebuild a run's report.html (one self-contained page)",
                             description="Rebuild RUN/report.html: data and model summary, config, metrics and "
                                         "all pictures, images embedded, readable offline in any browser.")
     report.add_argument("run", type=Path, help="run folder written by train")
-    report.add_argument("-o", "--output", type=Path, help="file to write (default: RUN/report.html)")
+    report.add_argument("-o", "--output", type=output_path, help="file to write (default: RUN/report.html)")
     report.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
 
 
 def execute(args) -> int:
-    from ..report import RunView, write_report
-
     from ..errors import ConfigError
     from ..files import check_output, make_parents
+    from ..report import RunView, write_report
     from ..run_folder import remove_created_parents, run_files
 
     output = args.output or args.run / "report.html"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..config import flag_of
 from ..errors import ConfigError
-from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings
+from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings, output_path
 
 
 def register(sub) -> None:
@@ -14,7 +14,7 @@ def register(sub) -> None:
                            description="Train a classifier; writes config.json, model.safetensors, model.json, "
                                        "history.csv, metrics.json and report.html into --out.")
     add_config_argument(train)
-    train.add_argument("--out", type=Path, help="run folder to create (default: runs/<dataset>)")
+    train.add_argument("--out", type=output_path, help="run folder to create (default: runs/<dataset>)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     train.add_argument("--resume", type=Path, metavar="RUN",
                        help="continue an interrupted training (its --out folder) with the settings it started with")

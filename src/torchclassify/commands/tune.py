@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config import format_setting, setting_name
-from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings
+from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings, output_path
 
 
 def register(sub) -> None:
@@ -39,7 +39,7 @@ def register(sub) -> None:
     parser.add_argument("--no-retrain", dest="retrain", action="store_false",
                         help="do not retrain and save the best configuration")
     add_config_argument(parser, "a config.json every trial starts from")
-    parser.add_argument("--out", type=Path, default=Path("runs/tune"), help="study folder (default runs/tune)")
+    parser.add_argument("--out", type=output_path, default=Path("runs/tune"), help="study folder (default runs/tune)")
     add_setting_arguments(parser)
 
 

@@ -11,8 +11,8 @@ from ..errors import ConfigError
 from .prepared import InMemoryData, PreparedData, prepare_in_memory
 from .sources import Dataset, load_data
 from .split import split_targets
-from .tables import is_pipe
 from .streamed import PICTURE_ROWS, prepare_stream, rebuild_streamed_rows
+from .tables import is_pipe
 
 
 def load_dataset(config: RunConfig, data: pd.DataFrame | Dataset | None = None) -> Dataset:

@@ -12,7 +12,6 @@ from ..tasks import get_task
 from . import _inputs, _style
 from ._views import LOW_VARIANCE, grid_over, make_view
 
-
 MAX_LEGEND = 30  # classes named in a multiclass legend: past this, those the picture shows, and a count
 
 
