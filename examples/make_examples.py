@@ -35,3 +35,30 @@ songs["mood_happy"] = (X[:, 0] + X[:, 1] > 0).astype(int)
 songs["mood_sad"] = (X[:, 2] > 0.5).astype(int)
 songs["mood_calm"] = ((songs.genre == "jazz") | (X[:, 3] > 1)).astype(int)
 songs.to_csv(here / "songs.csv", index=False)
+
+# churn.csv: an ordinary customer table as it comes out of a CRM, with the columns that mislead a naive model:
+# an id (unique per row), a row number, a signup date (tenure matters), missing values, and 1,319 customers
+# who stayed against 170 who churned. churn_new.csv: new customers to score, with their ids.
+n = 1489
+rng = np.random.default_rng(7)
+signup = pd.Timestamp("2019-01-01") + pd.to_timedelta(rng.integers(0, 2000, n), "D")
+tenure_years = (pd.Timestamp("2024-06-30") - signup).days / 365.25
+contract = rng.choice(["monthly", "yearly", "two-year"], n, p=[0.5, 0.3, 0.2])
+charges = rng.normal(70, 20, n).clip(15, 150).round(2)
+calls = rng.poisson(1.2, n)
+age = rng.integers(18, 85, n).astype(float)
+risk = (1.5 * (contract == "monthly") - 0.8 * (contract == "two-year") + 0.03 * (charges - 70) + 0.5 * calls
+        - 0.45 * tenure_years - 0.01 * (age - 45))
+churned = np.zeros(n, bool)
+churned[np.argsort(-(risk + rng.gumbel(0, 0.9, n)))[:170]] = True  # exactly 170 churned
+churn = pd.DataFrame({
+    "row_num": np.arange(1, n + 1),
+    "customer_id": [f"CUST-{k:06d}" for k in rng.choice(10**6, n, replace=False)],
+    "signup_date": signup.strftime("%Y-%m-%d"),
+    "contract": contract, "monthly_charges": charges, "support_calls": calls, "age": age,
+    "status": np.where(churned, "churned", "stayed"),
+})
+churn.loc[rng.random(n) < 0.08, "monthly_charges"] = np.nan
+churn.loc[rng.random(n) < 0.05, "age"] = np.nan
+churn.to_csv(here / "churn.csv", index=False)
+churn.sample(20, random_state=1).drop(columns=["status", "row_num"]).to_csv(here / "churn_new.csv", index=False)

@@ -63,8 +63,10 @@ def test_predict_returns_original_labels_with_unseen_category(customers):
 
 
 # What each path must not pull in (seconds of cold start each): the report's plotting stack, scikit-learn
-# with scipy, torchmetrics, and torch._dynamo (imported by every torch.optim optimizer's constructor).
-_HEAVY = ("torch", "numpy", "pandas", "sklearn", "scipy", "matplotlib", "torchmetrics", "torch._dynamo")
+# with scipy, torchmetrics, torch._dynamo (imported by every torch.optim optimizer's constructor), and the
+# trackers, imported only by --track (MLflow alone takes 2-3 s).
+_HEAVY = ("torch", "numpy", "pandas", "sklearn", "scipy", "matplotlib", "torchmetrics", "torch._dynamo", "mlflow",
+          "tensorboard")
 _IMPORTED = """
 import json, sys
 from torchclassify.cli import main
@@ -96,7 +98,7 @@ def test_help_imports_no_heavy_library():
 
 def test_predict_imports_neither_training_nor_plotting_libraries(customers):
     folder, _ = customers
-    heavy = ("sklearn", "scipy", "matplotlib", "torchmetrics", "torch._dynamo")
+    heavy = ("sklearn", "scipy", "matplotlib", "torchmetrics", "torch._dynamo", "mlflow", "tensorboard")
     code, imported = _imported_heavy(["predict", "runs/customers", "new_rows.csv", "--proba", "-o", "p.csv"],
                                      heavy, cwd=folder)
     assert code == 0 and imported == []

@@ -230,9 +230,12 @@ def test_saved_streamed_run_predicts_raw_rows_and_evaluates_from_the_cli(streame
     assert result.returncode == 0, result.stderr
     predictions = pd.read_csv(io.StringIO(result.stdout))
     assert len(predictions) == 10 and set(predictions["label"]) <= {"high", "low", "mid"}
-    result = run_cli("evaluate", "runs/big", "--data", path.name, cwd=folder)
+    result = run_cli("evaluate", "runs/big", "--data", path.name, "--split", "all", cwd=folder)
     assert result.returncode == 0, result.stderr
     assert "accuracy" in result.stdout and str(N_ROWS) in result.stdout
+    test = run_cli("evaluate", "runs/big", cwd=folder)  # the run's own file: its test split, a chunk at a time
+    assert test.returncode == 0 and json.loads((folder / "runs" / "big" / "metrics.json").read_text())[
+        "test"]["n_samples"] == int(test.stdout.split("rows")[-1].split()[0])
     report = (folder / "runs" / "big" / "report.html").read_text()
     assert "seeded sample" in report and report.count("<img") >= 4  # pictures drawn from a bounded sample
 

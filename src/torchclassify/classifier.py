@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import platform
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class TrainedClassifier:
     preprocessor: Preprocessor
     labels: LabelEncoding
     model_config: ModelConfig
-    threshold: float = 0.5
+    threshold: float | list[float] = 0.5  # binary; multilabel: one float, or one per label
     info: dict = field(default_factory=dict)  # data summary, run notes; saved in model.json
 
     @property
@@ -97,15 +98,37 @@ class TrainedClassifier:
 
     def predict_proba_tensor(self, X) -> torch.Tensor:
         """Raw rows -> probabilities: binary (n,) P(positive), otherwise (n, n_classes)."""
-        return self.task.to_proba(self.predict_logits(X))
+        y_proba = self.task.to_proba(self.predict_logits(X))
+        if not bool(torch.isfinite(y_proba).all()):  # never handed on: a NaN probability is no prediction
+            rows = torch.nonzero(~torch.isfinite(y_proba.reshape(len(y_proba), -1)).all(1)).flatten()[:5].tolist()
+            raise DataError(f"the model gave no finite probability for row(s) {rows}: check their values")
+        return y_proba
 
     def predict_proba(self, X) -> pd.DataFrame:
-        """Raw rows -> a DataFrame of probabilities, one column per class (binary: both classes)."""
+        """Raw rows -> a DataFrame of probabilities, one column per class (binary: both classes).
+
+        Values that are not numbers (or dates) in numeric (or date) columns are treated as missing, with a
+        warning naming the columns; see `unusable_values`.
+        """
+        self._warn_unusable(X)
         return self.proba_frame(self.predict_proba_tensor(X))
 
     def predict(self, X):
         """Raw rows -> original labels: (n,) array, or for multilabel an (n, L) 0/1 DataFrame."""
+        self._warn_unusable(X)
         return self.labels_from_proba(self.predict_proba_tensor(X))
+
+    def unusable_values(self, X) -> dict[str, int]:
+        """{column: count} of values the model cannot use as they are (text in a numeric column, +-inf,
+        a value that is not a date in a date column): they are treated as missing."""
+        return self.preprocessor.invalid_values(self._frame(X))
+
+    def _warn_unusable(self, X) -> None:
+        bad = self.unusable_values(X)
+        if bad:
+            shown = ", ".join(f"{c}: {n}" for c, n in list(bad.items())[:8])
+            warnings.warn(f"{sum(bad.values())} value(s) are not usable numbers or dates ({shown}); they were "
+                          "treated as missing", stacklevel=3)
 
     def proba_frame(self, y_proba: torch.Tensor) -> pd.DataFrame:
         """predict_proba_tensor's output -> one probability column per class (binary: both classes)."""
@@ -117,10 +140,14 @@ class TrainedClassifier:
     def labels_from_proba(self, y_proba: torch.Tensor):
         """predict_proba_tensor's output -> original labels, as `predict` returns them (one forward pass
         serves both when a caller wants labels and probabilities)."""
-        codes = self.task.to_labels(y_proba, self.threshold).numpy()
+        codes = self.task.to_labels(y_proba, self.threshold_tensor()).numpy()
         if self.labels.multilabel:
             return pd.DataFrame(codes, columns=self.classes)
         return self.labels.decode(codes)
+
+    def threshold_tensor(self) -> float | torch.Tensor:
+        """The threshold as Task.to_labels takes it: a float, or an (L,) tensor of per-label thresholds."""
+        return torch.tensor(self.threshold) if isinstance(self.threshold, list) else self.threshold
 
     def evaluate(self, X, y) -> dict:
         """Metrics of the predictions on raw rows X against raw targets y (Series or DataFrame)."""
@@ -213,7 +240,9 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
                              f"but the network takes {raw['n_inputs']}")
     model.eval()
     info = raw.get("info") if isinstance(raw.get("info"), dict) else {}
-    return TrainedClassifier(model, raw["task"], preprocessor, labels, model_config, float(raw["threshold"]), info)
+    threshold = raw["threshold"]
+    threshold = [float(t) for t in threshold] if isinstance(threshold, list) else float(threshold)
+    return TrainedClassifier(model, raw["task"], preprocessor, labels, model_config, threshold, info)
 
 
 def _require(condition: bool, folder: Path, what: str) -> None:
@@ -240,7 +269,12 @@ def read_model_json(folder: Path) -> dict:
         _require(isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 10**6, folder,
                  f"{key} must be a whole number in [1, 10^6]")
     threshold = raw.get("threshold")
-    _require(_finite_number(threshold) and 0 < threshold < 1, folder, "threshold must be a number in (0, 1)")
+    if isinstance(threshold, list):  # multilabel: one per label
+        _require(raw["task"] == "multilabel" and len(threshold) == raw["n_outputs"]
+                 and all(_finite_number(t) and 0 < t < 1 for t in threshold), folder,
+                 "threshold must be one number in (0, 1) per label")
+    else:
+        _require(_finite_number(threshold) and 0 < threshold < 1, folder, "threshold must be a number in (0, 1)")
     labels = raw.get("labels")
     _require(isinstance(labels, dict) and isinstance(labels.get("classes"), list)
              and isinstance(labels.get("multilabel"), bool), folder, "labels must list the classes")

@@ -8,26 +8,27 @@ and compare.html. Test metrics are shown next to the ranking but never used to o
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .compare_plan import PLAN, check_continuation, finished, finished_run
 from .config import SETTINGS, check_value, format_setting, make_config, parse_setting, setting_name, spec
 from .diagnose import diagnose_error
-from .errors import ConfigError, DataError, ModelFileError, TrainingError
-from .files import atomic_write, clean_for_json, read_bytes, read_json, to_json_text
-from .run_folder import partial_path, read_history, read_metrics
+from .errors import ConfigError, DataError, TrainingError
+from .files import atomic_write, clean_for_json, read_bytes, to_json_text
+from .run_folder import partial_path
 from .tasks import get_task
+from .tracking import ParentRun, make_tracking
 from .workflow import train
 
 LINK = ":"  # "optimizer:lr" varies several settings together: values "sgd:0.1"
+COMPARISON_FILES = ("ranking.csv", "runs.csv", "comparison.json", "curves.png", "compare.html")
 
 
 @dataclass
@@ -148,7 +149,8 @@ def _folder(name: str) -> str:
 
 
 def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = None, out="runs/compare",
-            overwrite: bool = False, progress: str = "quiet", data=None, log=None) -> Comparison:
+            overwrite: bool = False, progress: str = "quiet", data=None, log=None, track=None,
+            tracking_uri: str | None = None) -> Comparison:
     """Train every variant (x seed) as a normal run under out/runs/ and rank them.
 
     base: a RunConfig (or None) that every variant starts from; variants: [{setting: value}, ...].
@@ -158,32 +160,50 @@ def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = N
     log: a function called with one line per finished run (the CLI prints them).
     A comparison that was killed or failed is continued by calling it again with the same arguments: its
     finished runs are reused (result.n_reused), an interrupted one resumed; overwrite=True starts again.
+    track, tracking_uri: as train's; with MLflow, one parent run for the command and a nested run per
+    variant x seed; with TensorBoard, each run's event files in its folder (`tensorboard --logdir OUT/runs`).
     """
+    tracking = make_tracking(track, tracking_uri)
+    with ParentRun(tracking, "compare", Path(out).name, make_config(base)) as parent:
+        result = _compare(base, variants, seeds=seeds, out=out, overwrite=overwrite, progress=progress, data=data,
+                          log=log, parent=parent)
+        best = result.ranking[0] if result.ranking else {}
+        parent.finish(files=[result.out / name for name in COMPARISON_FILES],
+                      metrics={k: v for k, v in best.items() if k.startswith(("valid_", "test_"))
+                               and isinstance(v, float) and math.isfinite(v)},  # the best variant's means
+                      tags={"torchclassify.best_variant": best.get("variant", "")})
+    return result
+
+
+def _compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None, out, overwrite: bool,
+             progress: str, data, log, parent: ParentRun) -> Comparison:
+    """compare's work: train each variant x seed (its tracking from `parent`), rank them, write the files."""
     out = Path(out)
     configs = []
     for variant in variants or [{}]:
         for seed in seeds or [make_config(base).train.seed]:
             configs.append((variant, seed, make_config(base, **{**variant, "seed": seed})))  # fail before training
     plan = [{"variant": variant_name(v), "seed": seed, "config": c.to_dict()} for v, seed, c in configs]
-    continuing = _check_continuation(out, plan, overwrite)
+    continuing = check_continuation(out, plan, overwrite)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     atomic_write(out / PLAN, to_json_text(clean_for_json(plan)))
     result = Comparison(out, "")
     if continuing and log is not None:
-        done = sum(_finished(out / "runs" / _folder(f"{p['variant']} seed={p['seed']}")) for p in plan)
+        done = sum(finished(out / "runs" / _folder(f"{p['variant']} seed={p['seed']}")) for p in plan)
         log(f"continuing {out}: {done} of {len(plan)} runs already finished are reused, not retrained")
     for variant, seed, config in configs:
         name = variant_name(variant)
         run_dir = out / "runs" / _folder(f"{name} seed={seed}")
         row: dict[str, Any] = {"variant": name, "settings": variant, "seed": seed, "run_dir": str(run_dir)}
         try:
-            if continuing and _finished(run_dir):
-                run = _finished_run(run_dir)
+            track = parent.child(f"{name} seed={seed}")
+            if continuing and finished(run_dir):
+                run = finished_run(run_dir)
                 result.n_reused += 1
             elif continuing and partial_path(run_dir).is_dir():  # killed while training: continue it
-                run = train(data=data, resume=run_dir, progress=progress)
+                run = train(data=data, resume=run_dir, progress=progress, track=track)
             else:
-                run = train(config, data=data, out=run_dir, overwrite=overwrite, progress=progress)
+                run = train(config, data=data, out=run_dir, overwrite=overwrite, progress=progress, track=track)
         except TrainingError as err:
             row.update(status="diverged", metrics={}, history=[], diagnosis=diagnose_error(str(err), config),
                        error=str(err), run_dir=None)
@@ -199,39 +219,6 @@ def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = N
     result.ranking = rank(result.runs, result.main_metric)
     write_comparison(result)
     return result
-
-
-PLAN = "plan.json"  # the runs a comparison consists of: what a rerun must match to continue it
-
-
-def _check_continuation(out: Path, plan: list[dict], overwrite: bool) -> bool:
-    """Whether `out` holds this same comparison, unfinished or finished (continue it); ConfigError when it
-    holds something else and overwrite is not given."""
-    if overwrite or not out.exists() or (out.is_dir() and not any(out.iterdir())):
-        return False
-    if not out.is_dir():
-        raise ConfigError(f"--out {out} is a file: give a folder path")
-    if not (out / PLAN).exists():
-        raise ConfigError(f"{out} already exists and is not a comparison: choose another --out or pass --overwrite")
-    stored = read_json(out / PLAN, ConfigError, f"{out / PLAN}")
-    if stored != json.loads(to_json_text(clean_for_json(plan))):
-        raise ConfigError(f"{out} holds a different comparison (other variants, seeds or settings): rerun the same "
-                          "command to continue it, choose another --out, or pass --overwrite to start again")
-    return True
-
-
-def _finished(run_dir: Path) -> bool:
-    """A complete run folder (it appears in one rename, so model.json means every file is there)."""
-    return (run_dir / "model.json").is_file() and (run_dir / "metrics.json").is_file()
-
-
-def _finished_run(run_dir: Path) -> SimpleNamespace:
-    """What compare needs from a finished run folder, read back checked: metrics, history, summary."""
-    model = read_json(run_dir / "model.json", ModelFileError)
-    summary = model.get("info", {}).get("summary") if isinstance(model, dict) else None
-    if not isinstance(summary, dict) or "task" not in summary:
-        raise ModelFileError(f"{run_dir} is not a finished torchclassify run: move it away or pass --overwrite")
-    return SimpleNamespace(metrics=read_metrics(run_dir), history=read_history(run_dir), summary=summary)
 
 
 def _run_line(row: dict, metric: str) -> str:

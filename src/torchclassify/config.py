@@ -32,7 +32,8 @@ class Setting:
     """What one setting may hold and how it is spelt on the command line.
 
     kind: "choice" (one of `choices`), "int", "float", "bool", "text", "names" (column names like a,b),
-    "widths" (layer widths like 64,64) or "batch" (a whole number, or "full" for 0). low/high bound numbers (open ends excluded);
+    "widths" (layer widths like 64,64), "batch" (a whole number, or "full" for 0), "threshold" (a
+    probability, or "auto") or "class_weight" (one of `choices`, or a mapping of labels to weights). low/high bound numbers (open ends excluded);
     optional: None is allowed (None means "chosen from the data" or "not given").
     """
 
@@ -68,6 +69,8 @@ class DataConfig:
                           "text", flag="--data", metavar="NAME|PATH")
     target: str | None = setting(None, "label column; several 0/1 columns for multilabel: 'a,b,c' or 'mood_*'",
                                  "text", optional=True, metavar="COLUMN")
+    positive: str | None = setting(None, "binary: the positive class, which precision, recall and F1 describe "
+                                         "(default: the minority class)", "text", optional=True, metavar="LABEL")
     drop: list[str] = setting([], "feature columns to leave out, e.g. customer_id,notes", "names", metavar="COLUMNS")
     keep: list[str] = setting([], "columns exempt from the automatic rules (identifiers, row numbers and constant "
                                   "columns left out, dates turned into numbers)", "names", metavar="COLUMNS")
@@ -113,8 +116,10 @@ class TrainConfig:
     schedule: str = setting("none", "learning-rate schedule", "choice", choices=SCHEDULES)
     clip_grad_norm: float | None = setting(None, "clip the gradient norm to this value", "float", low=0, high=1e9,
                                            low_open=True, optional=True)
-    class_weight: str = setting("none", "weight the loss by inverse class frequency", "choice",
-                                choices=CLASS_WEIGHTS)
+    class_weight: str | dict = setting("none", "weight the loss per class: balanced (inverse class frequency) or "
+                                               "a mapping like churned=5,stayed=1 (multilabel: label=positive "
+                                               "weight)", "class_weight", choices=CLASS_WEIGHTS,
+                                       metavar="none|balanced|LABEL=W,...")
     epochs: int | None = setting(None, "maximum epochs (default: from the data size)", "int", low=1,
                                  high=MAX_EPOCHS, optional=True, metavar="N")
     batch_size: int | None = setting(None, "rows per step, or 'full' (default: from the data size)", "batch",
@@ -126,8 +131,10 @@ class TrainConfig:
                                    optional=True, metavar="N")
     seed: int = setting(0, "seed of the split, the weights and the batch order", "int", low=0, high=2**32 - 1)
     device: str = setting("auto", "where to train (auto: CUDA when present)", "choice", choices=DEVICES)
-    threshold: float = setting(0.5, "decision threshold for binary and multilabel", "float", low=0, high=1,
-                               low_open=True, high_open=True)
+    threshold: float | str = setting(0.5, "decision threshold for binary and multilabel, or 'auto': chosen on "
+                                          "the validation split for the best F1 of the positive class (each label's "
+                                          "own threshold for multilabel)", "threshold", low=0, high=1,
+                                     low_open=True, high_open=True, metavar="P|auto")
     amp: str = setting("none", "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA, with loss scaling)", "choice",
                        choices=AMP_MODES)
     compile: bool = setting(False, "torch.compile the model (pays off only for wide models trained long)", "bool")
@@ -189,6 +196,11 @@ def parse_setting(name: str, text: str) -> Any:
             return [part.strip() for part in text.split(",") if part.strip()]
         if s.kind == "batch":
             return 0 if text.lower() in ("full", "all", "0") else int(text)
+        if s.kind == "threshold":
+            return "auto" if text.lower() == "auto" else float(text)
+        if s.kind == "class_weight" and "=" in text:
+            pairs = [part.rsplit("=", 1) for part in text.split(",") if part.strip()]
+            return {label.strip(): float(weight) for label, weight in pairs}
         if s.kind == "int":
             return int(text)
         if s.kind == "float":
@@ -201,7 +213,7 @@ def parse_setting(name: str, text: str) -> Any:
             raise ValueError("expected true or false")
     except ValueError:
         raise ConfigError(f"{flag_of(name)} {text!r}: {_expected(s)}") from None
-    if s.kind == "choice" and text not in s.choices:
+    if s.kind in ("choice", "class_weight") and text not in s.choices:
         raise ConfigError(f"{flag_of(name)} {text!r} is not one of: {', '.join(s.choices)}")
     return text
 
@@ -210,6 +222,8 @@ def format_setting(value: Any) -> str:
     """A setting's value as command-line text (parse_setting reads it back): [64, 64] -> "64,64", [] -> "none"."""
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value)) if value else "none"  # (an empty list of names is "none" too)
+    if isinstance(value, dict):
+        return ",".join(f"{k}={w:g}" for k, w in value.items())
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -218,7 +232,9 @@ def format_setting(value: Any) -> str:
 def _expected(s: Setting) -> str:
     return {"widths": "expected widths like 64,64 (or 'none' for a linear model)",
             "batch": "expected a whole number or 'full'", "int": "expected a whole number",
-            "float": "expected a number", "bool": "expected true or false"}.get(s.kind, "invalid value")
+            "float": "expected a number", "bool": "expected true or false",
+            "threshold": "expected a probability like 0.3, or auto",
+            "class_weight": "expected none, balanced or LABEL=WEIGHT,..."}.get(s.kind, "invalid value")
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -253,7 +269,19 @@ def check_value(name: str, value: Any) -> Any:
     elif s.kind in ("int", "batch"):
         if not _whole(value) or not s.low <= value <= s.high:
             raise ConfigError(f"{flag} must be a whole number in [{s.low:g}, {s.high:g}], got {value!r}")
-    elif s.kind == "float":
+    elif s.kind == "threshold" and value == "auto":
+        return value
+    elif s.kind == "class_weight":
+        if isinstance(value, dict):
+            ok = value and all(isinstance(k, str) and isinstance(w, (int, float)) and not isinstance(w, bool)
+                               and 0 <= w <= 1e6 and w == w for k, w in value.items())
+            if not ok:
+                raise ConfigError(f"{flag} must map labels to weights in [0, 1e6] like churned=5,stayed=1, "
+                                  f"got {value!r}")
+            return {k: float(w) for k, w in value.items()}
+        if value not in s.choices:
+            raise ConfigError(f"{flag} {value!r} is not one of: {', '.join(s.choices)}, or LABEL=WEIGHT,...")
+    elif s.kind in ("float", "threshold"):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
         if ok:
             ok = (value > s.low if s.low_open else value >= s.low) and (value < s.high if s.high_open else value <= s.high)
@@ -312,6 +340,9 @@ class RunConfig:
             _check_streamable(d.source)
         if d.chunk_rows is not None and not d.stream:
             raise ConfigError("--chunk-rows applies to --stream only: add --stream, or drop --chunk-rows")
+        if self.train.threshold == "auto" and d.valid_size == 0:
+            raise ConfigError("--threshold auto chooses the threshold on the validation split: --valid-size must "
+                              "be above 0")
         if d.valid_size + d.test_size >= 0.9:
             raise ConfigError("--valid-size plus --test-size leave less than 10% of rows to train on: lower them")
         return self

@@ -14,12 +14,14 @@ GAP = 0.10  # train minus validation main metric that counts as "far above"
 IMPROVING = 0.05  # relative fall of the loss over the last tenth of the epochs that counts as "still improving"
 
 
-def diagnose(history: list[dict[str, Any]], config, summary: dict[str, Any]) -> list[str]:
+def diagnose(history: list[dict[str, Any]], config, summary: dict[str, Any], metrics: dict | None = None) -> list[str]:
     """Sentences for a finished run; [] when nothing stands out.
 
     history: fit's per-epoch records (train_loss, train_<metric>, valid_loss, valid_<metric>).
     config: the run's RunConfig (the model shape and settings the advice refers to).
     summary: Run.summary (task, class_counts, stop_reason, epochs_run).
+    metrics: the final metrics by split: ranking and balanced metrics there overrule raw accuracy, so a
+    model that ranks the rare class well is never called "at chance" on an imbalanced table.
     """
     if not history:
         return []
@@ -27,7 +29,8 @@ def diagnose(history: list[dict[str, Any]], config, summary: dict[str, Any]) -> 
     diverged = _diverging(history, config)
     if diverged:  # the other rules read a broken curve wrongly
         return [diverged]
-    found = [_stuck_at_chance(history, config, summary, metric), _overfitting(history, summary, metric),
+    found = [_stuck_at_chance(history, config, summary, metric, metrics or {}),
+             _overfitting(history, summary, metric),
              _still_improving(history, summary, metric)]
     return [sentence for sentence in found if sentence]
 
@@ -65,9 +68,20 @@ def _chance(summary: dict) -> float | None:
     return max(counts.values()) / sum(counts.values())
 
 
-def _stuck_at_chance(history: list[dict], config, summary: dict, metric: str) -> str | None:
+def _learned_something(metrics: dict, n_classes: int) -> bool:
+    """Whether the held-out metrics show skill beyond chance: ROC-AUC >= 0.6, or balanced accuracy clearly
+    above 1/n_classes. Raw accuracy is no judge: always predicting the majority of a 9:1 table scores 0.9."""
+    split = metrics.get("valid") or metrics.get("test") or {}
+    auc = split.get("roc_auc", split.get("roc_auc_ovr"))
+    balanced = split.get("balanced_accuracy")
+    return (auc is not None and auc >= 0.6) or (balanced is not None and balanced > 1 / n_classes + 0.1)
+
+
+def _stuck_at_chance(history: list[dict], config, summary: dict, metric: str, metrics: dict) -> str | None:
     chance = _chance(summary)
     if chance is None or metric != "accuracy":
+        return None
+    if _learned_something(metrics, len(summary.get("class_counts") or {}) or 2):
         return None
     # The typical value over the last ten epochs: one lucky or unlucky epoch neither makes nor breaks "stuck".
     margin = max(0.08, 0.15 * (1 - chance))

@@ -6,8 +6,6 @@ fitted attributes ending in `_`. Binary, multiclass and multilabel (2-D 0/1 `y`)
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import torch
@@ -37,9 +35,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
       validation_fraction: rows held out for early stopping; None sizes it from the data.
       refit: after early stopping, train again on every row for the best number of epochs ("auto": when
         there are few enough rows that the held-out ones matter and the second run is cheap).
-      balance_classes: "auto" weights the loss by inverse class frequency only when classes are very
-        imbalanced (see `choose_class_weight`); True always; False never. (Not sklearn's `class_weight`:
-        per-class weight dicts are not supported by the engine.)
+      class_weight: as scikit-learn spells it: None, "balanced" (inverse class frequency) or a dict
+        {class label: weight} (multilabel: {label index: weight of its positives}); "auto" (the default)
+        is "balanced" only when classes are very imbalanced (see `choose_class_weight`), else None.
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.
 
     X: a NumPy array (numbers, NaN allowed) or a pandas DataFrame (numbers, categories, text, missing
@@ -54,7 +52,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, hidden=tuple(_M.hidden), activation=_M.activation, dropout=_M.dropout, norm=_M.norm,
                  optimizer=_T.optimizer, lr=_T.lr, weight_decay=_T.weight_decay, batch_size=None, epochs=None,
                  early_stopping=None, patience=None, validation_fraction=None, refit="auto",
-                 balance_classes="auto", schedule=_T.schedule, clip_grad_norm=None, augment="none",
+                 class_weight="auto", schedule=_T.schedule, clip_grad_norm=None, augment="none",
                  augment_strength=None, threshold=_T.threshold, device="auto", random_state=0, verbose=False):
         self.hidden = hidden
         self.activation = activation
@@ -69,7 +67,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.refit = refit
-        self.balance_classes = balance_classes
+        self.class_weight = class_weight
         self.schedule = schedule
         self.clip_grad_norm = clip_grad_norm
         self.augment = augment
@@ -89,11 +87,14 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     # ---- fitting -------------------------------------------------------------------------------------
 
-    def fit(self, X, y):
-        """Train a fresh network on X (n, n_features) and y (n,) or (n, L); returns self."""
+    def fit(self, X, y, sample_weight=None):
+        """Train a fresh network on X (n, n_features) and y (n,) or (n, L); returns self.
+
+        sample_weight: (n,) non-negative weight of each row in the loss (0: as if the row were absent).
+        """
         frame, y = self._validate(X, y, reset=True)
         y_frame = self._encode_targets(y, classes=None)
-        self._fit_frame(frame, y_frame)
+        self._fit_frame(frame, y_frame, sample_weight=sample_weight)
         return self
 
     def partial_fit(self, X, y, classes=None):
@@ -169,9 +170,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             valid = self.validation_fraction
             if valid is None:  # asked for explicitly, early stopping gets a split even on a small table
                 valid = choose_valid_size(n_rows) or (0.2 if self.early_stopping and n_rows >= 10 else 0.0)
-        class_weight = {True: "balanced", False: "none"}.get(self.balance_classes, self.balance_classes)
-        if class_weight == "auto":
-            class_weight = choose_class_weight(None if self._multilabel else y_frame.iloc[:, 0].to_numpy())
+        class_weight = self._class_weight_setting(y_frame)
         seed = self.random_state
         if seed is None or not isinstance(seed, (int, np.integer)):
             seed = int(np.random.default_rng(None if seed is None else seed).integers(2**31))
@@ -183,13 +182,37 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             clip_grad_norm=self.clip_grad_norm, augment=self.augment, augment_strength=self.augment_strength,
             threshold=self.threshold, device=self.device, seed=int(seed),
             task="multilabel" if self._multilabel else "auto",
+            positive=None if self._multilabel or len(self.classes_) != 2 else "1",  # classes_[1], as sklearn has it
             detect_columns=False,  # an estimator learns from the columns it is given, as scikit-learn's do
         )
 
-    def _fit_frame(self, frame: pd.DataFrame, y_frame: pd.DataFrame, epochs: int | None = None) -> None:
+    def _class_weight_setting(self, y_frame: pd.DataFrame):
+        """class_weight as the workflow takes it: "none", "balanced" or {code as text: weight}."""
+        weight = self.class_weight
+        if weight == "auto":
+            return choose_class_weight(None if self._multilabel else y_frame.iloc[:, 0].to_numpy())
+        if weight is None or weight == "balanced":
+            return "none" if weight is None else weight
+        if not isinstance(weight, dict):
+            raise ValueError(f"class_weight must be None, 'balanced', 'auto' or a dict, got {weight!r}")
+        names = {}
+        for label, value in weight.items():
+            if self._multilabel:
+                names[f"label_{int(label)}"] = float(value)
+                continue
+            code = np.flatnonzero(self.classes_ == label)
+            if not len(code):
+                raise ValueError(f"class_weight names {label!r}, which is not a class (classes: {list(self.classes_)})")
+            names[str(int(code[0]))] = float(value)
+        return names
+
+    def _fit_frame(self, frame: pd.DataFrame, y_frame: pd.DataFrame, epochs: int | None = None,
+                   sample_weight=None) -> None:
         settings = self._settings(len(frame), y_frame, epochs)
         progress = "lines" if self.verbose else "quiet"
-        run = fit_in_memory(frame, y_frame, make_config(**settings), progress=progress)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        run = fit_in_memory(frame, y_frame, make_config(**settings), progress=progress, sample_weight=sample_weight)
         self.validation_history_ = None
         best = run.summary["best_epoch"]
         refit_epochs = None
@@ -200,7 +223,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             self.validation_history_ = run.history
             run = fit_in_memory(frame, y_frame, make_config(**{**settings, "epochs": refit_epochs,
                                                                "early_stopping": False, "valid_size": 0.0}),
-                                progress=progress)
+                                progress=progress, sample_weight=sample_weight)
         self.classifier_ = run.classifier
         self.config_ = run.config
         self.history_ = run.history
@@ -258,7 +281,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """
         logits = self._logits(X)
         if self.classifier_.task.uses_threshold:
-            logits = logits - math.log(self.threshold / (1.0 - self.threshold))
+            threshold = np.asarray(self.classifier_.threshold, dtype=np.float64)  # (chosen on validation with "auto")
+            logits = logits - np.log(threshold / (1.0 - threshold))
         return logits
 
     def predict_proba(self, X) -> np.ndarray:

@@ -1,7 +1,9 @@
-"""Metrics for a finished model (torchmetrics, chosen by the task table) and their printed tables."""
+"""Metrics for a finished model (torchmetrics, chosen by the task table), their printed tables, and the
+decision threshold chosen on validation rows."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .tasks import Task
@@ -41,6 +43,31 @@ def compute_metrics(task: Task, y_proba: torch.Tensor, y_true: torch.Tensor, cla
     metrics["n_samples"] = int(y_true.shape[0])
     metrics["classes"] = [c if isinstance(c, (int, float, str, bool)) else str(c) for c in classes]
     return metrics
+
+
+THRESHOLD_OBJECTIVE = "the F1 score of the positive class on the validation split (each label's own, multilabel)"
+
+
+def choose_threshold(y_proba: torch.Tensor, y_true: torch.Tensor) -> float | list[float]:
+    """The threshold of best F1 for the positive class, from validation rows only.
+
+    y_proba, y_true: binary (n,), or multilabel (n, L) for one threshold per label. F1 rather than accuracy:
+    on an imbalanced table accuracy is best at a threshold that rarely predicts the rare class, which is the
+    problem `--threshold auto` is for. A label without positives in the validation rows keeps 0.5.
+    """
+    from sklearn.metrics import precision_recall_curve
+
+    proba, truth = y_proba.double().numpy(), y_true.numpy()
+    if proba.ndim == 2:
+        return [float(choose_threshold(torch.from_numpy(proba[:, j]), torch.from_numpy(truth[:, j])))
+                for j in range(proba.shape[1])]
+    if truth.min() == truth.max():
+        return 0.5
+    precision, recall, thresholds = precision_recall_curve(truth.astype(int), proba)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    best = thresholds[f1 == f1.max()]
+    # Among equally good thresholds, the one nearest 0.5: the least surprising cut.
+    return float(np.clip(best[np.argmin(np.abs(best - 0.5))], 1e-6, 1 - 1e-6))
 
 
 def format_metrics(metrics_by_split: dict[str, dict]) -> str:

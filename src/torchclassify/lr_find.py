@@ -104,7 +104,7 @@ def _range_test(model, task, train: TensorData, config, start_lr: float, end_lr:
         if batch is None:  # a new epoch: a fresh seeded shuffle
             batches = epoch_batches(train, batch_size, generator)
             batch = next(batches)
-        loss = float(train_step(model, loss_fn, optimizer, *batch)[0])
+        loss = float(train_step(model, loss_fn, optimizer, batch[0], batch[1])[0])
         if not math.isfinite(loss):
             break
         average = beta * average + (1 - beta) * loss

@@ -229,7 +229,8 @@ def run_data_settings(run_dir):
 def run_files(run_dir) -> list[Path]:
     """The files of a run folder that commands read (an output may never replace one of them)."""
     run_dir = Path(run_dir)
-    return [run_dir / name for name in ("model.json", "model.safetensors", CONFIG, METRICS, HISTORY)]
+    names = ("model.json", "model.safetensors", CONFIG, METRICS, HISTORY, "train_rows.safetensors")
+    return [run_dir / name for name in names]
 
 
 def read_metrics(run_dir) -> dict:

@@ -137,20 +137,29 @@ def metric_from_counts(counts) -> float:
 
 
 def _binary_metrics(y_proba, y_true, n_classes, threshold=0.5) -> dict:
-    """y_proba (n,) positive-class probabilities, y_true (n,) 0/1."""
+    """y_proba (n,) positive-class probabilities, y_true (n,) 0/1 (1: the positive class).
+
+    precision, recall and f1 describe the positive class; the per-class lists describe both.
+    """
     from torchmetrics.functional import classification as F
 
     y_true = y_true.long()
     both_present = bool(y_true.min() != y_true.max())
     kw = {"threshold": float(threshold)}
+    y_pred = (y_proba >= float(threshold)).long()
+    per_class = {"num_classes": 2, "average": "none"}
     return {
         "accuracy": _to_list(F.binary_accuracy(y_proba, y_true, **kw)),
+        "balanced_accuracy": _to_list(F.multiclass_accuracy(y_pred, y_true, num_classes=2, average="macro")),
         "precision": _to_list(F.binary_precision(y_proba, y_true, **kw)),
         "recall": _to_list(F.binary_recall(y_proba, y_true, **kw)),
         "f1": _to_list(F.binary_f1_score(y_proba, y_true, **kw)),
         # Ranking metrics are undefined when y_true holds one class only: report None, not a fake 0.
         "roc_auc": _to_list(F.binary_auroc(y_proba, y_true)) if both_present else None,
         "average_precision": _to_list(F.binary_average_precision(y_proba, y_true)) if both_present else None,
+        "precision_per_class": _to_list(F.multiclass_precision(y_pred, y_true, **per_class)),
+        "recall_per_class": _to_list(F.multiclass_recall(y_pred, y_true, **per_class)),
+        "f1_per_class": _to_list(F.multiclass_f1_score(y_pred, y_true, **per_class)),
         "confusion_matrix": _to_list(F.binary_confusion_matrix(y_proba, y_true, **kw)),
     }
 

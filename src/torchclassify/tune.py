@@ -23,6 +23,7 @@ from .errors import ConfigError, TrainingError
 from .files import atomic_write, clean_for_json, to_json_text
 from .run_folder import read_metrics, remove_created_parents
 from .tasks import get_task
+from .tracking import ParentRun, make_tracking
 from .tune_study import (
     DEFAULT_HEARTBEAT,
     BestLock,
@@ -36,6 +37,8 @@ from .tune_study import (
 )
 from .tune_summary import history_figure, study_summary, to_settings, tune_html
 from .workflow import train
+
+TUNE_FILES = ("trials.csv", "tune.json", "history.png", "tune.html")  # what the study's summary writes into OUT
 
 # Ranges that suit small tabular MLPs; every entry can be overridden, fixed or extended (see parse_space).
 DEFAULT_SPACE: dict[str, Any] = {
@@ -161,8 +164,8 @@ def suggest(trial, space: dict[str, Any]) -> dict[str, Any]:
 
 def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = None, out="runs/tune",
          storage: str | None = None, study_name: str = "torchclassify", sampler_seed: int | None = None,
-         retrain: bool = True, overwrite: bool = True, data=None, log=None,
-         heartbeat: int = DEFAULT_HEARTBEAT) -> TuneResult:
+         retrain: bool = True, overwrite: bool = True, data=None, log=None, track=None,
+         tracking_uri: str | None = None, heartbeat: int = DEFAULT_HEARTBEAT) -> TuneResult:
     """Search the space with TPE for n_trials (this worker's budget) or timeout seconds, then retrain the best.
 
     base: the RunConfig every trial starts from (its seed fixes the split, so trials share one validation set).
@@ -173,6 +176,8 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     failed and run again by another worker (tune_study).
     The objective is the validation main metric of the weights a run keeps; ties go to the lower validation
     loss. The test split is never read while choosing. A trial whose loss turns NaN is recorded as failed.
+    track, tracking_uri: as train's; MLflow nests each trial (and the retrained best) under one run for this
+    worker; TensorBoard writes each trial's events to OUT/tensorboard/trial-NNNN (`tensorboard --logdir OUT`).
     """
     import optuna
 
@@ -180,6 +185,7 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {n_trials}")
     check_heartbeat(heartbeat)
+    tracking = make_tracking(track, tracking_uri)
     if isinstance(space, tuple):
         space, fixed = space
     else:
@@ -211,7 +217,8 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
         pruning = PruneOnValidation(trial)
         started = time.perf_counter()
         try:
-            run = train(config, data=data, progress="quiet", callbacks=[pruning])
+            run = train(config, data=data, progress="quiet", callbacks=[pruning], track=parent.child(
+                f"trial {trial.number}", tensorboard_dir=out / "tensorboard" / f"trial-{trial.number:04d}"))
         except TrainingError as err:
             trial.set_user_attr("diagnosis", diagnose_error(str(err), config))
             raise
@@ -232,8 +239,23 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     def run_trials(n: int, limit: float | None = None) -> None:
         study.optimize(objective, n_trials=n, timeout=limit, catch=(TrainingError,))
 
-    run_trials(n_trials, timeout)
-    finish = finish_study(study, run_trials, heartbeat)
+    # MLflow: this worker's parent run, a nested run per trial and one for the retrained best.
+    params = {"n_trials": n_trials, "timeout": timeout, "study_name": study_name, "space": to_json_text(space)}
+    with ParentRun(tracking, "tune", out.name, base, params) as parent:
+        run_trials(n_trials, timeout)
+        finish = finish_study(study, run_trials, heartbeat)
+        result = _conclude(study, finish, out, retrain, lambda config: train(
+            config, data=data, out=out / "best", overwrite=overwrite, progress="quiet", track=parent.child("best")),
+            base)
+        parent.finish(files=[out / name for name in TUNE_FILES if (out / name).exists()],
+                      metrics={f"best_valid_{result.main_metric}": result.best_value},
+                      tags={"torchclassify.best_trial": result.best_trial})
+    return result
+
+
+def _conclude(study, finish, out: Path, retrain: bool, retrain_best, base) -> TuneResult:
+    """The study's result for this worker; the last worker to finish (finish.last) retrains the best trial with
+    retrain_best(config), under OUT/.best.lock, and writes the summary; the others say where the best run is."""
     best = best_trial(study)
     if best is None:
         if not finish.last:
@@ -259,8 +281,7 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
             result.best_run = SimpleNamespace(run_dir=out / "best", metrics=read_metrics(out / "best"))
             result.note = f"the best trial {best.number} was already retrained into {out / 'best'}"
         elif retrain:
-            config = make_config(base, **to_settings(best.params))
-            result.best_run = train(config, data=data, out=out / "best", overwrite=overwrite, progress="quiet")
+            result.best_run = retrain_best(make_config(base, **to_settings(best.params)))
             result.note = f"this worker retrained the best trial {best.number} into {out / 'best'}"
         write_summary(result)
     finally:

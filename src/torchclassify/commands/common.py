@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..config import SECTIONS, SETTINGS, RunConfig, flag_of, format_setting, make_config, parse_setting
 from ..errors import ConfigError
+from ..tracking import TRACKERS
 
 _GROUP_TITLES = {"data": "data", "model": "model", "train": "training"}
 
@@ -79,6 +80,22 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if settings.get("stream") is False:  # --no-stream over a streamed run's config: its chunk size lapses too
         settings.setdefault("chunk_rows", None)
     return make_config(base, **settings)
+
+
+def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    """--track and --tracking-uri (train, compare, tune): where a run is logged besides its folder."""
+    group = parser.add_argument_group("tracking")
+    group.add_argument("--track", action="append", choices=TRACKERS, default=None,
+                       help="also log to MLflow (default store ./mlruns) or TensorBoard (event files in the run "
+                            "folder's tensorboard/); give it twice for both")
+    group.add_argument("--tracking-uri", metavar="URI",
+                       help="MLflow store or server, e.g. http://localhost:5000 (default: $MLFLOW_TRACKING_URI, "
+                            "else sqlite:///mlruns/mlflow.db)")
+
+
+def tracking_options(args: argparse.Namespace) -> dict:
+    """track= and tracking_uri= for the library, from --track and --tracking-uri."""
+    return {"track": args.track, "tracking_uri": args.tracking_uri}
 
 
 def add_config_argument(parser: argparse.ArgumentParser, what: str = "a config.json to start from (e.g. an "

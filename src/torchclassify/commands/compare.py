@@ -8,7 +8,15 @@ from pathlib import Path
 
 from ..config import make_config, setting_name
 from ..errors import ConfigError
-from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings, output_path
+from .common import (
+    add_config_argument,
+    add_setting_arguments,
+    add_tracking_arguments,
+    config_from_args,
+    given_settings,
+    output_path,
+    tracking_options,
+)
 
 
 def register(sub) -> None:
@@ -35,6 +43,7 @@ def register(sub) -> None:
                         help="start again, retraining every run (without it, rerunning the same command continues "
                              "an interrupted comparison, reusing its finished runs)")
     parser.add_argument("--progress", action="store_true", help="show each run's training progress")
+    add_tracking_arguments(parser)
     add_setting_arguments(parser)
 
 
@@ -66,7 +75,8 @@ def execute(args) -> int:
         log(f"comparing {len(variants)} variants x {len(seeds)} seed(s) = {len(variants) * len(seeds)} runs "
             f"into {args.out}")
     result = compare(base, variants, seeds=seeds, out=args.out, overwrite=args.overwrite,
-                     progress="auto" if args.progress and not args.quiet else "quiet", log=log)
+                     progress="auto" if args.progress and not args.quiet else "quiet", log=log,
+                     **tracking_options(args))
     print(ranking_text(result))
     print(f"\ncomparison: {result.out}  (ranking.csv, runs.csv, curves.png, compare.html; runs in {result.out / 'runs'})")
     return 0

@@ -1,53 +1,143 @@
-"""`torchclassify evaluate RUN --data FILE`: metrics of a trained run on labelled rows."""
+"""`torchclassify evaluate RUN [--data SOURCE] [--split SPLIT]`: metrics of a trained run on labelled rows."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+from ..errors import ConfigError
+
+SPLITS = ("test", "valid", "train", "all")
 
 
 def register(sub) -> None:
-    evaluate = sub.add_parser("evaluate", help="metrics of a trained run on labelled data")
+    evaluate = sub.add_parser(
+        "evaluate", help="metrics of a trained run on labelled data",
+        description="Metrics of a trained run. Without --data (or with the run's own dataset or file) it scores "
+                    "one split of the run's own rows: the test split unless --split says otherwise. With another "
+                    "file it scores every row, and warns when rows were in the run's training split.")
     evaluate.add_argument("run", type=Path, help="run folder written by train")
-    evaluate.add_argument("--data", dest="source", required=True, help="CSV/Parquet file or built-in dataset")
+    evaluate.add_argument("--data", dest="source", help="CSV/Parquet file or built-in dataset (default: the run's own)")
     evaluate.add_argument("--target", help="label column(s) (default: as in training)")
+    evaluate.add_argument("--split", choices=SPLITS, help="the run's own data: which split (default test)")
     evaluate.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
 
 
 def execute(args) -> int:
     from ..classifier import load_model
+    from ..data.prepare import rebuild_rows
     from ..data.sources import BUILTINS, load_data
     from ..evaluate import format_metrics
-    from ..run_folder import run_data_settings
+    from ..run_folder import read_run_settings
 
     classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
-    config_data = run_data_settings(args.run)  # checked: a hostile config.json is one line
-    if args.source in BUILTINS:
-        dataset = load_data(args.source, n_samples=getattr(config_data, "n_samples", None),
-                            noise=getattr(config_data, "noise", None))
-        metrics = classifier.evaluate(dataset.X, dataset.y)
+    config = read_run_settings(args.run)  # checked: a hostile config.json is one line; None without one
+    own = config.data.source if config is not None else None
+    source = args.source or own
+    if source is None:
+        raise ConfigError(f"{args.run} has no config.json naming its data: give --data FILE")
+    if _is_own(source, own):
+        split = args.split or "test"
+        if config.data.stream:
+            metrics, n_rows = evaluate_streamed_split(classifier, config, split)
+        else:
+            dataset, splits, _ = rebuild_rows(config, classifier.info.get("summary") or {})
+            rows = slice(None) if split == "all" else splits[split]
+            metrics = classifier.evaluate(dataset.X.iloc[rows], dataset.y.iloc[rows])
+            n_rows = metrics["n_samples"]
+        if not args.quiet:
+            print(f"evaluated the {split} split of the run's own data ({n_rows} rows)"
+                  + ("" if args.split else "; --split test|valid|train|all to choose"), file=sys.stderr)
+        name = f"{Path(str(source)).name}:{split}"
+    elif args.split is not None:
+        raise ConfigError("--split chooses among the run's own rows; with another --data every row is scored")
+    elif source in BUILTINS:
+        dataset = load_data(source, n_samples=config.data.n_samples if config else None,
+                            noise=config.data.noise if config else None)
+        metrics, name = classifier.evaluate(dataset.X, dataset.y), source
     else:
         stored = classifier.info.get("target")  # the training target, kept in model.json
-        target = args.target or (stored if isinstance(stored, str) else None) or getattr(config_data, "target", None)
+        target = args.target or (stored if isinstance(stored, str) else None) or (config and config.data.target)
         if not target and classifier.labels.multilabel:
             target = ",".join(map(str, classifier.classes))
-        metrics = evaluate_file(classifier, Path(args.source), target)
-    print(format_metrics({Path(args.source).name: metrics}))
+        metrics = evaluate_file(classifier, Path(source), target, args.run, quiet=args.quiet)
+        name = Path(source).name
+    print(format_metrics({name: metrics}))
     return 0
 
 
-def evaluate_file(classifier, path: Path, target: str | None, chunk_rows: int = 65_536) -> dict:
+def evaluate_streamed_split(classifier, config, split: str) -> tuple[dict, int]:
+    """Metrics on one split of a streamed run's own Parquet file, read a chunk at a time (the split redone
+    from the targets, as training did); returns (metrics, rows)."""
+    import numpy as np
+    import torch
+
+    from ..data.split import split_targets
+    from ..data.stream import ParquetTable
+    from ..evaluate import compute_metrics
+
+    table = ParquetTable(config.data.source, config.data.target, config.data.chunk_rows)
+    y = table.read_targets()
+    rows = np.arange(table.n_rows) if split == "all" else split_targets(y, config)[3][split]
+    probabilities, labels = [], []
+    for _, part, frame in table.iter_rows(rows):
+        probabilities.append(classifier.predict_proba_tensor(frame))
+        labels.append(torch.as_tensor(classifier.labels.encode(y.iloc[rows[part]])))
+    metrics = compute_metrics(classifier.task, torch.cat(probabilities), torch.cat(labels), classifier.classes,
+                              classifier.threshold)
+    return metrics, len(rows)
+
+
+def _is_own(source: str, own: str | None) -> bool:
+    """Whether `source` is the dataset or file the run trained on."""
+    from ..files import same_file
+
+    return own is not None and (str(source) == str(own) or same_file(source, own))
+
+
+def evaluate_file(classifier, path: Path, target: str | None, run_dir: Path | None = None,
+                  chunk_rows: int = 65_536, quiet: bool = False) -> dict:
     """Metrics on a labelled CSV/Parquet file read a chunk at a time: only the probabilities and labels
-    ((n, n_classes) and (n,) numbers) are kept, so files larger than memory evaluate too."""
+    ((n, n_classes) and (n,) numbers) are kept, so files larger than memory evaluate too. With run_dir, a
+    warning on stderr when rows of the file were in the run's training split."""
     import torch
 
     from ..data.sources import split_target
     from ..data.tables import iter_table
     from ..evaluate import compute_metrics
 
-    probabilities, labels = [], []
+    known, columns = _training_hashes(run_dir)
+    probabilities, labels, overlapping, n_rows = [], [], 0, 0
     for rows in iter_table(path, chunk_rows, classifier.preprocessor.categorical_columns):
+        if known is not None and all(c in rows.columns for c in columns):
+            from ..data.row_hashes import overlap, row_hashes
+
+            overlapping += overlap(row_hashes(rows, columns), known)
         dataset = split_target(rows, target, name=path.stem)
+        n_rows += len(rows)
         probabilities.append(classifier.predict_proba_tensor(dataset.X))
         labels.append(torch.as_tensor(classifier.labels.encode(dataset.y)))
+    if overlapping and not quiet:
+        print(f"warning: {overlapping} of {n_rows} rows ({overlapping / n_rows:.0%}) of {path} were in the run's "
+              "training split: these metrics flatter the model - evaluate on rows it never saw", file=sys.stderr)
     return compute_metrics(classifier.task, torch.cat(probabilities), torch.cat(labels), classifier.classes,
                            classifier.threshold)
+
+
+def _training_hashes(run_dir: Path | None):
+    """(the run's training-row hashes, the columns they cover), or (None, None) when the run kept none."""
+    import json
+
+    from ..data.row_hashes import HASHES
+    from ..errors import ModelFileError
+    from ..files import read_safetensors_header
+
+    if run_dir is None or not (Path(run_dir) / HASHES).exists():
+        return None, None
+    path = Path(run_dir) / HASHES
+    read_safetensors_header(path, ModelFileError)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as handle:
+        columns = json.loads((handle.metadata() or {}).get("columns", "[]"))
+        return handle.get_tensor("hashes"), [str(c) for c in columns]

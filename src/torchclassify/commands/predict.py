@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .common import output_path
 
 
@@ -14,6 +14,13 @@ def register(sub) -> None:
     predict.add_argument("run", type=Path, help="run folder written by train")
     predict.add_argument("input", type=Path, help="CSV/Parquet file of rows with the training columns")
     predict.add_argument("--proba", action="store_true", help="add one probability column per class")
+    predict.add_argument("--keep", metavar="COLUMNS", help="input columns copied into the output first, e.g. an "
+                                                           "id to join the predictions back on: customer_id")
+    predict.add_argument("--strict", action="store_true", help="refuse rows whose numeric or date columns hold "
+                                                               "something else (default: treat it as missing, "
+                                                               "and warn)")
+    predict.add_argument("--decimals", type=int, default=6, metavar="N",
+                         help="decimals of the probabilities (default 6)")
     predict.add_argument("-o", "--output", type=output_path, help="CSV to write (default: standard output)")
     predict.add_argument("--chunk-rows", type=int, default=65_536, metavar="N",
                          help="rows read, predicted and written at a time, so that files larger than memory "
@@ -29,23 +36,33 @@ def execute(args) -> int:
 
     if args.chunk_rows < 1:
         raise ConfigError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
+    if not 0 <= args.decimals <= 17:
+        raise ConfigError(f"--decimals must be between 0 and 17, got {args.decimals}")
+    keep = [c.strip() for c in (args.keep or "").split(",") if c.strip()]
     if args.output is not None:  # before anything is read: an output must never destroy an input or the model
         check_output(args.output, ConfigError, "-o", inputs=[args.input], protected=[args.run])
     classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
     target = target_name(classifier, args.run)
-    chunks = iter_table(args.input, args.chunk_rows, classifier.preprocessor.categorical_columns)
+    chunks = iter_table(args.input, args.chunk_rows, classifier.preprocessor.categorical_columns + keep)
+    unusable: dict[str, int] = {}
 
     def write(handle) -> int:
         """Predict chunk by chunk, appending each chunk's rows under one header; returns the row count."""
         n_rows = 0
         for rows in chunks:
-            table = prediction_table(classifier, rows, target, args.proba)
-            table.to_csv(handle, index=False, header=n_rows == 0)
+            for column, count in classifier.unusable_values(rows).items():
+                unusable[column] = unusable.get(column, 0) + count
+            if unusable and args.strict:
+                raise DataError(f"{args.input}: {_unusable_text(unusable)} (--strict; without it they are treated "
+                                "as missing)")
+            table = prediction_table(classifier, rows, target, args.proba, keep)
+            table.to_csv(handle, index=False, header=n_rows == 0, float_format=f"%.{args.decimals}f")
             n_rows += len(table)
         return n_rows
 
     if args.output is None:
         write(sys.stdout)
+        _warn_unusable(unusable)
         return 0
     written = []
 
@@ -59,27 +76,44 @@ def execute(args) -> int:
     except BaseException:
         remove_created_parents(created)  # nor the folders made for it
         raise
-    print(f"wrote {written[0]} predictions to {args.output}", file=sys.stderr)
+    _warn_unusable(unusable)
+    if not args.quiet:
+        print(f"wrote {written[0]} predictions to {args.output}", file=sys.stderr)
     return 0
 
 
 def target_name(classifier, run: Path) -> str:
     """The label column's name in the output: the training target stored in model.json (older folders: their
-    config.json's, read checked), else "prediction"."""
+    config.json's, read checked); "prediction" for several columns or none."""
     target = classifier.info.get("target")
     if "target" not in classifier.info:
         from ..run_folder import run_data_settings
 
         data = run_data_settings(run)
         target = None if data is None else data.target
-    return target.strip() if isinstance(target, str) and target.strip() and len(target) <= 200 else "prediction"
+    usable = isinstance(target, str) and target.strip() and len(target) <= 200 and not set(",*") & set(target)
+    return target.strip() if usable else "prediction"
 
 
-def prediction_table(classifier, rows, target: str, proba: bool):
-    """The output rows for raw input rows: the label column (multilabel: one 0/1 column per label) and,
-    with proba, a proba_<class> column per class, from a single forward pass."""
+def _unusable_text(unusable: dict[str, int]) -> str:
+    shown = ", ".join(f"{column}: {count}" for column, count in list(unusable.items())[:8])
+    return (f"{sum(unusable.values())} value(s) in numeric or date columns are not numbers or dates ({shown})")
+
+
+def _warn_unusable(unusable: dict[str, int]) -> None:
+    if unusable:
+        print(f"warning: {_unusable_text(unusable)}; they were treated as missing - check the input, or pass "
+              "--strict to refuse such rows", file=sys.stderr)
+
+
+def prediction_table(classifier, rows, target: str, proba: bool, keep: list[str] = ()):
+    """The output rows for raw input rows: the `keep` columns as they came, the label column (multilabel:
+    one 0/1 column per label) and, with proba, a proba_<class> column per class, from one forward pass."""
     import pandas as pd
 
+    missing = [c for c in keep if c not in rows.columns]
+    if missing:
+        raise DataError(f"--keep names column(s) {missing} the input does not have")
     y_proba = classifier.predict_proba_tensor(rows)
     labels = classifier.labels_from_proba(y_proba)
     result = labels if classifier.labels.multilabel else pd.DataFrame({target: labels})
@@ -87,4 +121,7 @@ def prediction_table(classifier, rows, target: str, proba: bool):
         probabilities = classifier.proba_frame(y_proba)
         probabilities.columns = [f"proba_{c}" for c in probabilities.columns]
         result = pd.concat([result, probabilities], axis=1)
+    if keep:
+        kept = rows[keep].reset_index(drop=True)
+        result = pd.concat([kept, result.drop(columns=[c for c in keep if c in result.columns])], axis=1)
     return result

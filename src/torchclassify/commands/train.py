@@ -6,7 +6,15 @@ from pathlib import Path
 
 from ..config import flag_of
 from ..errors import ConfigError
-from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings, output_path
+from .common import (
+    add_config_argument,
+    add_setting_arguments,
+    add_tracking_arguments,
+    config_from_args,
+    given_settings,
+    output_path,
+    tracking_options,
+)
 
 
 def register(sub) -> None:
@@ -21,6 +29,7 @@ def register(sub) -> None:
     train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                        help="save a checkpoint into RUN.partial/ every N epochs (default: after the first "
                             "epoch, then every 10 seconds of training)")
+    add_tracking_arguments(train)
     add_setting_arguments(train)
 
 
@@ -35,12 +44,13 @@ def execute(args) -> int:
             if given or args.overwrite:
                 raise ConfigError("--resume continues with the settings the run started with: drop "
                                   + (", ".join(given) or "--overwrite"))
-            run = train(resume=args.resume, progress=progress, checkpoint_every=args.checkpoint_every)
+            run = train(resume=args.resume, progress=progress, checkpoint_every=args.checkpoint_every,
+                        **tracking_options(args))
         else:
             config = config_from_args(args)
             out = args.out if args.out is not None else default_out(config.data.source)
             run = train(config, out=out, overwrite=args.overwrite, progress=progress,
-                        checkpoint_every=args.checkpoint_every)
+                        checkpoint_every=args.checkpoint_every, **tracking_options(args))
     except KeyboardInterrupt:
         return 130  # the library has said where the best model is and how to resume
     print(report_text(run))
@@ -78,6 +88,17 @@ def report_text(run) -> str:
         files = ", ".join(sorted(p.name for p in Path(run.run_dir).iterdir()))
         lines.append(f"run folder: {run.run_dir}  ({files})")
         lines.append(f"predict:    torchclassify predict {run.run_dir} NEW_ROWS.csv --proba -o predictions.csv")
+    lines += tracked_lines(run.tracked)
     return "\n".join(lines)
 
 
+def tracked_lines(tracked: dict) -> list[str]:
+    """Where tracking logged a run, and the command that shows it."""
+    lines = []
+    if "mlflow" in tracked:
+        uri = tracked["mlflow"]["tracking_uri"]
+        view = f"mlflow ui --backend-store-uri {uri}" if not uri.startswith(("http:", "https:")) else uri
+        lines.append(f"mlflow:     run {tracked['mlflow']['run_id']}  (view: {view})")
+    if "tensorboard" in tracked:
+        lines.append(f"tensorboard: tensorboard --logdir {tracked['tensorboard']}")
+    return lines

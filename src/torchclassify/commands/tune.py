@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 from ..config import format_setting, setting_name
-from .common import add_config_argument, add_setting_arguments, config_from_args, given_settings, output_path
+from .common import (
+    add_config_argument,
+    add_setting_arguments,
+    add_tracking_arguments,
+    config_from_args,
+    given_settings,
+    output_path,
+    tracking_options,
+)
 
 
 def register(sub) -> None:
@@ -40,6 +48,7 @@ def register(sub) -> None:
                         help="do not retrain and save the best configuration")
     add_config_argument(parser, "a config.json every trial starts from")
     parser.add_argument("--out", type=output_path, default=Path("runs/tune"), help="study folder (default runs/tune)")
+    add_tracking_arguments(parser)
     add_setting_arguments(parser)
 
 
@@ -55,7 +64,7 @@ def execute(args) -> int:
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = tune(base, (space, fixed), n_trials=args.trials, timeout=args.timeout, out=args.out,
                   storage=args.storage, study_name=args.study_name, sampler_seed=args.sampler_seed,
-                  retrain=args.retrain, log=log, heartbeat=args.heartbeat)
+                  retrain=args.retrain, log=log, heartbeat=args.heartbeat, **tracking_options(args))
     print(summary_text(study_summary(result)))
     if result.note:
         print(result.note)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ class LabelEncoding:
 
     classes: list
     multilabel: bool = False
+    positive_reason: str = field(default="", compare=False)  # binary: why classes[1] is the positive class
 
     @property
     def n_classes(self) -> int:
@@ -65,6 +66,18 @@ class LabelEncoding:
                             "evaluate on data with the trained classes only")
         return codes
 
+    def index_of(self, label) -> int | None:
+        """The position of `label` among the classes, matching 1, 1.0 and "1" alike; None when absent."""
+        key = _label_key(to_json_scalar(label))
+        return next((i for i, c in enumerate(self.classes) if _label_key(c) == key), None)
+
+    def with_positive(self, codes: np.ndarray, positive_index: int) -> tuple["LabelEncoding", np.ndarray]:
+        """For two classes: the encoding whose second class (code 1, the positive one) is classes[positive_index],
+        and `codes` re-encoded to match."""
+        if positive_index == 1:
+            return self, codes
+        return LabelEncoding([self.classes[1], self.classes[0]], self.multilabel, self.positive_reason), 1 - codes
+
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """(n,) class indices -> (n,) original labels (object array keeps ints as ints, strings as strings)."""
         return np.asarray(self.classes, dtype=object)[codes]
@@ -91,6 +104,28 @@ def _label_key(value):
         return ("n", number) if np.isfinite(number) else ("s", text)
     except ValueError:
         return ("s", text)
+
+
+def check_looks_like_classes(y: pd.DataFrame, task: str) -> None:
+    """Refuse a single numeric target with many distinct values, unless --task multiclass asks for classes.
+
+    A continuous target (a price, a duration) read as classes becomes hundreds of one-row classes and a test
+    accuracy near 0. Limits: more than 20 distinct values some of which are fractional, or more than 50
+    whole numbers that are also more than a tenth of the rows.
+    """
+    if y.shape[1] != 1 or task == "multiclass":
+        return
+    column = y.iloc[:, 0]
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return
+    values = column.to_numpy(dtype=np.float64)
+    distinct = np.unique(values)
+    fractional = not np.all(distinct == np.round(distinct))
+    if (fractional and len(distinct) > 20) or (len(distinct) > 50 and len(distinct) > 0.1 * len(values)):
+        shown = ", ".join(f"{v:g}" for v in distinct[:4])
+        raise DataError(f"target {column.name!r} holds {len(distinct)} distinct numbers ({shown}, ...): it looks "
+                        "like a quantity to predict (regression), not classes - bin it into classes, or pass "
+                        "--task multiclass to treat every value as a class")
 
 
 def check_target_values(y: pd.DataFrame) -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from ..config import RunConfig
+from ..errors import ConfigError, DataError
 from .labels import LabelEncoding
 from .preprocess import Preprocessor
 from .sources import Dataset
@@ -82,9 +83,13 @@ class InMemoryData(PreparedData):
 
     dataset: Dataset | None = None
     features: dict[str, np.ndarray] | None = None  # {split: (n_split, n_inputs) float32}
+    sample_weight: np.ndarray | None = None  # (n_rows,) every row's weight, when the caller gave them
 
     def training_data(self, device, dtype, seed) -> TensorData:
-        return self._tensors("train", device, dtype)
+        data = self._tensors("train", device, dtype)
+        if self.sample_weight is not None:
+            data.w = torch.as_tensor(self.sample_weight[self.splits["train"]], dtype=torch.float32).to(device)
+        return data
 
     def validation_data(self, device, dtype) -> TensorData | None:
         return self._tensors("valid", device, dtype) if len(self.splits["valid"]) else None
@@ -107,10 +112,30 @@ def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig) -> Preprocessor:
     return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns)
 
 
-def prepare_in_memory(dataset: Dataset, config: RunConfig) -> InMemoryData:
-    """Split, fit the preprocessing on the training rows only, and transform every split once."""
+def prepare_in_memory(dataset: Dataset, config: RunConfig, sample_weight=None) -> InMemoryData:
+    """Split, fit the preprocessing on the training rows only, and transform every split once.
+
+    sample_weight: (n_rows,) non-negative weights, one per row (training rows are weighted in the loss).
+    """
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, len(dataset.X))
+        if config.data.augment == "mixup":
+            raise ConfigError("mixup blends pairs of rows, which sample weights cannot follow: drop one of them")
     task_name, labels, codes, splits = split_targets(dataset.y, config)
-    preprocessor = fit_preprocessor(dataset.X.iloc[splits["train"]], config)
+    train = splits["train"]
+    if sample_weight is not None:  # the statistics come from the rows that count: weight 0 is as if absent
+        train = train[sample_weight[train] > 0]
+    preprocessor = fit_preprocessor(dataset.X.iloc[train], config)
     features = {name: preprocessor.transform(dataset.X.iloc[idx]) for name, idx in splits.items()}
     return InMemoryData(dataset.name, dataset.X.shape[1], task_name, labels, codes, dataset.y, splits,
-                        preprocessor, dataset=dataset, features=features)
+                        preprocessor, dataset=dataset, features=features, sample_weight=sample_weight)
+
+
+def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray:
+    """(n_rows,) float64 weights; DataError unless one finite, non-negative weight per row, not all zero."""
+    weights = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if len(weights) != n_rows:
+        raise DataError(f"sample_weight has {len(weights)} values for {n_rows} rows: give one per row")
+    if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() == 0:
+        raise DataError("sample_weight must be finite, non-negative and not all zero")
+    return weights

@@ -122,12 +122,16 @@ class Preprocessor:
                 categorical.append(CategoricalColumn(str(name), [k for k, _ in ranked[:max_categories]]))
         return cls(numeric, categorical, max_categories, dates, dropped)
 
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        """Raw rows (n, columns) -> (n, n_features_out) float32. Extra and left-out columns are ignored."""
+    def check_columns(self, X: pd.DataFrame) -> None:
+        """DataError naming the input columns X lacks."""
         missing = [c for c in self.input_columns if c not in X.columns]
         if missing:
             shown = ", ".join(repr(c) for c in missing[:8]) + (" ..." if len(missing) > 8 else "")
             raise DataError(f"the data lacks {len(missing)} column(s) the model was trained on: {shown}")
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Raw rows (n, columns) -> (n, n_features_out) float32. Extra and left-out columns are ignored."""
+        self.check_columns(X)
         n = len(X)
         out = np.empty((n, self.n_features_out), dtype=np.float32)  # filled block by block, no float64 copy
         at = 0
@@ -151,6 +155,7 @@ class Preprocessor:
         """{column: rows whose value is there but unusable}: text, +-inf or a magnitude beyond 1e150 in a
         numeric column, a value that is not a date in a date column. transform treats them as missing;
         `predict` warns about them (and refuses them with --strict)."""
+        self.check_columns(X)
         counts = {}
         for col in self.numeric:
             raw = X[col.name]

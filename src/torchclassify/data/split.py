@@ -1,4 +1,5 @@
-"""Train / validation / test splits: seeded, stratified on single-label targets when possible."""
+"""Train / validation / test splits: seeded and stratified, on single labels (scikit-learn) and on several 0/1
+labels (iterative stratification), so rare classes and rare labels reach every split."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..tasks import detect_task
-from .labels import LabelEncoding
+from .labels import LabelEncoding, check_looks_like_classes
 
 
 def split_indices(n_samples: int, y_codes: np.ndarray | None, valid_size: float, test_size: float,
-                  seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  seed: int, class_names: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row indices for train, validation and test.
 
-    y_codes: (n,) class indices to stratify on, or None (multilabel) for a plain shuffle.
-    valid_size, test_size: fractions of all rows; 0 gives an empty split.
-    Stratification is dropped, with a warning, when a class is too rare to appear in every split.
+    y_codes: (n,) class indices to stratify on, (n, L) 0/1 labels (iterative stratification), or None for a
+    plain shuffle. valid_size, test_size: fractions of all rows; 0 gives an empty split.
+    Single labels: stratification is dropped, with a warning naming the classes, when a class is too rare to
+    appear in every split.
     """
     from sklearn.model_selection import train_test_split
 
@@ -37,19 +39,64 @@ def split_indices(n_samples: int, y_codes: np.ndarray | None, valid_size: float,
     def cut(idx, size, seed_offset):
         if size == 0:
             return idx, idx[:0]
+        if y_codes is not None and y_codes.ndim == 2:
+            return iterative_cut(idx, y_codes[idx], size, seed + seed_offset)
         strat = y_codes[idx] if y_codes is not None else None
         if strat is not None:
             _, counts = np.unique(strat, return_counts=True)
             n_classes = len(counts)
             if counts.min() < 2 or size < n_classes or len(idx) - size < n_classes:
-                warnings.warn("a class is too rare to stratify the split; splitting without stratification",
-                              stacklevel=3)
+                warnings.warn(_rare_classes(strat, class_names), stacklevel=3)
                 strat = None
         return train_test_split(idx, test_size=size, random_state=seed + seed_offset, stratify=strat)
 
-    rest, test = cut(indices, n_test, 0)
+    rest, test = cut(indices, n_test, 0)  # (a stratified cut keeps each class's share in both parts)
     train, valid = cut(rest, n_valid, 1)
     return np.sort(train), np.sort(valid), np.sort(test)
+
+
+def iterative_cut(idx: np.ndarray, Y: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, part of `size` rows) of the rows `idx`, keeping each label's share alike in both parts.
+
+    Y: (len(idx), L) 0/1 labels of those rows. Iterative stratification (Sechidis, Tsoumakas and Vlahavas,
+    2011): the label with the fewest rows still to place goes first, and each of its rows joins the part
+    that most lacks that label (then the part that lacks most rows; then a seeded coin), so a rare label is
+    spread before common ones fill the parts. Rows without any label fill what the parts lack at the end.
+    """
+    rng = np.random.default_rng(seed)
+    Y = np.asarray(Y) > 0.5
+    n = len(idx)
+    want_rows = np.array([n - size, size], dtype=np.float64)
+    want_label = np.outer([(n - size) / n, size / n], Y.sum(axis=0)).astype(np.float64)  # (2, L)
+    part = np.full(n, -1)
+    remaining = Y.copy()
+    while remaining.any():
+        counts = remaining.sum(axis=0).astype(np.float64)
+        counts[counts == 0] = np.inf
+        label = int(np.argmin(counts))
+        for row in rng.permutation(np.flatnonzero(remaining[:, label])):
+            scores = np.lexsort((rng.random(2), want_rows, want_label[:, label]))  # ascending; last is best
+            chosen = int(scores[-1])
+            part[row] = chosen
+            want_label[chosen] -= Y[row]
+            want_rows[chosen] -= 1
+            remaining[row] = False
+    for row in rng.permutation(np.flatnonzero(part < 0)):
+        chosen = int(np.argmax(want_rows + rng.random(2) * 1e-9))
+        part[row] = chosen
+        want_rows[chosen] -= 1
+    return idx[part == 0], idx[part == 1]
+
+
+def _rare_classes(codes: np.ndarray, class_names: list | None) -> str:
+    """The warning for a split that cannot be stratified, naming the classes too small for it."""
+    values, counts = np.unique(codes, return_counts=True)
+    rare = [(class_names[v] if class_names is not None else v, c) for v, c in zip(values, counts) if c < 3]
+    if not rare:
+        return "the split sizes leave too few rows to stratify the split; splitting without stratification"
+    shown = ", ".join(f"{name!r} ({count} row{'s' if count > 1 else ''})" for name, count in rare[:5])
+    return (f"class {shown} {'is' if len(rare) == 1 else 'are'} too rare to appear in train, validation and test, "
+            "so the split is not stratified: add rows of it, drop those rows, or merge it with another class")
 
 
 def split_targets(y: pd.DataFrame, config: RunConfig):
@@ -57,13 +104,43 @@ def split_targets(y: pd.DataFrame, config: RunConfig):
 
     y: (n, n_targets) raw targets of every row. Returns (task name, LabelEncoding, codes (n,) or (n, L),
     {"train", "valid", "test": sorted row indices}); in-memory and streamed runs share it, so they split alike.
+    Binary: the positive class (code 1) is config.data.positive, else the minority class of the training
+    split (LabelEncoding.positive_reason says which).
     """
+    check_looks_like_classes(y, config.data.task)
     labels = LabelEncoding.fit(y)
     task_name = detect_task(y.shape[1], labels.n_classes, config.data.task)
     codes = labels.encode(y)
-    strat = None if labels.multilabel else codes
-    train_idx, valid_idx, test_idx = split_indices(len(codes), strat, config.data.valid_size,
-                                                   config.data.test_size, config.train.seed)
+    train_idx, valid_idx, test_idx = split_indices(len(codes), codes, config.data.valid_size,
+                                                   config.data.test_size, config.train.seed, labels.classes)
     if not labels.multilabel and len(np.unique(codes[train_idx])) < 2:
         raise DataError("the training split holds a single class: add rows of the other classes")
+    if config.data.positive is not None and task_name != "binary":
+        raise ConfigError(f"--positive applies to binary targets, and this one is {task_name} "
+                          f"({labels.n_classes} {'labels' if labels.multilabel else 'classes'})")
+    if task_name == "binary":
+        labels, codes = choose_positive(labels, codes, train_idx, config.data.positive)
     return task_name, labels, codes, {"train": train_idx, "valid": valid_idx, "test": test_idx}
+
+
+def choose_positive(labels: LabelEncoding, codes: np.ndarray, train_idx: np.ndarray, positive=None):
+    """(LabelEncoding with the positive class second, codes) for a binary target.
+
+    positive: the user's choice (ConfigError when it is not a class); None: the class with fewer training rows,
+    so that precision and recall describe the class people usually care about (ties keep the sorted order).
+    """
+    if positive is not None:
+        index = labels.index_of(positive)
+        if index is None:
+            raise ConfigError(f"--positive {positive!r} is not a class of the target: the classes are "
+                              f"{', '.join(map(repr, labels.classes))}")
+        labels, codes = labels.with_positive(codes, index)
+        labels.positive_reason = "chosen with --positive"
+        return labels, codes
+    counts = np.bincount(codes[train_idx], minlength=2)
+    index = 0 if counts[0] < counts[1] else 1
+    labels, codes = labels.with_positive(codes, index)
+    labels.positive_reason = ("the minority class" if counts.min() < counts.max()
+                              else "the classes are balanced: the second in sorted order") + \
+        " (choose with --positive)"
+    return labels, codes

@@ -10,10 +10,12 @@ import torch
 
 @dataclass
 class TensorData:
-    """Prepared rows on the training device: X (n, n_features) float32, y encoded for the task."""
+    """Prepared rows on the training device: X (n, n_features) float32, y encoded for the task, and
+    optionally w (n,) float32 sample weights (a row of weight 0 counts as absent)."""
 
     X: torch.Tensor
     y: torch.Tensor
+    w: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.X.shape[0]

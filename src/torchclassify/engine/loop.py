@@ -23,15 +23,17 @@ from .optim import direct_step, make_optimizer, make_scheduler
 
 def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                X_batch: torch.Tensor, y_batch: torch.Tensor, clip_grad_norm: float | None = None,
-               scaler: torch.amp.GradScaler | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               scaler: torch.amp.GradScaler | None = None,
+               w_batch: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on a batch; returns (batch loss 0-d, logits (b, n_outputs)), detached, no host sync.
 
     scaler: fp16 mixed precision only; it scales the loss so that small gradients do not underflow.
+    w_batch: (b,) sample weights, when the rows have them.
     """
     # 1. Forward pass: features (b, n_features) -> logits (b, n_outputs).
     logits = model(X_batch)
     # 2. Loss: the task's criterion (BCEWithLogits or CrossEntropy) against the batch targets.
-    loss = loss_fn(logits, y_batch)
+    loss = loss_fn(logits, y_batch) if w_batch is None else weighted_loss(loss_fn, logits, y_batch, w_batch)
     # 3. Zero the gradients left by the previous step (set_to_none frees them instead of writing zeros).
     optimizer.zero_grad(set_to_none=True)
     # 4. Backward pass: d(loss)/d(parameter) for every parameter.
@@ -51,7 +53,8 @@ def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opti
 
 def epoch_batches(data: TensorData, batch_size: int, generator: torch.Generator,
                   dist: Processes = SingleProcess()):
-    """Yield (X_batch, y_batch) views covering a fresh seeded permutation of the rows.
+    """Yield (X_batch, y_batch) views covering a fresh seeded permutation of the rows (and w_batch, the
+    rows' sample weights, third when the data has them).
 
     One gather per epoch, then contiguous slices: no per-sample collation as with a DataLoader.
     A final batch too small to give each process 2 rows is dropped (BatchNorm cannot train on one row;
@@ -59,24 +62,42 @@ def epoch_batches(data: TensorData, batch_size: int, generator: torch.Generator,
     and yields its `dist.shard` of each global batch, so all ranks take the same number of steps.
     """
     n = len(data)
+    tensors = (data.X, data.y) if data.w is None else (data.X, data.y, data.w)
     if batch_size >= n:
         rows = dist.shard(n)  # full batch: order does not matter, skip the shuffle copy
-        yield data.X[rows], data.y[rows]
+        yield tuple(t[rows] for t in tensors)
         return
     perm = torch.randperm(n, generator=generator, device=generator.device).to(data.X.device)
-    X, y = data.X[perm], data.y[perm]
+    tensors = tuple(t[perm] for t in tensors)
     remainder = n % batch_size
     stop = n - remainder if 0 < remainder < dist.min_rows_per_batch() else n
     for start in range(0, stop, batch_size):
         rows = dist.shard(min(batch_size, n - start))
         rows = slice(start + rows.start, start + rows.stop)
-        yield X[rows], y[rows]
+        yield tuple(t[rows] for t in tensors)
+
+
+def weighted_loss(loss_fn: nn.Module, logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The loss as `loss_fn` computes it, each row counted w times: a row of weight 0 is as if absent.
+
+    CrossEntropy with class weights divides by the rows' total (class weight x sample weight), as its mean
+    does; BCEWithLogits averages over the outputs, then over rows by weight. logits (b, k); y as the loss
+    takes it; w (b,).
+    """
+    if isinstance(loss_fn, nn.CrossEntropyLoss):
+        losses = nn.functional.cross_entropy(logits, y, weight=loss_fn.weight, reduction="none")  # (b,)
+        scale = w if loss_fn.weight is None or y.dtype != torch.int64 else w * loss_fn.weight[y]
+        return (losses * w).sum() / scale.sum().clamp(min=1e-12)
+    losses = nn.functional.binary_cross_entropy_with_logits(logits, y, pos_weight=loss_fn.pos_weight,
+                                                            reduction="none").mean(dim=1)  # (b,)
+    return (losses * w).sum() / w.sum().clamp(min=1e-12)
 
 
 def fit(model: nn.Module, task: Task, train: TensorData | ChunkedData, valid: TensorData | None,
         config: TrainConfig, *, n_classes: int, n_epochs: int, batch_size: int, callbacks: list[Callback] = (),
         augment: Callable | None = None, generator: torch.Generator | None = None, dist: Processes | None = None,
-        optimizer: torch.optim.Optimizer | None = None, loss_fn: nn.Module | None = None) -> TrainState:
+        optimizer: torch.optim.Optimizer | None = None, loss_fn: nn.Module | None = None,
+        class_weights: list[float] | None = None) -> TrainState:
     """Train `model` for up to n_epochs; returns the TrainState with the per-epoch history.
 
     train.y / valid.y are the encoded targets ((n,) int64 multiclass, (n,) or (n, L) float 0/1 otherwise).
@@ -89,7 +110,7 @@ def fit(model: nn.Module, task: Task, train: TensorData | ChunkedData, valid: Te
     dist: engine.distributed.from_env() under torchrun (DDP, sharded batches, metrics reduced across
     ranks); None trains in this process alone. batch_size is the global batch over all ranks.
     optimizer, loss_fn: continue with these (partial_fit keeps the optimizer's state and the first call's
-    class weights); None makes them from config.
+    class weights); None makes them from config. class_weights: see make_loss.
     """
     dist = dist or SingleProcess()
     n_threads = None
@@ -97,44 +118,54 @@ def fit(model: nn.Module, task: Task, train: TensorData | ChunkedData, valid: Te
         n_threads = choose_threads(config.threads, sum(p.numel() for p in model.parameters()), batch_size)
     with cpu_threads(n_threads):
         if loss_fn is None:
-            loss_fn = make_loss(task, config, train.y, n_classes)
+            loss_fn = make_loss(task, config, train.y, n_classes, class_weights)
         optimizer = optimizer or make_optimizer(model.parameters(), config)
         return _fit(model, task, train, valid, config, n_epochs, batch_size, list(callbacks), augment,
                     generator, dist, optimizer, loss_fn)
 
 
-def make_loss(task: Task, config: TrainConfig, y_train: torch.Tensor, n_classes: int) -> nn.Module:
-    """The task's loss, weighted by inverse class frequency of y_train when config.class_weight asks for it."""
-    weights = None
+def make_loss(task: Task, config: TrainConfig, y_train: torch.Tensor, n_classes: int,
+              class_weights: list[float] | None = None) -> nn.Module:
+    """The task's loss, weighted per class: by inverse class frequency of y_train when config.class_weight is
+    "balanced", or by `class_weights` (one per class in label order; multilabel: per label), the run's
+    mapping of labels to weights resolved by the caller, who knows the labels."""
+    if class_weights is not None:
+        weights = torch.tensor(class_weights, dtype=torch.float32, device=y_train.device)
+        if task.name == "binary":  # BCE weighs the positive term: what matters is positive / negative
+            weights = (weights[1] / weights[0].clamp(min=1e-12)).reshape(1)
+        return task.make_loss(weights)
     if config.class_weight == "balanced":
-        weights = task.balanced_weights(y_train, n_classes).to(y_train.device)
-    return task.make_loss(weights)
+        return task.make_loss(task.balanced_weights(y_train, n_classes).to(y_train.device))
+    return task.make_loss(None)
 
 
 def choose_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
-                dist: Processes, device: torch.device) -> tuple[Callable, str]:
-    """The function that trains on one batch, step(X_batch, y_batch, out=None) -> logits (b, n_outputs)
-    (written into `out` when given), and the name of the path it takes.
+                dist: Processes, device: torch.device, weighted: bool = False) -> tuple[Callable, str]:
+    """The function that trains on one batch, step(X_batch, y_batch, out=None, w_batch=None) -> logits
+    (b, n_outputs) (written into `out` when given), and the name of the path it takes.
 
     "hand-derived": the built-in MLP in float32 on one process, without hooks or parametrizations, trains
     with engine/manual_backward.py (the same gradients without autograd's per-step overhead) and the fused
     optimizer kernel called directly. "autograd": everything else goes through `train_step`, the seed's
-    five steps, with autocast, DDP or torch.compile wrapped around the model's forward as configured.
+    five steps, with autocast, DDP or torch.compile wrapped around the model's forward as configured, and
+    rows with sample weights (`weighted`).
     """
     forward, scaler = make_training_forward(model, config.amp, config.compile, device, dist.wrap)
     manual = None
-    if config.backward == "auto" and forward is model and dist.world_size == 1:
+    if config.backward == "auto" and forward is model and dist.world_size == 1 and not weighted:
         manual = ManualBackwardMLP.build(model, loss_fn)
     if manual is not None:
         optimizer_step = direct_step(optimizer)
 
-        def hand_derived(X_batch: torch.Tensor, y_batch: torch.Tensor, out: torch.Tensor | None = None):
+        def hand_derived(X_batch: torch.Tensor, y_batch: torch.Tensor, out: torch.Tensor | None = None,
+                         w_batch: None = None):
             return manual(optimizer, X_batch, y_batch, config.clip_grad_norm, out, optimizer_step)
 
         return hand_derived, "hand-derived"
 
-    def autograd(X_batch: torch.Tensor, y_batch: torch.Tensor, out: torch.Tensor | None = None):
-        logits = train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm, scaler)[1]
+    def autograd(X_batch: torch.Tensor, y_batch: torch.Tensor, out: torch.Tensor | None = None,
+                 w_batch: torch.Tensor | None = None):
+        logits = train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm, scaler, w_batch)[1]
         return logits if out is None else out.copy_(logits)
 
     return autograd, "autograd"
@@ -147,7 +178,8 @@ def _fit(model, task, train, valid, config, n_epochs, batch_size, callbacks, aug
     chunk_sizes = [len(train)] if isinstance(train, TensorData) else train.chunk_sizes
     steps_per_epoch = max(1, sum(math.ceil(size / batch_size) for size in chunk_sizes))
     scheduler, schedule_every = make_scheduler(optimizer, config, n_epochs, steps_per_epoch)
-    step, path = choose_step(model, loss_fn, optimizer, config, dist, device)
+    step, path = choose_step(model, loss_fn, optimizer, config, dist, device,
+                             weighted=isinstance(train, TensorData) and train.w is not None)
     if dist.world_size > 1:  # dropout draws from the global stream: one seed per rank, or all shards get one mask
         torch.manual_seed(config.seed + dist.rank)
     state = TrainState(model, optimizer, n_epochs, task.main_metric, scheduler=scheduler, generator=generator,
@@ -211,17 +243,20 @@ def _train_epoch(train, task: Task, step: Callable, loss_fn: nn.Module, batch_si
     for part in epoch_parts(train, generator):
         n_part = len(part)
         logits = targets = None  # (rows, n_outputs) buffers, made at the part's first batch
-        labels, filled = [], 0  # each row's own label (views); rows trained on so far
-        for X_batch, y_batch in epoch_batches(TensorData(part.X, task.as_training_target(part.y)), batch_size,
-                                              generator, dist):
+        labels, weights, filled = [], [], 0  # each row's own label and weight (views); rows trained on so far
+        for X_batch, y_batch, *w_batch in epoch_batches(TensorData(part.X, task.as_training_target(part.y), part.w),
+                                                        batch_size, generator, dist):
+            w_batch = w_batch[0] if w_batch else None
             labels.append(y_batch)  # before augmentation: the metric scores each row against its own label
+            if w_batch is not None:
+                weights.append(w_batch)
             if augment is not None:
                 X_batch, y_batch = augment(X_batch, y_batch)
             rows = y_batch.shape[0]
             if logits is None:  # the first batch sizes the buffer
-                logits = _part_buffer(step(X_batch, y_batch), n_part)
+                logits = _part_buffer(step(X_batch, y_batch, None, w_batch), n_part)
             else:
-                step(X_batch, y_batch, logits[filled:filled + rows])
+                step(X_batch, y_batch, logits[filled:filled + rows], w_batch)
             if augment is not None:  # what the loss saw, when augmentation made new targets
                 if targets is None:
                     targets = _part_buffer(y_batch, n_part)
@@ -233,20 +268,23 @@ def _train_epoch(train, task: Task, step: Callable, loss_fn: nn.Module, batch_si
         if not filled:  # a chunk can be smaller than one batch per rank
             continue
         labels = _cat(labels)
+        weights = _cat(weights) if weights else None
         part_loss, *part_counts = _loss_and_counts(task, loss_fn, logits[:filled],
                                                    labels if targets is None else targets[:filled], labels,
-                                                   threshold)
-        totals[0] += part_loss * filled
-        totals[1] += filled
+                                                   threshold, weights)
+        counted = filled if weights is None else float(weights.sum())  # the loss is a mean over these
+        totals[0] += part_loss * counted
+        totals[1] += counted
         totals[2] += part_counts[0]
         totals[3] += part_counts[1]
     return totals
 
 
 def _loss_and_counts(task: Task, loss_fn: nn.Module, logits: torch.Tensor, targets: torch.Tensor,
-                     labels: torch.Tensor, threshold: float) -> list[float]:
-    """[mean loss of logits against targets, main-metric counts (2) against labels], one host sync."""
-    loss = loss_fn(logits, targets)
+                     labels: torch.Tensor, threshold: float, weights: torch.Tensor | None = None) -> list[float]:
+    """[mean loss of logits against targets (weighted by the rows' weights, when they have them),
+    main-metric counts (2) against labels], one host sync."""
+    loss = loss_fn(logits, targets) if weights is None else weighted_loss(loss_fn, logits, targets, weights)
     return torch.cat([loss.double().reshape(1), task.logit_counts(logits, labels, threshold)]).tolist()
 
 

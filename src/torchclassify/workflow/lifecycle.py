@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from ..classifier import TrainedClassifier, save_model
 from ..config import RunConfig, make_config
 from ..data.fingerprint import data_fingerprint, describe_change
 from ..data.prepare import prepare
+from ..data.row_hashes import HASHES, row_hashes
 from ..data.sources import Dataset
 from ..engine.callbacks import Callback
 from ..engine.checkpoint import CHECKPOINT, ResumeFrom, SaveCheckpoints, read_checkpoint
@@ -27,6 +30,7 @@ from ..errors import ConfigError, DataError, ModelFileError, TrainingError
 from ..files import atomic_write, clean_for_json, read_json, write_json
 from ..report import RunView, write_report
 from ..run_folder import CONFIG, DATA_FINGERPRINT, HISTORY, METRICS, RunFolderWriter, read_run_config
+from ..tracking import Tracking, make_tracking, start_trackers
 from .training import Run, train_prepared
 
 
@@ -43,7 +47,8 @@ class Resumable:
 
 def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | None = None, out=None,
           overwrite: bool = False, progress: str = "auto", callbacks: list[Callback] = (),
-          resume=None, checkpoint_every: int | None = None, **settings) -> Run:
+          resume=None, checkpoint_every: int | None = None, track=None, tracking_uri: str | None = None,
+          **settings) -> Run:
     """Run the whole workflow; with `out`, write the run folder atomically.
 
     config: a RunConfig, or None for defaults; keyword settings override it (see config.make_config).
@@ -54,12 +59,15 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
         there (give no config or settings), ending bit-identical (on CPU) to an uninterrupted run.
     checkpoint_every: with `out`, checkpoint into OUT.partial/ every this many epochs (None: after the
         first epoch, then every ~10 seconds of training).
+    track: "mlflow", "tensorboard" or both (a list) to log the run there too (tracking/); tracking_uri: MLflow's
+        store or server (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db).
     """
     if isinstance(data, (str, Path)):
         settings["source"], data = str(data), None
     if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool)
                                          or checkpoint_every < 1):
         raise ConfigError(f"--checkpoint-every must be a whole number >= 1, got {checkpoint_every!r}")
+    tracking = make_tracking(track, tracking_uri)  # a missing library fails here, before anything is written
     if resume is not None:
         if config is not None or settings or out is not None:
             raise ConfigError("resume takes every setting from the interrupted run: give no other settings or out")
@@ -72,8 +80,9 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
         if data is not None:
             config.data.source = "<dataframe>"
     if process_rank() != 0:
-        out, progress = None, "quiet"  # only rank 0 writes the run folder and prints
+        out, progress, tracking = None, "quiet", Tracking()  # only rank 0 writes the run folder, prints, tracks
     writer = RunFolderWriter(Path(out), overwrite, resume=resume is not None) if out is not None else None
+    trackers = []
     try:
         saving = None
         if writer is not None:
@@ -85,15 +94,23 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
             else:
                 write_json(writer.partial / CONFIG, config.to_dict())
             saving = Resumable(writer.partial, Path(out), checkpoint_every, config.to_dict(), checkpoint)
+        trackers = start_trackers(tracking, config, folder=writer.tmp if writer else None,
+                                  name=Path(out).name if out is not None else Path(str(config.data.source)).stem)
         prepared = prepare(config, data)
         if saving is not None:
             _check_data(saving.folder, prepared, resuming=resume is not None)
-        run = _train_saving(config, prepared, progress, list(callbacks), saving)
+        run = _train_saving(config, prepared, progress, [*callbacks, *trackers], saving)
+        for tracker in trackers:
+            tracker.on_evaluated(run)
         if writer is not None:
             write_run(writer, run, prepared.picture_rows())
             run.run_dir = writer.commit()
+        for tracker in trackers:
+            tracker.on_saved(run)
         return run
     except BaseException as err:
+        for tracker in trackers:  # MLflow: FAILED, or KILLED on Ctrl-C; TensorBoard: its files closed
+            tracker.on_failed(err)
         if writer is not None:
             # Keep OUT.partial/ when there is progress to resume from; a run that failed before its first
             # checkpoint (bad data, bad settings) leaves nothing behind.
@@ -170,6 +187,21 @@ def _save_interrupted(saving: Resumable, best: TrainedClassifier, checkpoints: S
           f"resume with: torchclassify train --resume {saving.out}", file=sys.stderr, flush=True)
 
 
+def _write_row_hashes(path: Path, picture_rows) -> None:
+    """The training rows' hashes (data/row_hashes.py), for evaluate's overlap warning; in-memory runs only
+    (a streamed run's rows for pictures are a sample)."""
+    from safetensors.torch import save_file
+
+    dataset, splits, note = picture_rows
+    if note or dataset is None:
+        return
+    columns = [str(c) for c in dataset.X.columns] + [str(c) for c in dataset.y.columns]
+    train = splits["train"]
+    rows = pd.concat([dataset.X.iloc[train], dataset.y.iloc[train]], axis=1)
+    hashes = torch.from_numpy(row_hashes(rows, columns).copy())
+    atomic_write(path, lambda tmp: save_file({"hashes": hashes}, str(tmp), metadata={"columns": json.dumps(columns)}))
+
+
 def write_run(writer: RunFolderWriter, run: Run, picture_rows) -> None:
     """config.json, model.safetensors, model.json, history.csv, metrics.json, report.html.
 
@@ -180,6 +212,7 @@ def write_run(writer: RunFolderWriter, run: Run, picture_rows) -> None:
     save_model(run.classifier, writer.tmp)
     atomic_write(writer.path(HISTORY), pd.DataFrame(run.history).to_csv(index=False))
     write_json(writer.path(METRICS), clean_for_json(run.metrics))
+    _write_row_hashes(writer.path(HASHES), picture_rows)
     # The report last, from what is already computed; a failure there must not cost the trained model.
     try:
         write_report(RunView.from_run(run, picture_rows), writer.path("report.html"))

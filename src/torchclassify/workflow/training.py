@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,8 @@ from ..engine.device import resolve_device, seeded_torch
 from ..engine.distributed import from_env as join_torchrun
 from ..engine.inference import predict_logits
 from ..engine.loop import fit
-from ..evaluate import compute_metrics
+from ..errors import ConfigError
+from ..evaluate import THRESHOLD_OBJECTIVE, choose_threshold, compute_metrics
 from ..models import count_parameters, make_model, summarize
 from ..tasks import Task, get_task
 
@@ -47,6 +48,7 @@ class Run:
     splits: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # row indices per split
     optimizer: Any = field(default=None, repr=False)  # the optimizer as training left it (state included)
     loss_fn: Any = field(default=None, repr=False)  # the loss it trained with (class weights included)
+    tracked: dict[str, Any] = field(default_factory=dict)  # where --track logged it (mlflow run, tensorboard dir)
 
     def __repr__(self) -> str:  # a line, not the whole history
         s = self.summary
@@ -77,6 +79,8 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
     has_valid = len(prepared.splits["valid"]) > 0
     config.train = t = resolve_train_config(config.train, len(prepared.splits["train"]), has_valid)
     labels, preprocessor = prepared.labels, prepared.preprocessor
+    # --threshold auto is chosen after training, on the validation rows; epochs are scored at 0.5 meanwhile.
+    fixed_threshold = 0.5 if t.threshold == "auto" else t.threshold
     with seeded_torch(t.seed, device):
         train_data = prepared.training_data(device, task.target_dtype(), t.seed)
         valid_data = prepared.validation_data(device, task.target_dtype()) if has_valid else None
@@ -92,7 +96,8 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
         every = [*before_fit, *([early] if early else []), *callbacks, GradientWatch(), *after_fit,
                  ProgressPrinter(progress)]
         try:
-            state = fit(model, task, train_data, valid_data, t, n_classes=labels.n_classes, n_epochs=t.epochs,
+            state = fit(model, task, train_data, valid_data, replace(t, threshold=fixed_threshold),
+                        n_classes=labels.n_classes, n_epochs=t.epochs, class_weights=class_weight_list(labels, t),
                         batch_size=t.batch_size or len(train_data), callbacks=every, augment=augment,
                         generator=generator, dist=dist)
             dist.close()  # the final evaluation below needs no collectives
@@ -102,21 +107,45 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
                     model.load_state_dict(early.best_state)
                 info = {"dataset": prepared.name, "target": config.data.target, "interrupted": True}
                 on_interrupt(TrainedClassifier(model.eval(), prepared.task_name, preprocessor, labels, config.model,
-                                               t.threshold, info=info))
+                                               fixed_threshold, info=info))
             raise
     model.eval()
-    classifier = TrainedClassifier(model, prepared.task_name, preprocessor, labels, config.model, t.threshold,
-                                   info={"dataset": prepared.name, "target": config.data.target})
     evaluated = [split for split in ("valid", "test") if len(prepared.splits[split])]
-    metrics = {split: compute_metrics(task, y_proba, y_true, labels.classes, t.threshold)
-               for split, (y_proba, y_true) in predict_splits(model, task, prepared, evaluated, device).items()}
+    predictions = predict_splits(model, task, prepared, evaluated, device)
+    threshold = fixed_threshold
+    if t.threshold == "auto" and task.uses_threshold and "valid" in predictions:
+        threshold = choose_threshold(*predictions["valid"])  # validation rows only: test never chooses
+        summary.update(threshold=threshold, threshold_objective=THRESHOLD_OBJECTIVE)
+    metrics = {split: compute_metrics(task, y_proba, y_true, labels.classes, threshold)
+               for split, (y_proba, y_true) in predictions.items()}
+    if threshold != fixed_threshold:  # what the chosen threshold changed, beside the default's numbers
+        metrics.update({f"{split}@{fixed_threshold:g}": compute_metrics(task, y_proba, y_true, labels.classes,
+                                                                       fixed_threshold)
+                        for split, (y_proba, y_true) in predictions.items()})
+    classifier = TrainedClassifier(model, prepared.task_name, preprocessor, labels, config.model, threshold,
+                                   info={"dataset": prepared.name, "target": config.data.target})
     # seconds: the whole call (loading, first imports, evaluation); train_seconds: the epochs alone.
     summary.update(epochs_run=state.epoch, best_epoch=state.best_epoch, stop_reason=state.stop_reason,
                    training_path=state.training_path, seconds=round(time.perf_counter() - started, 3),
                    train_seconds=round(sum(record["seconds"] for record in state.history), 3))
-    summary["diagnosis"] = diagnose(state.history, config, summary)
+    summary["diagnosis"] = diagnose(state.history, config, summary, metrics)
     return Run(classifier, config, state.history, metrics, summary, splits=prepared.splits,
                optimizer=state.optimizer, loss_fn=state.loss_fn)
+
+
+def class_weight_list(labels, t) -> list[float] | None:
+    """A mapping of labels to weights (--class-weight a=5,b=1) as one weight per class in output order
+    (classes it leaves out weigh 1); None for "none" and "balanced"."""
+    if not isinstance(t.class_weight, dict):
+        return None
+    unknown = [k for k in t.class_weight if labels.index_of(k) is None]
+    if unknown:
+        raise ConfigError(f"--class-weight names {unknown}, which are not classes of the target: the classes are "
+                          f"{', '.join(map(repr, labels.classes))}")
+    weights = [1.0] * labels.n_classes
+    for label, weight in t.class_weight.items():
+        weights[labels.index_of(label)] = float(weight)
+    return weights
 
 
 def predict_splits(model: torch.nn.Module, task: Task, prepared: PreparedData, names: list[str],
@@ -151,6 +180,8 @@ def describe_run(prepared: PreparedData, model: torch.nn.Module, t, device: str,
         "column_decisions": pre.decisions(),
         "n_inputs": pre.n_features_out, "n_outputs": n_outputs,
         "split_sizes": {k: int(len(v)) for k, v in prepared.splits.items()},
+        **({"positive_class": prepared.labels.classes[1], "positive_reason": prepared.labels.positive_reason}
+           if prepared.task_name == "binary" else {}),
         "class_counts": prepared.class_counts(),
         "parameters": count_parameters(model), "layers": summarize(model),
         "device": device, "early_stopping": t.early_stopping, "processes": processes,
@@ -177,6 +208,8 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
         f"({', '.join(kinds)}) -> {summary['n_inputs']} inputs; task {summary['task']} with "
         f"{len(summary['classes'])} {'labels' if summary['task'] == 'multilabel' else 'classes'}",
         *[f"columns  {sentence}" for sentence in summary.get("column_decisions", [])],
+        *([f"classes  positive class {summary['positive_class']!r}: {summary['positive_reason']}"]
+          if "positive_class" in summary else []),
         f"split    train {sizes['train']}, valid {sizes['valid']}, test {sizes['test']} (seed {t.seed})",
         *stream_line,
         f"model    {layers}; {summary['parameters']:,} parameters on {summary['device']}",
@@ -186,13 +219,14 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
 
 
 def fit_in_memory(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, callbacks: list[Callback] = (),
-                  progress: str = "quiet") -> Run:
+                  progress: str = "quiet", sample_weight=None) -> Run:
     """Fit on rows already in memory: the same pipeline as `train`, with no test split and no run folder.
 
     X: (n_samples, n_columns) raw feature columns; y: (n_samples, 1) labels or (n_samples, L) 0/1 columns.
     config.data.valid_size rows are held out for early stopping (0: train on every row). Returns the Run
     (classifier, resolved config, per-epoch history); the estimator builds on this.
+    sample_weight: (n_samples,) non-negative weights of the rows in the training loss.
     """
     config = make_config(config, test_size=0.0, source="<in-memory>")
-    prepared = prepare_in_memory(Dataset(X, y, "<in-memory>"), config)
+    prepared = prepare_in_memory(Dataset(X, y, "<in-memory>"), config, sample_weight)
     return train_prepared(config, prepared, progress=progress, callbacks=list(callbacks))
