@@ -98,7 +98,7 @@ def test_seeds_repeat_each_variant_and_a_diverging_variant_is_kept_and_explained
     assert good["n_runs"] == 2 and good["valid_accuracy_std"] >= 0 and good["n_diverged"] == 0
     assert bad["n_diverged"] == 2 and math.isnan(bad["valid_accuracy_mean"])
     assert any("lower the learning rate" in s for s in bad["diagnosis"])
-    with pytest.raises(tc.ConfigError, match="already exists"):
+    with pytest.raises(tc.ConfigError, match="holds a different comparison"):  # the same one would continue
         compare(base, [{}], out=tmp_path / "c")
 
 

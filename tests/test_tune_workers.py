@@ -50,7 +50,8 @@ def test_a_worker_killed_in_its_first_trial_is_retried_by_the_next(tmp_path):
     assert trials[0].state.name == "FAIL"
     retry = next(t for t in trials.values() if t.system_attrs.get("failed_trial") == 0)
     assert retry.state.name == "COMPLETE" and retry.user_attrs.get("defaults")
-    assert retry.params == trials[0].params
+    # (killed before its settings were drawn, trial 0 holds only the defaults it was enqueued with)
+    assert retry.params == (trials[0].params or trials[0].system_attrs["fixed_params"])
     summary = json.loads((out / "tune.json").read_text())
     assert summary["defaults_valid_accuracy"] == retry.value
     assert summary["trial_states"].get("running") is None
