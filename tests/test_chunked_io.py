@@ -9,7 +9,7 @@ import pytest
 import torchclassify
 from torchclassify.cli import main
 from torchclassify.commands.evaluate import evaluate_file
-from torchclassify.data.sources import iter_table, read_table
+from torchclassify.data.tables import iter_table, read_table
 from torchclassify.errors import DataError
 
 

@@ -98,7 +98,7 @@ def test_seeds_repeat_each_variant_and_a_diverging_variant_is_kept_and_explained
     assert good["n_runs"] == 2 and good["valid_accuracy_std"] >= 0 and good["n_diverged"] == 0
     assert bad["n_diverged"] == 2 and math.isnan(bad["valid_accuracy_mean"])
     assert any("lower the learning rate" in s for s in bad["diagnosis"])
-    with pytest.raises(tc.ConfigError, match="already exists"):
+    with pytest.raises(tc.ConfigError, match="holds a different comparison"):  # the same one would continue
         compare(base, [{}], out=tmp_path / "c")
 
 
@@ -121,3 +121,67 @@ def test_cli_grid_file_with_base_settings_and_flags_that_win(tmp_path, capsys):
     config = json.loads((Path(runs[3]["run_dir"]) / "config.json").read_text())
     assert config["data"]["source"] == "moons" and config["data"]["n_samples"] == 100
     assert config["train"]["epochs"] == 3 and config["model"]["dropout"] == 0.2 and config["train"]["seed"] == 1
+
+
+def _compare_command(out: Path) -> list[str]:
+    return ["compare", "--data", "moons", "--n-samples", "120", "--epochs", "3", "--batch-size", "full",
+            "--vary", "hidden", "4", "8", "--seeds", "2", "--out", str(out)]
+
+
+def test_a_failed_comparison_is_continued_by_rerunning_it(tmp_path, capsys, monkeypatch):
+    # Issue 16 #15: rerunning said "exists, use --overwrite", which retrained everything.
+    import torchclassify.compare as compare_module
+
+    out = tmp_path / "cmp"
+    real_train, calls, killed = compare_module.train, [], []
+
+    def failing_train(*args, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 3 and not killed:
+            killed.append(True)
+            raise KeyboardInterrupt  # killed during the third run (nothing of it kept: no checkpoint yet)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(compare_module, "train", failing_train)
+    assert main(_compare_command(out)) == 130
+    finished = sorted(p.name for p in (out / "runs").iterdir())
+    assert finished == ["hidden=4_seed=0", "hidden=4_seed=1"]
+    first = {name: (out / "runs" / name / "model.safetensors").stat().st_mtime_ns for name in finished}
+    calls.clear()
+    capsys.readouterr()
+    assert main(_compare_command(out)) == 0
+    err = capsys.readouterr().err
+    assert "2 of 4 runs already finished are reused, not retrained" in err
+    assert len(calls) == 2  # only the two runs that never finished were trained
+    assert {name: (out / "runs" / name / "model.safetensors").stat().st_mtime_ns for name in finished} == first
+    runs = json.loads((out / "comparison.json").read_text())["runs"]
+    assert [r["status"] for r in runs] == ["ok"] * 4 and len({r["run_dir"] for r in runs}) == 4
+    # A different command on the same folder is refused in one line; --overwrite starts again.
+    assert main(_compare_command(out)[:-2] + ["--lr", "0.5", "--out", str(out)]) == 2
+    assert "holds a different comparison" in capsys.readouterr().err
+    calls.clear()
+    assert main(_compare_command(out) + ["--overwrite"]) == 0 and len(calls) == 4
+
+
+def test_a_comparison_killed_mid_run_resumes_that_run(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from conftest import run_cli
+
+    out = tmp_path / "cmp"
+    command = ["compare", "--data", "moons", "--n-samples", "120", "--batch-size", "full", "--epochs", "8000",
+               "--no-early-stopping", "--vary", "hidden", "8", "--out", str(out)]
+    process = subprocess.Popen([sys.executable, "-m", "torchclassify", *command], stderr=subprocess.PIPE)
+    partial = out / "runs" / "hidden=8_seed=0.partial" / "checkpoint.safetensors"
+    deadline = time.monotonic() + 120
+    while not partial.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.kill()
+    process.wait(30)
+    assert partial.exists()
+    result = run_cli(*command)
+    assert result.returncode == 0, result.stderr
+    assert "0 of 1 runs already finished" in result.stderr
+    assert (out / "runs" / "hidden=8_seed=0" / "model.json").exists() and not partial.parent.exists()

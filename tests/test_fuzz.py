@@ -210,3 +210,25 @@ def test_multilabel_rows_with_no_positive_label(tmp_path):
     run = train_or_refuse(tmp_path / "o" / "run", data=frame, target="t_*")
     assert not isinstance(run, tc.TorchClassifyError), run
     check_trained(run, tmp_path / "o" / "run", frame, ["t_x", "t_y", "t_never"])
+
+
+@pytest.mark.parametrize("names", ["integers", "tuples", "mixed"])
+def test_frames_with_non_text_column_names_train_and_predict(tmp_path, names):
+    # Issue 16 #11: tc.train(data=pd.DataFrame(ndarray).assign(y=...)) trained, then predict on the same frame
+    # failed ("lacks 3 column(s) '0', '1', '2'"); tuple names the same.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    frame = pd.DataFrame(X)
+    if names == "tuples":
+        frame.columns = pd.MultiIndex.from_tuples([("f", 0), ("f", 1), ("g", 0)]).to_flat_index()
+    elif names == "mixed":
+        frame.columns = [0, "b", 2.5]
+    frame = frame.assign(y=np.where(X[:, 0] > 0, "up", "down"))
+    (tmp_path / "o").mkdir()
+    run = train_or_refuse(tmp_path / "o" / "run", data=frame, target="y")
+    assert not isinstance(run, tc.TorchClassifyError), run
+    as_text = frame.set_axis([str(c) for c in frame.columns], axis=1)
+    for clf in (run.classifier, tc.load(tmp_path / "o" / "run")):
+        proba = clf.predict_proba(frame.drop(columns="y")).to_numpy()
+        assert proba.shape == (120, 2) and np.isfinite(proba).all()
+        np.testing.assert_array_equal(clf.predict(frame), clf.predict(as_text))

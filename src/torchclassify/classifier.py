@@ -68,11 +68,19 @@ class TrainedClassifier:
         return self.preprocessor.input_columns
 
     def _frame(self, X) -> pd.DataFrame:
-        """Accept a DataFrame, a dict of columns, or a 2-D array in training column order."""
-        if isinstance(X, pd.DataFrame):
-            return X
+        """Accept a DataFrame, a dict of columns, or a 2-D array in training column order.
+
+        Column names are matched as text, as training stored them: a frame with integer or tuple names
+        (pd.DataFrame(ndarray)) predicts as it trained (columns 0, 1 were stored as "0", "1")."""
         if isinstance(X, dict):
-            return pd.DataFrame(X)
+            X = pd.DataFrame(X)
+        if isinstance(X, pd.DataFrame):
+            if all(isinstance(c, str) for c in X.columns):
+                return X
+            names = [str(c) for c in X.columns]
+            if len(set(names)) != len(names):
+                raise DataError("the rows have column names that are equal as text (e.g. 1 and '1'): rename them")
+            return X.set_axis(names, axis=1)
         array = np.asarray(X)
         if array.ndim != 2 or array.shape[1] != len(self.feature_columns):
             raise DataError(f"expected rows with {len(self.feature_columns)} columns "

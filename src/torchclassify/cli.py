@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         if isinstance(err, OSError) and err.errno in _USER_ERRNOS:
             where = f" {err.filename}" if err.filename else ""
-            print(f"error: cannot use{where}: {err.strerror or err}", file=sys.stderr)
+            verb = "write" if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG) else "use"
+            print(f"error: cannot {verb}{where}: {err.strerror or err}", file=sys.stderr)
             return EXIT_BAD_INPUT
         print(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback, and please "
               "report it)", file=sys.stderr)

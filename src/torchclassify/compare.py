@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .compare_plan import PLAN, check_continuation, finished, finished_run
 from .config import SETTINGS, check_value, format_setting, make_config, parse_setting, setting_name, spec
 from .diagnose import diagnose_error
 from .errors import ConfigError, DataError, TrainingError
 from .files import atomic_write, clean_for_json, read_bytes, to_json_text
+from .run_folder import partial_path
 from .tasks import get_task
 from .tracking import ParentRun, make_tracking
 from .workflow import train
@@ -41,6 +43,7 @@ class Comparison:
     main_metric: str
     runs: list[dict[str, Any]] = field(default_factory=list)
     ranking: list[dict[str, Any]] = field(default_factory=list)
+    n_reused: int = 0  # finished runs of an earlier, interrupted call that were reused, not retrained
 
 
 def parse_value(name: str, value: Any) -> Any:
@@ -155,6 +158,8 @@ def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = N
     Ranking: mean validation main metric over seeds, ties broken by the lower mean validation loss.
     A run that diverges (NaN loss) is kept in the table as "diverged", ranked last, with its diagnosis.
     log: a function called with one line per finished run (the CLI prints them).
+    A comparison that was killed or failed is continued by calling it again with the same arguments: its
+    finished runs are reused (result.n_reused), an interrupted one resumed; overwrite=True starts again.
     track, tracking_uri: as train's; with MLflow, one parent run for the command and a nested run per
     variant x seed; with TensorBoard, each run's event files in its folder (`tensorboard --logdir OUT/runs`).
     """
@@ -174,21 +179,31 @@ def _compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None, o
              progress: str, data, log, parent: ParentRun) -> Comparison:
     """compare's work: train each variant x seed (its tracking from `parent`), rank them, write the files."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
     configs = []
     for variant in variants or [{}]:
         for seed in seeds or [make_config(base).train.seed]:
             configs.append((variant, seed, make_config(base, **{**variant, "seed": seed})))  # fail before training
+    plan = [{"variant": variant_name(v), "seed": seed, "config": c.to_dict()} for v, seed, c in configs]
+    continuing = check_continuation(out, plan, overwrite)
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    atomic_write(out / PLAN, to_json_text(clean_for_json(plan)))
     result = Comparison(out, "")
+    if continuing and log is not None:
+        done = sum(finished(out / "runs" / _folder(f"{p['variant']} seed={p['seed']}")) for p in plan)
+        log(f"continuing {out}: {done} of {len(plan)} runs already finished are reused, not retrained")
     for variant, seed, config in configs:
         name = variant_name(variant)
         run_dir = out / "runs" / _folder(f"{name} seed={seed}")
         row: dict[str, Any] = {"variant": name, "settings": variant, "seed": seed, "run_dir": str(run_dir)}
         try:
-            run = train(config, data=data, out=run_dir, overwrite=overwrite, progress=progress,
-                        track=parent.child(f"{name} seed={seed}"))
+            track = parent.child(f"{name} seed={seed}")
+            if continuing and finished(run_dir):
+                run = finished_run(run_dir)
+                result.n_reused += 1
+            elif continuing and partial_path(run_dir).is_dir():  # killed while training: continue it
+                run = train(data=data, resume=run_dir, progress=progress, track=track)
+            else:
+                run = train(config, data=data, out=run_dir, overwrite=overwrite, progress=progress, track=track)
         except TrainingError as err:
             row.update(status="diverged", metrics={}, history=[], diagnosis=diagnose_error(str(err), config),
                        error=str(err), run_dir=None)

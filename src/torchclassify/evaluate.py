@@ -9,6 +9,22 @@ import torch
 from .tasks import Task
 
 PER_CLASS_KEYS = ("precision_per_class", "recall_per_class", "f1_per_class", "f1_per_label")
+# Past this many classes the C x C confusion matrix is stored as its nonzero cells: 2,000 classes would be
+# 4 million numbers (88 MB of metrics.json) for a few thousand rows.
+MAX_MATRIX_CLASSES = 100
+
+
+def sparse_confusion(matrix: list[list[int]], n_classes: int) -> dict:
+    """A (C, C) confusion matrix as its nonzero cells: at most one per evaluated row, whatever C is."""
+    import numpy as np
+
+    counts = np.asarray(matrix, dtype=np.int64)
+    true, predicted = np.nonzero(counts)
+    return {"confusion_matrix": None,
+            "confusion_matrix_cells": [[int(t), int(p), int(counts[t, p])] for t, p in zip(true, predicted)],
+            "confusion_matrix_note": f"{n_classes} classes: the {n_classes}x{n_classes} matrix is stored as its "
+                                     "nonzero cells in confusion_matrix_cells, [true class index, predicted class "
+                                     "index, rows], class indices as in classes"}
 
 
 def compute_metrics(task: Task, y_proba: torch.Tensor, y_true: torch.Tensor, classes: list,
@@ -21,6 +37,9 @@ def compute_metrics(task: Task, y_proba: torch.Tensor, y_true: torch.Tensor, cla
     for key in PER_CLASS_KEYS:
         if key in metrics:
             metrics[key] = {str(c): v for c, v in zip(classes, metrics[key])}
+    matrix = metrics.get("confusion_matrix")
+    if y_true.ndim == 1 and len(classes) > MAX_MATRIX_CLASSES and isinstance(matrix, list):
+        metrics.update(sparse_confusion(matrix, len(classes)))
     metrics["n_samples"] = int(y_true.shape[0])
     metrics["classes"] = [c if isinstance(c, (int, float, str, bool)) else str(c) for c in classes]
     return metrics

@@ -12,6 +12,7 @@ import errno
 import json
 import math
 import os
+import re
 import stat
 import struct
 from pathlib import Path
@@ -41,14 +42,25 @@ def atomic_write(path, write: Callable[[Path], None] | bytes | str) -> Path:
     """
     path = Path(path)
     folder = path.parent
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):  # never rename a file over a FIFO, a device or a folder
+        raise OSError(errno.EISDIR if stat.S_ISDIR(mode) else errno.EEXIST,
+                      f"{_kind(mode)}, not a file: refusing to replace it", str(path))
     _remove_stale_temporaries(path)
     tmp = folder / f".{path.name}{_TMP_MARK}{os.getpid()}-{os.urandom(3).hex()}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        except OSError as err:
+            raise OSError(err.errno, err.strerror, str(path)) from None
         if callable(write):
             os.close(fd)
             write(tmp)
             fd = os.open(tmp, os.O_RDONLY)
+            os.fchmod(fd, 0o666 & ~_umask())  # a writer that recreated the file (safetensors: 0600) follows it too
         else:
             data = write.encode("utf-8") if isinstance(write, str) else bytes(write)
             view = memoryview(data)
@@ -59,11 +71,40 @@ def atomic_write(path, write: Callable[[Path], None] | bytes | str) -> Path:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+    except OSError as err:  # named after the real file, not its temporary (the reader never sees that name)
+        _discard(tmp)
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
+    except Exception as err:
+        _discard(tmp)
+        code = os_error_code(err)
+        if code is None:
+            raise
+        raise OSError(code, os.strerror(code), str(path)) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     sync_folder(folder)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _discard(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:  # a read-only folder: nothing was created there either
+        pass
+
+
+def os_error_code(err: BaseException) -> int | None:
+    """The errno inside a library's own exception about a failed write: safetensors' SafetensorError says
+    "I/O error: No space left on device (os error 28)". None when it is not about the file system."""
+    match = re.search(r"\(os error (\d+)\)", str(err))
+    return int(match.group(1)) if match else None
 
 
 def sync_folder(folder: Path) -> None:
@@ -259,3 +300,73 @@ def same_file(a, b) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+
+
+def is_stream(path) -> bool:
+    """Whether `path` exists and is a FIFO or a character device (`-o >(gzip > x)`, `-o /dev/null`): a place
+    to stream into, not a file to replace."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def check_output(path, error: type[TorchClassifyError], what: str, inputs=(), protected=()) -> Path:
+    """Refuse, in one line, an output path that would destroy something: empty, a folder, one of `inputs`
+    (the file being read), or inside / one of `protected` (a run folder or its files). Returns the path.
+
+    A FIFO or character device is fine: `write_output` streams into it instead of replacing it.
+    """
+    text = str(path) if path is not None else ""
+    if not text.strip():
+        raise error(f"{what} is empty: give a file path")
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{what} {path} is a folder: give a file path inside it")
+    for source in inputs:
+        if source is not None and same_file(path, source):
+            raise error(f"{what} {path} is {source}, which this command reads: writing it would destroy it - "
+                        "choose another file")
+    target = _resolved(path)
+    for folder in protected:
+        if folder is None:
+            continue
+        folder = _resolved(Path(folder))
+        if target == folder or folder in target.parents or same_file(path, folder):
+            raise error(f"{what} {path} is inside the run folder {folder}: its files are the model - write "
+                        "the output somewhere else")
+    return path
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def make_parents(path) -> list[Path]:
+    """Create the missing parent folders of `path`; returns those created (innermost first), so that a command
+    that fails can remove them again (run_folder.remove_created_parents)."""
+    path = Path(path)
+    created = [p for p in path.parents if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def write_output(path, write: Callable[[Path], None] | bytes | str) -> Path:
+    """An output file: atomic_write, or, for a FIFO or character device, written straight into it (a pipe
+    cannot be renamed over, and replacing /dev/null with a file would break the machine)."""
+    path = Path(path)
+    if not is_stream(path):
+        return atomic_write(path, write)
+    if callable(write):
+        write(path)
+    else:
+        with open(path, "wb") as handle:
+            handle.write(write.encode("utf-8") if isinstance(write, str) else bytes(write))
+    return path

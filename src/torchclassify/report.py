@@ -21,10 +21,10 @@ from .config import RunConfig
 from .data.prepare import rebuild_rows
 from .errors import ConfigError, DataError, TorchClassifyError
 from .evaluate import PER_CLASS_KEYS
-from .files import atomic_write
+from .files import write_output
 from .pages import figure_html, figure_to_data_uri, html_page  # noqa: F401 (html_page, figure_to_data_uri re-exported)
 from .pages import table as _table
-from .run_folder import read_history, read_metrics, read_run_config
+from .run_folder import read_history, read_metrics, read_run_settings
 
 # ------------------------------------------------------------------------------------------ the run
 
@@ -65,7 +65,8 @@ class RunView:
         """From a run folder: model files, config.json, history.csv, metrics.json; rows rebuilt from config."""
         run_dir = Path(run_dir)
         classifier = load_model(run_dir, trust_custom_model=trust_custom_model)
-        config = read_run_config(run_dir)
+        settings = read_run_settings(run_dir)  # checked: a corrupted config.json is one ModelFileError line
+        config = {} if settings is None else settings.to_dict()
         summary = classifier.info.get("summary") or {}
         view = cls(classifier, config, read_history(run_dir), read_metrics(run_dir), dict(summary))
         view._rebuild_rows()
@@ -160,6 +161,7 @@ _CAPTIONS = {
                    "taken at face value. A marker's area grows with the rows in its bin; faded bins hold too few "
                    "rows to say much.",
 }
+MAX_TABLE_CLASSES = 50  # rows of a per-class table in the page (metrics.json has them all)
 MAX_REPORT_LABELS = 3  # multilabel boundary panels in the report (one row of two panels per label)
 
 
@@ -192,7 +194,9 @@ def build_report(view: RunView, format: str = "png") -> str:
     else:
         if view.data_note:  # drawn from a sample of the rows: say so above the pictures
             sections.append(("Rows drawn", f'<p class="muted">{html.escape(view.data_note)}.</p>'))
-        options = {"resolution": 100}
+        # The grid's probabilities are resolution^2 x classes numbers: fewer points for many classes keeps
+        # them near 4 million (2,000 classes: a 44 x 44 grid, 30 MB instead of 160 MB per copy).
+        options = {"resolution": int(np.clip(np.sqrt(4e6 / max(classifier.labels.n_classes, 1)), 30, 100))}
         if classifier.labels.multilabel and classifier.labels.n_classes > MAX_REPORT_LABELS:
             options["labels"] = classifier.classes[:MAX_REPORT_LABELS]
         boundary = _figure_html(view, "boundary", format, **options)
@@ -212,7 +216,7 @@ def build_report(view: RunView, format: str = "png") -> str:
 
 def write_report(view: RunView, path, format: str = "png") -> Path:
     """Build the report and write it to `path` atomically (temporary name, then rename)."""
-    return atomic_write(Path(path), build_report(view, format))
+    return write_output(Path(path), build_report(view, format))
 
 
 # ------------------------------------------------------------------------------------------ the tables
@@ -262,7 +266,11 @@ def _metrics_html(metrics: dict) -> str:
             classes = list(metrics[split][keys[0]])
             short = [k.replace("_per_class", "").replace("_per_label", "") for k in keys]
             parts.append(f"<h3>Per {'label' if 'f1_per_label' in keys else 'class'} ({html.escape(split)})</h3>")
-            parts.append(_table(["class"] + short, [[c] + [metrics[split][k].get(c) for k in keys] for c in classes]))
+            parts.append(_table(["class"] + short, [[c] + [metrics[split][k].get(c) for k in keys]
+                                                    for c in classes[:MAX_TABLE_CLASSES]]))
+            if len(classes) > MAX_TABLE_CLASSES:
+                parts.append(f'<p class="muted">The first {MAX_TABLE_CLASSES} of {len(classes)} classes; every '
+                             "class is in metrics.json.</p>")
     return "\n".join(parts)
 
 
@@ -286,7 +294,9 @@ def _data_html(view: RunView) -> str:
     counts = s.get("class_counts") or {}
     if counts:
         parts.append("<h3>Training rows per class</h3>")
-        parts.append(_table(["class", "rows"], [[k, v] for k, v in counts.items()]))
+        parts.append(_table(["class", "rows"], [[k, v] for k, v in list(counts.items())[:MAX_TABLE_CLASSES]]))
+        if len(counts) > MAX_TABLE_CLASSES:
+            parts.append(f'<p class="muted">The first {MAX_TABLE_CLASSES} of {len(counts)} classes.</p>')
     return "\n".join(parts)
 
 

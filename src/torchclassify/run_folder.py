@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import RunConfig
 from .errors import ConfigError, ModelFileError
 from .files import read_bytes, read_json
 
@@ -23,6 +24,7 @@ LOCK = "lock"
 CONFIG = "config.json"
 METRICS = "metrics.json"
 HISTORY = "history.csv"
+DATA_FINGERPRINT = "data.json"  # in OUT.partial/: the rows a run started on, checked by --resume
 MAX_HISTORY_BYTES = 64 * 2**20
 
 
@@ -34,8 +36,9 @@ def partial_path(out: Path) -> Path:
 
 # What an interrupted training's OUT.partial/ may hold: its lock, settings, checkpoint, the best model saved on
 # Ctrl-C, and the temporaries of those (a finished run folder has model.json at its top: never one of these).
-_PARTIAL_NAMES = (LOCK, CONFIG, "checkpoint.safetensors", "best")
-_PARTIAL_PREFIXES = (".final-", ".best-", f".{CONFIG}.tmp-", ".checkpoint.safetensors.tmp-")
+_PARTIAL_NAMES = (LOCK, CONFIG, DATA_FINGERPRINT, "checkpoint.safetensors", "best")
+_PARTIAL_PREFIXES = (".final-", ".best-", f".{CONFIG}.tmp-", f".{DATA_FINGERPRINT}.tmp-",
+                     ".checkpoint.safetensors.tmp-")
 
 
 def is_partial_folder(folder: Path) -> bool:
@@ -57,8 +60,8 @@ class RunFolderWriter:
 
     def __init__(self, out: Path, overwrite: bool = False, resume: bool = False):
         self.out = Path(out)
-        if not str(out).strip():
-            raise ConfigError("--out is empty: give a folder path")
+        if not str(out).strip() or self.out.name in ("", ".", ".."):
+            raise ConfigError(f"--out {str(out)!r} names no folder: give a folder path, e.g. runs/NAME")
         if self.out.name.endswith(PARTIAL_SUFFIX):
             raise ConfigError(f"--out {self.out}: names ending in {PARTIAL_SUFFIX} are where interrupted trainings "
                               "live; choose another name")
@@ -197,6 +200,37 @@ def read_run_config(run_dir) -> dict:
     if not isinstance(raw, dict):
         raise ModelFileError(f"{path} must hold a JSON object: the run folder is corrupted")
     return raw
+
+
+def read_run_settings(run_dir):
+    """config.json of a run as a validated RunConfig (None when the folder holds only a model).
+
+    The one way a command reads a run's settings: the file is read checked (regular file, size, nesting,
+    numbers) and every value type- and range-checked; anything else is one ModelFileError line.
+    """
+    raw = read_run_config(run_dir)
+    if not raw:
+        return None
+    try:
+        return RunConfig.from_dict(raw)
+    except (ConfigError, TypeError, ValueError) as err:
+        message = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise ModelFileError(f"{Path(run_dir) / CONFIG} is invalid ({message}): the run folder is corrupted - "
+                             "retrain, or restore the file") from None
+
+
+def run_data_settings(run_dir):
+    """The run's data settings (config.DataConfig: source, target, n_samples, noise, ...), checked; None when
+    the folder has no config.json."""
+    settings = read_run_settings(run_dir)
+    return None if settings is None else settings.data
+
+
+def run_files(run_dir) -> list[Path]:
+    """The files of a run folder that commands read (an output may never replace one of them)."""
+    run_dir = Path(run_dir)
+    names = ("model.json", "model.safetensors", CONFIG, METRICS, HISTORY, "train_rows.safetensors")
+    return [run_dir / name for name in names]
 
 
 def read_metrics(run_dir) -> dict:

@@ -9,10 +9,10 @@ history.png, tune.html, and best/ - the retrained best run, rerun by `train --co
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from .compare import parse_value
@@ -21,8 +21,20 @@ from .diagnose import diagnose_error
 from .engine.callbacks import Callback
 from .errors import ConfigError, TrainingError
 from .files import atomic_write, clean_for_json, to_json_text
+from .run_folder import read_metrics, remove_created_parents
 from .tasks import get_task
 from .tracking import ParentRun, make_tracking
+from .tune_study import (
+    DEFAULT_HEARTBEAT,
+    BestLock,
+    check_heartbeat,
+    fail_dead_trials,
+    finish_study,
+    mark_worker,
+    needs_defaults,
+    open_study,
+    retrained_trial,
+)
 from .tune_summary import history_figure, study_summary, to_settings, tune_html
 from .workflow import train
 
@@ -50,6 +62,7 @@ class TuneResult:
     best_run: Any = None  # workflow.Run, or None with retrain=False
     out: Path | None = None
     importance: dict[str, float] | None = None
+    note: str = ""  # where the best run is (or will be) when another worker retrains it
 
 
 class PruneOnValidation(Callback):
@@ -149,41 +162,18 @@ def suggest(trial, space: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def open_study(storage: str | None, study_name: str, out: Path, direction: str = "maximize", sampler_seed=None):
-    """Create or join a study; default storage: sqlite:///OUT/study.db. Safe when workers start together."""
-    import optuna
-
-    if storage is None:
-        out.mkdir(parents=True, exist_ok=True)
-        storage = f"sqlite:///{(out / 'study.db').resolve()}"
-    engine_kwargs = {"connect_args": {"timeout": 120}} if storage.startswith("sqlite") else {}
-    sampler = optuna.samplers.TPESampler(seed=sampler_seed)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
-    for attempt in range(10):
-        try:
-            rdb = optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
-            return optuna.create_study(storage=rdb, study_name=study_name, direction=direction, sampler=sampler,
-                                       pruner=pruner, load_if_exists=True)
-        except ImportError as err:
-            raise ConfigError(f"--storage {storage!r} needs a database driver that is not installed: {err}") from None
-        except Exception as err:  # noqa: BLE001 - two workers creating the tables at once: the loser retries
-            if attempt == 9 or "locked" not in str(err).lower() and "exists" not in str(err).lower() \
-                    and "unique" not in str(err).lower():
-                if isinstance(err, ValueError):
-                    raise ConfigError(f"cannot open the study {study_name!r} in {storage!r}: {err}") from None
-                raise
-            time.sleep(0.2 + 0.3 * attempt)
-
-
 def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = None, out="runs/tune",
          storage: str | None = None, study_name: str = "torchclassify", sampler_seed: int | None = None,
          retrain: bool = True, overwrite: bool = True, data=None, log=None, track=None,
-         tracking_uri: str | None = None) -> TuneResult:
+         tracking_uri: str | None = None, heartbeat: int = DEFAULT_HEARTBEAT) -> TuneResult:
     """Search the space with TPE for n_trials (this worker's budget) or timeout seconds, then retrain the best.
 
     base: the RunConfig every trial starts from (its seed fixes the split, so trials share one validation set).
     space: parse_space's result, or overrides for it (text list or dict); None: DEFAULT_SPACE.
-    storage/study_name: join an existing study (any Optuna database URL) - several workers share its trials.
+    storage/study_name: join an existing study (any Optuna database URL) - several workers share its trials;
+    only the last worker to finish retrains the best (result.note says where it is, for the others).
+    heartbeat: seconds between a running trial's heartbeats; a trial silent for 3 of them is a dead worker's,
+    failed and run again by another worker (tune_study).
     The objective is the validation main metric of the weights a run keeps; ties go to the lower validation
     loss. The test split is never read while choosing. A trial whose loss turns NaN is recorded as failed.
     track, tracking_uri: as train's; MLflow nests each trial (and the retrained best) under one run for this
@@ -191,9 +181,10 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     """
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if n_trials < 1:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are reported by us, in one line
+    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {n_trials}")
+    check_heartbeat(heartbeat)
     tracking = make_tracking(track, tracking_uri)
     if isinstance(space, tuple):
         space, fixed = space
@@ -202,14 +193,25 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     base = make_config(base, **fixed)
     if base.data.valid_size == 0:
         raise ConfigError("tune chooses on the validation split: --valid-size must be above 0")
+    check_data(base, data)  # a bad file or target fails here, before a study exists
+    if log is not None:
+        log(f"searching {', '.join(space) or 'nothing'} for {n_trials} trials"
+            + (f" or {timeout:g}s" if timeout else "") + f" into {out}")
     out = Path(out)
-    study = open_study(storage, study_name, out, sampler_seed=sampler_seed)
-    if not study.trials:  # the defaults are the first trial: the search can only match or beat them
+    created = [p for p in (out, *out.parents) if not p.exists()]
+    try:
+        study = open_study(storage, study_name, out, sampler_seed=sampler_seed, heartbeat=heartbeat)
+    except BaseException:
+        remove_created_parents(created)
+        raise
+    fail_dead_trials(study)
+    if needs_defaults(study):  # the defaults are a trial: the search can only match or beat them
         defaults = _defaults_in_space(base, space)
         if defaults:
-            study.enqueue_trial(defaults, user_attrs={"defaults": True}, skip_if_exists=True)
+            study.enqueue_trial(defaults, user_attrs={"defaults": True})
 
     def objective(trial):
+        mark_worker(trial)
         settings = to_settings(suggest(trial, space))
         config = make_config(base, **settings)
         pruning = PruneOnValidation(trial)
@@ -226,7 +228,6 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
         trial.set_user_attr("main_metric", metric)
         trial.set_user_attr("epochs", run.summary["epochs_run"])
         trial.set_user_attr("diagnosis", run.summary.get("diagnosis", []))
-        trial.set_user_attr("worker", os.getpid())
         if log is not None:
             log(f"trial {trial.number}: valid {metric} "
                 f"{'pruned' if pruning.pruned else format(run.metrics['valid'][metric], '.4f')} "
@@ -235,26 +236,70 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
             raise optuna.TrialPruned()
         return float(run.metrics["valid"][metric])
 
+    def run_trials(n: int, limit: float | None = None) -> None:
+        study.optimize(objective, n_trials=n, timeout=limit, catch=(TrainingError,))
+
     # MLflow: this worker's parent run, a nested run per trial and one for the retrained best.
     params = {"n_trials": n_trials, "timeout": timeout, "study_name": study_name, "space": to_json_text(space)}
     with ParentRun(tracking, "tune", out.name, base, params) as parent:
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(TrainingError,))
-        best = best_trial(study)
-        if best is None:
-            raise TrainingError("no trial finished: every trial was pruned or diverged - narrow --space (e.g. a "
-                                "lower lr range) or give more --trials")
-        result = TuneResult(study, dict(best.params), float(best.value), best.number,
-                            best.user_attrs.get("main_metric", "accuracy"), out=out)
-        result.importance = importance(study)
-        if retrain:
-            config = make_config(base, **to_settings(best.params))
-            result.best_run = train(config, data=data, out=out / "best", overwrite=overwrite, progress="quiet",
-                                    track=parent.child("best"))
-        write_summary(result)
-        parent.finish(files=[out / name for name in TUNE_FILES],
+        run_trials(n_trials, timeout)
+        finish = finish_study(study, run_trials, heartbeat)
+        result = _conclude(study, finish, out, retrain, lambda config: train(
+            config, data=data, out=out / "best", overwrite=overwrite, progress="quiet", track=parent.child("best")),
+            base)
+        parent.finish(files=[out / name for name in TUNE_FILES if (out / name).exists()],
                       metrics={f"best_valid_{result.main_metric}": result.best_value},
                       tags={"torchclassify.best_trial": result.best_trial})
     return result
+
+
+def _conclude(study, finish, out: Path, retrain: bool, retrain_best, base) -> TuneResult:
+    """The study's result for this worker; the last worker to finish (finish.last) retrains the best trial with
+    retrain_best(config), under OUT/.best.lock, and writes the summary; the others say where the best run is."""
+    best = best_trial(study)
+    if best is None:
+        if not finish.last:
+            raise TrainingError(f"no trial has finished yet ({len(finish.running)} still running in other workers): "
+                                "the last worker to finish retrains the best")
+        raise TrainingError("no trial finished: every trial was pruned or diverged - narrow --space (e.g. a lower "
+                            "lr range) or give more --trials")
+    result = TuneResult(study, dict(best.params), float(best.value), best.number,
+                        best.user_attrs.get("main_metric", "accuracy"), out=out)
+    result.importance = importance(study)
+    if not finish.last:
+        running = ", ".join(f"{t.number} (pid {t.user_attrs.get('worker', '?')} on {t.user_attrs.get('host', '?')})"
+                            for t in finish.running)
+        result.note = (f"trial(s) {running} still running: the last worker to finish retrains the best trial into "
+                       f"{out / 'best'}" if retrain else f"trial(s) {running} still running")
+        return result
+    lock = BestLock(out)
+    if lock.held_by is not None:
+        result.note = f"worker pid {lock.held_by} is retraining the best trial into {out / 'best'} right now"
+        return result
+    try:
+        if retrain and retrained_trial(out) == best.number:  # another worker finished last a moment ago
+            result.best_run = SimpleNamespace(run_dir=out / "best", metrics=read_metrics(out / "best"))
+            result.note = f"the best trial {best.number} was already retrained into {out / 'best'}"
+        elif retrain:
+            result.best_run = retrain_best(make_config(base, **to_settings(best.params)))
+            result.note = f"this worker retrained the best trial {best.number} into {out / 'best'}"
+        write_summary(result)
+    finally:
+        lock.release()
+    return result
+
+
+def check_data(base, data=None) -> None:
+    """Read the rows and targets once and check them (missing file, unknown target, one class, a task that
+    does not fit), so that bad input is one line before a study or folder is created."""
+    from .data.prepare import load_dataset
+    from .data.split import split_targets
+    from .data.stream import ParquetTable
+
+    if base.data.stream:
+        ParquetTable(base.data.source, base.data.target, base.data.chunk_rows)
+        return
+    split_targets(load_dataset(base, data).y, make_config(base))
 
 
 def _main_metric(run) -> str:

@@ -45,6 +45,13 @@ def _add_setting(group, f: dataclasses.Field) -> None:
     group.add_argument(flag_of(f.name), **kwargs)
 
 
+def output_path(text: str) -> Path:
+    """An argparse `type` for --out / -o: a path, never an empty one (Path("") would be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a path")
+    return Path(text)
+
+
 def setting_type(name: str):
     """An argparse `type` that parses text as config.parse_setting does (one message for both)."""
     def parse(text: str):

@@ -14,6 +14,7 @@ from .common import (
     add_tracking_arguments,
     config_from_args,
     given_settings,
+    output_path,
     tracking_options,
 )
 
@@ -37,8 +38,10 @@ def register(sub) -> None:
     parser.add_argument("--grid", type=Path, metavar="FILE", help="a TOML/YAML file with base, grid and seeds")
     parser.add_argument("--seeds", type=int, help="train each variant with this many seeds (mean ± std)")
     add_config_argument(parser, "a config.json every variant starts from")
-    parser.add_argument("--out", type=Path, default=Path("runs/compare"), help="comparison folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing run folders in --out")
+    parser.add_argument("--out", type=output_path, default=Path("runs/compare"), help="comparison folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start again, retraining every run (without it, rerunning the same command continues "
+                             "an interrupted comparison, reusing its finished runs)")
     parser.add_argument("--progress", action="store_true", help="show each run's training progress")
     add_tracking_arguments(parser)
     add_setting_arguments(parser)

@@ -25,20 +25,18 @@ def register(sub) -> None:
 
 def execute(args) -> int:
     from ..classifier import load_model
-    from ..config import RunConfig
     from ..data.prepare import rebuild_rows
     from ..data.sources import BUILTINS, load_data
     from ..evaluate import format_metrics
-    from ..run_folder import read_run_config
+    from ..run_folder import read_run_settings
 
     classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
-    raw_config = read_run_config(args.run)
-    config_data = raw_config.get("data", {}) if isinstance(raw_config.get("data", {}), dict) else {}
-    source = args.source or config_data.get("source")
+    config = read_run_settings(args.run)  # checked: a hostile config.json is one line; None without one
+    own = config.data.source if config is not None else None
+    source = args.source or own
     if source is None:
         raise ConfigError(f"{args.run} has no config.json naming its data: give --data FILE")
-    if _is_own(source, config_data.get("source")):
-        config = RunConfig.from_dict(raw_config)
+    if _is_own(source, own):
         split = args.split or "test"
         if config.data.stream:
             metrics, n_rows = evaluate_streamed_split(classifier, config, split)
@@ -54,10 +52,12 @@ def execute(args) -> int:
     elif args.split is not None:
         raise ConfigError("--split chooses among the run's own rows; with another --data every row is scored")
     elif source in BUILTINS:
-        dataset = load_data(source, n_samples=config_data.get("n_samples"), noise=config_data.get("noise"))
+        dataset = load_data(source, n_samples=config.data.n_samples if config else None,
+                            noise=config.data.noise if config else None)
         metrics, name = classifier.evaluate(dataset.X, dataset.y), source
     else:
-        target = args.target or config_data.get("target")
+        stored = classifier.info.get("target")  # the training target, kept in model.json
+        target = args.target or (stored if isinstance(stored, str) else None) or (config and config.data.target)
         if not target and classifier.labels.multilabel:
             target = ",".join(map(str, classifier.classes))
         metrics = evaluate_file(classifier, Path(source), target, args.run, quiet=args.quiet)
@@ -102,7 +102,8 @@ def evaluate_file(classifier, path: Path, target: str | None, run_dir: Path | No
     warning on stderr when rows of the file were in the run's training split."""
     import torch
 
-    from ..data.sources import iter_table, split_target
+    from ..data.sources import split_target
+    from ..data.tables import iter_table
     from ..evaluate import compute_metrics
 
     known, columns = _training_hashes(run_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_config_argument, add_setting_arguments, config_from_args
+from .common import add_config_argument, add_setting_arguments, config_from_args, output_path
 
 # Settings the range test does not use: it trains for --steps batches at rates it chooses itself.
 NOT_USED = ("lr", "epochs", "early_stopping", "patience", "schedule", "threshold", "class_weight", "clip_grad_norm",
@@ -25,7 +25,7 @@ def register(sub) -> None:
     parser.add_argument("--end-lr", type=float, default=10.0, help="last rate tried (default 10)")
     parser.add_argument("--steps", type=int, default=200, help="rates tried, one batch each (default 200)")
     add_config_argument(parser)
-    parser.add_argument("--out", type=Path, help="folder for the plot and curve (default runs/<dataset>-lr-find)")
+    parser.add_argument("--out", type=output_path, help="folder for the plot and curve (default runs/<dataset>-lr-find)")
     add_setting_arguments(parser, exclude=NOT_USED)
 
 

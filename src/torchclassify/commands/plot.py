@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
+from .common import output_path
 
 KINDS = ("boundary", "curves", "confusion", "roc", "pr", "calibration")
 
@@ -17,15 +18,16 @@ def register(sub) -> None:
     plot.add_argument("run", type=Path, help="run folder written by train")
     plot.add_argument("--kind", choices=KINDS, default="boundary", help="which picture (default: boundary)")
     plot.add_argument("--format", choices=["png", "svg"], default="png")
-    plot.add_argument("-o", "--output", type=Path, help="file to write (default: RUN/KIND.FORMAT)")
+    plot.add_argument("-o", "--output", type=output_path, help="file to write (default: RUN/KIND.FORMAT)")
     plot.add_argument("--features", help="boundary: 'pca', or two columns 'a,b' (others held at typical values)")
     plot.add_argument("--labels", help="boundary, multilabel: the labels to draw, 'a,b' (default: all)")
     plot.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
 
 
 def execute(args) -> int:
-    from ..files import atomic_write
+    from ..files import check_output, make_parents, write_output
     from ..report import RunView, draw
+    from ..run_folder import remove_created_parents, run_files
 
     options = {}
     if args.kind != "boundary" and (args.features or args.labels):
@@ -34,10 +36,16 @@ def execute(args) -> int:
         options["features"] = "pca" if args.features.strip() == "pca" else [f.strip() for f in args.features.split(",")]
     if args.labels:
         options["labels"] = [label.strip() for label in args.labels.split(",") if label.strip()]
-    view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
-    display = draw(view, args.kind, **options)
     output = args.output or args.run / f"{args.kind}.{args.format}"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(output, lambda tmp: display.savefig(tmp, format=args.format))
+    check_output(output, ConfigError, "-o", inputs=run_files(args.run))
+    view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
+    check_output(output, ConfigError, "-o", inputs=[view.config.get("data", {}).get("source")])
+    display = draw(view, args.kind, **options)
+    created = make_parents(output)
+    try:
+        write_output(output, lambda tmp: display.savefig(tmp, format=args.format))
+    except BaseException:
+        remove_created_parents(created)
+        raise
     print(output)
     return 0

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
+from .common import output_path
 
 
 def register(sub) -> None:
@@ -20,7 +21,7 @@ def register(sub) -> None:
                                                                "and warn)")
     predict.add_argument("--decimals", type=int, default=6, metavar="N",
                          help="decimals of the probabilities (default 6)")
-    predict.add_argument("-o", "--output", type=Path, help="CSV to write (default: standard output)")
+    predict.add_argument("-o", "--output", type=output_path, help="CSV to write (default: standard output)")
     predict.add_argument("--chunk-rows", type=int, default=65_536, metavar="N",
                          help="rows read, predicted and written at a time, so that files larger than memory "
                               "work (default 65536)")
@@ -29,18 +30,19 @@ def register(sub) -> None:
 
 def execute(args) -> int:
     from ..classifier import load_model
-    from ..data.sources import iter_table
-    from ..files import atomic_write
-    from ..run_folder import read_run_config
+    from ..data.tables import iter_table
+    from ..files import check_output, make_parents, write_output
+    from ..run_folder import remove_created_parents
 
     if args.chunk_rows < 1:
         raise ConfigError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
     if not 0 <= args.decimals <= 17:
         raise ConfigError(f"--decimals must be between 0 and 17, got {args.decimals}")
     keep = [c.strip() for c in (args.keep or "").split(",") if c.strip()]
+    if args.output is not None:  # before anything is read: an output must never destroy an input or the model
+        check_output(args.output, ConfigError, "-o", inputs=[args.input], protected=[args.run])
     classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
-    target = classifier.info.get("target") or read_run_config(args.run).get("data", {}).get("target")
-    target = target if isinstance(target, str) and "," not in target and "*" not in target else "prediction"
+    target = target_name(classifier, args.run)
     chunks = iter_table(args.input, args.chunk_rows, classifier.preprocessor.categorical_columns + keep)
     unusable: dict[str, int] = {}
 
@@ -62,18 +64,35 @@ def execute(args) -> int:
         write(sys.stdout)
         _warn_unusable(unusable)
         return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     written = []
 
     def write_file(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             written.append(write(handle))
 
-    atomic_write(args.output, write_file)  # a file that fails partway leaves nothing behind
+    created = make_parents(args.output)
+    try:
+        write_output(args.output, write_file)  # a file that fails partway leaves nothing behind
+    except BaseException:
+        remove_created_parents(created)  # nor the folders made for it
+        raise
     _warn_unusable(unusable)
     if not args.quiet:
         print(f"wrote {written[0]} predictions to {args.output}", file=sys.stderr)
     return 0
+
+
+def target_name(classifier, run: Path) -> str:
+    """The label column's name in the output: the training target stored in model.json (older folders: their
+    config.json's, read checked); "prediction" for several columns or none."""
+    target = classifier.info.get("target")
+    if "target" not in classifier.info:
+        from ..run_folder import run_data_settings
+
+        data = run_data_settings(run)
+        target = None if data is None else data.target
+    usable = isinstance(target, str) and target.strip() and len(target) <= 200 and not set(",*") & set(target)
+    return target.strip() if usable else "prediction"
 
 
 def _unusable_text(unusable: dict[str, int]) -> str:

@@ -4,23 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .common import output_path
+
 
 def register(sub) -> None:
     report = sub.add_parser("report", help="rebuild a run's report.html (one self-contained page)",
                             description="Rebuild RUN/report.html: data and model summary, config, metrics and "
                                         "all pictures, images embedded, readable offline in any browser.")
     report.add_argument("run", type=Path, help="run folder written by train")
-    report.add_argument("-o", "--output", type=Path, help="file to write (default: RUN/report.html)")
+    report.add_argument("-o", "--output", type=output_path, help="file to write (default: RUN/report.html)")
     report.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
 
 
 def execute(args) -> int:
+    from ..errors import ConfigError
+    from ..files import check_output, make_parents
     from ..report import RunView, write_report
+    from ..run_folder import remove_created_parents, run_files
 
-    view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
     output = args.output or args.run / "report.html"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    write_report(view, output)
+    check_output(output, ConfigError, "-o", inputs=run_files(args.run))
+    view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
+    check_output(output, ConfigError, "-o", inputs=[view.config.get("data", {}).get("source")])
+    created = make_parents(output)
+    try:
+        write_report(view, output)
+    except BaseException:
+        remove_created_parents(created)
+        raise
     if view.data_note:
         print(f"note: {view.data_note}")
     print(output)

@@ -12,6 +12,7 @@ from .common import (
     add_tracking_arguments,
     config_from_args,
     given_settings,
+    output_path,
     tracking_options,
 )
 
@@ -21,7 +22,7 @@ def register(sub) -> None:
                            description="Train a classifier; writes config.json, model.safetensors, model.json, "
                                        "history.csv, metrics.json and report.html into --out.")
     add_config_argument(train)
-    train.add_argument("--out", type=Path, help="run folder to create (default: runs/<dataset>)")
+    train.add_argument("--out", type=output_path, help="run folder to create (default: runs/<dataset>)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     train.add_argument("--resume", type=Path, metavar="RUN",
                        help="continue an interrupted training (its --out folder) with the settings it started with")

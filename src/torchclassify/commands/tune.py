@@ -13,6 +13,7 @@ from .common import (
     add_tracking_arguments,
     config_from_args,
     given_settings,
+    output_path,
     tracking_options,
 )
 
@@ -40,10 +41,13 @@ def register(sub) -> None:
                         help="an Optuna database URL to share the study (default: sqlite:///OUT/study.db)")
     parser.add_argument("--study-name", default="torchclassify", help="the study's name in the storage")
     parser.add_argument("--sampler-seed", type=int, help="seed TPE for a reproducible search (one worker)")
+    parser.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",
+                        help="seconds between a running trial's heartbeats in the storage; a trial silent for three "
+                             "is a dead worker's: failed, and run again by another worker (default 30)")
     parser.add_argument("--no-retrain", dest="retrain", action="store_false",
                         help="do not retrain and save the best configuration")
     add_config_argument(parser, "a config.json every trial starts from")
-    parser.add_argument("--out", type=Path, default=Path("runs/tune"), help="study folder (default runs/tune)")
+    parser.add_argument("--out", type=output_path, default=Path("runs/tune"), help="study folder (default runs/tune)")
     add_tracking_arguments(parser)
     add_setting_arguments(parser)
 
@@ -58,13 +62,12 @@ def execute(args) -> int:
     space, fixed = parse_space(args.space)
     space = {k: v for k, v in space.items() if k not in given or k in searched}
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    if log:
-        log(f"searching {', '.join(space) or 'nothing'} for {args.trials} trials"
-            + (f" or {args.timeout:g}s" if args.timeout else "") + f" into {args.out}")
     result = tune(base, (space, fixed), n_trials=args.trials, timeout=args.timeout, out=args.out,
                   storage=args.storage, study_name=args.study_name, sampler_seed=args.sampler_seed,
-                  retrain=args.retrain, log=log, **tracking_options(args))
+                  retrain=args.retrain, log=log, heartbeat=args.heartbeat, **tracking_options(args))
     print(summary_text(study_summary(result)))
+    if result.note:
+        print(result.note)
     return 0
 
 

@@ -15,24 +15,26 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from ..files import atomic_write
-from .sources import check_data_file, csv_options, reading_errors
+from ..files import atomic_write, same_file
+from .tables import TableFile, csv_options, open_table, reading_errors
 
 ROW_GROUP_ROWS = 16_384  # small next to a streamed chunk (131,072 rows by default): chunks mix ~8 groups
 READ_ROWS = 262_144
 
 
-def infer_column_types(path: Path, chunk_rows: int = READ_ROWS) -> dict[str, str]:
+def infer_column_types(path: Path | TableFile, chunk_rows: int = READ_ROWS) -> dict[str, str]:
     """{column: "int64" | "float64" | "text"} for every value of a CSV, read chunk_rows rows at a time.
 
     pandas infers each chunk's types; a column is int64 when every chunk found whole numbers, float64 when
     every chunk found numbers (or nothing), and text as soon as one chunk held anything else: the types
     pandas gives when it reads the whole file at once.
     """
+    table = path if isinstance(path, TableFile) else open_table(path)
+    path = table.path
     kinds: dict[str, set[str]] = {}
     n_rows = 0
     with reading_errors(path):
-        for chunk in pd.read_csv(path, **csv_options(path), chunksize=chunk_rows):
+        for chunk in pd.read_csv(table.handle(), **csv_options(table), chunksize=chunk_rows):
             n_rows += len(chunk)
             for column in chunk.columns:
                 dtype = chunk[column].dtype
@@ -55,8 +57,8 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
     import pyarrow.parquet as pq
 
     source, destination = Path(source), Path(destination)
-    check_data_file(source)
-    types = infer_column_types(source, chunk_rows)  # (pandas renames a repeated column name "a" to "a.1")
+    table = open_table(source)  # a pipe is read once, into memory: both passes read that copy
+    types = infer_column_types(table, chunk_rows)  # (pandas renames a repeated column name "a" to "a.1")
     dtype = {c: {"int64": "int64", "float64": "float64", "text": str}[t] for c, t in types.items()}
     arrow_type = {"int64": pa.int64(), "float64": pa.float64(), "text": pa.string()}
     schema = pa.schema([(c, arrow_type[t]) for c, t in types.items()])
@@ -64,12 +66,14 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
 
     def write(tmp: Path) -> None:
         with reading_errors(source), pq.ParquetWriter(tmp, schema) as writer:
-            for chunk in pd.read_csv(source, **csv_options(source), dtype=dtype, chunksize=chunk_rows):
-                table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
-                writer.write_table(table, row_group_size=row_group_rows)
+            for chunk in pd.read_csv(table.handle(), **csv_options(table), dtype=dtype, chunksize=chunk_rows):
+                arrow = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+                writer.write_table(arrow, row_group_size=row_group_rows)
                 counts["rows"] += len(chunk)
                 counts["row_groups"] += -(-len(chunk) // row_group_rows)
 
+    if same_file(source, destination):
+        raise DataError(f"{destination} is the CSV being converted: choose another destination")
     destination.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(destination, write)
     return {"rows": counts["rows"], "columns": len(types), "row_groups": counts["row_groups"], "types": types}

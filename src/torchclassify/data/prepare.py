@@ -12,6 +12,7 @@ from .prepared import InMemoryData, PreparedData, prepare_in_memory
 from .sources import Dataset, load_data
 from .split import split_targets
 from .streamed import PICTURE_ROWS, prepare_stream, rebuild_streamed_rows
+from .tables import is_pipe
 
 
 def load_dataset(config: RunConfig, data: pd.DataFrame | Dataset | None = None) -> Dataset:
@@ -44,6 +45,8 @@ def rebuild_rows(config: RunConfig, summary: dict) -> tuple[Dataset, dict[str, n
     d = config.data
     if d.source in ("<dataframe>", "<in-memory>"):
         raise ConfigError("the run was trained on an in-memory DataFrame, which the run folder does not store")
+    if is_pipe(d.source):  # read once when the run trained; reading it again would wait for a writer forever
+        raise ConfigError(f"the run read its rows from the pipe {d.source}, which cannot be read again")
     if d.stream:  # a file larger than memory: a seeded sample of each split's rows
         dataset, splits = rebuild_streamed_rows(config, summary.get("n_rows"))
         return dataset, splits, (f"the run streamed its rows from {d.source}, so the pictures draw a seeded "

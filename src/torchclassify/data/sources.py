@@ -6,8 +6,7 @@ Every source returns a Dataset of raw features X and raw targets y; nothing here
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .tables import read_table
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
@@ -175,105 +175,6 @@ def load_data(source: str | Path | pd.DataFrame, target: str | None = None, *, n
             "or a path to a .csv or .parquet file"
         )
     return split_target(read_table(path), target, name=path.stem)
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV/TSV or Parquet file into a DataFrame; DataError if missing, empty or unreadable."""
-    check_data_file(path)
-    with reading_errors(path):
-        if _is_parquet(path):
-            frame = pd.read_parquet(path)
-        else:  # low_memory=False: infer each column's type from all its rows, not block by block
-            frame = pd.read_csv(path, **csv_options(path), low_memory=False)
-    return _checked_frame(frame, path)
-
-
-def iter_table(path: Path, chunk_rows: int = 65_536, text_columns=()) -> Iterator[pd.DataFrame]:
-    """Read a CSV/TSV or Parquet file `chunk_rows` rows at a time, for files larger than memory.
-
-    text_columns: columns to read as text whatever each chunk holds. A chunk of a CSV whose text column
-    happens to be all digits (or digits and blanks) would otherwise come back as int (or float: "7" -> 7.0),
-    which is a different category than the text "7" seen in training.
-    Raises DataError like read_table, also for a chunk that turns out unreadable partway through the file.
-    """
-    check_data_file(path)
-    with reading_errors(path):
-        if _is_parquet(path):
-            import pyarrow.parquet as pq
-
-            batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
-            chunks = (batch.to_pandas() for batch in batches)
-        else:
-            # (dtype entries for columns the file lacks are ignored: the model's column check says so later)
-            dtype = {column: str for column in text_columns}
-            chunks = pd.read_csv(path, **csv_options(path), dtype=dtype, chunksize=chunk_rows)
-        n_rows = 0
-        for chunk in chunks:
-            n_rows += len(chunk)
-            if len(chunk):
-                yield _checked_frame(chunk, path)
-    if n_rows == 0:
-        raise DataError(f"{path} has no data rows: it needs a header row and at least one data row")
-
-
-def csv_options(path: Path) -> dict:
-    """pd.read_csv options for a delimited file: the delimiter sniffed from its first lines, so that
-    comma, semicolon, tab and pipe files all read, then pandas' C parser (~15x faster than the python
-    engine that sep=None needs)."""
-    import csv
-
-    with open(path, "rb") as handle:  # (a 64 KiB cut may split a character: only the sniffer sees this)
-        head = handle.read(65_536)
-    lines = head.decode("utf-8", errors="replace").splitlines()
-    if len(head) == 65_536 and len(lines) > 1:
-        lines = lines[:-1]  # the cut line is incomplete
-    sample = "\n".join(lines[:50])
-    try:
-        separator = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:  # one column, or nothing consistent: the usual comma
-        separator = ","
-    return {"sep": separator, "skipinitialspace": True}
-
-
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in (".parquet", ".pq")
-
-
-@contextmanager
-def reading_errors(path: Path):
-    """Turn pandas' and pyarrow's reading errors into one-line DataErrors."""
-    try:
-        yield
-    except DataError:
-        raise
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path} is empty: it needs a header row and at least one data row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"cannot read {path}: {reason} - is it a valid CSV or Parquet file?") from None
-    except Exception as err:  # pyarrow raises its own types for corrupt Parquet
-        raise DataError(f"cannot read {path}: {type(err).__name__} - is it a valid CSV or Parquet file?") from None
-
-
-def _checked_frame(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    if frame.empty:
-        raise DataError(f"{path} has no data rows: it needs a header row and at least one data row")
-    frame.columns = [str(c) for c in frame.columns]
-    if len(set(frame.columns)) != len(frame.columns):
-        raise DataError(f"{path} has duplicate column names: give each column a unique name")
-    return frame
-
-
-def check_data_file(path: Path) -> None:
-    """DataError with the fix when `path` is missing, a folder or blank."""
-    if not path.exists():
-        raise DataError(f"file not found: {path} - check the path")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder, not a data file: give a .csv or .parquet file")
-    with open(path, "rb") as handle:
-        blank = not handle.read(4096).strip()
-    if blank:
-        raise DataError(f"{path} is empty: it needs a header row and at least one data row")
 
 
 def resolve_target(columns: list[str], target: str | None) -> list[str]:

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .sources import check_data_file, resolve_target
+from .sources import resolve_target
+from .tables import check_data_file, is_pipe
 
 # Rows per chunk when --chunk-rows is not given: 2**17 rows of 100 float64 columns is ~100 MB raw, small next
 # to a machine's memory, and large enough that shuffling within a chunk mixes rows from far apart.
@@ -54,6 +55,9 @@ class ParquetTable:
         import pyarrow.parquet as pq
 
         self.path = Path(path)
+        if is_pipe(self.path):
+            raise DataError(f"{self.path} is a pipe, which can be read only once: --stream reads a Parquet file a "
+                            "chunk at a time - write it to a file first, or train without --stream")
         check_data_file(self.path)
         try:
             self._file = pq.ParquetFile(self.path)

@@ -200,11 +200,24 @@ def restore_checkpoint(checkpoint: dict, state: TrainState, callbacks: list[Call
             state.generator.set_state(tensors["rng/generator"])
         torch.set_rng_state(tensors["rng/torch"])
     except (KeyError, ValueError, TypeError, RuntimeError) as err:
-        raise ModelFileError(f"the checkpoint does not match this run ({type(err).__name__}: {str(err)[:120]}): "
+        raise ModelFileError(f"the checkpoint does not match this run ({type(err).__name__}: {_one_line(err)}): "
                              "start the run again with --overwrite") from None
     state.history = list(meta["history"])
     state.epoch, state.best_epoch = meta["epoch"], meta["best_epoch"]
     state.should_stop, state.stop_reason = bool(meta["should_stop"]), meta["stop_reason"]
+
+
+def _one_line(err: BaseException, limit: int = 600) -> str:
+    """An exception's message on one line, whole clauses only: load_state_dict's "size mismatch for
+    layers.0.weight: copying a param with shape torch.Size([8, 3]) ..." is never cut mid-shape."""
+    clauses = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = ""
+    for clause in clauses:
+        joined = f"{text}; {clause}" if text else clause
+        if len(joined) > limit:
+            return (text or clause[:limit]) + f"; ... ({len(clauses)} lines in all)"
+        text = joined
+    return text or type(err).__name__
 
 
 class GradientWatch(Callback):

@@ -12,6 +12,8 @@ from ..tasks import get_task
 from . import _inputs, _style
 from ._views import LOW_VARIANCE, grid_over, make_view
 
+MAX_LEGEND = 30  # classes named in a multiclass legend: past this, those the picture shows, and a count
+
 
 class DecisionBoundaryDisplay(_style.Display):
     """A decision-boundary picture and the grid it was computed on.
@@ -184,18 +186,30 @@ class DecisionBoundaryDisplay(_style.Display):
         # Contours interpolate between grid points, so the border is a smooth line, not a staircase.
         borders = []
         proba = self.y_proba.reshape(*self.xx.shape, n_classes)  # (r, r, C)
-        for k in range(n_classes):
-            margin = proba[..., k] - np.delete(proba, k, axis=-1).max(axis=-1)
+        # The best and second-best probability at each grid point, once: max_{j!=k} p_j is the best one
+        # except where k is the best. Only a class that wins somewhere has a border (its margin is < 0
+        # everywhere else), so 2,000 classes cost as much as the few the grid shows.
+        part = np.partition(proba, max(n_classes - 2, 0), axis=-1)  # the last two: second best, best
+        best, second = part[..., -1], part[..., -2] if n_classes > 1 else part[..., -1]
+        winner = proba.argmax(axis=-1)
+        shown = np.unique(winner)
+        for k in shown:
+            margin = proba[..., k] - np.where(winner == k, second, best)
             if margin.min() < 0 < margin.max():
                 borders.append(ax.contour(self.xx, self.yy, margin, levels=[0.0], colors=[_style.EDGE],
                                           linewidths=0.9))
         self.contours_[index] = borders
         _scatter(ax, xy, y_true, cmap=ListedColormap(colours), vmin=-0.5, vmax=n_classes - 0.5)
         if legend:
-            ax.legend(handles=[Patch(facecolor=colours[k], edgecolor=_style.EDGE, label=_style.short_name(name, 18, 1))
-                               for k, name in enumerate(self.class_names)],
-                      loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, title="class",
-                      title_fontsize=8, frameon=False)
+            # Every class up to MAX_LEGEND; beyond, the classes the grid shows (up to MAX_LEGEND) and a count.
+            keep = range(n_classes) if n_classes <= MAX_LEGEND else [int(k) for k in shown[:MAX_LEGEND]]
+            handles = [Patch(facecolor=colours[k], edgecolor=_style.EDGE,
+                             label=_style.short_name(self.class_names[k], 18, 1)) for k in keep]
+            if n_classes > len(keep):
+                handles.append(Patch(facecolor="none", edgecolor="none",
+                                     label=f"(+{n_classes - len(keep)} classes not\npredicted here or not listed)"))
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8,
+                      title="class", title_fontsize=8, frameon=False)
 
 
 def _scatter(ax, xy: np.ndarray, values: np.ndarray, **colour) -> None:

@@ -12,6 +12,7 @@ from . import _inputs, _style
 
 MAX_VALUES = 12  # beyond this many classes, numbers in the cells are unreadable: colour only
 MAX_TICKS = 25  # beyond this many classes, label every k-th class only
+MAX_CLASSES = 50  # a matrix of more classes draws the most frequent ones (metrics.json has every count)
 
 
 class ConfusionMatrixDisplay(_style.Display):
@@ -32,10 +33,14 @@ class ConfusionMatrixDisplay(_style.Display):
             self.confusion_matrix = multilabel_confusion_matrix(self.y_true.astype(int), self.y_pred, labels=codes)
             self.normalised = None
         else:
+            self.n_classes_all, rows = len(codes), np.bincount(self.y_true.astype(np.int64), minlength=len(codes))
+            if len(codes) > MAX_CLASSES:  # the most frequent true classes only, in class order: said in the title
+                codes = sorted(np.argsort(-rows, kind="stable")[:MAX_CLASSES].tolist())
+                self.class_names = [self.class_names[k] for k in codes]
             self.confusion_matrix = confusion_matrix(self.y_true, self.y_pred, labels=codes)
+            totals = rows[codes][:, None]  # every row of a class, also those predicted as a class not shown
             with np.errstate(invalid="ignore", divide="ignore"):  # a class absent from the split: a row of 0
-                self.normalised = np.nan_to_num(self.confusion_matrix / self.confusion_matrix.sum(axis=1,
-                                                                                              keepdims=True))
+                self.normalised = np.nan_to_num(self.confusion_matrix / totals)
 
     @classmethod
     def from_predictions(cls, y_true, y_proba, *, class_names: Sequence[str] | None = None, threshold=0.5,
@@ -66,6 +71,9 @@ class ConfusionMatrixDisplay(_style.Display):
         _matrix(panel_axes[1], self.normalised, ticks, ticks, ".2f" if values else None, side, vmax=1.0)
         panel_axes[0].set_title("counts", fontsize=10)
         panel_axes[1].set_title("share of each true class", fontsize=10)
+        if getattr(self, "n_classes_all", n) > n:
+            fig.suptitle(f"the {n} most frequent of {self.n_classes_all} classes (other classes left out)",
+                         fontsize=9)
         return self
 
     def _plot_per_label(self, axes) -> "ConfusionMatrixDisplay":

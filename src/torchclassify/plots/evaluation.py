@@ -14,6 +14,7 @@ from . import _inputs, _style
 
 CHANCE_COLOUR = "0.45"  # the diagonal: grey that still reads on white
 FEW_ROWS = 10  # a reliability bin with fewer rows than this says little: drawn faded
+MAX_CURVES = 12  # one-vs-rest curves drawn at most: the most frequent classes (the title says so)
 
 
 def _names(y_true, y_proba, class_names):
@@ -39,12 +40,19 @@ class _OneVsRestDisplay(_style.Display):
         threshold is accepted (and unused) so every evaluation Display takes the same arguments."""
         y_true, y_proba = np.asarray(y_true), np.asarray(y_proba, dtype=np.float64)
         curves, scores, skipped = {}, {}, []
-        for name, truth, score in _inputs.one_vs_rest(y_true, y_proba, _names(y_true, y_proba, class_names)):
+        pairs = _inputs.one_vs_rest(y_true, y_proba, _names(y_true, y_proba, class_names))
+        n_all = len(pairs)
+        if n_all > MAX_CURVES:  # the most frequent classes only: 2,000 curves are neither readable nor quick
+            order = sorted(range(n_all), key=lambda k: -int(pairs[k][1].sum()))
+            pairs = [pairs[k] for k in sorted(order[:MAX_CURVES])]
+        for name, truth, score in pairs:
             if truth.min() == truth.max():  # undefined without both outcomes in this split
                 skipped.append(name)
                 continue
             curves[name], scores[name] = cls._curve(truth, score)
-        return cls(curves=curves, scores=scores, skipped=skipped, task=_inputs.task_of(y_true, y_proba)).plot(ax)
+        display = cls(curves=curves, scores=scores, skipped=skipped, task=_inputs.task_of(y_true, y_proba))
+        display.n_classes = n_all
+        return display.plot(ax)
 
     def plot(self, ax=None):
         fig, (ax,) = _style.axes_for(ax, 1, panel=(3.9, 3.3))
@@ -54,9 +62,14 @@ class _OneVsRestDisplay(_style.Display):
         ax.set_xlim(-0.01, 1.01)
         ax.set_ylim(-0.01, 1.01)
         if self.skipped:
-            ax.text(0.02, 0.02 if self.kind == "roc" else 0.5, f"not drawn (one outcome only): "
-                    f"{', '.join(self.skipped)}", transform=ax.transAxes, fontsize=7, color="0.3")
+            names = ", ".join(self.skipped[:5]) + (f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else "")
+            ax.text(0.02, 0.02 if self.kind == "roc" else 0.5, f"not drawn (one outcome only): {names}",
+                    transform=ax.transAxes, fontsize=7, color="0.3")
         per = {"binary": "", "multilabel": " per label", "multiclass": " per class (one-vs-rest)"}[self.task]
+        n_all = getattr(self, "n_classes", 0)
+        drawn = len(self.curves) + len(self.skipped)
+        if n_all > drawn:  # say that the picture shows only some classes, and which
+            per += f"\nthe {drawn} most frequent of {n_all} {'labels' if self.task == 'multilabel' else 'classes'}"
         ax.set_title(self.title + per, fontsize=10)
         ax.legend(fontsize=7, loc=self.legend_at)
         ax.grid(alpha=0.3)

@@ -19,16 +19,17 @@ import torch
 
 from ..classifier import TrainedClassifier, save_model
 from ..config import RunConfig, make_config
+from ..data.fingerprint import data_fingerprint, describe_change
 from ..data.prepare import prepare
 from ..data.row_hashes import HASHES, row_hashes
 from ..data.sources import Dataset
 from ..engine.callbacks import Callback
 from ..engine.checkpoint import CHECKPOINT, ResumeFrom, SaveCheckpoints, read_checkpoint
 from ..engine.distributed import launched_by_torchrun, process_rank
-from ..errors import ConfigError, TrainingError
-from ..files import atomic_write, clean_for_json, write_json
+from ..errors import ConfigError, DataError, ModelFileError, TrainingError
+from ..files import atomic_write, clean_for_json, read_json, write_json
 from ..report import RunView, write_report
-from ..run_folder import CONFIG, HISTORY, METRICS, RunFolderWriter, read_run_config
+from ..run_folder import CONFIG, DATA_FINGERPRINT, HISTORY, METRICS, RunFolderWriter, read_run_config
 from ..tracking import Tracking, make_tracking, start_trackers
 from .training import Run, train_prepared
 
@@ -96,6 +97,8 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
         trackers = start_trackers(tracking, config, folder=writer.tmp if writer else None,
                                   name=Path(out).name if out is not None else Path(str(config.data.source)).stem)
         prepared = prepare(config, data)
+        if saving is not None:
+            _check_data(saving.folder, prepared, resuming=resume is not None)
         run = _train_saving(config, prepared, progress, [*callbacks, *trackers], saving)
         for tracker in trackers:
             tracker.on_evaluated(run)
@@ -151,6 +154,21 @@ def _read_resume_state(partial: Path) -> tuple[RunConfig, dict | None]:
     if not raw:
         raise ConfigError(f"{partial} holds no settings to resume from: start the run again with --overwrite")
     return RunConfig.from_dict(raw), None
+
+
+def _check_data(partial: Path, prepared, resuming: bool) -> None:
+    """Record the data's fingerprint when a run starts (OUT.partial/data.json); on resume, refuse rows that
+    changed since then in one line naming what changed (a resumed run must train on the rows it started on)."""
+    now = data_fingerprint(prepared)
+    path = partial / DATA_FINGERPRINT
+    if resuming and (path.exists() or path.is_symlink()):
+        stored = read_json(path, ModelFileError, f"{path}")
+        change = describe_change(stored if isinstance(stored, dict) else {}, now)
+        if change:
+            raise DataError(f"the data changed since the run started: {change} - restore the data it started on to "
+                            "resume, or start again with --overwrite")
+        return
+    write_json(path, now)
 
 
 def _save_interrupted(saving: Resumable, best: TrainedClassifier, checkpoints: SaveCheckpoints) -> None:

@@ -105,8 +105,9 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
             if on_interrupt is not None:
                 if early is not None and early.best_state is not None:
                     model.load_state_dict(early.best_state)
+                info = {"dataset": prepared.name, "target": config.data.target, "interrupted": True}
                 on_interrupt(TrainedClassifier(model.eval(), prepared.task_name, preprocessor, labels, config.model,
-                                               fixed_threshold, info={"dataset": prepared.name, "interrupted": True}))
+                                               fixed_threshold, info=info))
             raise
     model.eval()
     evaluated = [split for split in ("valid", "test") if len(prepared.splits[split])]

@@ -1,0 +1,44 @@
+"""A comparison's plan (OUT/plan.json: each run's variant, seed and settings) and what continuing one needs:
+whether OUT holds the same comparison, which run folders are finished, and their results read back checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from .errors import ConfigError, ModelFileError
+from .files import clean_for_json, read_json, to_json_text
+from .run_folder import read_history, read_metrics
+
+PLAN = "plan.json"  # the runs a comparison consists of: what a rerun must match to continue it
+
+
+def check_continuation(out: Path, plan: list[dict], overwrite: bool) -> bool:
+    """Whether `out` holds this same comparison, unfinished or finished (continue it); ConfigError when it
+    holds something else and overwrite is not given."""
+    if overwrite or not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return False
+    if not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a folder path")
+    if not (out / PLAN).exists():
+        raise ConfigError(f"{out} already exists and is not a comparison: choose another --out or pass --overwrite")
+    stored = read_json(out / PLAN, ConfigError, f"{out / PLAN}")
+    if stored != json.loads(to_json_text(clean_for_json(plan))):
+        raise ConfigError(f"{out} holds a different comparison (other variants, seeds or settings): rerun the same "
+                          "command to continue it, choose another --out, or pass --overwrite to start again")
+    return True
+
+
+def finished(run_dir: Path) -> bool:
+    """A complete run folder (it appears in one rename, so model.json means every file is there)."""
+    return (run_dir / "model.json").is_file() and (run_dir / "metrics.json").is_file()
+
+
+def finished_run(run_dir: Path) -> SimpleNamespace:
+    """What compare needs from a finished run folder, read back checked: metrics, history, summary."""
+    model = read_json(run_dir / "model.json", ModelFileError)
+    summary = model.get("info", {}).get("summary") if isinstance(model, dict) else None
+    if not isinstance(summary, dict) or "task" not in summary:
+        raise ModelFileError(f"{run_dir} is not a finished torchclassify run: move it away or pass --overwrite")
+    return SimpleNamespace(metrics=read_metrics(run_dir), history=read_history(run_dir), summary=summary)

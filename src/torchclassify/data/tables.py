@@ -1,0 +1,200 @@
+"""Reading a CSV/TSV or Parquet table: whole (`read_table`) or a chunk at a time (`iter_table`).
+
+A path is opened ONCE to learn what it is: a regular file is then read by pandas/pyarrow from disk; a FIFO
+or a pipe (`--data <(zcat big.csv.gz)`) can be read only once, so its bytes are read into memory (at most
+MAX_PIPE_BYTES) and every later look (the blank check, the delimiter sniffer, the parser) reads that copy;
+a device (`/dev/zero`), socket or folder is refused in one line before a byte is read.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataError
+
+MAX_PIPE_BYTES = 2 * 2**30  # a pipe is held in memory whole: past this, write it to a file (read in chunks)
+PARQUET_MAGIC = b"PAR1"
+_HEAD_BYTES = 65_536
+
+
+@dataclass
+class TableFile:
+    """A table to read: a regular file's path, or the whole content of a pipe (read once).
+
+    path: as given; data: a pipe's bytes (None for a regular file); head: its first bytes (sniffing);
+    parquet: whether it is Parquet (by suffix for files, by the PAR1 magic for pipes).
+    """
+
+    path: Path
+    data: bytes | None
+    head: bytes
+    parquet: bool
+
+    def handle(self):
+        """What pandas/pyarrow read: the path, or a fresh in-memory copy of a pipe's bytes."""
+        return self.path if self.data is None else io.BytesIO(self.data)
+
+    @property
+    def is_pipe(self) -> bool:
+        return self.data is not None
+
+
+def open_table(path) -> TableFile:
+    """Look at `path` once: DataError with the fix when it is missing, a folder, a device, blank, or a pipe
+    larger than MAX_PIPE_BYTES; otherwise a TableFile to read from."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode  # follows /dev/fd/63 to the pipe behind it
+    except FileNotFoundError:
+        raise DataError(f"file not found: {path} - check the path") from None
+    except OSError as err:
+        raise DataError(f"cannot open {path}: {err.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path} is a folder, not a data file: give a .csv or .parquet file")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        kind = "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else \
+            "a socket" if stat.S_ISSOCK(mode) else "not a file"
+        raise DataError(f"{path} is {kind}, not a data file: give a .csv or .parquet file (or a pipe)")
+    try:
+        fd = os.open(path, os.O_RDONLY)  # a FIFO: waits for its writer, as `cat FIFO` would
+    except OSError as err:
+        raise DataError(f"cannot open {path}: {err.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            head = os.read(fd, _HEAD_BYTES)
+            data = None
+        elif stat.S_ISFIFO(info.st_mode):
+            data = _read_pipe(fd, path)
+            head = data[:_HEAD_BYTES]
+        else:  # swapped for something else since the stat
+            raise DataError(f"{path} is not a regular file or a pipe: give a .csv or .parquet file")
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror}") from None
+    finally:
+        os.close(fd)
+    if not head.strip():
+        raise DataError(f"{path} is empty: it needs a header row and at least one data row")
+    parquet = head.startswith(PARQUET_MAGIC) if data is not None else path.suffix.lower() in (".parquet", ".pq")
+    return TableFile(path, data, head, parquet)
+
+
+def _read_pipe(fd: int, path: Path) -> bytes:
+    chunks, total = [], 0
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > MAX_PIPE_BYTES:
+            raise DataError(f"{path} is a pipe sending more than {MAX_PIPE_BYTES / 2**20:,.0f} MiB, the most that is "
+                            "held in memory: write it to a file first (a file is read a chunk at a time)")
+        chunks.append(chunk)
+
+
+def is_pipe(path) -> bool:
+    """Whether `path` is a FIFO or a pipe (`<(...)`): readable once, so never by a chunked Parquet reader."""
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def check_data_file(path) -> TableFile:
+    """DataError with the fix when `path` is missing, a folder, a device or blank (see open_table)."""
+    return open_table(path)
+
+
+def read_table(path) -> pd.DataFrame:
+    """Read a CSV/TSV or Parquet file (or a pipe) into a DataFrame; DataError if missing, empty or unreadable."""
+    table = path if isinstance(path, TableFile) else open_table(path)
+    with reading_errors(table.path):
+        if table.parquet:
+            frame = pd.read_parquet(table.handle())
+        else:  # low_memory=False: infer each column's type from all its rows, not block by block
+            frame = pd.read_csv(table.handle(), **csv_options(table), low_memory=False)
+    return _checked_frame(frame, table.path)
+
+
+def iter_table(path, chunk_rows: int = 65_536, text_columns=()) -> Iterator[pd.DataFrame]:
+    """Read a CSV/TSV or Parquet file `chunk_rows` rows at a time, for files larger than memory.
+
+    text_columns: columns to read as text whatever each chunk holds. A chunk of a CSV whose text column
+    happens to be all digits (or digits and blanks) would otherwise come back as int (or float: "7" -> 7.0),
+    which is a different category than the text "7" seen in training.
+    Raises DataError like read_table, also for a chunk that turns out unreadable partway through the file.
+    """
+    table = path if isinstance(path, TableFile) else open_table(path)
+    path = table.path
+    with reading_errors(path):
+        if table.parquet:
+            import pyarrow.parquet as pq
+
+            batches = pq.ParquetFile(table.handle()).iter_batches(batch_size=chunk_rows)
+            chunks = (batch.to_pandas() for batch in batches)
+        else:
+            # (dtype entries for columns the file lacks are ignored: the model's column check says so later)
+            dtype = {column: str for column in text_columns}
+            chunks = pd.read_csv(table.handle(), **csv_options(table), dtype=dtype, chunksize=chunk_rows)
+        n_rows = 0
+        for chunk in chunks:
+            n_rows += len(chunk)
+            if len(chunk):
+                yield _checked_frame(chunk, path)
+    if n_rows == 0:
+        raise DataError(f"{path} has no data rows: it needs a header row and at least one data row")
+
+
+def csv_options(source) -> dict:
+    """pd.read_csv options for a delimited file: the delimiter sniffed from its first lines, so that
+    comma, semicolon, tab and pipe files all read, then pandas' C parser (~15x faster than the python
+    engine that sep=None needs). source: a TableFile (its head, already read) or a path."""
+    import csv
+
+    table = source if isinstance(source, TableFile) else open_table(source)
+    head = table.head  # (a 64 KiB cut may split a character: only the sniffer sees this)
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    if len(head) == _HEAD_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the cut line is incomplete
+    sample = "\n".join(lines[:50])
+    try:
+        separator = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:  # one column, or nothing consistent: the usual comma
+        separator = ","
+    return {"sep": separator, "skipinitialspace": True}
+
+
+@contextmanager
+def reading_errors(path: Path):
+    """Turn pandas' and pyarrow's reading errors into one-line DataErrors."""
+    try:
+        yield
+    except DataError:
+        raise
+    except MemoryError:
+        raise DataError(f"{path} does not fit in memory: convert it with `torchclassify convert` and train with "
+                        "--stream") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty: it needs a header row and at least one data row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"cannot read {path}: {reason[:200]} - is it a valid CSV or Parquet file?") from None
+    except Exception as err:  # pyarrow raises its own types for corrupt Parquet
+        raise DataError(f"cannot read {path}: {type(err).__name__} - is it a valid CSV or Parquet file?") from None
+
+
+def _checked_frame(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    if frame.empty:
+        raise DataError(f"{path} has no data rows: it needs a header row and at least one data row")
+    frame.columns = [str(c) for c in frame.columns]
+    if len(set(frame.columns)) != len(frame.columns):
+        raise DataError(f"{path} has duplicate column names: give each column a unique name")
+    return frame

@@ -1,0 +1,212 @@
+"""The study several tune workers share: opened with heartbeats, stale trials failed and retried, and the one
+worker that retrains the best run chosen.
+
+Every worker records a heartbeat for the trial it runs (Optuna's RDBStorage, `heartbeat` seconds apart); a
+trial whose heartbeat is older than GRACE_FACTOR x heartbeat belongs to a worker that died (SIGKILL, a lost
+machine): it is marked failed and enqueued again once (RetryFailedTrialCallback), and the next worker runs it.
+A worker that finds its own machine's trial owned by a process that no longer exists fails it at once.
+
+When a worker's budget is spent it finishes the study's leftovers (retries of dead workers' trials) and looks
+at what is still running: only the last worker to finish (no running trial left) retrains the best trial,
+under a lock on OUT/.best.lock, so exactly one run is written to OUT/best however the workers end.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+from .files import pid_alive, read_json
+
+DEFAULT_HEARTBEAT = 30  # seconds between a running trial's heartbeats
+GRACE_FACTOR = 3  # a trial silent for this many heartbeats belongs to a dead worker
+BEST_LOCK = ".best.lock"
+HOST = socket.gethostname()
+
+
+def open_study(storage: str | None, study_name: str, out: Path, direction: str = "maximize", sampler_seed=None,
+               heartbeat: int = DEFAULT_HEARTBEAT):
+    """Create or join a study; default storage: sqlite:///OUT/study.db. Safe when workers start together.
+
+    heartbeat: seconds between a running trial's heartbeats (a whole number >= 1).
+    """
+    import optuna
+
+    check_heartbeat(heartbeat)
+    out.mkdir(parents=True, exist_ok=True)  # the summary files go there, whatever the storage
+    if storage is None:
+        storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    shown = _shown_url(storage)
+    engine_kwargs = {"connect_args": {"timeout": 120}} if storage.startswith("sqlite") else {"pool_pre_ping": True}
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
+    for attempt in range(10):
+        try:
+            with warnings.catch_warnings():  # the heartbeat is "experimental": not the user's concern
+                warnings.simplefilter("ignore")
+                rdb = optuna.storages.RDBStorage(
+                    storage, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+                    grace_period=GRACE_FACTOR * heartbeat,
+                    heartbeat_stale_trial_callback=retry_once())
+                return optuna.create_study(storage=rdb, study_name=study_name, direction=direction,
+                                           sampler=sampler, pruner=pruner, load_if_exists=True)
+        except ImportError as err:
+            raise ConfigError(f"--storage {shown} needs a database driver that is not installed: {err}") from None
+        except Exception as err:  # noqa: BLE001 - two workers creating the tables at once: the loser retries
+            text = str(err).lower()
+            racing = any(word in text for word in ("locked", "exists", "unique", "duplicate"))
+            if attempt == 9 or not racing:
+                if isinstance(err, ValueError) or type(err).__module__.startswith("sqlalchemy"):
+                    reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+                    raise ConfigError(f"cannot open the study {study_name!r} in {shown}: {reason}") from None
+                raise
+            time.sleep(0.2 + 0.3 * attempt)
+
+
+def _shown_url(storage: str) -> str:
+    """The storage URL as messages show it: the password hidden."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(storage).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL sqlalchemy understands: say so without echoing it
+        return "(an invalid database URL)"
+
+
+def retry_once():
+    """Optuna's callback that enqueues a dead worker's trial again, once (named RetryHeartbeatStaleTrialCallback
+    since Optuna 4.9, RetryFailedTrialCallback before)."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        callback = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) \
+            or optuna.storages.RetryFailedTrialCallback
+        return callback(max_retry=1)
+
+
+def check_heartbeat(heartbeat) -> None:
+    if not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or heartbeat < 1:
+        raise ConfigError(f"--heartbeat must be a whole number of seconds >= 1, got {heartbeat!r}")
+
+
+def mark_worker(trial) -> None:
+    """Record which process runs the trial (so a dead one's trial is recognised on its machine)."""
+    trial.set_user_attr("worker", os.getpid())
+    trial.set_user_attr("host", HOST)
+
+
+def needs_defaults(study) -> bool:
+    """Whether the defaults trial has still to be enqueued: none finished, running or waiting (a first run
+    that failed on bad input, or a killed one, leaves none that counts)."""
+    from optuna.trial import TrialState
+
+    counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    return not any(t.user_attrs.get("defaults") and t.state in counted for t in study.get_trials(deepcopy=False))
+
+
+def fail_dead_trials(study) -> list[int]:
+    """Fail the stale trials (Optuna's heartbeat check) and the running trials of this machine whose process
+    no longer exists; each is enqueued again once. Returns the numbers of the trials failed here."""
+    import optuna
+    from optuna.trial import TrialState
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optuna.storages.fail_stale_trials(study)
+    storage, failed = study._storage, []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = trial.user_attrs.get("worker")
+        if trial.user_attrs.get("host") == HOST and isinstance(pid, int) and pid != os.getpid() \
+                and not pid_alive(pid):
+            try:
+                if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                    failed.append(trial.number)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        retry_once()(study, storage.get_trial(trial._trial_id))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # another worker got there first
+    return failed
+
+
+@dataclass
+class Finish:
+    """How this worker's part of the study ended: whether it is the last one (and retrains), and what is
+    still running elsewhere."""
+
+    last: bool
+    running: list = field(default_factory=list)  # FrozenTrials still running in live workers
+    retried: int = 0
+
+
+def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
+    """After this worker's budget: fail dead workers' trials, run their retries (run_leftovers(n)), and wait
+    (at most a grace period) for other machines' silent trials to prove alive or dead.
+
+    Same-machine trials are known at once (their process exists or not); another machine's trial is only
+    known dead once its heartbeat is GRACE_FACTOR x heartbeat old.
+    """
+    from optuna.trial import TrialState
+
+    deadline = time.monotonic() + (GRACE_FACTOR + 1) * heartbeat
+    retried = 0
+    while True:
+        fail_dead_trials(study)
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if waiting and retried < 100:
+            retried += len(waiting)
+            run_leftovers(len(waiting))
+            continue
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
+            return Finish(True, [], retried)
+        remote = [t for t in running if t.user_attrs.get("host") != HOST]
+        if not remote or time.monotonic() > deadline:
+            return Finish(False, running, retried)
+        time.sleep(min(heartbeat, 5))
+
+
+class BestLock:
+    """An exclusive flock on OUT/.best.lock while the best run is retrained (released by the kernel even on
+    SIGKILL); `held_by` names the pid holding it when it could not be taken."""
+
+    def __init__(self, out: Path):
+        import fcntl
+
+        out.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(out / BEST_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        self.held_by = None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.held_by = os.read(self.fd, 32).decode("ascii", "replace").strip() or "?"
+            os.close(self.fd)
+            self.fd = None
+            return
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, str(os.getpid()).encode("ascii"))
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def retrained_trial(out: Path) -> int | None:
+    """The trial whose settings OUT/best holds, as tune.json records it (None when there is none)."""
+    if not (out / "best" / "model.json").exists():
+        return None
+    try:
+        summary = read_json(out / "tune.json", ConfigError)
+    except ConfigError:
+        return None
+    if not isinstance(summary, dict) or not summary.get("best_run"):
+        return None
+    number = summary.get("best_trial")
+    return number if isinstance(number, int) else None

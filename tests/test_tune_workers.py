@@ -1,0 +1,108 @@
+"""tune's input errors, killed workers and several workers on one SQLite study (PostgreSQL:
+test_tune_postgres.py): one line for bad input, nothing left behind, the defaults trial always run, a dead
+worker's trial failed and retried, exactly one worker retraining the best run."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import cli_in_process
+from tune_workers import TINY, check_study, finish, kill_mid_trial, start_worker
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_a_bad_target_is_one_line_and_leaves_no_study(tmp_path):
+    # Issue 16 #6: 26 lines of Optuna warnings and a traceback; study.db left; the rerun never ran the defaults.
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=120)
+    pd.DataFrame({"a": a, "b": rng.normal(size=120), "y": np.where(a > 0, "u", "d")}).to_csv(tmp_path / "base.csv",
+                                                                                          index=False)
+    out = tmp_path / "o" / "tb"
+    result = cli_in_process("tune", "--data", str(tmp_path / "base.csv"), "--target", "nope", "--trials", "1",
+                            "--out", str(out))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: target column 'nope' not found")
+    assert not (tmp_path / "o").exists()
+    result = cli_in_process("tune", "--data", str(tmp_path / "base.csv"), "--target", "y", "--trials", "1",
+                            "--epochs", "3", "--batch-size", "full", "--hidden", "8", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "tune.json").read_text())
+    assert summary["n_trials"] == 1 and summary["defaults_valid_accuracy"] is not None
+
+
+def test_a_worker_killed_in_its_first_trial_is_retried_by_the_next(tmp_path):
+    # Issue 16 #14: the rerun said "4 trials (1 running, 3 complete)" and defaults_valid_accuracy null.
+    out = tmp_path / "t"
+    storage = f"sqlite:///{out / 'study.db'}"
+    worker = start_worker(storage, "torchclassify", out, trials=2, epochs=25)
+    killed = kill_mid_trial(worker, storage, "torchclassify")
+    assert killed == 0  # the defaults trial
+    results = finish([start_worker(storage, "torchclassify", out, trials=1)])
+    study = check_study(storage, "torchclassify", out, results)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    assert trials[0].state.name == "FAIL"
+    retry = next(t for t in trials.values() if t.system_attrs.get("failed_trial") == 0)
+    assert retry.state.name == "COMPLETE" and retry.user_attrs.get("defaults")
+    # (killed before its settings were drawn, trial 0 holds only the defaults it was enqueued with)
+    assert retry.params == (trials[0].params or trials[0].system_attrs["fixed_params"])
+    summary = json.loads((out / "tune.json").read_text())
+    assert summary["defaults_valid_accuracy"] == retry.value
+    assert summary["trial_states"].get("running") is None
+
+
+def test_two_workers_on_one_out_folder_both_finish_and_one_retrains(tmp_path):
+    # Issue 16 #13: the README's two workers: the second exited 2 ("another training is writing to o/tt/best").
+    out = tmp_path / "tt"
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    workers = [start_worker(storage, "shared", out, trials=3) for _ in range(2)]
+    results = finish(workers)
+    study = check_study(storage, "shared", out, results, n_finished=6)
+    assert len({t.user_attrs["worker"] for t in study.get_trials(deepcopy=False)}) == 2
+
+
+def test_a_silent_trial_of_another_machine_is_failed_once_its_heartbeat_is_stale(tmp_path):
+    """The heartbeat path proper: a trial whose worker is on another host cannot be checked by pid, so it
+    is failed (and enqueued again) only when its last heartbeat is older than the grace period."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from torchclassify.tune_study import GRACE_FACTOR, fail_dead_trials, open_study
+
+    study = open_study(None, "s", tmp_path, heartbeat=1)
+    trial = study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
+    trial.set_user_attr("host", "another-machine-" + socket.gethostname())
+    trial.set_user_attr("worker", 1)
+    study._storage.record_heartbeat(trial._trial_id)
+    assert fail_dead_trials(study) == [] and study.trials[0].state == TrialState.RUNNING  # still fresh
+    time.sleep(GRACE_FACTOR * 1 + 1.5)
+    fail_dead_trials(study)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states == [TrialState.FAIL, TrialState.WAITING]
+    assert study.trials[1].params == study.trials[0].params
+
+
+def test_a_dead_process_on_this_machine_is_known_at_once(tmp_path):
+    import optuna
+    from optuna.trial import TrialState
+
+    from torchclassify.tune_study import HOST, fail_dead_trials, open_study
+
+    study = open_study(None, "s", tmp_path, heartbeat=30)
+    trial = study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
+    trial.set_user_attr("host", HOST)
+    trial.set_user_attr("worker", 2**22 + 12345)  # no such process
+    assert fail_dead_trials(study) == [0]
+    assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.FAIL, TrialState.WAITING]
+
+
+def test_heartbeat_must_be_a_whole_number_of_seconds(tmp_path):
+    result = cli_in_process("tune", *TINY[:-2], "--heartbeat", "0", "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "--heartbeat" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "o").exists()
