@@ -63,7 +63,7 @@ def postgres():
     if result.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         _unavailable(f"initdb failed: {result.stderr.strip()[-300:]}")
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
     result = run(str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-o", options, "-l", str(root / "log"), "-w",
                  "start")
     if result.returncode != 0:

@@ -31,28 +31,37 @@ def finish(workers: list[subprocess.Popen], timeout: float = 240) -> list[tuple[
 
 
 def kill_mid_trial(worker: subprocess.Popen, storage: str, study_name: str, timeout: float = 120) -> int:
-    """SIGKILL `worker` while one of its trials is running; returns that trial's number."""
+    """SIGKILL `worker` while one of its trials is training; returns that trial's number."""
     import optuna
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    # One storage (one connection pool) for the whole watch: a fresh `load_study(storage=url)` per poll opens
+    # a new pool every 20 ms and exhausts PostgreSQL's max_connections before the garbage collector runs.
+    rdb = None
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            study = optuna.load_study(study_name=study_name, storage=storage)
-            running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                       if t.user_attrs.get("worker") == worker.pid]
-        except Exception:  # noqa: BLE001 - the study or its tables do not exist yet
-            running = []
-        if running:
-            worker.send_signal(signal.SIGKILL)
-            worker.wait(30)
-            return running[0].number
-        if worker.poll() is not None:
-            raise AssertionError(f"the worker ended before a trial could be caught running: "
-                                 f"{worker.stderr.read()[-2000:]}")
-        time.sleep(0.02)
-    raise AssertionError("no trial of the worker was seen running")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                rdb = rdb or optuna.storages.RDBStorage(storage)
+                study = optuna.load_study(study_name=study_name, storage=rdb)
+                # training, not still drawing its settings: it has reported an epoch
+                running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                           if t.user_attrs.get("worker") == worker.pid and t.intermediate_values]
+            except Exception:  # noqa: BLE001 - the study or its tables do not exist yet
+                running = []
+            if running:
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(30)
+                return running[0].number
+            if worker.poll() is not None:
+                raise AssertionError(f"the worker ended before a trial could be caught running: "
+                                     f"{worker.stderr.read()[-2000:]}")
+            time.sleep(0.02)
+        raise AssertionError("no trial of the worker was seen running")
+    finally:
+        if rdb is not None:
+            rdb.engine.dispose()
 
 
 def check_study(storage: str, study_name: str, out: Path, results, n_finished: int | None = None):

@@ -14,14 +14,12 @@ PER_CLASS_KEYS = ("precision_per_class", "recall_per_class", "f1_per_class", "f1
 MAX_MATRIX_CLASSES = 100
 
 
-def sparse_confusion(matrix: list[list[int]], n_classes: int) -> dict:
-    """A (C, C) confusion matrix as its nonzero cells: at most one per evaluated row, whatever C is."""
-    import numpy as np
-
-    counts = np.asarray(matrix, dtype=np.int64)
-    true, predicted = np.nonzero(counts)
+def sparse_confusion(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int) -> dict:
+    """The (C, C) confusion matrix as its nonzero cells, counted from the rows without building the matrix:
+    at most one cell per evaluated row, whatever C is. y_true, y_pred: (n,) class indices."""
+    pairs, counts = torch.unique(torch.stack([y_true.long(), y_pred.long()], dim=1), dim=0, return_counts=True)
     return {"confusion_matrix": None,
-            "confusion_matrix_cells": [[int(t), int(p), int(counts[t, p])] for t, p in zip(true, predicted)],
+            "confusion_matrix_cells": [[int(t), int(p), int(c)] for (t, p), c in zip(pairs.tolist(), counts.tolist())],
             "confusion_matrix_note": f"{n_classes} classes: the {n_classes}x{n_classes} matrix is stored as its "
                                      "nonzero cells in confusion_matrix_cells, [true class index, predicted class "
                                      "index, rows], class indices as in classes"}
@@ -33,13 +31,13 @@ def compute_metrics(task: Task, y_proba: torch.Tensor, y_true: torch.Tensor, cla
 
     y_proba: binary (n,), otherwise (n, n_classes); y_true: encoded targets of the same task.
     """
-    metrics = task.compute_metrics(y_proba.float(), y_true, len(classes), threshold)
+    sparse = y_true.ndim == 1 and len(classes) > MAX_MATRIX_CLASSES
+    metrics = task.compute_metrics(y_proba.float(), y_true, len(classes), threshold, confusion=not sparse)
     for key in PER_CLASS_KEYS:
         if key in metrics:
             metrics[key] = {str(c): v for c, v in zip(classes, metrics[key])}
-    matrix = metrics.get("confusion_matrix")
-    if y_true.ndim == 1 and len(classes) > MAX_MATRIX_CLASSES and isinstance(matrix, list):
-        metrics.update(sparse_confusion(matrix, len(classes)))
+    if sparse:
+        metrics.update(sparse_confusion(y_true, task.to_labels(y_proba.float(), threshold), len(classes)))
     metrics["n_samples"] = int(y_true.shape[0])
     metrics["classes"] = [c if isinstance(c, (int, float, str, bool)) else str(c) for c in classes]
     return metrics

@@ -37,7 +37,7 @@ class Task:
     main_metric: str  # the metric shown per epoch and used to rank runs; larger is better
     uses_threshold: bool  # whether a decision threshold on probabilities applies
     single_logit: bool  # the model has one output column that is squeezed away
-    # compute_metrics(y_proba, y_true, n_classes, threshold) -> {name: float | list}
+    # compute_metrics(y_proba, y_true, n_classes, threshold, confusion=True) -> {name: float | list}
     compute_metrics: Callable[..., dict]
     # main_counts(y_pred, y_true) -> (2,) float tensor [numerator, denominator] of the main metric
     # (accuracy: correct, rows; micro-F1: 2 TP, predicted + actual positives). Counts add up over batches
@@ -136,7 +136,7 @@ def metric_from_counts(counts) -> float:
     return numerator / denominator if denominator else 0.0
 
 
-def _binary_metrics(y_proba, y_true, n_classes, threshold=0.5) -> dict:
+def _binary_metrics(y_proba, y_true, n_classes, threshold=0.5, confusion=True) -> dict:
     """y_proba (n,) positive-class probabilities, y_true (n,) 0/1 (1: the positive class).
 
     precision, recall and f1 describe the positive class; the per-class lists describe both.
@@ -164,7 +164,7 @@ def _binary_metrics(y_proba, y_true, n_classes, threshold=0.5) -> dict:
     }
 
 
-def _multiclass_metrics(y_proba, y_true, n_classes, threshold=None) -> dict:
+def _multiclass_metrics(y_proba, y_true, n_classes, threshold=None, confusion=True) -> dict:
     """y_proba (n, C) softmax probabilities, y_true (n,) class indices."""
     from torchmetrics.functional import classification as F
 
@@ -180,11 +180,12 @@ def _multiclass_metrics(y_proba, y_true, n_classes, threshold=None) -> dict:
         "precision_per_class": _to_list(F.multiclass_precision(y_proba, y_true, average="none", **kw)),
         "recall_per_class": _to_list(F.multiclass_recall(y_proba, y_true, average="none", **kw)),
         "f1_per_class": _to_list(F.multiclass_f1_score(y_proba, y_true, average="none", **kw)),
-        "confusion_matrix": _to_list(F.multiclass_confusion_matrix(y_proba, y_true, **kw)),
+        # (confusion=False: the caller counts the nonzero cells itself; C x C is too many numbers past 100)
+        "confusion_matrix": _to_list(F.multiclass_confusion_matrix(y_proba, y_true, **kw)) if confusion else None,
     }
 
 
-def _multilabel_metrics(y_proba, y_true, n_classes, threshold=0.5) -> dict:
+def _multilabel_metrics(y_proba, y_true, n_classes, threshold=0.5, confusion=True) -> dict:
     """y_proba (n, L) per-label probabilities, y_true (n, L) 0/1; threshold a float or (L,) tensor."""
     from torchmetrics.functional import classification as F
 
