@@ -147,6 +147,13 @@ def _target(classifier: TrainedClassifier, features: torch.Tensor) -> int | None
         return int(classifier.model(features).argmax(dim=-1)[0])
 
 
+def explained_output(classifier: TrainedClassifier, row: pd.DataFrame) -> str:
+    """The name of the output explain_row explains for a row: binary the positive class, otherwise the
+    predicted class (multiclass) or the likeliest label (multilabel)."""
+    target = _target(classifier, classifier.transform(classifier._frame(row)))
+    return str(classifier.classes[1 if target is None else target])
+
+
 def _captum():
     try:
         from captum import attr
@@ -228,6 +235,7 @@ class Interpretation:
     confused: pd.DataFrame
     importance: pd.DataFrame
     row: object = None  # the explained row's index
+    explained: str = ""  # the output its contributions push towards (explained_output)
     contributions: pd.DataFrame | None = None
     words: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
@@ -237,7 +245,7 @@ class Interpretation:
             return None if frame is None else frame.reset_index().astype(object).where(frame.reset_index().notna(),
                                                                                        None).to_dict("records")
         return {"split": self.split, "top_losses": records(self.top_losses), "confused": records(self.confused),
-                "importance": records(self.importance), "row": _plain(self.row),
+                "importance": records(self.importance), "row": _plain(self.row), "explained": self.explained,
                 "contributions": records(self.contributions), "words": records(self.words), "notes": self.notes}
 
 
@@ -251,13 +259,14 @@ def interpret(classifier: TrainedClassifier, X: pd.DataFrame, y, background: pd.
     contributions for one row (its index label in X; default the highest-loss row) against `background`
     (default X). Without Captum installed, the one-row part is left out with a note."""
     X = classifier._frame(X)
+    if row is not None and row not in X.index:
+        raise DataError(f"row {row} is not in the {split} split (its rows: {_shown(X.index)})")
     top = top_losses(classifier, X, y, n_top)
     result = Interpretation(split, top, confused_pairs(classifier, X, y),
                             permutation_importance(classifier, X, y, n_repeats, seed))
     result.row = top.index[0] if row is None else row
-    if result.row not in X.index:
-        raise DataError(f"row {row} is not in the {split} split (its rows: {_shown(X.index)})")
     one = X.loc[[result.row]]
+    result.explained = explained_output(classifier, one)
     try:
         result.contributions = explain_row(classifier, one, X if background is None else background, seed=seed)
         result.words = word_contributions(classifier, one)
