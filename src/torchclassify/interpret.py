@@ -20,21 +20,32 @@ def _codes(classifier: TrainedClassifier, y) -> np.ndarray:
     return classifier.labels.encode(frame)
 
 
-def row_losses(classifier: TrainedClassifier, X, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(y_true, y_proba, loss) of raw rows: the loss each row alone contributes, unweighted.
+# Probabilities are clipped here before the log: float32 probabilities reach exactly 0 or 1 (a logit past
+# ~17), and one such row would make the mean loss infinite. A row's loss is at most -log(EPS) ~ 16.1.
+EPS = 1e-7
 
-    y_true: (n,) int64 or (n, L) 0/1; y_proba: binary (n,), otherwise (n, C) / (n, L);
-    loss: (n,) the task's loss per row (binary cross-entropy, cross-entropy; multilabel: mean over labels).
-    """
-    task = classifier.task
-    y_true = _codes(classifier, y)
-    logits = classifier.predict_logits(X)  # binary (n,), otherwise (n, C) / (n, L)
-    loss_fn = task.make_loss()
-    loss_fn.reduction = "none"  # one value per row (per label for multilabel)
-    target = torch.as_tensor(y_true).to(task.target_dtype())
-    loss = loss_fn(logits, target)
-    loss = loss.reshape(len(loss), -1).mean(dim=1)  # multilabel (n, L) -> (n,); others unchanged
-    return y_true, task.to_proba(logits).numpy().astype(np.float64), loss.numpy().astype(np.float64)
+
+def scores(classifier: TrainedClassifier, X, y) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, y_proba) of raw rows, one forward pass: (n,) int64 or (n, L) 0/1 targets; binary (n,)
+    P(positive), otherwise (n, C) / (n, L) probabilities (float64). The report's RunView.scores is the same."""
+    return _codes(classifier, y), classifier.predict_proba_tensor(X).numpy().astype(np.float64)
+
+
+def losses_from_scores(y_true: np.ndarray, y_proba: np.ndarray) -> np.ndarray:
+    """(n,) the loss each row alone contributes, unweighted, as the tasks train: binary cross-entropy
+    (binary (n,) probabilities; multilabel (n, L): mean over labels), else cross-entropy of the true class."""
+    p = np.clip(y_proba, EPS, 1 - EPS)
+    if y_proba.ndim == 1 or y_true.ndim == 2:  # one probability per output: binary, multilabel
+        loss = -(y_true * np.log(p) + (1 - y_true) * np.log1p(-p))
+        return loss.reshape(len(loss), -1).mean(axis=1)  # (n, L) -> (n,); binary unchanged
+    return -np.log(p[np.arange(len(p)), y_true])
+
+
+def row_losses(classifier: TrainedClassifier, X, y, predicted: tuple | None = None):
+    """(y_true, y_proba, loss) of raw rows (see scores and losses_from_scores); predicted: their
+    (y_true, y_proba) when already computed, so the model does not run again."""
+    y_true, y_proba = scores(classifier, X, y) if predicted is None else predicted
+    return y_true, y_proba, losses_from_scores(y_true, y_proba)
 
 
 def mean_loss(classifier: TrainedClassifier, X, y) -> float:
@@ -56,14 +67,16 @@ def _neg_loss_scorer(fitted: _Fitted, X, y) -> float:
     return -mean_loss(fitted.classifier, X, y)  # sklearn scorers: larger is better
 
 
-def top_losses(classifier: TrainedClassifier, X: pd.DataFrame, y, n: int = 10) -> pd.DataFrame:
+def top_losses(classifier: TrainedClassifier, X: pd.DataFrame, y, n: int = 10,
+               predicted: tuple | None = None) -> pd.DataFrame:
     """The n rows with the highest loss: their raw values, truth, prediction, its probability and the loss.
 
-    X: raw rows (their index names the rows, e.g. positions in the source file); y: raw targets.
+    X: raw rows (their index names the rows, e.g. positions in the source file); y: raw targets;
+    predicted: (y_true, y_proba) of these rows if already computed (see scores).
     Returns a DataFrame indexed like X, highest loss first.
     """
     X = classifier._frame(X)
-    y_true, y_proba, loss = row_losses(classifier, X, y)
+    y_true, y_proba, loss = row_losses(classifier, X, y, predicted)
     order = np.argsort(-loss, kind="stable")[:n]
     y_pred = classifier.task.to_labels(torch.as_tensor(y_proba), classifier.threshold_tensor()).numpy()
     out = X.iloc[order][classifier.feature_columns].copy()
@@ -82,12 +95,12 @@ def top_losses(classifier: TrainedClassifier, X: pd.DataFrame, y, n: int = 10) -
     return out
 
 
-def confused_pairs(classifier: TrainedClassifier, X, y, n: int = 5) -> pd.DataFrame:
+def confused_pairs(classifier: TrainedClassifier, X, y, n: int = 5, predicted: tuple | None = None) -> pd.DataFrame:
     """The most frequent mistakes: (truth, predicted, count, share of truth's rows), most frequent first.
 
     Multilabel: each label's misses (truth=label, predicted="(not)") and false alarms (truth="(not)").
     """
-    y_true, y_proba, _ = row_losses(classifier, X, y)
+    y_true, y_proba = scores(classifier, X, y) if predicted is None else predicted
     y_pred = classifier.task.to_labels(torch.as_tensor(y_proba), classifier.threshold_tensor()).numpy()
     classes = [str(c) for c in classifier.classes]
     rows = []
@@ -115,7 +128,7 @@ def permutation_importance(classifier: TrainedClassifier, X: pd.DataFrame, y, n_
 
     Raw columns, not their one-hot or TF-IDF pieces (scikit-learn's permutation_importance over the raw
     frame; the classifier preprocesses each shuffled copy itself). Returns columns importance (mean rise),
-    std (over the n_repeats shuffles) and baseline_loss, most important first. A column the model ignores
+    std (over the n_repeats shuffles), most important first. A column the model ignores
     scores ~0; a negative score is noise.
     """
     from sklearn.inspection import permutation_importance as sklearn_importance
@@ -126,7 +139,6 @@ def permutation_importance(classifier: TrainedClassifier, X: pd.DataFrame, y, n_
         raise DataError(f"permutation importance needs at least 2 rows, got {len(X)}")
     result = sklearn_importance(_Fitted(classifier), X, y, scoring=_neg_loss_scorer, n_repeats=n_repeats, random_state=seed)
     frame = pd.DataFrame({"column": X.columns, "importance": result.importances_mean, "std": result.importances_std})
-    frame["baseline_loss"] = mean_loss(classifier, X, y)
     return frame.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -234,6 +246,7 @@ class Interpretation:
     top_losses: pd.DataFrame
     confused: pd.DataFrame
     importance: pd.DataFrame
+    mean_loss: float = float("nan")  # of the split's rows as they are (what shuffling a column raises)
     row: object = None  # the explained row's index
     explained: str = ""  # the output its contributions push towards (explained_output)
     contributions: pd.DataFrame | None = None
@@ -245,8 +258,8 @@ class Interpretation:
             return None if frame is None else frame.reset_index().astype(object).where(frame.reset_index().notna(),
                                                                                        None).to_dict("records")
         return {"split": self.split, "top_losses": records(self.top_losses), "confused": records(self.confused),
-                "importance": records(self.importance), "row": _plain(self.row), "explained": self.explained,
-                "contributions": records(self.contributions), "words": records(self.words), "notes": self.notes}
+                "importance": records(self.importance), "mean_loss": self.mean_loss, "row": _plain(self.row),
+                "explained": self.explained, "contributions": records(self.contributions), "words": records(self.words), "notes": self.notes}
 
 
 def _plain(value):
@@ -261,9 +274,11 @@ def interpret(classifier: TrainedClassifier, X: pd.DataFrame, y, background: pd.
     X = classifier._frame(X)
     if row is not None and row not in X.index:
         raise DataError(f"row {row} is not in the {split} split (its rows: {_shown(X.index)})")
-    top = top_losses(classifier, X, y, n_top)
-    result = Interpretation(split, top, confused_pairs(classifier, X, y),
-                            permutation_importance(classifier, X, y, n_repeats, seed))
+    predicted = scores(classifier, X, y)  # one forward pass for the losses and the confusions
+    top = top_losses(classifier, X, y, n_top, predicted)
+    result = Interpretation(split, top, confused_pairs(classifier, X, y, predicted=predicted),
+                            permutation_importance(classifier, X, y, n_repeats, seed),
+                            float(losses_from_scores(*predicted).mean()))
     result.row = top.index[0] if row is None else row
     one = X.loc[[result.row]]
     result.explained = explained_output(classifier, one)

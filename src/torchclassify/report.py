@@ -208,6 +208,8 @@ def build_report(view: RunView, format: str = "png") -> str:
         curves = _figure_html(view, "roc", format) + _figure_html(view, "pr", format)
         sections.append(("ROC and precision-recall", f'<div class="row">{curves}</div>'))
         sections.append(("Calibration", _figure_html(view, "calibration", format)))
+        if view.eval_split is not None:
+            sections.append(("What the model relies on", _interpretation_html(view)))
     sections.append(("Data", _data_html(view)))
     sections.append(("Model", _model_html(view)))
     sections.append(("Config", f"<pre>{html.escape(json.dumps(view.config, indent=2))}</pre>"))
@@ -220,6 +222,47 @@ def write_report(view: RunView, path, format: str = "png") -> Path:
 
 
 # ------------------------------------------------------------------------------------------ the tables
+
+
+REPORT_IMPORTANCE_ROWS = 2000  # permutation importance in the page shuffles a seeded sample of this many rows
+REPORT_TOP_LOSSES = 5
+REPORT_REPEATS = 3  # shuffles per column: importance costs columns x repeats + 1 passes over the sample
+
+
+def _interpretation_html(view: RunView) -> str:
+    """Permutation importance, the most confused classes and the highest-loss rows of the evaluation split
+    (interpret.py; `torchclassify inspect RUN` prints more, and explains one row)."""
+    from .interpret import confused_pairs, losses_from_scores, permutation_importance, top_losses
+
+    split = view.eval_split
+    X, y = view.rows(split)
+    try:
+        if len(X) > REPORT_IMPORTANCE_ROWS:
+            pick = np.sort(np.random.default_rng(0).choice(len(X), REPORT_IMPORTANCE_ROWS, replace=False))
+            X_sample, y_sample = X.iloc[pick], y.iloc[pick]
+        else:
+            X_sample, y_sample = X, y
+        importance = permutation_importance(view.classifier, X_sample, y_sample, n_repeats=REPORT_REPEATS)
+        predicted = view.scores(split)  # the pictures' prediction: the split is not predicted again
+        confused = confused_pairs(view.classifier, X, y, predicted=predicted)
+        top = top_losses(view.classifier, X, y, REPORT_TOP_LOSSES, predicted)
+        mean_loss = float(losses_from_scores(*predicted).mean())
+    except Exception as err:  # as a picture that fails: the rest of the report still comes
+        warnings.warn(f"report: the interpretation could not be computed: {type(err).__name__}: {err}", stacklevel=2)
+        return f'<p class="muted">Not computed: {html.escape(str(err))}</p>'
+    sampled = f" (a seeded sample of {len(X_sample):,} rows)" if len(X_sample) < len(X) else ""
+    parts = [f'<p class="muted">Permutation importance on the {split} split{sampled}: how much the mean loss '
+             f"({mean_loss:.4f} on every row) rises when one raw column is shuffled, ± its spread over "
+             f"{REPORT_REPEATS} shuffles. Near 0: the model does not use the column.</p>",
+             _table(["column", "importance", "±"], importance[["column", "importance", "std"]].values.tolist())]
+    if len(confused):
+        parts.append(f"<h3>Most confused ({html.escape(split)})</h3>")
+        parts.append(_table(["truth", "predicted", "rows", "share"], confused.values.tolist(), numeric_from=2))
+    shown = top.reset_index().rename(columns={"index": "row"})
+    parts.append(f"<h3>Highest-loss {html.escape(split)} rows</h3><p class=\"muted\">Mislabelled rows often sit "
+                 "here. <code>torchclassify inspect RUN</code> lists more and explains one row.</p>")
+    parts.append(_table([str(c) for c in shown.columns], shown.astype(object).values.tolist(), numeric_from=99))
+    return "\n".join(parts)
 
 
 def _summary_html(view: RunView) -> str:

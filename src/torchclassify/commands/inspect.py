@@ -75,7 +75,7 @@ def text(result) -> str:
         lines += [f"  {r.truth} -> {r.predicted}: {r.count} ({r.share:.0%} of those rows)"
                   for r in confused.itertuples()] or ["  no mistakes"]
         imp = result.importance
-        lines += ["", f"permutation importance on {result.split} ({imp['baseline_loss'].iloc[0]:.4g} mean loss; "
+        lines += ["", f"permutation importance on {result.split} ({result.mean_loss:.4g} mean loss; "
                       "rise when the column is shuffled, ± std over repeats):"]
         lines += [f"  {r.column:<24} {r.importance:+.4f} ± {r.std:.4f}" for r in imp.itertuples()]
         if result.contributions is not None:
