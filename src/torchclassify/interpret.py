@@ -227,14 +227,20 @@ def word_contributions(classifier: TrainedClassifier, row: pd.DataFrame, n: int 
         return pd.DataFrame(columns=["column", "term", "contribution"])
     attr = _captum()
     features = classifier.transform(classifier._frame(row))  # (1, n_inputs)
-    values = attr.FeatureAblation(_eval_forward(classifier)).attribute(
-        features, baselines=0.0, target=_target(classifier, features))[0].detach().cpu().numpy()
-    groups, rows = feature_groups(classifier), []
+    groups, starts = feature_groups(classifier), []
+    mask = np.zeros(features.shape[1], dtype=np.int64)  # group 0: everything not ablated (its value unused)
     for t, text in enumerate(pre.text):
         at = int(np.nonzero(groups == len(pre.input_columns) - len(pre.text) + t)[0][0])
-        present = np.nonzero(features[0, at:at + len(text.vocabulary)].cpu().numpy())[0]  # terms in this row
-        ranked = sorted(present, key=lambda k: -abs(values[at + k]))[:n]
-        rows += [(text.name, text.vocabulary[k], float(values[at + k])) for k in ranked]
+        present = at + np.nonzero(features[0, at:at + len(text.vocabulary)].cpu().numpy())[0]  # the row's terms
+        mask[present] = np.arange(1, len(present) + 1) + mask.max()  # one forward pass per present term
+        starts.append((text, at, present))
+    values = attr.FeatureAblation(_eval_forward(classifier)).attribute(
+        features, baselines=0.0, target=_target(classifier, features), perturbations_per_eval=64,
+        feature_mask=torch.as_tensor(mask, device=features.device).reshape(1, -1))[0].detach().cpu().numpy()
+    rows = []
+    for text, at, present in starts:
+        ranked = sorted(present, key=lambda k: -abs(values[k]))[:n]
+        rows += [(text.name, text.vocabulary[k - at], float(values[k])) for k in ranked]
     return pd.DataFrame(rows, columns=["column", "term", "contribution"])
 
 
