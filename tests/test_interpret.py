@@ -198,3 +198,24 @@ def test_inspect_command_finds_the_planted_mislabelled_rows(tmp_path, monkeypatc
     assert "What the model relies on" in page and "Highest-loss test rows" in page and ">noise<" in page
     bad = cli_in_process("inspect", "run", "--row", "100000", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not in the test split" in bad.stderr
+
+
+def test_inspect_says_in_one_line_when_the_rows_cannot_be_rebuilt(tmp_path):
+    frame, target = make_table("binary", n=120)
+    tc.train(data=frame, target=target, epochs=1, hidden=[4], progress="quiet", out=tmp_path / "run")
+    result = cli_in_process("inspect", str(tmp_path / "run"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "cannot inspect" in result.stderr and "in-memory DataFrame" in result.stderr
+
+
+def test_without_captum_everything_but_the_one_row_part_works(trained, monkeypatch):
+    import sys
+
+    run, frame = trained
+    X, y = _split(run, frame)
+    monkeypatch.setitem(sys.modules, "captum", None)  # import captum -> ImportError
+    with pytest.raises(tc.ConfigError, match=r"torchclassify\[interpret\]"):
+        interpret.explain_row(run.classifier, X.iloc[[0]], X)
+    result = interpret.interpret(run.classifier, X, y, n_repeats=1)
+    assert result.contributions is None and len(result.importance) == 3
+    assert any("pip install 'torchclassify[interpret]'" in note for note in result.notes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .common import output_path
@@ -48,8 +49,8 @@ def execute(args) -> int:
     background = view.rows("train")[0]
     result = interpret(view.classifier, X, y, background=background, split=split, n_top=args.top,
                        n_repeats=args.repeats, row=args.row, seed=args.seed)
-    if view.data_note:
-        print(f"note: {view.data_note}")
+    if view.data_note and not args.quiet:
+        print(f"note: {view.data_note}", file=sys.stderr)
     print(text(result))
     if args.output is not None:
         created = make_parents(args.output)
