@@ -219,3 +219,17 @@ def test_without_captum_everything_but_the_one_row_part_works(trained, monkeypat
     result = interpret.interpret(run.classifier, X, y, n_repeats=1)
     assert result.contributions is None and len(result.importance) == 3
     assert any("pip install 'torchclassify[interpret]'" in note for note in result.notes)
+
+
+def test_a_model_left_in_train_mode_is_explained_as_it_predicts():
+    frame, target = make_table("multiclass", n=200)
+    clf = tc.train(data=frame, target=target, epochs=3, hidden=[32], dropout=0.5, seed=0, progress="quiet").classifier
+    X = frame.drop(columns=target)
+    clf.model.train()  # dropout on: a forward pass outside eval mode would be random
+    rows = X.iloc[:20]
+    predicted = clf.predict(rows)
+    assert [interpret.explained_output(clf, rows.iloc[[i]]) for i in range(20)] == [str(p) for p in predicted]
+    first = interpret.explain_row(clf, rows.iloc[[0]], X, n_samples=5)
+    again = interpret.explain_row(clf, rows.iloc[[0]], X, n_samples=5)
+    pd.testing.assert_frame_equal(first, again)
+    assert clf.model.training  # left as it was

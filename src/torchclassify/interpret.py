@@ -155,8 +155,8 @@ def _target(classifier: TrainedClassifier, features: torch.Tensor) -> int | None
     """The output explained: binary None (the one logit), otherwise the predicted class / likeliest label."""
     if classifier.task.single_logit:
         return None
-    with torch.no_grad():
-        return int(classifier.model(features).argmax(dim=-1)[0])
+    with torch.no_grad():  # in eval mode: a model left in train mode would draw its dropout masks here
+        return int(_eval_forward(classifier)(features).argmax(dim=-1)[0])
 
 
 def explained_output(classifier: TrainedClassifier, row: pd.DataFrame) -> str:
