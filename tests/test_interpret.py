@@ -54,6 +54,9 @@ def test_a_pure_noise_column_has_no_importance(trained):
     assert imp.loc["signal", "importance"] > 0.3 and imp.loc["colour", "importance"] > 0.1
     assert abs(imp.loc["noise", "importance"]) < 0.03 * imp.loc["signal", "importance"]
     assert (imp["std"] >= 0).all() and imp.loc["signal", "std"] > 0  # a spread over repeats, not one number
+    assert (imp["n_rows"] == len(X)).all()
+    sampled = interpret.permutation_importance(run.classifier, X, y, n_repeats=2, max_rows=50).set_index("column")
+    assert (sampled["n_rows"] == 50).all() and sampled.loc["signal", "importance"] > 0.3
 
 
 def test_a_planted_mislabelled_row_tops_the_losses(trained):

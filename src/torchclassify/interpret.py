@@ -53,6 +53,17 @@ def mean_loss(classifier: TrainedClassifier, X, y) -> float:
     return float(row_losses(classifier, X, y)[2].mean())
 
 
+MAX_ROWS = 10_000  # rows permutation importance shuffles and explain_row's background averages, at most
+
+
+def sample_rows(X: pd.DataFrame, y=None, max_rows: int | None = MAX_ROWS, seed: int = 0):
+    """(X, y) or, when X has more than max_rows rows, a seeded sample of max_rows of them (in their order)."""
+    if max_rows is None or len(X) <= max_rows:
+        return X, y
+    pick = np.sort(np.random.default_rng(seed).choice(len(X), max_rows, replace=False))
+    return X.iloc[pick], (None if y is None else y.iloc[pick] if hasattr(y, "iloc") else np.asarray(y)[pick])
+
+
 class _Fitted:
     """A trained classifier as scikit-learn's permutation_importance wants an estimator (one with `fit`)."""
 
@@ -123,22 +134,25 @@ def confused_pairs(classifier: TrainedClassifier, X, y, n: int = 5, predicted: t
 
 
 def permutation_importance(classifier: TrainedClassifier, X: pd.DataFrame, y, n_repeats: int = 5,
-                           seed: int = 0) -> pd.DataFrame:
+                           seed: int = 0, max_rows: int | None = MAX_ROWS) -> pd.DataFrame:
     """How much the mean loss rises when one raw column's values are shuffled across the rows.
 
     Raw columns, not their one-hot or TF-IDF pieces (scikit-learn's permutation_importance over the raw
     frame; the classifier preprocesses each shuffled copy itself). Returns columns importance (mean rise),
-    std (over the n_repeats shuffles), most important first. A column the model ignores
+    std (over the n_repeats shuffles) and n_rows (those shuffled: a seeded sample of at most max_rows, None
+    for all; each shuffle costs a forward pass over them), most important first. A column the model ignores
     scores ~0; a negative score is noise.
     """
     from sklearn.inspection import permutation_importance as sklearn_importance
 
-    X = classifier._frame(X)[classifier.feature_columns].reset_index(drop=True)
+    X, y = sample_rows(classifier._frame(X)[classifier.feature_columns], y, max_rows, seed)
+    X = X.reset_index(drop=True)
     y = y.reset_index(drop=True) if isinstance(y, (pd.Series, pd.DataFrame)) else y
     if len(X) < 2:
         raise DataError(f"permutation importance needs at least 2 rows, got {len(X)}")
     result = sklearn_importance(_Fitted(classifier), X, y, scoring=_neg_loss_scorer, n_repeats=n_repeats, random_state=seed)
-    frame = pd.DataFrame({"column": X.columns, "importance": result.importances_mean, "std": result.importances_std})
+    frame = pd.DataFrame({"column": X.columns, "importance": result.importances_mean, "std": result.importances_std,
+                          "n_rows": len(X)})
     return frame.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -181,14 +195,16 @@ def explain_row(classifier: TrainedClassifier, row: pd.DataFrame, background: pd
     Each raw column is one player (its one-hot / TF-IDF pieces move together); a column left out takes the
     background rows' mean feature values. Contributions are in logits of the explained output (binary: the
     positive class; otherwise the predicted class or likeliest label) and add up to logit(row) - logit(mean).
-    row: a one-row DataFrame of raw values; background: raw rows (e.g. the training split).
+    row: a one-row DataFrame of raw values; background: raw rows (e.g. the training split; a seeded sample of
+    MAX_ROWS of them when there are more).
     Returns columns column, value, contribution, largest |contribution| first.
     """
     attr = _captum()
     features = classifier.transform(classifier._frame(row))  # (1, n_inputs)
     if features.shape[0] != 1:
         raise DataError(f"explain_row explains one row, got {features.shape[0]}")
-    baseline = classifier.transform(classifier._frame(background)).mean(dim=0, keepdim=True)  # (1, n_inputs)
+    background = sample_rows(classifier._frame(background), None, MAX_ROWS, seed)[0]
+    baseline = classifier.transform(background).mean(dim=0, keepdim=True)  # (1, n_inputs)
     mask = torch.as_tensor(feature_groups(classifier), device=features.device).reshape(1, -1)
     explainer = attr.ShapleyValueSampling(_eval_forward(classifier))
     with torch.random.fork_rng(devices=[]):  # the caller's random state is left alone
@@ -253,6 +269,7 @@ class Interpretation:
     confused: pd.DataFrame
     importance: pd.DataFrame
     mean_loss: float = float("nan")  # of the split's rows as they are (what shuffling a column raises)
+    n_rows: int = 0  # rows of the split
     row: object = None  # the explained row's index
     explained: str = ""  # the output its contributions push towards (explained_output)
     contributions: pd.DataFrame | None = None
@@ -264,7 +281,7 @@ class Interpretation:
             return None if frame is None else frame.reset_index().astype(object).where(frame.reset_index().notna(),
                                                                                        None).to_dict("records")
         return {"split": self.split, "top_losses": records(self.top_losses), "confused": records(self.confused),
-                "importance": records(self.importance), "mean_loss": self.mean_loss, "row": _plain(self.row),
+                "importance": records(self.importance), "mean_loss": self.mean_loss, "n_rows": self.n_rows, "row": _plain(self.row),
                 "explained": self.explained, "contributions": records(self.contributions), "words": records(self.words), "notes": self.notes}
 
 
@@ -284,7 +301,7 @@ def interpret(classifier: TrainedClassifier, X: pd.DataFrame, y, background: pd.
     top = top_losses(classifier, X, y, n_top, predicted)
     result = Interpretation(split, top, confused_pairs(classifier, X, y, predicted=predicted),
                             permutation_importance(classifier, X, y, n_repeats, seed),
-                            float(losses_from_scores(*predicted).mean()))
+                            float(losses_from_scores(*predicted).mean()), len(X))
     result.row = top.index[0] if row is None else row
     one = X.loc[[result.row]]
     result.explained = explained_output(classifier, one)

@@ -237,12 +237,8 @@ def _interpretation_html(view: RunView) -> str:
     split = view.eval_split
     X, y = view.rows(split)
     try:
-        if len(X) > REPORT_IMPORTANCE_ROWS:
-            pick = np.sort(np.random.default_rng(0).choice(len(X), REPORT_IMPORTANCE_ROWS, replace=False))
-            X_sample, y_sample = X.iloc[pick], y.iloc[pick]
-        else:
-            X_sample, y_sample = X, y
-        importance = permutation_importance(view.classifier, X_sample, y_sample, n_repeats=REPORT_REPEATS)
+        importance = permutation_importance(view.classifier, X, y, n_repeats=REPORT_REPEATS,
+                                            max_rows=REPORT_IMPORTANCE_ROWS)
         predicted = view.scores(split)  # the pictures' prediction: the split is not predicted again
         confused = confused_pairs(view.classifier, X, y, predicted=predicted)
         top = top_losses(view.classifier, X, y, REPORT_TOP_LOSSES, predicted)
@@ -250,7 +246,8 @@ def _interpretation_html(view: RunView) -> str:
     except Exception as err:  # as a picture that fails: the rest of the report still comes
         warnings.warn(f"report: the interpretation could not be computed: {type(err).__name__}: {err}", stacklevel=2)
         return f'<p class="muted">Not computed: {html.escape(str(err))}</p>'
-    sampled = f" (a seeded sample of {len(X_sample):,} rows)" if len(X_sample) < len(X) else ""
+    n_shuffled = int(importance["n_rows"].iloc[0])
+    sampled = f" (a seeded sample of {n_shuffled:,} rows)" if n_shuffled < len(X) else ""
     parts = [f'<p class="muted">Permutation importance on the {split} split{sampled}: how much the mean loss '
              f"({mean_loss:.4f} on every row) rises when one raw column is shuffled, ± its spread over "
              f"{REPORT_REPEATS} shuffles. Near 0: the model does not use the column.</p>",

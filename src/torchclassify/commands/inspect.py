@@ -76,7 +76,9 @@ def text(result) -> str:
         lines += [f"  {r.truth} -> {r.predicted}: {r.count} ({r.share:.0%} of those rows)"
                   for r in confused.itertuples()] or ["  no mistakes"]
         imp = result.importance
-        lines += ["", f"permutation importance on {result.split} ({result.mean_loss:.4g} mean loss; "
+        n_rows = int(imp["n_rows"].iloc[0]) if len(imp) else 0
+        sampled = f", a seeded sample of {n_rows:,} of {result.n_rows:,} rows" if n_rows < result.n_rows else ""
+        lines += ["", f"permutation importance on {result.split}{sampled} ({result.mean_loss:.4g} mean loss; "
                       "rise when the column is shuffled, ± std over repeats):"]
         lines += [f"  {r.column:<24} {r.importance:+.4f} ± {r.std:.4f}" for r in imp.itertuples()]
         if result.contributions is not None:
