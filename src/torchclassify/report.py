@@ -255,11 +255,24 @@ def _interpretation_html(view: RunView) -> str:
     if len(confused):
         parts.append(f"<h3>Most confused ({html.escape(split)})</h3>")
         parts.append(_table(["truth", "predicted", "rows", "share"], confused.values.tolist(), numeric_from=2))
-    shown = top.reset_index().rename(columns={"index": "row"})
     parts.append(f"<h3>Highest-loss {html.escape(split)} rows</h3><p class=\"muted\">Mislabelled rows often sit "
                  "here. <code>torchclassify inspect RUN</code> lists more and explains one row.</p>")
-    parts.append(_table([str(c) for c in shown.columns], shown.astype(object).values.tolist(), numeric_from=99))
+    columns = view.classifier.feature_columns
+    rows = [[index, r["truth"], r["predicted"], _raw_values(r, columns), r["probability"], r["loss"]]
+            for index, r in top.iterrows()]
+    parts.append(_table(["row", "truth", "predicted", "values", "probability", "loss"], rows, numeric_from=4))
     return "\n".join(parts)
+
+
+def _raw_values(row, columns, max_columns: int = 12, max_chars: int = 60) -> str:
+    """'age=33, region=south, ...': a row's raw values in one cell that wraps (a column per value would not
+    fit the page for a wide table)."""
+    def shown(value) -> str:
+        text = format(value, ".4g") if isinstance(value, float) else str(value)
+        return text if len(text) <= max_chars else text[:max_chars - 1] + "…"
+
+    text = ", ".join(f"{c}={shown(row[c])}" for c in columns[:max_columns])
+    return text + (f", … ({len(columns) - max_columns} more)" if len(columns) > max_columns else "")
 
 
 def _summary_html(view: RunView) -> str:
