@@ -201,6 +201,9 @@ def test_inspect_command_finds_the_planted_mislabelled_rows(tmp_path, monkeypatc
     assert "What the model relies on" in page and "Highest-loss test rows" in page and ">noise<" in page
     bad = cli_in_process("inspect", "run", "--row", "100000", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not in the test split" in bad.stderr
+    for flag in ("--top", "--repeats"):
+        zero = cli_in_process("inspect", "run", flag, "0", cwd=tmp_path)
+        assert zero.returncode == 2 and "must be at least 1" in zero.stderr
 
 
 def test_inspect_says_in_one_line_when_the_rows_cannot_be_rebuilt(tmp_path):

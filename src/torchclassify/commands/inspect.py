@@ -14,7 +14,8 @@ def register(sub) -> None:
         description="Rebuild a run's rows from its config.json (same source, seed and split) and print, on the "
                     "test split: the rows with the highest loss, the most confused class pairs, each raw column's "
                     "permutation importance (the rise in mean loss when it is shuffled, with its spread over "
-                    "--repeats), and which columns (and words of a text column) pushed one row's prediction.")
+                    "--repeats), and which columns (and words of a text column) pushed one row's prediction.",
+        epilog="example: torchclassify inspect runs/spam --row 12 -o inspect.json")
     parser.add_argument("run", type=Path, help="run folder written by train")
     parser.add_argument("--split", choices=("test", "valid"), default=None,
                         help="rows to inspect (default: test, else valid)")
