@@ -200,18 +200,30 @@ def test_inspect_command_finds_the_planted_mislabelled_rows(tmp_path, monkeypatc
     page = (tmp_path / "run" / "report.html").read_text()  # train's report carries the same tables
     assert "What the model relies on" in page and "Highest-loss test rows" in page and ">noise<" in page
     bad = cli_in_process("inspect", "run", "--row", "100000", cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not in the test split" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not among the test rows" in bad.stderr
     for flag in ("--top", "--repeats"):
         zero = cli_in_process("inspect", "run", flag, "0", cwd=tmp_path)
         assert zero.returncode == 2 and "must be at least 1" in zero.stderr
 
 
-def test_inspect_says_in_one_line_when_the_rows_cannot_be_rebuilt(tmp_path):
+def test_inspect_says_in_one_line_when_the_rows_cannot_be_rebuilt_and_takes_a_file(tmp_path):
     frame, target = make_table("binary", n=120)
-    tc.train(data=frame, target=target, epochs=1, hidden=[4], progress="quiet", out=tmp_path / "run")
+    tc.train(data=frame, target=target, epochs=30, lr=0.01, hidden=[16], progress="quiet", out=tmp_path / "run")
     result = cli_in_process("inspect", str(tmp_path / "run"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "cannot inspect" in result.stderr and "in-memory DataFrame" in result.stderr
+    planted = frame.index[(frame["a"] > 1.5) & (frame["colour"] == "red")][0]
+    frame.loc[planted, target] = "no"  # "yes" by the rule every other row follows
+    frame.to_csv(tmp_path / "other.csv", index=False)
+    given = cli_in_process("inspect", str(tmp_path / "run"), "--data", str(tmp_path / "other.csv"), "--top", "3",
+                           "--repeats", "1", "-o", str(tmp_path / "i.json"))
+    assert given.returncode == 0, given.stderr
+    assert "highest-loss other.csv rows" in given.stdout
+    report = json.loads((tmp_path / "i.json").read_text())
+    assert report["top_losses"][0]["index"] == planted and report["top_losses"][0]["truth"] == "no"
+    assert len(report["top_losses"]) == 3 and {r["column"] for r in report["importance"]} == {"a", "b", "colour"}
+    mixed = cli_in_process("inspect", str(tmp_path / "run"), "--data", "other.csv", "--split", "valid")
+    assert mixed.returncode == 2 and "--split chooses among the run's own rows" in mixed.stderr
 
 
 def test_without_captum_everything_but_the_one_row_part_works(trained, monkeypatch):

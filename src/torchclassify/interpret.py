@@ -296,7 +296,7 @@ def interpret(classifier: TrainedClassifier, X: pd.DataFrame, y, background: pd.
     (default X). Without Captum installed, the one-row part is left out with a note."""
     X = classifier._frame(X)
     if row is not None and row not in X.index:
-        raise DataError(f"row {row} is not in the {split} split (its rows: {_shown(X.index)})")
+        raise DataError(f"row {row} is not among the {split} rows (they are: {_shown(X.index)})")
     predicted = scores(classifier, X, y)  # one forward pass for the losses and the confusions
     top = top_losses(classifier, X, y, n_top, predicted)
     result = Interpretation(split, top, confused_pairs(classifier, X, y, predicted=predicted),

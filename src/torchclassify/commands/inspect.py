@@ -19,6 +19,9 @@ def register(sub) -> None:
     parser.add_argument("run", type=Path, help="run folder written by train")
     parser.add_argument("--split", choices=("test", "valid"), default=None,
                         help="rows to inspect (default: test, else valid)")
+    parser.add_argument("--data", dest="source", type=Path, metavar="FILE",
+                        help="inspect every row of this labelled CSV/Parquet file instead of the run's own split")
+    parser.add_argument("--target", help="with --data: the label column(s) (default: as in training)")
     parser.add_argument("--top", type=int, default=10, metavar="N", help="highest-loss rows to list (default 10)")
     parser.add_argument("--repeats", type=int, default=5, metavar="N",
                         help="shuffles per column for permutation importance (default 5)")
@@ -30,6 +33,7 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
+    from ..classifier import load_model
     from ..errors import ConfigError, DataError
     from ..files import check_output, make_parents, write_json
     from ..interpret import interpret
@@ -40,18 +44,28 @@ def execute(args) -> int:
         raise ConfigError("--top and --repeats must be at least 1")
     if args.output is not None:
         check_output(args.output, ConfigError, "-o", inputs=run_files(args.run))
-    view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
-    if view.dataset is None:
-        raise DataError(f"cannot inspect {args.run}: {view.data_note}")
-    split = args.split or view.eval_split
-    if split is None or len(view.splits.get(split, ())) == 0:
-        raise DataError(f"the run has no {split or 'test or validation'} rows to inspect")
-    X, y = view.rows(split)
-    background = view.rows("train")[0]
-    result = interpret(view.classifier, X, y, background=background, split=split, n_top=args.top,
+    if args.source is not None:
+        if args.split is not None:
+            raise ConfigError("--split chooses among the run's own rows; with --data every row of the file is used")
+        classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
+        X, y = file_rows(classifier, args.source, args.target)
+        background, split, note = X, args.source.name, ""  # no training rows at hand: the file's own mean
+    else:
+        if args.target is not None:
+            raise ConfigError("--target names the label column(s) of --data FILE: give both, or neither")
+        view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
+        if view.dataset is None:
+            raise DataError(f"cannot inspect {args.run}: {view.data_note}; give --data FILE with labelled rows")
+        split = args.split or view.eval_split
+        if split is None or len(view.splits.get(split, ())) == 0:
+            raise DataError(f"the run has no {split or 'test or validation'} rows to inspect")
+        classifier, note = view.classifier, view.data_note
+        X, y = view.rows(split)
+        background = view.rows("train")[0]
+    result = interpret(classifier, X, y, background=background, split=split, n_top=args.top,
                        n_repeats=args.repeats, row=args.row, seed=args.seed)
-    if view.data_note and not args.quiet:
-        print(f"note: {view.data_note}", file=sys.stderr)
+    if note and not args.quiet:
+        print(f"note: {note}", file=sys.stderr)
     print(text(result))
     if args.output is not None:
         created = make_parents(args.output)
@@ -62,6 +76,19 @@ def execute(args) -> int:
             raise
         print(f"\nwritten: {args.output}")
     return 0
+
+
+def file_rows(classifier, path: Path, target: str | None):
+    """(X, y) raw rows of a labelled file, its rows numbered from 0; target as in training unless given."""
+    from ..data.sources import split_target
+    from ..data.tables import read_table
+
+    stored = classifier.info.get("target")  # the training target, kept in model.json
+    target = target or (stored if isinstance(stored, str) else None)
+    if not target and classifier.labels.multilabel:
+        target = ",".join(map(str, classifier.classes))
+    dataset = split_target(read_table(path), target, name=path.stem)
+    return dataset.X, dataset.y
 
 
 def text(result) -> str:
