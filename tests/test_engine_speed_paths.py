@@ -5,7 +5,14 @@ import torch
 
 import torchclassify as tc
 from torchclassify.config import TrainConfig
-from torchclassify.engine.device import AutocastForward, choose_threads, cpu_threads, make_training_forward
+from torchclassify.engine import device
+from torchclassify.engine.device import (
+    AutocastForward,
+    choose_threads,
+    cpu_threads,
+    free_cpus,
+    make_training_forward,
+)
 from torchclassify.engine.loop import TensorData, fit
 from torchclassify.engine.optim import make_optimizer
 from torchclassify.errors import ConfigError
@@ -23,7 +30,10 @@ def test_fused_kernels_where_torch_has_them(name, fused):
 def test_tiny_models_get_one_thread_and_the_setting_is_restored(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert choose_threads(None, n_parameters=151, batch_size=64) == 1
-    assert choose_threads(None, n_parameters=500_000, batch_size=256) is None  # torch's own choice
+    monkeypatch.setattr(device, "free_cpus", lambda: 1)  # a busy machine
+    assert choose_threads(None, n_parameters=500_000, batch_size=256) == 1
+    monkeypatch.setattr(device, "free_cpus", lambda: 10_000)  # idle: never more than torch's own choice
+    assert choose_threads(None, n_parameters=500_000, batch_size=256) == torch.get_num_threads()
     assert choose_threads(3, n_parameters=151, batch_size=64) == 3  # --threads wins
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert choose_threads(None, n_parameters=151, batch_size=64) is None  # the user's (or torchrun's) choice
@@ -31,6 +41,20 @@ def test_tiny_models_get_one_thread_and_the_setting_is_restored(monkeypatch):
     with cpu_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_free_cpus_counts_the_affinity_less_the_others_load(monkeypatch):
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert free_cpus(load=0.0) == 4
+    assert free_cpus(load=0.3) == 4
+    assert free_cpus(load=2.0) == 2  # two busy processes leave two of four CPUs
+    assert free_cpus(load=3.7) == 1
+    assert free_cpus(load=40.0) == 1  # never fewer than one
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert free_cpus(load=0.0) == 1  # pinned to one CPU (taskset): one thread, whatever the machine has
+    monkeypatch.setattr(device.os, "getloadavg", lambda: (1.0, 1.0, 1.0), raising=False)
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert free_cpus() == 1
 
 
 def test_bf16_autocast_trains_and_keeps_float32_weights_and_plain_keys():

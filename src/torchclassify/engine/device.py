@@ -49,13 +49,33 @@ def choose_threads(requested: int | None, n_parameters: int, batch_size: int) ->
     """How many CPU threads to train with; None leaves torch's choice alone.
 
     requested: the user's --threads (always wins). Otherwise an OMP_NUM_THREADS the user (or torchrun)
-    set is respected, and tiny models (fewer than ~2M multiply-adds per step) get one thread.
+    set is respected, tiny models (fewer than ~2M multiply-adds per step) get one thread, and larger ones
+    get the cores this process may run on (its affinity) that other processes are not already keeping busy
+    (free_cpus). Why: torch's default is every core of the machine, idle or not; on a busy machine its
+    threads then wait for each other at every operation (docs/benchmarks.md, "Threads").
     """
     if requested is not None:
         return requested
     if "OMP_NUM_THREADS" in os.environ:
         return None
-    return 1 if n_parameters * max(batch_size, 1) < _THREADS_MIN_MACS else None
+    if n_parameters * max(batch_size, 1) < _THREADS_MIN_MACS:
+        return 1
+    return max(1, min(torch.get_num_threads(), free_cpus()))
+
+
+def free_cpus(load: float | None = None) -> int:
+    """The CPUs of this process's affinity less the load the others put on them (at least 1).
+
+    load: the run queue's length (os.getloadavg's 1-minute figure by default), which counts runnable
+    processes machine-wide; it is read before training starts, so it does not count this run's threads.
+    """
+    n_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # (no load average on this platform)
+            load = 0.0
+    return max(1, min(n_cpus, int(n_cpus - load + 0.5)))
 
 
 @contextlib.contextmanager
