@@ -6,13 +6,7 @@ import torch
 import torchclassify as tc
 from torchclassify.config import TrainConfig
 from torchclassify.engine import device
-from torchclassify.engine.device import (
-    AutocastForward,
-    choose_threads,
-    cpu_threads,
-    free_cpus,
-    make_training_forward,
-)
+from torchclassify.engine.device import AutocastForward, choose_threads, cpu_threads, free_cpus, make_training_forward
 from torchclassify.engine.loop import TensorData, fit
 from torchclassify.engine.optim import make_optimizer
 from torchclassify.errors import ConfigError
