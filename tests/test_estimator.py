@@ -159,6 +159,8 @@ def test_a_float32_matrix_is_read_in_place_not_copied_to_float64():
     assert np.shares_memory(frame["x0"].to_numpy(), X)
     ints, _ = TorchClassifier()._validate(np.arange(12).reshape(4, 3), np.array([0, 1, 0, 1]), reset=True)
     assert ints.to_numpy().tolist() == np.arange(12).reshape(4, 3).tolist()
+    kept = X.copy()
     clf = TorchClassifier(epochs=3, hidden=(8,)).fit(X, y)
     assert clf.predict(X).shape == (64,)
+    assert np.array_equal(X, kept)  # read, never written
     assert np.array_equal(clf.predict_proba(X), clf.predict_proba(X.astype(np.float64)))
