@@ -370,11 +370,23 @@ def test_calibration_shows_rows_per_bin_and_fades_thin_bins():
     assert faded.get_alpha() < 0.5 and (solid.get_alpha() or 1.0) == 1.0
     assert solid.get_sizes()[0] > faded.get_sizes()[0]  # marker area grows with the rows
     assert [t.get_text() for t in display.ax_.texts] == ["150", "2", "2", "150"]  # counts beside the points
-    assert "faded: under 10 rows" in display.ax_.get_title()
-    # Multilabel: one curve per label, each label's counts add up to the rows.
+    assert "hollow, not joined: under 10 rows" in display.ax_.get_title()
+    # The line joins neighbouring trusted bins only: it stops at a thin bin instead of jumping over it.
+    (line,) = [line for line in display.ax_.lines if line.get_label() == "P(yes)"]
+    assert np.isnan(line.get_ydata()).sum() == 2 and np.isfinite(line.get_ydata()).sum() == 2
+    # Multilabel: one panel per label, named, with its own counts; each label's counts add up to the rows.
     y_true = rng.integers(0, 2, (120, 3))
     display = plots.CalibrationDisplay.from_predictions(y_true, rng.random((120, 3)), class_names=["a", "b", "c"])
     assert [bins[2].sum() for bins in display.bins.values()] == [120, 120, 120]
+    assert [ax.get_title() for ax in display.axes_] == ["a", "b", "c"]
+    for ax, (_, _, counts) in zip(display.axes_, display.bins.values()):
+        assert sorted(int(t.get_text()) for t in ax.texts) == sorted(counts.tolist())
+    # On one given Axes, every label is drawn there (no counts: they would crowd each other).
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    display = plots.CalibrationDisplay.from_predictions(y_true, rng.random((120, 3)), class_names=["a", "b", "c"], ax=ax)
+    assert display.axes_ == [ax] and {"a", "b", "c"} <= {line.get_label() for line in ax.lines} and not ax.texts
 
 
 def test_lines_read_on_white(spirals, multilabel):
