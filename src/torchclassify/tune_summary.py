@@ -178,7 +178,7 @@ def _trials_table(result, metric: str) -> str:
             epochs += f" (kept {row['best_epoch']})"
         body.append(f'<tr><td class="num">{row["number"]}{mark}</td><td>{escape(row["state"])}</td>'
                     f'<td class="num">{escape(value)}</td><td class="num">{significant(row["valid_loss"], 4)}</td>'
-                    f'<td class="num">{escape(epochs)}</td><td class="wrap">{escape(settings) or "-"}</td>'
+                    f'<td class="num">{escape(epochs)}</td><td class="wrap settings">{escape(settings) or "-"}</td>'
                     f'<td class="num">{seconds}</td></tr>')
     return (f"<p>Validation loss and {escape(metric)} are those of the weights each trial kept (early stopping "
             "restores its best epoch).</p>"

@@ -57,8 +57,9 @@ class _OneVsRestDisplay(_style.Display):
     def plot(self, ax=None):
         fig, (ax,) = _style.axes_for(ax, 1, panel=(3.9, 3.3))
         self.figure_, self.axes_ = fig, [ax]
-        for (name, (x, y)), colour in zip(self.curves.items(), _style.line_colours(len(self.curves))):
-            self._draw(ax, x, y, colour, f"{_style.short_name(name, 18, 1)} ({self.short} {self.scores[name]:.3f})")
+        labels = _style.short_names(self.curves, 18, 1)
+        for (name, (x, y)), colour, label in zip(self.curves.items(), _style.line_colours(len(self.curves)), labels):
+            self._draw(ax, x, y, colour, f"{label} ({self.short} {self.scores[name]:.3f})")
         ax.set_xlim(-0.01, 1.01)
         ax.set_ylim(-0.01, 1.01)
         if self.skipped:
@@ -160,8 +161,9 @@ class CalibrationDisplay(_style.Display):
         one_axes = ax is not None and not isinstance(ax, (list, tuple, np.ndarray))
         n_panels = 1 if one_axes else max(n, 1)
         # Several labels on one panel crossed each other and left no room for the counts: one panel each.
-        fig, axes = _style.axes_for(ax, n_panels, min(n_panels, 3), panel=(3.6, 3.0), top=0.75, left=0.75,
-                                    wspace=0.6, hspace=0.9)
+        # Two panels a row up to four labels: three across were scaled to half size in an 800 px page.
+        fig, axes = _style.axes_for(ax, n_panels, 2 if n_panels <= 4 else 3, panel=(3.6, 3.0), top=0.75,
+                                    left=0.75, wspace=0.6, hspace=0.9)
         self.figure_, self.axes_ = fig, axes
         colours = _style.line_colours(n)
         for k, (name, (predicted, observed, counts)) in enumerate(self.bins.items()):
