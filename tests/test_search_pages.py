@@ -101,13 +101,15 @@ def test_a_tie_is_broken_by_the_validation_loss_and_said_everywhere():
     assert not re.search(r"\d\.\d{6,}", body)
     assert "lr=0.00245" in body and "lr=0.00736" in body
     # The trials table: one row per trial with its state word; the pruned one shows its last value.
-    rows = re.findall(r"<tr><td class=\"num\">(\d+)[^<]*</td><td>(\w+)</td><td class=\"num\">([^<]*)</td>"
-                      r"<td class=\"num\">([^<]*)</td><td class=\"num\">([^<]*)</td>", page)
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)(?:<br><span class=\"muted\">(\w+)</span>)?</td><td>(\w+)</td>"
+                      r"<td class=\"num\">([^<]*)</td><td class=\"num\">([^<]*)</td><td class=\"num\">(.*?)</td>", page)
+    assert [mark for _, mark, *_ in rows] == ["defaults", "", "best", "", ""]
+    rows = [(number, *rest) for number, _, *rest in rows]
     assert [(int(n), state) for n, state, *_ in rows] == [(0, "finished"), (1, "finished"), (2, "finished"),
                                                         (3, "finished"), (4, "pruned")]
     assert rows[4][2] == "- (last 0.625)" and rows[2][2] == "1"
     # Its validation loss (the tie-break's number) and the epochs it ran and kept.
-    assert [r[3] for r in rows] == ["0.3", "0.5", "0.08", "0.12", "-"] and rows[2][4] == "22 (kept 14)"
+    assert [r[3] for r in rows] == ["0.3", "0.5", "0.08", "0.12", "-"] and rows[2][4] == '22<br><span class="muted">kept 14</span>'
     assert "<th>validation loss</th><th>epochs</th>" in page
 
 
@@ -142,7 +144,7 @@ def test_importance_is_hidden_when_it_means_nothing():
     coarse = _study([0.99, 0.97, 0.99, 0.98, 0.99], [0.1, 0.3, 0.2, 0.25, 0.15])
     note = study_summary(coarse)["importance_note"]
     assert study_summary(coarse)["importance"] == {}
-    assert "only 3 different validation accuracy values (3 of them tied at the best, 0.99)" in note
+    assert "only 3 different validation accuracy values (the best, 0.99, by 3 of them)" in note
     # Trials that differ in both settings and results: importance shown, no tie to explain.
     varied = _study([0.6, 0.7, 0.95, 0.8], [0.5, 0.4, 0.1, 0.3])
     summary = study_summary(varied)

@@ -73,7 +73,7 @@ def _importance_note(rows: list[dict], importance: dict | None, metric: str) -> 
         best = max(values)
         n_best = sum(r["value"] == best for r in finished)
         return (f"Importance is not shown: the {len(finished)} finished trials reached only {len(values)} "
-                f"different validation {metric} values ({n_best} of them tied at the best, {significant(best, 4)}); "
+                f"different validation {metric} values (the best, {significant(best, 4)}, by {n_best} of them); "
                 f"an estimate needs at least {MIN_DISTINCT} to mean anything.")
     if not importance:
         return "Importance could not be estimated from these trials."
@@ -171,15 +171,17 @@ def _trials_table(result, metric: str) -> str:
         if row["state"] == "pruned" and row["last_value"] is not None:
             value = f"- (last {significant(row['last_value'], 4)})"
         settings = " ".join(f"{k}={_setting_text(v)}" for k, v in row["params"].items())
-        mark = " (best)" if row["number"] == result.best_trial else " (defaults)" if row["defaults"] else ""
+        # Second lines in the number cells (the trial's role, the epoch kept) keep the columns narrow at 800 px.
+        mark = "best" if row["number"] == result.best_trial else "defaults" if row["defaults"] else ""
+        mark = f'<br><span class="muted">{mark}</span>' if mark else ""
         seconds = "-" if row["seconds"] is None else f"{row['seconds']:.1f}"
-        epochs = significant(row["epochs"])
+        kept = ""
         if row["epochs"] is not None and row["best_epoch"] not in (None, row["epochs"]):
-            epochs += f" (kept {row['best_epoch']})"
+            kept = f'<br><span class="muted">kept {row["best_epoch"]}</span>'
         body.append(f'<tr><td class="num">{row["number"]}{mark}</td><td>{escape(row["state"])}</td>'
                     f'<td class="num">{escape(value)}</td><td class="num">{significant(row["valid_loss"], 4)}</td>'
-                    f'<td class="num">{escape(epochs)}</td><td class="wrap settings">{escape(settings) or "-"}</td>'
-                    f'<td class="num">{seconds}</td></tr>')
+                    f'<td class="num">{significant(row["epochs"])}{kept}</td>'
+                    f'<td class="wrap settings">{escape(settings) or "-"}</td><td class="num">{seconds}</td></tr>')
     return (f"<p>Validation loss and {escape(metric)} are those of the weights each trial kept (early stopping "
             "restores its best epoch).</p>"
             f"<table><thead><tr><th>trial</th><th>state</th><th>validation {escape(metric)}</th>"
