@@ -158,8 +158,8 @@ _CAPTIONS = {
     "roc": "ROC curves on the {split} split.",
     "pr": "Precision-recall curves on the {split} split.",
     "calibration": "Reliability diagram on the {split} split: points on the diagonal mean the probabilities can be "
-                   "taken at face value. A marker's area grows with the rows in its bin; faded bins hold too few "
-                   "rows to say much.",
+                   "taken at face value. The number beside a marker is the rows in its bin (its area grows with "
+                   "them); hollow bins, which the line does not join, hold too few rows to say much.",
 }
 MAX_TABLE_CLASSES = 50  # rows of a per-class table in the page (metrics.json has them all)
 MAX_REPORT_LABELS = 3  # multilabel boundary panels in the report (one row of two panels per label)
