@@ -6,4 +6,4 @@ matplotlib); the library itself is imported inside `execute`, so `torchclassify 
 
 # The order `torchclassify --help` lists them in.
 COMMAND_MODULES = ("datasets", "train", "evaluate", "predict", "plot", "report", "compare", "tune", "lr_find",
-                   "convert")
+                   "convert", "export")

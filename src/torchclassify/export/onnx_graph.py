@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from ..data.preprocess import MISSING, OTHER, SCALED_LIMIT, CategoricalColumn, NumericColumn, Preprocessor
+from ..data.preprocess import SCALED_LIMIT, CategoricalColumn, NumericColumn, Preprocessor
 from ..errors import ConfigError
 
 ML_DOMAIN = "ai.onnx.ml"
@@ -75,14 +75,9 @@ def numeric_column(g: Graph, col: NumericColumn, x: str) -> list[str]:
 def categorical_column(g: Graph, col: CategoricalColumn, x: str) -> list[str]:
     """x (n, 1) string -> [(n, k + 1) float one-hot], the last column for values outside the k categories.
 
-    A missing value arrives as "__missing__" (or "", which no CSV cell read by pandas can hold)."""
+    A missing value arrives as "__missing__", as preprocess._as_text writes it ("" is a value like any other)."""
     _check_fields(col, ("name", "categories"), "categorical")
-    keys = list(col.categories)
-    values = list(range(len(keys)))
-    if "" not in keys and MISSING in keys:
-        keys.append("")
-        values.append(keys.index(MISSING))
-    codes = g.op("LabelEncoder", [x], "codes", keys_strings=keys, values_int64s=values,
+    codes = g.op("LabelEncoder", [x], "codes", keys_strings=col.categories, values_int64s=range(len(col.categories)),
                  default_int64=len(col.categories))  # (n, 1) int64; unseen values -> the "other" column
     flat = g.op("Squeeze", [codes, g.const("axis", np.array([1], np.int64))])  # (n,)
     depth = g.const("depth", np.array([len(col.categories) + 1], np.int64))
