@@ -8,6 +8,7 @@ class weights, multilabel stratification, ...) is listed in its opening docstrin
 
 from __future__ import annotations
 
+import pprint
 from pathlib import Path
 
 from .. import __version__
@@ -49,8 +50,16 @@ def render_script(run) -> str:
     environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                                      undefined=jinja2.StrictUndefined, autoescape=False)
     environment.filters["py"] = repr
+    environment.filters["literal"] = literal
     template = environment.from_string(TEMPLATE.read_text(encoding="utf-8"))
     return template.render(**script_context(run, settings, raw))
+
+
+def literal(value, indent: int = 0) -> str:
+    """A Python literal that fits in 110 columns after `indent` characters: a long list wraps, its
+    continuation lines aligned under the opening bracket."""
+    text = pprint.pformat(value, width=110 - indent, compact=True, sort_dicts=False)
+    return text.replace("\n", "\n" + " " * indent)
 
 
 def script_context(run: Path, settings, raw: dict) -> dict:
@@ -119,7 +128,7 @@ def scheduler_lines(train) -> dict:
         "step": (f"torch.optim.lr_scheduler.StepLR(optimizer, step_size={max(1, epochs // 3)}, gamma=0.1)", "epoch"),
         "cosine": (f"torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max={epochs})", "epoch"),
         "onecycle": (f"torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr={train.lr!r}, "
-                     f"total_steps={epochs} * -(-len(X_train) // batch_size))", "batch"),
+                     f"total_steps={epochs} * steps_per_epoch)", "batch"),
         "plateau": ("torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.3, patience="
                     f"{max(2, (train.patience or 10) // 3)})", "plateau"),
     }
