@@ -31,9 +31,17 @@ def execute(args) -> int:
     from ..files import check_output
     from ..run_folder import run_files
 
-    check_output(args.output, ConfigError, "-o", protected=[args.run, *run_files(args.run)])
-    if args.output.exists() and not args.overwrite:
-        raise ConfigError(f"{args.output} exists: choose another name or add --overwrite")
+    outputs = [args.output]
+    if args.format == "torch":
+        from ..export.torch_program import companion_path
+
+        outputs.append(companion_path(args.output))
+    for path in outputs:
+        check_output(path, ConfigError, "-o", protected=[args.run, *run_files(args.run)])
+        if path.exists() and not path.is_file():  # a device or pipe: never renamed over
+            raise ConfigError(f"{path} is not a regular file: export writes files - give a file name")
+        if path.exists() and not args.overwrite:
+            raise ConfigError(f"{path} exists: choose another name or add --overwrite")
     if args.format == "script":
         from ..export.script import write_script
 
