@@ -93,6 +93,19 @@ def test_the_file_serves_with_onnxruntime_alone(exported):
     assert len(label) == 20
 
 
+@pytest.mark.parametrize("classes", [[0, 1], [1.5, 2.5, 7.0], [True, False]])
+def test_number_and_bool_classes_come_back_as_they_were(classes, tmp_path):
+    from torchclassify.export.onnx_serving import OnnxClassifier
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=90), "b": rng.normal(size=90)})
+    frame["y"] = np.asarray(classes, dtype=object)[np.arange(90) % len(classes)]
+    clf = tc.train(data=frame, target="y", epochs=3, progress="quiet").classifier
+    served = OnnxClassifier(clf.export_onnx(tmp_path / "m.onnx"))
+    got, expected = served.predict(frame), clf.predict(frame)
+    assert list(got) == list(expected) and {type(v) for v in got} == {type(v) for v in expected}
+
+
 def test_a_mismatched_input_is_one_clear_error(exported, tmp_path):
     from torchclassify.export.onnx_serving import OnnxClassifier
 

@@ -5,6 +5,10 @@ One function per column kind (`COLUMN_KINDS`): a new kind of column in data/prep
 here, and until it has one, `export` refuses it by name. Each function checks the fields of the fitted state
 it reads, so a changed recipe (a new clipping bound, say) is refused rather than silently exported wrong.
 Numbers arrive as double (n, 1) tensors, NaN for missing; categories as string (n, 1) tensors.
+
+Free text is refused, not approximated: ONNX has no tokenizer in its standard set, onnxruntime's contrib
+Tokenizer finds word characters in ASCII only ("héllo" -> "llo", where scikit-learn keeps "héllo"), and StringNormalizer
+lowercases by the serving machine's locale. Dates arrive as text, which no ONNX operator parses.
 """
 
 from __future__ import annotations
@@ -112,8 +116,9 @@ def add_preprocessing(g: Graph, pre: Preprocessor) -> dict[str, str]:
     blocks, kinds = [], {}
     for field_name, (dtype, build) in COLUMN_KINDS.items():
         for col in getattr(pre, field_name):
-            if col.name in OUTPUTS:
-                raise ConfigError(f"column {col.name!r} has the name of an output of the ONNX file: rename it")
+            if col.name in OUTPUTS or col.name.startswith(("tc/", "net/")):
+                raise ConfigError(f"column {col.name!r} has the name of an output or inner value of the ONNX "
+                                  "file: rename it")
             g.inputs.append(helper.make_tensor_value_info(col.name, dtype, ["n", 1]))
             kinds[col.name] = "number" if dtype == TensorProto.DOUBLE else "category"
             blocks += build(g, col, col.name)
