@@ -7,8 +7,9 @@ it reads, so a changed recipe (a new clipping bound, say) is refused rather than
 Numbers arrive as double (n, 1) tensors, NaN for missing; categories as string (n, 1) tensors.
 
 Free text is refused, not approximated: ONNX has no tokenizer in its standard set, onnxruntime's contrib
-Tokenizer finds word characters in ASCII only ("héllo" -> "llo", where scikit-learn keeps "héllo"), and StringNormalizer
-lowercases by the serving machine's locale. Dates arrive as text, which no ONNX operator parses.
+Tokenizer finds word characters in ASCII only ("héllo" -> "llo", where scikit-learn keeps "héllo"), and
+StringNormalizer lowercases by the serving machine's locale. Dates arrive as text, which no ONNX operator
+parses.
 """
 
 from __future__ import annotations

@@ -65,7 +65,8 @@ class OnnxClassifier:
             raise DataError(f"expected a DataFrame or a dict of columns, got {type(X).__name__}")
         missing = [c for c in self.inputs if c not in X.columns]
         if missing:
-            raise DataError(f"the rows lack {len(missing)} column(s) the model reads: {', '.join(map(repr, missing[:8]))}")
+            shown = ", ".join(map(repr, missing[:8]))
+            raise DataError(f"the rows lack {len(missing)} column(s) the model reads: {shown}")
         feeds = {}
         for name, kind in self.inputs.items():
             column = X[name]
