@@ -101,7 +101,10 @@ def test_number_and_bool_classes_come_back_as_they_were(classes, tmp_path):
     frame = pd.DataFrame({"a": rng.normal(size=90), "b": rng.normal(size=90)})
     frame["y"] = np.asarray(classes, dtype=object)[np.arange(90) % len(classes)]
     clf = tc.train(data=frame, target="y", epochs=3, progress="quiet").classifier
+    clf.model.train()
     served = OnnxClassifier(clf.export_onnx(tmp_path / "m.onnx"))
+    assert clf.model.training  # the export worked on a copy: the caller's network is as it was
+    clf.model.eval()
     got, expected = served.predict(frame), clf.predict(frame)
     assert list(got) == list(expected) and {type(v) for v in got} == {type(v) for v in expected}
 

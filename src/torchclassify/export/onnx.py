@@ -9,6 +9,7 @@ columns; `OnnxClassifier` (export/onnx_serving.py) reads it back and checks rows
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -28,7 +29,7 @@ OPSET = 18  # the torch exporter's; ai.onnx.ml 3 goes with it
 
 def export_network(model: torch.nn.Module, n_inputs: int):
     """The network as an ONNX ModelProto: "features" (n, n_inputs) float32 -> "logits" (n, n_outputs)."""
-    model = model.eval().cpu()
+    model = copy.deepcopy(model).cpu().eval()  # the caller's network stays where and as it was
     example = torch.zeros(2, n_inputs)
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level

@@ -9,6 +9,7 @@ script objects if a file holds any (a network from torchclassify holds none): lo
 
 from __future__ import annotations
 
+import copy
 import io
 from pathlib import Path
 
@@ -23,7 +24,7 @@ FORMAT_VERSION = 1
 
 def export_program(model: torch.nn.Module, n_inputs: int) -> torch.export.ExportedProgram:
     """The network traced by torch.export with a dynamic batch size (n, n_inputs) -> (n, n_outputs)."""
-    model = model.eval().cpu()
+    model = copy.deepcopy(model).cpu().eval()  # the caller's network stays where and as it was
     try:
         return torch.export.export(model, (torch.zeros(2, n_inputs),), dynamic_shapes=({0: torch.export.Dim("n")},))
     except Exception as err:  # torch.export raises assorted types for what it cannot trace
