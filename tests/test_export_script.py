@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import runpy
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import torchclassify as tc
@@ -50,6 +52,25 @@ def test_the_script_says_what_it_does_not_reproduce(tmp_path):
     assert "stratified the labels iteratively" in opening
     compile(script, "again.py", "exec")  # valid Python
     assert max(len(line) for line in script.splitlines()) <= 120
+
+
+def test_a_run_on_a_dataframe_reads_the_table_it_asks_for(tmp_path, one_thread):
+    from torchclassify.export.script import write_script
+
+    frame = pd.read_csv(EXAMPLES / "churn.csv")
+    run = tc.train(data=frame, target="status", hidden=[32], epochs=20, progress="quiet", out=tmp_path / "run")
+    script = write_script(tmp_path / "run", tmp_path / "again.py").read_text()
+    assert "trained on a DataFrame in memory; save it as rows.csv" in script.split('"""')[1]
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    printed, before = io.StringIO(), Path.cwd()
+    try:
+        os.chdir(tmp_path)
+        with contextlib.redirect_stdout(printed):
+            runpy.run_path("again.py", run_name="__main__")
+    finally:
+        os.chdir(before)
+    accuracy = float(re.search(r"test accuracy (\d\.\d+)", printed.getvalue()).group(1))
+    assert abs(accuracy - run.metrics["test"]["accuracy"]) <= 0.02, (accuracy, run.metrics["test"])
 
 
 def test_a_folder_without_settings_is_refused_in_one_line(tmp_path):
