@@ -130,14 +130,25 @@ def test_a_mismatched_input_is_one_clear_error(exported, tmp_path):
         OnnxClassifier(garbage)
 
 
-def test_an_onnx_file_from_elsewhere_is_refused(tmp_path):
-    from torchclassify.export.onnx import export_network
+def test_an_onnx_file_from_elsewhere_or_altered_is_refused(tmp_path):
+    import json
+
+    from onnx import helper
+
+    from torchclassify.export.onnx import FORMAT, export_network
     from torchclassify.export.onnx_serving import OnnxClassifier
 
+    network = export_network(torch.nn.Linear(3, 2), 3)
     foreign = tmp_path / "foreign.onnx"
-    foreign.write_bytes(export_network(torch.nn.Linear(3, 2), 3).SerializeToString())
+    foreign.write_bytes(network.SerializeToString())
     with pytest.raises(ModelFileError, match="not an ONNX file written by torchclassify"):
         OnnxClassifier(foreign)
+    for meta, match in (({"inputs": "x", "classes": [0, 1], "task": "binary"}, "metadata is malformed"),
+                        ({"inputs": {"x": "number"}, "classes": [0, 1], "task": "binary"}, "inputs do not match")):
+        helper.set_model_props(network, {"torchclassify": json.dumps({"format": FORMAT, "format_version": 1, **meta})})
+        foreign.write_bytes(network.SerializeToString())
+        with pytest.raises(ModelFileError, match=match):
+            OnnxClassifier(foreign)
 
 
 def _frame(n=60, seed=0):

@@ -15,6 +15,7 @@ import pandas as pd
 from ..data.preprocess import MISSING
 from ..errors import DataError, ModelFileError
 from ..files import read_bytes
+from ..tasks import TASK_NAMES
 from . import require
 from .onnx import FORMAT, FORMAT_VERSION
 
@@ -47,7 +48,11 @@ class OnnxClassifier:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
             raise ModelFileError(f"{path} is not an ONNX file written by torchclassify export (format "
                                  f"{FORMAT} {FORMAT_VERSION}): export the run again")
-        self.task_name, self.classes, self.threshold = meta["task"], list(meta["classes"]), meta["threshold"]
+        inputs, classes = meta.get("inputs"), meta.get("classes")
+        if not (meta.get("task") in TASK_NAMES and isinstance(classes, list) and classes
+                and isinstance(inputs, dict) and inputs and all(kind in ORT_TYPES for kind in inputs.values())):
+            raise ModelFileError(f"{path}: the torchclassify metadata is malformed - the file was altered")
+        self.task_name, self.classes, self.threshold = meta["task"], list(classes), meta.get("threshold")
         self.inputs = dict(meta["inputs"])  # {column: "number" | "category"}
         found = {i.name: i.type for i in self.session.get_inputs()}
         if found != {name: ORT_TYPES.get(kind) for name, kind in self.inputs.items()}:
