@@ -144,7 +144,7 @@ def test_an_onnx_file_from_elsewhere_or_altered_is_refused(tmp_path):
     with pytest.raises(ModelFileError, match="not an ONNX file written by torchclassify"):
         OnnxClassifier(foreign)
     for meta, match in (({"inputs": "x", "classes": [0, 1], "task": "binary"}, "metadata is malformed"),
-                        ({"inputs": {"x": "number"}, "classes": [0, 1], "task": "binary"}, "inputs do not match")):
+                        ({"inputs": {"x": "number"}, "classes": [0, 1], "task": "binary"}, "inputs or outputs do not match")):
         helper.set_model_props(network, {"torchclassify": json.dumps({"format": FORMAT, "format_version": 1, **meta})})
         foreign.write_bytes(network.SerializeToString())
         with pytest.raises(ModelFileError, match=match):

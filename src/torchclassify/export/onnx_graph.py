@@ -22,12 +22,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..data.preprocess import SCALED_LIMIT, CategoricalColumn, NumericColumn, Preprocessor
 from ..errors import ConfigError
+from .onnx import OUTPUTS
 
 ML_DOMAIN = "ai.onnx.ml"
 ML_OPSET = 3
 FEATURES = "tc/features"  # (n, n_features) float32, the network's input
 LOGITS = "tc/logits"  # (n, n_outputs) float32, the network's output
-OUTPUTS = ("label", "probabilities")
 # Beyond this magnitude a number is missing, as data/preprocess._as_float reads it.
 TOO_LARGE = 1e150
 

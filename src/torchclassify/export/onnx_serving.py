@@ -17,7 +17,7 @@ from ..errors import DataError, ModelFileError
 from ..files import read_bytes
 from ..tasks import TASK_NAMES
 from . import require
-from .onnx import FORMAT, FORMAT_VERSION
+from .onnx import FORMAT, FORMAT_VERSION, OUTPUTS
 
 MAX_BYTES = 2 * 1024**3  # protobuf's own limit for one file
 INPUT_DTYPES = {"number": np.float64, "category": np.object_}
@@ -55,8 +55,10 @@ class OnnxClassifier:
         self.task_name, self.classes, self.threshold = meta["task"], list(classes), meta.get("threshold")
         self.inputs = dict(meta["inputs"])  # {column: "number" | "category"}
         found = {i.name: i.type for i in self.session.get_inputs()}
-        if found != {name: ORT_TYPES.get(kind) for name, kind in self.inputs.items()}:
-            raise ModelFileError(f"{path}: the graph's inputs do not match its metadata - the file was altered")
+        outputs = {o.name for o in self.session.get_outputs()}
+        if found != {name: ORT_TYPES.get(kind) for name, kind in self.inputs.items()} or outputs != set(OUTPUTS):
+            raise ModelFileError(f"{path}: the graph's inputs or outputs do not match its metadata - the file was "
+                                 "altered")
 
     @property
     def feature_columns(self) -> list[str]:
@@ -106,7 +108,7 @@ class OnnxClassifier:
         self.check_feeds(feeds)
         if not len(next(iter(feeds.values()))):
             return np.empty(0, dtype=object), np.empty((0, len(self.classes)), np.float32)
-        label, proba = self.session.run(["label", "probabilities"], feeds)
+        label, proba = self.session.run(list(OUTPUTS), feeds)
         return label, proba
 
     def predict(self, X):
