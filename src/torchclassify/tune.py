@@ -33,6 +33,7 @@ from .tune_study import (
     finish_study,
     mark_worker,
     needs_defaults,
+    optimize,
     open_study,
     retrained_trial,
 )
@@ -237,8 +238,12 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
             raise optuna.TrialPruned()
         return float(run.metrics["valid"][metric])
 
+    def taken_over(trial) -> None:
+        if log is not None:
+            log(f"trial {trial.number}: another worker failed it as stale meanwhile; its retry runs it again")
+
     def run_trials(n: int, limit: float | None = None) -> None:
-        study.optimize(objective, n_trials=n, timeout=limit, catch=(TrainingError,))
+        optimize(study, objective, n, limit, (TrainingError,), taken_over)
 
     # MLflow: this worker's parent run, a nested run per trial and one for the retrained best.
     params = {"n_trials": n_trials, "timeout": timeout, "study_name": study_name, "space": to_json_text(space)}

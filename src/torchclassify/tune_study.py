@@ -157,6 +157,44 @@ class Finish:
     retried: int = 0
 
 
+def optimize(study, objective, n_trials: int, timeout: float | None, catch: tuple, on_taken_over=None) -> None:
+    """study.optimize, one trial at a time, that survives a trial another worker failed meanwhile.
+
+    Why: on a loaded machine a live trial's heartbeat can look stale to another worker, which fails it and
+    enqueues its retry; Optuna then refuses this worker's result ("Cannot tell a FAIL trial") and the worker
+    would end with an internal error. The result is dropped (the retry runs those settings again),
+    on_taken_over(frozen_trial) is told, and the worker goes on with its next trial.
+    """
+    import optuna
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    current: dict[str, int] = {}
+
+    def tracked(trial):
+        current["id"] = trial._trial_id
+        try:
+            result = objective(trial)
+        except optuna.TrialPruned:
+            current["ended"] = True
+            raise
+        current["ended"] = True  # the objective ended well: an error after this is Optuna's tell
+        return result
+
+    for _ in range(n_trials):
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return
+        current.clear()
+        try:
+            study.optimize(tracked, n_trials=1, timeout=left, catch=catch)
+        except (ValueError, AssertionError):  # Optuna's tell on a finished trial (an assert on some paths)
+            frozen = study._storage.get_trial(current["id"]) if current.get("ended") else None
+            if frozen is None or not frozen.state.is_finished():
+                raise
+            if on_taken_over is not None:
+                on_taken_over(frozen)
+
+
 def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
     """After this worker's budget: fail dead workers' trials, run their retries (run_leftovers(n)), and wait
     (at most a grace period) for other machines' silent trials to prove alive or dead.
