@@ -479,3 +479,19 @@ def test_matplotlib_lives_in_the_plots_package_and_pyplot_nowhere():
                     offenders.append(f"{path.relative_to(package)}: {name}")
     assert offenders == []
     assert all(len(p.read_text().splitlines()) < 300 for p in (package / "plots").glob("*.py"))
+
+
+def test_a_text_column_beside_two_numbers_is_held_empty_and_the_default_view_is_pca():
+    # Seen in a report: "the boundary picture could not be drawn: KeyError: "['note'] not in index"".
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=300), rng.normal(size=300)
+    words = np.array("alpha beta gamma delta epsilon zeta eta theta iota kappa".split())
+    note = [" ".join(rng.choice(words, size=6)) + f" ref{i}" for i in range(300)]
+    frame = pd.DataFrame({"a": a, "b": b, "note": note, "y": np.where(a + b > 0, "u", "d")})
+    run = tc.train(data=frame, target="y", **{k: v for k, v in SETTINGS.items() if k != "n_samples"})
+    assert run.classifier.preprocessor.text, "the note column should be read as free text"
+    X, y = frame.drop(columns="y").iloc[run.splits["train"]], frame[["y"]].iloc[run.splits["train"]]
+    assert plots.plot_decision_boundary(run, X, y, resolution=10).view == "pca"
+    display = plots.plot_decision_boundary(run, X, y, features=["a", "b"], resolution=10)
+    assert set(display.grid_inputs["note"]) == {""}
+    assert list(run.classifier.predict(display.grid_inputs)) == _decoded(run.classifier, display.y_pred)
