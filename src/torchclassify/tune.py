@@ -33,8 +33,8 @@ from .tune_study import (
     finish_study,
     mark_worker,
     needs_defaults,
-    optimize,
     open_study,
+    optimize,
     retrained_trial,
 )
 from .tune_summary import history_figure, study_summary, to_settings, tune_html
