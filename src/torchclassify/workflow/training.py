@@ -85,10 +85,11 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
         train_data = prepared.training_data(device, task.target_dtype(), t.seed)
         valid_data = prepared.validation_data(device, task.target_dtype()) if has_valid else None
         n_outputs = task.n_outputs(labels.n_classes)
-        model = make_model(config.model, preprocessor.n_features_out, n_outputs).to(device)
+        image_shape = getattr(preprocessor, "image_shape", None)  # (C, H, W) for images, else None
+        model = make_model(config.model, preprocessor.n_features_out, n_outputs, image_shape=image_shape).to(device)
         generator = torch.Generator(device="cpu").manual_seed(t.seed)
         augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets,
-                                 labels.n_classes, generator)
+                                 labels.n_classes, generator, image_shape)
         summary = describe_run(prepared, model, t, str(device), dist.world_size, n_outputs)
         if progress != "quiet":
             print(describe_setup(summary, config), file=sys.stderr, flush=True)
