@@ -95,8 +95,9 @@ class DataConfig:
     augment_strength: float | None = setting(None, "noise std (in scaled units), mixup alpha, or the scale of the "
                                                    "image augmentations (1: 15 degrees, 1/8 shifts)", "float", low=0,
                                              high=100, low_open=True, optional=True)
-    image_size: int = setting(32, "images: the side in pixels every image is resized to", "int", low=4, high=1024,
-                              metavar="PIXELS")
+    image_size: int | None = setting(None, "images: the side in pixels every image is resized to (default: the "
+                                           "training images' median side, within 8 and 64)", "int", low=4,
+                                     high=1024, optional=True, metavar="PIXELS")
     stream: bool = setting(False, "read a Parquet file larger than memory in chunks of row groups", "bool")
     chunk_rows: int | None = setting(None, "with --stream: rows per chunk, made of whole row groups (default "
                                            "131072)", "int", low=1, high=2**31, optional=True, metavar="N")

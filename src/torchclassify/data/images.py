@@ -22,6 +22,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 IMAGE_COLUMN = "image"  # the feature column of an image folder: each row's file path
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F", "P")  # "P": palette images are checked once decoded
 MAX_SIDE = 1024  # the largest --image-size: a row is size*size*channels floats
+AUTO_SIDES = (8, 64)  # --image-size by default: the training images' median side, kept within these
 
 
 def is_image_path(path) -> bool:
@@ -93,22 +94,27 @@ def decode(paths, size: int, mode: str) -> np.ndarray:
     return out / 255.0
 
 
-def choose_mode(paths) -> str:
-    """"L" when every training image is greyscale (read from the headers, plus palettes' colours), else "RGB"."""
+def choose_mode_and_size(paths) -> tuple[str, int]:
+    """("L" when every training image is greyscale, else "RGB"; the median side), from the files' headers
+    (a palette image is decoded to see its colours)."""
     from PIL import Image
 
+    mode, sides = "L", []
     for path in paths:
         try:
             with Image.open(path) as image:
+                sides.append(max(image.size))
+                if mode == "RGB":
+                    continue
                 if image.mode == "P":
                     colours = np.asarray(image.convert("RGB"), dtype=np.int16)
                     if not (np.ptp(colours, axis=2) == 0).all():
-                        return "RGB"
+                        mode = "RGB"
                 elif image.mode not in GREY_MODES:
-                    return "RGB"
+                    mode = "RGB"
         except (OSError, ValueError, Image.DecompressionBombError):
             decode([path], 1, "L")  # raises the one-line DataError naming the file
-    return "L"
+    return mode, int(np.median(sides)) if sides else AUTO_SIDES[0]
 
 
 @dataclass
@@ -154,11 +160,13 @@ class ImagePreprocessor:
                 "normalised with the training split's mean and std per channel"]
 
     @classmethod
-    def fit(cls, X_train: pd.DataFrame, size: int) -> "ImagePreprocessor":
-        """Choose the colour mode and measure each channel's mean and std on the training images."""
+    def fit(cls, X_train: pd.DataFrame, size: int | None = None) -> "ImagePreprocessor":
+        """Choose the colour mode (and the side, when size is None) and measure each channel's mean and std on
+        the training images."""
         column = X_train.columns[0]
         paths = list(X_train[column])
-        mode = choose_mode(paths)
+        mode, median_side = choose_mode_and_size(paths)
+        size = size or int(np.clip(median_side, *AUTO_SIDES))
         pixels = decode(paths, size, mode)  # (n, C, size, size)
         mean = pixels.mean(axis=(0, 2, 3), dtype=np.float64)
         std = pixels.std(axis=(0, 2, 3), dtype=np.float64)

@@ -77,7 +77,8 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
     dist = join_torchrun(device)  # SingleProcess unless started by torchrun
     device = getattr(dist, "device", device)  # under torchrun on CUDA: this rank's GPU
     has_valid = len(prepared.splits["valid"]) > 0
-    config.train = t = resolve_train_config(config.train, len(prepared.splits["train"]), has_valid)
+    config.train = t = resolve_train_config(config.train, len(prepared.splits["train"]), has_valid,
+                                            images=hasattr(prepared.preprocessor, "image_shape"))
     labels, preprocessor = prepared.labels, prepared.preprocessor
     # --threshold auto is chosen after training, on the validation rows; epochs are scored at 0.5 meanwhile.
     fixed_threshold = 0.5 if t.threshold == "auto" else t.threshold
@@ -203,7 +204,7 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
         f"{streamed['preprocess_rows']} training rows; validation on {streamed['valid_rows_per_epoch']} rows "
         "per epoch")]
     kinds = [f"{len(summary[f'{kind}_columns'])} {kind}" for kind in ("numeric", "date", "categorical", "dropped")
-             if summary.get(f"{kind}_columns")]
+             if summary.get(f"{kind}_columns")] or (["images"] if "images" in summary else [])
     return "\n".join([
         f"data     {summary['dataset']}: {summary['n_rows']} rows, {summary['n_columns']} columns "
         f"({', '.join(kinds)}) -> {summary['n_inputs']} inputs; task {summary['task']} with "
