@@ -202,6 +202,8 @@ def parse_setting(name: str, text: str) -> Any:
     """A setting's value from command-line text (also compare's --vary, grid files and tune's --space)."""
     s = spec(name)
     text = str(text).strip()
+    if s.kind == "augment":
+        return _check_augment(name, text)
     try:
         if s.kind == "widths":
             if text.lower() in ("", "none", "linear", "[]"):
@@ -213,8 +215,6 @@ def parse_setting(name: str, text: str) -> Any:
             return 0 if text.lower() in ("full", "all", "0") else int(text)
         if s.kind == "threshold":
             return "auto" if text.lower() == "auto" else float(text)
-        if s.kind == "augment":
-            return _check_augment(name, text)
         if s.kind == "class_weight" and "=" in text:
             pairs = [part.rsplit("=", 1) for part in text.split(",") if part.strip()]
             return {label.strip(): float(weight) for label, weight in pairs}

@@ -32,8 +32,16 @@ class ImageGridDisplay:
         self.class_names = [str(c) for c in class_names]
         wrong = self.y_true != self.y_pred
         self.wrong = wrong.any(axis=1) if wrong.ndim == 2 else wrong
-        # misclassified first (in row order), then the correct ones: a stable sort on "is it right"
-        self.order = np.argsort(~self.wrong, kind="stable")[:max_images]
+        # misclassified first (in row order), then correct ones taking the classes in turn (the first of each
+        # class, then the second...), so the grid shows every class rather than the first one's rows
+        rank = np.zeros(len(self.wrong), np.int64)
+        if self.y_true.ndim == 1:
+            for code in np.unique(self.y_true):
+                rows = np.flatnonzero((self.y_true == code) & ~self.wrong)
+                rank[rows] = np.arange(len(rows))
+        else:
+            rank = np.arange(len(self.wrong))
+        self.order = np.lexsort((np.arange(len(rank)), rank, ~self.wrong))[:max_images]
         shown = images(self.order) if callable(images) else np.asarray(images)[self.order]
         self.shown = np.asarray(shown, dtype=np.float32)  # (k, C, H, W)
 
@@ -64,7 +72,7 @@ class ImageGridDisplay:
 
     def plot(self, axes=None) -> "ImageGridDisplay":
         n = max(len(self.order), 1)
-        fig, panel_axes = _style.axes_for(axes, n, N_COLS, panel=(1.1, 1.1), top=0.5, bottom=0.1, left=0.1,
+        fig, panel_axes = _style.axes_for(axes, n, N_COLS, panel=(1.1, 1.1), top=0.75, bottom=0.1, left=0.1,
                                           right=0.1, wspace=0.15, hspace=0.45)
         self.figure_, self.axes_ = fig, panel_axes
         for ax, row, image in zip(panel_axes, self.order, self.shown):
