@@ -187,3 +187,25 @@ def test_a_table_with_image_augmentation_or_no_images_is_refused(tmp_path):
     (tmp_path / "a" / "x.png").write_bytes(b"")
     with pytest.raises(DataError, match="one subfolder of images per class"):
         tc.load_data(str(tmp_path))
+
+
+@pytest.mark.parametrize("width", (1280, 800))
+def test_the_report_grid_fits_its_panel_in_a_browser(run, width):
+    import os
+
+    from _browser import Browser, find_chromium
+    from test_pages_in_browser import MEASURE
+
+    chromium = find_chromium()
+    if chromium is None:
+        if os.environ.get("CI") or os.environ.get("TORCHCLASSIFY_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not installed, and CI must run the browser check: install Debian's 'chromium'")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with Browser(chromium) as browser:
+        browser.open((run / "report.html").as_uri(), width)
+        measured = browser.evaluate(MEASURE)
+    assert measured["problems"] == [], measured["problems"][:5]
+    images = measured["images"]
+    grid = [image for image in images if image["section"] == "test-images"]
+    assert len(images) == 6 and len(grid) == 1, images  # curves, grid, confusion, ROC, PR, calibration
+    assert all(image["decoded"] for image in images) and grid[0]["scale"] >= 0.5, images
