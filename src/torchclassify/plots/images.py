@@ -15,7 +15,7 @@ N_COLS = 8
 WRONG = "#b2182b"  # a misclassified image's title and frame (WCAG contrast above 3:1 on white)
 
 
-class ImageGridDisplay:
+class ImageGridDisplay(_style.Display):
     """Images with "pred / true" titles; misclassified ones first, framed and titled in red.
 
     images: (n, C, H, W) floats in [0, 1], or a function of row indices returning theirs (so that only the
@@ -23,9 +23,6 @@ class ImageGridDisplay:
     in the order drawn; shown: their images; wrong: (n,) True where the prediction differs from the truth.
     After plot: figure_, axes_.
     """
-
-    figure_ = None
-    axes_: list = []
 
     def __init__(self, *, images, y_true, y_pred, class_names: Sequence[str], max_images: int = MAX_IMAGES):
         self.y_true, self.y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -44,10 +41,6 @@ class ImageGridDisplay:
         self.order = np.lexsort((np.arange(len(rank)), rank, ~self.wrong))[:max_images]
         shown = images(self.order) if callable(images) else np.asarray(images)[self.order]
         self.shown = np.asarray(shown, dtype=np.float32)  # (k, C, H, W)
-
-    @property
-    def ax_(self):
-        return self.axes_[0]
 
     @classmethod
     def from_predictions(cls, images, y_true, y_proba, *, class_names: Sequence[str] | None = None,
