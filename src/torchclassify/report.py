@@ -315,7 +315,8 @@ def _data_html(view: RunView) -> str:
 def _model_html(view: RunView) -> str:
     s = view.summary
     layers = s.get("layers") or []
-    head = (f"<p>{s.get('parameters', 0):,} parameters, trained on {html.escape(str(s.get('device', '-')))}; "
+    network = f"{html.escape(str(s['network']))}: " if s.get("network") else ""
+    head = (f"<p>{network}{s.get('parameters', 0):,} parameters, trained on {html.escape(str(s.get('device', '-')))}; "
             f"threshold {html.escape(str(view.classifier.threshold))}.</p>")
     if not layers:
         return head

@@ -185,7 +185,7 @@ def describe_run(prepared: PreparedData, model: torch.nn.Module, t, device: str,
         **({"positive_class": prepared.labels.classes[1], "positive_reason": prepared.labels.positive_reason}
            if prepared.task_name == "binary" else {}),
         "class_counts": prepared.class_counts(),
-        "parameters": count_parameters(model), "layers": summarize(model),
+        "network": type(model).__name__, "parameters": count_parameters(model), "layers": summarize(model),
         "device": device, "early_stopping": t.early_stopping, "processes": processes,
         **prepared.describe(),
     }
@@ -214,7 +214,7 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
           if "positive_class" in summary else []),
         f"split    train {sizes['train']}, valid {sizes['valid']}, test {sizes['test']} (seed {t.seed})",
         *stream_line,
-        f"model    {layers}; {summary['parameters']:,} parameters on {summary['device']}",
+        f"model    {summary['network']}: {layers}; {summary['parameters']:,} parameters on {summary['device']}",
         f"train    {t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {batch}, up to {t.epochs} "
         f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else ""),
     ])
