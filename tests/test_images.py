@@ -121,6 +121,22 @@ def test_resume_after_ctrl_c_ends_where_an_uninterrupted_run_does(digits, tmp_pa
     assert_same_result(ref, resumed)
 
 
+def test_resume_refuses_an_image_edited_since_the_run_started(digits, tmp_path):
+    from PIL import Image
+
+    from test_resume import InterruptAt
+
+    folder = tmp_path / "d"
+    shutil.copytree(digits, folder)
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(data=str(folder), epochs=3, out=tmp_path / "run", callbacks=[InterruptAt(1)], checkpoint_every=1,
+                 progress="quiet")
+    first = sorted((folder / "5").glob("*.png"))[0]
+    Image.fromarray(255 - np.asarray(Image.open(first)), mode="L").save(first)  # same path, other picture
+    with pytest.raises(DataError, match="the feature values changed"):
+        tc.train(resume=tmp_path / "run", progress="quiet")
+
+
 def test_augment_settings():
     assert parse_setting("augment", "flip, crop,flip") == "flip,crop"
     assert parse_setting("augment", "mixup") == "mixup"
