@@ -225,3 +225,17 @@ def test_the_report_grid_fits_its_panel_in_a_browser(run, width):
     grid = [image for image in images if image["section"] == "test-images"]
     assert len(images) == 6 and len(grid) == 1, images  # curves, grid, confusion, ROC, PR, calibration
     assert all(image["decoded"] for image in images) and grid[0]["scale"] >= 0.5, images
+
+
+def test_predict_reads_a_table_of_paths_and_names_a_bad_input(run, digits, tmp_path):
+    files = sorted((digits / "2").glob("*.png"))[:4]
+    pd.DataFrame({"image": [f"{p.parent.name}/{p.name}" for p in files]}).to_csv(digits / "new.csv", index=False)
+    out = tmp_path / "p.csv"
+    result = cli_in_process("predict", str(run), str(digits / "new.csv"), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    assert list(table["image"]) == [str(p) for p in files]  # resolved against the CSV's folder
+    assert list(table["prediction"].astype(str)) == list(map(str, tc.load(run).predict([str(p) for p in files])))
+    result = cli_in_process("predict", str(run), str(tmp_path / "missing.png"))
+    assert result.returncode == 2 and "neither a folder nor an image file" in result.stderr.strip()
+    assert len(result.stderr.strip().splitlines()) == 1
