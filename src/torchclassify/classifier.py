@@ -21,6 +21,7 @@ from torch import nn
 
 from . import __version__
 from .config import ModelConfig, check_section
+from .data.images import ImagePreprocessor, check_image_dict, image_rows, is_image_preprocessing
 from .data.labels import LabelEncoding
 from .data.preprocess import Preprocessor
 from .engine.inference import predict_logits
@@ -43,7 +44,8 @@ class TrainedClassifier:
     """Everything needed to predict on raw rows.
 
     model: maps (n, n_inputs) float32 to (n, n_outputs) logits.
-    preprocessor: raw columns -> (n, n_inputs), fitted on the training split.
+    preprocessor: raw columns -> (n, n_inputs), fitted on the training split (images: an
+    ImagePreprocessor, and X may also be a list of image files and folders).
     labels: the classes (or label names) in output order.
     """
 
@@ -74,6 +76,8 @@ class TrainedClassifier:
         (pd.DataFrame(ndarray)) predicts as it trained (columns 0, 1 were stored as "0", "1")."""
         if isinstance(X, dict):
             X = pd.DataFrame(X)
+        if isinstance(self.preprocessor, ImagePreprocessor) and isinstance(X, (str, Path, list, tuple)):
+            return image_rows([X] if isinstance(X, (str, Path)) else X, self.preprocessor.column)
         if isinstance(X, pd.DataFrame):
             if all(isinstance(c, str) for c in X.columns):
                 return X
@@ -222,9 +226,12 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
     except (TypeError, ConfigError) as err:
         raise ModelFileError(f"{folder / MODEL_JSON} has an invalid model section: {err}") from None
     header = read_safetensors_header(folder / WEIGHTS, ModelFileError)
+    images = is_image_preprocessing(raw["preprocessing"])
+    shape = ImagePreprocessor.from_dict(raw["preprocessing"]).image_shape if images else None
+    build = dict(allow_custom=trust_custom_model, image_shape=shape)
     try:
         with torch.device("meta"):  # shapes only: nothing is allocated until the file is known to match
-            skeleton = make_model(model_config, raw["n_inputs"], raw["n_outputs"], allow_custom=trust_custom_model)
+            skeleton = make_model(model_config, raw["n_inputs"], raw["n_outputs"], **build)
     except ConfigError as err:
         raise ModelFileError(str(err)) from None
     expected = {k: list(v.shape) for k, v in skeleton.state_dict().items()}
@@ -235,9 +242,9 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
                              f"(first mismatches: {diff}): the files are from different models or tampered with")
     try:
         state = load_file(str(folder / WEIGHTS))
-        model = make_model(model_config, raw["n_inputs"], raw["n_outputs"], allow_custom=trust_custom_model)
+        model = make_model(model_config, raw["n_inputs"], raw["n_outputs"], **build)
         model.load_state_dict(state, strict=True)
-        preprocessor = Preprocessor.from_dict(raw["preprocessing"])
+        preprocessor = (ImagePreprocessor if images else Preprocessor).from_dict(raw["preprocessing"])
         labels = LabelEncoding.from_dict(raw["labels"])
     except Exception as err:  # safetensors/torch raise assorted types on a corrupt payload
         raise ModelFileError(f"cannot load {folder}: {type(err).__name__}: {str(err)[:200]}") from None
@@ -294,6 +301,10 @@ def read_model_json(folder: Path) -> dict:
              f"{len(classes)} classes do not fit a {raw['task']} network with {raw['n_outputs']} output(s)")
     _require(isinstance(raw.get("model"), dict), folder, "model must be an object")
     pre = raw.get("preprocessing")
+    if is_image_preprocessing(pre):
+        problem = check_image_dict(pre)
+        _require(problem is None, folder, problem)
+        return raw
     _require(isinstance(pre, dict) and isinstance(pre.get("numeric"), list) and isinstance(pre.get("categorical"), list)
              and isinstance(pre.get("max_categories"), int), folder, "preprocessing is malformed")
     for col in pre["numeric"]:

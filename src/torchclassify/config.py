@@ -20,6 +20,7 @@ NORMS = ("none", "batch", "layer")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("none", "step", "cosine", "onecycle", "plateau")
 AUGMENTATIONS = ("none", "noise", "mixup")
+IMAGE_AUGMENTATIONS = ("flip", "crop", "rotate", "jitter")  # combined with commas: flip,crop
 CLASS_WEIGHTS = ("none", "balanced")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP_MODES = ("none", "bf16", "fp16")
@@ -32,7 +33,8 @@ class Setting:
     """What one setting may hold and how it is spelt on the command line.
 
     kind: "choice" (one of `choices`), "int", "float", "bool", "text", "names" (column names like a,b),
-    "widths" (layer widths like 64,64), "batch" (a whole number, or "full" for 0), "threshold" (a
+    "widths" (layer widths like 64,64), "augment" (one of `choices`, or image augmentations joined by
+    commas), "batch" (a whole number, or "full" for 0), "threshold" (a
     probability, or "auto") or "class_weight" (one of `choices`, or a mapping of labels to weights). low/high bound numbers (open ends excluded);
     optional: None is allowed (None means "chosen from the data" or "not given").
     """
@@ -87,9 +89,15 @@ class DataConfig:
     noise: float | None = setting(None, "noise of a toy generator", "float", low=0, high=100, optional=True)
     valid_size: float = setting(0.2, "validation fraction of all rows", "float", low=0, high=1, high_open=True)
     test_size: float = setting(0.2, "test fraction of all rows", "float", low=0, high=1, high_open=True)
-    augment: str = setting("none", "training-batch augmentation", "choice", choices=AUGMENTATIONS)
-    augment_strength: float | None = setting(None, "noise std (in scaled units) or mixup alpha", "float", low=0,
+    augment: str = setting("none", "training-batch augmentation: noise or mixup; for images any of flip, crop, "
+                                   "rotate, jitter joined by commas (flip,crop)", "augment",
+                           choices=AUGMENTATIONS + IMAGE_AUGMENTATIONS, metavar="KIND[,KIND]")
+    augment_strength: float | None = setting(None, "noise std (in scaled units), mixup alpha, or the scale of the "
+                                                   "image augmentations (1: 15 degrees, 1/8 shifts)", "float", low=0,
                                              high=100, low_open=True, optional=True)
+    image_size: int | None = setting(None, "images: the side in pixels every image is resized to (default: the "
+                                           "training images' median side, within 8 and 64)", "int", low=4,
+                                     high=1024, optional=True, metavar="PIXELS")
     stream: bool = setting(False, "read a Parquet file larger than memory in chunks of row groups", "bool")
     chunk_rows: int | None = setting(None, "with --stream: rows per chunk, made of whole row groups (default "
                                            "131072)", "int", low=1, high=2**31, optional=True, metavar="N")
@@ -105,6 +113,9 @@ class ModelConfig:
     dropout: float = setting(0.2, "dropout probability after each hidden layer", "float", low=0, high=1,
                              high_open=True)
     norm: str = setting("none", "normalisation after each hidden Linear layer", "choice", choices=NORMS)
+    conv: list[int] = setting([32, 64], "images: channels of the small CNN's blocks (3x3 conv, batch norm, ReLU, "
+                                        "2x2 max pool; 'none': the MLP on the pixels)", "widths", low=1,
+                              high=4096, metavar="WIDTHS")
     custom: str | None = setting(None, "your own nn.Module class, built as Class(n_features=, n_outputs=)", "text",
                                  optional=True, flag="--model", metavar="MODULE:CLASS")
 
@@ -192,6 +203,8 @@ def parse_setting(name: str, text: str) -> Any:
     """A setting's value from command-line text (also compare's --vary, grid files and tune's --space)."""
     s = spec(name)
     text = str(text).strip()
+    if s.kind == "augment":
+        return _check_augment(name, text)
     try:
         if s.kind == "widths":
             if text.lower() in ("", "none", "linear", "[]"):
@@ -255,6 +268,10 @@ def check_value(name: str, value: Any) -> Any:
     if s.kind == "choice":
         if value not in s.choices:
             raise ConfigError(f"{flag} {value!r} is not one of: {', '.join(s.choices)}")
+    elif s.kind == "augment":
+        if not isinstance(value, str):
+            raise ConfigError(f"{flag} must be text like flip,crop, got {value!r}")
+        return _check_augment(name, value)
     elif s.kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{flag} must be true or false, got {value!r}")
@@ -293,6 +310,17 @@ def check_value(name: str, value: Any) -> Any:
         if not ok:
             raise ConfigError(f"{flag} must be a number in {s.describe_range()}, got {value!r}")
     return value
+
+
+def _check_augment(name: str, text: str) -> str:
+    """One of the table augmentations, or image augmentations joined by commas ("flip,crop")."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if len(parts) == 1 and parts[0] in AUGMENTATIONS:
+        return parts[0]
+    if parts and all(part in IMAGE_AUGMENTATIONS for part in parts):
+        return ",".join(dict.fromkeys(parts))
+    raise ConfigError(f"{flag_of(name)} {text!r}: use one of {', '.join(AUGMENTATIONS)}, or for images any of "
+                      f"{', '.join(IMAGE_AUGMENTATIONS)} joined by commas (flip,crop)")
 
 
 def _whole(value) -> bool:

@@ -294,6 +294,9 @@ def interpret(classifier: TrainedClassifier, X: pd.DataFrame, y, background: pd.
     """Top losses, confused pairs and permutation importance on raw rows (X, y), and the Shapley
     contributions for one row (its index label in X; default the highest-loss row) against `background`
     (default X). Without Captum installed, the one-row part is left out with a note."""
+    if hasattr(classifier.preprocessor, "image_shape"):
+        raise ConfigError("inspect explains table columns; a model trained on images is not supported yet - the "
+                          "report's image grid shows its misclassified images")
     X = classifier._frame(X)
     if row is not None and row not in X.index:
         raise DataError(f"row {row} is not among the {split} rows (they are: {_shown(X.index)})")

@@ -72,7 +72,8 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
     train = TensorData(rows.X, task.as_training_target(rows.y))
     with seeded_torch(config.train.seed, device):
         model = make_model(config.model, prepared.preprocessor.n_features_out,
-                           task.n_outputs(prepared.labels.n_classes)).to(device)
+                           task.n_outputs(prepared.labels.n_classes),
+                           image_shape=getattr(prepared.preprocessor, "image_shape", None)).to(device)
         lrs, raw, smoothed = _range_test(model, task, train, config, start_lr, end_lr, n_steps, beta, diverge)
     if len(smoothed) < 10:
         raise TrainingError(f"the loss diverged within {len(smoothed)} steps from lr {start_lr:g}: start the range "

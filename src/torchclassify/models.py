@@ -1,4 +1,5 @@
-"""Networks built from a ModelConfig: an MLP (no hidden layers = a linear model) or the user's nn.Module.
+"""Networks built from a ModelConfig: an MLP (no hidden layers = a linear model), the small CNN of image data
+(models_cnn.py) or the user's nn.Module.
 
 Every model maps (n_samples, n_features) float32 to (n_samples, n_outputs) logits; no softmax or sigmoid.
 """
@@ -6,12 +7,14 @@ Every model maps (n_samples, n_features) float32 to (n_samples, n_outputs) logit
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import torch
 from torch import nn
 
 from .config import ModelConfig
 from .errors import ConfigError
+from .models_cnn import SmallCNN
 
 ACTIVATION_LAYERS = {
     "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
@@ -47,10 +50,14 @@ class MLP(nn.Module):
         return self.layers(X)  # (n, n_features) -> (n, n_outputs) logits
 
 
-def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custom: bool = True) -> nn.Module:
+def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custom: bool = True,
+               image_shape: tuple[int, int, int] | None = None) -> nn.Module:
     """Build the network for n_features inputs and n_outputs logits.
 
-    A custom class ("package.module:ClassName") is imported and called as Class(n_features=, n_outputs=).
+    image_shape: (C, H, W) when the inputs are images (n_features = C*H*W, flat): the small CNN with
+    config.conv's widths, or the MLP on the pixels for conv=[].
+    A custom class ("package.module:ClassName") is imported and called as Class(n_features=, n_outputs=),
+    plus image_shape= for images when its __init__ takes it; it receives the flat rows either way.
     allow_custom=False refuses it: importing a module runs its code, so a loaded model file may only name
     one when the user has said they trust it.
     """
@@ -58,7 +65,12 @@ def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custo
         if not allow_custom:
             raise ConfigError(f"this model uses the custom class {config.custom!r}; importing it runs code, so "
                               "pass trust_custom_model=True (CLI: --trust-custom-model) if you trust it")
-        return _import_custom(config.custom)(n_features=n_features, n_outputs=n_outputs)
+        klass = _import_custom(config.custom)
+        if image_shape is not None and "image_shape" in inspect.signature(klass).parameters:
+            return klass(n_features=n_features, n_outputs=n_outputs, image_shape=tuple(image_shape))
+        return klass(n_features=n_features, n_outputs=n_outputs)
+    if image_shape is not None and config.conv:
+        return SmallCNN(image_shape, n_outputs, list(config.conv), config.dropout)
     return MLP(n_features, n_outputs, list(config.hidden), config.activation, config.dropout, config.norm)
 
 

@@ -131,7 +131,7 @@ def draw(view: RunView, kind: str, **options):
                                                         view.summary.get("best_epoch"))
     displays = {"confusion": plots.ConfusionMatrixDisplay, "roc": plots.RocCurveDisplay,
                 "pr": plots.PrecisionRecallDisplay, "calibration": plots.CalibrationDisplay}
-    if kind != "boundary" and kind not in displays:
+    if kind not in ("boundary", "images") and kind not in displays:
         raise ConfigError(f"unknown picture kind {kind!r}: use one of {', '.join(PICTURE_KINDS)}")
     if view.dataset is None:
         raise DataError(f"cannot draw {kind}: {view.data_note}")
@@ -144,16 +144,25 @@ def draw(view: RunView, kind: str, **options):
         raise DataError(f"cannot draw {kind}: the run has neither a test nor a validation split")
     y_true, y_proba = view.scores(view.eval_split)
     classifier = view.classifier
+    if kind == "images":
+        if not hasattr(classifier.preprocessor, "image_shape"):
+            raise DataError("the images picture needs a model trained on images")
+        X = view.rows(view.eval_split)[0]
+        return plots.ImageGridDisplay.from_predictions(
+            lambda rows: classifier.preprocessor.pixels(X.iloc[rows]), y_true, y_proba,
+            class_names=[str(c) for c in classifier.classes], threshold=classifier.threshold, **options)
     return displays[kind].from_predictions(y_true, y_proba, class_names=[str(c) for c in classifier.classes],
                                            threshold=classifier.threshold, **options)
 
 
-PICTURE_KINDS = ("boundary", "curves", "confusion", "roc", "pr", "calibration")
+PICTURE_KINDS = ("boundary", "curves", "confusion", "roc", "pr", "calibration", "images")
 _CAPTIONS = {
     "curves": "Loss and main metric per epoch, train against validation; the dashed line marks the epoch whose "
               "weights were kept.",
     "boundary": "What the model predicts over a 2-D view of the inputs, with the training rows (left) and the "
                 "{split} rows (right) scattered over it.",
+    "images": "Images of the {split} split with their predicted and true labels: the misclassified ones first, "
+              "framed in red, then correctly classified ones.",
     "confusion": "Confusion matrix on the {split} split: rows are the true class, columns the prediction.",
     "roc": "ROC curves on the {split} split.",
     "pr": "Precision-recall curves on the {split} split.",
@@ -199,11 +208,14 @@ def build_report(view: RunView, format: str = "png") -> str:
         options = {"resolution": int(np.clip(np.sqrt(4e6 / max(classifier.labels.n_classes, 1)), 30, 100))}
         if classifier.labels.multilabel and classifier.labels.n_classes > MAX_REPORT_LABELS:
             options["labels"] = classifier.classes[:MAX_REPORT_LABELS]
-        boundary = _figure_html(view, "boundary", format, **options)
-        if "labels" in options:
-            boundary += (f'<p class="muted">The first {MAX_REPORT_LABELS} labels are shown; draw others with '
-                         "<code>torchclassify plot RUN --kind boundary --labels NAME,...</code>.</p>")
-        sections.append(("Decision boundary", boundary))
+        if hasattr(classifier.preprocessor, "image_shape"):  # images: the pictures themselves, not a 2-D view
+            sections.append(("Test images", _figure_html(view, "images", format)))
+        else:
+            boundary = _figure_html(view, "boundary", format, **options)
+            if "labels" in options:
+                boundary += (f'<p class="muted">The first {MAX_REPORT_LABELS} labels are shown; draw others with '
+                             "<code>torchclassify plot RUN --kind boundary --labels NAME,...</code>.</p>")
+            sections.append(("Decision boundary", boundary))
         sections.append(("Confusion matrix", _figure_html(view, "confusion", format)))
         curves = _figure_html(view, "roc", format) + _figure_html(view, "pr", format)
         sections.append(("ROC and precision-recall", f'<div class="row">{curves}</div>'))
@@ -356,7 +368,8 @@ def _data_html(view: RunView) -> str:
 def _model_html(view: RunView) -> str:
     s = view.summary
     layers = s.get("layers") or []
-    head = (f"<p>{s.get('parameters', 0):,} parameters, trained on {html.escape(str(s.get('device', '-')))}; "
+    network = f"{html.escape(str(s['network']))}: " if s.get("network") else ""
+    head = (f"<p>{network}{s.get('parameters', 0):,} parameters, trained on {html.escape(str(s.get('device', '-')))}; "
             f"threshold {html.escape(str(view.classifier.threshold))}.</p>")
     if not layers:
         return head

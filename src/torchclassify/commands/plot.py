@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from .common import output_path
 
-KINDS = ("boundary", "curves", "confusion", "roc", "pr", "calibration")
+KINDS = ("boundary", "curves", "confusion", "roc", "pr", "calibration", "images")  # report.PICTURE_KINDS
 
 
 def register(sub) -> None:

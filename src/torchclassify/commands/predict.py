@@ -1,4 +1,5 @@
-"""`torchclassify predict RUN ROWS.csv`: labels (and probabilities) for new raw rows."""
+"""`torchclassify predict RUN ROWS.csv`: labels (and probabilities) for new raw rows; for a model trained on
+images, `torchclassify predict RUN photos/ more.png`: one row per image file."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from .common import output_path
 def register(sub) -> None:
     predict = sub.add_parser("predict", help="predict labels (or probabilities) for new raw rows")
     predict.add_argument("run", type=Path, help="run folder written by train")
-    predict.add_argument("input", type=Path, help="CSV/Parquet file of rows with the training columns")
+    predict.add_argument("input", type=Path, nargs="+", help="CSV/Parquet file of rows with the training columns; "
+                                                              "for a model trained on images: image files and "
+                                                              "folders of them")
     predict.add_argument("--proba", action="store_true", help="add one probability column per class")
     predict.add_argument("--keep", metavar="COLUMNS", help="input columns copied into the output first, e.g. an "
                                                            "id to join the predictions back on: customer_id")
@@ -40,10 +43,17 @@ def execute(args) -> int:
         raise ConfigError(f"--decimals must be between 0 and 17, got {args.decimals}")
     keep = [c.strip() for c in (args.keep or "").split(",") if c.strip()]
     if args.output is not None:  # before anything is read: an output must never destroy an input or the model
-        check_output(args.output, ConfigError, "-o", inputs=[args.input], protected=[args.run])
+        check_output(args.output, ConfigError, "-o", inputs=args.input, protected=[args.run])
     classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
     target = target_name(classifier, args.run)
-    chunks = iter_table(args.input, args.chunk_rows, classifier.preprocessor.categorical_columns + keep)
+    chunks = _image_chunks(classifier, args.input, args.chunk_rows)
+    if chunks is None:
+        if len(args.input) != 1:
+            raise ConfigError(f"predict reads one table of rows, got {len(args.input)} inputs: combine them first")
+        args.input = args.input[0]
+        chunks = iter_table(args.input, args.chunk_rows, classifier.preprocessor.categorical_columns + keep)
+        if hasattr(classifier.preprocessor, "image_shape"):  # a table of image paths, relative to its folder
+            chunks = _resolved(chunks, classifier.preprocessor.column, args.input.parent)
     unusable: dict[str, int] = {}
 
     def write(handle) -> int:
@@ -82,6 +92,28 @@ def execute(args) -> int:
     return 0
 
 
+def _image_chunks(classifier, inputs: list[Path], chunk_rows: int):
+    """For a model trained on images given image files and folders (not a table of paths): the rows, one
+    image path each, chunk by chunk (the path column comes first in the output); else None."""
+    from ..data.images import image_rows
+    from ..data.sources import TABLE_SUFFIXES
+
+    column = getattr(classifier.preprocessor, "image_shape", None) and classifier.preprocessor.column
+    if not column or (len(inputs) == 1 and inputs[0].suffix.lower() in TABLE_SUFFIXES):
+        return None
+    rows = image_rows(inputs, column)
+    return (rows.iloc[start:start + chunk_rows].reset_index(drop=True) for start in range(0, len(rows), chunk_rows))
+
+
+def _resolved(chunks, column: str, base: Path):
+    from ..data.images import resolve_paths
+
+    for rows in chunks:
+        if column in rows.columns:
+            rows[column] = resolve_paths(rows[column], base)
+        yield rows
+
+
 def target_name(classifier, run: Path) -> str:
     """The label column's name in the output: the training target stored in model.json (older folders: their
     config.json's, read checked); "prediction" for several columns or none."""
@@ -117,6 +149,9 @@ def prediction_table(classifier, rows, target: str, proba: bool, keep: list[str]
     y_proba = classifier.predict_proba_tensor(rows)
     labels = classifier.labels_from_proba(y_proba)
     result = labels if classifier.labels.multilabel else pd.DataFrame({target: labels})
+    column = getattr(classifier.preprocessor, "column", None)
+    if column in rows.columns and column not in keep:  # images: which file each prediction is for
+        keep = [column, *keep]
     if proba:
         probabilities = classifier.proba_frame(y_proba)
         probabilities.columns = [f"proba_{c}" for c in probabilities.columns]

@@ -87,7 +87,8 @@ def report_text(run) -> str:
     if run.run_dir is not None:
         files = ", ".join(sorted(p.name for p in Path(run.run_dir).iterdir()))
         lines.append(f"run folder: {run.run_dir}  ({files})")
-        lines.append(f"predict:    torchclassify predict {run.run_dir} NEW_ROWS.csv --proba -o predictions.csv")
+        rows = "IMAGES_FOLDER" if "images" in run.summary else "NEW_ROWS.csv"
+        lines.append(f"predict:    torchclassify predict {run.run_dir} {rows} --proba -o predictions.csv")
     lines += tracked_lines(run.tracked)
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
-"""Optional augmentation of preprocessed tabular batches: Gaussian noise and mixup (off by default).
+"""Optional augmentation of preprocessed training batches (off by default): Gaussian noise and mixup, and
+for images flip, crop, rotate and jitter (data/image_augment.py).
 
-Both act on a training batch after scaling, so `noise` strength is in standard deviations.
+All act on a training batch after scaling, so `noise` strength is in standard deviations.
 """
 
 from __future__ import annotations
@@ -10,19 +11,30 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..config import IMAGE_AUGMENTATIONS
+from ..errors import ConfigError
+from .image_augment import make_image_augmenter
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 def make_augmenter(kind: str, strength: float | None, to_soft_targets: Callable, n_classes: int,
-                   generator: torch.Generator) -> Callable[[torch.Tensor, torch.Tensor], Batch] | None:
+                   generator: torch.Generator, image_shape: tuple[int, int, int] | None = None,
+                   ) -> Callable[[torch.Tensor, torch.Tensor], Batch] | None:
     """Return f(X_batch (b, d), y_batch) -> (X_batch, y_batch), or None for kind "none".
 
     noise: X + N(0, strength^2), strength 0.1 by default.
     mixup: convex mixes of row pairs with lambda ~ Beta(alpha, alpha), alpha 0.2 by default; targets become
     soft (b, outputs) floats, which BCEWithLogits and CrossEntropy both accept.
+    image kinds ("flip,crop"): need image_shape (C, H, W); ConfigError for a table.
     """
     if kind == "none":
         return None
+    kinds = kind.split(",")
+    if all(k in IMAGE_AUGMENTATIONS for k in kinds):
+        if image_shape is None:
+            raise ConfigError(f"--augment {kind} applies to images; a table takes noise or mixup")
+        return make_image_augmenter(kinds, image_shape, strength, generator)
     if kind == "noise":
         std = 0.1 if strength is None else strength
 

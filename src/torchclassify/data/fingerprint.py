@@ -37,6 +37,12 @@ def data_fingerprint(prepared) -> dict:
         X = dataset.X
         columns, dtypes = [str(c) for c in X.columns], [str(t) for t in X.dtypes]
         features = _hash_frame(X)
+        if getattr(dataset, "image_column", None) and getattr(prepared, "features", None):
+            # the paths say nothing of the pictures: hash the decoded pixels too (in memory already)
+            digest = hashlib.sha256(features.encode())
+            for name in sorted(prepared.features):
+                digest.update(np.ascontiguousarray(prepared.features[name]).tobytes())
+            features = digest.hexdigest()
     elif table is not None:  # streamed: the schema and every row group's size and statistics
         columns = list(table.feature_columns)
         schema = table._file.schema_arrow

@@ -17,6 +17,7 @@ import torch
 
 from ..config import RunConfig
 from ..errors import ConfigError, DataError
+from .images import ImagePreprocessor
 from .labels import LabelEncoding
 from .preprocess import Preprocessor
 from .sources import Dataset
@@ -105,6 +106,11 @@ class InMemoryData(PreparedData):
     def picture_rows(self):
         return self.dataset, self.splits, ""
 
+    def describe(self):
+        if self.dataset is None or self.dataset.image_column is None:
+            return {}
+        return {"images": {"shape": list(self.preprocessor.image_shape), "source": self.dataset.description}}
+
 
 def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig) -> Preprocessor:
     """The preprocessing fitted on training rows, with the run's column choices (--drop, --keep)."""
@@ -125,7 +131,10 @@ def prepare_in_memory(dataset: Dataset, config: RunConfig, sample_weight=None) -
     train = splits["train"]
     if sample_weight is not None:  # the statistics come from the rows that count: weight 0 is as if absent
         train = train[sample_weight[train] > 0]
-    preprocessor = fit_preprocessor(dataset.X.iloc[train], config)
+    if dataset.image_column is not None:  # decoded once per split below, as table rows are transformed once
+        preprocessor = ImagePreprocessor.fit(dataset.X.iloc[train], config.data.image_size)
+    else:
+        preprocessor = fit_preprocessor(dataset.X.iloc[train], config)
     features = {name: transform_rows(preprocessor, dataset.X, idx) for name, idx in splits.items()}
     return InMemoryData(dataset.name, dataset.X.shape[1], task_name, labels, codes, dataset.y, splits,
                         preprocessor, dataset=dataset, features=features, sample_weight=sample_weight)

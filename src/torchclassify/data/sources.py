@@ -1,4 +1,5 @@
-"""Where the rows come from: toy generators, datasets that scikit-learn ships on disk, CSV/Parquet files.
+"""Where the rows come from: toy generators, datasets that scikit-learn ships on disk, CSV/Parquet files,
+image folders (a subfolder per class) and tables of image paths.
 
 Every source returns a Dataset of raw features X and raw targets y; nothing here is fitted or scaled.
 """
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .images import IMAGE_COLUMN, find_images, image_column, resolve_paths
 from .tables import read_table
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
@@ -31,6 +33,7 @@ class Dataset:
     y: pd.DataFrame
     name: str
     description: str = ""
+    image_column: str | None = None  # images: the one feature column, of file paths (data/images.py)
 
 
 @dataclass(frozen=True)
@@ -169,12 +172,31 @@ def load_data(source: str | Path | pd.DataFrame, target: str | None = None, *, n
             raise DataError(f"{text!r} is a real dataset: --n-samples and --noise apply to toy generators only")
         return spec.load(n_samples, noise, seed)
     path = Path(text)
+    if path.is_dir():
+        if target:
+            raise DataError(f"{path} is an image folder, whose classes are its subfolders: drop --target")
+        return load_image_folder(path)
     if path.suffix.lower() not in TABLE_SUFFIXES and not path.exists():
         raise DataError(
             f"unknown dataset {text!r}: use one of {', '.join(BUILTINS)} (see `torchclassify datasets`), "
             "or a path to a .csv or .parquet file"
         )
-    return split_target(read_table(path), target, name=path.stem)
+    data = split_target(read_table(path), target, name=path.stem)
+    column = image_column(data.X)
+    if column is not None:  # a table of image paths: the images are the features, other columns are left out
+        data.X = pd.DataFrame({column: resolve_paths(data.X[column], path.parent)}, index=data.X.index)
+        data.image_column = column
+        data.description = f"{len(data.X)} images listed in {path.name}"
+    return data
+
+
+def load_image_folder(folder: Path) -> Dataset:
+    """An image folder: each subfolder a class, each image file in it a row (X: its path, y: the class)."""
+    paths, labels, n_skipped = find_images(folder)
+    skipped = f"; {n_skipped} file(s) that are not images skipped" if n_skipped else ""
+    return Dataset(pd.DataFrame({IMAGE_COLUMN: paths}), pd.DataFrame({"label": labels}), folder.name,
+                   f"{len(paths)} images in {len(set(labels))} class folders of {folder}{skipped}",
+                   image_column=IMAGE_COLUMN)
 
 
 def resolve_target(columns: list[str], target: str | None) -> list[str]:

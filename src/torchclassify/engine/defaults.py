@@ -17,11 +17,14 @@ from ..config import TrainConfig
 REFIT_MAX_ROWS = 20_000
 # Below this many training rows, with a validation split, batches are 64 rows (see resolve_train_config).
 SMALL_BATCH_ROWS = 1_000
+# Images (a small CNN, far more work per row than an MLP): batches and epochs that reached 0.99 on the
+# digits folder in seconds (docs/images.md); the table budget of ~6000 steps would run for minutes.
+IMAGE_BATCH, IMAGE_EPOCHS, IMAGE_PATIENCE = 32, 30, 10
 # Below this many rows the estimator trains on every row for a fixed, data-chosen number of epochs.
 ES_MIN_ROWS = 2_000
 
 
-def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool) -> TrainConfig:
+def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool, images: bool = False) -> TrainConfig:
     """Fill batch_size, epochs, patience and early_stopping from the training-set size.
 
     Batches of 64 rows for a small table with a validation split, else 256 (full batch below that) until
@@ -30,7 +33,11 @@ def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool) -> 
     dropout this is a budget small tables reward (see docs/defaults.md); large ones stop early well before.
     Early stopping is on whenever there is a validation split, with patience a tenth of the epochs (>= 20)
     so that the noisy validation loss of a small table does not end a run that is still learning.
+    images: the CNN's budget instead, IMAGE_BATCH rows a step for IMAGE_EPOCHS epochs, patience IMAGE_PATIENCE.
     """
+    if images:
+        config = replace(config, batch_size=IMAGE_BATCH if config.batch_size is None else config.batch_size,
+                         epochs=config.epochs or IMAGE_EPOCHS, patience=config.patience or IMAGE_PATIENCE)
     batch_size = config.batch_size
     if batch_size is None and has_valid and n_train < SMALL_BATCH_ROWS:
         # With a validation split judging the run, a small table can take many small steps; without one

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from .. import __version__
 from ..classifier import read_model_json
+from ..data.images import is_image_preprocessing
 from ..data.preprocess import Preprocessor
 from ..data.text import MAX_FEATURES, MIN_DF, NGRAMS
-from ..errors import ModelFileError
+from ..errors import ConfigError, ModelFileError
 from ..files import atomic_write
 from ..models import ACTIVATION_LAYERS
 from ..run_folder import read_metrics, read_run_settings
@@ -48,6 +49,9 @@ def render_script(run) -> str:
         raise ModelFileError(f"{run} holds no config.json: a training script needs the run's settings - "
                              "give the --out folder of `torchclassify train`")
     raw = read_model_json(run)
+    if is_image_preprocessing(raw["preprocessing"]):
+        raise ConfigError("the training script is written for tables; a model trained on images is not supported "
+                          "yet: export --format torch (network + preprocessing as JSON) instead")
     environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                                      undefined=jinja2.StrictUndefined, autoescape=False)
     environment.filters["py"] = repr

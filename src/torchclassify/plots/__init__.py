@@ -10,6 +10,7 @@ return the Display.
     curves       TrainingCurvesDisplay      (from_history)
     confusion    ConfusionMatrixDisplay     (from_predictions)
     evaluation   RocCurveDisplay, PrecisionRecallDisplay, CalibrationDisplay (from_predictions)
+    images       ImageGridDisplay           (from_predictions: test images, misclassified first)
     search       ComparisonCurvesDisplay, SearchHistoryDisplay, LRFinderDisplay (compare, tune, lr-find)
 """
 
@@ -28,11 +29,12 @@ from .evaluation import (
                          plot_precision_recall,
                          plot_roc,
 )
+from .images import ImageGridDisplay
 from .search import ComparisonCurvesDisplay, LRFinderDisplay, SearchHistoryDisplay
 
 __all__ = [
     "Display", "DecisionBoundaryDisplay", "TrainingCurvesDisplay", "ConfusionMatrixDisplay", "RocCurveDisplay",
-    "PrecisionRecallDisplay", "CalibrationDisplay", "ComparisonCurvesDisplay", "SearchHistoryDisplay",
+    "PrecisionRecallDisplay", "CalibrationDisplay", "ImageGridDisplay", "ComparisonCurvesDisplay", "SearchHistoryDisplay",
     "LRFinderDisplay", "plot_decision_boundary", "plot_training_curves", "plot_confusion_matrix", "plot_roc",
     "plot_precision_recall", "plot_calibration", "classifier_from_model", "scores",
 ]

@@ -77,7 +77,8 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
     dist = join_torchrun(device)  # SingleProcess unless started by torchrun
     device = getattr(dist, "device", device)  # under torchrun on CUDA: this rank's GPU
     has_valid = len(prepared.splits["valid"]) > 0
-    config.train = t = resolve_train_config(config.train, len(prepared.splits["train"]), has_valid)
+    config.train = t = resolve_train_config(config.train, len(prepared.splits["train"]), has_valid,
+                                            images=hasattr(prepared.preprocessor, "image_shape"))
     labels, preprocessor = prepared.labels, prepared.preprocessor
     # --threshold auto is chosen after training, on the validation rows; epochs are scored at 0.5 meanwhile.
     fixed_threshold = 0.5 if t.threshold == "auto" else t.threshold
@@ -85,10 +86,11 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
         train_data = prepared.training_data(device, task.target_dtype(), t.seed)
         valid_data = prepared.validation_data(device, task.target_dtype()) if has_valid else None
         n_outputs = task.n_outputs(labels.n_classes)
-        model = make_model(config.model, preprocessor.n_features_out, n_outputs).to(device)
+        image_shape = getattr(preprocessor, "image_shape", None)  # (C, H, W) for images, else None
+        model = make_model(config.model, preprocessor.n_features_out, n_outputs, image_shape=image_shape).to(device)
         generator = torch.Generator(device="cpu").manual_seed(t.seed)
         augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets,
-                                 labels.n_classes, generator)
+                                 labels.n_classes, generator, image_shape)
         summary = describe_run(prepared, model, t, str(device), dist.world_size, n_outputs)
         if progress != "quiet":
             print(describe_setup(summary, config), file=sys.stderr, flush=True)
@@ -183,7 +185,7 @@ def describe_run(prepared: PreparedData, model: torch.nn.Module, t, device: str,
         **({"positive_class": prepared.labels.classes[1], "positive_reason": prepared.labels.positive_reason}
            if prepared.task_name == "binary" else {}),
         "class_counts": prepared.class_counts(),
-        "parameters": count_parameters(model), "layers": summarize(model),
+        "network": type(model).__name__, "parameters": count_parameters(model), "layers": summarize(model),
         "device": device, "early_stopping": t.early_stopping, "processes": processes,
         **prepared.describe(),
     }
@@ -202,7 +204,7 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
         f"{streamed['preprocess_rows']} training rows; validation on {streamed['valid_rows_per_epoch']} rows "
         "per epoch")]
     kinds = [f"{len(summary[f'{kind}_columns'])} {kind}" for kind in ("numeric", "date", "categorical", "dropped")
-             if summary.get(f"{kind}_columns")]
+             if summary.get(f"{kind}_columns")] or (["images"] if "images" in summary else [])
     return "\n".join([
         f"data     {summary['dataset']}: {summary['n_rows']} rows, {summary['n_columns']} columns "
         f"({', '.join(kinds)}) -> {summary['n_inputs']} inputs; task {summary['task']} with "
@@ -212,7 +214,7 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
           if "positive_class" in summary else []),
         f"split    train {sizes['train']}, valid {sizes['valid']}, test {sizes['test']} (seed {t.seed})",
         *stream_line,
-        f"model    {layers}; {summary['parameters']:,} parameters on {summary['device']}",
+        f"model    {summary['network']}: {layers}; {summary['parameters']:,} parameters on {summary['device']}",
         f"train    {t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {batch}, up to {t.epochs} "
         f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else ""),
     ])
