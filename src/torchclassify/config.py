@@ -15,7 +15,8 @@ from typing import Any
 from .errors import ConfigError
 
 TASKS = ("auto", "binary", "multiclass", "multilabel")
-ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "elu", "sigmoid")
+ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "elu", "sigmoid", "selu")
+RECIPES = ("auto", "mlp", "tabular")
 NORMS = ("none", "batch", "layer")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("none", "step", "cosine", "onecycle", "plateau")
@@ -105,6 +106,10 @@ class ModelConfig:
     dropout: float = setting(0.2, "dropout probability after each hidden layer", "float", low=0, high=1,
                              high_open=True)
     norm: str = setting("none", "normalisation after each hidden Linear layer", "choice", choices=NORMS)
+    recipe: str = setting("auto", "tabular: robust-scaled, smoothly clipped numbers, periodic embeddings of every "
+                                  "input and a learned per-feature scale in front of the MLP, AdamW with beta2 0.95; "
+                                  "mlp: the plain MLP; auto: mlp for tables of at most 2 numeric columns (the 2-D "
+                                  "toy sets), tabular otherwise (docs/defaults.md)", "choice", choices=RECIPES)
     custom: str | None = setting(None, "your own nn.Module class, built as Class(n_features=, n_outputs=)", "text",
                                  optional=True, flag="--model", metavar="MODULE:CLASS")
 

@@ -18,7 +18,7 @@ import torch
 from ..config import RunConfig
 from ..errors import ConfigError, DataError
 from .labels import LabelEncoding
-from .preprocess import Preprocessor
+from .preprocess import Preprocessor, is_numeric
 from .sources import Dataset
 from .split import split_targets
 from .tensors import ChunkedData, TensorData
@@ -107,9 +107,27 @@ class InMemoryData(PreparedData):
 
 
 def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig) -> Preprocessor:
-    """The preprocessing fitted on training rows, with the run's column choices (--drop, --keep)."""
-    d = config.data
-    return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns, text=d.text, no_text=d.no_text)
+    """The preprocessing fitted on training rows, with the run's column choices (--drop, --keep).
+
+    Resolves --recipe auto here, in place (config.json stores the recipe that ran): its numbers are scaled
+    the tabular recipe's way or the plain MLP's.
+    """
+    d, m = config.data, config.model
+    if m.recipe == "auto":
+        m.recipe = choose_recipe(X_train, m.custom)
+    scaling = "robust_clip" if m.recipe == "tabular" else "standard"
+    return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns, text=d.text, no_text=d.no_text,
+                            numeric_scaling=scaling)
+
+
+def choose_recipe(X_train: pd.DataFrame, custom: str | None = None) -> str:
+    """"mlp" for a table of at most 2 columns, all numeric (the 2-D toy sets: a geometry problem where the
+    plain MLP draws smooth boundaries and the embeddings buy nothing), or for the user's own network;
+    "tabular" otherwise (docs/defaults.md)."""
+    if custom:
+        return "mlp"
+    few_numbers = X_train.shape[1] <= 2 and all(is_numeric(X_train[c]) for c in X_train.columns)
+    return "mlp" if few_numbers else "tabular"
 
 
 def prepare_in_memory(dataset: Dataset, config: RunConfig, sample_weight=None) -> InMemoryData:
