@@ -122,6 +122,15 @@ class TrainConfig:
     lr: float = setting(1e-3, "learning rate", "float", low=0, high=10, low_open=True)
     weight_decay: float = setting(1e-4, "weight decay (L2 penalty; decoupled for adamw)", "float", low=0, high=10)
     momentum: float = setting(0.9, "momentum, for sgd and rmsprop", "float", low=0, high=1, high_open=True)
+    beta2: float | None = setting(None, "adam/adamw: decay of the squared-gradient average (default: 0.95 for "
+                                        "the tabular recipe, which adapts faster to the changing gradients "
+                                        "of its embeddings, else torch's 0.999)", "float", low=0, high=1,
+                                  high_open=True, optional=True)
+    label_smoothing: float | None = setting(None, "train on targets blended with the uniform distribution by this "
+                                                  "much (default: 0.1 for the tabular recipe with a validation "
+                                                  "split, whose temperature scaling then keeps the probabilities "
+                                                  "honest; else 0)", "float", low=0, high=1, high_open=True,
+                                            optional=True)
     schedule: str = setting("none", "learning-rate schedule", "choice", choices=SCHEDULES)
     clip_grad_norm: float | None = setting(None, "clip the gradient norm to this value", "float", low=0, high=1e9,
                                            low_open=True, optional=True)

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .config import ModelConfig, TrainConfig, make_config
 from .data.tensors import TensorData
+from .engine.calibrate import fold_temperature
 from .engine.defaults import choose_class_weight, choose_refit, choose_valid_size
 from .engine.device import seeded_torch
 from .engine.loop import fit
@@ -47,7 +48,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     Fitted attributes: classes_, n_features_in_, feature_names_in_ (DataFrame input), history_ (one dict
     per epoch of the run that made the final weights), validation_history_ (the early-stopping run when a
-    refit followed), best_epoch_, n_iter_ (epochs run), config_ (the resolved RunConfig), classifier_ (the
+    refit followed), best_epoch_, n_iter_ (epochs run), temperature_ (the logits' divisor fitted on the
+    validation rows, already folded into the network; 1.0 when none), config_ (the resolved RunConfig), classifier_ (the
     TrainedClassifier: `classifier_.save(path)` writes torchclassify's pickle-free format).
     """
 
@@ -226,14 +228,21 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if refit_epochs:
             # The held-out rows found how long to train; now let them teach too.
             self.validation_history_ = run.history
+            # The refit trains as the judged run did (its label smoothing), and its probabilities take that
+            # run's temperature: it has no held-out rows of its own to calibrate on.
+            temperature = run.summary.get("temperature", 1.0)
             run = fit_in_memory(frame, y_frame, make_config(**{**settings, "epochs": refit_epochs,
-                                                               "early_stopping": False, "valid_size": 0.0}),
+                                                               "early_stopping": False, "valid_size": 0.0,
+                                                               "label_smoothing": run.config.train.label_smoothing}),
                                 progress=progress, sample_weight=sample_weight)
+            if fold_temperature(run.classifier.model, temperature):
+                run.summary["temperature"] = temperature
         self.classifier_ = run.classifier
         self.config_ = run.config
         self.history_ = run.history
         self.n_iter_ = run.summary["epochs_run"]
         self.best_epoch_ = best if best is not None else self.n_iter_
+        self.temperature_ = run.summary.get("temperature", 1.0)
         # partial_fit continues with the same optimizer (Adam's moments) and loss (the class weights of the
         # rows that made the network), as one long training would.
         self._optimizer, self._loss_fn = run.optimizer, run.loss_fn

@@ -22,6 +22,8 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
         p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     kw = {"lr": config.lr, "weight_decay": config.weight_decay}
     kw.update({"fused": True} if fused_ok else {"foreach": True})
+    if config.optimizer in ("adam", "adamw") and config.beta2 is not None:
+        kw["betas"] = (0.9, config.beta2)
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, momentum=config.momentum, **kw)
     if config.optimizer == "adam":

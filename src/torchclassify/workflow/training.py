@@ -18,10 +18,11 @@ import torch
 
 from ..classifier import TrainedClassifier
 from ..config import RunConfig, make_config
-from ..data.augment import make_augmenter
+from ..data.augment import make_augmenter, with_label_smoothing
 from ..data.prepared import PreparedData, prepare_in_memory
 from ..data.sources import Dataset
 from ..diagnose import diagnose
+from ..engine.calibrate import fit_temperature, fold_temperature, head_of
 from ..engine.callbacks import Callback, EarlyStopping, ProgressPrinter
 from ..engine.checkpoint import GradientWatch
 from ..engine.defaults import resolve_train_config
@@ -77,7 +78,8 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
     dist = join_torchrun(device)  # SingleProcess unless started by torchrun
     device = getattr(dist, "device", device)  # under torchrun on CUDA: this rank's GPU
     has_valid = len(prepared.splits["valid"]) > 0
-    config.train = t = resolve_train_config(config.train, len(prepared.splits["train"]), has_valid)
+    config.train = t = resolve_train_config(config.train, len(prepared.splits["train"]), has_valid,
+                                            config.model.recipe)
     labels, preprocessor = prepared.labels, prepared.preprocessor
     # --threshold auto is chosen after training, on the validation rows; epochs are scored at 0.5 meanwhile.
     fixed_threshold = 0.5 if t.threshold == "auto" else t.threshold
@@ -89,6 +91,8 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
         generator = torch.Generator(device="cpu").manual_seed(t.seed)
         augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets,
                                  labels.n_classes, generator)
+        augment = with_label_smoothing(augment, t.label_smoothing, task.to_soft_targets, labels.n_classes,
+                                       2 if task.uses_threshold else labels.n_classes)
         summary = describe_run(prepared, model, t, str(device), dist.world_size, n_outputs)
         if progress != "quiet":
             print(describe_setup(summary, config), file=sys.stderr, flush=True)
@@ -110,6 +114,8 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
                                                fixed_threshold, info=info))
             raise
     model.eval()
+    if config.model.recipe == "tabular" and has_valid:
+        summary["temperature"] = calibrate(model, task, prepared, device)
     evaluated = [split for split in ("valid", "test") if len(prepared.splits[split])]
     predictions = predict_splits(model, task, prepared, evaluated, device)
     threshold = fixed_threshold
@@ -131,6 +137,21 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
     summary["diagnosis"] = diagnose(state.history, config, summary, metrics)
     return Run(classifier, config, state.history, metrics, summary, splits=prepared.splits,
                optimizer=state.optimizer, loss_fn=state.loss_fn)
+
+
+def calibrate(model: torch.nn.Module, task: Task, prepared: PreparedData, device) -> float:
+    """Temperature scaling on the validation rows, folded into the model's head; returns T (1.0: unchanged,
+    or a network without a known head)."""
+    if head_of(model) is None:
+        return 1.0
+    rows, logits = [], []
+    for part_rows, X in prepared.iter_features(["valid"]):
+        rows.append(part_rows)
+        logits.append(predict_logits(model, torch.from_numpy(X).to(device)).cpu())
+    y_true = torch.as_tensor(prepared.codes[np.concatenate(rows)])
+    temperature = fit_temperature(task, torch.cat(logits), y_true)
+    fold_temperature(model, temperature)
+    return temperature
 
 
 def class_weight_list(labels, t) -> list[float] | None:
