@@ -149,3 +149,16 @@ def test_tabular_recipe_saves_loads_and_predicts_bit_identically(tmp_path):
     assert isinstance(loaded.model, TabularMLP) and loaded.preprocessor.numeric_scaling == "robust_clip"
     X = frame.drop(columns=target)
     pd.testing.assert_frame_equal(loaded.predict_proba(X), run.classifier.predict_proba(X), check_exact=True)
+
+
+def test_tabular_recipe_resumes_bit_identically(tmp_path):
+    from test_resume import InterruptAt, assert_same_result  # (the resume tests' own helpers)
+
+    settings = dict(data="moons", n_samples=200, noise=0.3, recipe="tabular", hidden=[16], epochs=12,
+                    batch_size=32, dropout=0.1, seed=3, progress="quiet")
+    ref = tc.train(**settings)
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(out=tmp_path / "run", callbacks=[InterruptAt(5)], checkpoint_every=2, **settings)
+    resumed = tc.train(resume=tmp_path / "run", progress="quiet")
+    assert resumed.config.model.recipe == "tabular" and resumed.summary["temperature"] == ref.summary["temperature"]
+    assert_same_result(ref, resumed)

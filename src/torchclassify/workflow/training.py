@@ -233,9 +233,11 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
           if "positive_class" in summary else []),
         f"split    train {sizes['train']}, valid {sizes['valid']}, test {sizes['test']} (seed {t.seed})",
         *stream_line,
-        f"model    {layers}; {summary['parameters']:,} parameters on {summary['device']}",
+        f"model    {config.model.recipe} recipe: {layers}; {summary['parameters']:,} parameters on "
+        f"{summary['device']}",
         f"train    {t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {batch}, up to {t.epochs} "
-        f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else ""),
+        f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else "")
+        + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else ""),
     ])
 
 
