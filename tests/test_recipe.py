@@ -15,10 +15,9 @@ import torchclassify as tc
 from conftest import make_table
 from torchclassify.config import ModelConfig, TrainConfig
 from torchclassify.data.augment import with_label_smoothing
-from torchclassify.data.prepared import choose_recipe
+from torchclassify.data.prepared import TABULAR_MIN_ROWS, choose_recipe
 from torchclassify.data.preprocess import Preprocessor, smooth_clip
 from torchclassify.engine.calibrate import fit_temperature, fold_temperature
-from torchclassify.engine.defaults import resolve_train_config
 from torchclassify.engine.optim import make_optimizer
 from torchclassify.models import EMBED_DIM, MAX_EMBEDDED, MLP, N_FREQUENCIES, PeriodicEmbedding, TabularMLP, make_model
 from torchclassify.tasks import get_task
@@ -84,11 +83,15 @@ def test_tabular_network_shapes_and_its_feature_scale():
     assert type(make_model(ModelConfig(hidden=[8], recipe="mlp"), 5, 3)) is MLP
 
 
-def test_the_recipe_is_chosen_from_the_columns():
-    assert choose_recipe(pd.DataFrame({"x": [1.0], "y": [2.0]})) == "mlp"  # the 2-D toy sets
-    assert choose_recipe(pd.DataFrame({"x": [1.0], "y": [2.0], "z": [3.0]})) == "tabular"
-    assert choose_recipe(pd.DataFrame({"x": [1.0], "c": ["a"]})) == "tabular"  # a category: a table
-    assert choose_recipe(pd.DataFrame({"x": [1.0], "y": [2.0], "z": [3.0]}), custom="m:C") == "mlp"
+def test_the_recipe_is_chosen_from_rows_columns_and_the_split():
+    rows = TABULAR_MIN_ROWS
+    table = pd.DataFrame({"x": np.ones(rows), "y": np.ones(rows), "z": np.ones(rows)})
+    assert choose_recipe(table) == "tabular"
+    assert choose_recipe(table[["x", "y"]]) == "mlp"  # the 2-D toy sets
+    assert choose_recipe(table.assign(y="a")[["x", "y"]]) == "tabular"  # a category: a table
+    assert choose_recipe(table.iloc[:-1]) == "mlp"  # too few rows
+    assert choose_recipe(table, has_valid=False) == "mlp"  # nothing to stop early or calibrate on
+    assert choose_recipe(table, custom="m:C") == "mlp"
 
 
 def test_label_smoothing_targets():
@@ -102,14 +105,9 @@ def test_label_smoothing_targets():
     assert with_label_smoothing(None, 0.0, get_task("binary").to_soft_targets, 2, 2) is None
 
 
-def test_recipe_defaults_resolve_beta2_and_smoothing():
-    t = TrainConfig()
-    tab = resolve_train_config(t, 5000, has_valid=True, recipe="tabular")
-    assert (tab.beta2, tab.label_smoothing) == (0.95, 0.1)
-    assert resolve_train_config(t, 500, has_valid=False, recipe="tabular").label_smoothing == 0.0
-    assert (resolve_train_config(t, 5000, True, "mlp").beta2, resolve_train_config(t, 5000, True).label_smoothing) \
-        == (0.999, 0.0)
-    optimizer = make_optimizer(nn.Linear(2, 2).parameters(), tab)
+def test_beta2_reaches_the_optimizer():
+    assert make_optimizer(nn.Linear(2, 2).parameters(), TrainConfig()).param_groups[0]["betas"] == (0.9, 0.999)
+    optimizer = make_optimizer(nn.Linear(2, 2).parameters(), TrainConfig(beta2=0.95))
     assert optimizer.param_groups[0]["betas"] == (0.9, 0.95)
 
 
@@ -140,7 +138,7 @@ def test_temperature_scaling_lowers_the_loss_of_a_miscalibrated_model(task_name)
 def test_tabular_recipe_saves_loads_and_predicts_bit_identically(tmp_path):
     frame, target = make_table("multiclass", n=300)
     run = tc.train(data=frame, target=target, recipe="tabular", hidden=[16], epochs=8, batch_size=64,
-                   progress="quiet")
+                   label_smoothing=0.1, numeric_scaling="robust_clip", progress="quiet")
     assert run.config.model.recipe == "tabular" and run.config.train.label_smoothing == 0.1
     assert run.summary["temperature"] != 1.0
     (tmp_path / "m").mkdir()

@@ -58,7 +58,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                  early_stopping=None, patience=None, validation_fraction=None, refit="auto",
                  class_weight=None, schedule=_T.schedule, clip_grad_norm=None, augment="none",
                  augment_strength=None, threshold=_T.threshold, device="auto", random_state=0, verbose=False,
-                 recipe=_M.recipe):
+                 recipe=_M.recipe, label_smoothing=_T.label_smoothing, beta2=_T.beta2):
         self.hidden = hidden
         self.activation = activation
         self.dropout = dropout
@@ -82,6 +82,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.recipe = recipe
+        self.label_smoothing = label_smoothing
+        self.beta2 = beta2
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -182,7 +184,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             seed = int(np.random.default_rng(None if seed is None else seed).integers(2**31))
         return dict(
             hidden=list(self.hidden), activation=self.activation, dropout=self.dropout, norm=self.norm,
-            recipe=self.recipe,
+            recipe=self.recipe, label_smoothing=self.label_smoothing, beta2=self.beta2,
             optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
             epochs=epochs, early_stopping=bool(stop_early and valid > 0), patience=self.patience,
             valid_size=valid, class_weight=class_weight, schedule=self.schedule,
@@ -228,12 +230,12 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if refit_epochs:
             # The held-out rows found how long to train; now let them teach too.
             self.validation_history_ = run.history
-            # The refit trains as the judged run did (its label smoothing), and its probabilities take that
-            # run's temperature: it has no held-out rows of its own to calibrate on.
+            # The refit keeps the judged run's recipe, and its probabilities take that run's temperature: it
+            # has no held-out rows of its own to choose the recipe by or to calibrate on.
             temperature = run.summary.get("temperature", 1.0)
             run = fit_in_memory(frame, y_frame, make_config(**{**settings, "epochs": refit_epochs,
                                                                "early_stopping": False, "valid_size": 0.0,
-                                                               "label_smoothing": run.config.train.label_smoothing}),
+                                                               "recipe": run.config.model.recipe}),
                                 progress=progress, sample_weight=sample_weight)
             if fold_temperature(run.classifier.model, temperature):
                 run.summary["temperature"] = temperature

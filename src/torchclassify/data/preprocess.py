@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..config import NUMERIC_SCALINGS
 from ..errors import DataError
 from .columns import ColumnDecision, decide_columns, parse_dates
 from .text import TextColumn
@@ -26,10 +27,9 @@ DATE_PARTS = ("year", "month", "day_of_week", "day_of_year", "days_since_start")
 # Scaled values are clipped here: a value a million standard deviations out is already "very large", and
 # float32 logits stay finite (a raw -1e39 used to give NaN probabilities).
 SCALED_LIMIT = 1e6
-# numeric_scaling: "standard" (z = (x - mean) / std) or "robust_clip" (mean holds the median, std the robust
-# scale of _robust_scale, and z / sqrt(1 + (z / CLIP)^2) bends values past a few scales smoothly toward
-# +-CLIP, so an outlier cannot dominate a layer's input while the order of values is kept).
-NUMERIC_SCALINGS = ("standard", "robust_clip")
+# numeric_scaling (NUMERIC_SCALINGS): "standard" (z = (x - mean) / std) or "robust_clip" (mean holds the median,
+# std the robust scale of _robust_scale, and z / sqrt(1 + (z / CLIP)^2) bends values past a few scales
+# smoothly toward +-CLIP, so an outlier cannot dominate a layer's input while the order of values is kept).
 CLIP = 3.0
 
 

@@ -21,9 +21,8 @@ SMALL_BATCH_ROWS = 1_000
 ES_MIN_ROWS = 2_000
 
 
-def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool, recipe: str = "mlp") -> TrainConfig:
-    """Fill batch_size, epochs, patience and early_stopping from the training-set size, beta2 and
-    label_smoothing from the recipe.
+def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool) -> TrainConfig:
+    """Fill batch_size, epochs, patience and early_stopping from the training-set size.
 
     Batches of 64 rows for a small table with a validation split, else 256 (full batch below that) until
     the table is large, then larger batches so an epoch
@@ -46,13 +45,7 @@ def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool, rec
         epochs = int(min(300, max(50, math.ceil(6000 / steps_per_epoch))))
     early_stopping = has_valid if config.early_stopping is None else (config.early_stopping and has_valid)
     patience = config.patience if config.patience is not None else int(max(20, epochs // 10))
-    tabular = recipe == "tabular"
-    beta2 = config.beta2 if config.beta2 is not None else (0.95 if tabular else 0.999)
-    smoothing = config.label_smoothing
-    if smoothing is None:  # smoothed probabilities are only honest after temperature scaling on validation
-        smoothing = 0.1 if tabular and has_valid else 0.0
-    return replace(config, batch_size=batch_size, epochs=epochs, early_stopping=early_stopping, patience=patience,
-                   beta2=beta2, label_smoothing=smoothing)
+    return replace(config, batch_size=batch_size, epochs=epochs, early_stopping=early_stopping, patience=patience)
 
 
 def choose_valid_size(n_rows: int) -> float:

@@ -22,7 +22,7 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
         p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     kw = {"lr": config.lr, "weight_decay": config.weight_decay}
     kw.update({"fused": True} if fused_ok else {"foreach": True})
-    if config.optimizer in ("adam", "adamw") and config.beta2 is not None:
+    if config.optimizer in ("adam", "adamw"):
         kw["betas"] = (0.9, config.beta2)
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, momentum=config.momentum, **kw)

@@ -78,8 +78,7 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
     dist = join_torchrun(device)  # SingleProcess unless started by torchrun
     device = getattr(dist, "device", device)  # under torchrun on CUDA: this rank's GPU
     has_valid = len(prepared.splits["valid"]) > 0
-    config.train = t = resolve_train_config(config.train, len(prepared.splits["train"]), has_valid,
-                                            config.model.recipe)
+    config.train = t = resolve_train_config(config.train, len(prepared.splits["train"]), has_valid)
     labels, preprocessor = prepared.labels, prepared.preprocessor
     # --threshold auto is chosen after training, on the validation rows; epochs are scored at 0.5 meanwhile.
     fixed_threshold = 0.5 if t.threshold == "auto" else t.threshold
