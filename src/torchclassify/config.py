@@ -15,7 +15,7 @@ from typing import Any
 from .errors import ConfigError
 
 TASKS = ("auto", "binary", "multiclass", "multilabel")
-ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "elu", "sigmoid", "selu")
+ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "elu", "sigmoid")
 RECIPES = ("auto", "mlp", "tabular")
 NORMS = ("none", "batch", "layer")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")

@@ -16,7 +16,7 @@ from .errors import ConfigError
 
 ACTIVATION_LAYERS = {
     "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
-    "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "sigmoid": nn.Sigmoid, "selu": nn.SELU,
+    "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "sigmoid": nn.Sigmoid,
 }
 # Periodic embeddings (RealMLP's PBLD): N_FREQUENCIES cosines per input, frequencies drawn N(0, SIGMA^2), mixed
 # by a per-input linear map into EMBED_DIM - 1 numbers beside the input itself. Past MAX_EMBEDDED inputs
