@@ -147,3 +147,19 @@ def test_epoch_train_figures_are_those_of_every_training_row(task_name, backward
     for record in state.history:
         assert record["train_loss"] == pytest.approx(expected_loss, rel=1e-6)
         assert record[f"train_{task.main_metric}"] == pytest.approx(expected_metric, abs=1e-12)
+
+
+def test_large_features_are_gathered_a_batch_at_a_time_in_the_same_order(monkeypatch):
+    """Past GATHER_PER_BATCH_BYTES the epoch gathers each batch's rows instead of permuting the whole matrix:
+    the batches (features, targets, weights) are the same rows in the same order."""
+    from torchclassify.engine import loop
+
+    data = TensorData(torch.randn(100, 3), torch.arange(100), torch.rand(100))
+    whole = list(epoch_batches(data, 16, torch.Generator().manual_seed(0)))
+    monkeypatch.setattr(loop, "GATHER_PER_BATCH_BYTES", 0)
+    per_batch = list(epoch_batches(data, 16, torch.Generator().manual_seed(0)))
+    assert len(whole) == len(per_batch) == 7
+    for a, b in zip(whole, per_batch):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert torch.equal(per_batch[0][0], data.X[per_batch[0][1]])  # each row with its own target
+    assert sorted(torch.cat([b[1] for b in per_batch]).tolist()) == list(range(100))

@@ -1,11 +1,21 @@
 """The speed options behave: fused optimizers, thread choice, mixed precision, their validation."""
 
+import math
+
 import pytest
 import torch
 
 import torchclassify as tc
 from torchclassify.config import TrainConfig
-from torchclassify.engine.device import AutocastForward, choose_threads, cpu_threads, make_training_forward
+from torchclassify.engine import device
+from torchclassify.engine.device import (
+    AutocastForward,
+    choose_threads,
+    cpu_threads,
+    free_cpus,
+    make_training_forward,
+    own_load,
+)
 from torchclassify.engine.loop import TensorData, fit
 from torchclassify.engine.optim import make_optimizer
 from torchclassify.errors import ConfigError
@@ -23,7 +33,10 @@ def test_fused_kernels_where_torch_has_them(name, fused):
 def test_tiny_models_get_one_thread_and_the_setting_is_restored(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert choose_threads(None, n_parameters=151, batch_size=64) == 1
-    assert choose_threads(None, n_parameters=500_000, batch_size=256) is None  # torch's own choice
+    monkeypatch.setattr(device, "free_cpus", lambda: 1)  # a busy machine
+    assert choose_threads(None, n_parameters=500_000, batch_size=256) == 1
+    monkeypatch.setattr(device, "free_cpus", lambda: 10_000)  # idle: never more than torch's own choice
+    assert choose_threads(None, n_parameters=500_000, batch_size=256) == torch.get_num_threads()
     assert choose_threads(3, n_parameters=151, batch_size=64) == 3  # --threads wins
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert choose_threads(None, n_parameters=151, batch_size=64) is None  # the user's (or torchrun's) choice
@@ -31,6 +44,34 @@ def test_tiny_models_get_one_thread_and_the_setting_is_restored(monkeypatch):
     with cpu_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_free_cpus_counts_the_affinity_less_the_others_load(monkeypatch):
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert free_cpus(load=0.0) == 4
+    assert free_cpus(load=0.3) == 4
+    assert free_cpus(load=2.0) == 2  # two busy processes leave two of four CPUs
+    assert free_cpus(load=3.7) == 1
+    assert free_cpus(load=40.0) == 1  # never fewer than one
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert free_cpus(load=0.0) == 1  # pinned to one CPU (taskset): one thread, whatever the machine has
+    monkeypatch.setattr(device.os, "getloadavg", lambda: (1.0, 1.0, 1.0), raising=False)
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert free_cpus(own=0.0) == 1  # the 1.0 is someone else's
+    assert free_cpus(own=1.0) == 2  # the 1.0 is this process's own earlier fits: both CPUs are free
+    monkeypatch.setattr(device, "own_load", lambda: 0.0)
+    assert free_cpus() == 1
+
+
+def test_own_load_is_this_process_cpu_rate_damped_like_the_load_average():
+    import os
+    import time
+
+    wall, now = time.monotonic(), os.times()
+    assert own_load((wall + 1.0, now)) == 0.0  # (a start still ahead: nothing measured yet)
+    then = os.times_result((now.user - 120.0, now.system, now.children_user, now.children_system, now.elapsed))
+    # 120 CPU seconds in the last 120 s: one busy thread, which the damped average shows as 1 - e^-2
+    assert abs(own_load((wall - 120.0, then)) - (1 - math.exp(-2.0))) < 0.05
 
 
 def test_bf16_autocast_trains_and_keeps_float32_weights_and_plain_keys():

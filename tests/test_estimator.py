@@ -147,3 +147,20 @@ def test_data_dependent_choices():
     assert choose_class_weight(np.array([0] * 50 + [1] * 40)) == "none"
     assert choose_class_weight(np.array([0] * 500 + [1] * 20)) == "balanced"
     assert choose_class_weight(None) == "none"
+
+
+def test_a_float32_matrix_is_read_in_place_not_copied_to_float64():
+    """fit works on a view of the caller's matrix: no float64 copy of the whole table (issue 19's memory)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    frame, _ = TorchClassifier()._validate(X, y, reset=True)
+    assert (frame.dtypes == np.float32).all()
+    assert np.shares_memory(frame["x0"].to_numpy(), X)
+    ints, _ = TorchClassifier()._validate(np.arange(12).reshape(4, 3), np.array([0, 1, 0, 1]), reset=True)
+    assert ints.to_numpy().tolist() == np.arange(12).reshape(4, 3).tolist()
+    kept = X.copy()
+    clf = TorchClassifier(epochs=3, hidden=(8,)).fit(X, y)
+    assert clf.predict(X).shape == (64,)
+    assert np.array_equal(X, kept)  # read, never written
+    assert np.array_equal(clf.predict_proba(X), clf.predict_proba(X.astype(np.float64)))

@@ -161,3 +161,52 @@ def test_direct_step_follows_options_changed_mid_run_and_older_adamw_groups():
         direct[1].param_groups[0].pop("decoupled_weight_decay", None)  # (after step(), which reads it)
     _assert_identical(plain, direct)
     assert step.state_read is direct[1].state
+
+
+def test_the_first_adam_step_makes_the_state_itself_without_step():
+    """Adam's state made by the direct step equals step()'s, so even the first step skips step() (which
+    imports torch._dynamo); with an LR scheduler counting step() calls, step() still takes the first."""
+    plain, direct = _twins(dict(optimizer="adamw", weight_decay=1e-2))
+    step = direct_step(direct[1])
+    calls = []
+    direct[1].step = lambda *args, **kwargs: calls.append(1)  # (the instance attribute shadows the method)
+    _step_both(plain, direct, step, range(3))
+    assert calls == []
+    _assert_identical(plain, direct)
+    assert int(direct[1].state[next(direct[0].parameters())]["step"]) == 3
+
+    plain, direct = _twins(dict(optimizer="adam", weight_decay=0.0), schedule="cosine")
+    step = direct_step(direct[1])
+    _step_both(plain, direct, step, range(1))
+    assert direct[1]._opt_called  # the scheduler's wrapper saw step() run
+    _assert_identical(plain, direct)
+
+
+def test_optimizers_are_made_saved_and_loaded_without_importing_dynamo():
+    """In a fresh interpreter: construction, state_dict, load_state_dict and direct steps leave torch._dynamo
+    unimported, and torch's own wrapping is left as it was (its cache not set) for a later torch.compile."""
+    code = """
+import sys, torch
+from torchclassify.config import TrainConfig
+from torchclassify.engine.optim import direct_step, dynamo_unimported, make_optimizer
+from torchclassify.models import MLP
+model = MLP(3, 2, [4])
+optimizer = make_optimizer(model.parameters(), TrainConfig(optimizer="adamw"))
+step = direct_step(optimizer)
+for _ in range(2):
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    step()
+with dynamo_unimported():
+    optimizer.load_state_dict(optimizer.state_dict())
+assert "torch._dynamo" not in sys.modules, "imported"
+for name in ("add_param_group", "state_dict", "load_state_dict", "zero_grad"):
+    assert getattr(getattr(torch.optim.Optimizer, name).__wrapped__, "__dynamo_disable", None) is None, name
+optimizer.zero_grad()  # outside the block: torch's own path, which imports it
+assert "torch._dynamo" in sys.modules
+"""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

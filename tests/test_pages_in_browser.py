@@ -89,7 +89,8 @@ def pages(tmp_path_factory):
                 {"hidden": [16, 16], "optimizer": "adamw", "lr": 0.01, "weight_decay": 1e-4, "dropout": 0.1}]
     compare(tc.make_config(source="circles", n_samples=200, epochs=10, batch_size=0), variants, seeds=[0, 1],
             out=root / "compare")
-    tune(tc.make_config(source="moons", n_samples=150, epochs=6, batch_size=0), ["hidden=8|16"], n_trials=3,
+    # The default space: five settings per trial make the trials table's longest cells.
+    tune(tc.make_config(source="moons", n_samples=150, epochs=6, batch_size=0), None, n_trials=3,
          out=root / "tune", sampler_seed=0)
     return {"report binary": root / "binary" / "report.html", "report multiclass": root / "multiclass" / "report.html",
             "report multilabel": root / "multilabel" / "report.html", "compare": root / "compare" / "compare.html",
@@ -108,7 +109,7 @@ def test_every_page_fits_its_panels(browser, pages, width):
         if name.startswith("report"):
             assert len(images) == N_PICTURES, (name, images)
         # Scaled into the panel, never so far that the picture's text becomes unreadable.
-        assert min(image["scale"] for image in images) >= 0.5, (name, width, images)
+        assert min(image["scale"] for image in images) >= 0.65, (name, width, images)
 
 
 def test_the_measurement_catches_an_element_wider_than_its_panel(browser, tmp_path):

@@ -131,7 +131,7 @@ def test_multiclass_regions_blend_class_colours_smoothly_under_visible_points(sp
     n_classes = len(classifier.classes)
     colours = _style.class_colours(n_classes)
     tints = _style.tints(colours)
-    legend = display.axes_[-1].get_legend()  # one legend, beside the last panel
+    (legend,) = display.figure_.legends  # one legend, below the panels
     assert [t.get_text() for t in legend.get_texts()] == [str(c) for c in classifier.classes]
     for index, ax in enumerate(display.axes_):
         regions = display.regions_[index]
@@ -240,7 +240,7 @@ def test_bare_module_on_tensors():
     display = plots.plot_decision_boundary(classifier, X, y, resolution=25)
     expected = model(torch.from_numpy(display.grid_inputs.to_numpy(np.float32))).argmax(1).numpy()
     assert np.array_equal(display.y_pred, expected)
-    assert [t.get_text() for t in display.axes_[0].get_legend().get_texts()] == ["a", "b", "c"]
+    assert [t.get_text() for t in display.figure_.legends[0].get_texts()] == ["a", "b", "c"]
 
 
 # ------------------------------------------------------------------------------- the other pictures
@@ -325,6 +325,37 @@ def test_confusion_tick_labels_never_overlap_or_leave_the_figure(names):
         assert titles == names  # the label is the title, wrapped if long, never cut
 
 
+def test_long_class_names_stay_apart_and_inside_the_figure():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    # Names that differ only at their ends: cutting the end would make them one name.
+    names = [f"customer_segment_{side}_region_{k}" for side in ("north", "south") for k in "ab"] + ["x"]
+    short = _style.short_names(names, 18, 1)
+    assert len(set(short)) == len(names) and all(len(text) <= 18 for text in short)
+    assert short[0] == "…north_region_a" and short[-1] == "x"  # the shared start goes first
+    twins = _style.short_names(["a" * 30 + "1" + "b" * 30, "a" * 30 + "2" + "b" * 30, "c"], 14, 2)
+    assert len(set(twins)) == 3 and all(len(line) <= 14 for t in twins for line in t.split("\n"))
+    rng = np.random.default_rng(0)
+    xx, yy = np.meshgrid(np.linspace(-1, 1, 30), np.linspace(-1, 1, 30))
+    y_proba = rng.dirichlet(np.ones(len(names)), xx.size)
+    xy, y = rng.uniform(-1, 1, (40, 2)), rng.integers(0, len(names), 40)
+    display = plots.DecisionBoundaryDisplay(xx=xx, yy=yy, y_proba=y_proba, task="multiclass", class_names=names,
+                                            points=[("train", xy, y), ("test", xy, y)]).plot()
+    figure = display.figure_
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    (legend,) = figure.legends
+    texts = [t.get_text().replace("\n", "") for t in legend.get_texts()]
+    assert texts == names  # below the panels there is room for the whole name
+    box = legend.get_window_extent(renderer)
+    assert figure.bbox.x0 <= box.x0 and box.x1 <= figure.bbox.x1 and figure.bbox.y0 <= box.y0
+    assert all(box.y1 <= ax.get_tightbbox(renderer).y0 for ax in display.axes_)  # under the axis labels
+    matrix = plots.ConfusionMatrixDisplay.from_predictions(y, rng.dirichlet(np.ones(len(names)), 40), class_names=names)
+    ticks = [t.get_text() for t in matrix.axes_[0].get_xticklabels()]
+    assert len(set(ticks)) == len(names)
+
+
 def test_roc_pr_and_calibration_match_sklearn(spirals, moons):
     from sklearn.calibration import calibration_curve
 
@@ -370,11 +401,23 @@ def test_calibration_shows_rows_per_bin_and_fades_thin_bins():
     assert faded.get_alpha() < 0.5 and (solid.get_alpha() or 1.0) == 1.0
     assert solid.get_sizes()[0] > faded.get_sizes()[0]  # marker area grows with the rows
     assert [t.get_text() for t in display.ax_.texts] == ["150", "2", "2", "150"]  # counts beside the points
-    assert "faded: under 10 rows" in display.ax_.get_title()
-    # Multilabel: one curve per label, each label's counts add up to the rows.
+    assert "hollow, not joined: under 10 rows" in display.ax_.get_title()
+    # The line joins neighbouring trusted bins only: it stops at a thin bin instead of jumping over it.
+    (line,) = [line for line in display.ax_.lines if line.get_label() == "P(yes)"]
+    assert np.isnan(line.get_ydata()).sum() == 2 and np.isfinite(line.get_ydata()).sum() == 2
+    # Multilabel: one panel per label, named, with its own counts; each label's counts add up to the rows.
     y_true = rng.integers(0, 2, (120, 3))
     display = plots.CalibrationDisplay.from_predictions(y_true, rng.random((120, 3)), class_names=["a", "b", "c"])
     assert [bins[2].sum() for bins in display.bins.values()] == [120, 120, 120]
+    assert [ax.get_title() for ax in display.axes_] == ["a", "b", "c"]
+    for ax, (_, _, counts) in zip(display.axes_, display.bins.values()):
+        assert sorted(int(t.get_text()) for t in ax.texts) == sorted(counts.tolist())
+    # On one given Axes, every label is drawn there (no counts: they would crowd each other).
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    display = plots.CalibrationDisplay.from_predictions(y_true, rng.random((120, 3)), class_names=["a", "b", "c"], ax=ax)
+    assert display.axes_ == [ax] and {"a", "b", "c"} <= {line.get_label() for line in ax.lines} and not ax.texts
 
 
 def test_lines_read_on_white(spirals, multilabel):
@@ -436,3 +479,19 @@ def test_matplotlib_lives_in_the_plots_package_and_pyplot_nowhere():
                     offenders.append(f"{path.relative_to(package)}: {name}")
     assert offenders == []
     assert all(len(p.read_text().splitlines()) < 300 for p in (package / "plots").glob("*.py"))
+
+
+def test_a_text_column_beside_two_numbers_is_held_empty_and_the_default_view_is_pca():
+    # Seen in a report: "the boundary picture could not be drawn: KeyError: "['note'] not in index"".
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=300), rng.normal(size=300)
+    words = np.array("alpha beta gamma delta epsilon zeta eta theta iota kappa".split())
+    note = [" ".join(rng.choice(words, size=6)) + f" ref{i}" for i in range(300)]
+    frame = pd.DataFrame({"a": a, "b": b, "note": note, "y": np.where(a + b > 0, "u", "d")})
+    run = tc.train(data=frame, target="y", **{k: v for k, v in SETTINGS.items() if k != "n_samples"})
+    assert run.classifier.preprocessor.text, "the note column should be read as free text"
+    X, y = frame.drop(columns="y").iloc[run.splits["train"]], frame[["y"]].iloc[run.splits["train"]]
+    assert plots.plot_decision_boundary(run, X, y, resolution=10).view == "pca"
+    display = plots.plot_decision_boundary(run, X, y, features=["a", "b"], resolution=10)
+    assert set(display.grid_inputs["note"]) == {""}
+    assert list(run.classifier.predict(display.grid_inputs)) == _decoded(run.classifier, display.y_pred)

@@ -20,7 +20,7 @@ from torchclassify.report import figure_to_data_uri, html_page
 
 SETTINGS = dict(n_samples=200, epochs=25, hidden=[16], lr=0.03, batch_size=0, progress="quiet")
 SECTIONS = ["Summary", "Metrics", "Training curves", "Decision boundary", "Confusion matrix",
-            "ROC and precision-recall", "Calibration", "Data", "Model", "Config"]
+            "ROC and precision-recall", "Calibration", "What the model relies on", "Data", "Model", "Config"]
 N_PICTURES = 6  # curves, boundary, confusion, ROC, PR, calibration
 
 
@@ -162,7 +162,7 @@ def test_help_and_predict_do_not_import_matplotlib(blobs_run, tmp_path):
 
 
 def test_the_report_runs_the_model_once_per_split(blobs_run):
-    from torchclassify.report import RunView, build_report
+    from torchclassify.report import REPORT_REPEATS, RunView, build_report
 
     view = RunView.from_run(blobs_run)
     rows_seen = []  # the batch size of every forward pass of the network
@@ -172,9 +172,11 @@ def test_the_report_runs_the_model_once_per_split(blobs_run):
     finally:
         hook.remove()
     n_eval = len(view.splits[view.eval_split])
-    # The evaluation split once (confusion, ROC, PR and calibration share it), the boundary's 100 x 100 grid
-    # once; the training rows are only scattered, never predicted.
-    assert sorted(rows_seen) == sorted([n_eval, 100 * 100])
+    n_shuffled = 1 + len(view.classifier.feature_columns) * REPORT_REPEATS
+    # The evaluation split once (confusion, ROC, PR, calibration and the loss tables share it), the boundary's
+    # 100 x 100 grid once; the training rows are only scattered, never predicted. Permutation importance
+    # scores its own copies: the split unshuffled (scikit-learn's baseline), then each column shuffled.
+    assert sorted(rows_seen) == sorted([n_eval, 100 * 100] + [n_eval] * n_shuffled)
     assert len(_decoded_images(text)) == N_PICTURES
     y_true, y_proba = view.scores(view.eval_split)
     assert view.scores(view.eval_split)[1] is y_proba  # kept, not predicted again

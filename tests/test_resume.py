@@ -90,7 +90,10 @@ def test_sigkill_and_ctrl_c_at_random_points_then_resume_is_bit_identical(tmp_pa
     kills.append(checkpoint_epoch(checkpoint))
     # Then resume and kill again a random moment after random checkpoints.
     target_kill, target_int = sorted(rng.sample(range(3, 37), 2))
+    # (each wait is for a checkpoint newer than the killed process's last one, so the signal reaches the new
+    # process in training, not while its interpreter is still starting)
     proc = start("--resume", str(out), "--checkpoint-every", "1")
+    target_kill = max(target_kill, (kills[-1] or 0) + 1)
     assert wait_for(lambda: (checkpoint_epoch(checkpoint) or 0) >= target_kill, proc), proc.communicate()[1]
     time.sleep(rng.uniform(0, 0.03))
     proc.send_signal(signal.SIGKILL)
@@ -101,6 +104,7 @@ def test_sigkill_and_ctrl_c_at_random_points_then_resume_is_bit_identical(tmp_pa
 
     # Ctrl-C: a clean stop with exit code 130, the best model so far saved, and the resume command printed.
     proc = start("--resume", str(out), "--checkpoint-every", "1")
+    target_int = max(target_int, kills[-1] + 1)
     assert wait_for(lambda: (checkpoint_epoch(checkpoint) or 0) >= target_int, proc), proc.communicate()[1]
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

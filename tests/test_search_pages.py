@@ -4,6 +4,7 @@ from hand-made comparisons and in-memory Optuna studies (no training)."""
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import optuna
@@ -14,7 +15,7 @@ from optuna.trial import TrialState, create_trial
 
 from torchclassify.commands.tune import summary_text
 from torchclassify.compare import Comparison, comparison_html, curves_figure, diagnosis_lines, rank
-from torchclassify.tune import TuneResult, best_trial, importance
+from torchclassify.tune import TuneResult, best_trial, importance, kept_valid_loss
 from torchclassify.tune_summary import history_figure, study_summary, tune_html
 
 LONG = "hidden=128,64 optimizer=adamw lr=0.001 weight_decay=0.0001 dropout=0.25 batch_size=32"
@@ -75,7 +76,8 @@ def _study(values, losses, states=None, params=None):
         trial_params = (params or {}).get(k, {"lr": 0.0024517017066750784 * (k + 1), "hidden": "8" if k % 2 else "16"})
         study.add_trial(create_trial(
             state=state, value=value if state == TrialState.COMPLETE else None, params=trial_params,
-            distributions=distributions, user_attrs={"valid_loss": loss, **({"defaults": True} if k == 0 else {})},
+            distributions=distributions, user_attrs={"valid_loss": loss, "epochs": 20 + k, "best_epoch": 12 + k,
+                                                     **({"defaults": True} if k == 0 else {})},
             intermediate_values={1: 0.5, 2: 0.625} if state == TrialState.PRUNED else None))
     best = best_trial(study)
     return TuneResult(study, dict(best.params), float(best.value), best.number, "accuracy",
@@ -99,20 +101,50 @@ def test_a_tie_is_broken_by_the_validation_loss_and_said_everywhere():
     assert not re.search(r"\d\.\d{6,}", body)
     assert "lr=0.00245" in body and "lr=0.00736" in body
     # The trials table: one row per trial with its state word; the pruned one shows its last value.
-    rows = re.findall(r"<tr><td class=\"num\">(\d+)[^<]*</td><td>(\w+)</td><td class=\"num\">([^<]*)</td>", page)
-    assert [(int(n), state) for n, state, _ in rows] == [(0, "finished"), (1, "finished"), (2, "finished"),
-                                                       (3, "finished"), (4, "pruned")]
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)(?:<br><span class=\"muted\">(\w+)</span>)?</td><td>(\w+)</td>"
+                      r"<td class=\"num\">([^<]*)</td><td class=\"num\">([^<]*)</td><td class=\"num\">(.*?)</td>", page)
+    assert [mark for _, mark, *_ in rows] == ["defaults", "", "best", "", ""]
+    rows = [(number, *rest) for number, _, *rest in rows]
+    assert [(int(n), state) for n, state, *_ in rows] == [(0, "finished"), (1, "finished"), (2, "finished"),
+                                                        (3, "finished"), (4, "pruned")]
     assert rows[4][2] == "- (last 0.625)" and rows[2][2] == "1"
+    # Its validation loss (the tie-break's number) and the epochs it ran and kept.
+    assert [r[3] for r in rows] == ["0.3", "0.5", "0.08", "0.12", "-"] and rows[2][4] == '22<br><span class="muted">kept 14</span>'
+    assert "<th>validation loss</th><th>epochs</th>" in page
+
+
+def test_equal_losses_fall_back_to_the_earliest_trial():
+    result = _study([0.9, 0.95, 0.95, 0.95], [0.2, 0.1, 0.1, None])
+    assert result.best_trial == 1  # 2 has the same loss, 3 none
+    assert "the earliest of them" in study_summary(result)["tie_break"]
+    result = _study([0.9, 0.95, 0.95], [0.2, None, 0.4])
+    assert result.best_trial == 2  # a known loss beats a missing one
+
+
+def test_the_tie_break_uses_the_loss_of_the_weights_a_run_keeps():
+    history = [{"epoch": e, "valid_loss": loss} for e, loss in enumerate([0.5, 0.3, 0.30001, 0.2999], start=1)]
+    # Early stopping kept epoch 2 (epoch 4 improved by less than its min_delta): epoch 2's loss, not the minimum.
+    assert kept_valid_loss(history, 2) == 0.3
+    assert kept_valid_loss(history, None) == 0.2999  # no early stopping: the last epoch's weights
+    assert kept_valid_loss([{"epoch": 1, "train_loss": 0.1}], None) is None
 
 
 def test_importance_is_hidden_when_it_means_nothing():
-    tied = _study([0.8, 0.8, 0.8], [0.3, 0.2, 0.4])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tied = _study([0.8, 0.8, 0.8], [0.3, 0.2, 0.4])
+    assert not [w for w in caught if "importance" in str(w.message).lower()]  # Optuna's, off the console
     summary = study_summary(tied)
     assert summary["importance"] == {} and "all 3 finished trials reached the same" in summary["importance_note"]
     assert summary["importance_note"] in tune_html(tied, summary, history_figure(tied))
     assert "importance:" not in summary_text(summary) and summary["importance_note"] in summary_text(summary)
     same_settings = _study([0.7, 0.9], [0.3, 0.2], params={0: {"lr": 0.01, "hidden": "8"}, 1: {"lr": 0.01, "hidden": "8"}})
     assert "at least two finished trials with different settings" in study_summary(same_settings)["importance_note"]
+    # Three different values over five trials, three tied at the best: too few for an estimate.
+    coarse = _study([0.99, 0.97, 0.99, 0.98, 0.99], [0.1, 0.3, 0.2, 0.25, 0.15])
+    note = study_summary(coarse)["importance_note"]
+    assert study_summary(coarse)["importance"] == {}
+    assert "only 3 different validation accuracy values (the best, 0.99, by 3 of them)" in note
     # Trials that differ in both settings and results: importance shown, no tie to explain.
     varied = _study([0.6, 0.7, 0.95, 0.8], [0.5, 0.4, 0.1, 0.3])
     summary = study_summary(varied)

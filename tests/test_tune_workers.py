@@ -106,3 +106,31 @@ def test_heartbeat_must_be_a_whole_number_of_seconds(tmp_path):
     result = cli_in_process("tune", *TINY[:-2], "--heartbeat", "0", "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "--heartbeat" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_trial_failed_by_another_worker_meanwhile_does_not_end_this_worker(tmp_path):
+    # Seen under load: a live trial's heartbeat looked stale to another worker, which failed it; this worker
+    # then ended with "internal error: ValueError: Cannot tell a FAIL trial".
+    from optuna.trial import TrialState
+
+    from torchclassify.tune_study import open_study, optimize
+
+    study = open_study(None, "s", tmp_path, heartbeat=30)
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number == 0:  # "another worker" fails this one while it runs
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        return x
+
+    taken = []
+    optimize(study, objective, 3, None, (), taken.append)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert [t.number for t in taken] == [0]
+    assert states == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+
+    def broken(trial):
+        raise ValueError("a real bug in the objective")
+
+    with pytest.raises(ValueError, match="a real bug"):
+        optimize(study, broken, 1, None, ())

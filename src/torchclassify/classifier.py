@@ -159,6 +159,12 @@ class TrainedClassifier:
         """Write model.safetensors and model.json into the existing folder `folder` (see save_model)."""
         save_model(self, folder)
 
+    def export_onnx(self, path) -> Path:
+        """Write one ONNX file that serves this classifier on raw columns (export/onnx.py); returns the path."""
+        from .export.onnx import to_onnx
+
+        return to_onnx(self, path)
+
     @classmethod
     def load(cls, folder, trust_custom_model: bool = False) -> "TrainedClassifier":
         """Read a model or run folder (see load_model)."""

@@ -369,7 +369,7 @@ def comparison_html(result: Comparison, figure) -> str:
         return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
 
     rows = "".join(
-        f"<tr><td class=\"num\">{row['rank']}</td><td class=\"wrap\">{escape(row['variant'])}</td>"
+        f"<tr><td class=\"num\">{row['rank']}</td><td class=\"wrap settings\">{escape(row['variant'])}</td>"
         f"<td class=\"num\">{_mean_std(row[f'valid_{m}_mean'], row[f'valid_{m}_std'])}</td>"
         f"<td class=\"num\">{_mean_std(row[f'test_{m}_mean'], row[f'test_{m}_std'])}</td>"
         f"<td class=\"num\">{row['n_runs']}</td><td class=\"wrap\">{diagnosis_cell(row['variant'])}</td></tr>"
@@ -379,7 +379,7 @@ def comparison_html(result: Comparison, figure) -> str:
              f"<table><thead><tr><th>rank</th><th>variant</th><th>validation {escape(m)}</th>"
              f"<th>test {escape(m)}</th><th>runs</th><th>diagnosis</th></tr></thead><tbody>{rows}</tbody></table>")
     runs = "".join(
-        f"<tr><td class=\"wrap\">{escape(r['variant'])}</td><td class=\"num\">{r['seed']}</td><td>{r['status']}</td>"
+        f"<tr><td class=\"wrap settings\">{escape(r['variant'])}</td><td class=\"num\">{r['seed']}</td><td>{r['status']}</td>"
         f"<td class=\"num\">{_fmt(r['metrics'].get('valid', {}).get(m))}</td>"
         f"<td class=\"num\">{_fmt(r['metrics'].get('test', {}).get(m))}</td>"
         f"<td class=\"wrap\"><code>{escape(str(r['run_dir'] or '-'))}</code></td></tr>" for r in result.runs)

@@ -157,7 +157,8 @@ class TrainConfig:
     amp: str = setting("none", "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA, with loss scaling)", "choice",
                        choices=AMP_MODES)
     compile: bool = setting(False, "torch.compile the model (pays off only for wide models trained long)", "bool")
-    threads: int | None = setting(None, "CPU threads (default: 1 for tiny models, else torch's choice)", "int",
+    threads: int | None = setting(None, "CPU threads (default: 1 for tiny models, else the CPUs this process may "
+                                        "use that are idle)", "int",
                                   low=1, high=1024, optional=True, metavar="N")
     backward: str = setting("auto", "auto: the built-in MLP trains with a hand-derived backward pass (same "
                                     "gradients, less per-step cost); autograd: loss.backward() always", "choice",

@@ -130,8 +130,11 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             frame = X.copy()
             frame.columns = [str(c) for c in X.columns]
         else:
-            X = validate_data(self, X, dtype="numeric", ensure_all_finite="allow-nan", reset=reset)
-            frame = pd.DataFrame(np.asarray(X, dtype=np.float64), columns=[f"x{i}" for i in range(X.shape[1])])
+            X = np.asarray(validate_data(self, X, dtype="numeric", ensure_all_finite="allow-nan", reset=reset))
+            # The caller's matrix as it is (float32 stays float32; the preprocessing reads a column at a time
+            # in float64), a view rather than a float64 copy of the whole table (docs/benchmarks.md, "Memory").
+            frame = pd.DataFrame(X if X.dtype.kind in "fiu" else X.astype(np.float64), copy=False,
+                                 columns=[f"x{i}" for i in range(X.shape[1])])
         if y is None:
             return frame, None
         y = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)

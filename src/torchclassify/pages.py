@@ -40,6 +40,8 @@ pre { background: #f0f4f8; padding: 10px; border-radius: 4px; font-size: 0.85em;
 /* Text cells (names, paths, sentences) may break anywhere so a table never outgrows its panel, but keep
    a readable width first; numbers never break. */
 td.wrap { min-width: 9em; }
+/* Settings ("optimizer=adamw weight_decay=0.0001"): wide enough that one setting rarely breaks inside. */
+td.wrap.settings { min-width: 16em; }
 td.wrap, td.wrap code { overflow-wrap: anywhere; }
 td ul { margin: 0; padding-left: 1.1em; }
 .note { border-left: 4px solid #d95f02; background: #fff7ec; padding: 6px 10px; margin: 8px 0; }

@@ -158,8 +158,8 @@ _CAPTIONS = {
     "roc": "ROC curves on the {split} split.",
     "pr": "Precision-recall curves on the {split} split.",
     "calibration": "Reliability diagram on the {split} split: points on the diagonal mean the probabilities can be "
-                   "taken at face value. A marker's area grows with the rows in its bin; faded bins hold too few "
-                   "rows to say much.",
+                   "taken at face value. The number beside a marker is the rows in its bin (its area grows with "
+                   "them); hollow bins, which the line does not join, hold too few rows to say much.",
 }
 MAX_TABLE_CLASSES = 50  # rows of a per-class table in the page (metrics.json has them all)
 MAX_REPORT_LABELS = 3  # multilabel boundary panels in the report (one row of two panels per label)
@@ -208,6 +208,8 @@ def build_report(view: RunView, format: str = "png") -> str:
         curves = _figure_html(view, "roc", format) + _figure_html(view, "pr", format)
         sections.append(("ROC and precision-recall", f'<div class="row">{curves}</div>'))
         sections.append(("Calibration", _figure_html(view, "calibration", format)))
+        if view.eval_split is not None:
+            sections.append(("What the model relies on", _interpretation_html(view)))
     sections.append(("Data", _data_html(view)))
     sections.append(("Model", _model_html(view)))
     sections.append(("Config", f"<pre>{html.escape(json.dumps(view.config, indent=2))}</pre>"))
@@ -220,6 +222,57 @@ def write_report(view: RunView, path, format: str = "png") -> Path:
 
 
 # ------------------------------------------------------------------------------------------ the tables
+
+
+REPORT_IMPORTANCE_ROWS = 2000  # permutation importance in the page shuffles a seeded sample of this many rows
+REPORT_TOP_LOSSES = 5
+REPORT_REPEATS = 3  # shuffles per column: importance costs columns x repeats + 1 passes over the sample
+
+
+def _interpretation_html(view: RunView) -> str:
+    """Permutation importance, the most confused classes and the highest-loss rows of the evaluation split
+    (interpret.py; `torchclassify inspect RUN` prints more, and explains one row)."""
+    from .interpret import confused_pairs, losses_from_scores, permutation_importance, top_losses
+
+    split = view.eval_split
+    X, y = view.rows(split)
+    try:
+        importance = permutation_importance(view.classifier, X, y, n_repeats=REPORT_REPEATS,
+                                            max_rows=REPORT_IMPORTANCE_ROWS)
+        predicted = view.scores(split)  # the pictures' prediction: the split is not predicted again
+        confused = confused_pairs(view.classifier, X, y, predicted=predicted)
+        top = top_losses(view.classifier, X, y, REPORT_TOP_LOSSES, predicted)
+        mean_loss = float(losses_from_scores(*predicted).mean())
+    except Exception as err:  # as a picture that fails: the rest of the report still comes
+        warnings.warn(f"report: the interpretation could not be computed: {type(err).__name__}: {err}", stacklevel=2)
+        return f'<p class="muted">Not computed: {html.escape(str(err))}</p>'
+    n_shuffled = int(importance["n_rows"].iloc[0])
+    sampled = f" (a seeded sample of {n_shuffled:,} rows)" if n_shuffled < len(X) else ""
+    parts = [f'<p class="muted">Permutation importance on the {split} split{sampled}: how much the mean loss '
+             f"({mean_loss:.4f} on every row) rises when one raw column is shuffled, ± its spread over "
+             f"{REPORT_REPEATS} shuffles. Near 0: the model does not use the column.</p>",
+             _table(["column", "importance", "±"], importance[["column", "importance", "std"]].values.tolist())]
+    if len(confused):
+        parts.append(f"<h3>Most confused ({html.escape(split)})</h3>")
+        parts.append(_table(["truth", "predicted", "rows", "share"], confused.values.tolist(), numeric_from=2))
+    parts.append(f"<h3>Highest-loss {html.escape(split)} rows</h3><p class=\"muted\">Mislabelled rows often sit "
+                 "here. <code>torchclassify inspect RUN</code> lists more and explains one row.</p>")
+    columns = view.classifier.feature_columns
+    rows = [[index, r["truth"], r["predicted"], _raw_values(r, columns), r["probability"], r["loss"]]
+            for index, r in top.iterrows()]
+    parts.append(_table(["row", "truth", "predicted", "values", "probability", "loss"], rows, numeric_from=4))
+    return "\n".join(parts)
+
+
+def _raw_values(row, columns, max_columns: int = 12, max_chars: int = 60) -> str:
+    """'age=33, region=south, ...': a row's raw values in one cell that wraps (a column per value would not
+    fit the page for a wide table)."""
+    def shown(value) -> str:
+        text = format(value, ".4g") if isinstance(value, float) else str(value)
+        return text if len(text) <= max_chars else text[:max_chars - 1] + "…"
+
+    text = ", ".join(f"{c}={shown(row[c])}" for c in columns[:max_columns])
+    return text + (f", … ({len(columns) - max_columns} more)" if len(columns) > max_columns else "")
 
 
 def _summary_html(view: RunView) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,6 +33,7 @@ from .tune_study import (
     finish_study,
     mark_worker,
     needs_defaults,
+    optimize,
     open_study,
     retrained_trial,
 )
@@ -223,10 +225,10 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
             trial.set_user_attr("diagnosis", diagnose_error(str(err), config))
             raise
         metric = _main_metric(run)
-        valid_losses = [h["valid_loss"] for h in run.history if "valid_loss" in h]
-        trial.set_user_attr("valid_loss", min(valid_losses) if valid_losses else None)
+        trial.set_user_attr("valid_loss", kept_valid_loss(run.history, run.summary.get("best_epoch")))
         trial.set_user_attr("main_metric", metric)
         trial.set_user_attr("epochs", run.summary["epochs_run"])
+        trial.set_user_attr("best_epoch", run.summary.get("best_epoch"))
         trial.set_user_attr("diagnosis", run.summary.get("diagnosis", []))
         if log is not None:
             log(f"trial {trial.number}: valid {metric} "
@@ -236,8 +238,12 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
             raise optuna.TrialPruned()
         return float(run.metrics["valid"][metric])
 
+    def taken_over(trial) -> None:
+        if log is not None:
+            log(f"trial {trial.number}: another worker failed it as stale meanwhile; its retry runs it again")
+
     def run_trials(n: int, limit: float | None = None) -> None:
-        study.optimize(objective, n_trials=n, timeout=limit, catch=(TrainingError,))
+        optimize(study, objective, n, limit, (TrainingError,), taken_over)
 
     # MLflow: this worker's parent run, a nested run per trial and one for the retrained best.
     params = {"n_trials": n_trials, "timeout": timeout, "study_name": study_name, "space": to_json_text(space)}
@@ -302,6 +308,14 @@ def check_data(base, data=None) -> None:
     split_targets(load_dataset(base, data).y, make_config(base))
 
 
+def kept_valid_loss(history: list[dict], best_epoch: int | None) -> float | None:
+    """The validation loss of the weights a run keeps: best_epoch's, which early stopping restores, or the
+    last epoch's without early stopping; the tie on the metric is broken by the same weights it measured."""
+    losses = [(h.get("epoch"), h["valid_loss"]) for h in history if "valid_loss" in h]
+    kept = [loss for epoch, loss in losses if epoch == best_epoch]
+    return kept[0] if kept else losses[-1][1] if losses else None
+
+
 def _main_metric(run) -> str:
     return get_task(run.summary["task"]).main_metric
 
@@ -340,7 +354,11 @@ def importance(study) -> dict[str, float]:
     import optuna
 
     try:
-        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+        # Optuna warns (on the user's console) when the trials cannot separate the settings; study_summary
+        # says so in one sentence instead and hides the numbers.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
     except Exception:  # noqa: BLE001 - fewer than two finished trials, or a parameter that never varied
         return {}
 

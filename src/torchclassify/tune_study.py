@@ -53,8 +53,14 @@ def open_study(storage: str | None, study_name: str, out: Path, direction: str =
                     storage, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
                     grace_period=GRACE_FACTOR * heartbeat,
                     heartbeat_stale_trial_callback=retry_once())
-                return optuna.create_study(storage=rdb, study_name=study_name, direction=direction,
-                                           sampler=sampler, pruner=pruner, load_if_exists=True)
+                try:  # creating is atomic (a unique name): exactly one of several starting workers creates
+                    study = optuna.create_study(storage=rdb, study_name=study_name, direction=direction,
+                                                sampler=sampler, pruner=pruner)
+                    study.created_here = True
+                except optuna.exceptions.DuplicatedStudyError:
+                    study = optuna.load_study(study_name=study_name, storage=rdb, sampler=sampler, pruner=pruner)
+                    study.created_here = False
+                return study
         except ImportError as err:
             raise ConfigError(f"--storage {shown} needs a database driver that is not installed: {err}") from None
         except Exception as err:  # noqa: BLE001 - two workers creating the tables at once: the loser retries
@@ -102,12 +108,18 @@ def mark_worker(trial) -> None:
 
 
 def needs_defaults(study) -> bool:
-    """Whether the defaults trial has still to be enqueued: none finished, running or waiting (a first run
-    that failed on bad input, or a killed one, leaves none that counts)."""
+    """Whether this worker enqueues the defaults trial. The worker that created the study does; a joining
+    worker only when an earlier run left none that counts (none finished, running or waiting: it failed on
+    bad input or was killed) — never while the study has no finished trial, since then its creator started
+    with this worker and is enqueueing the defaults itself (a check-then-enqueue by every worker would race)."""
     from optuna.trial import TrialState
 
+    if getattr(study, "created_here", False):
+        return True
+    trials = study.get_trials(deepcopy=False)
     counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    return not any(t.user_attrs.get("defaults") and t.state in counted for t in study.get_trials(deepcopy=False))
+    finished = any(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in trials)
+    return finished and not any(t.user_attrs.get("defaults") and t.state in counted for t in trials)
 
 
 def fail_dead_trials(study) -> list[int]:
@@ -143,6 +155,44 @@ class Finish:
     last: bool
     running: list = field(default_factory=list)  # FrozenTrials still running in live workers
     retried: int = 0
+
+
+def optimize(study, objective, n_trials: int, timeout: float | None, catch: tuple, on_taken_over=None) -> None:
+    """study.optimize, one trial at a time, that survives a trial another worker failed meanwhile.
+
+    Why: on a loaded machine a live trial's heartbeat can look stale to another worker, which fails it and
+    enqueues its retry; Optuna then refuses this worker's result ("Cannot tell a FAIL trial") and the worker
+    would end with an internal error. The result is dropped (the retry runs those settings again),
+    on_taken_over(frozen_trial) is told, and the worker goes on with its next trial.
+    """
+    import optuna
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    current: dict[str, int] = {}
+
+    def tracked(trial):
+        current["id"] = trial._trial_id
+        try:
+            result = objective(trial)
+        except optuna.TrialPruned:
+            current["ended"] = True
+            raise
+        current["ended"] = True  # the objective ended well: an error after this is Optuna's tell
+        return result
+
+    for _ in range(n_trials):
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return
+        current.clear()
+        try:
+            study.optimize(tracked, n_trials=1, timeout=left, catch=catch)
+        except (ValueError, AssertionError):  # Optuna's tell on a finished trial (an assert on some paths)
+            frozen = study._storage.get_trial(current["id"]) if current.get("ended") else None
+            if frozen is None or not frozen.state.is_finished():
+                raise
+            if on_taken_over is not None:
+                on_taken_over(frozen)
 
 
 def finish_study(study, run_leftovers, heartbeat: int) -> Finish:

@@ -18,11 +18,15 @@ from .plots import SearchHistoryDisplay
 STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
                "WAITING": "waiting"}
 TIE_RULE = "highest validation {m}; ties go to the lower validation loss, then to the earlier trial"
+# Fewer different metric values than this (a small validation split makes accuracies coarse, and many trials
+# tie) leave an importance estimate describing a handful of trials (docs/search.md has the case that showed it).
+MIN_DISTINCT = 4
 
 
 def trial_rows(study) -> list[dict[str, Any]]:
     """One plain dict per trial, in trial order: number, state (a word), value (finished trials),
-    last_value (the last value a pruned trial reported), valid_loss, params, seconds, defaults."""
+    last_value (the last value a pruned trial reported), valid_loss (of the kept weights), params, seconds,
+    epochs (run), best_epoch (kept), defaults."""
     rows = []
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         seconds = None
@@ -32,6 +36,7 @@ def trial_rows(study) -> list[dict[str, Any]]:
         rows.append({"number": t.number, "state": STATE_WORDS.get(t.state.name, t.state.name.lower()),
                      "value": t.value, "last_value": steps[max(steps)] if steps else None,
                      "valid_loss": t.user_attrs.get("valid_loss"), "params": dict(t.params), "seconds": seconds,
+                     "epochs": t.user_attrs.get("epochs"), "best_epoch": t.user_attrs.get("best_epoch"),
                      "defaults": bool(t.user_attrs.get("defaults"))})
     return rows
 
@@ -64,8 +69,17 @@ def _importance_note(rows: list[dict], importance: dict | None, metric: str) -> 
     if len(values) == 1:
         return (f"Importance is not shown: all {len(finished)} finished trials reached the same validation "
                 f"{metric} ({finished[0]['value']:.4g}), so no setting explains a difference.")
+    if len(values) < MIN_DISTINCT:
+        best = max(values)
+        n_best = sum(r["value"] == best for r in finished)
+        return (f"Importance is not shown: the {len(finished)} finished trials reached only {len(values)} "
+                f"different validation {metric} values (the best, {significant(best, 4)}, by {n_best} of them); "
+                f"an estimate needs at least {MIN_DISTINCT} to mean anything.")
     if not importance:
         return "Importance could not be estimated from these trials."
+    if max(importance.values()) - min(importance.values()) < 1e-3 and len(importance) > 1:
+        return ("Importance is not shown: Optuna gave every setting the same share, which is what it returns "
+                "when nothing in these trials separates them.")
     return None
 
 
@@ -149,17 +163,27 @@ def tune_html(result, summary: dict, figure) -> str:
 
 
 def _trials_table(result, metric: str) -> str:
-    """Every trial: number, state, value, its searched settings and how long it took."""
+    """Every trial: number, state, its validation metric and loss (of the weights it kept), the epochs it
+    ran and kept, its searched settings and how long it took."""
     body = []
     for row in trial_rows(result.study):
         value = significant(row["value"], 4)
         if row["state"] == "pruned" and row["last_value"] is not None:
             value = f"- (last {significant(row['last_value'], 4)})"
         settings = " ".join(f"{k}={_setting_text(v)}" for k, v in row["params"].items())
-        mark = " (best)" if row["number"] == result.best_trial else " (defaults)" if row["defaults"] else ""
+        # Second lines in the number cells (the trial's role, the epoch kept) keep the columns narrow at 800 px.
+        mark = "best" if row["number"] == result.best_trial else "defaults" if row["defaults"] else ""
+        mark = f'<br><span class="muted">{mark}</span>' if mark else ""
         seconds = "-" if row["seconds"] is None else f"{row['seconds']:.1f}"
+        kept = ""
+        if row["epochs"] is not None and row["best_epoch"] not in (None, row["epochs"]):
+            kept = f'<br><span class="muted">kept {row["best_epoch"]}</span>'
         body.append(f'<tr><td class="num">{row["number"]}{mark}</td><td>{escape(row["state"])}</td>'
-                    f'<td class="num">{escape(value)}</td><td class="wrap">{escape(settings) or "-"}</td>'
-                    f'<td class="num">{seconds}</td></tr>')
-    return (f"<table><thead><tr><th>trial</th><th>state</th><th>validation {escape(metric)}</th><th>settings</th>"
-            f"<th>seconds</th></tr></thead><tbody>{''.join(body)}</tbody></table>")
+                    f'<td class="num">{escape(value)}</td><td class="num">{significant(row["valid_loss"], 4)}</td>'
+                    f'<td class="num">{significant(row["epochs"])}{kept}</td>'
+                    f'<td class="wrap settings">{escape(settings) or "-"}</td><td class="num">{seconds}</td></tr>')
+    return (f"<p>Validation loss and {escape(metric)} are those of the weights each trial kept (early stopping "
+            "restores its best epoch).</p>"
+            f"<table><thead><tr><th>trial</th><th>state</th><th>validation {escape(metric)}</th>"
+            "<th>validation loss</th><th>epochs</th><th>settings</th><th>seconds</th></tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")

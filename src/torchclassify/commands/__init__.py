@@ -5,5 +5,5 @@ matplotlib); the library itself is imported inside `execute`, so `torchclassify 
 """
 
 # The order `torchclassify --help` lists them in.
-COMMAND_MODULES = ("datasets", "train", "evaluate", "predict", "plot", "report", "compare", "tune", "lr_find",
-                   "convert")
+COMMAND_MODULES = ("datasets", "train", "evaluate", "predict", "plot", "report", "inspect", "compare", "tune",
+                   "lr_find", "convert", "export")

@@ -17,7 +17,7 @@ def register(sub) -> None:
                     "(same source, seed and split); evaluation pictures use the test split.")
     plot.add_argument("run", type=Path, help="run folder written by train")
     plot.add_argument("--kind", choices=KINDS, default="boundary", help="which picture (default: boundary)")
-    plot.add_argument("--format", choices=["png", "svg"], default="png")
+    plot.add_argument("--format", choices=["png", "svg"], default="png", help="image format (default: png)")
     plot.add_argument("-o", "--output", type=output_path, help="file to write (default: RUN/KIND.FORMAT)")
     plot.add_argument("--features", help="boundary: 'pca', or two columns 'a,b' (others held at typical values)")
     plot.add_argument("--labels", help="boundary, multilabel: the labels to draw, 'a,b' (default: all)")

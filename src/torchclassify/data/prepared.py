@@ -151,9 +151,21 @@ def prepare_in_memory(dataset: Dataset, config: RunConfig, sample_weight=None) -
     if sample_weight is not None:  # the statistics come from the rows that count: weight 0 is as if absent
         train = train[sample_weight[train] > 0]
     preprocessor = fit_preprocessor(dataset.X.iloc[train], config)
-    features = {name: preprocessor.transform(dataset.X.iloc[idx]) for name, idx in splits.items()}
+    features = {name: transform_rows(preprocessor, dataset.X, idx) for name, idx in splits.items()}
     return InMemoryData(dataset.name, dataset.X.shape[1], task_name, labels, codes, dataset.y, splits,
                         preprocessor, dataset=dataset, features=features, sample_weight=sample_weight)
+
+
+def transform_rows(preprocessor: Preprocessor, X: pd.DataFrame, rows: np.ndarray,
+                   chunk_rows: int = 32768) -> np.ndarray:
+    """X's `rows` transformed: (len(rows), n_features_out) float32, a chunk of rows at a time, so that the raw
+    rows copied out of X (X.iloc) are a chunk's rather than a whole split's beside its features."""
+    if len(rows) <= chunk_rows:
+        return preprocessor.transform(X.iloc[rows])
+    out = np.empty((len(rows), preprocessor.n_features_out), dtype=np.float32)
+    for start in range(0, len(rows), chunk_rows):
+        out[start:start + chunk_rows] = preprocessor.transform(X.iloc[rows[start:start + chunk_rows]])
+    return out
 
 
 def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray:

@@ -95,10 +95,23 @@ class ProgressPrinter(Callback):
     def on_train_begin(self, state: TrainState) -> None:
         if self.mode == "bar":
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.table import Column
 
-            self.progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
+            def fixed():  # never squeezed: on a narrow terminal the metrics give way, not the counts and times
+                return Column(no_wrap=True)
+
+            self.progress = Progress(TextColumn("epoch", table_column=fixed()), MofNCompleteColumn(table_column=fixed()),
+                                     BarColumn(bar_width=16, table_column=fixed()),
+                                     TimeElapsedColumn(table_column=fixed()), TextColumn("eta", table_column=fixed()),
+                                     TimeRemainingColumn(table_column=fixed()), _InfoColumn(table_column=Column(ratio=1)),
                                      console=Console(file=self.stream), transient=True)
             self.progress.start()
             self.bar = self.progress.add_task("train", total=state.n_epochs, info="")
@@ -123,6 +136,19 @@ class ProgressPrinter(Callback):
             if state.stop_reason:
                 done += f" ({state.stop_reason}; best epoch {state.best_epoch})"
             print(done, file=self.stream, flush=True)
+
+
+def _InfoColumn(**kwargs):
+    """The bar's last column: the epoch's losses and metric on one line, cut with '…' when the terminal is
+    narrow (a plain TextColumn would wrap or squeeze the epoch count and the times)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class InfoColumn(ProgressColumn):
+        def render(self, task):
+            return Text(task.fields.get("info", ""), no_wrap=True, overflow="ellipsis")
+
+    return InfoColumn(**kwargs)
 
 
 def describe_epoch(record: dict[str, Any], main_metric: str) -> str:

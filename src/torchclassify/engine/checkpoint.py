@@ -20,6 +20,7 @@ import torch
 from ..errors import ConfigError, ModelFileError
 from ..files import atomic_write, read_safetensors_header
 from .callbacks import Callback, TrainState
+from .optim import dynamo_unimported
 
 CHECKPOINT = "checkpoint.safetensors"
 META_KEY = "torchclassify_checkpoint"
@@ -89,7 +90,8 @@ def save_checkpoint(path: Path, state: TrainState, callbacks: list[Callback], co
 
     for key, value in state.model.state_dict().items():
         put(f"model/{key}", value)
-    optim = state.optimizer.state_dict()
+    with dynamo_unimported():
+        optim = state.optimizer.state_dict()
     optim_json: dict[str, Any] = {"param_groups": optim["param_groups"], "state": {}}
     for index, entry in optim["state"].items():
         plain = {}
@@ -189,7 +191,8 @@ def restore_checkpoint(checkpoint: dict, state: TrainState, callbacks: list[Call
         for name, value in group("optim/").items():
             index, key = name.split("/", 1)
             optim_state.setdefault(int(index), {})[key] = value
-        state.optimizer.load_state_dict({"state": optim_state, "param_groups": meta["optimizer"]["param_groups"]})
+        with dynamo_unimported():
+            state.optimizer.load_state_dict({"state": optim_state, "param_groups": meta["optimizer"]["param_groups"]})
         if state.scheduler is not None:
             state.scheduler.load_state_dict(meta["scheduler"])
         for callback in callbacks:

@@ -7,7 +7,9 @@ stay in float32); fp16 needs a GradScaler, bf16 does not.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import time
 
 import torch
 from torch import nn
@@ -49,13 +51,51 @@ def choose_threads(requested: int | None, n_parameters: int, batch_size: int) ->
     """How many CPU threads to train with; None leaves torch's choice alone.
 
     requested: the user's --threads (always wins). Otherwise an OMP_NUM_THREADS the user (or torchrun)
-    set is respected, and tiny models (fewer than ~2M multiply-adds per step) get one thread.
+    set is respected, tiny models (fewer than ~2M multiply-adds per step) get one thread, and larger ones
+    get the cores this process may run on (its affinity) that other processes are not already keeping busy
+    (free_cpus). Why: torch's default is every core of the machine, idle or not; on a busy machine its
+    threads then wait for each other at every operation (docs/benchmarks.md, "Threads").
     """
     if requested is not None:
         return requested
     if "OMP_NUM_THREADS" in os.environ:
         return None
-    return 1 if n_parameters * max(batch_size, 1) < _THREADS_MIN_MACS else None
+    if n_parameters * max(batch_size, 1) < _THREADS_MIN_MACS:
+        return 1
+    return max(1, min(torch.get_num_threads(), free_cpus()))
+
+
+def free_cpus(load: float | None = None, own: float | None = None) -> int:
+    """The CPUs of this process's affinity less the load the others put on them (at least 1).
+
+    load: the run queue's length, os.getloadavg's 1-minute figure by default (it counts runnable threads
+    machine-wide, this process's among them). own: this process's share of it, own_load() by default: a
+    loop of fits (cross-validation) would otherwise read its own earlier fits as someone else's work.
+    """
+    n_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # (no load average on this platform)
+            load = 0.0
+    others = max(0.0, load - (own_load() if own is None else own))
+    return max(1, min(n_cpus, int(n_cpus - others + 0.5)))
+
+
+_CLOCKS_AT_IMPORT = (time.monotonic(), os.times())
+
+
+def own_load(clocks: tuple | None = None) -> float:
+    """About what this process adds to the 1-minute load average: its CPU seconds per second since this
+    module was imported, damped as the kernel damps the average (exp(-t / 60): a process that just started
+    has hardly moved it yet)."""
+    started, times = clocks or _CLOCKS_AT_IMPORT
+    wall = time.monotonic() - started
+    if wall <= 0:
+        return 0.0
+    now = os.times()
+    busy = (now.user - times.user + now.system - times.system) / wall  # mean threads running
+    return busy * (1.0 - math.exp(-wall / 60.0))
 
 
 @contextlib.contextmanager

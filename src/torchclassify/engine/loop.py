@@ -20,6 +20,9 @@ from .inference import predict_logits
 from .manual_backward import ManualBackwardMLP
 from .optim import direct_step, make_optimizer, make_scheduler
 
+# Training features past this size are gathered a batch at a time rather than permuted whole each epoch.
+GATHER_PER_BATCH_BYTES = 16 * 2**20
+
 
 def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                X_batch: torch.Tensor, y_batch: torch.Tensor, clip_grad_norm: float | None = None,
@@ -56,7 +59,9 @@ def epoch_batches(data: TensorData, batch_size: int, generator: torch.Generator,
     """Yield (X_batch, y_batch) views covering a fresh seeded permutation of the rows (and w_batch, the
     rows' sample weights, third when the data has them).
 
-    One gather per epoch, then contiguous slices: no per-sample collation as with a DataLoader.
+    One gather per epoch, then contiguous slices: no per-sample collation as with a DataLoader. Features
+    larger than GATHER_PER_BATCH_BYTES are gathered a batch at a time instead (the same rows in the same
+    order): a permuted copy of a large matrix would double the memory the features take.
     A final batch too small to give each process 2 rows is dropped (BatchNorm cannot train on one row;
     the permutation makes the dropped rows random). Under torchrun every rank draws the same permutation
     and yields its `dist.shard` of each global batch, so all ranks take the same number of steps.
@@ -68,13 +73,15 @@ def epoch_batches(data: TensorData, batch_size: int, generator: torch.Generator,
         yield tuple(t[rows] for t in tensors)
         return
     perm = torch.randperm(n, generator=generator, device=generator.device).to(data.X.device)
-    tensors = tuple(t[perm] for t in tensors)
+    per_batch = data.X.numel() * data.X.element_size() > GATHER_PER_BATCH_BYTES
+    X = data.X if per_batch else data.X[perm]
+    others = tuple(t[perm] for t in tensors[1:])  # targets and weights: small, one gather
     remainder = n % batch_size
     stop = n - remainder if 0 < remainder < dist.min_rows_per_batch() else n
     for start in range(0, stop, batch_size):
         rows = dist.shard(min(batch_size, n - start))
         rows = slice(start + rows.start, start + rows.stop)
-        yield tuple(t[rows] for t in tensors)
+        yield (X[perm[rows]] if per_batch else X[rows]), *(t[rows] for t in others)
 
 
 def weighted_loss(loss_fn: nn.Module, logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

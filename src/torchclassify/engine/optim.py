@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Callable
 
 import torch
@@ -24,13 +26,44 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     kw.update({"fused": True} if fused_ok else {"foreach": True})
     if config.optimizer in ("adam", "adamw"):
         kw["betas"] = (0.9, config.beta2)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, momentum=config.momentum, **kw)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, **kw)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, **kw)
-    return torch.optim.RMSprop(params, momentum=config.momentum, **kw)
+    with dynamo_unimported():
+        if config.optimizer == "sgd":
+            return torch.optim.SGD(params, momentum=config.momentum, **kw)
+        if config.optimizer == "adam":
+            return torch.optim.Adam(params, **kw)
+        if config.optimizer == "adamw":
+            return torch.optim.AdamW(params, **kw)
+        return torch.optim.RMSprop(params, momentum=config.momentum, **kw)
+
+
+# The Optimizer methods torch wraps in torch._disable_dynamo, whose first call imports torch._dynamo.
+_DYNAMO_DISABLED = ("add_param_group", "state_dict", "load_state_dict", "zero_grad")
+
+
+@contextlib.contextmanager
+def dynamo_unimported():
+    """Run the block with torch.optim.Optimizer's construction, state_dict and load_state_dict not importing
+    torch._dynamo, when nothing has imported it yet (on a torch release in CHECKED_TORCH).
+
+    Why: those methods are wrapped in torch._disable_dynamo, which imports torch._dynamo (~1-1.5 s,
+    docs/benchmarks.md "Start-up") on its first call only to mark them as not to be traced. While
+    torch._dynamo is not imported nothing can be tracing, so calling the plain methods does the same. The
+    wrapper's own cache (the function's `__dynamo_disable`) is set to the plain method for the block and
+    removed after it, so that a later torch.compile sees torch's wrapping unchanged.
+    """
+    if "torch._dynamo" in sys.modules or not torch_checked():
+        yield
+        return
+    plain = [getattr(getattr(torch.optim.Optimizer, name), "__wrapped__", None) for name in _DYNAMO_DISABLED]
+    plain = [fn for fn in plain if fn is not None and getattr(fn, "__dynamo_disable", None) is None]
+    for fn in plain:
+        fn.__dynamo_disable = fn
+    try:
+        yield
+    finally:
+        for fn in plain:
+            if getattr(fn, "__dynamo_disable", None) is fn:
+                del fn.__dynamo_disable
 
 
 # torch releases whose private fused kernels (torch._fused_sgd_ / _fused_adam_ / _fused_adamw_) direct_step
@@ -82,6 +115,8 @@ class _DirectFusedStep:
         self.direct_failed = False  # this torch's kernel refused the arguments: step() from then on
 
     def __call__(self) -> None:
+        if not self.stepped and self._make_first_state():
+            self.stepped = True
         grads = self._direct_grads()
         if grads is None:
             self.stepped = True
@@ -129,6 +164,28 @@ class _DirectFusedStep:
         except TypeError:
             torch._foreach_sub_(state["step"], 1)  # undone, so that step() counts this step once
             raise
+
+    def _make_first_state(self) -> bool:
+        """Adam's and AdamW's state as their first step() makes it (Adam._init_group with fused=True: a float32
+        step count of 0 and zero moments per parameter), so that the first step too is the kernel's call; False
+        (step() makes it) for SGD, a state already there, a step() an LR scheduler counts, or anything
+        _read_state refuses. Why: step() imports torch._dynamo on its first call (dynamo_unimported)."""
+        optimizer = self.optimizer
+        if (self.sgd or optimizer.state or self._hooked() or len(optimizer.param_groups) != 1
+                or hasattr(optimizer.step, "_wrapped_by_lr_sched") or not _floats(optimizer.param_groups[0])):
+            return False
+        group = optimizer.param_groups[0]
+        params = list(group["params"])
+        if (not params or not all(key in group for key in _ADAM_KEYS) or group.get("capturable")
+                or any(p.grad is None or p.grad.is_sparse or p.device != params[0].device
+                       or p.dtype != params[0].dtype for p in params)):
+            return False
+        for p in params:
+            state = optimizer.state[p]
+            state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+            for name in self._state_names(group)[1:]:
+                state[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return True
 
     def _state_names(self, group: dict) -> tuple:
         """The per-parameter state the kernel takes for this group's options."""

@@ -6,6 +6,8 @@ picture is drawn.
 
 from __future__ import annotations
 
+import math
+import os
 import textwrap
 
 import numpy as np
@@ -73,12 +75,63 @@ def contrast(colour, background="white") -> float:
 
 
 def short_name(name, width: int = 14, max_lines: int = 2) -> str:
-    """A tick label that stays legible: wrapped at `width` characters, at most max_lines, then an ellipsis."""
-    lines = textwrap.wrap(str(name), width, break_long_words=True, break_on_hyphens=False) or [""]
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] = lines[-1][: width - 1] + "…"
+    """A tick or legend label that stays legible: wrapped at `width` characters, at most max_lines.
+
+    A longer name loses its middle, not its end ("customer_s…ment_north"): names that differ only at
+    the end ("..._north", "..._south") stay apart.
+    """
+    text = str(name)
+    lines = _wrap(text, width)
+    keep = width * max_lines
+    while len(lines) > max_lines and keep > 1:
+        keep -= 1
+        head = (keep + 1) // 2
+        tail = keep - head
+        lines = _wrap(text[:head].rstrip() + "…" + (text[-tail:].lstrip() if tail else ""), width)
     return "\n".join(lines)
+
+
+def short_names(names, width: int = 14, max_lines: int = 2) -> list[str]:
+    """short_name of each name, kept apart: names whose short forms meet lose the start they share
+    ("…north_region_a", "…south_region_a"), and any still equal are numbered by position."""
+    names = [str(n) for n in names]
+    short = [short_name(n, width, max_lines) for n in names]
+    for group in _collisions(short):
+        prefix = os.path.commonprefix([names[i] for i in group])
+        if len(prefix) > 1:
+            for i in group:
+                short[i] = short_name("…" + names[i][len(prefix):], width, max_lines)
+    for group in _collisions(short):
+        for i in group:
+            short[i] = short_name(f"#{i} {names[i]}", width, max_lines)
+    return short
+
+
+def _collisions(short: list[str]) -> list[list[int]]:
+    groups: dict[str, list[int]] = {}
+    for i, text in enumerate(short):
+        groups.setdefault(text, []).append(i)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def legend_below(names: list[str], width: float) -> tuple[int, float]:
+    """(columns, height in inches) of a legend of `names` (already wrapped) across a figure `width` inches wide.
+
+    As many columns as fit (about 0.068 in per character at 8 pt plus the sample), as many rows as that
+    needs, each as tall as its tallest name; the height includes the legend's title.
+    """
+    lines = [name.split("\n") for name in names]
+    entry = 0.75 + 0.068 * max((len(line) for name in lines for line in name), default=1)
+    n_cols = max(1, min(len(names), int((width - 0.3) // entry)))
+    n_rows = math.ceil(len(names) / n_cols) if names else 0
+    # matplotlib fills the legend column by column: row r holds entries r, r + n_rows, ...; a line at 8 pt is
+    # about 0.135 in, plus 0.06 in between rows.
+    n_lines = sum(max(len(lines[i]) for i in range(r, len(lines), n_rows)) for r in range(n_rows))
+    return n_cols, 0.25 + 0.135 * n_lines + 0.06 * n_rows
 
 
 # ------------------------------------------------------------------------------------------ figures

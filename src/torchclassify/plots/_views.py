@@ -41,7 +41,8 @@ def make_view(classifier: TrainedClassifier, X_train: pd.DataFrame, features) ->
     pre = classifier.preprocessor
     numeric = [c.name for c in pre.numeric]
     if features is None:
-        features = tuple(numeric) if len(numeric) == 2 and not pre.categorical else "pca"
+        only_numbers = len(numeric) == len(classifier.feature_columns)
+        features = tuple(numeric) if len(numeric) == 2 and only_numbers else "pca"
     if isinstance(features, str) and features != "pca":
         raise ConfigError(f"features must be 'pca' or two column names, got {features!r}")
     if features == "pca":
@@ -57,6 +58,11 @@ def make_view(classifier: TrainedClassifier, X_train: pd.DataFrame, features) ->
     # Typical values for the columns not shown: the training median (numbers) or most frequent category.
     typical = {c.name: c.median for c in pre.numeric}
     typical.update({c.name: (c.categories[0] if c.categories else "") for c in pre.categorical})
+    typical.update({c.name: "" for c in pre.text})  # an empty document: no words push the prediction
+    for name in classifier.feature_columns:  # dates: the most frequent training value
+        if name not in typical:
+            common = X_train[name].mode(dropna=True) if name in X_train else []
+            typical[name] = str(common.iloc[0]) if len(common) else ""
 
     def to_2d(frame):
         return frame[features].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)

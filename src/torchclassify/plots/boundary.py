@@ -115,10 +115,15 @@ class DecisionBoundaryDisplay(_style.Display):
         header, note = self._header(), self.variance_note()
         n_lines = len(header) + (2 if note else 0)
         n_cols = max(len(self.points), 1)
-        right = 0.25 if self.task != "multiclass" else 0.5 + 0.075 * max(len(_style.short_name(c, 18))
-                                                                           for c in self.class_names)
+        # A multiclass legend goes below the panels of a new figure, where long names have the figure's
+        # width (beside them, it took a third of the width and cut names to 18 characters).
+        below = self.task == "multiclass" and axes is None
+        handles = self._class_handles(30 if below else 18, 2 if below else 1) if self.task == "multiclass" else []
+        n_legend_cols, legend_height = _style.legend_below([h.get_label() for h in handles],
+                                                           0.85 + 0.25 + n_cols * 4.1 + (n_cols - 1) * 0.85)
         fig, panel_axes = _style.axes_for(axes, len(rows) * n_cols, n_cols, panel=(4.1, 3.3),
-                                          top=0.4 + 0.2 * n_lines, right=right, wspace=0.85)
+                                          top=0.4 + 0.2 * n_lines, bottom=0.6 + (legend_height if below else 0),
+                                          wspace=0.85)
         self.figure_, self.axes_, self.contours_, self.regions_ = fig, panel_axes, {}, {}
         dx, dy = self.xx[0, 1] - self.xx[0, 0], self.yy[1, 0] - self.yy[0, 0]
         # The grid drawn as an image (far cheaper to render than filled contours); the extent puts each grid
@@ -130,7 +135,7 @@ class DecisionBoundaryDisplay(_style.Display):
                 ax = panel_axes[index]
                 last = c == n_cols - 1
                 if self.task == "multiclass":
-                    self._multiclass_panel(ax, index, xy, y_true, legend=last)
+                    self._multiclass_panel(ax, index, xy, y_true, handles if last and not below else None)
                 else:
                     self._threshold_panel(ax, index, label, xy, y_true if label is None else y_true[:, label],
                                           colorbar=last)
@@ -141,6 +146,9 @@ class DecisionBoundaryDisplay(_style.Display):
                 ax.set_xlim(self.extent_[0], self.extent_[1])
                 ax.set_ylim(self.extent_[2], self.extent_[3])
         self.note_ = note
+        if below:
+            fig.legend(handles=handles, loc="lower center", ncol=n_legend_cols, fontsize=8, frameon=False,
+                       bbox_to_anchor=(0.5, 0.1 / fig.get_figheight()), title="class", title_fontsize=8)
         if header:
             fig.suptitle(header[0], fontsize=9, y=1 - 0.12 / fig.get_figheight())
         if note:  # under the title, in a colour that reads as a warning
@@ -172,10 +180,26 @@ class DecisionBoundaryDisplay(_style.Display):
         if colorbar:
             ax.figure.colorbar(shading, ax=ax, label=f"P({_style.short_name(positive, 24, 1)})", shrink=0.9)
 
-    def _multiclass_panel(self, ax, index: int, xy, y_true, legend: bool) -> None:
-        """Class colours blended by probability (smooth where the model hesitates) and each class's border."""
-        from matplotlib.colors import ListedColormap
+    def _class_handles(self, width: int, max_lines: int) -> list:
+        """Legend patches: every class up to MAX_LEGEND; beyond, the classes the grid shows (up to
+        MAX_LEGEND) and a count of the others."""
         from matplotlib.patches import Patch
+
+        n_classes = len(self.class_names)
+        colours = _style.class_colours(n_classes)
+        shown = np.unique(self.y_proba.reshape(-1, n_classes).argmax(axis=1))
+        keep = range(n_classes) if n_classes <= MAX_LEGEND else [int(k) for k in shown[:MAX_LEGEND]]
+        labels = _style.short_names(self.class_names, width, max_lines)
+        handles = [Patch(facecolor=colours[k], edgecolor=_style.EDGE, label=labels[k]) for k in keep]
+        if n_classes > len(keep):
+            handles.append(Patch(facecolor="none", edgecolor="none",
+                                 label=f"(+{n_classes - len(keep)} classes not\npredicted here or not listed)"))
+        return handles
+
+    def _multiclass_panel(self, ax, index: int, xy, y_true, legend_handles) -> None:
+        """Class colours blended by probability (smooth where the model hesitates) and each class's border;
+        the legend beside this panel when given its handles (the user's own axes)."""
+        from matplotlib.colors import ListedColormap
 
         n_classes = len(self.class_names)
         colours = _style.class_colours(n_classes)
@@ -192,24 +216,16 @@ class DecisionBoundaryDisplay(_style.Display):
         part = np.partition(proba, max(n_classes - 2, 0), axis=-1)  # the last two: second best, best
         best, second = part[..., -1], part[..., -2] if n_classes > 1 else part[..., -1]
         winner = proba.argmax(axis=-1)
-        shown = np.unique(winner)
-        for k in shown:
+        for k in np.unique(winner):
             margin = proba[..., k] - np.where(winner == k, second, best)
             if margin.min() < 0 < margin.max():
                 borders.append(ax.contour(self.xx, self.yy, margin, levels=[0.0], colors=[_style.EDGE],
                                           linewidths=0.9))
         self.contours_[index] = borders
         _scatter(ax, xy, y_true, cmap=ListedColormap(colours), vmin=-0.5, vmax=n_classes - 0.5)
-        if legend:
-            # Every class up to MAX_LEGEND; beyond, the classes the grid shows (up to MAX_LEGEND) and a count.
-            keep = range(n_classes) if n_classes <= MAX_LEGEND else [int(k) for k in shown[:MAX_LEGEND]]
-            handles = [Patch(facecolor=colours[k], edgecolor=_style.EDGE,
-                             label=_style.short_name(self.class_names[k], 18, 1)) for k in keep]
-            if n_classes > len(keep):
-                handles.append(Patch(facecolor="none", edgecolor="none",
-                                     label=f"(+{n_classes - len(keep)} classes not\npredicted here or not listed)"))
-            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8,
-                      title="class", title_fontsize=8, frameon=False)
+        if legend_handles:
+            ax.legend(handles=legend_handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                      fontsize=8, title="class", title_fontsize=8, frameon=False)
 
 
 def _scatter(ax, xy: np.ndarray, values: np.ndarray, **colour) -> None:

@@ -65,7 +65,7 @@ class ConfusionMatrixDisplay(_style.Display):
         if created:  # class names of any length on both axes: the layout engine makes room for them
             fig.set_layout_engine("constrained")
         self.figure_, self.axes_ = fig, panel_axes
-        ticks = [_style.short_name(c, 14, 2) for c in self.class_names]
+        ticks = _style.short_names(self.class_names, 14, 2)
         values = n <= MAX_VALUES
         _matrix(panel_axes[0], self.confusion_matrix, ticks, ticks, "d" if values else None, side)
         _matrix(panel_axes[1], self.normalised, ticks, ticks, ".2f" if values else None, side, vmax=1.0)

@@ -57,8 +57,9 @@ class _OneVsRestDisplay(_style.Display):
     def plot(self, ax=None):
         fig, (ax,) = _style.axes_for(ax, 1, panel=(3.9, 3.3))
         self.figure_, self.axes_ = fig, [ax]
-        for (name, (x, y)), colour in zip(self.curves.items(), _style.line_colours(len(self.curves))):
-            self._draw(ax, x, y, colour, f"{_style.short_name(name, 18, 1)} ({self.short} {self.scores[name]:.3f})")
+        labels = _style.short_names(self.curves, 18, 1)
+        for (name, (x, y)), colour, label in zip(self.curves.items(), _style.line_colours(len(self.curves)), labels):
+            self._draw(ax, x, y, colour, f"{label} ({self.short} {self.scores[name]:.3f})")
         ax.set_xlim(-0.01, 1.01)
         ax.set_ylim(-0.01, 1.01)
         if self.skipped:
@@ -127,53 +128,87 @@ class CalibrationDisplay(_style.Display):
 
     bins: {name: (predicted (k,), observed (k,), counts (k,))} over the k non-empty bins of n_bins equal
     bins of [0, 1]; each curve's counts sum to the rows. Binary: P(positive); multiclass: the top-class
-    confidence against how often the top class is right; multilabel: one curve per label. Marker area
-    grows with the rows in a bin; bins under few_rows rows are faded. After plot: figure_, axes_ ([ax]).
+    confidence against how often the top class is right; multilabel: one panel per label (the MAX_CURVES
+    most frequent). Each bin shows its rows beside its marker, whose area grows with them; a bin under
+    few_rows rows is hollow and faded, and the line joins only neighbouring bins that are not, so one
+    stray row cannot draw a zig-zag. After plot: figure_, axes_ (one per curve, or the one given).
     """
 
-    def __init__(self, *, bins: dict, task: str, n_rows: int, few_rows: int = FEW_ROWS):
+    def __init__(self, *, bins: dict, task: str, n_rows: int, few_rows: int = FEW_ROWS, n_curves: int | None = None):
         self.bins, self.task, self.n_rows, self.few_rows = bins, task, n_rows, few_rows
+        self.n_curves = len(bins) if n_curves is None else n_curves  # before keeping the most frequent
 
     @classmethod
     def from_predictions(cls, y_true, y_proba, *, class_names: Sequence[str] | None = None, threshold=None,
                          n_bins: int = 10, ax=None) -> "CalibrationDisplay":
-        """y_true: (n,) class indices or (n, L) 0/1; y_proba: (n,) P(positive), (n, C) or (n, L)."""
+        """y_true: (n,) class indices or (n, L) 0/1; y_proba: (n,) P(positive), (n, C) or (n, L).
+        ax: None (a new figure, one panel per curve), one Axes (every curve on it) or a panel per curve."""
         y_true, y_proba = np.asarray(y_true), np.asarray(y_proba, dtype=np.float64)
         task = _inputs.task_of(y_true, y_proba)
         if task == "multiclass":
             curves = [("top class", (y_proba.argmax(axis=1) == y_true).astype(int), y_proba.max(axis=1))]
         else:
             curves = _inputs.one_vs_rest(y_true, y_proba, _names(y_true, y_proba, class_names))
+        n_curves = len(curves)
+        if n_curves > MAX_CURVES:  # the most frequent labels, in label order, as the ROC curves do
+            order = sorted(range(n_curves), key=lambda k: -int(curves[k][1].sum()))
+            curves = [curves[k] for k in sorted(order[:MAX_CURVES])]
         bins = {name: reliability_bins(truth, score, n_bins) for name, truth, score in curves}
-        return cls(bins=bins, task=task, n_rows=len(y_true)).plot(ax)
+        return cls(bins=bins, task=task, n_rows=len(y_true), n_curves=n_curves).plot(ax)
 
     def plot(self, ax=None) -> "CalibrationDisplay":
-        fig, (ax,) = _style.axes_for(ax, 1, panel=(3.9, 3.3), top=0.65)
-        self.figure_, self.axes_ = fig, [ax]
-        ax.plot([0, 1], [0, 1], color=CHANCE_COLOUR, ls=":", lw=1, label="perfectly calibrated")
-        single = len(self.bins) == 1
-        for (name, (predicted, observed, counts)), colour in zip(self.bins.items(), _style.line_colours(len(self.bins))):
-            ax.plot(predicted, observed, color=colour, lw=1.2, label=_style.short_name(name, 18, 1), zorder=2)
-            few = counts < self.few_rows
-            # Marker area grows with the rows in the bin; faded bins are drawn hollow and pale.
-            sizes = 12 + 260 * counts / max(self.n_rows, 1)
-            ax.scatter(predicted[~few], observed[~few], s=sizes[~few], color=colour, edgecolors="white",
-                       linewidths=0.6, zorder=3)
-            ax.scatter(predicted[few], observed[few], s=sizes[few], facecolors="none", edgecolors=colour,
-                       alpha=0.45, linewidths=1.0, zorder=3)
-            if single:  # one curve: the count beside each point (several curves would crowd each other)
-                for x, y, count, faded in zip(predicted, observed, counts, few):
-                    ax.annotate(str(int(count)), (x, y), xytext=(4, -10 if y > 0.9 else 5), textcoords="offset points",
-                                fontsize=7, color="0.25", alpha=0.5 if faded else 1.0)
-        ax.set_xlabel("mean predicted probability" + (" (top class)" if self.task == "multiclass" else ""))
-        ax.set_ylabel("observed frequency")
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_ylim(-0.02, 1.05)
-        ax.set_title("reliability diagram\nmarker area: rows in the bin"
-                     + (" (numbers beside)" if single else "") + f"; faded: under {self.few_rows} rows", fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
-        ax.grid(alpha=0.3)
+        n = len(self.bins)
+        one_axes = ax is not None and not isinstance(ax, (list, tuple, np.ndarray))
+        n_panels = 1 if one_axes else max(n, 1)
+        # Several labels on one panel crossed each other and left no room for the counts: one panel each.
+        # Two panels a row up to four labels: three across were scaled to half size in an 800 px page.
+        fig, axes = _style.axes_for(ax, n_panels, 2 if n_panels <= 4 else 3, panel=(3.6, 3.0), top=0.75,
+                                    left=0.75, wspace=0.6, hspace=0.9)
+        self.figure_, self.axes_ = fig, axes
+        colours = _style.line_colours(n)
+        for k, (name, (predicted, observed, counts)) in enumerate(self.bins.items()):
+            target = axes[0 if one_axes else k]
+            self._curve(target, name, predicted, observed, counts, colours[k], counts_beside=n_panels > 1 or n == 1)
+        what = " (top class)" if self.task == "multiclass" else ""
+        for k, target in enumerate(axes):
+            target.plot([0, 1], [0, 1], color=CHANCE_COLOUR, ls=":", lw=1, label="perfectly calibrated", zorder=1)
+            target.set_xlabel("mean predicted probability" + what, fontsize=9)
+            target.set_ylabel("observed frequency", fontsize=9)
+            target.set_xlim(-0.02, 1.02)
+            target.set_ylim(-0.05, 1.08)
+            target.grid(alpha=0.3)
+            if n_panels > 1:
+                target.set_title(_style.short_name(list(self.bins)[k], 30, 1), fontsize=9)
+            else:
+                target.legend(fontsize=7, loc="upper left")
+        rule = f"numbers: rows per bin; hollow, not joined: under {self.few_rows} rows"
+        title = "reliability diagram" + (f", the {n} most frequent of {self.n_curves} labels"
+                                         if self.n_curves > n else "")
+        if n_panels > 1:
+            fig.suptitle(f"{title}\n{rule}", fontsize=9, y=1 - 0.08 / fig.get_figheight())
+        else:
+            axes[0].set_title(f"{title}\n{rule}" if n == 1 else f"{title}\n{rule.split('; ')[1]}", fontsize=8)
         return self
+
+    def _curve(self, ax, name, predicted, observed, counts, colour, counts_beside: bool) -> None:
+        """One curve: the line through the trusted bins, solid and hollow markers, each bin's row count."""
+        few = counts < self.few_rows
+        sizes = 12 + 260 * counts / max(self.n_rows, 1)  # marker area grows with the rows in the bin
+        # The line breaks at a thin bin (NaN) rather than jumping over it: a straight line across a gap of
+        # thin bins would claim a calibration that no rows measured.
+        ax.plot(predicted, np.where(few, np.nan, observed), color=colour, lw=1.3,
+                label=_style.short_name(name, 18, 1), zorder=2)
+        ax.scatter(predicted[~few], observed[~few], s=sizes[~few], color=colour, edgecolors="white",
+                   linewidths=0.6, zorder=3)
+        ax.scatter(predicted[few], observed[few], s=sizes[few], facecolors="none", edgecolors=colour,
+                   alpha=0.45, linewidths=1.0, zorder=3)
+        if counts_beside:
+            for x, y, count, faded in zip(predicted, observed, counts, few):
+                # Inside the axes whatever the corner: left of points near the right edge, below those near
+                # the top.
+                offset = (-4 if x > 0.85 else 4, -10 if y > 0.9 else 5)
+                ax.annotate(str(int(count)), (x, y), xytext=offset, textcoords="offset points", fontsize=7,
+                            ha="right" if x > 0.85 else "left", color="0.25" if not faded else "0.55")
 
 
 def reliability_bins(truth: np.ndarray, score: np.ndarray, n_bins: int):

@@ -47,18 +47,10 @@ class ComparisonCurvesDisplay(_style.Display):
         from matplotlib.lines import Line2D
 
         names = [_style.short_name(v, 48, 3) for v in self.variants]  # long names wrap, up to 3 lines
-        lines = [n.split("\n") for n in names]
         panel, gap, left, right = (4.3, 3.0), 0.8, 0.8, 0.25
         width = left + right + 2 * panel[0] + gap
-        # Legend below the panels: as many columns as fit the figure's width (about 0.068 in per character
-        # at 8 pt plus the line sample), as many rows as that needs, each as tall as the tallest name.
-        entry = 0.75 + 0.068 * max((len(line) for name in lines for line in name), default=1)
-        n_cols = max(1, min(len(names), int((width - 0.3) // entry)))
-        n_rows = math.ceil(len(names) / n_cols) if names else 0
-        # matplotlib fills the legend column by column: row r holds entries r, r + n_rows, ...; a row is as tall
-        # as its tallest name (a line at 8 pt is about 0.135 in, plus 0.06 in between rows).
-        n_lines = sum(max(len(lines[i]) for i in range(r, len(lines), n_rows)) for r in range(n_rows))
-        bottom = 0.7 + 0.25 + 0.135 * n_lines + 0.06 * n_rows
+        n_cols, legend_height = _style.legend_below(names, width)
+        bottom = 0.7 + legend_height
         fig, axes = _style.axes_for(ax, 2, panel=panel, left=left, right=right, wspace=gap, bottom=bottom,
                                     top=0.4)
         self.figure_, self.axes_ = fig, axes

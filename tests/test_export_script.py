@@ -1,0 +1,80 @@
+"""`export --format script`: one plain training script that reproduces the run's test accuracy."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import runpy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import torchclassify as tc
+from conftest import cli_in_process
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+CASES = {
+    "circles": dict(data="circles", n_samples=1000, noise=0.05, hidden=[32], epochs=40),
+    "blobs": dict(data="blobs", n_samples=1000, hidden=[16], epochs=15, optimizer="sgd", lr=0.05,
+                  schedule="cosine"),
+    "churn.csv": dict(data=str(EXAMPLES / "churn.csv"), target="status", hidden=[32], epochs=20, norm="batch"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_script_reaches_the_runs_test_accuracy(case, tmp_path, one_thread):
+    run = tc.train(progress="quiet", out=tmp_path / "run", **CASES[case])
+    done = cli_in_process("export", str(tmp_path / "run"), "--format", "script", "-o", str(tmp_path / "again.py"))
+    assert done.returncode == 0, done.stderr
+    script = (tmp_path / "again.py").read_text()
+    assert "torchclassify" not in re.sub(r'^""".*?"""', "", script, flags=re.S)  # no import of the tool
+    for step in ("1. forward", "2. loss", "3. zero_grad", "4. backward", "5. step"):
+        assert step in script
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # in this process: an interpreter start costs more than the run
+        runpy.run_path(str(tmp_path / "again.py"), run_name="__main__")
+    accuracy = float(re.search(r"test accuracy (\d\.\d+)", printed.getvalue()).group(1))
+    assert abs(accuracy - run.metrics["test"]["accuracy"]) <= 0.02, (accuracy, run.metrics["test"])
+    assert run.metrics["test"]["accuracy"] > 0.7  # a run that learned something, not two coin flips
+
+
+def test_the_script_says_what_it_does_not_reproduce(tmp_path):
+    from torchclassify.export.script import render_script
+
+    tc.train(data=str(EXAMPLES / "songs.csv"), target="mood_*", epochs=1, progress="quiet", augment="noise",
+             class_weight="balanced", out=tmp_path / "run")
+    script = render_script(tmp_path / "run")
+    opening = script.split('"""')[1]
+    assert "--augment noise" in opening and "--class-weight balanced" in opening
+    assert "stratified the labels iteratively" in opening
+    compile(script, "again.py", "exec")  # valid Python
+    assert max(len(line) for line in script.splitlines()) <= 120
+
+
+def test_a_run_on_a_dataframe_reads_the_table_it_asks_for(tmp_path, one_thread):
+    from torchclassify.export.script import write_script
+
+    frame = pd.read_csv(EXAMPLES / "churn.csv")
+    run = tc.train(data=frame, target="status", hidden=[32], epochs=20, progress="quiet", out=tmp_path / "run")
+    script = write_script(tmp_path / "run", tmp_path / "again.py").read_text()
+    assert "trained on a DataFrame in memory; save it as rows.csv" in script.split('"""')[1]
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    printed, before = io.StringIO(), Path.cwd()
+    try:
+        os.chdir(tmp_path)
+        with contextlib.redirect_stdout(printed):
+            runpy.run_path("again.py", run_name="__main__")
+    finally:
+        os.chdir(before)
+    accuracy = float(re.search(r"test accuracy (\d\.\d+)", printed.getvalue()).group(1))
+    assert abs(accuracy - run.metrics["test"]["accuracy"]) <= 0.02, (accuracy, run.metrics["test"])
+
+
+def test_a_folder_without_settings_is_refused_in_one_line(tmp_path):
+    run = tc.train(data="circles", n_samples=100, epochs=1, progress="quiet")
+    run.classifier.save(tmp_path)  # model files only, no config.json
+    done = cli_in_process("export", str(tmp_path), "--format", "script", "-o", str(tmp_path.parent / "x.py"))
+    assert done.returncode == 2 and "no config.json" in done.stderr and done.stderr.count("\n") == 1

@@ -1,0 +1,37 @@
+"""Start-up: what a fresh interpreter imports for `train` and `predict` (issue 19's seconds).
+
+torch._dynamo costs ~1-1.5 s to import and nothing on these paths compiles; `predict` needs neither
+scikit-learn (and the scipy under it), torchmetrics nor matplotlib. The report written by `train` does
+draw with matplotlib, and its metrics come from torchmetrics and scikit-learn, so those stay on `train`.
+"""
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("torch._dynamo", "scipy", "sklearn", "torchmetrics", "matplotlib")
+
+_RUN = """
+import json, sys
+from torchclassify.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "loaded": [m for m in %r if m in sys.modules]}))
+""" % (HEAVY,)
+
+
+def _fresh(*args: str) -> dict:
+    """`torchclassify ARGS` in a fresh interpreter: its exit code and which HEAVY modules it imported."""
+    result = subprocess.run([sys.executable, "-c", _RUN, *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_train_never_imports_dynamo_and_predict_imports_none_of_the_heavy_libraries(tmp_path):
+    run = tmp_path / "run"
+    trained = _fresh("train", "--data", "circles", "--epochs", "3", "--out", str(run), "--quiet")
+    assert trained["code"] == 0 and (run / "report.html").exists()
+    assert "torch._dynamo" not in trained["loaded"]
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x0,x1\n0.1,0.2\n0.5,-0.3\n")
+    predicted = _fresh("predict", str(run), str(rows), "--proba")
+    assert predicted == {"code": 0, "loaded": []}
