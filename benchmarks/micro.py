@@ -20,6 +20,7 @@ import statistics
 import time
 
 import torch
+
 from run import floor_products, median_seconds, storage_orders  # (benchmarks/ is on the path: this script lives there)
 from workloads import WORKLOADS
 

@@ -25,6 +25,7 @@ import time
 from dataclasses import replace
 
 import torch
+
 from peers import train_torchclassify, train_tuned_loop  # (benchmarks/ is on the path: this script lives there)
 from run import floor_batches, floor_products, gemm_floor
 from workloads import WIDE_1M, WORKLOADS, make_data

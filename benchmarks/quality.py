@@ -65,9 +65,12 @@ def _linear_pipeline(model) -> object:
     return make_pipeline(prepare, model)
 
 
+TORCH_PARAMS: dict = {}  # --torch-params: TorchClassifier(**TORCH_PARAMS), to measure a candidate recipe
+
+
 def _torch(task):
     from torchclassify import TorchClassifier
-    return TorchClassifier()
+    return TorchClassifier(**TORCH_PARAMS)
 
 
 def _pytabkit(class_name: str) -> Callable[[str], object]:
@@ -204,6 +207,8 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS), help="columns, comma-separated")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--no-caps", action="store_true", help=f"ignore the row caps {MAX_ROWS}")
+    parser.add_argument("--torch-params", metavar="JSON", default="{}",
+                        help='keyword arguments of the torch column, e.g. \'{"recipe": "mlp"}\'')
     parser.add_argument("--out", help="JSON file name, under benchmarks/results/ unless a path is given")
     parser.add_argument("--report", metavar="JSON", nargs="+",
                         help="only print the tables of earlier runs (a later file's cells replace an earlier's)")
@@ -211,6 +216,7 @@ def main() -> None:
     if args.report:
         return print_reports([json.loads(Path(path).read_text()) for path in args.report])
     models = args.models.split(",")
+    TORCH_PARAMS.update(json.loads(args.torch_params))
     if unknown := set(models) - set(MODELS):
         raise SystemExit(f"unknown model(s) {sorted(unknown)}; known: {', '.join(MODELS)}")
     import torch
@@ -228,7 +234,7 @@ def main() -> None:
 
 def run(tables: list[Table], models: list[str], n_folds: int, no_caps: bool, out: Path) -> dict:
     """Every model on every table's folds; the JSON report is rewritten after each cell (a crash keeps the rest)."""
-    report = {"environment": environment(n_folds), "tables": [], "results": []}
+    report = {"environment": {**environment(n_folds), "torch_params": TORCH_PARAMS}, "tables": [], "results": []}
     for table in tables:
         report["tables"].append(describe(table))
         folds = make_folds(table, n_folds)

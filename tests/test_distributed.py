@@ -35,13 +35,14 @@ def test_ranks_split_every_global_batch_between_them():
     assert [len(b[1]) for b in epoch_batches(data, 8, torch.Generator(), Distributed(rank=1, world_size=2))] == [4, 4]
 
 
-def test_two_processes_match_one(tmp_path):
+@pytest.mark.parametrize("recipe", ["mlp", "tabular"])
+def test_two_processes_match_one(tmp_path, recipe):
     frame, target = make_table("multiclass", n=400)
     csv = tmp_path / "table.csv"
     frame.to_csv(csv, index=False)
     flags = ["--hidden", "16", "--dropout", "0", "--epochs", str(SETTINGS["epochs"]), "--batch-size", "32",
              "--seed", "0",
-             "--patience", "4", "--device", "cpu", "--optimizer", "sgd", "--lr", "0.05"]
+             "--patience", "4", "--device", "cpu", "--optimizer", "sgd", "--lr", "0.05", "--recipe", recipe]
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "torchclassify", "train", "--data", str(csv), "--target", target, *flags,
@@ -50,9 +51,10 @@ def test_two_processes_match_one(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp", "table.csv"]  # only rank 0 wrote
 
-    single = tc.train(data=frame, target=target, progress="quiet", **SETTINGS)
+    single = tc.train(data=frame, target=target, progress="quiet", recipe=recipe, **SETTINGS)
     info = json.loads((tmp_path / "ddp" / "model.json").read_text())["info"]["summary"]
     assert info["processes"] == 2
+    assert json.loads((tmp_path / "ddp" / "model.json").read_text())["model"]["recipe"] == recipe
     history = pd.read_csv(tmp_path / "ddp" / "history.csv").to_dict("records")
     # Same global batches, gradients averaged over the two halves: the same optimisation up to rounding.
     assert len(history) == len(single.history)  # early stopping (or the epoch limit) ended both alike

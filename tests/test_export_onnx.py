@@ -25,6 +25,9 @@ CASES = {
     "binary": ("churn.csv", "status", dict(drop=["signup_date"], norm="batch", dropout=0.1), "churn_new.csv"),
     "multiclass": ("customers.csv", "plan", dict(activation="gelu"), "new_rows.csv"),
     "multilabel": ("songs.csv", "mood_*", dict(hidden=[8]), None),
+    # the tabular recipe's network: periodic embeddings and a per-input scale, its temperature in the head
+    "binary-tabular": ("churn.csv", "status", dict(drop=["signup_date"], recipe="tabular", hidden=[16]),
+                       "churn_new.csv"),
 }
 
 
@@ -171,6 +174,14 @@ def test_export_refuses_what_onnx_cannot_express_by_column(column, alternative, 
     assert not (tmp_path / "model.onnx").exists()
 
 
+def test_robust_clipped_numbers_are_refused_not_exported_wrong(tmp_path):
+    frame = _frame()
+    run = tc.train(data=frame, target="y", epochs=1, progress="quiet", drop=["day", "note"],
+                   numeric_scaling="robust_clip")
+    with pytest.raises(ConfigError, match="numeric_scaling='robust_clip'.*--numeric-scaling standard"):
+        run.classifier.export_onnx(tmp_path / "model.onnx")
+
+
 def test_a_changed_column_recipe_is_refused_not_exported_wrong():
     from torchclassify.data.preprocess import NumericColumn
     from torchclassify.export.onnx_graph import Graph, numeric_column
@@ -201,7 +212,7 @@ def test_the_torch_program_gives_the_same_logits(exported, tmp_path):
     program_path, json_path = to_torch_program(clf, tmp_path / "model.pt2")
     program = torch.export.load(program_path)
     state = json.loads(json_path.read_text())
-    assert state["classes"] == clf.classes and state["task"] == task
+    assert state["classes"] == clf.classes and state["task"] == task.split("-")[0]  # (binary-tabular: binary)
     expected = clf.predict_logits(rows)  # (the missing-value warning is predict's, not predict_logits')
     features = torch.from_numpy(Preprocessor.from_dict(state["preprocessing"]).transform(rows))
     logits = program.module()(features)  # (n, n_outputs)

@@ -13,54 +13,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
-
-TASKS = ("auto", "binary", "multiclass", "multilabel")
-ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "elu", "sigmoid")
-NORMS = ("none", "batch", "layer")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULES = ("none", "step", "cosine", "onecycle", "plateau")
-AUGMENTATIONS = ("none", "noise", "mixup")
-IMAGE_AUGMENTATIONS = ("flip", "crop", "rotate", "jitter")  # combined with commas: flip,crop
-CLASS_WEIGHTS = ("none", "balanced")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-AMP_MODES = ("none", "bf16", "fp16")
-BACKWARDS = ("auto", "autograd")
-MAX_EPOCHS = 1_000_000
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What one setting may hold and how it is spelt on the command line.
-
-    kind: "choice" (one of `choices`), "int", "float", "bool", "text", "names" (column names like a,b),
-    "widths" (layer widths like 64,64), "augment" (one of `choices`, or image augmentations joined by
-    commas), "batch" (a whole number, or "full" for 0), "threshold" (a
-    probability, or "auto") or "class_weight" (one of `choices`, or a mapping of labels to weights). low/high bound numbers (open ends excluded);
-    optional: None is allowed (None means "chosen from the data" or "not given").
-    """
-
-    help: str
-    kind: str
-    choices: tuple[str, ...] = ()
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    optional: bool = False
-    flag: str | None = None  # the CLI flag, when it is not --<name with dashes>
-    metavar: str | None = None
-
-    def describe_range(self) -> str:
-        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-        return f"{left}{self.low:g}, {self.high:g}{right}"
-
-
-def setting(default, help: str, kind: str, **options) -> Any:
-    """A dataclass field whose metadata describes the setting (see Setting)."""
-    spec = Setting(help, kind, **options)
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"setting": spec})
-    return field(default=default, metadata={"setting": spec})
+from .settings import (
+    ACTIVATIONS,
+    AMP_MODES,
+    AUGMENTATIONS,
+    BACKWARDS,
+    CLASS_WEIGHTS,
+    DEVICES,
+    IMAGE_AUGMENTATIONS,
+    MAX_EPOCHS,
+    NORMS,
+    NUMERIC_SCALINGS,
+    OPTIMIZERS,
+    RECIPES,
+    SCHEDULES,
+    TASKS,
+    Setting,
+    setting,
+)
 
 
 @dataclass
@@ -89,6 +59,9 @@ class DataConfig:
     noise: float | None = setting(None, "noise of a toy generator", "float", low=0, high=100, optional=True)
     valid_size: float = setting(0.2, "validation fraction of all rows", "float", low=0, high=1, high_open=True)
     test_size: float = setting(0.2, "test fraction of all rows", "float", low=0, high=1, high_open=True)
+    numeric_scaling: str = setting("standard", "numbers: standard (minus the mean, over the standard deviation) or "
+                                               "robust_clip (minus the median, over a robust scale, then smoothly "
+                                               "clipped to +-3)", "choice", choices=NUMERIC_SCALINGS)
     augment: str = setting("none", "training-batch augmentation: noise or mixup; for images any of flip, crop, "
                                    "rotate, jitter joined by commas (flip,crop)", "augment",
                            choices=AUGMENTATIONS + IMAGE_AUGMENTATIONS, metavar="KIND[,KIND]")
@@ -116,6 +89,11 @@ class ModelConfig:
     conv: list[int] = setting([32, 64], "images: channels of the small CNN's blocks (3x3 conv, batch norm, ReLU, "
                                         "2x2 max pool; 'none': the MLP on the pixels)", "widths", low=1,
                               high=4096, metavar="WIDTHS")
+    recipe: str = setting("auto", "tabular: periodic embeddings of every input and a learned per-feature scale "
+                                  "in front of the MLP, probabilities "
+                                  "temperature-scaled on the validation split; mlp: the plain MLP; auto: tabular for "
+                                  "1,000+ training rows with a validation split, unless the table is at most 2 "
+                                  "numeric columns (docs/defaults.md)", "choice", choices=RECIPES)
     custom: str | None = setting(None, "your own nn.Module class, built as Class(n_features=, n_outputs=)", "text",
                                  optional=True, flag="--model", metavar="MODULE:CLASS")
 
@@ -128,6 +106,11 @@ class TrainConfig:
     lr: float = setting(1e-3, "learning rate", "float", low=0, high=10, low_open=True)
     weight_decay: float = setting(1e-4, "weight decay (L2 penalty; decoupled for adamw)", "float", low=0, high=10)
     momentum: float = setting(0.9, "momentum, for sgd and rmsprop", "float", low=0, high=1, high_open=True)
+    beta2: float = setting(0.999, "adam/adamw: decay of the squared-gradient average (RealMLP's 0.95 measured "
+                                  "no better here: docs/quality.md)", "float", low=0, high=1, high_open=True)
+    label_smoothing: float = setting(0.0, "train on targets blended with the uniform distribution by this much "
+                                          "(the tabular recipe then temperature-scales the probabilities on the "
+                                          "validation split)", "float", low=0, high=1, high_open=True)
     schedule: str = setting("none", "learning-rate schedule", "choice", choices=SCHEDULES)
     clip_grad_norm: float | None = setting(None, "clip the gradient norm to this value", "float", low=0, high=1e9,
                                            low_open=True, optional=True)

@@ -1,4 +1,5 @@
-"""Networks built from a ModelConfig: an MLP (no hidden layers = a linear model), the small CNN of image data
+"""Networks built from a ModelConfig: an MLP (no hidden layers = a linear model), the tabular recipe's
+TabularMLP (periodic embeddings and a per-feature scale in front of an MLP), the small CNN of image data
 (models_cnn.py) or the user's nn.Module.
 
 Every model maps (n_samples, n_features) float32 to (n_samples, n_outputs) logits; no softmax or sigmoid.
@@ -20,6 +21,10 @@ ACTIVATION_LAYERS = {
     "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
     "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "sigmoid": nn.Sigmoid,
 }
+# Periodic embeddings (RealMLP's PBLD): N_FREQUENCIES cosines per input, frequencies drawn N(0, SIGMA^2), mixed
+# by a per-input linear map into EMBED_DIM - 1 numbers beside the input itself. Past MAX_EMBEDDED inputs
+# (free text's thousands of TF-IDF columns) the embeddings cost more than they can add: inputs go in as they are.
+N_FREQUENCIES, SIGMA, EMBED_DIM, MAX_EMBEDDED = 16, 0.1, 4, 512
 
 
 class MLP(nn.Module):
@@ -50,6 +55,59 @@ class MLP(nn.Module):
         return self.layers(X)  # (n, n_features) -> (n, n_outputs) logits
 
 
+class PeriodicEmbedding(nn.Module):
+    """(n, F) -> (n, F * EMBED_DIM): each input x_f becomes [x_f, W_f cos(2 pi w_f x_f + b_f) + c_f].
+
+    w_f: (K,) frequencies ~ N(0, sigma^2); b_f: (K,) phases ~ U(-pi, pi); W_f: (K, D - 1), one map per input.
+    Keeping x_f itself (the "densenet" part) lets the network start from the plain input.
+    """
+
+    def __init__(self, n_features: int, n_frequencies: int = N_FREQUENCIES, sigma: float = SIGMA,
+                 embed_dim: int = EMBED_DIM):
+        super().__init__()
+        self.frequencies = nn.Parameter(torch.randn(n_features, n_frequencies) * sigma)
+        self.phases = nn.Parameter(torch.empty(n_features, n_frequencies).uniform_(-torch.pi, torch.pi))
+        bound = n_frequencies ** -0.5  # nn.Linear's default range for K inputs
+        self.weight = nn.Parameter(torch.empty(n_features, n_frequencies, embed_dim - 1).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_features, embed_dim - 1).uniform_(-bound, bound))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        waves = torch.cos(2 * torch.pi * X.unsqueeze(-1) * self.frequencies + self.phases)  # (n, F, K)
+        mixed = torch.einsum("nfk,fkd->nfd", waves, self.weight) + self.bias  # (n, F, D - 1)
+        return torch.cat([X.unsqueeze(-1), mixed], dim=-1).flatten(1)  # (n, F * D)
+
+
+class FeatureScale(nn.Module):
+    """(n, F) -> (n, F) times a learned per-input scale (starts at 1): the network can turn an input down or
+    up before the first layer mixes them, which weight decay on that layer alone does poorly."""
+
+    def __init__(self, n_features: int):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(n_features))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return X * self.scale
+
+
+class TabularMLP(MLP):
+    """The tabular recipe's network: [PeriodicEmbedding] -> FeatureScale -> the MLP's layers.
+
+    Embeddings apply to every input (numbers, one-hot columns, missing indicators) when there are at most
+    MAX_EMBEDDED inputs; they cost n_features * 16 cosines per row.
+    """
+
+    def __init__(self, n_features: int, n_outputs: int, hidden: list[int] = (), activation: str = "relu",
+                 dropout: float = 0.0, norm: str = "none"):
+        embed = n_features <= MAX_EMBEDDED
+        width = n_features * EMBED_DIM if embed else n_features
+        super().__init__(width, n_outputs, hidden, activation, dropout, norm)
+        self.embedding = PeriodicEmbedding(n_features) if embed else nn.Identity()
+        self.scale = FeatureScale(width)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.scale(self.embedding(X)))  # (n, n_features) -> (n, n_outputs) logits
+
+
 def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custom: bool = True,
                image_shape: tuple[int, int, int] | None = None) -> nn.Module:
     """Build the network for n_features inputs and n_outputs logits.
@@ -71,7 +129,8 @@ def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custo
         return klass(n_features=n_features, n_outputs=n_outputs)
     if image_shape is not None and config.conv:
         return SmallCNN(image_shape, n_outputs, list(config.conv), config.dropout)
-    return MLP(n_features, n_outputs, list(config.hidden), config.activation, config.dropout, config.norm)
+    network = TabularMLP if config.recipe == "tabular" else MLP
+    return network(n_features, n_outputs, list(config.hidden), config.activation, config.dropout, config.norm)
 
 
 def _import_custom(spec: str) -> type[nn.Module]:

@@ -298,6 +298,7 @@ def _summary_html(view: RunView) -> str:
          ", ".join(str(c) for c in view.classifier.classes[:30]) + (" ..." if len(view.classifier.classes) > 30 else "")],
         ["rows", f"{s.get('n_rows', '-')} (train {sizes.get('train', '-')}, valid {sizes.get('valid', '-')}, "
                  f"test {sizes.get('test', '-')})"],
+        ["recipe", _recipe(view)],
         ["epochs", f"{s.get('epochs_run', '-')} run, best {s.get('best_epoch') or '-'}"
                    + (f" ({s['stop_reason']})" if s.get("stop_reason") else "")],
         ["training time", _seconds(s.get("train_seconds"))],
@@ -309,6 +310,14 @@ def _summary_html(view: RunView) -> str:
             rows.append([f"{split} {main}", f"{value:.4f}"])
             break
     return _table(["", ""], rows, numeric_from=99)
+
+
+def _recipe(view: RunView) -> str:
+    """Which recipe trained the network, and the temperature that calibrated it (docs/defaults.md)."""
+    recipe = view.classifier.model_config.recipe
+    temperature = view.summary.get("temperature")
+    return recipe + (f" (probabilities temperature-scaled on validation: T = {temperature:.3g})"
+                     if isinstance(temperature, (int, float)) else "")
 
 
 def _seconds(value) -> str:

@@ -57,3 +57,19 @@ def make_augmenter(kind: str, strength: float | None, to_soft_targets: Callable,
 
         return mixup
     raise ValueError(f"unknown augmentation {kind!r}")
+
+
+def with_label_smoothing(augment: Callable | None, smoothing: float, to_soft_targets: Callable, n_classes: int,
+                         n_values: int) -> Callable[[torch.Tensor, torch.Tensor], Batch] | None:
+    """`augment` followed by label smoothing: targets become (1 - smoothing) * y + smoothing / K, soft floats
+    shaped like the logits (K = n_values: the classes, or 2 for a binary label or each multilabel label). The
+    validation loss (early stopping's judge) stays the plain one: only training batches are smoothed."""
+    if smoothing == 0:
+        return augment
+    def smooth(X, y):
+        if augment is not None:
+            X, y = augment(X, y)
+        y_soft = y if y.is_floating_point() else to_soft_targets(y, n_classes)  # (mixup's are soft already)
+        return X, (1 - smoothing) * y_soft + smoothing / n_values
+
+    return smooth

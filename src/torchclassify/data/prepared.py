@@ -19,7 +19,7 @@ from ..config import RunConfig
 from ..errors import ConfigError, DataError
 from .images import ImagePreprocessor
 from .labels import LabelEncoding
-from .preprocess import Preprocessor
+from .preprocess import Preprocessor, is_numeric
 from .sources import Dataset
 from .split import split_targets
 from .tensors import ChunkedData, TensorData
@@ -112,10 +112,35 @@ class InMemoryData(PreparedData):
         return {"images": {"shape": list(self.preprocessor.image_shape), "source": self.dataset.description}}
 
 
+TABULAR_MIN_ROWS = 1_000  # training rows from which --recipe auto is "tabular" (see choose_recipe)
+
+
 def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig) -> Preprocessor:
-    """The preprocessing fitted on training rows, with the run's column choices (--drop, --keep)."""
-    d = config.data
-    return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns, text=d.text, no_text=d.no_text)
+    """The preprocessing fitted on training rows, with the run's column choices (--drop, --keep).
+
+    Resolves --recipe auto here, in place (config.json stores the recipe that ran).
+    """
+    d, m = config.data, config.model
+    if m.recipe == "auto":
+        m.recipe = choose_recipe(X_train, m.custom, has_valid=d.valid_size > 0)
+    return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns, text=d.text, no_text=d.no_text,
+                            numeric_scaling=d.numeric_scaling)
+
+
+def choose_recipe(X_train: pd.DataFrame, custom: str | None = None, has_valid: bool = True) -> str:
+    """"tabular" for TABULAR_MIN_ROWS+ training rows with a validation split; "mlp" otherwise, for a table of
+    at most 2 columns, all numeric (the 2-D toy sets: a geometry problem where the plain MLP draws smooth
+    boundaries), and for the user's own network.
+
+    Why the rows and the split: the recipe's embeddings add capacity that only early stopping keeps from
+    overfitting, and its temperature is fitted on the validation rows. Without them (the estimator below
+    2,000 rows trains every row for a fixed budget) it measured worse: digits log-loss 0.24 against the
+    plain MLP's 0.09 (docs/quality.md).
+    """
+    if custom or not has_valid or len(X_train) < TABULAR_MIN_ROWS:
+        return "mlp"
+    few_numbers = X_train.shape[1] <= 2 and all(is_numeric(X_train[c]) for c in X_train.columns)
+    return "mlp" if few_numbers else "tabular"
 
 
 def prepare_in_memory(dataset: Dataset, config: RunConfig, sample_weight=None) -> InMemoryData:

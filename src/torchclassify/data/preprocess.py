@@ -1,6 +1,7 @@
 """Raw feature columns -> one float32 matrix, with every statistic fitted on the training split only.
 
-Numbers: +-inf treated as missing, median-imputed (plus a 0/1 "was missing" column), standardised.
+Numbers: +-inf treated as missing, median-imputed (plus a 0/1 "was missing" column), standardised; or, for
+the tabular recipe ("robust_clip"), centred on the median, divided by a robust scale and smoothly clipped.
 Free text: TF-IDF over the training rows' words and word pairs (data/text.py).
 Dates: year, month, day of week, day of year and days since the earliest training date, each a number
 as above. Categories (text, bool, category dtype): one-hot over the most frequent training values; values
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..config import NUMERIC_SCALINGS
 from ..errors import DataError
 from .columns import ColumnDecision, decide_columns, parse_dates
 from .text import TextColumn
@@ -25,6 +27,10 @@ DATE_PARTS = ("year", "month", "day_of_week", "day_of_year", "days_since_start")
 # Scaled values are clipped here: a value a million standard deviations out is already "very large", and
 # float32 logits stay finite (a raw -1e39 used to give NaN probabilities).
 SCALED_LIMIT = 1e6
+# numeric_scaling (NUMERIC_SCALINGS): "standard" (z = (x - mean) / std) or "robust_clip" (mean holds the median,
+# std the robust scale of _robust_scale, and z / sqrt(1 + (z / CLIP)^2) bends values past a few scales
+# smoothly toward +-CLIP, so an outlier cannot dominate a layer's input while the order of values is kept).
+CLIP = 3.0
 
 
 @dataclass
@@ -68,6 +74,7 @@ class Preprocessor:
     dates: list[DateColumn] = field(default_factory=list)
     dropped: list[DroppedColumn] = field(default_factory=list)
     text: list[TextColumn] = field(default_factory=list)
+    numeric_scaling: str = "standard"  # one of NUMERIC_SCALINGS, for numbers and date parts alike
 
     @property
     def input_columns(self) -> list[str]:
@@ -107,13 +114,14 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, X: pd.DataFrame, max_categories: int = 32, drop=(), keep=(), auto: bool = True, text=(),
-            no_text=()) -> "Preprocessor":
+            no_text=(), numeric_scaling: str = "standard") -> "Preprocessor":
         """Learn medians, means, scales, date origins, category lists and text vocabularies from the training
         rows X (n, columns).
 
         drop, keep, auto, text, no_text: which columns to leave out, exempt from the automatic rules, or read
-        as free text (data/columns.py).
+        as free text (data/columns.py). numeric_scaling: one of NUMERIC_SCALINGS.
         """
+        robust = numeric_scaling == "robust_clip"
         if X.shape[1] == 0:
             raise DataError("there are no feature columns to learn from")
         decided = {d.name: d for d in decide_columns(X, drop, keep, auto, text, no_text)}
@@ -123,17 +131,17 @@ class Preprocessor:
             if decision is not None and decision.action == "drop":
                 dropped.append(DroppedColumn(str(name), decision.reason))
             elif decision is not None and decision.action == "date":
-                dates.append(_fit_date(str(name), column))
+                dates.append(_fit_date(str(name), column, robust))
             elif decision is not None and decision.action == "text":
                 texts.append(TextColumn.fit(str(name), column))
             elif is_numeric(column):
-                numeric.append(_fit_numeric(str(name), _as_float(column)))
+                numeric.append(_fit_numeric(str(name), _as_float(column), robust))
             else:
                 counts = _as_text(column).value_counts(sort=True)
                 # Keep the most frequent categories; ties broken by name so the order is reproducible.
                 ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
                 categorical.append(CategoricalColumn(str(name), [k for k, _ in ranked[:max_categories]]))
-        return cls(numeric, categorical, max_categories, dates, dropped, texts)
+        return cls(numeric, categorical, max_categories, dates, dropped, texts, numeric_scaling)
 
     def check_columns(self, X: pd.DataFrame) -> None:
         """DataError naming the input columns X lacks."""
@@ -149,11 +157,11 @@ class Preprocessor:
         out = np.empty((n, self.n_features_out), dtype=np.float32)  # filled block by block, no float64 copy
         at = 0
         for col in self.numeric:
-            at = _put_numeric(out, at, col, _as_float(X[col.name]))
+            at = _put_numeric(out, at, col, _as_float(X[col.name]), self.numeric_scaling)
         for date in self.dates:
             values = _date_parts(parse_dates(X[date.name], date.format)[0], date.start)
             for part, column in zip(date.parts, values.T):
-                at = _put_numeric(out, at, part, column)
+                at = _put_numeric(out, at, part, column, self.numeric_scaling)
         for col in self.categorical:
             text = _as_text(X[col.name]).to_numpy()
             index = {c: i for i, c in enumerate(col.categories)}
@@ -196,6 +204,7 @@ class Preprocessor:
                       for d in self.dates],
             "dropped": [vars(d) for d in self.dropped],
             "text": [t.to_dict() for t in self.text],
+            "numeric_scaling": self.numeric_scaling,
         }
 
     @classmethod
@@ -209,26 +218,55 @@ class Preprocessor:
                               [_numeric_from_dict(p) for p in d["parts"]]) for d in raw.get("dates", [])],
             dropped=[DroppedColumn(str(d["name"]), str(d["reason"])) for d in raw.get("dropped", [])],
             text=[TextColumn.from_dict(t) for t in raw.get("text", [])],
+            numeric_scaling=_scaling_from_dict(raw.get("numeric_scaling", "standard")),
         )
+
+
+def _scaling_from_dict(value) -> str:
+    if value not in NUMERIC_SCALINGS:
+        raise DataError(f"preprocessing numeric_scaling {value!r} is not one of {', '.join(NUMERIC_SCALINGS)}")
+    return value
 
 
 def _numeric_from_dict(c: dict) -> NumericColumn:
     return NumericColumn(str(c["name"]), float(c["median"]), float(c["mean"]), float(c["std"]), bool(c["indicator"]))
 
 
-def _fit_numeric(name: str, values: np.ndarray) -> NumericColumn:
+def _fit_numeric(name: str, values: np.ndarray, robust: bool = False) -> NumericColumn:
+    """Median, and the centre and scale of the median-imputed values: mean and std, or with robust=True the
+    median and _robust_scale (stored in the same two fields, so the state keeps one shape)."""
     finite = values[np.isfinite(values)]
     median = float(np.median(finite)) if finite.size else 0.0
     filled = np.where(np.isfinite(values), values, median)
+    if robust:
+        return NumericColumn(name, median, median, _robust_scale(filled), bool(finite.size < values.size))
     std = float(filled.std())
     return NumericColumn(name, median, float(filled.mean()), std if std > 1e-12 else 1.0,
                          bool(finite.size < values.size))
 
 
-def _put_numeric(out: np.ndarray, at: int, col: NumericColumn, values: np.ndarray) -> int:
+def _robust_scale(values: np.ndarray) -> float:
+    """The interquartile range / 1.349 (the standard deviation, for normal data); where half the values or
+    more are equal (IQR 0: counts, flags), half the 5-95 % range, else half the full range, else 1."""
+    for low, high, normal_width in ((25, 75, 1.349), (5, 95, 2 * 1.645), (0, 100, 2.0)):
+        q_low, q_high = np.percentile(values, [low, high]) if values.size else (0.0, 0.0)
+        if q_high - q_low > 1e-12:
+            return float((q_high - q_low) / normal_width)
+    return 1.0
+
+
+def smooth_clip(z: np.ndarray, limit: float = CLIP) -> np.ndarray:
+    """z / sqrt(1 + (z / limit)^2): about z near 0, tends to +-limit; monotone, so no two values swap."""
+    return z / np.sqrt(1.0 + (z / limit) ** 2)
+
+
+def _put_numeric(out: np.ndarray, at: int, col: NumericColumn, values: np.ndarray,
+                 scaling: str = "standard") -> int:
     """Write a numeric column's scaled values (and its missing indicator) into out[:, at:]; returns the next."""
     is_missing = ~np.isfinite(values)
     scaled = (np.where(is_missing, col.median, values) - col.mean) / col.std
+    if scaling == "robust_clip":
+        scaled = smooth_clip(scaled)
     out[:, at] = np.clip(scaled, -SCALED_LIMIT, SCALED_LIMIT)
     if col.indicator:
         out[:, at + 1] = is_missing
@@ -236,13 +274,13 @@ def _put_numeric(out: np.ndarray, at: int, col: NumericColumn, values: np.ndarra
     return at + 1
 
 
-def _fit_date(name: str, column: pd.Series) -> DateColumn:
+def _fit_date(name: str, column: pd.Series, robust: bool = False) -> DateColumn:
     parsed, fmt = parse_dates(column)
     start = parsed.min()
     start = pd.Timestamp("1970-01-01") if pd.isna(start) else start.normalize()
     parts = _date_parts(parsed, start.isoformat())
     return DateColumn(name, fmt or "mixed", start.isoformat(),
-                      [_fit_numeric(f"{name}_{part}", parts[:, i]) for i, part in enumerate(DATE_PARTS)])
+                      [_fit_numeric(f"{name}_{part}", parts[:, i], robust) for i, part in enumerate(DATE_PARTS)])
 
 
 def _date_parts(parsed: pd.Series, start: str) -> np.ndarray:

@@ -24,6 +24,8 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
         p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     kw = {"lr": config.lr, "weight_decay": config.weight_decay}
     kw.update({"fused": True} if fused_ok else {"foreach": True})
+    if config.optimizer in ("adam", "adamw"):
+        kw["betas"] = (0.9, config.beta2)
     with dynamo_unimported():
         if config.optimizer == "sgd":
             return torch.optim.SGD(params, momentum=config.momentum, **kw)

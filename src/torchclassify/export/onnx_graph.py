@@ -104,7 +104,7 @@ COLUMN_KINDS = {
     "text": (TensorProto.STRING, _refuse("free text (TF-IDF)", "--no-text {name} (one-hot) or --drop {name}")),
 }
 # Preprocessor fields that hold no input column.
-NOT_COLUMNS = ("max_categories", "dropped")
+NOT_COLUMNS = ("max_categories", "dropped", "numeric_scaling")
 
 
 def add_preprocessing(g: Graph, pre: Preprocessor) -> dict[str, str]:
@@ -114,6 +114,9 @@ def add_preprocessing(g: Graph, pre: Preprocessor) -> dict[str, str]:
     if unknown:
         raise ConfigError(f"the preprocessing has column kind(s) {unknown} the ONNX export does not know: "
                           "export --format torch (preprocessing as JSON) instead")
+    if pre.numeric_scaling != "standard":  # numeric_column builds (x - mean) / std only
+        raise ConfigError(f"the numbers are scaled with numeric_scaling={pre.numeric_scaling!r}, which the ONNX "
+                          "export does not build: retrain with --numeric-scaling standard, or export --format torch")
     blocks, kinds = [], {}
     for field_name, (dtype, build) in COLUMN_KINDS.items():
         for col in getattr(pre, field_name):

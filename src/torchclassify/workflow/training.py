@@ -18,10 +18,11 @@ import torch
 
 from ..classifier import TrainedClassifier
 from ..config import RunConfig, make_config
-from ..data.augment import make_augmenter
+from ..data.augment import make_augmenter, with_label_smoothing
 from ..data.prepared import PreparedData, prepare_in_memory
 from ..data.sources import Dataset
 from ..diagnose import diagnose
+from ..engine.calibrate import fit_temperature, fold_temperature, head_of
 from ..engine.callbacks import Callback, EarlyStopping, ProgressPrinter
 from ..engine.checkpoint import GradientWatch
 from ..engine.defaults import resolve_train_config
@@ -91,6 +92,8 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
         generator = torch.Generator(device="cpu").manual_seed(t.seed)
         augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets,
                                  labels.n_classes, generator, image_shape)
+        augment = with_label_smoothing(augment, t.label_smoothing, task.to_soft_targets, labels.n_classes,
+                                       2 if task.uses_threshold else labels.n_classes)
         summary = describe_run(prepared, model, t, str(device), dist.world_size, n_outputs)
         if progress != "quiet":
             print(describe_setup(summary, config), file=sys.stderr, flush=True)
@@ -112,6 +115,8 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
                                                fixed_threshold, info=info))
             raise
     model.eval()
+    if config.model.recipe == "tabular" and has_valid:
+        summary["temperature"] = calibrate(model, task, prepared, device)
     evaluated = [split for split in ("valid", "test") if len(prepared.splits[split])]
     predictions = predict_splits(model, task, prepared, evaluated, device)
     threshold = fixed_threshold
@@ -133,6 +138,21 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
     summary["diagnosis"] = diagnose(state.history, config, summary, metrics)
     return Run(classifier, config, state.history, metrics, summary, splits=prepared.splits,
                optimizer=state.optimizer, loss_fn=state.loss_fn)
+
+
+def calibrate(model: torch.nn.Module, task: Task, prepared: PreparedData, device) -> float:
+    """Temperature scaling on the validation rows, folded into the model's head; returns T (1.0: unchanged,
+    or a network without a known head)."""
+    if head_of(model) is None:
+        return 1.0
+    rows, logits = [], []
+    for part_rows, X in prepared.iter_features(["valid"]):
+        rows.append(part_rows)
+        logits.append(predict_logits(model, torch.from_numpy(X).to(device)).cpu())
+    y_true = torch.as_tensor(prepared.codes[np.concatenate(rows)])
+    temperature = fit_temperature(task, torch.cat(logits), y_true)
+    fold_temperature(model, temperature)
+    return temperature
 
 
 def class_weight_list(labels, t) -> list[float] | None:
@@ -214,9 +234,12 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
           if "positive_class" in summary else []),
         f"split    train {sizes['train']}, valid {sizes['valid']}, test {sizes['test']} (seed {t.seed})",
         *stream_line,
-        f"model    {summary['network']}: {layers}; {summary['parameters']:,} parameters on {summary['device']}",
+        f"model    {summary['network']}"
+        + (f" ({config.model.recipe} recipe)" if config.model.recipe != "auto" else "")
+        + f": {layers}; {summary['parameters']:,} parameters on {summary['device']}",
         f"train    {t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {batch}, up to {t.epochs} "
-        f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else ""),
+        f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else "")
+        + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else ""),
     ])
 
 

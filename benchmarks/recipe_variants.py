@@ -1,0 +1,72 @@
+"""One table, one variant of the tabular recipe: the measurements behind docs/defaults.md's recipe choices.
+
+    OMP_NUM_THREADS=1 python benchmarks/recipe_variants.py churn ref '{}'
+    OMP_NUM_THREADS=1 python benchmarks/recipe_variants.py churn noemb '{"recipe": "tabular"}'
+    NFOLD=3 python benchmarks/recipe_variants.py credit cpu '{"recipe": "mlp"}'
+
+Arguments: a table of quality_data.py, a variant name, TorchClassifier keyword arguments as JSON. The name
+switches pieces that have no setting off by patching them for this process: "noemb" (no periodic
+embeddings), "noscale" (no per-input scale), "emb8" (8 numbers per input), "sig03" (sigma 0.3); "std" and
+"robust" force a numeric scaling. Folds are quality.py's 3 seeded folds; NFOLD (default 1) says how many
+are run. Prints accuracy, log-loss and the CPU seconds of fit (time.process_time), means over the folds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torchclassify.data.prepared as prepared  # noqa: E402
+import torchclassify.models as models  # noqa: E402
+from quality import make_folds, score  # noqa: E402
+from quality_data import load  # noqa: E402
+from torchclassify import TorchClassifier  # noqa: E402
+
+
+def patch(variant: str) -> None:
+    """Switch the named pieces off (or change them) for this process only."""
+    embedding = models.PeriodicEmbedding.__init__
+    if "emb8" in variant:
+        models.EMBED_DIM = 8
+        embedding.__defaults__ = (models.N_FREQUENCIES, models.SIGMA, 8)
+    if "sig03" in variant:
+        embedding.__defaults__ = (models.N_FREQUENCIES, 0.3, models.EMBED_DIM)
+    if "noscale" in variant:
+        models.FeatureScale.forward = lambda self, X: X
+    if "noemb" in variant:
+        models.MAX_EMBEDDED = 0
+    for name, scaling in (("std", "standard"), ("robust", "robust_clip")):
+        if name in variant:
+            fit = prepared.Preprocessor.fit.__func__
+            prepared.Preprocessor.fit = classmethod(
+                lambda cls, *a, _fit=fit, _s=scaling, **k: _fit(cls, *a, **{**k, "numeric_scaling": _s}))
+
+
+def main() -> None:
+    table_name, variant = sys.argv[1], sys.argv[2]
+    params = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+    torch.set_num_threads(1)
+    patch(variant)
+    table = load([table_name])[0]
+    y = table.y.to_numpy()
+    results = []
+    for train, test in make_folds(table, 3)[:int(os.environ.get("NFOLD", "1"))]:
+        model = TorchClassifier(**params)
+        started = time.process_time()
+        model.fit(table.X.iloc[train], y[train])
+        cpu = time.process_time() - started
+        results.append((*score(model, table.X.iloc[test], y[test], table.task), cpu))
+    accuracy, loss, cpu = np.mean(results, axis=0)
+    print(f"{table_name} {variant} {params} accuracy {accuracy:.4f} log-loss {loss:.4f} fit cpu {cpu:.0f}s "
+          f"recipe {model.config_.model.recipe} temperature {model.temperature_:.3g}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Temperature scaling: one number T that divides the logits, fitted on validation rows for the lowest loss.
+
+Label smoothing keeps a network's probabilities away from 0 and 1 by design; dividing its logits by T < 1
+sharpens them back (T > 1 softens an over-confident network). Decisions do not change (argmax and the
+sign of a logit are kept), only the probabilities. `fold_temperature` writes 1/T into the head's weights,
+so the saved model file holds the calibrated network and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..tasks import Task
+
+T_RANGE = (0.05, 20.0)
+
+
+def fit_temperature(task: Task, logits: torch.Tensor, y_true: torch.Tensor) -> float:
+    """The T in T_RANGE that minimises the task's loss of logits / T on (logits, y_true).
+
+    logits: the model's outputs (n, n_outputs); y_true: encoded targets, class indices (n,) or 0/1 (n,) /
+    (n, L). A 1-D search on log T (golden section: the loss
+    is convex in 1/T), in float64 so that the answer does not depend on the batch order.
+    """
+    logits = logits.detach().double()
+    target = task.as_training_target(y_true.to(logits.device))
+    target = target.double() if target.is_floating_point() else target
+    loss = task.make_loss(None)
+
+    def objective(log_t: float) -> float:
+        return float(loss(logits / torch.exp(torch.tensor(log_t, dtype=torch.float64)), target))
+
+    low, high = (torch.tensor(T_RANGE).log().tolist())
+    ratio = (5 ** 0.5 - 1) / 2
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    fa, fb = objective(a), objective(b)
+    for _ in range(60):  # the bracket shrinks to 0.618^60 of its width: far below float32's precision
+        if fa < fb:
+            high, b, fb = b, a, fa
+            a = high - ratio * (high - low)
+            fa = objective(a)
+        else:
+            low, a, fa = a, b, fb
+            b = low + ratio * (high - low)
+            fb = objective(b)
+    best = (low + high) / 2
+    return float(torch.exp(torch.tensor(best))) if objective(best) < objective(0.0) else 1.0
+
+
+def head_of(model: nn.Module) -> nn.Linear | None:
+    """The last Linear layer of a built-in network (whose output is the logits), else None."""
+    layers = getattr(model, "layers", None)
+    if isinstance(layers, nn.Sequential) and isinstance(layers[-1], nn.Linear):
+        return layers[-1]
+    return None
+
+
+@torch.no_grad()
+def fold_temperature(model: nn.Module, temperature: float) -> bool:
+    """Divide the head's weight and bias by T in place, so model(X) == old model(X) / T. False (unchanged)
+    when the model has no known head (a custom network)."""
+    head = head_of(model)
+    if head is None or temperature == 1.0:
+        return head is not None
+    head.weight.div_(temperature)
+    if head.bias is not None:
+        head.bias.div_(temperature)
+    return True

@@ -1,0 +1,162 @@
+"""The tabular recipe, piece by piece: robust scaling and smooth clipping, periodic embeddings, the per-feature
+scale, label smoothing, temperature scaling, beta2; then the whole recipe through save/load and resume."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import torchclassify as tc
+from conftest import make_table
+from torchclassify.config import ModelConfig, TrainConfig
+from torchclassify.data.augment import with_label_smoothing
+from torchclassify.data.prepared import TABULAR_MIN_ROWS, choose_recipe
+from torchclassify.data.preprocess import Preprocessor, smooth_clip
+from torchclassify.engine.calibrate import fit_temperature, fold_temperature
+from torchclassify.engine.optim import make_optimizer
+from torchclassify.models import EMBED_DIM, MAX_EMBEDDED, MLP, N_FREQUENCIES, PeriodicEmbedding, TabularMLP, make_model
+from torchclassify.tasks import get_task
+
+
+def test_smooth_clip_values():
+    z = np.array([-1e6, -3.0, 0.0, 0.3, 3.0, 1e6])
+    out = smooth_clip(z)
+    assert out[2] == 0.0
+    assert out[3] == pytest.approx(0.3 / math.sqrt(1.01))  # about z near 0
+    assert out[4] == pytest.approx(3 / math.sqrt(2)) and out[1] == -out[4]
+    assert out[5] == pytest.approx(3.0, rel=1e-6) and out[0] == pytest.approx(-3.0, rel=1e-6)  # tends to +-3
+    assert np.all(np.diff(smooth_clip(np.linspace(-50, 50, 1001))) > 0)  # monotone: no two values swap
+
+
+def test_robust_scaling_ignores_outliers_and_keeps_its_state():
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 2.0, size=4000)
+    x[:40] = 1e9  # 1 % wild values: the standard deviation explodes, the IQR does not
+    X = pd.DataFrame({"x": x, "flag": (rng.random(4000) < 0.2).astype(float)})
+    robust = Preprocessor.fit(X, numeric_scaling="robust_clip")
+    col = robust.numeric[0]
+    assert col.mean == pytest.approx(np.median(x)) and col.std == pytest.approx(2.0, rel=0.05)
+    out = robust.transform(X)
+    assert np.abs(out).max() <= 3.0  # smoothly clipped (float32 rounds the wild rows to 3)
+    assert np.corrcoef(out[40:, 0], x[40:])[0, 1] > 0.99  # the ordinary rows keep their spread
+    # A column whose IQR is 0 (80 % zeros) falls back to a wider quantile range instead of dividing by 0.
+    assert robust.numeric[1].std == pytest.approx(1 / (2 * 1.645))
+    standard = Preprocessor.fit(X)
+    assert np.abs(standard.transform(X)[40:, 0]).max() < 0.2  # the outliers squeezed every real value
+    again = Preprocessor.from_dict(robust.to_dict())
+    assert again.numeric_scaling == "robust_clip" and np.array_equal(again.transform(X), out)
+    old_state = {k: v for k, v in standard.to_dict().items() if k != "numeric_scaling"}  # an older model.json
+    assert Preprocessor.from_dict(old_state).numeric_scaling == "standard"
+
+
+def test_periodic_embedding_computes_the_formula():
+    torch.manual_seed(0)
+    emb = PeriodicEmbedding(3)
+    X = torch.randn(5, 3)
+    out = emb(X)
+    assert out.shape == (5, 3 * EMBED_DIM)
+    groups = out.reshape(5, 3, EMBED_DIM)
+    assert torch.equal(groups[:, :, 0], X)  # each input kept beside its embedding
+    f = 1
+    waves = torch.cos(2 * math.pi * X[:, f:f + 1] * emb.frequencies[f] + emb.phases[f])  # (5, K)
+    assert torch.allclose(groups[:, f, 1:], waves @ emb.weight[f] + emb.bias[f], atol=1e-6)
+    assert emb.frequencies.shape == (3, N_FREQUENCIES)
+    assert emb.frequencies.std().item() == pytest.approx(0.1, rel=0.5)  # sigma 0.1
+
+
+def test_tabular_network_shapes_and_its_feature_scale():
+    torch.manual_seed(0)
+    net = make_model(ModelConfig(hidden=[8], recipe="tabular"), n_features=5, n_outputs=3).eval()
+    assert isinstance(net, TabularMLP) and net.layers[0].in_features == 5 * EMBED_DIM
+    X = torch.randn(4, 5)
+    assert net(X).shape == (4, 3)
+    with torch.no_grad():
+        net.scale.scale.zero_()  # a scale of 0 shuts every input off: the output is the bias path only
+    assert torch.allclose(net(X), net(torch.zeros(4, 5)))
+    wide = make_model(ModelConfig(hidden=[8], recipe="tabular"), n_features=MAX_EMBEDDED + 1, n_outputs=2)
+    assert wide.layers[0].in_features == MAX_EMBEDDED + 1  # too many inputs: no embeddings
+    assert type(make_model(ModelConfig(hidden=[8], recipe="mlp"), 5, 3)) is MLP
+
+
+def test_the_recipe_is_chosen_from_rows_columns_and_the_split():
+    rows = TABULAR_MIN_ROWS
+    table = pd.DataFrame({"x": np.ones(rows), "y": np.ones(rows), "z": np.ones(rows)})
+    assert choose_recipe(table) == "tabular"
+    assert choose_recipe(table[["x", "y"]]) == "mlp"  # the 2-D toy sets
+    assert choose_recipe(table.assign(y="a")[["x", "y"]]) == "tabular"  # a category: a table
+    assert choose_recipe(table.iloc[:-1]) == "mlp"  # too few rows
+    assert choose_recipe(table, has_valid=False) == "mlp"  # nothing to stop early or calibrate on
+    assert choose_recipe(table, custom="m:C") == "mlp"
+
+
+def test_label_smoothing_targets():
+    y = torch.tensor([0, 2, 1])
+    smooth = with_label_smoothing(None, 0.1, get_task("multiclass").to_soft_targets, 3, 3)
+    _, soft = smooth(torch.zeros(3, 2), y)
+    assert torch.allclose(soft[0], torch.tensor([0.9 + 0.1 / 3, 0.1 / 3, 0.1 / 3]))
+    assert torch.allclose(soft.sum(1), torch.ones(3))
+    binary = with_label_smoothing(None, 0.1, get_task("binary").to_soft_targets, 2, 2)
+    assert torch.allclose(binary(torch.zeros(2, 1), torch.tensor([0.0, 1.0]))[1], torch.tensor([0.05, 0.95]))
+    assert with_label_smoothing(None, 0.0, get_task("binary").to_soft_targets, 2, 2) is None
+
+
+def test_beta2_reaches_the_optimizer():
+    assert make_optimizer(nn.Linear(2, 2).parameters(), TrainConfig()).param_groups[0]["betas"] == (0.9, 0.999)
+    optimizer = make_optimizer(nn.Linear(2, 2).parameters(), TrainConfig(beta2=0.95))
+    assert optimizer.param_groups[0]["betas"] == (0.9, 0.95)
+
+
+@pytest.mark.parametrize("task_name", ["binary", "multiclass", "multilabel"])
+def test_temperature_scaling_lowers_the_loss_of_a_miscalibrated_model(task_name):
+    g = torch.Generator().manual_seed(0)
+    task = get_task(task_name)
+    n_out = {"binary": 1, "multiclass": 4, "multilabel": 3}[task_name]
+    true_logits = 2 * torch.randn(4000, n_out, generator=g)
+    if task_name == "multiclass":
+        y = torch.multinomial(torch.softmax(true_logits, 1), 1, generator=g).squeeze(1)
+    else:
+        y = (torch.rand(4000, n_out, generator=g) < torch.sigmoid(true_logits)).float().squeeze(-1)
+    overconfident = 4 * true_logits
+    loss = task.make_loss(None)
+    target = task.as_training_target(y)
+    temperature = fit_temperature(task, overconfident, y)
+    assert temperature == pytest.approx(4.0, rel=0.15)  # it finds the factor that spoilt the logits
+    assert loss(overconfident / temperature, target) < 0.8 * loss(overconfident, target)
+    # Folding T into the head gives the same outputs as dividing them.
+    net = MLP(5, n_out, [6])
+    X = torch.randn(7, 5)
+    before = net(X).detach()
+    assert fold_temperature(net, 2.5)
+    assert torch.allclose(net(X), before / 2.5, atol=1e-6)
+
+
+def test_tabular_recipe_saves_loads_and_predicts_bit_identically(tmp_path):
+    frame, target = make_table("multiclass", n=300)
+    run = tc.train(data=frame, target=target, recipe="tabular", hidden=[16], epochs=8, batch_size=64,
+                   label_smoothing=0.1, numeric_scaling="robust_clip", progress="quiet")
+    assert run.config.model.recipe == "tabular" and run.config.train.label_smoothing == 0.1
+    assert run.summary["temperature"] != 1.0
+    (tmp_path / "m").mkdir()
+    run.classifier.save(tmp_path / "m")
+    loaded = tc.load(tmp_path / "m")
+    assert isinstance(loaded.model, TabularMLP) and loaded.preprocessor.numeric_scaling == "robust_clip"
+    X = frame.drop(columns=target)
+    pd.testing.assert_frame_equal(loaded.predict_proba(X), run.classifier.predict_proba(X), check_exact=True)
+
+
+def test_tabular_recipe_resumes_bit_identically(tmp_path):
+    from test_resume import InterruptAt, assert_same_result  # (the resume tests' own helpers)
+
+    settings = dict(data="moons", n_samples=200, noise=0.3, recipe="tabular", hidden=[16], epochs=12,
+                    batch_size=32, dropout=0.1, seed=3, progress="quiet")
+    ref = tc.train(**settings)
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(out=tmp_path / "run", callbacks=[InterruptAt(5)], checkpoint_every=2, **settings)
+    resumed = tc.train(resume=tmp_path / "run", progress="quiet")
+    assert resumed.config.model.recipe == "tabular" and resumed.summary["temperature"] == ref.summary["temperature"]
+    assert_same_result(ref, resumed)
