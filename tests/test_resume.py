@@ -180,6 +180,16 @@ def test_a_finished_checkpoint_resumes_without_training_again(tmp_path):
     assert (tmp_path / "run" / "model.safetensors").exists()
 
 
+def test_a_kill_inside_safetensors_save_still_resumes(tmp_path):
+    """safetensors' save_file writes its own .tmpXXXXXXXX beside the checkpoint and renames it: a SIGKILL in
+    between left one, and --resume then called OUT.partial 'not an interrupted training' (seen under load)."""
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(out=tmp_path / "run", callbacks=[InterruptAt(3)], checkpoint_every=1, **{**SETTINGS, "epochs": 6})
+    (tmp_path / "run.partial" / ".tmp5vJuG6").write_bytes(b"half a checkpoint")
+    resumed = tc.train(resume=tmp_path / "run", progress="quiet")
+    assert resumed.summary["epochs_run"] == 6 and not (tmp_path / "run.partial").exists()
+
+
 class PoisonWeights(Callback):
     """Turn one weight NaN at the end of an epoch: the numerical fault a too-high learning rate causes."""
 

@@ -37,8 +37,10 @@ def partial_path(out: Path) -> Path:
 # What an interrupted training's OUT.partial/ may hold: its lock, settings, checkpoint, the best model saved on
 # Ctrl-C, and the temporaries of those (a finished run folder has model.json at its top: never one of these).
 _PARTIAL_NAMES = (LOCK, CONFIG, DATA_FINGERPRINT, "checkpoint.safetensors", "best")
+# ".tmp": safetensors' save_file writes its own temporary (tempfile's .tmpXXXXXXXX) beside the checkpoint and
+# renames it, so a kill during a checkpoint leaves one.
 _PARTIAL_PREFIXES = (".final-", ".best-", f".{CONFIG}.tmp-", f".{DATA_FINGERPRINT}.tmp-",
-                     ".checkpoint.safetensors.tmp-")
+                     ".checkpoint.safetensors.tmp-", ".tmp")
 
 
 def is_partial_folder(folder: Path) -> bool:
