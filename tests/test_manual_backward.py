@@ -155,7 +155,7 @@ def test_linear_model_and_gradient_clipping_equal_autograd():
 
 
 def test_dropout_gradients_equal_autograd_with_the_same_mask():
-    """Dropout draws its mask as nn.Dropout does: the model's own autograd forward from the same seed drops the
+    """Dropout draws its mask as models.Dropout does: the model's own autograd forward from the same seed drops the
     same units, so the gradients are the same."""
     task, X, y, loss_fn = _batch("multiclass", soft=False)
     torch.manual_seed(0)
@@ -163,14 +163,14 @@ def test_dropout_gradients_equal_autograd_with_the_same_mask():
     undropped = _both_paths(copy.deepcopy(model).eval(), loss_fn, X, y)[1]
     model.train()
     step = ManualBackwardMLP.build(model, loss_fn)
-    if X.device.type == "cuda":  # nn.Dropout's fused CUDA kernel: the dropout MLP trains through autograd there
+    if X.device.type == "cuda":  # not yet checked on a GPU: the dropout MLP trains through autograd there
         assert step is None
         return
     torch.manual_seed(7)
     manual_loss = loss_fn(step(torch.optim.SGD(model.parameters(), lr=0.0), X, y), y)
     manual_grads = _grads(model)
 
-    torch.manual_seed(7)  # the same draws, through nn.Dropout in the model's own forward
+    torch.manual_seed(7)  # the same draws, through models.Dropout in the model's own forward
     for p in model.parameters():
         p.grad = None
     auto_loss = loss_fn(model(X), y)

@@ -9,7 +9,7 @@ import torch
 import torchclassify as tc
 from torchclassify.config import ModelConfig
 from torchclassify.errors import ConfigError
-from torchclassify.models import count_parameters, make_model, summarize
+from torchclassify.models import MLP, Dropout, count_parameters, make_model, summarize
 
 
 def test_mlp_shapes_and_parameter_count():
@@ -18,6 +18,36 @@ def test_mlp_shapes_and_parameter_count():
     # (3*8+8) + bn 16 + (8*4+4) + bn 8 + (4*2+2)
     assert count_parameters(model) == 32 + 16 + 36 + 8 + 10
     assert [row["type"] for row in summarize(model)][:2] == ["Linear", "BatchNorm1d"]
+
+
+def test_dropout_keeps_about_1_minus_p_of_units_scaled_and_is_the_identity_in_eval():
+    torch.manual_seed(0)
+    layer = Dropout(0.3)
+    x = torch.ones(200, 500, requires_grad=True)
+    y = layer(x)
+    kept = y != 0
+    # 100,000 units: the kept share's standard deviation is ~0.0015
+    assert kept.float().mean().item() == pytest.approx(0.7, abs=0.01)
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.7))
+    y.sum().backward()  # the gradient goes through the kept units only, with the same scale
+    assert torch.equal(x.grad, y.detach())
+    torch.manual_seed(0)
+    assert torch.equal(layer(x), y)  # the mask is the seed's
+    assert not torch.equal(layer(x), y)  # and a new one each call
+    layer.eval()
+    assert torch.equal(layer(x), x)
+    assert torch.equal(Dropout(0.0).train()(x), x)
+    assert torch.equal(Dropout(1.0).train()(x), torch.zeros_like(x))
+
+
+def test_dropout_adds_no_state_so_mlp_files_from_nn_dropout_still_load():
+    model = MLP(4, 3, [8, 8], dropout=0.2)
+    assert [type(layer).__name__ for layer in model.layers].count("Dropout") == 2
+    old = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(8, 8),
+                              torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(8, 3))
+    model.layers.load_state_dict(old.state_dict())  # strict: the same keys
+    x = torch.randn(5, 4)
+    assert torch.equal(model.eval()(x), old.eval()(x))
 
 
 def test_linear_model_has_one_layer():

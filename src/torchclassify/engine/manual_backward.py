@@ -4,8 +4,8 @@ Why: on a small network a training step is almost all fixed per-call overhead, a
 autograd's: recording the graph during the forward pass, the Python wrapper around the engine, the engine
 itself. scikit-learn's MLPClassifier is fast on small tables because it writes its backward pass by hand in
 NumPy; this module does the same with torch ops. Where a backward kernel exists (threshold_backward,
-nll_loss_backward, ...) it calls the one autograd would call, and dropout draws its masks exactly as
-nn.Dropout does, so both paths train the same model from one seed up to float rounding
+nll_loss_backward, ...) it calls the one autograd would call, and dropout draws its masks with the
+model's own `models.dropout_mask`, so both paths train the same model from one seed up to float rounding
 (tests/test_manual_backward.py checks every activation, loss, weighting, soft-target and dropout case).
 
 It applies to `torchclassify.models.MLP` made of Linear, activation and Dropout layers (no norm layers)
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import MLP
+from ..models import MLP, Dropout, dropout_mask
 
 aten = torch.ops.aten  # called as aten.<op>.default: a fixed overload skips the per-call overload lookup
 _MEAN = 1  # at::Reduction::Mean, the reduction code the aten loss kernels take
@@ -121,21 +121,18 @@ class _Activation:
 class _Dropout:
     """Inverted dropout: keep each unit with probability 1-p and scale it by 1/(1-p); identity in eval mode.
 
-    The mask is drawn as nn.Dropout draws it on this device (an empty row-major tensor filled by bernoulli_
-    from the global generator, then divided by 1-p), so the hand-derived and the autograd paths consume the
-    random stream alike and drop the same units. On CUDA, nn.Dropout uses a fused kernel whose masks a
-    plain bernoulli_ does not reproduce, so there the dropout MLP goes through autograd (see `build`).
+    The mask comes from `models.dropout_mask`, the function `models.Dropout` calls in the model's own forward,
+    so the hand-derived and the autograd paths consume the random stream alike and drop the same units.
     """
 
-    def __init__(self, layer: nn.Dropout):
+    def __init__(self, layer: Dropout):
         self.layer = layer
 
     def forward(self, x: torch.Tensor):
         p = self.layer.p
         if not self.layer.training or p == 0:
             return x, None
-        # (b, width) row-major whatever x's layout: the random numbers land on the same units as nn.Dropout's
-        mask = torch.empty(x.shape, dtype=x.dtype, device=x.device).bernoulli_(1 - p).div_(1 - p)
+        mask = dropout_mask(x.shape, p, x.dtype, x.device)  # (b, width), as Dropout.forward draws it
         return x * mask, mask
 
     def backward(self, grad: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -267,12 +264,12 @@ class ManualBackwardMLP:
         on_cuda = any(p.is_cuda for p in model.parameters())
         layers, seen_linear = [], False
         for layer in model.layers:
-            if type(layer) is nn.Dropout and on_cuda and layer.p > 0:
-                return None  # nn.Dropout's fused CUDA kernel draws masks bernoulli_ does not reproduce
+            if type(layer) is Dropout and on_cuda and layer.p > 0:
+                return None  # the same draw on both paths, but not yet checked on a GPU: autograd there
             if type(layer) is nn.Linear:
                 layers.append(_Linear(layer, needs_input_grad=seen_linear, head=layer is model.layers[-1]))
                 seen_linear = True
-            elif type(layer) is nn.Dropout:
+            elif type(layer) is Dropout:
                 layers.append(_Dropout(layer))
             elif (activation := _activation(layer)) is not None and layers and isinstance(layers[-1], _Linear):
                 layers.append(activation)  # (right after a Linear, so an in-place activation is safe)
