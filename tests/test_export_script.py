@@ -42,7 +42,7 @@ def test_the_script_reaches_the_runs_test_accuracy(case, tmp_path, one_thread):
 
 
 def test_the_script_says_what_it_does_not_reproduce(tmp_path):
-    from torchclassify.export.script import render_script
+    from torchclassify.eject import render_script
 
     tc.train(data=str(EXAMPLES / "songs.csv"), target="mood_*", epochs=1, progress="quiet", augment="noise",
              class_weight="balanced", out=tmp_path / "run")
@@ -55,7 +55,7 @@ def test_the_script_says_what_it_does_not_reproduce(tmp_path):
 
 
 def test_a_run_on_a_dataframe_reads_the_table_it_asks_for(tmp_path, one_thread):
-    from torchclassify.export.script import write_script
+    from torchclassify.eject import write_script
 
     frame = pd.read_csv(EXAMPLES / "churn.csv")
     run = tc.train(data=frame, target="status", hidden=[32], epochs=20, progress="quiet", out=tmp_path / "run")

@@ -43,7 +43,7 @@ def execute(args) -> int:
         if path.exists() and not args.overwrite:
             raise ConfigError(f"{path} exists: choose another name or add --overwrite")
     if args.format == "script":
-        from ..export.script import write_script
+        from ..eject import write_script
 
         written = [write_script(args.run, args.output)]
     else:

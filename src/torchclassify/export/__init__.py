@@ -1,8 +1,9 @@
 """A trained classifier written for use without torchclassify: one ONNX file on raw columns (`onnx`), a
-`torch.export` program of the network beside its preprocessing as JSON (`torch_program`), or a plain training
-script that reproduces the run (`script`).
+`torch.export` program of the network beside its preprocessing as JSON (`torch_program`). (The plain training
+script that reproduces a run is `eject.py`, a floor up: it reads run folders; this package's template is its.)
 
-Nothing here is imported by the rest of the library; onnx, onnxruntime and onnxscript (the `export` extra) are
+Nothing here imports the classifier or run folders, and the library imports it only in
+`TrainedClassifier.export_onnx`; onnx, onnxruntime and onnxscript (the `export` extra) are
 imported only when an ONNX file is written or read (`require`).
 """
 
@@ -12,6 +13,7 @@ import importlib
 
 from ..errors import ConfigError
 
+OUTPUTS = ("label", "probabilities")  # an exported ONNX graph's outputs, by name
 # What `--format onnx` imports, and the pip package of each.
 ONNX_PACKAGES = {"onnx": "onnx", "onnxruntime": "onnxruntime", "onnxscript": "onnxscript"}
 

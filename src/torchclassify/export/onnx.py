@@ -24,7 +24,6 @@ from . import require
 
 FORMAT = "torchclassify-onnx"
 FORMAT_VERSION = 1
-OUTPUTS = ("label", "probabilities")  # the graph's outputs, by name
 OPSET = 18  # the torch exporter's; ai.onnx.ml 3 goes with it
 
 

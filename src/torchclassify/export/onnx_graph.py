@@ -22,7 +22,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..data.preprocess import SCALED_LIMIT, CategoricalColumn, NumericColumn, Preprocessor
 from ..errors import ConfigError
-from .onnx import OUTPUTS
+from . import OUTPUTS
 
 ML_DOMAIN = "ai.onnx.ml"
 ML_OPSET = 3

@@ -16,8 +16,8 @@ from ..data.preprocess import MISSING
 from ..errors import DataError, ModelFileError
 from ..files import read_bytes
 from ..tasks import TASK_NAMES
-from . import require
-from .onnx import FORMAT, FORMAT_VERSION, OUTPUTS
+from . import OUTPUTS, require
+from .onnx import FORMAT, FORMAT_VERSION
 
 MAX_BYTES = 2 * 1024**3  # protobuf's own limit for one file
 INPUT_DTYPES = {"number": np.float64, "category": np.object_}

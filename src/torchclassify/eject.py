@@ -1,7 +1,7 @@
-"""A run written out as one plain training script (torch, pandas and scikit-learn only), from a template.
+"""Eject: a run written out as one plain training script (torch, pandas and scikit-learn only), from a template.
 
 `render_script` reads the run folder's config.json, model.json and metrics.json and fills
-templates/train_again.py.jinja: the data and its split, the preprocessing recipe, the network, the loss, the
+export/templates/train_again.py.jinja: the data and its split, the preprocessing recipe, the network, the loss, the
 optimizer, the five-step loop and the evaluation. What the script does not reproduce simply (augmentation,
 class weights, multilabel stratification, ...) is listed in its opening docstring.
 """
@@ -11,17 +11,17 @@ from __future__ import annotations
 import pprint
 from pathlib import Path
 
-from .. import __version__
-from ..classifier import read_model_json
-from ..data.images import is_image_preprocessing
-from ..data.preprocess import Preprocessor
-from ..data.text import MAX_FEATURES, MIN_DF, NGRAMS
-from ..errors import ConfigError, ModelFileError
-from ..files import atomic_write
-from ..models import ACTIVATION_LAYERS
-from ..run_folder import read_metrics, read_run_settings
+from . import __version__
+from .classifier import read_model_json
+from .data.images import is_image_preprocessing
+from .data.preprocess import Preprocessor
+from .data.text import MAX_FEATURES, MIN_DF, NGRAMS
+from .errors import ConfigError, ModelFileError
+from .files import atomic_write
+from .models import ACTIVATION_LAYERS
+from .run_folder import read_metrics, read_run_settings
 
-TEMPLATE = Path(__file__).parent / "templates" / "train_again.py.jinja"
+TEMPLATE = Path(__file__).parent / "export" / "templates" / "train_again.py.jinja"
 SKLEARN_LOADERS = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breast_cancer",
                    "digits": "load_digits"}
 IN_MEMORY = ("<dataframe>", "<in-memory>")  # data/prepare.py's names for a table handed over in Python
