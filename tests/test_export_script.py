@@ -78,3 +78,35 @@ def test_a_folder_without_settings_is_refused_in_one_line(tmp_path):
     run.classifier.save(tmp_path)  # model files only, no config.json
     done = cli_in_process("export", str(tmp_path), "--format", "script", "-o", str(tmp_path.parent / "x.py"))
     assert done.returncode == 2 and "no config.json" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_tampered_run_folder_cannot_put_code_into_the_script(tmp_path):
+    # Review: a class_weight label, the run folder's name or the model class went into the script as they were,
+    # so a crafted config.json or folder name ran code when the learner ran the script.
+    import ast
+    import json
+
+    from torchclassify.eject import render_script
+    from torchclassify.errors import ModelFileError
+
+    run = tmp_path / 'r"""\nimport os; os.system("echo INJECTED")\n"""'
+    tc.train(data="circles", n_samples=200, hidden=[8], epochs=1, progress="quiet", out=run)
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["class_weight"] = {'0"""\nimport os;os.system("echo INJECTED")\n"""': 1.0, "1": 1.0}
+    (run / "config.json").write_text(json.dumps(config))
+    script = render_script(run)
+    calls = [node for node in ast.walk(ast.parse(script)) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and node.func.attr == "system"]
+    assert not calls and "INJECTED" in script.split('"""')[1]  # still said, as words of the docstring
+    config["model"]["custom"] = 'os; os.system("echo INJECTED") #:X'
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises((ModelFileError, tc.ConfigError)):
+        render_script(run)
+
+
+def test_the_script_says_it_trains_the_plain_mlp_for_a_tabular_run(tmp_path):
+    from torchclassify.eject import render_script
+
+    tc.train(data=str(EXAMPLES / "churn.csv"), target="status", recipe="tabular", hidden=[8], epochs=1,
+             progress="quiet", out=tmp_path / "run")
+    assert "the tabular recipe" in render_script(tmp_path / "run").split('"""')[1]

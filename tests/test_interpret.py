@@ -224,6 +224,13 @@ def test_inspect_says_in_one_line_when_the_rows_cannot_be_rebuilt_and_takes_a_fi
     assert len(report["top_losses"]) == 3 and {r["column"] for r in report["importance"]} == {"a", "b", "colour"}
     mixed = cli_in_process("inspect", str(tmp_path / "run"), "--data", "other.csv", "--split", "valid")
     assert mixed.returncode == 2 and "--split chooses among the run's own rows" in mixed.stderr
+    # -o naming the --data file (or a file of the run) would destroy it: refused, the file untouched
+    before = (tmp_path / "other.csv").read_bytes()
+    for output in (tmp_path / "other.csv", tmp_path / "run" / "notes.json"):
+        clash = cli_in_process("inspect", str(tmp_path / "run"), "--data", str(tmp_path / "other.csv"),
+                               "--repeats", "1", "-o", str(output))
+        assert clash.returncode == 2 and clash.stderr.count("\n") == 1, clash.stderr
+    assert (tmp_path / "other.csv").read_bytes() == before and not (tmp_path / "run" / "notes.json").exists()
 
 
 def test_without_captum_everything_but_the_one_row_part_works(trained, monkeypatch):

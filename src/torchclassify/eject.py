@@ -9,6 +9,7 @@ class weights, multilabel stratification, ...) is listed in its opening docstrin
 from __future__ import annotations
 
 import pprint
+import re
 from pathlib import Path
 
 from . import __version__
@@ -24,6 +25,7 @@ from .run_folder import read_metrics, read_run_settings
 TEMPLATE = Path(__file__).parent / "export" / "templates" / "train_again.py.jinja"
 SKLEARN_LOADERS = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breast_cancer",
                    "digits": "load_digits"}
+CUSTOM_CLASS = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 IN_MEMORY = ("<dataframe>", "<in-memory>")  # data/prepare.py's names for a table handed over in Python
 TOYS = ("circles", "moons", "blobs", "multilabel", "xor", "spirals")
 LOSSES = {"binary": "nn.BCEWithLogitsLoss()  # sigmoid + binary cross-entropy on the one logit",
@@ -55,9 +57,17 @@ def render_script(run) -> str:
     environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                                      undefined=jinja2.StrictUndefined, autoescape=False)
     environment.filters["py"] = repr
+    environment.filters["plain"] = plain
     environment.filters["literal"] = literal
     template = environment.from_string(TEMPLATE.read_text(encoding="utf-8"))
     return template.render(**script_context(run, settings, raw))
+
+
+def plain(text) -> str:
+    """Text the run folder supplies (its name, a column's reason, a note naming a setting) made safe inside the
+    script's docstring or a comment: one line, with no quote or backslash that could end either. The run
+    folder is untrusted input, and the script is meant to be run."""
+    return " ".join(str(text).split()).replace("\\", "/").replace('"', "'")
 
 
 def literal(value, indent: int = 0) -> str:
@@ -146,6 +156,9 @@ def scheduler_lines(train) -> dict:
 def network_context(model) -> dict:
     """The nn.Sequential of models.MLP, one layer a line; or the import of the user's own class."""
     if model.custom:
+        if not CUSTOM_CLASS.fullmatch(model.custom):  # it becomes an import line of the script
+            raise ModelFileError(f"config.json names the model class {model.custom!r}, which is not "
+                                 "package.module:ClassName - the run folder was altered")
         module, _, name = model.custom.partition(":")
         return {"custom": True, "custom_module": module, "custom_class": name, "layers": [], "network_doc": ""}
     layers, width = [], "n_features"
@@ -185,6 +198,16 @@ def notes(settings, raw: dict, task: str) -> list[str]:
         found.append("mixed precision, torch.compile and devices: this script trains in float32 on the CPU")
     if data.stream:
         found.append("--stream: this script reads the whole file into memory")
+    if settings.model.recipe == "tabular":
+        found.append("the tabular recipe: the run put periodic embeddings and a learned per-input scale in front "
+                     "of the MLP and temperature-scaled its probabilities; this script trains the plain MLP of the "
+                     "same widths")
+    if data.numeric_scaling != "standard":
+        found.append(f"--numeric-scaling {data.numeric_scaling}: numbers are standardised")
+    if train.label_smoothing:
+        found.append(f"--label-smoothing {train.label_smoothing}: the targets are used as they are")
+    if train.optimizer in ("adam", "adamw") and train.beta2 != 0.999:
+        found.append(f"--beta2 {train.beta2}: the optimizer keeps torch's default betas")
     if raw["preprocessing"].get("categorical"):
         found.append("categories: scikit-learn's OneHotEncoder groups rare and unseen values as the run did, "
                      "but breaks ties between equally frequent values its own way")

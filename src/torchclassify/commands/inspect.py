@@ -43,7 +43,8 @@ def execute(args) -> int:
     if args.top < 1 or args.repeats < 1:
         raise ConfigError("--top and --repeats must be at least 1")
     if args.output is not None:
-        check_output(args.output, ConfigError, "-o", inputs=run_files(args.run))
+        check_output(args.output, ConfigError, "-o", inputs=[*run_files(args.run), args.source],
+                     protected=[args.run])
     if args.source is not None:
         if args.split is not None:
             raise ConfigError("--split chooses among the run's own rows; with --data every row of the file is used")
