@@ -135,6 +135,17 @@ def test_temperature_scaling_lowers_the_loss_of_a_miscalibrated_model(task_name)
     assert torch.allclose(net(X), before / 2.5, atol=1e-6)
 
 
+def test_temperature_stays_1_when_validation_has_no_minimum_or_too_few_rows():
+    # Review: every validation row right -> the loss falls as T shrinks, the search stopped at T = 0.05 and
+    # the head's logits were multiplied by 20 (test log-loss 0.083 -> 0.314 on a separable table).
+    g = torch.Generator().manual_seed(0)
+    y = (torch.rand(400, generator=g) < 0.5).float()
+    separated = (2 * y - 1).unsqueeze(1) * (1 + torch.rand(400, 1, generator=g))  # every row on its side
+    assert fit_temperature(get_task("binary"), separated, y) == 1.0
+    few = torch.tensor([[2.0], [-2.0], [3.0], [-1.0]])
+    assert fit_temperature(get_task("binary"), few, torch.tensor([1.0, 0.0, 0.0, 0.0])) == 1.0
+
+
 def test_tabular_recipe_saves_loads_and_predicts_bit_identically(tmp_path):
     frame, target = make_table("multiclass", n=300)
     run = tc.train(data=frame, target=target, recipe="tabular", hidden=[16], epochs=8, batch_size=64,
@@ -160,3 +171,19 @@ def test_tabular_recipe_resumes_bit_identically(tmp_path):
     resumed = tc.train(resume=tmp_path / "run", progress="quiet")
     assert resumed.config.model.recipe == "tabular" and resumed.summary["temperature"] == ref.summary["temperature"]
     assert_same_result(ref, resumed)
+
+
+def test_smooth_clip_stays_monotone_for_huge_values():
+    from torchclassify.data.preprocess import smooth_clip
+
+    clipped = smooth_clip(np.array([1e100, 1e160, 1e200, -1e200]))
+    assert np.allclose(clipped, [3, 3, 3, -3])
+
+
+def test_dropout_under_bf16_keeps_1_minus_p():
+    from torchclassify.models import dropout_mask
+
+    torch.manual_seed(0)
+    mask = dropout_mask(torch.Size([2_000_000]), 0.01, torch.bfloat16, torch.device("cpu"))
+    assert mask.dtype == torch.bfloat16
+    assert abs((mask > 0).float().mean().item() - 0.99) < 0.0005

@@ -40,7 +40,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         {class label: weight} (multilabel: {label index: weight of its positives}); "auto" is "balanced"
         only when classes are very imbalanced (see `choose_class_weight`). The default, None, weighs every
         row alike: "auto" cost 11.9 points of accuracy on a 29:1 table (docs/quality.md).
-      recipe: "tabular", "mlp" or "auto" (tabular unless X is at most 2 numeric columns); see docs/defaults.md.
+      recipe: "tabular", "mlp" or "auto" (tabular from 1,000 training rows with a validation split, unless X is
+        at most 2 numeric columns; below 2,000 rows the estimator keeps no validation split, so "mlp");
+        see docs/defaults.md.
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.
 
     X: a NumPy array (numbers, NaN allowed) or a pandas DataFrame (numbers, categories, text, missing

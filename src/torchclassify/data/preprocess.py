@@ -257,7 +257,7 @@ def _robust_scale(values: np.ndarray) -> float:
 
 def smooth_clip(z: np.ndarray, limit: float = CLIP) -> np.ndarray:
     """z / sqrt(1 + (z / limit)^2): about z near 0, tends to +-limit; monotone, so no two values swap."""
-    return z / np.sqrt(1.0 + (z / limit) ** 2)
+    return z / np.hypot(1.0, z / limit)  # (hypot: no overflow of (z / limit)^2 for huge z)
 
 
 def _put_numeric(out: np.ndarray, at: int, col: NumericColumn, values: np.ndarray,
