@@ -70,7 +70,7 @@ class DataConfig:
                                              high=100, low_open=True, optional=True)
     image_size: int | None = setting(None, "images: the side in pixels every image is resized to (default: the "
                                            "training images' median side, within 8 and 64)", "int", low=4,
-                                     high=1024, optional=True, metavar="PIXELS")
+                                     high=512, optional=True, metavar="PIXELS")
     stream: bool = setting(False, "read a Parquet file larger than memory in chunks of row groups", "bool")
     chunk_rows: int | None = setting(None, "with --stream: rows per chunk, made of whole row groups (default "
                                            "131072)", "int", low=1, high=2**31, optional=True, metavar="N")

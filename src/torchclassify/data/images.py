@@ -9,6 +9,8 @@ the pipeline (batches, the loop, inference) handles images as it handles tables.
 from __future__ import annotations
 
 import os
+import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -21,7 +23,8 @@ from ..errors import DataError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 IMAGE_COLUMN = "image"  # the feature column of an image folder: each row's file path
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F", "P")  # "P": palette images are checked once decoded
-MAX_SIDE = 1024  # the largest --image-size: a row is size*size*channels floats
+MAX_SIDE = 512  # the largest --image-size: a row is size*size*channels floats (3*512^2 < a model file's
+# 10^6 inputs)
 AUTO_SIDES = (8, 64)  # --image-size by default: the training images' median side, kept within these
 
 
@@ -37,7 +40,7 @@ def find_images(folder: Path) -> tuple[list[str], list[str], int]:
     """
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     n_skipped = sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    paths, labels = [], []
+    paths, labels, empty = [], [], []
     for name in classes:
         found = []
         for root, dirs, files in os.walk(folder / name):
@@ -49,8 +52,13 @@ def find_images(folder: Path) -> tuple[list[str], list[str], int]:
                     found.append(str(Path(root) / file))
                 else:
                     n_skipped += 1
+        if not found:
+            empty.append(name)
         paths += found
         labels += [name] * len(found)
+    if empty:
+        warnings.warn(f"class folder(s) {', '.join(empty)} of {folder} hold no images: those classes are left out",
+                      stacklevel=2)
     if len(set(labels)) < 2:
         raise DataError(f"{folder} needs one subfolder of images per class (at least two, e.g. {folder}/cat/1.png "
                         f"and {folder}/dog/2.png); found images in {len(set(labels))}")
@@ -81,8 +89,8 @@ def decode(paths, size: int, mode: str) -> np.ndarray:
     out = np.empty((len(paths), channels, size, size), np.float32)
     for i, path in enumerate(paths):
         try:
-            with Image.open(path) as image:
-                image = image.convert(mode).resize((size, size), Image.BILINEAR)
+            with open_image(path) as image:
+                image = as_8bit(image).convert(mode).resize((size, size), Image.BILINEAR)
                 pixels = np.asarray(image, dtype=np.float32)  # (size, size) or (size, size, 3)
         except FileNotFoundError:
             raise DataError(f"image {path} does not exist: check the path (CSV paths are relative to the CSV's "
@@ -94,6 +102,41 @@ def decode(paths, size: int, mode: str) -> np.ndarray:
     return out / 255.0
 
 
+def open_image(path):
+    """Image.open on a regular file: an empty or non-text path, a missing file, a FIFO or a device (which
+    would block the read for ever) is one DataError naming it."""
+    from PIL import Image
+
+    if not isinstance(path, str) or not path.strip():
+        raise DataError(f"an image path is empty or not text ({path!r}): every row needs the path of an image file")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"image {path} does not exist: check the path (CSV paths are relative to the CSV's "
+                        "folder)") from None
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path} is not a regular file (a folder, FIFO or device): an image path must name a file")
+    return Image.open(path)
+
+
+def as_8bit(image):
+    """16-bit, 32-bit and float greyscale images rescaled to 0..255 before Pillow's convert, which would clip
+    them (a 16-bit ramp became two values): by the type's range, or the image's own maximum past it."""
+    from PIL import Image
+
+    if image.mode not in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    top = float(np.nanmax(values)) if values.size else 0.0
+    if image.mode == "F" and top <= 1.0:
+        scale = 255.0
+    elif image.mode.startswith("I;16") or top <= 65535:
+        scale = 255.0 / 65535 if top > 255 else 1.0
+    else:
+        scale = 255.0 / top
+    return Image.fromarray(np.clip(np.nan_to_num(values * scale), 0, 255).astype(np.uint8), mode="L")
+
+
 def choose_mode_and_size(paths) -> tuple[str, int]:
     """("L" when every training image is greyscale, else "RGB"; the median side), from the files' headers
     (a palette image is decoded to see its colours)."""
@@ -102,7 +145,7 @@ def choose_mode_and_size(paths) -> tuple[str, int]:
     mode, sides = "L", []
     for path in paths:
         try:
-            with Image.open(path) as image:
+            with open_image(path) as image:
                 sides.append(max(image.size))
                 if mode == "RGB":
                     continue
@@ -188,7 +231,7 @@ class ImagePreprocessor:
         c = len(self.mean)
         pixels -= np.asarray(self.mean, np.float32).reshape(1, c, 1, 1)
         pixels /= np.asarray(self.std, np.float32).reshape(1, c, 1, 1)
-        return pixels.reshape(len(pixels), -1)  # (n, C*H*W): the CNN views it back as (n, C, H, W)
+        return pixels.reshape(len(pixels), self.n_features_out)  # (n, C*H*W): the CNN views it as (n, C, H, W)
 
     def invalid_values(self, X: pd.DataFrame) -> dict[str, int]:
         return {}  # an unreadable image is an error, not a missing value
