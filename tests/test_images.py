@@ -288,3 +288,13 @@ def test_a_run_without_a_test_split_and_the_largest_image_size(digits, tmp_path)
     assert len(tc.load(out).predict([str(next((digits / "3").iterdir()))])) == 1
     too_big = cli_in_process("train", "--data", str(digits), "--image-size", "600", "--out", str(tmp_path / "b"))
     assert too_big.returncode == 2 and "image-size" in too_big.stderr
+
+
+def test_a_path_column_with_a_stray_cell_is_named_not_one_hot_encoded(digits, tmp_path):
+    # Review: one non-image cell made the path column an ordinary category of file names (leaking the class
+    # folder names into the features).
+    paths = [str(p) for p in sorted(digits.rglob("*.png"))[:30]]
+    frame = pd.DataFrame({"file": paths + ["notes.txt"], "label": [Path(p).parent.name for p in paths] + ["3"]})
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    with pytest.raises(DataError, match="'notes.txt'"):
+        tc.load_data(str(tmp_path / "mixed.csv"), target="label")

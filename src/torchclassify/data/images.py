@@ -69,8 +69,13 @@ def image_column(frame: pd.DataFrame) -> str | None:
     """The column of a table that names image files (every non-empty cell ends in an image suffix), if any."""
     for name in frame.columns:
         values = frame[name].dropna()
-        if len(values) and values.map(lambda v: isinstance(v, str) and is_image_path(v.strip())).all():
+        looks = values.map(lambda v: isinstance(v, str) and is_image_path(v.strip()))
+        if len(values) and looks.all():
             return str(name)
+        if len(values) and looks.mean() >= 0.5:  # a column of image paths with a few stray cells
+            stray = ", ".join(repr(v) for v in values[~looks].head(3))
+            raise DataError(f"column {name!r} names image files but {int((~looks).sum())} cell(s) do not ({stray}): "
+                            f"fix or remove those rows (image suffixes: {', '.join(IMAGE_SUFFIXES)})")
     return None
 
 
