@@ -28,8 +28,8 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..files import check_output
-    from ..run_folder import run_files
+    from ..files import check_output, make_parents
+    from ..run_folder import remove_created_parents, run_files
 
     outputs = [args.output]
     if args.format == "torch":
@@ -42,6 +42,18 @@ def execute(args) -> int:
             raise ConfigError(f"{path} is not a regular file: export writes files - give a file name")
         if path.exists() and not args.overwrite:
             raise ConfigError(f"{path} exists: choose another name or add --overwrite")
+    created = make_parents(args.output)  # as predict -o does; removed again if the export fails
+    try:
+        written = _write(args)
+    except BaseException:
+        remove_created_parents(created)
+        raise
+    if not args.quiet:
+        print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
+    return 0
+
+
+def _write(args) -> list:
     if args.format == "script":
         from ..eject import write_script
 
@@ -58,6 +70,4 @@ def execute(args) -> int:
             from ..export.torch_program import to_torch_program
 
             written = list(to_torch_program(classifier, args.output))
-    if not args.quiet:
-        print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
-    return 0
+    return written
