@@ -239,3 +239,126 @@ def test_cli_export_writes_each_format_and_refuses_in_one_line(tmp_path):
     refused = cli_in_process("export", str(tmp_path / "text_run"), "--format", "onnx", "-o", str(tmp_path / "t.onnx"))
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1 and "column 'note'" in refused.stderr and "--no-text note" in refused.stderr
+
+
+def test_a_tensor_stored_in_an_external_file_is_refused_not_read_from_the_cwd(exported, tmp_path, monkeypatch):
+    import onnx
+    from onnx import external_data_helper
+
+    from torchclassify.export.onnx_serving import OnnxClassifier
+
+    _, _, path, rows = exported
+    model = onnx.load(path)
+    biggest = max(model.graph.initializer, key=lambda t: len(t.raw_data))
+    size = len(biggest.raw_data)
+    assert size > 64
+    # One weight moved to "secret.bin": loaded from bytes, onnxruntime would resolve it against the current directory.
+    external_data_helper.convert_model_to_external_data(model, location="secret.bin",
+                                                        size_threshold=size)
+    assert [t.name for t in model.graph.initializer if external_data_helper.uses_external_data(t)] == [biggest.name]
+    onnx.save(model, tmp_path / "m.onnx")
+    assert (tmp_path / "secret.bin").stat().st_size == size
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelFileError, match=f"tensor '{biggest.name}' is stored in an external file"):
+        OnnxClassifier(tmp_path / "m.onnx")
+    OnnxClassifier(path).predict(rows.head(2))  # the export itself is served
+
+
+def test_an_external_tensor_deep_in_a_subgraph_is_found():
+    from onnx import TensorProto, helper, numpy_helper
+
+    from torchclassify.export.onnx_serving import external_tensor
+
+    hidden = numpy_helper.from_array(np.zeros(4, np.float32), "hidden")
+    hidden.data_location = TensorProto.EXTERNAL
+    leaf = helper.make_node("Constant", [], ["c"], value=hidden)
+    out = helper.make_tensor_value_info("c", TensorProto.FLOAT, [4])
+    branch = helper.make_graph([leaf], "b", [], [out])
+    for _ in range(3):  # If inside If inside If: the tensor is three subgraphs down
+        node = helper.make_node("If", ["cond"], ["c"], then_branch=branch, else_branch=branch)
+        branch = helper.make_graph([node], "b", [], [out])
+    model = helper.make_model(helper.make_graph(list(branch.node), "g",
+                                                [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])], [out]))
+    assert external_tensor(model) == "hidden"
+    hidden.data_location = TensorProto.DEFAULT
+    leaf.attribute[0].t.CopyFrom(hidden)
+    assert external_tensor(helper.make_model(helper.make_graph([leaf], "g", [], [out]))) is None
+
+
+def _crafted(tmp_path, nodes, width, classes=(0, 1), name="crafted.onnx"):
+    """A tiny hostile graph with torchclassify's metadata: "x" (n, 1) double in; "label" and "probabilities"
+    (declared (n, width) float) out, computed by `nodes` from "xf" (x as float)."""
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from torchclassify.export.onnx import FORMAT
+
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT), *nodes,
+         helper.make_node("Squeeze", ["x", "one"], ["label"])],
+        "crafted", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["n", 1])],
+        [helper.make_tensor_value_info("label", TensorProto.DOUBLE, ["n"]),
+         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["n", width])],
+        initializer=[onnx.numpy_helper.from_array(np.array([1], np.int64), "one"),
+                     onnx.numpy_helper.from_array(np.array([0], np.int64), "zero"),
+                     onnx.numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+                     onnx.numpy_helper.from_array(np.array([-1, 2], np.int64), "pairs")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+    helper.set_model_props(model, {"torchclassify": json.dumps(
+        {"format": FORMAT, "format_version": 1, "task": "binary", "classes": list(classes), "threshold": 0.5,
+         "inputs": {"x": "number"}})})
+    path = tmp_path / name
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_metadata_that_does_not_fit_the_graph_is_refused_at_load(tmp_path):
+    from onnx import helper
+
+    from torchclassify.export.onnx_serving import OnnxClassifier
+
+    two = [helper.make_node("Concat", ["xf", "xf"], ["probabilities"], axis=1)]
+    assert OnnxClassifier(_crafted(tmp_path, two, 2)).predict_proba({"x": [0.25]}).shape == (1, 2)
+    with pytest.raises(ModelFileError, match=r"probabilities have the shape \['n', 3\], not \(n, 2\)"):
+        OnnxClassifier(_crafted(tmp_path, two, 3))
+    with pytest.raises(ModelFileError, match="metadata is malformed"):
+        OnnxClassifier(_crafted(tmp_path, two, 2, classes=({"a": 1}, [2])))
+
+
+def test_a_graph_that_fails_or_lies_at_run_time_is_one_clear_error(tmp_path):
+    from onnx import helper
+
+    from torchclassify.export.onnx_serving import OnnxClassifier
+
+    # (n, 1) reshaped to (-1, 2): fine for an even n, an onnxruntime error for an odd one
+    reshape = [helper.make_node("Reshape", ["xf", "pairs"], ["probabilities"])]
+    served = OnnxClassifier(_crafted(tmp_path, reshape, "c"))
+    with pytest.raises(ModelFileError, match=r"crafted.onnx: onnxruntime could not run the graph \(\w+"):
+        served.predict_proba({"x": [0.1, 0.2, 0.3]})
+    # ConstantOfShape((n, first x)): its width is known only at run time, so onnxruntime cannot check it at load
+    from onnx import TensorProto
+
+    sized = [helper.make_node("Reshape", ["x", "minus_one"], ["flat"]),
+             helper.make_node("Slice", ["flat", "zero", "one"], ["first"]),
+             helper.make_node("Cast", ["first"], ["k"], to=TensorProto.INT64),
+             helper.make_node("Shape", ["x"], ["n"], end=1),
+             helper.make_node("Concat", ["n", "k"], ["shape"], axis=0),
+             helper.make_node("ConstantOfShape", ["shape"], ["probabilities"],
+                              value=helper.make_tensor("half", TensorProto.FLOAT, [1], [0.5]))]
+    served = OnnxClassifier(_crafted(tmp_path, sized, "c"))
+    assert served.predict_proba({"x": [2.0, 0.3]}).to_numpy().tolist() == [[0.5, 0.5], [0.5, 0.5]]
+    for call in (served.predict_proba, served.predict):  # three columns for two classes
+        with pytest.raises(ModelFileError, match=r"probabilities of shape \(2, 3\).*not \(2, 2\)"):
+            call({"x": [3.0, 0.2]})
+    with pytest.raises(ModelFileError, match="onnxruntime could not run the graph"):  # 2 x 1e13 floats: a bomb
+        served.predict_proba({"x": [1e13, 0.2]})
+
+
+def test_an_image_model_is_refused_by_name():
+    from torchclassify.data.images import ImagePreprocessor
+    from torchclassify.export.onnx_graph import Graph, add_preprocessing
+
+    with pytest.raises(ConfigError, match=r"^image models cannot be exported to ONNX yet.*--format torch"):
+        add_preprocessing(Graph(), ImagePreprocessor("image", 8, "L", [0.5], [0.25]))

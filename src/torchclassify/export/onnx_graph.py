@@ -20,6 +20,7 @@ import itertools
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+from ..data.images import is_image_preprocessing
 from ..data.preprocess import SCALED_LIMIT, CategoricalColumn, NumericColumn, Preprocessor
 from ..errors import ConfigError
 from . import OUTPUTS
@@ -109,6 +110,9 @@ NOT_COLUMNS = ("max_categories", "dropped", "numeric_scaling")
 
 def add_preprocessing(g: Graph, pre: Preprocessor) -> dict[str, str]:
     """Raw inputs -> FEATURES; returns {column: "number" | "category"} in input order."""
+    if is_image_preprocessing(pre.to_dict()):  # an ImagePreprocessor: image paths in, no ONNX decoder
+        raise ConfigError("image models cannot be exported to ONNX yet (ONNX has no operator that reads an "
+                          "image file): export --format torch instead")
     unknown = [f.name for f in dataclasses.fields(pre)
                if f.name not in COLUMN_KINDS and f.name not in NOT_COLUMNS and getattr(pre, f.name)]
     if unknown:

@@ -20,6 +20,7 @@ from . import OUTPUTS, require
 from .onnx import FORMAT, FORMAT_VERSION
 
 MAX_BYTES = 2 * 1024**3  # protobuf's own limit for one file
+CLASS_TYPES = (str, int, float, bool)  # what a class is in JSON, short of null, lists and objects
 INPUT_DTYPES = {"number": np.float64, "category": np.object_}
 ORT_TYPES = {"number": "tensor(double)", "category": "tensor(string)"}
 
@@ -31,15 +32,28 @@ class OnnxClassifier:
     """
 
     def __init__(self, path):
-        require("onnxruntime")
+        require("onnxruntime", "onnx")
+        import onnx
         import onnxruntime
 
-        path = Path(path)
+        self.path = path = Path(path)
         payload = read_bytes(path, MAX_BYTES, ModelFileError, "ONNX file")
+        try:  # onnx.load_from_string reads the bytes only: it never follows a tensor's external data
+            model = onnx.load_from_string(payload)
+        except Exception as err:  # protobuf's DecodeError, or onnx's own for an unknown format
+            raise ModelFileError(f"{path} is not a readable ONNX file ({' '.join(str(err).split())[:160]}): "
+                                 "export it again") from None
+        external = external_tensor(model)
+        if external is not None:  # onnxruntime would read it from the current directory: refuse before it does
+            raise ModelFileError(f"{path}: tensor {external[:80]!r} is stored in an external file, which a "
+                                 "torchclassify export never does - the file was altered or is not one")
+        declared = {o.name: declared_shape(o) for o in model.graph.output}
+        del model
         try:
             self.session = onnxruntime.InferenceSession(payload, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own types for a corrupt or hostile graph
-            raise ModelFileError(f"{path} is not a readable ONNX file ({str(err)[:160]}): export it again") from None
+            raise ModelFileError(f"{path} is not a readable ONNX file ({' '.join(str(err).split())[:160]}): "
+                                 "export it again") from None
         raw = self.session.get_modelmeta().custom_metadata_map.get("torchclassify")
         try:
             meta = json.loads(raw) if raw is not None and len(raw) < 10_000_000 else None
@@ -50,15 +64,25 @@ class OnnxClassifier:
                                  f"{FORMAT} {FORMAT_VERSION}): export the run again")
         inputs, classes = meta.get("inputs"), meta.get("classes")
         if not (meta.get("task") in TASK_NAMES and isinstance(classes, list) and classes
+                and all(isinstance(c, CLASS_TYPES) for c in classes)
                 and isinstance(inputs, dict) and inputs and all(kind in ORT_TYPES for kind in inputs.values())):
             raise ModelFileError(f"{path}: the torchclassify metadata is malformed - the file was altered")
         self.task_name, self.classes, self.threshold = meta["task"], list(classes), meta.get("threshold")
         self.inputs = dict(meta["inputs"])  # {column: "number" | "category"}
         found = {i.name: i.type for i in self.session.get_inputs()}
-        outputs = {o.name for o in self.session.get_outputs()}
-        if found != {name: ORT_TYPES.get(kind) for name, kind in self.inputs.items()} or outputs != set(OUTPUTS):
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        if found != {name: ORT_TYPES.get(kind) for name, kind in self.inputs.items()} or set(outputs) != set(OUTPUTS):
             raise ModelFileError(f"{path}: the graph's inputs or outputs do not match its metadata - the file was "
                                  "altered")
+        # (n, C), binary too (onnx_graph.add_head): as the file declares it and as onnxruntime infers it (which
+        # may overrule the declaration); a dimension may be a name or unknown, checked after each run instead
+        for shape in (declared.get("probabilities"), outputs["probabilities"]):
+            width = shape[1] if isinstance(shape, list) and len(shape) == 2 else None
+            if (isinstance(shape, list) and len(shape) not in (0, 2)) or (isinstance(width, int)
+                                                                          and width != len(classes)):
+                raise ModelFileError(f"{path}: the graph's probabilities have the shape {shape}, not (n, "
+                                     f"{len(classes)}) for the {len(classes)} classes of its metadata - the file was "
+                                     "altered")
 
     @property
     def feature_columns(self) -> list[str]:
@@ -108,7 +132,19 @@ class OnnxClassifier:
         self.check_feeds(feeds)
         if not len(next(iter(feeds.values()))):
             return np.empty(0, dtype=object), np.empty((0, len(self.classes)), np.float32)
-        label, proba = self.session.run(list(OUTPUTS), feeds)
+        try:
+            label, proba = self.session.run(list(OUTPUTS), feeds)
+        except Exception as err:  # the inputs were checked: a failure is the graph's (a shape error, a huge tensor)
+            message = " ".join(str(err).split())[:160]
+            raise ModelFileError(f"{self.path}: onnxruntime could not run the graph ({type(err).__name__}: "
+                                 f"{message}) - export the run again") from None
+        n, width = len(next(iter(feeds.values()))), len(self.classes)
+        want_label = (n, width) if self.task_name == "multilabel" else (n,)
+        if (getattr(proba, "shape", None) != (n, width) or getattr(label, "shape", None) != want_label
+                or not np.issubdtype(proba.dtype, np.floating)):
+            raise ModelFileError(f"{self.path}: the graph returned probabilities of shape {getattr(proba, 'shape', '?')}"
+                                 f" and labels of shape {getattr(label, 'shape', '?')} for {n} rows, not {(n, width)}"
+                                 f" and {want_label} - the file was altered")
         return label, proba
 
     def predict(self, X):
@@ -122,3 +158,35 @@ class OnnxClassifier:
     def predict_proba(self, X) -> pd.DataFrame:
         """Raw rows -> one probability column per class (binary: both classes)."""
         return pd.DataFrame(self.run(self.feeds(X))[1], columns=[str(c) for c in self.classes])
+
+
+def declared_shape(value_info) -> list | None:
+    """A graph output's declared shape: [int or name or None per dimension], None when it declares none."""
+    tensor = value_info.type.tensor_type
+    if not tensor.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim]
+
+
+def external_tensor(model) -> str | None:
+    """The name of the first tensor in `model` whose data lives in an external file, None when all are inline.
+
+    Walks every message of the model (initializers, sparse ones, node attributes, subgraphs of If / Loop /
+    Scan at any depth, functions), not only the places onnx.external_data_helper looks; an explicit stack,
+    so deep nesting is no RecursionError."""
+    from onnx import TensorProto
+
+    stack = [model]
+    while stack:
+        message = stack.pop()
+        if isinstance(message, TensorProto):
+            if message.data_location == TensorProto.EXTERNAL or len(message.external_data):
+                return message.name or "(unnamed)"
+            continue
+        for field, value in message.ListFields():
+            if field.type == field.TYPE_MESSAGE:  # one message, or a repeated field of them
+                if hasattr(value, "ListFields"):
+                    stack.append(value)
+                else:
+                    stack.extend(value)
+    return None
