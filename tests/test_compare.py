@@ -185,3 +185,16 @@ def test_a_comparison_killed_mid_run_resumes_that_run(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "0 of 1 runs already finished" in result.stderr
     assert (out / "runs" / "hidden=8_seed=0" / "model.json").exists() and not partial.parent.exists()
+
+
+def test_variants_whose_folder_names_would_clash_get_their_own_folders():
+    # Review: drop=ä and drop=ö both went to runs/drop=_seed=0, so the second reported the first's numbers.
+    from torchclassify.compare import run_folders
+
+    plan = [{"variant": "drop=ä", "seed": 0}, {"variant": "drop=ö", "seed": 0}, {"variant": "hidden=8", "seed": 0}]
+    folders = run_folders(plan)
+    assert len(set(folders)) == 3 and folders[2] == "hidden=8_seed=0"
+    long = [{"variant": "x" * 300, "seed": s} for s in (0, 1)]
+    assert run_folders(long)[0].endswith("_seed=0") and run_folders(long)[1].endswith("_seed=1")
+    with pytest.raises(tc.ConfigError, match="listed twice"):
+        run_folders([{"variant": "hidden=8", "seed": 0}, {"variant": "hidden=8", "seed": 0}])

@@ -495,3 +495,14 @@ def test_a_text_column_beside_two_numbers_is_held_empty_and_the_default_view_is_
     display = plots.plot_decision_boundary(run, X, y, features=["a", "b"], resolution=10)
     assert set(display.grid_inputs["note"]) == {""}
     assert list(run.classifier.predict(display.grid_inputs)) == _decoded(run.classifier, display.y_pred)
+
+
+def test_a_model_on_one_input_column_says_why_it_has_no_boundary():
+    # Review: `plot` on a one-column run was an internal error (PCA n_components=2 on one feature).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    frame = pd.DataFrame({"x": x, "y": np.where(x > 0, "u", "d")})
+    run = tc.train(data=frame, target="y", **{k: v for k, v in SETTINGS.items() if k != "n_samples"})
+    X, y = frame[["x"]].iloc[run.splits["train"]], frame[["y"]].iloc[run.splits["train"]]
+    with pytest.raises(tc.ConfigError, match="drawn on a plane"):
+        plots.plot_decision_boundary(run, X, y, resolution=10)

@@ -108,6 +108,13 @@ def test_plot_command_writes_svg_and_png(blobs_run, tmp_path, capsys):
     (blobs_run.run_dir / "boundary.png").unlink()
     assert main(["plot", str(blobs_run.run_dir), "--kind", "roc", "--features", "x0,x1"]) == 2
     assert capsys.readouterr().err.strip() == "error: --features and --labels apply to --kind boundary only"
+    # The picture's format follows -o's extension; a mismatch or a non-picture name is one line (review: -o
+    # pic.svg wrote PNG bytes, and -o other.csv replaced a CSV with a PNG).
+    assert main(["plot", str(blobs_run.run_dir), "--kind", "curves", "-o", str(tmp_path / "c.svg")]) == 0
+    assert "<svg" in (tmp_path / "c.svg").read_text(encoding="utf-8")
+    for bad in (["-o", str(tmp_path / "c.png"), "--format", "svg"], ["-o", str(tmp_path / "other.csv")]):
+        assert main(["plot", str(blobs_run.run_dir), "--kind", "curves", *bad]) == 2
+    assert not (tmp_path / "c.png").exists() and not (tmp_path / "other.csv").exists()
 
 
 def test_dataframe_run_report_draws_the_rows_once_and_says_why_it_cannot_again(tmp_path, capsys):

@@ -144,8 +144,22 @@ def variant_name(variant: dict[str, Any]) -> str:
     return " ".join(f"{k}={format_setting(v)}" for k, v in variant.items())
 
 
-def _folder(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.,=+-]+", "_", name.replace(" ", "_")).strip("_")[:120] or "run"
+def _folder(name: str, seed: int) -> str:
+    """The run folder's name: the variant in safe characters (cut at 100), then its seed, always kept."""
+    safe = re.sub(r"[^A-Za-z0-9.,=+-]+", "_", name.replace(" ", "_")).strip("_")[:100] or "run"
+    return f"{safe}_seed={seed}"
+
+
+def run_folders(plan: list[dict]) -> list[str]:
+    """One folder name per planned run, unique: names that differ only in characters a folder name cannot
+    hold (drop=ä, drop=ö) get their place in the plan appended. A run listed twice is refused."""
+    seen = set()
+    for p in plan:
+        if (p["variant"], p["seed"]) in seen:
+            raise ConfigError(f"the variant {p['variant']} (seed {p['seed']}) is listed twice: give each once")
+        seen.add((p["variant"], p["seed"]))
+    names = [_folder(p["variant"], p["seed"]) for p in plan]
+    return [f"{n}-{i + 1}" if names.count(n) > 1 else n for i, n in enumerate(names)]
 
 
 def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = None, out="runs/compare",
@@ -184,16 +198,17 @@ def _compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None, o
         for seed in seeds or [make_config(base).train.seed]:
             configs.append((variant, seed, make_config(base, **{**variant, "seed": seed})))  # fail before training
     plan = [{"variant": variant_name(v), "seed": seed, "config": c.to_dict()} for v, seed, c in configs]
+    folders = run_folders(plan)
     continuing = check_continuation(out, plan, overwrite)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     atomic_write(out / PLAN, to_json_text(clean_for_json(plan)))
     result = Comparison(out, "")
     if continuing and log is not None:
-        done = sum(finished(out / "runs" / _folder(f"{p['variant']} seed={p['seed']}")) for p in plan)
+        done = sum(finished(out / "runs" / folder) for folder in folders)
         log(f"continuing {out}: {done} of {len(plan)} runs already finished are reused, not retrained")
-    for variant, seed, config in configs:
+    for (variant, seed, config), folder in zip(configs, folders):
         name = variant_name(variant)
-        run_dir = out / "runs" / _folder(f"{name} seed={seed}")
+        run_dir = out / "runs" / folder
         row: dict[str, Any] = {"variant": name, "settings": variant, "seed": seed, "run_dir": str(run_dir)}
         try:
             track = parent.child(f"{name} seed={seed}")

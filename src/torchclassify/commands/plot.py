@@ -17,7 +17,8 @@ def register(sub) -> None:
                     "(same source, seed and split); evaluation pictures use the test split.")
     plot.add_argument("run", type=Path, help="run folder written by train")
     plot.add_argument("--kind", choices=KINDS, default="boundary", help="which picture (default: boundary)")
-    plot.add_argument("--format", choices=["png", "svg"], default="png", help="image format (default: png)")
+    plot.add_argument("--format", choices=["png", "svg"], default=None,
+                      help="image format (default: from -o's extension, else png)")
     plot.add_argument("-o", "--output", type=output_path, help="file to write (default: RUN/KIND.FORMAT)")
     plot.add_argument("--features", help="boundary: 'pca', or two columns 'a,b' (others held at typical values)")
     plot.add_argument("--labels", help="boundary, multilabel: the labels to draw, 'a,b' (default: all)")
@@ -36,6 +37,12 @@ def execute(args) -> int:
         options["features"] = "pca" if args.features.strip() == "pca" else [f.strip() for f in args.features.split(",")]
     if args.labels:
         options["labels"] = [label.strip() for label in args.labels.split(",") if label.strip()]
+    suffix = args.output.suffix.lower().lstrip(".") if args.output is not None else ""
+    if args.output is not None and suffix not in ("png", "svg"):
+        raise ConfigError(f"-o {args.output}: a picture is written as .png or .svg - end the name with one")
+    if args.format is not None and suffix and suffix != args.format:
+        raise ConfigError(f"-o {args.output} ends in .{suffix} but --format is {args.format}: make them agree")
+    args.format = args.format or suffix or "png"
     output = args.output or args.run / f"{args.kind}.{args.format}"
     check_output(output, ConfigError, "-o", inputs=run_files(args.run))
     view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)

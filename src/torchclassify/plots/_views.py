@@ -82,6 +82,10 @@ def _pca_view(classifier: TrainedClassifier, X_train: pd.DataFrame) -> View:
 
     pre = classifier.preprocessor
     Z_train = pre.transform(X_train)  # (n, n_inputs)
+    if Z_train.shape[1] < 2 or len(Z_train) < 2:
+        raise ConfigError(f"a decision boundary is drawn on a plane: this model has {Z_train.shape[1]} input "
+                          f"feature(s) and {len(Z_train)} training row(s), fewer than the two it needs - see the "
+                          "other pictures (curves, confusion, roc, pr, calibration)")
     pca = PCA(n_components=2, random_state=0).fit(Z_train)
     ratio = pca.explained_variance_ratio_
     labels = (f"PC1 of preprocessed features ({ratio[0]:.0%} var.)",
