@@ -170,3 +170,9 @@ def test_the_readme_grid_file_is_the_readme_comparison():
     assert file_base == flags_base
     assert expand_grid(raw["grid"]) == expand_grid({entry[0]: entry[1:] for entry in args.vary})
     assert raw["seeds"] == args.seeds
+
+
+def test_a_command_flag_before_the_command_says_where_it_goes():
+    # Review: `torchclassify --quiet train` said "unrecognized arguments: --quiet (did you mean --quiet?)".
+    result = cli_in_process("--quiet", "datasets")
+    assert result.returncode == 2 and "--quiet goes after the command: torchclassify datasets --quiet" in result.stderr

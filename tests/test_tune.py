@@ -108,3 +108,15 @@ def test_tune_cli_fixes_given_flags_and_refuses_a_missing_validation_split(tmp_p
     assert "searching optimizer, hidden, dropout, weight_decay for 2 trials" in printed.err
     config = json.loads((tmp_path / "y" / "best" / "config.json").read_text())
     assert config["train"]["lr"] == 0.01 and "rerun: torchclassify train --config" in printed.out
+
+
+def test_space_ranges_are_checked_against_the_settings_and_typed_by_them():
+    # Review: weight_decay=0..1 searched only {0, 1}; lr=11..50 and dropout=0.5..1.5 were accepted and failed
+    # only in the trial that drew a bad value.
+    from torchclassify.tune import parse_space
+
+    space, _ = parse_space(["weight_decay=0..1", "epochs=5..20"])
+    assert isinstance(space["weight_decay"]["low"], float) and isinstance(space["epochs"]["low"], int)
+    for bad in ("lr=11..50", "dropout=0.5..1.5"):
+        with pytest.raises(tc.ConfigError, match="--space"):
+            parse_space([bad])

@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     if unknown:
+        command_at = argv.index(args.command) if args.command in argv else len(argv)
+        early = [t for t in unknown if t in argv[:command_at]]  # `torchclassify --quiet train ...`
+        if early:
+            parsers[args.command].error(f"{' '.join(early)} goes after the command: torchclassify {args.command} "
+                                        f"{' '.join(early)} ...")
         parsers[args.command].error(_unknown_message(unknown, parsers[args.command]))
     debug = args.debug or args.debug_all
     warnings.showwarning = _one_line_warning

@@ -17,7 +17,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from .compare import parse_value
-from .config import SETTINGS, ModelConfig, format_setting, make_config, setting_name
+from .config import SETTINGS, ModelConfig, check_value, format_setting, make_config, setting_name
+from .config import spec as spec_of
 from .diagnose import diagnose_error
 from .engine.callbacks import Callback
 from .errors import ConfigError, TrainingError
@@ -126,6 +127,11 @@ def parse_space(overrides: list[str] | dict[str, Any] | None, base: dict[str, An
                 raise ConfigError(f"--space {name}: the range needs low < high, got {low}..{high}")
             if spec.get("log") and low <= 0:
                 raise ConfigError(f"--space {name}: a log range must start above 0")
+            for bound in (low, high):  # a bound the setting refuses would fail only in the trial that draws it
+                try:
+                    check_value(name, [bound] if spec_of(name).kind == "widths" else bound)
+                except ConfigError as err:
+                    raise ConfigError(f"--space {name}={low}..{high}: {err}") from None
             space[name] = {"low": low, "high": high, "log": bool(spec.get("log", False))}
         else:
             space.pop(name, None)
@@ -140,7 +146,9 @@ def _parse_spec(name: str, spec: str):
         body, _, scale = spec.partition(":")
         low_text, _, high_text = body.partition("..")
         try:
-            as_int = "." not in body.replace("..", "") and "e" not in body.lower()
+            # whole numbers for a whole-number setting (epochs, patience); any number for the others, so
+            # that weight_decay=0..1 searches the interval, not {0, 1}
+            as_int = name in SETTINGS and spec_of(name).kind in ("int", "batch", "widths")
             convert = int if as_int else float
             low, high = convert(low_text), convert(high_text)
         except ValueError:
