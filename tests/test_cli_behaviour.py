@@ -176,3 +176,23 @@ def test_a_command_flag_before_the_command_says_where_it_goes():
     # Review: `torchclassify --quiet train` said "unrecognized arguments: --quiet (did you mean --quiet?)".
     result = cli_in_process("--quiet", "datasets")
     assert result.returncode == 2 and "--quiet goes after the command: torchclassify datasets --quiet" in result.stderr
+
+
+def test_ctrl_c_gives_the_terminal_its_cursor_back():
+    # Review: an interrupted run left rich's bar live and the cursor hidden (no try/finally around the epochs).
+    from torchclassify.engine.callbacks import Callback, ProgressPrinter
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    class CtrlC(Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == 2:
+                raise KeyboardInterrupt
+
+    terminal = Terminal()
+    printer = ProgressPrinter("bar", stream=terminal)
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(data="circles", n_samples=100, epochs=5, hidden=[4], progress="quiet", callbacks=[CtrlC(), printer])
+    assert printer.progress is None and "\x1b[?25h" in terminal.getvalue()  # the bar stopped: cursor shown

@@ -42,6 +42,9 @@ class Callback:
 
     def on_train_end(self, state: TrainState) -> None: ...
 
+    def on_train_abort(self, state: TrainState) -> None:
+        """Training ended by an exception (Ctrl-C included), which propagates after this; nothing by default."""
+
 
 class EarlyStopping(Callback):
     """Stop when `monitor` has not improved by min_delta for `patience` epochs; restore the best weights.
@@ -126,6 +129,11 @@ class ProgressPrinter(Callback):
         every = max(1, state.n_epochs // 10)
         if state.epoch % every == 0 or state.epoch == 1 or state.should_stop or state.epoch == state.n_epochs:
             print(f"epoch {state.epoch:>4}/{state.n_epochs}  {info}", file=self.stream, flush=True)
+
+    def on_train_abort(self, state: TrainState) -> None:
+        if self.progress is not None:  # give the terminal its cursor back before the error is printed
+            self.progress.stop()
+            self.progress = None
 
     def on_train_end(self, state: TrainState) -> None:
         if self.progress is not None:

@@ -195,39 +195,44 @@ def _fit(model, task, train, valid, config, n_epochs, batch_size, callbacks, aug
         callback.on_train_begin(state)
     # A resumed run (ResumeFrom) continues after its checkpoint's epoch; one that had stopped runs no epoch.
     first_epoch = n_epochs + 1 if state.should_stop else state.epoch + 1
-    for epoch in range(first_epoch, n_epochs + 1):
-        state.epoch = epoch
-        started = time.perf_counter()
-        if not model.training:  # (train() walks every submodule: skip it when nothing changed it)
-            model.train()
-        lr = optimizer.param_groups[0]["lr"]
-        totals = _train_epoch(train, task, step, loss_fn, batch_size, generator, dist, augment, config.threshold,
-                              scheduler if schedule_every == "batch" else None)
-        if dist.world_size > 1:  # one all-reduce: the same mean loss and metric on every rank
-            totals = dist.all_sum(torch.tensor(totals, dtype=torch.float64, device=device)).tolist()
-        loss_sum, n_rows, *counts = totals
-        train_loss = loss_sum / n_rows
-        record = {"epoch": epoch, "train_loss": train_loss, "lr": lr,
-                  f"train_{task.main_metric}": metric_from_counts(counts)}
-        if valid is not None and len(valid):
-            record["valid_loss"], record[f"valid_{task.main_metric}"] = score(
-                model, task, valid, loss_fn, config.threshold, dist)
-        record["seconds"] = time.perf_counter() - started
-        state.history.append(record)
-        if not math.isfinite(train_loss) or not math.isfinite(record.get("valid_loss", 0.0)):
-            raise TrainingError(
-                f"the loss became {train_loss} at epoch {epoch}: the learning rate ({config.lr}) is probably too "
-                "high - lower --lr, or add --clip-grad-norm 1.0")
-        if schedule_every == "epoch" and scheduler is not None:
-            scheduler.step()
-        elif schedule_every == "plateau":
-            scheduler.step(record.get("valid_loss", train_loss))
+    try:
+        for epoch in range(first_epoch, n_epochs + 1):
+            state.epoch = epoch
+            started = time.perf_counter()
+            if not model.training:  # (train() walks every submodule: skip it when nothing changed it)
+                model.train()
+            lr = optimizer.param_groups[0]["lr"]
+            totals = _train_epoch(train, task, step, loss_fn, batch_size, generator, dist, augment, config.threshold,
+                                  scheduler if schedule_every == "batch" else None)
+            if dist.world_size > 1:  # one all-reduce: the same mean loss and metric on every rank
+                totals = dist.all_sum(torch.tensor(totals, dtype=torch.float64, device=device)).tolist()
+            loss_sum, n_rows, *counts = totals
+            train_loss = loss_sum / n_rows
+            record = {"epoch": epoch, "train_loss": train_loss, "lr": lr,
+                      f"train_{task.main_metric}": metric_from_counts(counts)}
+            if valid is not None and len(valid):
+                record["valid_loss"], record[f"valid_{task.main_metric}"] = score(
+                    model, task, valid, loss_fn, config.threshold, dist)
+            record["seconds"] = time.perf_counter() - started
+            state.history.append(record)
+            if not math.isfinite(train_loss) or not math.isfinite(record.get("valid_loss", 0.0)):
+                raise TrainingError(
+                    f"the loss became {train_loss} at epoch {epoch}: the learning rate ({config.lr}) is probably too "
+                    "high - lower --lr, or add --clip-grad-norm 1.0")
+            if schedule_every == "epoch" and scheduler is not None:
+                scheduler.step()
+            elif schedule_every == "plateau":
+                scheduler.step(record.get("valid_loss", train_loss))
+            for callback in callbacks:
+                callback.on_epoch_end(state)
+            # Ranks see identical reduced metrics, so they agree already; the vote makes it certain.
+            state.should_stop = dist.any(state.should_stop)
+            if state.should_stop:
+                break
+    except BaseException:  # Ctrl-C or an error: callbacks that hold the terminal let it go
         for callback in callbacks:
-            callback.on_epoch_end(state)
-        # Ranks see identical reduced metrics, so they agree already; the vote makes it certain.
-        state.should_stop = dist.any(state.should_stop)
-        if state.should_stop:
-            break
+            getattr(callback, "on_train_abort", lambda state: None)(state)  # (a duck-typed callback may lack it)
+        raise
     for callback in callbacks:
         callback.on_train_end(state)
     return state
