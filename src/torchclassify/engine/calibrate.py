@@ -38,7 +38,8 @@ def fit_temperature(task: Task, logits: torch.Tensor, y_true: torch.Tensor) -> f
     def objective(log_t: float) -> float:
         return float(loss(logits / torch.exp(torch.tensor(log_t, dtype=torch.float64)), target))
 
-    low, high = (torch.tensor(T_RANGE).log().tolist())
+    bounds = torch.tensor(T_RANGE).log().tolist()
+    low, high = bounds
     ratio = (5 ** 0.5 - 1) / 2
     a, b = high - ratio * (high - low), low + ratio * (high - low)
     fa, fb = objective(a), objective(b)
@@ -54,7 +55,6 @@ def fit_temperature(task: Task, logits: torch.Tensor, y_true: torch.Tensor) -> f
     best = (low + high) / 2
     # A search that ends at a bound of T_RANGE has no minimum inside it: the loss keeps falling as T shrinks
     # when every validation row is already right (sharper is always "better" there, and wrong on new rows).
-    bounds = torch.tensor(T_RANGE).log().tolist()
     at_bound = min(abs(best - bounds[0]), abs(best - bounds[1])) < 0.01 * (bounds[1] - bounds[0])
     if at_bound or objective(best) >= objective(0.0):
         return 1.0

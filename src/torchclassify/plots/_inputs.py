@@ -18,6 +18,7 @@ from ..data.labels import LabelEncoding
 from ..data.preprocess import NumericColumn, Preprocessor
 from ..engine.inference import predict_logits
 from ..errors import ConfigError
+from ..tasks import get_task
 
 
 def as_classifier(obj) -> TrainedClassifier:
@@ -112,6 +113,18 @@ def classifier_from_model(model: torch.nn.Module, X, y, threshold: float = 0.5,
     classes = list(class_names) if class_names is not None else list(range(n_classes))
     labels = LabelEncoding([str(c) for c in classes] if task == "multilabel" else classes, task == "multilabel")
     return TrainedClassifier(model, task, identity, labels, ModelConfig(), threshold, info={"wrapped_model": True})
+
+
+def decided(y_true, y_proba, threshold=0.5, class_names: Sequence[str] | None = None):
+    """(y_true, y_pred, task, class names) from predictions as every picture decides them: argmax, or
+    probability >= threshold (scalar or one per label). y_true: (n,) or (n, L); y_proba: (n,), (n, C), (n, L)."""
+    y_true, y_proba = np.asarray(y_true), np.asarray(y_proba, dtype=np.float64)
+    task = task_of(y_true, y_proba)
+    rule = get_task(task)
+    cut = torch.as_tensor(np.asarray(threshold, dtype=np.float64)) if rule.uses_threshold else 0.5
+    y_pred = rule.to_labels(torch.from_numpy(y_proba), cut).numpy()
+    names = class_names if class_names is not None else default_names(y_true, y_proba)
+    return y_true, y_pred, task, names
 
 
 def task_of(y_true: np.ndarray, y_proba: np.ndarray) -> str:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import torch
 
-from ..tasks import get_task
 from . import _inputs, _style
 
 MAX_VALUES = 12  # beyond this many classes, numbers in the cells are unreadable: colour only
@@ -47,12 +45,7 @@ class ConfusionMatrixDisplay(_style.Display):
                          axes=None) -> "ConfusionMatrixDisplay":
         """y_true: (n,) class indices or (n, L) 0/1; y_proba: (n,) P(positive), (n, C) or (n, L).
         Predictions: argmax (multiclass) or probability >= threshold (scalar or one per label)."""
-        y_true, y_proba = np.asarray(y_true), np.asarray(y_proba, dtype=np.float64)
-        task = _inputs.task_of(y_true, y_proba)
-        rule = get_task(task)
-        cut = torch.as_tensor(np.asarray(threshold, dtype=np.float64)) if rule.uses_threshold else 0.5
-        y_pred = rule.to_labels(torch.from_numpy(y_proba), cut).numpy()
-        names = class_names if class_names is not None else _inputs.default_names(y_true, y_proba)
+        y_true, y_pred, task, names = _inputs.decided(y_true, y_proba, threshold, class_names)
         return cls(y_true=y_true, y_pred=y_pred, task=task, class_names=names).plot(axes)
 
     def plot(self, axes=None) -> "ConfusionMatrixDisplay":

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import torch
 
-from ..tasks import get_task
 from . import _inputs, _style
 
 MAX_IMAGES = 40  # panels in the grid: the misclassified ones first, then correct ones to fill it
@@ -47,12 +45,7 @@ class ImageGridDisplay(_style.Display):
                          threshold=0.5, max_images: int = MAX_IMAGES, axes=None) -> "ImageGridDisplay":
         """images: (n, C, H, W) in [0, 1] (or a function of row indices); y_true: (n,) class indices or (n, L) 0/1; y_proba: (n,) P(positive),
         (n, C) or (n, L). Predictions as everywhere: argmax, or probability >= threshold."""
-        y_true, y_proba = np.asarray(y_true), np.asarray(y_proba, dtype=np.float64)
-        task = _inputs.task_of(y_true, y_proba)
-        rule = get_task(task)
-        cut = torch.as_tensor(np.asarray(threshold, dtype=np.float64)) if rule.uses_threshold else 0.5
-        y_pred = rule.to_labels(torch.from_numpy(y_proba), cut).numpy()
-        names = class_names if class_names is not None else _inputs.default_names(y_true, y_proba)
+        y_true, y_pred, _, names = _inputs.decided(y_true, y_proba, threshold, class_names)
         return cls(images=images, y_true=y_true, y_pred=y_pred, class_names=names, max_images=max_images).plot(axes)
 
     def label_text(self, codes) -> str:
