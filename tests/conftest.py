@@ -84,3 +84,42 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "torchclassify", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env=env)
+
+
+def run_cli_peak(*args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
+    """Run `python -m torchclassify ARGS` and return its result with its own peak memory in MiB.
+
+    The peak comes from `os.wait4` on that one child: `RUSAGE_CHILDREN` would report the largest of every
+    child this test worker ever started, so another test's big run would be charged to this one.
+    """
+    import tempfile
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen([sys.executable, "-m", "torchclassify", *args], stdout=out, stderr=err,
+                                 text=True, env=env)
+        try:
+            _, status, usage = _wait4_within(child.pid, timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            raise
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(child.args, child.returncode, out.read(), err.read())
+    return result, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def _wait4_within(pid: int, timeout: float):
+    """`os.wait4(pid)` that gives up after `timeout` seconds (raising TimeoutExpired)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return done, status, usage
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(str(pid), timeout)
+        time.sleep(0.05)
