@@ -229,3 +229,21 @@ def test_evaluate_scores_the_test_split_by_default_and_warns_about_training_rows
     assert part.returncode == 0 and "were in the run's training split" in part.stderr
     refused = cli_in_process("evaluate", "run", "--data", "part.csv", "--split", "test", cwd=folder)
     assert refused.returncode == 2 and "--split" in refused.stderr
+
+
+def test_control_characters_in_labels_and_messages_reach_the_terminal_escaped(tmp_path):
+    # Review: a class named "ok\x1b[2J..." cleared the terminal when train printed its per-class table.
+    from torchclassify.errors import printable
+
+    assert printable("a\x1b[2J\x07\u202eb\n\tc é") == "a\\x1b[2J\\x07\\u202eb\n\tc é"
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    pd.DataFrame({"x": x, "y": np.where(x > 0, "ok\x1b[2Jred", "bell\x07")}).to_csv(tmp_path / "t.csv", index=False)
+    result = cli_in_process("train", "--data", str(tmp_path / "t.csv"), "--target", "y", "--epochs", "2",
+                            "--out", str(tmp_path / "r"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "ok\\x1b[2Jred" in result.stdout and "bell\\x07" in result.stdout
+    assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stdout + result.stderr
+    missing = cli_in_process("train", "--data", str(tmp_path / "t.csv"), "--target", "\x1b[31mnope",
+                             "--out", str(tmp_path / "q"))
+    assert missing.returncode == 2 and "\x1b" not in missing.stderr and "\\x1b[31mnope" in missing.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, printable
 
 SPLITS = ("test", "valid", "train", "all")
 
@@ -62,7 +62,7 @@ def execute(args) -> int:
             target = ",".join(map(str, classifier.classes))
         metrics = evaluate_file(classifier, Path(source), target, args.run, quiet=args.quiet)
         name = Path(source).name
-    print(format_metrics({name: metrics}))
+    print(printable(format_metrics({name: metrics})))
     return 0
 
 

@@ -71,7 +71,7 @@ def execute(args) -> int:
         return n_rows
 
     if args.output is None:
-        write(sys.stdout)
+        write(_Escaped(sys.stdout) if sys.stdout.isatty() else sys.stdout)  # a pipe gets the labels as they are
         _warn_unusable(unusable)
         return 0
     written = []
@@ -160,3 +160,15 @@ def prediction_table(classifier, rows, target: str, proba: bool, keep: list[str]
         kept = rows[keep].reset_index(drop=True)
         result = pd.concat([kept, result.drop(columns=[c for c in keep if c in result.columns])], axis=1)
     return result
+
+
+class _Escaped:
+    """A terminal as a file whose writes show control characters escaped (labels come from the data)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        from ..errors import printable
+
+        return self.stream.write(printable(text))
