@@ -189,7 +189,7 @@ def test_a_comparison_killed_mid_run_resumes_that_run(tmp_path):
 
 def test_variants_whose_folder_names_would_clash_get_their_own_folders():
     # Review: drop=ä and drop=ö both went to runs/drop=_seed=0, so the second reported the first's numbers.
-    from torchclassify.compare import run_folders
+    from torchclassify.compare_plan import run_folders
 
     plan = [{"variant": "drop=ä", "seed": 0}, {"variant": "drop=ö", "seed": 0}, {"variant": "hidden=8", "seed": 0}]
     folders = run_folders(plan)
@@ -198,3 +198,21 @@ def test_variants_whose_folder_names_would_clash_get_their_own_folders():
     assert run_folders(long)[0].endswith("_seed=0") and run_folders(long)[1].endswith("_seed=1")
     with pytest.raises(tc.ConfigError, match="listed twice"):
         run_folders([{"variant": "hidden=8", "seed": 0}, {"variant": "hidden=8", "seed": 0}])
+
+
+def test_ctrl_c_in_a_variant_says_to_rerun_the_comparison_not_that_run(tmp_path, capsys, monkeypatch):
+    # Review: Ctrl-C said "resume with: torchclassify train --resume OUT/runs/<run>", which finishes one run
+    # and leaves the comparison unfinished.
+    import torchclassify.compare as compare_module
+    from torchclassify.engine.callbacks import Callback
+
+    class InterruptAtEpoch2(Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == 2:
+                raise KeyboardInterrupt
+
+    real_train = compare_module.train
+    monkeypatch.setattr(compare_module, "train", lambda *a, **k: real_train(*a, callbacks=[InterruptAtEpoch2()], **k))
+    assert main(_compare_command(tmp_path / "cmp")) == 130
+    err = capsys.readouterr().err
+    assert "resume with: the same compare again, without --overwrite" in err and "train --resume" not in err
