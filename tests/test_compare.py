@@ -216,3 +216,20 @@ def test_ctrl_c_in_a_variant_says_to_rerun_the_comparison_not_that_run(tmp_path,
     assert main(_compare_command(tmp_path / "cmp")) == 130
     err = capsys.readouterr().err
     assert "resume with: the same compare again, without --overwrite" in err and "train --resume" not in err
+
+
+@pytest.mark.parametrize("vary, message", [
+    (["class_weight", "0=2", "7=3"], "variant class_weight=7=3: --class-weight names ['7'], which are not classes"),
+    (["positive", "1", "nope"], "variant positive=nope: --positive 'nope' is not a class of the target"),
+])
+def test_a_variant_that_cannot_work_on_the_data_fails_before_any_run(tmp_path, capsys, monkeypatch, vary, message):
+    # Review: a bad data-dependent value in the last variant surfaced only after every other variant trained.
+    import torchclassify.compare as compare_module
+
+    trained = []
+    monkeypatch.setattr(compare_module, "train", lambda *a, **k: trained.append(k))
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", "moons", "--n-samples", "100", "--epochs", "2", "--vary", *vary,
+                 "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not trained and not out.exists()

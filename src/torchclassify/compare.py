@@ -16,7 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .compare_plan import PLAN, check_continuation, finished, finished_run, run_folders, variant_name
+from .compare_plan import (
+    PLAN,
+    check_continuation,
+    check_variants_on_data,
+    finished,
+    finished_run,
+    run_folders,
+    variant_name,
+)
 from .config import SETTINGS, check_value, make_config, parse_setting, setting_name, spec
 from .diagnose import diagnose_error
 from .errors import ConfigError, DataError, TrainingError
@@ -176,6 +184,7 @@ def _compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None, o
     plan = [{"variant": variant_name(v), "seed": seed, "config": c.to_dict()} for v, seed, c in configs]
     folders = run_folders(plan)
     continuing = check_continuation(out, plan, overwrite)
+    check_variants_on_data([(variant_name(v), config) for v, _, config in configs], data)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     atomic_write(out / PLAN, to_json_text(clean_for_json(plan)))
     result = Comparison(out, "")

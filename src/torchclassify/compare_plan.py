@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from .config import format_setting
-from .errors import ConfigError, ModelFileError
+from .errors import ConfigError, ModelFileError, TorchClassifyError
 from .files import clean_for_json, read_json, to_json_text
 from .run_folder import read_history, read_metrics
 
@@ -71,3 +72,34 @@ def run_folders(plan: list[dict]) -> list[str]:
         seen.add((p["variant"], p["seed"]))
     names = [_folder(p["variant"], p["seed"]) for p in plan]
     return [f"{n}-{i + 1}" if names.count(n) > 1 else n for i, n in enumerate(names)]
+
+
+def check_variants_on_data(named: list[tuple[str, Any]], data=None) -> None:
+    """Fail before the first run when a variant's data settings cannot work: each distinct data section
+    (--vary target, positive, drop, ...) is prepared once, and each --class-weight mapping checked against
+    its classes. Without it a bad value in the last variant surfaced after every other variant had trained.
+
+    named: (variant name, RunConfig) per planned run. A comparison on one data section with no class-weight
+    mappings is left to its first run (which checks the same things); streamed sections are left to their runs.
+    """
+    from .data.prepare import prepare
+    from .workflow.training import class_weight_list
+
+    sections: dict[str, list] = {}
+    for name, config in named:
+        sections.setdefault(to_json_text(clean_for_json(config.to_dict()["data"])), []).append((name, config))
+    mapped = any(isinstance(config.train.class_weight, dict) for _, config in named)
+    if len(sections) < 2 and not mapped:
+        return
+    for same_data in sections.values():
+        name, first = same_data[0]
+        if first.data.stream:
+            continue
+        try:
+            with warnings.catch_warnings():  # the run itself says them, once
+                warnings.simplefilter("ignore")
+                labels = prepare(first, data).labels
+            for name, config in same_data:
+                class_weight_list(labels, config.train)
+        except TorchClassifyError as err:
+            raise type(err)(f"variant {name}: {err}") from None
