@@ -209,6 +209,14 @@ def test_predict_warns_about_unusable_values_refuses_them_with_strict_and_never_
     assert out[["proba_stayed", "proba_churned"]].notna().all().all()
     strict = cli_in_process("predict", "run", "bad.csv", "--strict", "-o", "strict.csv", cwd=folder)
     assert strict.returncode == 2 and "monthly_charges: 1" in strict.stderr and not (folder / "strict.csv").exists()
+    # Review: to standard output, --strict printed the rows of the chunks before the refused one.
+    rows.iloc[[1, 2, 0]].to_csv(folder / "bad_last.csv", index=False)
+    strict = cli_in_process("predict", "run", "bad_last.csv", "--strict", "--chunk-rows", "1", cwd=folder)
+    assert strict.returncode == 2 and "monthly_charges: 1" in strict.stderr and strict.stdout == ""
+    # Review: --keep of a column named like an output column replaced the prediction with the input's values.
+    rows.assign(status="truth").to_csv(folder / "labelled.csv", index=False)
+    clash = cli_in_process("predict", "run", "labelled.csv", "--keep", "status", cwd=folder)
+    assert clash.returncode == 2 and "--keep status: the output has its own column of that name" in clash.stderr
     clf = tc.load(folder / "run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
