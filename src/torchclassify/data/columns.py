@@ -66,6 +66,7 @@ def decide_columns(X: pd.DataFrame, drop=(), keep=(), auto: bool = True, text=()
         if name in text:
             decisions.append(ColumnDecision(name, "text", "named in --text"))
             continue
+        _check_single_values(name, X[name])
         if name in keep:
             continue
         if not auto:  # the columns as given; free text is still read as text (it is how a column is read)
@@ -80,6 +81,18 @@ def decide_columns(X: pd.DataFrame, drop=(), keep=(), auto: bool = True, text=()
         raise DataError("every feature column was left out (" + "; ".join(d.sentence() for d in decisions)
                         + "): keep one with --keep COLUMN")
     return decisions
+
+
+def _check_single_values(name: str, column: pd.Series) -> None:
+    """DataError when a column's cells hold lists, arrays or records (Parquet list, map or struct columns):
+    a feature is one value per row. Looks at the first non-missing cell: such columns hold nothing else."""
+    if column.dtype != object:
+        return
+    values = column.dropna()
+    if len(values) and isinstance(values.iloc[0], (list, tuple, dict, set, np.ndarray)):
+        kind = "record" if isinstance(values.iloc[0], dict) else "list"
+        raise DataError(f"column {name!r} holds a {kind} in each cell (e.g. {_short(values.iloc[0])}), not one value: "
+                        f"leave it out with --drop {name}, or spread it into columns of its own")
 
 
 def _automatic(name: str, column: pd.Series, allow_text: bool = True) -> ColumnDecision | None:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .sources import resolve_target
-from .tables import check_data_file, is_pipe
+from .tables import check_data_file, decimals_as_floats, is_pipe
 
 # Rows per chunk when --chunk-rows is not given: 2**17 rows of 100 float64 columns is ~100 MB raw, small next
 # to a machine's memory, and large enough that shuffling within a chunk mixes rows from far apart.
@@ -127,7 +127,7 @@ class ParquetTable:
         except Exception as err:  # pyarrow's own types: a truncated or corrupt file
             raise DataError(f"cannot read {self.path}: {type(err).__name__}: {err} - is the file intact?") from None
         frame.columns = [str(c) for c in frame.columns]
-        return frame.reset_index(drop=True)
+        return decimals_as_floats(frame.reset_index(drop=True))
 
 
 def sample_rows(rows: np.ndarray, max_rows: int, seed) -> np.ndarray:

@@ -197,4 +197,17 @@ def _checked_frame(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     frame.columns = [str(c) for c in frame.columns]
     if len(set(frame.columns)) != len(frame.columns):
         raise DataError(f"{path} has duplicate column names: give each column a unique name")
+    return decimals_as_floats(frame)
+
+
+def decimals_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet decimal columns (pandas object columns of decimal.Decimal) as float64: they are numbers, and
+    read as objects they would be one-hot encoded value by value. In place; returns the frame."""
+    import decimal
+
+    for name in frame.columns[(frame.dtypes == object).to_numpy()]:
+        values = frame[name].dropna()
+        if len(values) and isinstance(values.iloc[0], decimal.Decimal) and all(
+                isinstance(v, decimal.Decimal) for v in values):
+            frame[name] = values.astype(float).reindex(frame.index)
     return frame
