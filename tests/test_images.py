@@ -314,3 +314,25 @@ def test_an_image_past_the_decompression_bomb_limit_is_refused_not_decoded(tmp_p
         with pytest.raises(DataError, match="big.png is larger than Pillow's decompression-bomb limit of 1,000"):
             read(str(tmp_path / "big.png"))
     assert decode([str(tmp_path / "fine.png")], 8, "L").shape == (1, 1, 8, 8)
+
+
+def test_an_export_stopped_halfway_leaves_no_folder_to_train_on(tmp_path, monkeypatch):
+    # Review: killing `datasets --export` left a folder of 5 images; `train --data` on it trained happily.
+    from PIL import Image
+
+    real_save, saved = Image.Image.save, []
+
+    def stopped_after_five(self, *args, **kwargs):
+        if len(saved) == 5:
+            raise KeyboardInterrupt
+        saved.append(args[0])
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", stopped_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        export_digits_images(tmp_path / "digits")
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor the hidden partial one
+    monkeypatch.setattr(Image.Image, "save", real_save)
+    (tmp_path / "empty").mkdir()
+    assert export_digits_images(tmp_path / "empty", limit_per_class=2) == 20
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == [str(d) for d in range(10)]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import io
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from ..files import atomic_write
 
 
 def export_digits_images(folder: Path, limit_per_class: int | None = None) -> int:
@@ -24,14 +25,28 @@ def export_digits_images(folder: Path, limit_per_class: int | None = None) -> in
         raise DataError(f"{folder} already exists and is not an empty folder: choose a new folder to export to")
     digits = load_digits()
     pixels = np.round(digits.images * (255 / 16)).astype(np.uint8)  # (1797, 8, 8)
-    written: dict[int, int] = {}
-    for index, (image, label) in enumerate(zip(pixels, digits.target)):
-        label = int(label)
-        if limit_per_class is not None and written.get(label, 0) >= limit_per_class:
-            continue
-        buffer = io.BytesIO()
-        Image.fromarray(image, mode="L").save(buffer, format="PNG")
-        (folder / str(label)).mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / str(label) / f"{index:04d}.png", buffer.getvalue())
-        written[label] = written.get(label, 0) + 1
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the folder and renamed into place at the end: an export stopped halfway leaves no
+    # folder of a few images that would train without complaint.
+    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        written: dict[int, int] = {}
+        for index, (image, label) in enumerate(zip(pixels, digits.target)):
+            label = int(label)
+            if limit_per_class is not None and written.get(label, 0) >= limit_per_class:
+                continue
+            (partial / str(label)).mkdir(exist_ok=True)
+            Image.fromarray(image, mode="L").save(partial / str(label) / f"{index:04d}.png", format="PNG")
+            written[label] = written.get(label, 0) + 1
+        partial.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the images from other users
+        os.replace(partial, folder)  # (onto an empty folder too: rename(2) replaces an empty directory)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     return sum(written.values())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
