@@ -336,9 +336,11 @@ def test_convert_a_csv_then_stream_it_like_the_in_memory_csv(tmp_path):
     (["ok.csv", "exists.parquet"], "exists: choose another name or add --overwrite"),
     (["ok.csv", "out.parquet", "--row-group-rows", "0"], "--row-group-rows must be at least 1"),
     (["header.csv", "out.parquet"], "no data rows"),
+    (["already.parquet", "out.parquet"], "already.parquet is already a Parquet file: train from it with --stream"),
 ])
 def test_convert_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     make_frame(20).to_csv(tmp_path / "ok.csv", index=False)
+    make_frame(20).to_parquet(tmp_path / "already.parquet")
     (tmp_path / "header.csv").write_text("a,b\n")
     (tmp_path / "exists.parquet").write_text("keep me")
     result = cli_in_process("convert", *args, cwd=tmp_path)
@@ -346,3 +348,28 @@ def test_convert_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "out.parquet").exists() and (tmp_path / "exists.parquet").read_text() == "keep me"
     assert not list(tmp_path.glob(".out.parquet*"))
+
+
+def test_a_failed_convert_removes_the_folders_it_made(tmp_path, monkeypatch):
+    # Review: a conversion that failed left the new, empty destination folders behind.
+    import errno
+
+    import torchclassify.data.convert as convert_module
+
+    def full_disk(path, write):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    make_frame(20).to_csv(tmp_path / "ok.csv", index=False)
+    monkeypatch.setattr(convert_module, "atomic_write", full_disk)
+    result = cli_in_process("convert", "ok.csv", "new/sub/out.parquet", cwd=tmp_path)
+    assert result.returncode == 2 and "No space left on device" in result.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_convert_keeps_whole_numbers_past_int64_as_numbers(tmp_path):
+    # Review: 2**64 - 1 (pandas: uint64) was refused with "cannot safely convert ... int64".
+    (tmp_path / "u64.csv").write_text(f"a,b\n{2**64 - 1},1\n5,0\n")
+    result = cli_in_process("convert", "u64.csv", "u64.parquet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_parquet(tmp_path / "u64.parquet")
+    assert str(frame["a"].dtype) == "float64" and frame["a"].tolist() == [float(2**64 - 1), 5.0]

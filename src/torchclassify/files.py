@@ -351,11 +351,20 @@ def _resolved(path: Path) -> Path:
 
 def make_parents(path) -> list[Path]:
     """Create the missing parent folders of `path`; returns those created (innermost first), so that a command
-    that fails can remove them again (run_folder.remove_created_parents)."""
+    that fails can remove them again (remove_created_parents)."""
     path = Path(path)
     created = [p for p in path.parents if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     return created
+
+
+def remove_created_parents(created: list[Path]) -> None:
+    """Remove folders a failed command created (innermost first), stopping at one that is not empty."""
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def write_output(path, write: Callable[[Path], None] | bytes | str) -> Path:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .config import RunConfig
 from .errors import ConfigError, ModelFileError
-from .files import read_bytes, read_json
+from .files import read_bytes, read_json, remove_created_parents
 
 PARTIAL_SUFFIX = ".partial"
 LOCK = "lock"
@@ -138,15 +138,6 @@ class RunFolderWriter:
         if self._lock is not None:
             os.close(self._lock)  # closing the descriptor releases the flock
             self._lock = None
-
-
-def remove_created_parents(created: list[Path]) -> None:
-    """Remove folders a failed command created (innermost first), stopping at one that is not empty."""
-    for folder in created:
-        try:
-            folder.rmdir()
-        except OSError:
-            break
 
 
 def _umask() -> int:

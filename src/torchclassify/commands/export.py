@@ -28,8 +28,8 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..files import check_output, make_parents
-    from ..run_folder import remove_created_parents, run_files
+    from ..files import check_output, make_parents, remove_created_parents
+    from ..run_folder import run_files
 
     outputs = [args.output]
     if args.format == "torch":

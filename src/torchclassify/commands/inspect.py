@@ -35,10 +35,10 @@ def register(sub) -> None:
 def execute(args) -> int:
     from ..classifier import load_model
     from ..errors import ConfigError, DataError, printable
-    from ..files import check_output, make_parents, write_json
+    from ..files import check_output, make_parents, remove_created_parents, write_json
     from ..interpret import interpret
     from ..report import RunView
-    from ..run_folder import remove_created_parents, run_files
+    from ..run_folder import run_files
 
     if args.top < 1 or args.repeats < 1:
         raise ConfigError("--top and --repeats must be at least 1")

@@ -26,9 +26,9 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..files import check_output, make_parents, write_output
+    from ..files import check_output, make_parents, remove_created_parents, write_output
     from ..report import RunView, draw
-    from ..run_folder import remove_created_parents, run_files
+    from ..run_folder import run_files
 
     options = {}
     if args.kind != "boundary" and (args.features or args.labels):

@@ -34,8 +34,7 @@ def register(sub) -> None:
 def execute(args) -> int:
     from ..classifier import load_model
     from ..data.tables import iter_table
-    from ..files import check_output, make_parents, write_output
-    from ..run_folder import remove_created_parents
+    from ..files import check_output, make_parents, remove_created_parents, write_output
 
     if args.chunk_rows < 1:
         raise ConfigError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")

@@ -18,9 +18,9 @@ def register(sub) -> None:
 
 def execute(args) -> int:
     from ..errors import ConfigError, printable
-    from ..files import check_output, make_parents
+    from ..files import check_output, make_parents, remove_created_parents
     from ..report import RunView, write_report
-    from ..run_folder import remove_created_parents, run_files
+    from ..run_folder import run_files
 
     output = args.output or args.run / "report.html"
     check_output(output, ConfigError, "-o", inputs=run_files(args.run))

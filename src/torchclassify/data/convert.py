@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from ..files import atomic_write, same_file
+from ..files import atomic_write, make_parents, remove_created_parents, same_file
 from .tables import TableFile, csv_options, open_table, reading_errors
 
 ROW_GROUP_ROWS = 16_384  # small next to a streamed chunk (131,072 rows by default): chunks mix ~8 groups
@@ -38,8 +38,10 @@ def infer_column_types(path: Path | TableFile, chunk_rows: int = READ_ROWS) -> d
             n_rows += len(chunk)
             for column in chunk.columns:
                 dtype = chunk[column].dtype
-                kind = ("int64" if pd.api.types.is_integer_dtype(dtype) else "float64"
-                        if pd.api.types.is_float_dtype(dtype) else "text")
+                # (pandas reads whole numbers past int64's range as uint64: kept as float64, as a number)
+                kind = ("int64" if pd.api.types.is_signed_integer_dtype(dtype) else "float64"
+                        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+                        else "text")
                 kinds.setdefault(column, set()).add(kind)
     if n_rows == 0:
         raise DataError(f"{path} has no data rows: it needs a header row and at least one data row")
@@ -58,6 +60,9 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
 
     source, destination = Path(source), Path(destination)
     table = open_table(source)  # a pipe is read once, into memory: both passes read that copy
+    if table.parquet:
+        raise DataError(f"{source} is already a Parquet file: train from it with --stream (or rewrite its row "
+                        "groups with pyarrow if they are too large)")
     types = infer_column_types(table, chunk_rows)  # (pandas renames a repeated column name "a" to "a.1")
     dtype = {c: {"int64": "int64", "float64": "float64", "text": str}[t] for c, t in types.items()}
     arrow_type = {"int64": pa.int64(), "float64": pa.float64(), "text": pa.string()}
@@ -74,6 +79,10 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
 
     if same_file(source, destination):
         raise DataError(f"{destination} is the CSV being converted: choose another destination")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(destination, write)
+    created = make_parents(destination)
+    try:
+        atomic_write(destination, write)
+    except BaseException:
+        remove_created_parents(created)  # a failed conversion leaves no new empty folders either
+        raise
     return {"rows": counts["rows"], "columns": len(types), "row_groups": counts["row_groups"], "types": types}
