@@ -80,3 +80,19 @@ def test_micro_f1_with_no_positives_anywhere_is_zero_as_in_torchmetrics():
     task = get_task("multilabel")
     counts = task.logit_counts(torch.full((5, 3), -9.0), torch.zeros(5, 3))
     assert metric_from_counts(counts) == 0.0
+
+
+def test_labels_read_back_as_text_match_the_trained_classes():
+    # Review: a run trained on True/False refused 'True'/'False' strings ("not seen in training") while an
+    # integer run accepted '1' and '2'.
+    import pandas as pd
+
+    from torchclassify.data.labels import LabelEncoding
+
+    booleans = LabelEncoding.fit(pd.DataFrame({"y": [True, False, True]}))
+    assert booleans.encode(pd.DataFrame({"y": ["True", "false", " TRUE", True]})).tolist() == [1, 0, 1, 1]
+    integers = LabelEncoding.fit(pd.DataFrame({"y": [1, 2, 2]}))
+    assert integers.encode(pd.DataFrame({"y": ["1", 2.0, "2"]})).tolist() == [0, 1, 1]
+    words = LabelEncoding.fit(pd.DataFrame({"y": ["yes", "no"]}))
+    with pytest.raises(DataError, match="not seen in training"):
+        words.encode(pd.DataFrame({"y": ["True"]}))

@@ -91,7 +91,7 @@ class LabelEncoding:
 
 
 def _label_key(value):
-    # 1 and 1.0 and "1" read from different files should still match the trained class 1.
+    # 1 and 1.0 and "1" read from different files should still match the trained class 1; True and "True" too.
     if isinstance(value, bool):
         return ("b", value)
     if isinstance(value, (int, float)) and float(value).is_integer():
@@ -99,6 +99,8 @@ def _label_key(value):
     if isinstance(value, float):
         return ("n", value)
     text = str(value)
+    if text.strip().lower() in ("true", "false"):  # a bool class read back as text (a CSV, a string column)
+        return ("b", text.strip().lower() == "true")
     try:
         number = float(text)
         return ("n", number) if np.isfinite(number) else ("s", text)
