@@ -235,6 +235,8 @@ def test_cli_export_writes_each_format_and_refuses_in_one_line(tmp_path):
     assert into_run.returncode == 2 and len(into_run.stderr.strip().splitlines()) == 1
     device = cli_in_process("export", str(tmp_path / "run"), "--format", "onnx", "-o", "/dev/null", "--overwrite")
     assert device.returncode == 2 and "not a regular file" in device.stderr
+    misnamed = cli_in_process("export", str(tmp_path / "run"), "--format", "torch", "-o", str(tmp_path / "n.out"))
+    assert misnamed.returncode == 2 and "a --format torch file ends in .pt2" in misnamed.stderr  # review
     tc.train(data=frame, target="y", epochs=1, progress="quiet", drop=["day"], out=tmp_path / "text_run")
     refused = cli_in_process("export", str(tmp_path / "text_run"), "--format", "onnx", "-o", str(tmp_path / "t.onnx"))
     assert refused.returncode == 2

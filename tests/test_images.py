@@ -243,8 +243,8 @@ def test_predict_reads_a_table_of_paths_and_names_a_bad_input(run, digits, tmp_p
 
 @pytest.mark.parametrize("command", [["inspect"], ["export", "--format", "script"], ["export", "--format", "onnx"]])
 def test_table_only_commands_refuse_an_image_model_in_one_line(run, tmp_path, command):
-    result = cli_in_process(command[0], str(run), *command[1:], *(["-o", str(tmp_path / "x")] if len(command) > 1
-                                                                  else []))
+    named = {"script": "x.py", "onnx": "x.onnx"}.get(command[-1])
+    result = cli_in_process(command[0], str(run), *command[1:], *(["-o", str(tmp_path / named)] if named else []))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "internal error" not in result.stderr
 

@@ -27,6 +27,9 @@ def register(sub) -> None:
     export.add_argument("--trust-custom-model", action="store_true", help="allow importing a custom model class")
 
 
+SUFFIXES = {"onnx": ".onnx", "torch": ".pt2", "script": ".py"}  # what each format's readers expect
+
+
 def execute(args) -> int:
     from ..files import check_output, make_parents, remove_created_parents
     from ..run_folder import run_files
@@ -42,6 +45,9 @@ def execute(args) -> int:
             raise ConfigError(f"{path} is not a regular file: export writes files - give a file name")
         if path.exists() and not args.overwrite:
             raise ConfigError(f"{path} exists: choose another name or add --overwrite")
+    suffix = SUFFIXES[args.format]
+    if args.output.suffix.lower() != suffix:  # torch.export.load warns on any other name; tools go by it
+        raise ConfigError(f"-o {args.output}: a --format {args.format} file ends in {suffix} - name it so")
     created = make_parents(args.output)  # as predict -o does; removed again if the export fails
     try:
         written = _write(args)
