@@ -1,4 +1,5 @@
-"""The numpy toy generators draw exactly scikit-learn's rows for the same seed, so runs stay what they were."""
+"""What replaced scikit-learn on the default path draws what scikit-learn drew: the toy generators, the
+split and permutation importance give the same numbers for the same seed, so runs stay what they were."""
 
 import numpy as np
 import pytest
@@ -74,3 +75,49 @@ def test_the_numpy_split_draws_scikit_learns_split(seed):
     rest_ref, part_ref = train_test_split(idx, test_size=size, random_state=seed)
     np.testing.assert_array_equal(rest, rest_ref)
     np.testing.assert_array_equal(part, part_ref)
+
+
+def test_permutation_importance_is_scikit_learns():
+    """The report's importance: the same shuffles and figures as sklearn.inspection.permutation_importance."""
+    import pandas as pd
+    from sklearn.inspection import permutation_importance
+
+    import torchclassify as tc
+    from torchclassify import interpret
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"signal": rng.normal(size=120), "colour": rng.choice(["red", "blue", "green"], 120),
+                          "noise": rng.normal(size=120)})
+    frame["y"] = np.where(frame["signal"] + (frame["colour"] == "red") > 0.3, "yes", "no")
+    run = tc.train(data=frame, target="y", epochs=5, valid_size=0.0, test_size=0.0, seed=0)
+    X, y = frame.drop(columns="y"), frame["y"]
+    ours = interpret.permutation_importance(run.classifier, X, y, n_repeats=3, seed=4)
+
+    class Fitted:
+        def fit(self, X, y):
+            raise NotImplementedError
+
+    def scorer(_, X_, y_):
+        return -interpret.mean_loss(run.classifier, X_, y_)
+
+    reference = permutation_importance(Fitted(), X, y, scoring=scorer, n_repeats=3, random_state=4)
+    by_column = ours.set_index("column").loc[list(X.columns)]
+    np.testing.assert_allclose(by_column["importance"], reference.importances_mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(by_column["std"], reference.importances_std, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed, shape", [(0, (200, 10)), (1, (30, 3)), (2, (5, 8)), (3, (500, 2))])
+def test_the_boundary_plane_is_scikit_learns_pca(seed, shape):
+    """The decision-boundary picture's plane: PCA(2)'s components (and their signs), variance shares, mapping."""
+    from sklearn.decomposition import PCA
+
+    from torchclassify.plots._views import _Plane
+
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=shape) @ rng.normal(size=(shape[1], shape[1])) + rng.normal(size=shape[1])
+    ours, reference = _Plane(Z), PCA(n_components=2).fit(Z)
+    np.testing.assert_allclose(ours.components_, reference.components_, atol=1e-8)
+    np.testing.assert_allclose(ours.explained_variance_ratio_, reference.explained_variance_ratio_, atol=1e-10)
+    np.testing.assert_allclose(ours.transform(Z), reference.transform(Z), atol=1e-8)
+    grid = rng.normal(size=(7, 2))
+    np.testing.assert_allclose(ours.inverse_transform(grid), reference.inverse_transform(grid), atol=1e-8)

@@ -2,7 +2,7 @@
 
 They draw the same rows as scikit-learn's `make_circles`, `make_moons`, `make_blobs` and
 `make_multilabel_classification` for the same seed (the same geometry and the same draws from a
-`RandomState`, checked in tests/test_toys.py), so runs, splits and figures stay what they were, while a
+`RandomState`, checked in tests/test_sklearn_twins.py), so runs, splits and figures stay what they were, while a
 toy run no longer imports scikit-learn and the scipy under it (~0.6-0.9 s of start-up).
 """
 
