@@ -5,6 +5,10 @@ processes, `python -c "import torch"` and `train --data circles --out TMP --quie
 given (default: this checkout's src/), so that load from elsewhere hits them alike. The overhead of a
 run is its wall time less `import torch` (the median over the repeats) and less its own training time
 (the run summary's train_seconds): imports, data, evaluation, the run folder and its report.
+
+`--figures`: instead, what the report's pictures cost in this process: a circles run (30 epochs) keeps the
+report's figures, then each repeat draws all of them on the Agg canvas, and encodes them as the report does
+(PNG at 100 dpi, compress_level 1), as PNG at 72 dpi and as SVG; medians and the bytes each format takes.
 """
 
 from __future__ import annotations
@@ -28,11 +32,56 @@ def _wall(command: list[str], env: dict) -> float:
     return time.perf_counter() - started
 
 
+def figures(repeats: int) -> None:
+    """Seconds to draw and to encode the six figures of a circles run's report, per format (see --figures)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from torchclassify import pages
+    from torchclassify.cli import main as cli
+
+    kept, encode = [], pages.figure_to_data_uri
+
+    def keep(fig, format="png"):
+        kept.append(fig)
+        return encode(fig, format)
+
+    pages.figure_to_data_uri = keep
+    with tempfile.TemporaryDirectory() as tmp:
+        cli(["train", "--data", "circles", "--epochs", "30", "--out", str(Path(tmp) / "run"), "--quiet"])
+    pages.figure_to_data_uri = encode
+    ways = {"draw only": None, "png 100 dpi (the report)": {"format": "png", "dpi": 100,
+                                                            "pil_kwargs": {"compress_level": 1}},
+            "png 72 dpi": {"format": "png", "dpi": 72, "pil_kwargs": {"compress_level": 1}}, "svg": {"format": "svg"}}
+    seconds, sizes = {way: [] for way in ways}, {}
+    for _ in range(repeats):
+        for way, options in ways.items():  # interleaved: load from elsewhere hits every way alike
+            started, size = time.perf_counter(), 0
+            for fig in kept:
+                if options is None:
+                    FigureCanvasAgg(fig).draw()
+                    continue
+                buffer = io.BytesIO()
+                fig.savefig(buffer, **options)
+                size += len(buffer.getvalue())
+            seconds[way].append(time.perf_counter() - started)
+            sizes[way] = size
+    load = os.getloadavg()
+    print(f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; {len(kept)} figures; {repeats} repeats")
+    print("| way | seconds for all (median) | bytes |\n|---|---|---|")
+    for way in ways:
+        print(f"| {way} | {statistics.median(seconds[way]):.3f} | {sizes[way] or '-'} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--src", nargs="+", default=[str(HERE.parent / "src")], help="source trees to compare")
+    parser.add_argument("--figures", action="store_true", help="time the report's figures instead")
     args = parser.parse_args()
+    if args.figures:
+        return figures(args.repeats)
     torch_walls, runs = [], {src: [] for src in args.src}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
