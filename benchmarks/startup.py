@@ -96,8 +96,8 @@ def main() -> None:
             for src in args.src:
                 out = Path(tmp) / "run"
                 env = dict(os.environ, PYTHONPATH=src)
-                wall, cpu = _wall([sys.executable, "-m", "torchclassify", "train", "--data", "circles", "--out", str(out),
-                              "--overwrite", "--quiet"], env)
+                wall, cpu = _wall([sys.executable, "-m", "torchclassify", "train", "--data", "circles",
+                                   "--out", str(out), "--overwrite", "--quiet"], env)
                 summary = json.loads((out / "model.json").read_text())["info"]["summary"]
                 runs[src].append({"wall": wall, "cpu": cpu, "train": summary["train_seconds"]})
     load = os.getloadavg()

@@ -81,7 +81,8 @@ def test_multiclass_metrics_match_torchmetrics_and_sklearn(case):
     _close(m["f1_weighted"], F.multiclass_f1_score(y_proba, t, average="weighted", **kw),
            skm.f1_score(y_true, y_pred, labels=range(n_classes), average="weighted", zero_division=0))
     for name, tm, sk in (("precision", F.multiclass_precision, skm.precision_score),
-                         ("recall", F.multiclass_recall, skm.recall_score), ("f1", F.multiclass_f1_score, skm.f1_score)):
+                         ("recall", F.multiclass_recall, skm.recall_score),
+                         ("f1", F.multiclass_f1_score, skm.f1_score)):
         _close(m[f"{name}_per_class"], tm(y_proba, t, average="none", **kw),
                sk(y_true, y_pred, labels=range(n_classes), average=None, zero_division=0))
     assert m["confusion_matrix"] == skm.confusion_matrix(y_true, y_pred, labels=range(n_classes)).tolist()
@@ -109,7 +110,8 @@ def test_multilabel_metrics_match_torchmetrics_and_sklearn(case):
     y_pred = (y_proba >= np.asarray(threshold, dtype=np.float32)).astype(np.int64)
     p, t, kw = torch.from_numpy(y_pred), torch.from_numpy(y_true), {"num_labels": n_labels}
     _close(m["subset_accuracy"], skm.accuracy_score(y_true, y_pred), F.multilabel_exact_match(p, t, **kw))
-    _close(m["hamming_loss"], skm.hamming_loss(y_true, y_pred), F.multilabel_hamming_distance(p, t, average="micro", **kw))
+    _close(m["hamming_loss"], skm.hamming_loss(y_true, y_pred),
+           F.multilabel_hamming_distance(p, t, average="micro", **kw))
     for average, key in (("micro", "f1_micro"), ("macro", "f1_macro"), (None, "f1_per_label")):
         _close(m[key], skm.f1_score(y_true, y_pred, average=average, zero_division=0),
                F.multilabel_f1_score(p, t, average=average or "none", **kw))

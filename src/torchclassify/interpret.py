@@ -141,10 +141,10 @@ def permutation_importance(classifier: TrainedClassifier, X: pd.DataFrame, y, n_
     """How much the mean loss rises when one raw column's values are shuffled across the rows.
 
     Raw columns, not their one-hot or TF-IDF pieces (the classifier preprocesses each shuffled copy itself;
-    scikit-learn's permutation_importance gives the same numbers, tests/test_sklearn_twins.py). Returns columns importance (mean rise),
-    std (over the n_repeats shuffles) and n_rows (those shuffled: a seeded sample of at most max_rows, None
-    for all; each shuffle costs a forward pass over them), most important first. A column the model ignores
-    scores ~0; a negative score is noise.
+    scikit-learn's permutation_importance gives the same numbers, tests/test_sklearn_twins.py). Returns
+    columns importance (mean rise), std (over the n_repeats shuffles) and n_rows (those shuffled: a seeded
+    sample of at most max_rows, None for all; each shuffle costs a forward pass over them), most important
+    first. A column the model ignores scores ~0; a negative score is noise.
     """
     X, y = sample_rows(classifier._frame(X)[classifier.feature_columns], y, max_rows, seed)
     X = X.reset_index(drop=True)

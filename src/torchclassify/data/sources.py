@@ -1,5 +1,5 @@
-"""Where the rows come from: toy generators (numpy, `toys`), datasets that scikit-learn ships on disk, CSV/Parquet files,
-image folders (a subfolder per class) and tables of image paths.
+"""Where the rows come from: toy generators (numpy, `toys`), datasets that scikit-learn ships on disk,
+CSV/Parquet files, image folders (a subfolder per class) and tables of image paths.
 
 Every source returns a Dataset of raw features X and raw targets y; nothing here is fitted or scaled.
 """
