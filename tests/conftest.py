@@ -86,29 +86,45 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
                           text=True, timeout=timeout, env=env)
 
 
+# The measured command runs as a grandchild of a small launcher: a child exec'd straight from this worker
+# starts with the worker's own peak RSS in its ru_maxrss (Linux carries the old memory's high-water mark over
+# exec, and subprocess uses vfork), so a 1 GB test worker made a 0.5 GB report look like 1 GB.
+_PEAK_LAUNCHER = (
+    "import os, sys\n"
+    "pid = os.posix_spawn(sys.executable, [sys.executable, *sys.argv[2:]], os.environ)\n"
+    "status, usage = os.wait4(pid, 0)[1:]\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def run_cli_peak(*args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
     """Run `python -m torchclassify ARGS` and return its result with its own peak memory in MiB.
 
-    The peak comes from `os.wait4` on that one child: `RUSAGE_CHILDREN` would report the largest of every
-    child this test worker ever started, so another test's big run would be charged to this one.
+    The peak is the command's ru_maxrss from `os.wait4` in the launcher above, which spawns it from a fresh
+    small process: `RUSAGE_CHILDREN` here would report the largest of every child this worker ever started.
     """
+    import signal
     import tempfile
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen([sys.executable, "-m", "torchclassify", *args], stdout=out, stderr=err,
-                                 text=True, env=env)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.NamedTemporaryFile("r") as peak:
+        command = [sys.executable, "-m", "torchclassify", *args]
+        child = subprocess.Popen([sys.executable, "-c", _PEAK_LAUNCHER, peak.name, *command[1:]], stdout=out,
+                                 stderr=err, text=True, env=env, start_new_session=True)
         try:
-            _, status, usage = _wait4_within(child.pid, timeout)
+            _, status, _ = _wait4_within(child.pid, timeout)
         except subprocess.TimeoutExpired:
-            child.kill()
+            os.killpg(child.pid, signal.SIGKILL)  # the launcher and the command under it
             child.wait()
             raise
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        result = subprocess.CompletedProcess(child.args, child.returncode, out.read(), err.read())
-    return result, usage.ru_maxrss / 1024  # KiB on Linux
+        result = subprocess.CompletedProcess(command, child.returncode, out.read(), err.read())
+        peak_kib = int(peak.read() or 0)
+    return result, peak_kib / 1024  # KiB on Linux
 
 
 def _wait4_within(pid: int, timeout: float):

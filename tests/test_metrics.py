@@ -1,4 +1,4 @@
-"""Metrics from torchmetrics, checked against sklearn.metrics as the oracle."""
+"""The task table's metrics (metrics.py), checked against sklearn.metrics as the oracle."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Metrics for a finished model (torchmetrics, chosen by the task table), their printed tables, and the
+"""Metrics for a finished model (`metrics.py`, chosen by the task table), their printed tables, and the
 decision threshold chosen on validation rows."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from .errors import printable
+from .metrics import precision_recall_curve
 from .tasks import Task
 
 PER_CLASS_KEYS = ("precision_per_class", "recall_per_class", "f1_per_class", "f1_per_label")
@@ -32,13 +33,14 @@ def compute_metrics(task: Task, y_proba: torch.Tensor, y_true: torch.Tensor, cla
 
     y_proba: binary (n,), otherwise (n, n_classes); y_true: encoded targets of the same task.
     """
+    y_proba, y_true = y_proba.detach().float().cpu(), y_true.cpu()
     sparse = y_true.ndim == 1 and len(classes) > MAX_MATRIX_CLASSES
-    metrics = task.compute_metrics(y_proba.float(), y_true, len(classes), threshold, confusion=not sparse)
+    metrics = task.compute_metrics(y_proba, y_true, len(classes), threshold, confusion=not sparse)
     for key in PER_CLASS_KEYS:
         if key in metrics:
             metrics[key] = {str(c): v for c, v in zip(classes, metrics[key])}
     if sparse:
-        metrics.update(sparse_confusion(y_true, task.to_labels(y_proba.float(), threshold), len(classes)))
+        metrics.update(sparse_confusion(y_true, task.to_labels(y_proba, threshold), len(classes)))
     metrics["n_samples"] = int(y_true.shape[0])
     metrics["classes"] = [c if isinstance(c, (int, float, str, bool)) else str(c) for c in classes]
     return metrics
@@ -54,15 +56,14 @@ def choose_threshold(y_proba: torch.Tensor, y_true: torch.Tensor) -> float | lis
     on an imbalanced table accuracy is best at a threshold that rarely predicts the rare class, which is the
     problem `--threshold auto` is for. A label without positives in the validation rows keeps 0.5.
     """
-    from sklearn.metrics import precision_recall_curve
-
     proba, truth = y_proba.double().numpy(), y_true.numpy()
     if proba.ndim == 2:
         return [float(choose_threshold(torch.from_numpy(proba[:, j]), torch.from_numpy(truth[:, j])))
                 for j in range(proba.shape[1])]
     if truth.min() == truth.max():
         return 0.5
-    precision, recall, thresholds = precision_recall_curve(truth.astype(int), proba)
+    precision, recall, thresholds = (t.numpy() for t in precision_recall_curve(torch.from_numpy(truth.astype(int)),
+                                                                                torch.from_numpy(proba)))
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     best = thresholds[f1 == f1.max()]
     # Among equally good thresholds, the one nearest 0.5: the least surprising cut.

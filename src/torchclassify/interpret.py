@@ -64,18 +64,21 @@ def sample_rows(X: pd.DataFrame, y=None, max_rows: int | None = MAX_ROWS, seed: 
     return X.iloc[pick], (None if y is None else y.iloc[pick] if hasattr(y, "iloc") else np.asarray(y)[pick])
 
 
-class _Fitted:
-    """A trained classifier as scikit-learn's permutation_importance wants an estimator (one with `fit`)."""
-
-    def __init__(self, classifier: TrainedClassifier):
-        self.classifier = classifier
-
-    def fit(self, X, y):
-        raise NotImplementedError("already trained")
-
-
-def _neg_loss_scorer(fitted: _Fitted, X, y) -> float:
-    return -mean_loss(fitted.classifier, X, y)  # sklearn scorers: larger is better
+def _shuffled_losses(classifier: TrainedClassifier, X: pd.DataFrame, y, n_repeats: int, seed: int) -> np.ndarray:
+    """(n_columns, n_repeats) mean loss with one raw column shuffled. The shuffles are those scikit-learn's
+    permutation_importance draws (one seed for every column; each repeat reshuffles the column as it is),
+    so the figures are what they were, without importing scikit-learn and scipy into every run."""
+    column_seed = np.random.RandomState(seed).randint(np.iinfo(np.int32).max + 1)
+    losses = np.empty((X.shape[1], n_repeats))
+    for j, name in enumerate(X.columns):
+        rng, shuffled, order = np.random.RandomState(column_seed), X.copy(), np.arange(len(X))
+        for repeat in range(n_repeats):
+            rng.shuffle(order)
+            column = shuffled[name].iloc[order]
+            column.index = shuffled.index
+            shuffled[name] = column
+            losses[j, repeat] = mean_loss(classifier, shuffled, y)
+    return losses
 
 
 def top_losses(classifier: TrainedClassifier, X: pd.DataFrame, y, n: int = 10,
@@ -137,21 +140,19 @@ def permutation_importance(classifier: TrainedClassifier, X: pd.DataFrame, y, n_
                            seed: int = 0, max_rows: int | None = MAX_ROWS) -> pd.DataFrame:
     """How much the mean loss rises when one raw column's values are shuffled across the rows.
 
-    Raw columns, not their one-hot or TF-IDF pieces (scikit-learn's permutation_importance over the raw
-    frame; the classifier preprocesses each shuffled copy itself). Returns columns importance (mean rise),
-    std (over the n_repeats shuffles) and n_rows (those shuffled: a seeded sample of at most max_rows, None
-    for all; each shuffle costs a forward pass over them), most important first. A column the model ignores
-    scores ~0; a negative score is noise.
+    Raw columns, not their one-hot or TF-IDF pieces (the classifier preprocesses each shuffled copy itself;
+    scikit-learn's permutation_importance gives the same numbers, tests/test_sklearn_twins.py). Returns
+    columns importance (mean rise), std (over the n_repeats shuffles) and n_rows (those shuffled: a seeded
+    sample of at most max_rows, None for all; each shuffle costs a forward pass over them), most important
+    first. A column the model ignores scores ~0; a negative score is noise.
     """
-    from sklearn.inspection import permutation_importance as sklearn_importance
-
     X, y = sample_rows(classifier._frame(X)[classifier.feature_columns], y, max_rows, seed)
     X = X.reset_index(drop=True)
     y = y.reset_index(drop=True) if isinstance(y, (pd.Series, pd.DataFrame)) else y
     if len(X) < 2:
         raise DataError(f"permutation importance needs at least 2 rows, got {len(X)}")
-    result = sklearn_importance(_Fitted(classifier), X, y, scoring=_neg_loss_scorer, n_repeats=n_repeats, random_state=seed)
-    frame = pd.DataFrame({"column": X.columns, "importance": result.importances_mean, "std": result.importances_std,
+    rises = _shuffled_losses(classifier, X, y, n_repeats, seed) - mean_loss(classifier, X, y)  # (columns, repeats)
+    frame = pd.DataFrame({"column": X.columns, "importance": rises.mean(axis=1), "std": rises.std(axis=1),
                           "n_rows": len(X)})
     return frame.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
 

@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from . import metrics as M
 from .errors import ConfigError, DataError
 
 TASK_NAMES = ("binary", "multiclass", "multilabel")
@@ -112,11 +113,6 @@ def _balanced_pos_weight(y: torch.Tensor, n_classes: int) -> torch.Tensor:
     return torch.where(positives > 0, weights.clamp(max=100.0), torch.ones_like(weights))
 
 
-def _to_list(value: torch.Tensor) -> float | list:
-    value = value.detach().cpu()
-    return value.item() if value.ndim == 0 else value.tolist()
-
-
 def _accuracy_counts(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     # y_pred, y_true (n,) labels -> [correct, rows]
     correct = (y_pred == y_true.to(y_pred.dtype)).sum()
@@ -139,67 +135,69 @@ def metric_from_counts(counts) -> float:
 def _binary_metrics(y_proba, y_true, n_classes, threshold=0.5, confusion=True) -> dict:
     """y_proba (n,) positive-class probabilities, y_true (n,) 0/1 (1: the positive class).
 
-    precision, recall and f1 describe the positive class; the per-class lists describe both.
+    precision, recall and f1 describe the positive class; the per-class lists describe both. Rows count as
+    positive when y_proba >= threshold, the rule the classifier predicts with.
     """
-    from torchmetrics.functional import classification as F
-
-    y_true = y_true.long()
-    both_present = bool(y_true.min() != y_true.max())
-    kw = {"threshold": float(threshold)}
+    y_true = y_true.long().reshape(-1)
     y_pred = (y_proba >= float(threshold)).long()
-    per_class = {"num_classes": 2, "average": "none"}
+    matrix = M.confusion_matrix(y_true, y_pred, 2)  # (2, 2): [[TN, FP], [FN, TP]]
+    tp, fp, fn = M.class_counts(matrix)
+    per_class = M.scores_from_counts(tp, fp, fn)
+    # Ranking metrics are undefined when y_true holds one class only: report None, not a fake 0.
+    both_present = bool(y_true.numel() and y_true.min() != y_true.max())
     return {
-        "accuracy": _to_list(F.binary_accuracy(y_proba, y_true, **kw)),
-        "balanced_accuracy": _to_list(F.multiclass_accuracy(y_pred, y_true, num_classes=2, average="macro")),
-        "precision": _to_list(F.binary_precision(y_proba, y_true, **kw)),
-        "recall": _to_list(F.binary_recall(y_proba, y_true, **kw)),
-        "f1": _to_list(F.binary_f1_score(y_proba, y_true, **kw)),
-        # Ranking metrics are undefined when y_true holds one class only: report None, not a fake 0.
-        "roc_auc": _to_list(F.binary_auroc(y_proba, y_true)) if both_present else None,
-        "average_precision": _to_list(F.binary_average_precision(y_proba, y_true)) if both_present else None,
-        "precision_per_class": _to_list(F.multiclass_precision(y_pred, y_true, **per_class)),
-        "recall_per_class": _to_list(F.multiclass_recall(y_pred, y_true, **per_class)),
-        "f1_per_class": _to_list(F.multiclass_f1_score(y_pred, y_true, **per_class)),
-        "confusion_matrix": _to_list(F.binary_confusion_matrix(y_proba, y_true, **kw)),
+        "accuracy": float(M.ratio(tp.sum(), torch.tensor(y_true.numel()))),
+        "balanced_accuracy": M.macro(per_class["recall"], tp, fp, fn),
+        "precision": float(per_class["precision"][1]),
+        "recall": float(per_class["recall"][1]),
+        "f1": float(per_class["f1"][1]),
+        "roc_auc": M.roc_auc(y_true, y_proba) if both_present else None,
+        "average_precision": M.average_precision(y_true, y_proba) if both_present else None,
+        "precision_per_class": per_class["precision"].tolist(),
+        "recall_per_class": per_class["recall"].tolist(),
+        "f1_per_class": per_class["f1"].tolist(),
+        "confusion_matrix": matrix.tolist(),
     }
 
 
 def _multiclass_metrics(y_proba, y_true, n_classes, threshold=None, confusion=True) -> dict:
-    """y_proba (n, C) softmax probabilities, y_true (n,) class indices."""
-    from torchmetrics.functional import classification as F
-
-    y_true = y_true.long()
-    kw = {"num_classes": n_classes}
+    """y_proba (n, C) softmax probabilities, y_true (n,) class indices; the prediction is the argmax."""
+    y_true = y_true.long().reshape(-1)
+    matrix = M.confusion_matrix(y_true, y_proba.argmax(dim=-1), n_classes)  # (C, C), rows the true class
+    tp, fp, fn = M.class_counts(matrix)
+    per_class = M.scores_from_counts(tp, fp, fn)
     all_present = int(torch.unique(y_true).numel()) == n_classes
+    # One-vs-rest AUROC of each class's column, averaged; undefined unless every class has rows.
+    ovr = [M.roc_auc(y_true == k, y_proba[:, k]) for k in range(n_classes)] if all_present else None
     return {
-        "accuracy": _to_list(F.multiclass_accuracy(y_proba, y_true, average="micro", **kw)),
-        "balanced_accuracy": _to_list(F.multiclass_accuracy(y_proba, y_true, average="macro", **kw)),
-        "f1_macro": _to_list(F.multiclass_f1_score(y_proba, y_true, average="macro", **kw)),
-        "f1_weighted": _to_list(F.multiclass_f1_score(y_proba, y_true, average="weighted", **kw)),
-        "roc_auc_ovr": _to_list(F.multiclass_auroc(y_proba, y_true, average="macro", **kw)) if all_present else None,
-        "precision_per_class": _to_list(F.multiclass_precision(y_proba, y_true, average="none", **kw)),
-        "recall_per_class": _to_list(F.multiclass_recall(y_proba, y_true, average="none", **kw)),
-        "f1_per_class": _to_list(F.multiclass_f1_score(y_proba, y_true, average="none", **kw)),
+        "accuracy": float(M.ratio(tp.sum(), torch.tensor(y_true.numel()))),
+        "balanced_accuracy": M.macro(per_class["recall"], tp, fp, fn),
+        "f1_macro": M.macro(per_class["f1"], tp, fp, fn),
+        "f1_weighted": M.weighted(per_class["f1"], tp + fn),
+        "roc_auc_ovr": sum(ovr) / n_classes if ovr else None,
+        "precision_per_class": per_class["precision"].tolist(),
+        "recall_per_class": per_class["recall"].tolist(),
+        "f1_per_class": per_class["f1"].tolist(),
         # (confusion=False: the caller counts the nonzero cells itself; C x C is too many numbers past 100)
-        "confusion_matrix": _to_list(F.multiclass_confusion_matrix(y_proba, y_true, **kw)) if confusion else None,
+        "confusion_matrix": matrix.tolist() if confusion else None,
     }
 
 
 def _multilabel_metrics(y_proba, y_true, n_classes, threshold=0.5, confusion=True) -> dict:
     """y_proba (n, L) per-label probabilities, y_true (n, L) 0/1; threshold a float or (L,) tensor."""
-    from torchmetrics.functional import classification as F
-
     y_true = y_true.long()
-    # torchmetrics takes one scalar threshold: binarise first so per-label thresholds work too.
-    y_pred = (y_proba >= torch.as_tensor(threshold, dtype=y_proba.dtype)).long()
-    kw = {"num_labels": n_classes}
+    y_pred = (y_proba >= torch.as_tensor(threshold, dtype=y_proba.dtype)).long()  # (n, L)
+    matrices = M.multilabel_confusion(y_true, y_pred)  # (L, 2, 2): [[TN, FP], [FN, TP]] per label
+    tp, fp, fn = matrices[:, 1, 1], matrices[:, 0, 1], matrices[:, 1, 0]
+    f1 = M.scores_from_counts(tp, fp, fn)["f1"]
+    n_cells = torch.tensor(y_true.numel())
     return {
-        "subset_accuracy": _to_list(F.multilabel_exact_match(y_pred, y_true, **kw)),
-        "hamming_loss": _to_list(F.multilabel_hamming_distance(y_pred, y_true, average="micro", **kw)),
-        "f1_micro": _to_list(F.multilabel_f1_score(y_pred, y_true, average="micro", **kw)),
-        "f1_macro": _to_list(F.multilabel_f1_score(y_pred, y_true, average="macro", **kw)),
-        "f1_per_label": _to_list(F.multilabel_f1_score(y_pred, y_true, average="none", **kw)),
-        "confusion_matrix": _to_list(F.multilabel_confusion_matrix(y_pred, y_true, **kw)),
+        "subset_accuracy": float(M.ratio((y_pred == y_true).all(dim=1).sum(), torch.tensor(y_true.shape[0]))),
+        "hamming_loss": float(M.ratio(fp.sum() + fn.sum(), n_cells)),
+        "f1_micro": float(M.scores_from_counts(tp.sum(), fp.sum(), fn.sum())["f1"]),
+        "f1_macro": M.macro(f1, tp, fp, fn, multilabel=True),  # every label counts, even one never seen
+        "f1_per_label": f1.tolist(),
+        "confusion_matrix": matrices.tolist(),
     }
 
 

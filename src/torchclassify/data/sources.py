@@ -1,5 +1,5 @@
-"""Where the rows come from: toy generators, datasets that scikit-learn ships on disk, CSV/Parquet files,
-image folders (a subfolder per class) and tables of image paths.
+"""Where the rows come from: toy generators (numpy, `toys`), datasets that scikit-learn ships on disk,
+CSV/Parquet files, image folders (a subfolder per class) and tables of image paths.
 
 Every source returns a Dataset of raw features X and raw targets y; nothing here is fitted or scaled.
 """
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from . import toys
 from .images import IMAGE_COLUMN, find_images, image_column, resolve_paths
 from .tables import read_table
 
@@ -56,27 +57,20 @@ def _frame(X: np.ndarray, y: np.ndarray, name: str, description: str, label_name
 
 
 def _circles(n, noise, seed):
-    from sklearn.datasets import make_circles
-
-    X, y = make_circles(n or 1000, noise=0.03 if noise is None else noise, factor=0.8, random_state=seed)
+    X, y = toys.make_circles(n or 1000, 0.03 if noise is None else noise, factor=0.8, seed=seed)
     return _frame(X, y, "circles", "two concentric circles")
 
 
 def _moons(n, noise, seed):
-    from sklearn.datasets import make_moons
-
-    X, y = make_moons(n or 1000, noise=0.1 if noise is None else noise, random_state=seed)
+    X, y = toys.make_moons(n or 1000, 0.1 if noise is None else noise, seed=seed)
     return _frame(X, y, "moons", "two interleaving half circles")
 
 
 def _blobs(n, noise, seed):
-    from sklearn.datasets import make_blobs
-
     # The centres are fixed (those make_blobs draws with random_state=42, as in the classic tutorial) so
     # the task stays the same across seeds; the seed draws the points around them.
-    _, _, centers = make_blobs(4, n_features=2, centers=4, random_state=42, return_centers=True)
-    X, y = make_blobs(n or 1000, n_features=2, centers=centers, cluster_std=1.5 if noise is None else noise,
-                      random_state=seed)
+    centers = toys.blob_centers(4, 2, seed=42)
+    X, y = toys.make_blobs(n or 1000, centers, 1.5 if noise is None else noise, seed=seed)
     return _frame(X, y, "blobs", "four Gaussian clusters")
 
 
@@ -105,10 +99,7 @@ def _xor(n, noise, seed):
 
 
 def _multilabel(n, noise, seed):
-    from sklearn.datasets import make_multilabel_classification
-
-    X, Y = make_multilabel_classification(n or 2000, n_features=10, n_classes=5, n_labels=2,
-                                          allow_unlabeled=True, random_state=seed)
+    X, Y = toys.make_multilabel(n or 2000, n_features=10, n_classes=5, n_labels=2, seed=seed)
     return _frame(X, Y, "multilabel", "synthetic: 10 count features, 5 labels")
 
 

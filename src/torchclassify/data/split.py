@@ -1,5 +1,6 @@
-"""Train / validation / test splits: seeded and stratified, on single labels (scikit-learn) and on several 0/1
-labels (iterative stratification), so rare classes and rare labels reach every split."""
+"""Train / validation / test splits: seeded and stratified, on single labels (drawn as scikit-learn's
+`train_test_split` draws them, in numpy) and on several 0/1 labels (iterative stratification), so rare classes
+and rare labels reach every split."""
 
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ def split_indices(n_samples: int, y_codes: np.ndarray | None, valid_size: float,
     Single labels: stratification is dropped, with a warning naming the classes, when a class is too rare to
     appear in every split.
     """
-    from sklearn.model_selection import train_test_split
-
     indices = np.arange(n_samples)
     n_test = int(round(n_samples * test_size))
     n_valid = int(round(n_samples * valid_size))
@@ -48,11 +47,57 @@ def split_indices(n_samples: int, y_codes: np.ndarray | None, valid_size: float,
             if counts.min() < 2 or size < n_classes or len(idx) - size < n_classes:
                 warnings.warn(_rare_classes(strat, class_names), stacklevel=3)
                 strat = None
-        return train_test_split(idx, test_size=size, random_state=seed + seed_offset, stratify=strat)
+        rng = np.random.RandomState(seed + seed_offset)
+        return shuffled_cut(idx, size, rng) if strat is None else stratified_cut(idx, strat, size, rng)
 
     rest, test = cut(indices, n_test, 0)  # (a stratified cut keeps each class's share in both parts)
     train, valid = cut(rest, n_valid, 1)
     return np.sort(train), np.sort(valid), np.sort(test)
+
+
+def shuffled_cut(idx: np.ndarray, size: int, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, part of `size` rows) of the rows `idx`, at random; as train_test_split(idx, test_size=size)."""
+    order = rng.permutation(len(idx))
+    return idx[order[size:]], idx[order[:size]]
+
+
+def _share_out(counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of `n_draws` rows each class gives, (K,) int: its share of the rows rounded down, then one
+    more for the classes with the largest remainders (ties broken at random) until the total is n_draws."""
+    exact = counts / counts.sum() * n_draws
+    taken = np.floor(exact)
+    missing = int(n_draws - taken.sum())
+    remainder = exact - taken
+    for value in np.unique(remainder)[::-1]:
+        if missing <= 0:
+            break
+        tied = np.flatnonzero(remainder == value)
+        chosen = rng.choice(tied, size=min(len(tied), missing), replace=False)
+        taken[chosen] += 1
+        missing -= len(chosen)
+    return taken.astype(np.int64)
+
+
+def stratified_cut(idx: np.ndarray, strat: np.ndarray, size: int,
+                   rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, part of `size` rows) of the rows `idx`, each class keeping its share in both parts.
+
+    strat: (len(idx),) class of each row; every class has 2+ rows and both parts room for every class (the
+    caller checks). The same draws, in the same order, as scikit-learn's stratified train_test_split, so
+    a seed gives the split it gave before this was numpy: each part's count per class by `_share_out`, then
+    one shuffle of each class's rows (in their order in `idx`) and one of each part.
+    """
+    _, codes, counts = np.unique(strat, return_inverse=True, return_counts=True)
+    by_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
+    n_rest = _share_out(counts, len(idx) - size, rng)
+    n_part = _share_out(counts - n_rest, size, rng)
+    rest, part = [], []
+    for members, k_rest, k_part in zip(by_class, n_rest, n_part):
+        members = members[rng.permutation(len(members))]
+        rest.append(members[:k_rest])
+        part.append(members[k_rest:k_rest + k_part])
+    rest_order = rng.permutation(np.concatenate(rest))
+    return idx[rest_order], idx[rng.permutation(np.concatenate(part))]
 
 
 def iterative_cut(idx: np.ndarray, Y: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

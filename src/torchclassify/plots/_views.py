@@ -77,16 +77,45 @@ def make_view(classifier: TrainedClassifier, X_train: pd.DataFrame, features) ->
                 lambda rows: _inputs.proba(classifier, rows), n_columns=len(classifier.feature_columns))
 
 
-def _pca_view(classifier: TrainedClassifier, X_train: pd.DataFrame) -> View:
-    from sklearn.decomposition import PCA
+class _Plane:
+    """The plane of the first two principal components of (n, d) rows, as scikit-learn's PCA(2) finds it:
+    mean_ (d,), components_ (2, d) with each row's largest |loading| positive (its sign convention, so the
+    picture is not mirrored), explained_variance_ratio_ (2,). From the (d, d) covariance in float64."""
 
+    def __init__(self, Z: np.ndarray):
+        Z = np.asarray(Z, dtype=np.float64)
+        self.mean_ = Z.mean(axis=0)
+        centred = Z - self.mean_
+        variances, vectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues, vectors as columns
+        top = vectors[:, ::-1][:, :2].T  # (2, d)
+        largest = np.abs(top).argmax(axis=1)
+        self.components_ = top * np.sign(top[np.arange(2), largest])[:, None]
+        total = max(float(variances.clip(min=0).sum()), 1e-300)
+        self.explained_variance_ratio_ = variances[::-1][:2].clip(min=0) / total
+
+    def transform(self, Z: np.ndarray) -> np.ndarray:
+        return (np.asarray(Z, dtype=np.float64) - self.mean_) @ self.components_.T  # (n, d) -> (n, 2)
+
+    def inverse_transform(self, points: np.ndarray) -> np.ndarray:
+        return points @ self.components_ + self.mean_  # (m, 2) -> (m, d)
+
+
+MAX_PLANE_INPUTS = 1000  # past this many inputs the (d, d) eigen-decomposition costs seconds: sklearn's PCA
+
+
+def _pca_view(classifier: TrainedClassifier, X_train: pd.DataFrame) -> View:
     pre = classifier.preprocessor
     Z_train = pre.transform(X_train)  # (n, n_inputs)
     if Z_train.shape[1] < 2 or len(Z_train) < 2:
         raise ConfigError(f"a decision boundary is drawn on a plane: this model has {Z_train.shape[1]} input "
                           f"feature(s) and {len(Z_train)} training row(s), fewer than the two it needs - see the "
                           "other pictures (curves, confusion, roc, pr, calibration)")
-    pca = PCA(n_components=2, random_state=0).fit(Z_train)
+    if Z_train.shape[1] <= MAX_PLANE_INPUTS:
+        pca = _Plane(Z_train)
+    else:  # (randomised SVD there; importing scikit-learn is the small part of such a run)
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=0).fit(Z_train)
     ratio = pca.explained_variance_ratio_
     labels = (f"PC1 of preprocessed features ({ratio[0]:.0%} var.)",
               f"PC2 of preprocessed features ({ratio[1]:.0%} var.)")

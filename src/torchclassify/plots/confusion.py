@@ -5,12 +5,24 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
 
+from .. import metrics
 from . import _inputs, _style
 
 MAX_VALUES = 12  # beyond this many classes, numbers in the cells are unreadable: colour only
 MAX_TICKS = 25  # beyond this many classes, label every k-th class only
 MAX_CLASSES = 50  # a matrix of more classes draws the most frequent ones (metrics.json has every count)
+
+
+def _counts(y_true: np.ndarray, y_pred: np.ndarray, codes: list[int]) -> np.ndarray:
+    """(K, K) int64 counts among the classes `codes` (sorted class indices): rows whose true or predicted
+    class is not among them are left out, as they are of a picture that shows only those classes."""
+    position = np.full(max(codes[-1], int(y_true.max(initial=0)), int(y_pred.max(initial=0))) + 1, -1)
+    position[codes] = np.arange(len(codes))
+    true_at, pred_at = position[y_true], position[y_pred]
+    kept = (true_at >= 0) & (pred_at >= 0)
+    return metrics.confusion_matrix(torch.as_tensor(true_at[kept]), torch.as_tensor(pred_at[kept]), len(codes)).numpy()
 
 
 class ConfusionMatrixDisplay(_style.Display):
@@ -22,20 +34,19 @@ class ConfusionMatrixDisplay(_style.Display):
     """
 
     def __init__(self, *, y_true, y_pred, task: str, class_names: Sequence[str]):
-        from sklearn.metrics import confusion_matrix, multilabel_confusion_matrix
-
         self.y_true, self.y_pred, self.task = np.asarray(y_true), np.asarray(y_pred), task
         self.class_names = [str(c) for c in class_names]
         codes = list(range(len(self.class_names)))
         if task == "multilabel":
-            self.confusion_matrix = multilabel_confusion_matrix(self.y_true.astype(int), self.y_pred, labels=codes)
+            self.confusion_matrix = metrics.multilabel_confusion(torch.as_tensor(self.y_true.astype(np.int64)),
+                                                                 torch.as_tensor(self.y_pred)).numpy()
             self.normalised = None
         else:
             self.n_classes_all, rows = len(codes), np.bincount(self.y_true.astype(np.int64), minlength=len(codes))
             if len(codes) > MAX_CLASSES:  # the most frequent true classes only, in class order: said in the title
                 codes = sorted(np.argsort(-rows, kind="stable")[:MAX_CLASSES].tolist())
                 self.class_names = [self.class_names[k] for k in codes]
-            self.confusion_matrix = confusion_matrix(self.y_true, self.y_pred, labels=codes)
+            self.confusion_matrix = _counts(self.y_true.astype(np.int64), self.y_pred, codes)
             totals = rows[codes][:, None]  # every row of a class, also those predicted as a class not shown
             with np.errstate(invalid="ignore", divide="ignore"):  # a class absent from the split: a row of 0
                 self.normalised = np.nan_to_num(self.confusion_matrix / totals)

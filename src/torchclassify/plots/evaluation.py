@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
 
+from .. import metrics
 from . import _inputs, _style
 
 CHANCE_COLOUR = "0.45"  # the diagonal: grey that still reads on white
@@ -84,10 +86,8 @@ class RocCurveDisplay(_OneVsRestDisplay):
 
     @staticmethod
     def _curve(truth, score):
-        from sklearn.metrics import auc, roc_curve
-
-        fpr, tpr, _ = roc_curve(truth, score)
-        return (fpr, tpr), float(auc(fpr, tpr))
+        fpr, tpr, _ = metrics.roc_curve(torch.as_tensor(truth), torch.as_tensor(score))
+        return (fpr.numpy(), tpr.numpy()), metrics.auc(fpr, tpr)
 
     def _draw(self, ax, x, y, colour, label):
         ax.plot(x, y, color=colour, label=label)
@@ -108,10 +108,9 @@ class PrecisionRecallDisplay(_OneVsRestDisplay):
 
     @staticmethod
     def _curve(truth, score):
-        from sklearn.metrics import average_precision_score, precision_recall_curve
-
-        precision, recall, _ = precision_recall_curve(truth, score)
-        return (recall, precision), float(average_precision_score(truth, score))
+        precision, recall, _ = metrics.precision_recall_curve(torch.as_tensor(truth), torch.as_tensor(score))
+        return (recall.numpy(), precision.numpy()), metrics.average_precision(torch.as_tensor(truth),
+                                                                             torch.as_tensor(score))
 
     def _draw(self, ax, x, y, colour, label):
         ax.step(x, y, where="post", color=colour, label=label)

@@ -1,0 +1,125 @@
+"""Classification metrics in torch: counts, precision / recall / F1, ROC and precision-recall curves, areas.
+
+What `tasks.py` reports and the pictures draw, computed in float64 from the predictions. They follow
+torchmetrics' conventions (a ratio with nothing to count is 0.0; a macro average skips a class that is
+neither present nor predicted, multilabel excepted) and scikit-learn's curve definitions; tests/test_metrics_oracle.py
+checks every value against both. Written here because importing torchmetrics or sklearn.metrics imports
+scipy, about a second of every run's start-up.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(C, C) int64 counts, rows the true class and columns the predicted one. y_true, y_pred: (n,) in [0, C)."""
+    cells = y_true.long().reshape(-1) * n_classes + y_pred.long().reshape(-1)
+    return torch.bincount(cells, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def multilabel_confusion(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+    """(L, 2, 2) int64: each label's [[TN, FP], [FN, TP]]. y_true, y_pred: (n, L) 0/1."""
+    truth, pred = y_true.long().bool(), y_pred.long().bool()
+    tp = (truth & pred).sum(0)
+    fp = (~truth & pred).sum(0)
+    fn = (truth & ~pred).sum(0)
+    tn = truth.shape[0] - tp - fp - fn
+    return torch.stack([tn, fp, fn, tp], dim=1).reshape(-1, 2, 2)
+
+
+def ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    """numerator / denominator in float64, 0.0 where the denominator is 0 (torchmetrics' zero division)."""
+    numerator, denominator = numerator.double(), denominator.double()
+    return torch.where(denominator == 0, torch.zeros_like(numerator), numerator / denominator.clamp_min(1e-300))
+
+
+def scores_from_counts(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-class precision, recall and F1, (K,) float64 each, from (K,) counts; 0.0 where undefined."""
+    return {"precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn), "f1": ratio(2 * tp, 2 * tp + fp + fn)}
+
+
+def class_counts(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(TP, FP, FN), (C,) each, of every class of a (C, C) confusion matrix (rows true, columns predicted)."""
+    tp = matrix.diagonal()
+    return tp, matrix.sum(0) - tp, matrix.sum(1) - tp
+
+
+def macro(score: torch.Tensor, tp, fp, fn, multilabel: bool = False) -> float:
+    """The plain mean of per-class scores (K,); single-label tasks leave out the classes neither present nor
+    predicted (TP + FP + FN = 0), as torchmetrics does. 0.0 when nothing is left."""
+    keep = torch.ones_like(score, dtype=torch.bool) if multilabel else (tp + fp + fn) > 0
+    return float(ratio(score[keep].sum(), torch.tensor(int(keep.sum()))))
+
+
+def weighted(score: torch.Tensor, support: torch.Tensor) -> float:
+    """Per-class scores (K,) averaged with weights support (K,) (rows of each class); 0.0 without rows."""
+    return float(ratio((score * support.double()).sum(), support.sum()))
+
+
+def _curve_points(y_true: torch.Tensor, y_score: torch.Tensor):
+    """Cumulative (FP, TP) counts at each distinct score, from the highest down, and those scores.
+
+    Returns fps, tps (k,) float64 and thresholds (k,): a row counts as positive when its score is >= the
+    threshold. Tied scores form one point, so a curve never orders rows the scores cannot tell apart.
+    """
+    y_score = y_score.double().reshape(-1)
+    order = torch.argsort(y_score, descending=True, stable=True)
+    y_score, truth = y_score[order], y_true.reshape(-1)[order].double()
+    last = torch.cat([torch.nonzero(y_score[1:] != y_score[:-1]).reshape(-1),
+                      torch.tensor([y_score.numel() - 1])])  # the last row of each run of tied scores
+    tps = torch.cumsum(truth, 0)[last]
+    return (last + 1).double() - tps, tps, y_score[last]
+
+
+def roc_curve(y_true: torch.Tensor, y_score: torch.Tensor):
+    """(fpr, tpr, thresholds) as scikit-learn's roc_curve draws it (collinear points dropped; the first point
+    (0, 0) at threshold inf). y_true: (n,) 0/1 with both outcomes; y_score: (n,) higher means positive."""
+    fps, tps, thresholds = _curve_points(y_true, y_score)
+    if fps.numel() > 2:  # keep the ends and every corner: a point on a straight segment adds nothing
+        corner = (torch.diff(fps, n=2) != 0) | (torch.diff(tps, n=2) != 0)
+        keep = torch.cat([torch.tensor([True]), corner, torch.tensor([True])])
+        fps, tps, thresholds = fps[keep], tps[keep], thresholds[keep]
+    zero = torch.zeros(1, dtype=torch.float64)
+    fps, tps = torch.cat([zero, fps]), torch.cat([zero, tps])
+    thresholds = torch.cat([torch.tensor([float("inf")], dtype=torch.float64), thresholds])
+    return fps / fps[-1], tps / tps[-1], thresholds
+
+
+def precision_recall_curve(y_true: torch.Tensor, y_score: torch.Tensor):
+    """(precision, recall, thresholds) as scikit-learn's precision_recall_curve gives them: thresholds
+    ascending, precision and recall one longer, ending at (precision 1, recall 0). y_true (n,) 0/1."""
+    fps, tps, thresholds = _curve_points(y_true, y_score)
+    precision = ratio(tps, tps + fps)
+    recall = torch.ones_like(tps) if tps[-1] == 0 else tps / tps[-1]
+    one, zero = torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
+    return torch.cat([precision.flip(0), one]), torch.cat([recall.flip(0), zero]), thresholds.flip(0)
+
+
+def average_precision(y_true: torch.Tensor, y_score: torch.Tensor) -> float:
+    """Sum over distinct thresholds of (recall gained) x precision there: the step area under the PR curve,
+    not a trapezoid (scikit-learn's definition). y_true (n,) 0/1 with a positive; y_score (n,)."""
+    fps, tps, _ = _curve_points(y_true, y_score)
+    recall = tps / tps[-1]
+    gained = torch.diff(recall, prepend=torch.zeros(1, dtype=torch.float64))
+    return float((gained * tps / (tps + fps)).sum())
+
+
+def roc_auc(y_true: torch.Tensor, y_score: torch.Tensor) -> float:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative, ties
+    counting half (Mann-Whitney U from average ranks). y_true (n,) 0/1 with both outcomes; y_score (n,)."""
+    y_score, truth = y_score.double().reshape(-1), y_true.reshape(-1).bool()
+    sorted_scores, order = torch.sort(y_score, stable=True)
+    _, run_lengths = torch.unique_consecutive(sorted_scores, return_counts=True)
+    run_ends = torch.cumsum(run_lengths, 0).double()  # 1-based rank of each run's last row
+    ranks = torch.empty_like(y_score)
+    ranks[order] = torch.repeat_interleave(run_ends - (run_lengths - 1) / 2, run_lengths)  # tied rows share
+    n_pos = int(truth.sum())
+    n_neg = truth.numel() - n_pos
+    return float((ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auc(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Trapezoid area under the points (x, y), x monotone (a ROC curve's fpr, tpr)."""
+    x, y = x.double(), y.double()
+    return float(abs(torch.trapezoid(y, x)))
