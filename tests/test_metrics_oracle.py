@@ -27,6 +27,16 @@ def _t(values):
     return torch.as_tensor(np.asarray(values, dtype=np.float64)).float().double().numpy()
 
 
+def _balanced(y_true, y_pred) -> float:
+    """scikit-learn's balanced accuracy: mean recall over the classes y_true holds (a class only predicted
+    does not count; torchmetrics' macro recall counts it as 0 - review: 0.48 on rows of one class)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true": the case this is about
+        return skm.balanced_accuracy_score(y_true, y_pred)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_binary_metrics_match_torchmetrics_and_sklearn(case):
     rng = np.random.default_rng(case)
@@ -40,9 +50,7 @@ def test_binary_metrics_match_torchmetrics_and_sklearn(case):
     y_pred = (y_proba >= threshold).astype(np.int64)
     p, t = torch.from_numpy(y_pred), torch.from_numpy(y_true)
     _close(m["accuracy"], skm.accuracy_score(y_true, y_pred), F.binary_accuracy(p, t))
-    _close(m["balanced_accuracy"], F.multiclass_accuracy(p, t, num_classes=2, average="macro"))
-    present = np.union1d(y_true, y_pred)
-    _close(m["balanced_accuracy"], skm.recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+    _close(m["balanced_accuracy"], _balanced(y_true, y_pred))
     for name, tm, sk in (("precision", F.binary_precision, skm.precision_score),
                          ("recall", F.binary_recall, skm.recall_score), ("f1", F.binary_f1_score, skm.f1_score)):
         _close(m[name], tm(p, t), sk(y_true, y_pred, zero_division=0))
@@ -74,8 +82,7 @@ def test_multiclass_metrics_match_torchmetrics_and_sklearn(case):
     t, kw = torch.from_numpy(y_true), {"num_classes": n_classes}
     present = np.union1d(y_true, y_pred)  # the classes torchmetrics' macro average counts
     _close(m["accuracy"], skm.accuracy_score(y_true, y_pred), F.multiclass_accuracy(y_proba, t, average="micro", **kw))
-    _close(m["balanced_accuracy"], F.multiclass_accuracy(y_proba, t, average="macro", **kw),
-           skm.recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+    _close(m["balanced_accuracy"], _balanced(y_true, y_pred))
     _close(m["f1_macro"], F.multiclass_f1_score(y_proba, t, average="macro", **kw),
            skm.f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
     _close(m["f1_weighted"], F.multiclass_f1_score(y_proba, t, average="weighted", **kw),

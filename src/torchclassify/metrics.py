@@ -52,6 +52,14 @@ def macro(score: torch.Tensor, tp, fp, fn, multilabel: bool = False) -> float:
     return float(ratio(score[keep].sum(), torch.tensor(int(keep.sum()))))
 
 
+def balanced_accuracy(tp: torch.Tensor, fn: torch.Tensor) -> float:
+    """Mean recall over the classes that have rows (TP + FN > 0), from (C,) counts: scikit-learn's
+    balanced_accuracy_score. A class that is only predicted has no recall to average (torchmetrics' macro
+    recall counts it as 0, so on rows of one class it halved a perfect score). 0.0 without rows."""
+    present = (tp + fn) > 0
+    return float(ratio(ratio(tp, tp + fn)[present].sum(), torch.tensor(int(present.sum()))))
+
+
 def weighted(score: torch.Tensor, support: torch.Tensor) -> float:
     """Per-class scores (K,) averaged with weights support (K,) (rows of each class); 0.0 without rows."""
     return float(ratio((score * support.double()).sum(), support.sum()))

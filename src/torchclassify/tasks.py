@@ -147,7 +147,7 @@ def _binary_metrics(y_proba, y_true, n_classes, threshold=0.5, confusion=True) -
     both_present = bool(y_true.numel() and y_true.min() != y_true.max())
     return {
         "accuracy": float(M.ratio(tp.sum(), torch.tensor(y_true.numel()))),
-        "balanced_accuracy": M.macro(per_class["recall"], tp, fp, fn),
+        "balanced_accuracy": M.balanced_accuracy(tp, fn),
         "precision": float(per_class["precision"][1]),
         "recall": float(per_class["recall"][1]),
         "f1": float(per_class["f1"][1]),
@@ -171,7 +171,7 @@ def _multiclass_metrics(y_proba, y_true, n_classes, threshold=None, confusion=Tr
     ovr = [M.roc_auc(y_true == k, y_proba[:, k]) for k in range(n_classes)] if all_present else None
     return {
         "accuracy": float(M.ratio(tp.sum(), torch.tensor(y_true.numel()))),
-        "balanced_accuracy": M.macro(per_class["recall"], tp, fp, fn),
+        "balanced_accuracy": M.balanced_accuracy(tp, fn),
         "f1_macro": M.macro(per_class["f1"], tp, fp, fn),
         "f1_weighted": M.weighted(per_class["f1"], tp + fn),
         "roc_auc_ovr": sum(ovr) / n_classes if ovr else None,
