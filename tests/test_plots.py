@@ -510,3 +510,18 @@ def test_a_model_on_one_input_column_says_why_it_has_no_boundary():
     X, y = frame[["x"]].iloc[run.splits["train"]], frame[["y"]].iloc[run.splits["train"]]
     with pytest.raises(tc.ConfigError, match="drawn on a plane"):
         plots.plot_decision_boundary(run, X, y, resolution=10)
+
+
+def test_a_one_column_run_trains_without_a_boundary_warning_and_its_report_says_why(tmp_path):
+    # Review: every one-column run warned "report: the boundary picture could not be drawn: ConfigError".
+    import warnings
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    frame = pd.DataFrame({"x": x, "y": np.where(x > 0, "u", "d")})
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tc.train(data=str(tmp_path / "one.csv"), target="y", epochs=3, out=tmp_path / "run", progress="quiet")
+    assert not [w for w in caught if "could not be drawn" in str(w.message)]
+    assert "Not drawn: a decision boundary is drawn on a plane" in (tmp_path / "run" / "report.html").read_text()

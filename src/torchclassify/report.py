@@ -177,6 +177,8 @@ MAX_REPORT_LABELS = 3  # multilabel boundary panels in the report (one row of tw
 def _figure_html(view: RunView, kind: str, format: str, **options) -> str:
     try:
         display = draw(view, kind, **options)
+    except ConfigError as err:  # a picture this run cannot have (one input: no plane): the page says why
+        return f'<p class="muted">Not drawn: {html.escape(str(err))}</p>'
     except Exception as err:  # a picture that fails must not cost the user the rest of the report
         warnings.warn(f"report: the {kind} picture could not be drawn: {type(err).__name__}: {err}", stacklevel=2)
         return f'<p class="muted">Not drawn: {html.escape(str(err))}</p>'
