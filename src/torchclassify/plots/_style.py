@@ -12,7 +12,7 @@ import textwrap
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, printable
 
 SHADING_CMAP = "RdYlBu"  # binary / multilabel P(positive): red for the negative class, blue for the positive
 # Ten hues that stay apart from each other and all reach a WCAG contrast of at least 3:1 on white, so a
@@ -80,7 +80,7 @@ def short_name(name, width: int = 14, max_lines: int = 2) -> str:
     A longer name loses its middle, not its end ("customer_s…ment_north"): names that differ only at
     the end ("..._north", "..._south") stay apart.
     """
-    text = str(name)
+    text = printable(str(name)).replace("\n", "\\n")  # a label from the data: no control characters drawn
     lines = _wrap(text, width)
     keep = width * max_lines
     while len(lines) > max_lines and keep > 1:
