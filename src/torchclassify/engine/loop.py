@@ -297,7 +297,8 @@ def _loss_and_counts(task: Task, loss_fn: nn.Module, logits: torch.Tensor, targe
     """[mean loss of logits against targets (weighted by the rows' weights, when they have them),
     main-metric counts (2) against labels], one host sync."""
     loss = loss_fn(logits, targets) if weights is None else weighted_loss(loss_fn, logits, targets, weights)
-    return torch.cat([loss.double().reshape(1), task.logit_counts(logits, labels, threshold)]).tolist()
+    # (.item() widens the float32 loss exactly, as .double() did; three fewer ops than one cat, per epoch)
+    return [loss.item(), *task.logit_counts(logits, labels, threshold).tolist()]
 
 
 def _part_buffer(first: torch.Tensor, n_rows: int) -> torch.Tensor:
