@@ -196,3 +196,16 @@ def test_ctrl_c_gives_the_terminal_its_cursor_back():
     with pytest.raises(KeyboardInterrupt):
         tc.train(data="circles", n_samples=100, epochs=5, hidden=[4], progress="quiet", callbacks=[CtrlC(), printer])
     assert printer.progress is None and "\x1b[?25h" in terminal.getvalue()  # the bar stopped: cursor shown
+
+
+def test_evaluate_picks_a_split_the_run_has_and_names_the_missing_one(tmp_path):
+    # Review: evaluate on a run trained with --test-size 0 said "the target has no rows: the data is empty".
+    run = tmp_path / "no-test"
+    assert cli_in_process("train", "--data", "moons", "--n-samples", "200", "--epochs", "2", "--test-size", "0",
+                          "--out", str(run), "--quiet").returncode == 0
+    default = cli_in_process("evaluate", str(run))
+    assert default.returncode == 0 and "evaluated the valid split" in default.stderr and "moons:valid" in default.stdout
+    asked = cli_in_process("evaluate", str(run), "--split", "test")
+    assert asked.returncode == 2
+    assert asked.stderr.strip() == ("error: the run has no test rows (it was trained with --test-size 0): choose "
+                                    "--split valid or train, or give --data FILE with labelled rows")

@@ -189,7 +189,7 @@ def test_a_comparison_killed_mid_run_resumes_that_run(tmp_path):
 
 def test_variants_whose_folder_names_would_clash_get_their_own_folders():
     # Review: drop=ä and drop=ö both went to runs/drop=_seed=0, so the second reported the first's numbers.
-    from torchclassify.compare import run_folders
+    from torchclassify.compare_plan import run_folders
 
     plan = [{"variant": "drop=ä", "seed": 0}, {"variant": "drop=ö", "seed": 0}, {"variant": "hidden=8", "seed": 0}]
     folders = run_folders(plan)
@@ -198,3 +198,38 @@ def test_variants_whose_folder_names_would_clash_get_their_own_folders():
     assert run_folders(long)[0].endswith("_seed=0") and run_folders(long)[1].endswith("_seed=1")
     with pytest.raises(tc.ConfigError, match="listed twice"):
         run_folders([{"variant": "hidden=8", "seed": 0}, {"variant": "hidden=8", "seed": 0}])
+
+
+def test_ctrl_c_in_a_variant_says_to_rerun_the_comparison_not_that_run(tmp_path, capsys, monkeypatch):
+    # Review: Ctrl-C said "resume with: torchclassify train --resume OUT/runs/<run>", which finishes one run
+    # and leaves the comparison unfinished.
+    import torchclassify.compare as compare_module
+    from torchclassify.engine.callbacks import Callback
+
+    class InterruptAtEpoch2(Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == 2:
+                raise KeyboardInterrupt
+
+    real_train = compare_module.train
+    monkeypatch.setattr(compare_module, "train", lambda *a, **k: real_train(*a, callbacks=[InterruptAtEpoch2()], **k))
+    assert main(_compare_command(tmp_path / "cmp")) == 130
+    err = capsys.readouterr().err
+    assert "resume with: the same compare again, without --overwrite" in err and "train --resume" not in err
+
+
+@pytest.mark.parametrize("vary, message", [
+    (["class_weight", "0=2", "7=3"], "variant class_weight=7=3: --class-weight names ['7'], which are not classes"),
+    (["positive", "1", "nope"], "variant positive=nope: --positive 'nope' is not a class of the target"),
+])
+def test_a_variant_that_cannot_work_on_the_data_fails_before_any_run(tmp_path, capsys, monkeypatch, vary, message):
+    # Review: a bad data-dependent value in the last variant surfaced only after every other variant trained.
+    import torchclassify.compare as compare_module
+
+    trained = []
+    monkeypatch.setattr(compare_module, "train", lambda *a, **k: trained.append(k))
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", "moons", "--n-samples", "100", "--epochs", "2", "--vary", *vary,
+                 "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not trained and not out.exists()

@@ -298,3 +298,19 @@ def test_a_path_column_with_a_stray_cell_is_named_not_one_hot_encoded(digits, tm
     frame.to_csv(tmp_path / "mixed.csv", index=False)
     with pytest.raises(DataError, match="'notes.txt'"):
         tc.load_data(str(tmp_path / "mixed.csv"), target="label")
+
+
+def test_an_image_past_the_decompression_bomb_limit_is_refused_not_decoded(tmp_path, monkeypatch):
+    # Review: between Pillow's limit (89 M pixels) and twice it Pillow only warns, and the image was decoded
+    # in full (hundreds of MB) to be shrunk to a thumbnail. The limit is lowered here to keep the file small.
+    from PIL import Image
+
+    from torchclassify.data.images import choose_mode_and_size, decode
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    Image.new("L", (40, 40)).save(tmp_path / "big.png")  # 1,600 pixels: over the limit, under twice it
+    Image.new("L", (20, 20)).save(tmp_path / "fine.png")
+    for read in (lambda p: decode([p], 8, "L"), lambda p: choose_mode_and_size([p])):
+        with pytest.raises(DataError, match="big.png is larger than Pillow's decompression-bomb limit of 1,000"):
+            read(str(tmp_path / "big.png"))
+    assert decode([str(tmp_path / "fine.png")], 8, "L").shape == (1, 1, 8, 8)

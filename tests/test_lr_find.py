@@ -44,7 +44,7 @@ def test_the_suggestion_trains_well_on_the_built_in_datasets(source, optimizer, 
 def test_a_range_that_starts_too_high_is_refused():
     with pytest.raises(tc.TrainingError, match="start the range lower"):
         lr_find(source="moons", n_samples=200, hidden=[64, 64], optimizer="sgd", start_lr=50, end_lr=1e4)
-    with pytest.raises(tc.ConfigError, match="0 < start < end"):
+    with pytest.raises(tc.ConfigError, match="0 < --start-lr < --end-lr"):
         lr_find(source="moons", start_lr=1, end_lr=0.1)
 
 
@@ -56,4 +56,40 @@ def test_cli_writes_the_plot_and_prints_a_train_command(tmp_path, capsys):
     assert f"--lr {info['suggestion']:.3g}" in printed and "suggested learning rate" in printed
     assert (out / "lr_find.png").stat().st_size > 0 and (out / "lr_find.csv").read_text().startswith("lr,loss")
     assert main(["lr-find", "--data", "moons", "--steps", "3", "--out", str(out)]) == 2
-    assert "at least 10 steps" in capsys.readouterr().err
+    assert "takes 10 to 20,000 --steps" in capsys.readouterr().err
+
+
+def test_lr_find_refuses_to_write_over_its_data_and_impossible_ranges(tmp_path, capsys):
+    # Review: --out FOLDER holding the data as lr_find.csv replaced the data with the curve; --end-lr inf
+    # said "the loss diverged"; --steps 60000 ran for minutes in the suggestion's quadratic search.
+    import pandas as pd
+
+    data = tmp_path / "lr_find.csv"
+    pd.DataFrame({"a": range(40), "y": [0, 1] * 20}).to_csv(data, index=False)
+    before = data.read_bytes()
+    assert main(["lr-find", "--data", str(data), "--target", "y", "--out", str(tmp_path)]) == 2
+    assert "which this command reads" in capsys.readouterr().err and data.read_bytes() == before
+    assert main(["lr-find", "--data", "iris", "--end-lr", "inf", "--out", str(tmp_path / "x")]) == 2
+    assert "both finite" in capsys.readouterr().err
+    assert main(["lr-find", "--data", "iris", "--steps", "60000", "--out", str(tmp_path / "x")]) == 2
+    assert "10 to 20,000 --steps" in capsys.readouterr().err
+
+
+def test_the_suggestion_is_the_first_longest_descent_whatever_the_ties():
+    # suggest_lr's vectorised search against the plain double loop it replaced, ties included.
+    import random
+
+    def by_double_loop(losses):
+        lds, start = [1] * len(losses), list(range(len(losses)))
+        for i in range(1, len(losses)):
+            for j in range(i):
+                if losses[i] < losses[j] and lds[j] + 1 > lds[i]:
+                    lds[i], start[i] = lds[j] + 1, start[j]
+        end = max(range(len(losses)), key=lambda i: (lds[i], -i))
+        return start[end] + (end - start[end]) * 2 // 3
+
+    rng = random.Random(0)
+    for _ in range(200):
+        losses = [round(rng.random(), rng.choice([1, 3])) for _ in range(rng.randint(1, 80))]
+        lrs = [10.0 ** (k / 10) for k in range(len(losses))]
+        assert suggest_lr(lrs, losses)[0] == min(lrs[by_double_loop(losses)], lrs[losses.index(min(losses))] / 10)

@@ -209,6 +209,14 @@ def test_predict_warns_about_unusable_values_refuses_them_with_strict_and_never_
     assert out[["proba_stayed", "proba_churned"]].notna().all().all()
     strict = cli_in_process("predict", "run", "bad.csv", "--strict", "-o", "strict.csv", cwd=folder)
     assert strict.returncode == 2 and "monthly_charges: 1" in strict.stderr and not (folder / "strict.csv").exists()
+    # Review: to standard output, --strict printed the rows of the chunks before the refused one.
+    rows.iloc[[1, 2, 0]].to_csv(folder / "bad_last.csv", index=False)
+    strict = cli_in_process("predict", "run", "bad_last.csv", "--strict", "--chunk-rows", "1", cwd=folder)
+    assert strict.returncode == 2 and "monthly_charges: 1" in strict.stderr and strict.stdout == ""
+    # Review: --keep of a column named like an output column replaced the prediction with the input's values.
+    rows.assign(status="truth").to_csv(folder / "labelled.csv", index=False)
+    clash = cli_in_process("predict", "run", "labelled.csv", "--keep", "status", cwd=folder)
+    assert clash.returncode == 2 and "--keep status: the output has its own column of that name" in clash.stderr
     clf = tc.load(folder / "run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -229,3 +237,21 @@ def test_evaluate_scores_the_test_split_by_default_and_warns_about_training_rows
     assert part.returncode == 0 and "were in the run's training split" in part.stderr
     refused = cli_in_process("evaluate", "run", "--data", "part.csv", "--split", "test", cwd=folder)
     assert refused.returncode == 2 and "--split" in refused.stderr
+
+
+def test_control_characters_in_labels_and_messages_reach_the_terminal_escaped(tmp_path):
+    # Review: a class named "ok\x1b[2J..." cleared the terminal when train printed its per-class table.
+    from torchclassify.errors import printable
+
+    assert printable("a\x1b[2J\x07\u202eb\n\tc é") == "a\\x1b[2J\\x07\\u202eb\n\tc é"
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    pd.DataFrame({"x": x, "y": np.where(x > 0, "ok\x1b[2Jred", "bell\x07")}).to_csv(tmp_path / "t.csv", index=False)
+    result = cli_in_process("train", "--data", str(tmp_path / "t.csv"), "--target", "y", "--epochs", "2",
+                            "--out", str(tmp_path / "r"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "ok\\x1b[2Jred" in result.stdout and "bell\\x07" in result.stdout
+    assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stdout + result.stderr
+    missing = cli_in_process("train", "--data", str(tmp_path / "t.csv"), "--target", "\x1b[31mnope",
+                             "--out", str(tmp_path / "q"))
+    assert missing.returncode == 2 and "\x1b" not in missing.stderr and "\\x1b[31mnope" in missing.stderr

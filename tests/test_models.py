@@ -83,3 +83,19 @@ def test_custom_module(tmp_path, monkeypatch):
 def test_bad_custom_module(spec, message):
     with pytest.raises(ConfigError, match=message):
         make_model(ModelConfig(custom=spec), 2, 1)
+
+
+def test_a_network_too_big_for_the_free_memory_is_refused_before_it_is_built(monkeypatch, tmp_path):
+    # Review: --hidden 65536,65536 allocated 17 GB of weights and the process was OOM-killed with no message.
+    from torchclassify.engine import budget
+
+    assert budget.mlp_parameters(5, [16, 8], 3) == count_parameters(make_model(
+        ModelConfig(hidden=(16, 8), recipe="mlp"), 5, 3))
+    monkeypatch.setattr(budget, "available_bytes", lambda device: 2**30)  # 1 GiB free, whatever the machine
+    built = []
+    monkeypatch.setattr("torchclassify.workflow.training.make_model", lambda *a, **k: built.append(a))
+    config = tc.make_config(source="moons", n_samples=100, hidden=(20_000, 20_000), epochs=1)
+    with pytest.raises(ConfigError, match=r"--hidden 20000,20000 on 2 inputs makes 400 million parameters: "
+                                          r"training them needs at least 6\.0 GiB .* has 1\.0 GiB free"):
+        tc.train(config, out=tmp_path / "run", progress="quiet")
+    assert not built and not list(tmp_path.iterdir())  # no run folder, no .partial

@@ -229,6 +229,10 @@ def test_named_features_hold_the_others_at_typical_values(table_run):
         plots.plot_decision_boundary(run, X, y, features=["a", "colour"])
     with pytest.raises(tc.ConfigError, match="unknown feature"):
         plots.plot_decision_boundary(run, X, y, features=["a", "zz"])
+    with pytest.raises(tc.ConfigError, match="two different feature columns"):  # review: a,a was drawn
+        plots.plot_decision_boundary(run, X, y, features=["a", "a"])
+    with pytest.raises(tc.ConfigError, match="multilabel run's labels; this run is"):  # review: was ignored
+        plots.plot_decision_boundary(run, X, y, features=["a", "b"], labels=["x"])
 
 
 def test_bare_module_on_tensors():

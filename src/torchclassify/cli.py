@@ -17,7 +17,7 @@ import warnings
 
 from . import __version__
 from .commands import COMMAND_MODULES
-from .errors import TorchClassifyError
+from .errors import TorchClassifyError, printable
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -99,14 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         if isinstance(err, TorchClassifyError):
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {printable(str(err))}", file=sys.stderr)
             return EXIT_BAD_INPUT
         if isinstance(err, OSError) and err.errno in _USER_ERRNOS:
             where = f" {err.filename}" if err.filename else ""
             verb = "write" if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG) else "use"
-            print(f"error: cannot {verb}{where}: {err.strerror or err}", file=sys.stderr)
+            print(printable(f"error: cannot {verb}{where}: {err.strerror or err}"), file=sys.stderr)
             return EXIT_BAD_INPUT
-        print(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback, and please "
+        print(f"internal error: {type(err).__name__}: {printable(str(err))} (rerun with --debug for the traceback, and please "
               "report it)", file=sys.stderr)
         return 1
 
@@ -125,7 +125,7 @@ def _unknown_message(unknown: list[str], parser: argparse.ArgumentParser) -> str
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {printable(str(message))}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .compare_plan import PLAN, check_continuation, finished, finished_run
-from .config import SETTINGS, check_value, format_setting, make_config, parse_setting, setting_name, spec
+from .compare_plan import (
+    PLAN,
+    check_continuation,
+    check_variants_on_data,
+    finished,
+    finished_run,
+    run_folders,
+    variant_name,
+)
+from .config import SETTINGS, check_value, make_config, parse_setting, setting_name, spec
 from .diagnose import diagnose_error
 from .errors import ConfigError, DataError, TrainingError
 from .files import atomic_write, clean_for_json, read_bytes, to_json_text
@@ -28,6 +35,8 @@ from .tracking import ParentRun, make_tracking
 from .workflow import train
 
 LINK = ":"  # "optimizer:lr" varies several settings together: values "sgd:0.1"
+# What Ctrl-C in a variant's run tells the user: the comparison goes on, not that one run.
+CONTINUE = "the same compare again, without --overwrite (its finished runs are reused, this one resumed)"
 COMPARISON_FILES = ("ranking.csv", "runs.csv", "comparison.json", "curves.png", "compare.html")
 
 
@@ -137,31 +146,6 @@ def seed_list(seeds: int | list[int] | None, first: int) -> list[int]:
     raise ConfigError(f"seeds must be a count or a list of whole numbers, got {seeds!r}")
 
 
-def variant_name(variant: dict[str, Any]) -> str:
-    """A short readable label, also the folder name: "hidden=none optimizer=sgd lr=0.1"."""
-    if not variant:
-        return "base"
-    return " ".join(f"{k}={format_setting(v)}" for k, v in variant.items())
-
-
-def _folder(name: str, seed: int) -> str:
-    """The run folder's name: the variant in safe characters (cut at 100), then its seed, always kept."""
-    safe = re.sub(r"[^A-Za-z0-9.,=+-]+", "_", name.replace(" ", "_")).strip("_")[:100] or "run"
-    return f"{safe}_seed={seed}"
-
-
-def run_folders(plan: list[dict]) -> list[str]:
-    """One folder name per planned run, unique: names that differ only in characters a folder name cannot
-    hold (drop=ä, drop=ö) get their place in the plan appended. A run listed twice is refused."""
-    seen = set()
-    for p in plan:
-        if (p["variant"], p["seed"]) in seen:
-            raise ConfigError(f"the variant {p['variant']} (seed {p['seed']}) is listed twice: give each once")
-        seen.add((p["variant"], p["seed"]))
-    names = [_folder(p["variant"], p["seed"]) for p in plan]
-    return [f"{n}-{i + 1}" if names.count(n) > 1 else n for i, n in enumerate(names)]
-
-
 def compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None = None, out="runs/compare",
             overwrite: bool = False, progress: str = "quiet", data=None, log=None, track=None,
             tracking_uri: str | None = None) -> Comparison:
@@ -200,6 +184,7 @@ def _compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None, o
     plan = [{"variant": variant_name(v), "seed": seed, "config": c.to_dict()} for v, seed, c in configs]
     folders = run_folders(plan)
     continuing = check_continuation(out, plan, overwrite)
+    check_variants_on_data([(variant_name(v), config) for v, _, config in configs], data)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     atomic_write(out / PLAN, to_json_text(clean_for_json(plan)))
     result = Comparison(out, "")
@@ -216,9 +201,10 @@ def _compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None, o
                 run = finished_run(run_dir)
                 result.n_reused += 1
             elif continuing and partial_path(run_dir).is_dir():  # killed while training: continue it
-                run = train(data=data, resume=run_dir, progress=progress, track=track)
+                run = train(data=data, resume=run_dir, progress=progress, track=track, continue_with=CONTINUE)
             else:
-                run = train(config, data=data, out=run_dir, overwrite=overwrite, progress=progress, track=track)
+                run = train(config, data=data, out=run_dir, overwrite=overwrite, progress=progress, track=track,
+                            continue_with=CONTINUE)
         except TrainingError as err:
             row.update(status="diverged", metrics={}, history=[], diagnosis=diagnose_error(str(err), config),
                        error=str(err), run_dir=None)

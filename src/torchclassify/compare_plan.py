@@ -1,13 +1,18 @@
 """A comparison's plan (OUT/plan.json: each run's variant, seed and settings) and what continuing one needs:
-whether OUT holds the same comparison, which run folders are finished, and their results read back checked."""
+whether OUT holds the same comparison, which run folders are finished, and their results read back checked;
+and each planned run's name and folder."""
 
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
-from .errors import ConfigError, ModelFileError
+from .config import format_setting
+from .errors import ConfigError, ModelFileError, TorchClassifyError
 from .files import clean_for_json, read_json, to_json_text
 from .run_folder import read_history, read_metrics
 
@@ -42,3 +47,59 @@ def finished_run(run_dir: Path) -> SimpleNamespace:
     if not isinstance(summary, dict) or "task" not in summary:
         raise ModelFileError(f"{run_dir} is not a finished torchclassify run: move it away or pass --overwrite")
     return SimpleNamespace(metrics=read_metrics(run_dir), history=read_history(run_dir), summary=summary)
+
+
+def variant_name(variant: dict[str, Any]) -> str:
+    """A short readable label, also the folder name: "hidden=none optimizer=sgd lr=0.1"."""
+    if not variant:
+        return "base"
+    return " ".join(f"{k}={format_setting(v)}" for k, v in variant.items())
+
+
+def _folder(name: str, seed: int) -> str:
+    """The run folder's name: the variant in safe characters (cut at 100), then its seed, always kept."""
+    safe = re.sub(r"[^A-Za-z0-9.,=+-]+", "_", name.replace(" ", "_")).strip("_")[:100] or "run"
+    return f"{safe}_seed={seed}"
+
+
+def run_folders(plan: list[dict]) -> list[str]:
+    """One folder name per planned run, unique: names that differ only in characters a folder name cannot
+    hold (drop=ä, drop=ö) get their place in the plan appended. A run listed twice is refused."""
+    seen = set()
+    for p in plan:
+        if (p["variant"], p["seed"]) in seen:
+            raise ConfigError(f"the variant {p['variant']} (seed {p['seed']}) is listed twice: give each once")
+        seen.add((p["variant"], p["seed"]))
+    names = [_folder(p["variant"], p["seed"]) for p in plan]
+    return [f"{n}-{i + 1}" if names.count(n) > 1 else n for i, n in enumerate(names)]
+
+
+def check_variants_on_data(named: list[tuple[str, Any]], data=None) -> None:
+    """Fail before the first run when a variant's data settings cannot work: each distinct data section
+    (--vary target, positive, drop, ...) is prepared once, and each --class-weight mapping checked against
+    its classes. Without it a bad value in the last variant surfaced after every other variant had trained.
+
+    named: (variant name, RunConfig) per planned run. A comparison on one data section with no class-weight
+    mappings is left to its first run (which checks the same things); streamed sections are left to their runs.
+    """
+    from .data.prepare import prepare
+    from .workflow.training import class_weight_list
+
+    sections: dict[str, list] = {}
+    for name, config in named:
+        sections.setdefault(to_json_text(clean_for_json(config.to_dict()["data"])), []).append((name, config))
+    mapped = any(isinstance(config.train.class_weight, dict) for _, config in named)
+    if len(sections) < 2 and not mapped:
+        return
+    for same_data in sections.values():
+        name, first = same_data[0]
+        if first.data.stream:
+            continue
+        try:
+            with warnings.catch_warnings():  # the run itself says them, once
+                warnings.simplefilter("ignore")
+                labels = prepare(first, data).labels
+            for name, config in same_data:
+                class_weight_list(labels, config.train)
+        except TorchClassifyError as err:
+            raise type(err)(f"variant {name}: {err}") from None

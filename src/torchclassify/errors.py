@@ -22,3 +22,17 @@ class ModelFileError(TorchClassifyError):
 
 class TrainingError(TorchClassifyError):
     """Training cannot go on (e.g. the loss became NaN); the message names the likely cause."""
+
+
+def printable(text: str) -> str:
+    """text with control and format characters (escape sequences, bells, bidi overrides) shown escaped.
+
+    Class names, column names and file names come from the user's data: printed raw, "\\x1b[2J" would clear
+    the terminal. Newlines and tabs are kept, so multi-line tables stay tables.
+    """
+    import unicodedata
+
+    if text.isprintable():
+        return text
+    return "".join(ch if ch in "\n\t" or ch.isprintable() or unicodedata.category(ch) not in ("Cc", "Cf")
+                   else ch.encode("unicode_escape").decode("ascii") for ch in text)

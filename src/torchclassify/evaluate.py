@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .errors import printable
 from .tasks import Task
 
 PER_CLASS_KEYS = ("precision_per_class", "recall_per_class", "f1_per_class", "f1_per_label")
@@ -99,11 +100,12 @@ def _per_class_table(metrics: dict) -> str:
     if not keys:
         return ""
     classes = list(metrics[keys[0]])
-    width = max(len(c) for c in classes + ["class"])
+    shown = {name: printable(name) for name in classes}  # escaped before the width is measured
+    width = max(len(c) for c in [*shown.values(), "class"])
     short = {k: k.replace("_per_class", "").replace("_per_label", "") for k in keys}
     lines = [f"  {'class':<{width}}  " + "  ".join(f"{short[k]:>9}" for k in keys)]
     for name in classes[:50]:
-        lines.append(f"  {name:<{width}}  " + "  ".join(f"{metrics[k][name]:>9.4f}" for k in keys))
+        lines.append(f"  {shown[name]:<{width}}  " + "  ".join(f"{metrics[k][name]:>9.4f}" for k in keys))
     if len(classes) > 50:
         lines.append(f"  ... {len(classes) - 50} more in metrics.json")
     return "\n".join(lines)

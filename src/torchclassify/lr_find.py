@@ -43,6 +43,9 @@ class LRFinderResult:
                 "losses": self.losses, "raw_losses": self.raw_losses, **self.info}
 
 
+MAX_STEPS = 20_000  # one batch each; the suggestion's search is quadratic in the steps (~0.5 s here)
+
+
 def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 10.0, n_steps: int = 200,
             beta: float = 0.9, diverge: float = 4.0, **settings) -> LRFinderResult:
     """Run the range test with the config's data, model, optimizer and batch size.
@@ -52,10 +55,10 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
     training split. Stops early once the smoothed loss exceeds `diverge` times its best.
     beta: smoothing of the loss curve (exponential moving average, bias-corrected).
     """
-    if not 0 < start_lr < end_lr:
-        raise ConfigError(f"the range needs 0 < start < end, got {start_lr:g}..{end_lr:g}")
-    if n_steps < 10:
-        raise ConfigError(f"the range test needs at least 10 steps, got {n_steps}")
+    if not (0 < start_lr < end_lr and math.isfinite(end_lr)):
+        raise ConfigError(f"the range needs 0 < --start-lr < --end-lr, both finite, got {start_lr:g}..{end_lr:g}")
+    if not 10 <= n_steps <= MAX_STEPS:
+        raise ConfigError(f"the range test takes 10 to {MAX_STEPS:,} --steps, got {n_steps}")
     if isinstance(data, str):
         settings["source"], data = data, None
     config = make_config(config, **settings)
@@ -126,16 +129,21 @@ def suggest_lr(lrs: list[float], losses: list[float]) -> tuple[float, float]:
     subsequence), and a point 2/3 of the way down it - steep descent, well before the minimum. Capped
     at a tenth of the rate of the lowest loss: beyond that the loss is about to blow up.
     """
-    n = len(losses)
-    i_min = min(range(n), key=losses.__getitem__)
-    # lds[i]: length of the longest strictly decreasing sequence ending at i; start[i]: where it begins.
-    lds, start = [1] * n, list(range(n))
+    import numpy as np
+
+    values = np.asarray(losses, dtype=np.float64)
+    n = len(values)
+    i_min = int(np.argmin(values))
+    # lds[i]: length of the longest strictly decreasing sequence ending at i; start[i]: where it begins (that
+    # of the first earlier step giving the longest). Each step is one vector operation over those before it.
+    lds, start = np.ones(n, dtype=np.int64), np.arange(n)
     for i in range(1, n):
-        for j in range(i):
-            if losses[i] < losses[j] and lds[j] + 1 > lds[i]:
-                lds[i], start[i] = lds[j] + 1, start[j]
-    end = max(range(n), key=lambda i: (lds[i], -i))
-    first = start[end]
+        before = np.where(values[:i] > values[i], lds[:i], 0)
+        j = int(np.argmax(before))  # the first of the longest
+        if before[j]:
+            lds[i], start[i] = before[j] + 1, start[j]
+    end = int(np.argmax(lds))  # the first step ending a longest run
+    first = int(start[end])
     idx = first + (end - first) * 2 // 3
     lr_min_loss = lrs[i_min]
     return min(lrs[idx], lr_min_loss / 10), lr_min_loss

@@ -30,6 +30,7 @@ from .tune_study import (
     DEFAULT_HEARTBEAT,
     BestLock,
     check_heartbeat,
+    check_same_space,
     fail_dead_trials,
     finish_study,
     mark_worker,
@@ -37,6 +38,7 @@ from .tune_study import (
     open_study,
     optimize,
     retrained_trial,
+    space_distributions,
 )
 from .tune_summary import history_figure, study_summary, to_settings, tune_html
 from .workflow import train
@@ -161,14 +163,16 @@ def _parse_spec(name: str, spec: str):
 
 def suggest(trial, space: dict[str, Any]) -> dict[str, Any]:
     """One value per searched setting, drawn by the trial's sampler."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
     params = {}
-    for name, spec in space.items():
-        if "choices" in spec:
-            params[name] = trial.suggest_categorical(name, spec["choices"])
-        elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
-            params[name] = trial.suggest_int(name, spec["low"], spec["high"], log=spec.get("log", False))
+    for name, drawn in space_distributions(space).items():  # one source for the study check and the draw
+        if isinstance(drawn, CategoricalDistribution):
+            params[name] = trial.suggest_categorical(name, drawn.choices)
+        elif isinstance(drawn, IntDistribution):
+            params[name] = trial.suggest_int(name, drawn.low, drawn.high, log=drawn.log)
         else:
-            params[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]), log=spec.get("log", False))
+            params[name] = trial.suggest_float(name, drawn.low, drawn.high, log=drawn.log)
     return params
 
 
@@ -195,6 +199,8 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {n_trials}")
     check_heartbeat(heartbeat)
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):  # NaN too
+        raise ConfigError(f"--timeout must be a number of seconds above 0, got {timeout!r}")
     tracking = make_tracking(track, tracking_uri)
     if isinstance(space, tuple):
         space, fixed = space
@@ -211,6 +217,7 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     created = [p for p in (out, *out.parents) if not p.exists()]
     try:
         study = open_study(storage, study_name, out, sampler_seed=sampler_seed, heartbeat=heartbeat)
+        check_same_space(study, space)
     except BaseException:
         remove_created_parents(created)
         raise

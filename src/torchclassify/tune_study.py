@@ -122,6 +122,50 @@ def needs_defaults(study) -> bool:
     return finished and not any(t.user_attrs.get("defaults") and t.state in counted for t in trials)
 
 
+def check_same_space(study, space: dict) -> None:
+    """Refuse a space whose distributions clash with those the study's trials already used (a setting
+    searched on another scale or over other choices): Optuna would fail in the middle of the first trial.
+
+    space: {name: {"choices": [...]} | {"low", "high", "log"}}, as tune.suggest reads it.
+    """
+    from optuna.distributions import check_distribution_compatibility
+
+    wanted = space_distributions(space)
+    for trial in study.get_trials(deepcopy=False):
+        for name, used in trial.distributions.items():
+            if name not in wanted:
+                continue
+            try:
+                check_distribution_compatibility(used, wanted.pop(name))
+            except ValueError:
+                raise ConfigError(
+                    f"the study {study.study_name!r} already searched {name} over {_shown_distribution(used)}; "
+                    f"this --space gives {_shown_distribution(space_distributions({name: space[name]})[name])}: "
+                    "give the same --space as its other workers, or start a new study (another --out or "
+                    "--study-name)") from None
+
+
+def space_distributions(space: dict) -> dict:
+    """The Optuna distribution each searched setting is drawn from (what tune.suggest asks the trial for)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    found = {}
+    for name, spec in space.items():
+        if "choices" in spec:
+            found[name] = CategoricalDistribution(spec["choices"])
+        elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
+            found[name] = IntDistribution(spec["low"], spec["high"], log=spec.get("log", False))
+        else:
+            found[name] = FloatDistribution(float(spec["low"]), float(spec["high"]), log=spec.get("log", False))
+    return found
+
+
+def _shown_distribution(distribution) -> str:
+    if hasattr(distribution, "choices"):
+        return "|".join(str(choice) for choice in distribution.choices)
+    return f"{distribution.low:g}..{distribution.high:g}" + (":log" if distribution.log else "")
+
+
 def fail_dead_trials(study) -> list[int]:
     """Fail the stale trials (Optuna's heartbeat check) and the running trials of this machine whose process
     no longer exists; each is enqueued again once. Returns the numbers of the trials failed here."""

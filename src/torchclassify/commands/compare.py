@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config import make_config, setting_name
-from ..errors import ConfigError
+from ..errors import ConfigError, printable
 from .common import (
     add_config_argument,
     add_setting_arguments,
@@ -77,6 +77,6 @@ def execute(args) -> int:
     result = compare(base, variants, seeds=seeds, out=args.out, overwrite=args.overwrite,
                      progress="auto" if args.progress and not args.quiet else "quiet", log=log,
                      **tracking_options(args))
-    print(ranking_text(result))
+    print(printable(ranking_text(result)))
     print(f"\ncomparison: {result.out}  (ranking.csv, runs.csv, curves.png, compare.html; runs in {result.out / 'runs'})")
     return 0

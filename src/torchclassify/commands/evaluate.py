@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, printable
 
 SPLITS = ("test", "valid", "train", "all")
 
@@ -37,7 +37,7 @@ def execute(args) -> int:
     if source is None:
         raise ConfigError(f"{args.run} has no config.json naming its data: give --data FILE")
     if _is_own(source, own):
-        split = args.split or "test"
+        split = _own_split(args.split, config)
         if config.data.stream:
             metrics, n_rows = evaluate_streamed_split(classifier, config, split)
         else:
@@ -62,8 +62,23 @@ def execute(args) -> int:
             target = ",".join(map(str, classifier.classes))
         metrics = evaluate_file(classifier, Path(source), target, args.run, quiet=args.quiet)
         name = Path(source).name
-    print(format_metrics({name: metrics}))
+    print(printable(format_metrics({name: metrics})))
     return 0
+
+
+def _own_split(asked: str | None, config) -> str:
+    """The split of the run's own rows to score: the one asked for, else test, else validation; a split the
+    run was trained without is a clear error rather than "the data is empty"."""
+    from ..errors import DataError
+
+    sizes = {"test": config.data.test_size, "valid": config.data.valid_size}
+    split = asked or ("test" if sizes["test"] > 0 or sizes["valid"] == 0 else "valid")
+    if sizes.get(split, 1) == 0:
+        flag = "--test-size" if split == "test" else "--valid-size"
+        others = " or ".join(s for s in ("test", "valid", "train") if sizes.get(s, 1) > 0 and s != split)
+        raise DataError(f"the run has no {split} rows (it was trained with {flag} 0): choose --split {others}, "
+                        "or give --data FILE with labelled rows")
+    return split
 
 
 def evaluate_streamed_split(classifier, config, split: str) -> tuple[dict, int]:

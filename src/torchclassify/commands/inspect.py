@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 def execute(args) -> int:
     from ..classifier import load_model
-    from ..errors import ConfigError, DataError
+    from ..errors import ConfigError, DataError, printable
     from ..files import check_output, make_parents, write_json
     from ..interpret import interpret
     from ..report import RunView
@@ -67,7 +67,7 @@ def execute(args) -> int:
                        n_repeats=args.repeats, row=args.row, seed=args.seed)
     if note and not args.quiet:
         print(f"note: {note}", file=sys.stderr)
-    print(text(result))
+    print(printable(text(result)))
     if args.output is not None:
         created = make_parents(args.output)
         try:

@@ -12,6 +12,9 @@ NOT_USED = ("lr", "epochs", "early_stopping", "patience", "schedule", "threshold
             "augment", "augment_strength", "amp", "compile", "backward", "stream", "chunk_rows")
 
 
+OUTPUTS = ("lr_find.csv", "lr_find.json", "lr_find.png")
+
+
 def register(sub) -> None:
     parser = sub.add_parser(
         "lr-find", help="learning-rate range test: plot the loss against the rate and suggest --lr",
@@ -32,12 +35,17 @@ def register(sub) -> None:
 def execute(args) -> int:
     import pandas as pd
 
-    from ..files import atomic_write, write_json
+    from ..errors import ConfigError
+    from ..files import atomic_write, check_output, write_json
     from ..lr_find import lr_find, lr_find_figure
 
     config = config_from_args(args)
-    result = lr_find(config, start_lr=args.start_lr, end_lr=args.end_lr, n_steps=args.steps)
     out = args.out or Path("runs") / f"{Path(config.data.source).stem}-lr-find"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a folder for lr_find.png, lr_find.csv and lr_find.json")
+    for name in OUTPUTS:  # before the test runs: its files must never replace the data it reads
+        check_output(out / name, ConfigError, "--out", inputs=[config.data.source])
+    result = lr_find(config, start_lr=args.start_lr, end_lr=args.end_lr, n_steps=args.steps)
     out.mkdir(parents=True, exist_ok=True)
     curve = pd.DataFrame({"lr": result.lrs, "loss": result.raw_losses, "smoothed_loss": result.losses})
     atomic_write(out / "lr_find.csv", curve.to_csv(index=False))

@@ -71,7 +71,15 @@ def execute(args) -> int:
         return n_rows
 
     if args.output is None:
-        write(sys.stdout)
+        out = _Escaped(sys.stdout) if sys.stdout.isatty() else sys.stdout  # a pipe gets the labels as they are
+        if args.strict:  # all or nothing: a refused value in a later chunk must not follow printed rows
+            import io
+
+            buffer = io.StringIO()
+            write(buffer)
+            out.write(buffer.getvalue())
+        else:
+            write(out)
         _warn_unusable(unusable)
         return 0
     written = []
@@ -157,6 +165,21 @@ def prediction_table(classifier, rows, target: str, proba: bool, keep: list[str]
         probabilities.columns = [f"proba_{c}" for c in probabilities.columns]
         result = pd.concat([result, probabilities], axis=1)
     if keep:
-        kept = rows[keep].reset_index(drop=True)
-        result = pd.concat([kept, result.drop(columns=[c for c in keep if c in result.columns])], axis=1)
+        clash = [c for c in keep if c in result.columns]
+        if clash:  # the input's column would replace the model's output of the same name
+            raise DataError(f"--keep {', '.join(map(str, clash))}: the output has its own column of that name (the "
+                            "prediction); rename the input column, or score labelled rows with `torchclassify evaluate`")
+        result = pd.concat([rows[keep].reset_index(drop=True), result], axis=1)
     return result
+
+
+class _Escaped:
+    """A terminal as a file whose writes show control characters escaped (labels come from the data)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        from ..errors import printable
+
+        return self.stream.write(printable(text))

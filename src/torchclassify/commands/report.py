@@ -17,7 +17,7 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..errors import ConfigError
+    from ..errors import ConfigError, printable
     from ..files import check_output, make_parents
     from ..report import RunView, write_report
     from ..run_folder import remove_created_parents, run_files
@@ -33,6 +33,6 @@ def execute(args) -> int:
         remove_created_parents(created)
         raise
     if view.data_note:
-        print(f"note: {view.data_note}")
-    print(output)
+        print(printable(f"note: {view.data_note}"))
+    print(printable(str(output)))
     return 0

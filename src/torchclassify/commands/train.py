@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import flag_of
-from ..errors import ConfigError
+from ..errors import ConfigError, printable
 from .common import (
     add_config_argument,
     add_setting_arguments,
@@ -53,7 +53,7 @@ def execute(args) -> int:
                         checkpoint_every=args.checkpoint_every, **tracking_options(args))
     except KeyboardInterrupt:
         return 130  # the library has said where the best model is and how to resume
-    print(report_text(run))
+    print(printable(report_text(run)))
     return 0
 
 

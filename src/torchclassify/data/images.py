@@ -100,7 +100,10 @@ def decode(paths, size: int, mode: str) -> np.ndarray:
         except FileNotFoundError:
             raise DataError(f"image {path} does not exist: check the path (CSV paths are relative to the CSV's "
                             "folder)") from None
-        except (OSError, ValueError, Image.DecompressionBombError) as err:
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+            raise DataError(f"{path} is larger than Pillow's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS:,} "
+                            "pixels: shrink it before training on it") from None
+        except (OSError, ValueError) as err:
             raise DataError(f"{path} is not an image Pillow can read ({type(err).__name__}: {str(err)[:120]}): "
                             "remove or replace the file") from None
         out[i] = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
@@ -109,7 +112,9 @@ def decode(paths, size: int, mode: str) -> np.ndarray:
 
 def open_image(path):
     """Image.open on a regular file: an empty or non-text path, a missing file, a FIFO or a device (which
-    would block the read for ever) is one DataError naming it."""
+    would block the read for ever) is one DataError naming it. An image past Pillow's decompression-bomb limit
+    (89 M pixels) raises Image.DecompressionBombWarning: Pillow only warns up to twice the limit, and decoding
+    such an image takes hundreds of MB to make a thumbnail."""
     from PIL import Image
 
     if not isinstance(path, str) or not path.strip():
@@ -121,7 +126,9 @@ def open_image(path):
                         "folder)") from None
     if not stat.S_ISREG(mode):
         raise DataError(f"{path} is not a regular file (a folder, FIFO or device): an image path must name a file")
-    return Image.open(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(path)
 
 
 def as_8bit(image):
@@ -160,7 +167,7 @@ def choose_mode_and_size(paths) -> tuple[str, int]:
                         mode = "RGB"
                 elif image.mode not in GREY_MODES:
                     mode = "RGB"
-        except (OSError, ValueError, Image.DecompressionBombError):
+        except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
             decode([path], 1, "L")  # raises the one-line DataError naming the file
     return mode, int(np.median(sides)) if sides else AUTO_SIDES[0]
 

@@ -48,8 +48,8 @@ def make_view(classifier: TrainedClassifier, X_train: pd.DataFrame, features) ->
     if features == "pca":
         return _pca_view(classifier, X_train)
     features = [str(f) for f in features]
-    if len(features) != 2:
-        raise ConfigError(f"name exactly two feature columns for the 2-D view, got {len(features)}")
+    if len(features) != 2 or features[0] == features[1]:
+        raise ConfigError(f"name exactly two different feature columns for the 2-D view, got {features}")
     for name in features:
         if name not in classifier.feature_columns:
             raise ConfigError(f"unknown feature {name!r}: the columns are {', '.join(classifier.feature_columns)}")

@@ -110,6 +110,8 @@ class DecisionBoundaryDisplay(_style.Display):
             if unknown:
                 raise ConfigError(f"unknown label(s) {unknown}: the labels are {', '.join(self.class_names)}")
             rows = [self.class_names.index(c) for c in chosen]
+        elif labels is not None:
+            raise ConfigError(f"labels choose among a multilabel run's labels; this run is {self.task}: drop them")
         else:
             rows = [None]
         header, note = self._header(), self.variance_note()

@@ -43,12 +43,16 @@ class Resumable:
     every: int | None  # None: after the first epoch, then every ~10 s (engine.checkpoint)
     config: dict  # the settings before resolution: what `--resume` rebuilds the run from
     checkpoint: dict | None = None
+    continue_with: str = ""  # what to run after Ctrl-C: `torchclassify train --resume OUT` unless a caller knows
+
+    def __post_init__(self):
+        self.continue_with = self.continue_with or f"torchclassify train --resume {self.out}"
 
 
 def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | None = None, out=None,
           overwrite: bool = False, progress: str = "auto", callbacks: list[Callback] = (),
           resume=None, checkpoint_every: int | None = None, track=None, tracking_uri: str | None = None,
-          **settings) -> Run:
+          continue_with: str = "", **settings) -> Run:
     """Run the whole workflow; with `out`, write the run folder atomically.
 
     config: a RunConfig, or None for defaults; keyword settings override it (see config.make_config).
@@ -61,6 +65,8 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
         first epoch, then every ~10 seconds of training).
     track: "mlflow", "tensorboard" or both (a list) to log the run there too (tracking/); tracking_uri: MLflow's
         store or server (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db).
+    continue_with: what Ctrl-C tells the user to run to go on (default `torchclassify train --resume OUT`;
+        compare names its own command, which reuses its finished runs).
     """
     if isinstance(data, (str, Path)):
         settings["source"], data = str(data), None
@@ -93,7 +99,8 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
                     raise ConfigError(f"{out} was trained on an in-memory table: pass the same data= to resume it")
             else:
                 write_json(writer.partial / CONFIG, config.to_dict())
-            saving = Resumable(writer.partial, Path(out), checkpoint_every, config.to_dict(), checkpoint)
+            saving = Resumable(writer.partial, Path(out), checkpoint_every, config.to_dict(), checkpoint,
+                               continue_with)
         trackers = start_trackers(tracking, config, folder=writer.tmp if writer else None,
                                   name=Path(out).name if out is not None else Path(str(config.data.source)).stem)
         prepared = prepare(config, data)
@@ -117,8 +124,8 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
             writer.abort(keep=isinstance(err, KeyboardInterrupt) or resume is not None
                          or (writer.partial / CHECKPOINT).exists())
             if isinstance(err, KeyboardInterrupt) and not getattr(err, "reported", False):
-                print(f"interrupted outside training: resume with: torchclassify train --resume {out}",
-                      file=sys.stderr, flush=True)
+                print(f"interrupted outside training: resume with: "
+                      f"{continue_with or f'torchclassify train --resume {out}'}", file=sys.stderr, flush=True)
         raise
 
 
@@ -184,7 +191,7 @@ def _save_interrupted(saving: Resumable, best: TrainedClassifier, checkpoints: S
     done = f"after epoch {checkpoints.saved_epoch}" if checkpoints.saved_epoch else "before the first checkpoint"
     best_epoch = f" (epoch {state.best_epoch})" if state is not None and state.best_epoch else ""
     print(f"interrupted: progress is saved {done}; the best model so far{best_epoch} is in {saving.folder / 'best'}\n"
-          f"resume with: torchclassify train --resume {saving.out}", file=sys.stderr, flush=True)
+          f"resume with: {saving.continue_with}", file=sys.stderr, flush=True)
 
 
 def _write_row_hashes(path: Path, picture_rows) -> None:

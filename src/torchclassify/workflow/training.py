@@ -22,6 +22,7 @@ from ..data.augment import make_augmenter, with_label_smoothing
 from ..data.prepared import PreparedData, prepare_in_memory
 from ..data.sources import Dataset
 from ..diagnose import diagnose
+from ..engine.budget import check_network_fits
 from ..engine.calibrate import fit_temperature, fold_temperature, head_of
 from ..engine.callbacks import Callback, EarlyStopping, ProgressPrinter
 from ..engine.checkpoint import GradientWatch
@@ -88,6 +89,7 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
         valid_data = prepared.validation_data(device, task.target_dtype()) if has_valid else None
         n_outputs = task.n_outputs(labels.n_classes)
         image_shape = getattr(preprocessor, "image_shape", None)  # (C, H, W) for images, else None
+        check_network_fits(config.model, preprocessor.n_features_out, n_outputs, device, images=bool(image_shape))
         model = make_model(config.model, preprocessor.n_features_out, n_outputs, image_shape=image_shape).to(device)
         generator = torch.Generator(device="cpu").manual_seed(t.seed)
         augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets,

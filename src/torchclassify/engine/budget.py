@@ -1,0 +1,56 @@
+"""Refuse a network too big for the machine before it is built: PyTorch would allocate the weights and the
+kernel's out-of-memory killer would then end the process with no message at all."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+
+BYTES_PER_PARAMETER = 16  # float32 weights, their gradients and Adam's two moments: 4 copies of 4 bytes
+
+
+def mlp_parameters(n_inputs: int, hidden, n_outputs: int) -> int:
+    """Weights and biases of the fully connected stack n_inputs -> hidden... -> n_outputs: a lower bound for
+    the tabular recipe too, whose first layer reads more than n_inputs values."""
+    widths = [int(n_inputs), *(int(w) for w in hidden), int(n_outputs)]
+    return sum(a * b + b for a, b in zip(widths, widths[1:]))
+
+
+def available_bytes(device) -> int | None:
+    """Memory free for training on device: MemAvailable on Linux, free CUDA memory; None when unknown."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_network_fits(model_config, n_inputs: int, n_outputs: int, device, images: bool = False) -> None:
+    """Raise ConfigError when the MLP's parameters alone would need more memory than the device has free.
+
+    A custom module, or the small CNN of an image run, is not checked: only the fully connected stack.
+    """
+    if model_config.custom or (images and model_config.conv):
+        return
+    n_parameters = mlp_parameters(n_inputs, model_config.hidden, n_outputs)
+    needed = n_parameters * BYTES_PER_PARAMETER
+    free = available_bytes(device)
+    if free is None or needed <= free:
+        return
+    widths = ",".join(str(w) for w in model_config.hidden)
+    raise ConfigError(f"--hidden {widths} on {n_inputs} inputs makes {n_parameters / 1e6:,.0f} million parameters: "
+                      f"training them needs at least {needed / 2**30:,.1f} GiB and the {_kind(device)} has "
+                      f"{free / 2**30:,.1f} GiB free - choose smaller --hidden widths")
+
+
+def _kind(device) -> str:
+    return "GPU" if str(device).startswith("cuda") else "machine"
