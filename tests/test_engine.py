@@ -4,11 +4,12 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 import torchclassify as tc
 from torchclassify.config import TrainConfig
 from torchclassify.engine.callbacks import EarlyStopping
-from torchclassify.engine.loop import TensorData, epoch_batches, fit, train_step
+from torchclassify.engine.loop import TensorData, _epoch_loss, epoch_batches, fit, train_step
 from torchclassify.models import MLP
 from torchclassify.tasks import get_task
 
@@ -163,3 +164,18 @@ def test_large_features_are_gathered_a_batch_at_a_time_in_the_same_order(monkeyp
         assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert torch.equal(per_batch[0][0], data.X[per_batch[0][1]])  # each row with its own target
     assert sorted(torch.cat([b[1] for b in per_batch]).tolist()) == list(range(100))
+
+
+@pytest.mark.parametrize("n_classes", [3, 10, 15, 16, 40])
+def test_epoch_loss_is_the_loss_functions_value(n_classes):
+    """The epoch's reported loss (cross-entropy over few classes taken from the transposed logits) is
+    loss_fn's own value, weighted or not; soft targets and label smoothing go to loss_fn itself."""
+    g = torch.Generator().manual_seed(n_classes)
+    logits = torch.randn(1437, n_classes, generator=g) * 4
+    y = torch.randint(0, n_classes, (1437,), generator=g)
+    weight = torch.rand(n_classes, generator=g) + 0.5
+    for loss_fn in (nn.CrossEntropyLoss(), nn.CrossEntropyLoss(weight=weight), nn.CrossEntropyLoss(reduction="sum"),
+                    nn.CrossEntropyLoss(label_smoothing=0.1)):
+        torch.testing.assert_close(_epoch_loss(loss_fn, logits, y), loss_fn(logits, y), rtol=1e-6, atol=0)
+    soft = torch.softmax(torch.randn(1437, n_classes, generator=g), 1)
+    assert torch.equal(_epoch_loss(nn.CrossEntropyLoss(), logits, soft), nn.CrossEntropyLoss()(logits, soft))

@@ -50,3 +50,42 @@ def test_missing_columns_are_named():
     pre = Preprocessor.fit(pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 0.0]}))
     with pytest.raises(DataError, match="lacks 1 column.*'y'"):
         pre.transform(pd.DataFrame({"x": [1.0]}))
+
+
+@pytest.mark.parametrize("scaling", ["standard", "robust_clip"])
+def test_numeric_block_path_is_bit_identical_to_column_by_column(scaling, monkeypatch):
+    """A frame of plain numbers is read as one block (_numeric_block); the statistics and the output must be
+    exactly those of reading it a column at a time (what frames with other dtypes in those columns take)."""
+    from torchclassify.data import preprocess
+
+    rng = np.random.default_rng(3)
+    n = 300
+    frame = pd.DataFrame({
+        "a": rng.normal(5, 3, n), "b": rng.integers(-50, 50, n), "c": rng.lognormal(0, 2, n).astype(np.float32),
+        "d": rng.normal(size=n), "e": np.full(n, 7.0), "u": rng.integers(0, 9, n).astype(np.uint8)})
+    frame.loc[rng.random(n) < 0.1, "a"] = np.nan
+    frame.loc[rng.random(n) < 0.05, "d"] = np.inf
+    frame.loc[rng.random(n) < 0.05, "d"] = -1e200  # beyond 1e150: missing, as +-inf is
+    new = frame.sample(frac=1.0, random_state=0)
+    new.loc[new.index[:5], "b"] = 10**6
+    assert preprocess._numeric_block(frame, list(frame.columns)) is not None
+    fast = Preprocessor.fit(frame, numeric_scaling=scaling)
+    got = fast.transform(new)
+    with monkeypatch.context() as patch:
+        patch.setattr(preprocess, "_numeric_block", lambda X, names: None)  # column by column
+        slow = Preprocessor.fit(frame, numeric_scaling=scaling)
+        expected = slow.transform(new)
+    assert [vars(c) for c in fast.numeric] == [vars(c) for c in slow.numeric]  # exact floats
+    # (e, constant, is left out)
+    assert [(c.name, c.indicator) for c in fast.numeric] == [
+        ("a", True), ("b", False), ("c", False), ("d", True), ("u", False)]
+    np.testing.assert_array_equal(got, expected)
+    # a text value in a numeric column: that frame is read column by column (coerced to missing)
+    odd = new.astype({"a": object})
+    odd.loc[odd.index[0], "a"] = "n/a"
+    assert preprocess._numeric_block(odd, ["a", "b"]) is None
+    expected[0, 0] = np.float32((fast.numeric[0].median - fast.numeric[0].mean) / fast.numeric[0].std)
+    expected[0, 1] = 1.0
+    if scaling == "robust_clip":
+        expected[0, 0] = 0.0  # the median is the centre
+    np.testing.assert_array_equal(fast.transform(odd), expected)

@@ -126,7 +126,8 @@ class Preprocessor:
             raise DataError("there are no feature columns to learn from")
         decided = {d.name: d for d in decide_columns(X, drop, keep, auto, text, no_text)}
         numeric, categorical, dates, dropped, texts = [], [], [], [], []
-        for name in X.columns:
+        block = _numeric_block(X, list(X.columns))  # (n, columns) float64 when every column is a plain number
+        for j, name in enumerate(X.columns):
             column, decision = X[name], decided.get(str(name))
             if decision is not None and decision.action == "drop":
                 dropped.append(DroppedColumn(str(name), decision.reason))
@@ -134,8 +135,8 @@ class Preprocessor:
                 dates.append(_fit_date(str(name), column, robust))
             elif decision is not None and decision.action == "text":
                 texts.append(TextColumn.fit(str(name), column))
-            elif is_numeric(column):
-                numeric.append(_fit_numeric(str(name), _as_float(column), robust))
+            elif block is not None or is_numeric(column):
+                numeric.append(_fit_numeric(str(name), _as_float(column) if block is None else block[:, j], robust))
             else:
                 counts = _as_text(column).value_counts(sort=True)
                 # Keep the most frequent categories; ties broken by name so the order is reproducible.
@@ -156,7 +157,10 @@ class Preprocessor:
         n = len(X)
         out = np.empty((n, self.n_features_out), dtype=np.float32)  # filled block by block, no float64 copy
         at = 0
-        for col in self.numeric:
+        block = _numeric_block(X, [col.name for col in self.numeric])
+        if block is not None:
+            at = _put_numeric_block(out, self.numeric, block, self.numeric_scaling)
+        for col in self.numeric if block is None else ():
             at = _put_numeric(out, at, col, _as_float(X[col.name]), self.numeric_scaling)
         for date in self.dates:
             values = _date_parts(parse_dates(X[date.name], date.format)[0], date.start)
@@ -272,6 +276,50 @@ def _put_numeric(out: np.ndarray, at: int, col: NumericColumn, values: np.ndarra
         out[:, at + 1] = is_missing
         return at + 2
     return at + 1
+
+
+def _put_numeric_block(out: np.ndarray, columns: list[NumericColumn], block: np.ndarray, scaling: str) -> int:
+    """_put_numeric for every numeric column at once: block (n, len(columns)) float64 from _numeric_block.
+
+    The same elementwise float64 arithmetic as column by column (each value meets its own column's median,
+    mean and std), so the output is bit-identical; one pass of NumPy instead of a pandas Series per column.
+    """
+    width = np.array([1 + c.indicator for c in columns])
+    at = np.concatenate([[0], np.cumsum(width)[:-1]])  # each column's first output position
+    is_missing = np.isnan(block)  # (_numeric_block made +-inf and huge values NaN, as _as_float does)
+    median, mean, std = (np.array([getattr(c, name) for c in columns], dtype=np.float64)
+                         for name in ("median", "mean", "std"))
+    scaled = (np.where(is_missing, median, block) - mean) / std
+    if scaling == "robust_clip":
+        scaled = smooth_clip(scaled)
+    out[:, at] = np.clip(scaled, -SCALED_LIMIT, SCALED_LIMIT)
+    flagged = width == 2
+    out[:, at[flagged] + 1] = is_missing[:, flagged]
+    return int(width.sum())
+
+
+def _numeric_block(X: pd.DataFrame, names: list) -> np.ndarray | None:
+    """X's `names` columns as one (n, len(names)) float64 array, column-major, with +-inf and magnitudes
+    past 1e150 as NaN (as _as_float reads a column), when every one is a plain NumPy number column (not
+    bool, not a pandas extension type); else None (the caller reads them one by one).
+
+    Why: the estimator's NumPy input arrives as a frame of numbers, and reading it a pandas Series at a
+    time cost more than the arithmetic (~0.1 ms a column, on every fit and predict).
+    """
+    if not names or X.columns.has_duplicates:
+        return None
+    positions = X.columns.get_indexer(names)
+    plain = [isinstance(dtype, np.dtype) and dtype.kind in "iuf" for dtype in X.dtypes.to_numpy()]
+    if (positions < 0).any() or not all(plain[i] for i in positions):
+        return None
+    if all(plain):  # (a frame of numbers: one array, often a view, then the columns wanted)
+        values = X.to_numpy(dtype=np.float64)
+        values = values if len(positions) == values.shape[1] and (positions == np.arange(len(positions))).all() \
+            else values[:, positions]
+    else:
+        values = X.iloc[:, positions].to_numpy(dtype=np.float64)
+    values = np.asfortranarray(values)  # column-major: each column contiguous
+    return np.where(np.isfinite(values) & (np.abs(values) <= 1e150), values, np.nan)
 
 
 def _fit_date(name: str, column: pd.Series, robust: bool = False) -> DateColumn:

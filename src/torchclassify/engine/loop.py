@@ -296,8 +296,26 @@ def _loss_and_counts(task: Task, loss_fn: nn.Module, logits: torch.Tensor, targe
                      labels: torch.Tensor, threshold: float, weights: torch.Tensor | None = None) -> list[float]:
     """[mean loss of logits against targets (weighted by the rows' weights, when they have them),
     main-metric counts (2) against labels], one host sync."""
-    loss = loss_fn(logits, targets) if weights is None else weighted_loss(loss_fn, logits, targets, weights)
-    return torch.cat([loss.double().reshape(1), task.logit_counts(logits, labels, threshold)]).tolist()
+    loss = _epoch_loss(loss_fn, logits, targets) if weights is None else weighted_loss(loss_fn, logits, targets,
+                                                                                       weights)
+    # (.item() widens the float32 loss exactly, as .double() did; three fewer ops than one cat, per epoch)
+    return [loss.item(), *task.logit_counts(logits, labels, threshold).tolist()]
+
+
+def _epoch_loss(loss_fn: nn.Module, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """loss_fn(logits, targets) for a whole epoch's (or split's) logits (n, C), as a 0-d tensor.
+
+    Cross-entropy on class indices over 3-15 classes on CPU is computed from the transposed logits (C, n):
+    torch's CPU log-softmax along a last dimension that short costs ~35 ns a number, ten times what it costs
+    along the first (a (1437, 10) epoch of digits: 553 us against 55 us, docs/benchmarks.md). The same loss
+    up to the rounding of its sum (~1e-7); only the reported loss, not the training step, takes this path.
+    """
+    if (type(loss_fn) is nn.CrossEntropyLoss and targets.dtype == torch.int64 and logits.dim() == 2
+            and 3 <= logits.shape[1] < 16 and logits.device.type == "cpu" and loss_fn.label_smoothing == 0):
+        log_p = torch.log_softmax(logits.t().contiguous(), 0).t()  # (n, C), a view of the (C, n) result
+        return nn.functional.nll_loss(log_p, targets, weight=loss_fn.weight, ignore_index=loss_fn.ignore_index,
+                                      reduction=loss_fn.reduction)
+    return loss_fn(logits, targets)
 
 
 def _part_buffer(first: torch.Tensor, n_rows: int) -> torch.Tensor:

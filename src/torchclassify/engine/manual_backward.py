@@ -105,10 +105,14 @@ def _own(grad: torch.Tensor | None, param: torch.Tensor) -> torch.Tensor:
 
 
 class _Activation:
-    """An elementwise activation; `backward_kernel(grad, input, output)` is the derivative autograd uses."""
+    """An elementwise activation; `backward_kernel(grad, input, output)` is the derivative autograd uses.
 
-    def __init__(self, forward: Callable, backward_kernel: Callable):
-        self.forward_fn, self.backward_kernel = forward, backward_kernel
+    output_read: what the backward kernel reads of the output y: "value" (tanh, sigmoid), "sign" (ReLU:
+    y > 0) or "none" (the others read their input). A dropout after it may scale y in place unless "value".
+    """
+
+    def __init__(self, forward: Callable, backward_kernel: Callable, output_read: str = "none"):
+        self.forward_fn, self.backward_kernel, self.output_read = forward, backward_kernel, output_read
 
     def forward(self, x: torch.Tensor):
         y = self.forward_fn(x)
@@ -125,19 +129,23 @@ class _Dropout:
     so the hand-derived and the autograd paths consume the random stream alike and drop the same units.
     """
 
-    def __init__(self, layer: Dropout):
-        self.layer = layer
+    def __init__(self, layer: Dropout, in_place: bool = False):
+        self.layer, self.in_place = layer, in_place
 
     def forward(self, x: torch.Tensor):
         p = self.layer.p
         if not self.layer.training or p == 0:
             return x, None
         mask = dropout_mask(x.shape, p, x.dtype, x.device)  # (b, width), as Dropout.forward draws it
-        return x * mask, mask
+        # In place: x is the activation's fresh output and its backward does not need y's values (build
+        # checks), so the masked copy need not be a new (b, width) tensor each step. ReLU's backward tests
+        # y > 0, which y * mask keeps where the unit is kept; where it is dropped the gradient is 0 both ways.
+        return (x.mul_(mask) if self.in_place else x * mask), mask
 
     def backward(self, grad: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor | None:
         # (grad is None below the first Linear layer: a dropout on the input needs no gradient)
-        return grad if mask is None or grad is None else grad * mask
+        # grad is the dx buffer of the Linear above, which nothing reads after this: scaled in place.
+        return grad if mask is None or grad is None else grad.mul_(mask)
 
 
 def _activation(layer: nn.Module) -> _Activation | None:
@@ -147,11 +155,13 @@ def _activation(layer: nn.Module) -> _Activation | None:
     # it is the fresh output of the Linear layer before them, which nothing else keeps.
     # Their backward overwrites the incoming gradient too: a Linear layer's dx buffer or dropout's new tensor.
     if kind is nn.ReLU:
-        return _Activation(torch.relu_, lambda g, x, y: aten.threshold_backward.grad_input(g, y, 0, grad_input=g))
+        return _Activation(torch.relu_, lambda g, x, y: aten.threshold_backward.grad_input(g, y, 0, grad_input=g),
+                           "sign")
     if kind is nn.Tanh:
-        return _Activation(torch.tanh_, lambda g, x, y: aten.tanh_backward.grad_input(g, y, grad_input=g))
+        return _Activation(torch.tanh_, lambda g, x, y: aten.tanh_backward.grad_input(g, y, grad_input=g), "value")
     if kind is nn.Sigmoid:
-        return _Activation(torch.sigmoid_, lambda g, x, y: aten.sigmoid_backward.grad_input(g, y, grad_input=g))
+        return _Activation(torch.sigmoid_, lambda g, x, y: aten.sigmoid_backward.grad_input(g, y, grad_input=g),
+                           "value")
     if kind is nn.GELU:
         mode = layer.approximate
         return _Activation(lambda x: F.gelu(x, approximate=mode),
@@ -270,7 +280,8 @@ class ManualBackwardMLP:
                 layers.append(_Linear(layer, needs_input_grad=seen_linear, head=layer is model.layers[-1]))
                 seen_linear = True
             elif type(layer) is Dropout:
-                layers.append(_Dropout(layer))
+                after = layers[-1] if layers else None
+                layers.append(_Dropout(layer, in_place=isinstance(after, _Activation) and after.output_read != "value"))
             elif (activation := _activation(layer)) is not None and layers and isinstance(layers[-1], _Linear):
                 layers.append(activation)  # (right after a Linear, so an in-place activation is safe)
             else:  # BatchNorm, LayerNorm, anything new: autograd handles it
