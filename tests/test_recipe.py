@@ -15,7 +15,7 @@ import torchclassify as tc
 from conftest import make_table
 from torchclassify.config import ModelConfig, TrainConfig
 from torchclassify.data.augment import with_label_smoothing
-from torchclassify.data.prepared import TABULAR_MEMBERS, TABULAR_MIN_ROWS, choose_members, choose_recipe
+from torchclassify.data.prepared import ENSEMBLE_MEMBERS, TABULAR_MIN_ROWS, choose_members, choose_recipe
 from torchclassify.data.preprocess import Preprocessor, smooth_clip
 from torchclassify.engine.calibrate import fit_temperature, fold_temperature, heads_of
 from torchclassify.engine.optim import make_optimizer
@@ -105,8 +105,12 @@ def test_the_recipe_is_chosen_from_rows_columns_and_the_split():
 
 
 def test_the_ensemble_size_follows_the_recipe_only():
-    assert choose_members("tabular") == TABULAR_MEMBERS > 1
-    assert choose_members("mlp") == 1 and choose_members("tabular", custom="m:C") == 1
+    table = pd.DataFrame({"x": np.ones(10), "y": np.ones(10), "z": np.ones(10)})
+    assert choose_members("tabular", table) == choose_members("mlp", table) == ENSEMBLE_MEMBERS > 1
+    assert choose_members("mlp", table[["x", "y"]]) == 1  # the 2-D toy sets: one network's boundary
+    assert choose_members("tabular", table[["x", "y"]]) == ENSEMBLE_MEMBERS  # asked for: the whole recipe
+    assert choose_members("mlp", table, custom="m:C") == 1
+    assert choose_members("tabular", table, hidden=[]) == 1  # a linear model: the average is one linear model
     net = make_model(ModelConfig(hidden=[8], recipe="tabular", members=3), 5, 2)
     assert isinstance(net, Ensemble) and len(net.members) == 3
     assert type(make_model(ModelConfig(hidden=[8], members=None), 5, 2)) is MLP  # a model file from before
@@ -227,8 +231,8 @@ def test_tabular_recipe_saves_loads_and_predicts_bit_identically(tmp_path):
     (tmp_path / "m").mkdir()
     run.classifier.save(tmp_path / "m")
     loaded = tc.load(tmp_path / "m")
-    assert run.config.model.members == TABULAR_MEMBERS  # the recipe's ensemble, rebuilt from model.json
-    assert isinstance(loaded.model, Ensemble) and len(loaded.model.members) == TABULAR_MEMBERS
+    assert run.config.model.members == ENSEMBLE_MEMBERS  # the recipe's ensemble, rebuilt from model.json
+    assert isinstance(loaded.model, Ensemble) and len(loaded.model.members) == ENSEMBLE_MEMBERS
     assert all(isinstance(member, TabularMLP) for member in loaded.model.members)
     assert loaded.preprocessor.numeric_scaling == "robust_clip"
     X = frame.drop(columns=target)

@@ -229,8 +229,9 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
     """A few lines about data, model and settings, printed before training starts."""
     t = config.train
     sizes = summary["split_sizes"]
-    layers = " -> ".join(
-        f"{row['type']}({row['details']})" if row["type"] == "Linear" else row["type"] for row in summary["layers"])
+    rows = [row for row in summary["layers"]  # an ensemble: its first member's layers stand for all of them
+            if not row["layer"].startswith("members.") or row["layer"].startswith("members.0.")]
+    layers = " -> ".join(f"{row['type']}({row['details']})" if row["type"] == "Linear" else row["type"] for row in rows)
     batch = "full" if t.batch_size == 0 else t.batch_size
     streamed = summary.get("stream")
     stream_line = [] if not streamed else [(
@@ -250,6 +251,7 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
         *stream_line,
         f"model    {summary['network']}"
         + (f" ({config.model.recipe} recipe)" if config.model.recipe != "auto" else "")
+        + (f" of {config.model.members} networks, logits averaged" if (config.model.members or 1) > 1 else "")
         + f": {layers}; {summary['parameters']:,} parameters on {summary['device']}",
         f"train    {t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {batch}, up to {t.epochs} "
         f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else "")
