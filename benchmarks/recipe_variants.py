@@ -7,7 +7,7 @@
 Arguments: a table of quality_data.py, a variant name, TorchClassifier keyword arguments as JSON. The name
 switches pieces that have no setting off by patching them for this process: "noemb" (no periodic
 embeddings), "noscale" (no per-input scale), "emb8" (8 numbers per input), "sig03" (sigma 0.3); "std" and
-"robust" force a numeric scaling. Folds are quality.py's 3 seeded folds; NFOLD (default 1) says how many
+"robust" force a numeric scaling; "k1", "k2", "k8" set the ensemble's size. Folds are quality.py's 3 seeded folds; NFOLD (default 1) says how many
 are run. Prints accuracy, log-loss and the CPU seconds of fit (time.process_time), means over the folds.
 """
 
@@ -42,6 +42,9 @@ def patch(variant: str) -> None:
         models.FeatureScale.forward = lambda self, X: X
     if "noemb" in variant:
         models.MAX_EMBEDDED = 0
+    for members in ("k1", "k2", "k8"):  # networks in the ensemble (default 4)
+        if members in variant:
+            prepared.ENSEMBLE_MEMBERS = int(members[1:])
     for name, scaling in (("std", "standard"), ("robust", "robust_clip")):
         if name in variant:
             fit = prepared.Preprocessor.fit.__func__

@@ -15,12 +15,22 @@ import torchclassify as tc
 from conftest import make_table
 from torchclassify.config import ModelConfig, TrainConfig
 from torchclassify.data.augment import with_label_smoothing
-from torchclassify.data.prepared import TABULAR_MIN_ROWS, choose_recipe
+from torchclassify.data.prepared import ENSEMBLE_MEMBERS, TABULAR_MIN_ROWS, choose_members, choose_recipe
 from torchclassify.data.preprocess import Preprocessor, smooth_clip
-from torchclassify.engine.calibrate import fit_temperature, fold_temperature
+from torchclassify.engine.calibrate import fit_temperature, fold_temperature, heads_of
 from torchclassify.engine.optim import make_optimizer
-from torchclassify.models import EMBED_DIM, MAX_EMBEDDED, MLP, N_FREQUENCIES, PeriodicEmbedding, TabularMLP, make_model
+from torchclassify.models import (
+    EMBED_DIM,
+    MAX_EMBEDDED,
+    MLP,
+    N_FREQUENCIES,
+    Ensemble,
+    PeriodicEmbedding,
+    TabularMLP,
+    make_model,
+)
 from torchclassify.tasks import get_task
+from torchclassify.workflow.training import ENSEMBLE_MAX_EPOCHS, ensemble_budget
 
 
 def test_smooth_clip_values():
@@ -94,6 +104,72 @@ def test_the_recipe_is_chosen_from_rows_columns_and_the_split():
     assert choose_recipe(table, custom="m:C") == "mlp"
 
 
+def test_the_ensemble_size_follows_the_recipe_only():
+    table = pd.DataFrame({"x": np.ones(10), "y": np.ones(10), "z": np.ones(10)})
+    assert choose_members("tabular", table) == choose_members("mlp", table) == ENSEMBLE_MEMBERS > 1
+    assert choose_members("mlp", table[["x", "y"]]) == 1  # the 2-D toy sets: one network's boundary
+    assert choose_members("tabular", table[["x", "y"]]) == ENSEMBLE_MEMBERS  # asked for: the whole recipe
+    assert choose_members("mlp", table, custom="m:C") == 1
+    assert choose_members("tabular", table, hidden=[]) == 1  # a linear model: the average is one linear model
+    net = make_model(ModelConfig(hidden=[8], recipe="tabular", members=3), 5, 2)
+    assert isinstance(net, Ensemble) and len(net.members) == 3
+    assert type(make_model(ModelConfig(hidden=[8], members=None), 5, 2)) is MLP  # a model file from before
+
+
+def test_ensemble_averages_in_eval_and_trains_each_row_on_one_member():
+    torch.manual_seed(0)
+    net = Ensemble([MLP(4, 3, [8]) for _ in range(3)])
+    X = torch.randn(10, 4)
+    each = torch.stack([member(X) for member in net.members])  # (k, n, out)
+    assert torch.allclose(net.eval()(X), each.mean(0))
+    net.train()
+    logits = net(X)
+    assert net.steps.item() == 1  # training batches seen: part of the state, so a resumed run draws alike
+    owner = [[torch.allclose(logits[i], each[m, i]) for m in range(3)] for i in range(10)]
+    assert all(sum(row) == 1 for row in owner)
+    net.steps.zero_()
+    assert torch.equal(net(X), logits)  # the draw depends on the rows and the step count alone
+    assert not torch.equal(net(X), logits)  # the next step draws again
+    # Over many steps each member gets a third of the rows, and each row meets every member.
+    many = torch.randn(200, 4)
+    drawn = []
+    for step in range(30):
+        net.steps.fill_(step)
+        drawn.append(net.assign(many))
+    drawn = torch.stack(drawn)  # (steps, rows)
+    shares = torch.bincount(drawn.flatten(), minlength=3) / drawn.numel()
+    assert torch.allclose(shares, torch.full((3,), 1 / 3), atol=0.03)
+    assert all(len(set(drawn[:, row].tolist())) == 3 for row in range(200))
+    # The same row gets the same member wherever it sits in the batch (DDP shards a batch by position).
+    assert torch.equal(net.assign(many.flip(0)), net.assign(many).flip(0))
+    # A member's gradient comes from its own rows only: as if it had trained on them alone.
+    rows = torch.tensor([row[0] for row in owner])
+    logits.sum().backward()
+    alone = MLP(4, 3, [8])
+    alone.load_state_dict(net.members[0].state_dict())
+    alone(X[rows]).sum().backward()
+    assert torch.allclose(net.members[0].layers[0].weight.grad, alone.layers[0].weight.grad, atol=1e-6)
+
+
+def test_temperature_folds_into_every_member_of_an_ensemble():
+    net = Ensemble([MLP(5, 2, [6]), MLP(5, 2, [6])]).eval()
+    assert len(heads_of(net)) == 2
+    X = torch.randn(7, 5)
+    before = net(X).detach()
+    assert fold_temperature(net, 2.0)
+    assert torch.allclose(net(X), before / 2.0, atol=1e-6)
+    custom = Ensemble([nn.Sequential(nn.Linear(5, 2)), MLP(5, 2, [6])])
+    assert heads_of(custom) == [] and not fold_temperature(custom, 2.0)  # a member without a known head
+
+
+def test_an_ensemble_gets_more_epochs_unless_they_were_set():
+    resolved = TrainConfig(epochs=50, patience=20)
+    assert ensemble_budget(resolved, TrainConfig(), 4).epochs == 200  # each member sees 1/4 of every batch
+    assert ensemble_budget(TrainConfig(epochs=300), TrainConfig(), 4).epochs == ENSEMBLE_MAX_EPOCHS
+    assert ensemble_budget(resolved, TrainConfig(epochs=50), 4).epochs == 50  # set by the caller: kept
+    assert ensemble_budget(resolved, TrainConfig(), 1) is resolved
+
+
 def test_label_smoothing_targets():
     y = torch.tensor([0, 2, 1])
     smooth = with_label_smoothing(None, 0.1, get_task("multiclass").to_soft_targets, 3, 3)
@@ -155,7 +231,10 @@ def test_tabular_recipe_saves_loads_and_predicts_bit_identically(tmp_path):
     (tmp_path / "m").mkdir()
     run.classifier.save(tmp_path / "m")
     loaded = tc.load(tmp_path / "m")
-    assert isinstance(loaded.model, TabularMLP) and loaded.preprocessor.numeric_scaling == "robust_clip"
+    assert run.config.model.members == ENSEMBLE_MEMBERS  # the recipe's ensemble, rebuilt from model.json
+    assert isinstance(loaded.model, Ensemble) and len(loaded.model.members) == ENSEMBLE_MEMBERS
+    assert all(isinstance(member, TabularMLP) for member in loaded.model.members)
+    assert loaded.preprocessor.numeric_scaling == "robust_clip"
     X = frame.drop(columns=target)
     pd.testing.assert_frame_equal(loaded.predict_proba(X), run.classifier.predict_proba(X), check_exact=True)
 

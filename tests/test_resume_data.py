@@ -98,6 +98,7 @@ def test_a_checkpoint_mismatch_is_one_whole_line(interrupted):
     frame.to_csv(path, index=False)
     result = _resume(out)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
-    assert "size mismatch" in result.stderr
+    # (the third column also turns the plain MLP into an ensemble: its keys are missing from the checkpoint)
+    assert "size mismatch" in result.stderr or "Missing key" in result.stderr
     for shape in re.findall(r"torch\.Size\(\[[^\]]*", result.stderr):
         assert result.stderr[result.stderr.index(shape) + len(shape)] == "]", shape

@@ -94,6 +94,9 @@ class ModelConfig:
                                   "temperature-scaled on the validation split; mlp: the plain MLP; auto: tabular for "
                                   "1,000+ training rows with a validation split, unless the table is at most 2 "
                                   "numeric columns (docs/defaults.md)", "choice", choices=RECIPES)
+    members: int | None = setting(None, "networks in the ensemble: each row of a training batch teaches one of them "
+                                        "and their logits are averaged (default: 4; 1 for a linear model, your own "
+                                        "network and the plain MLP on a 2-D numeric table; docs/defaults.md)", "int", low=1, high=64, optional=True, metavar="K")
     custom: str | None = setting(None, "your own nn.Module class, built as Class(n_features=, n_outputs=)", "text",
                                  optional=True, flag="--model", metavar="MODULE:CLASS")
 

@@ -1,6 +1,6 @@
 """Networks built from a ModelConfig: an MLP (no hidden layers = a linear model), the tabular recipe's
-TabularMLP (periodic embeddings and a per-feature scale in front of an MLP), the small CNN of image data
-(models_cnn.py) or the user's nn.Module.
+TabularMLP (periodic embeddings and a per-feature scale in front of an MLP), an Ensemble of either, the small
+CNN of image data (models_cnn.py) or the user's nn.Module.
 
 Every model maps (n_samples, n_features) float32 to (n_samples, n_outputs) logits; no softmax or sigmoid.
 """
@@ -144,6 +144,42 @@ class TabularMLP(MLP):
         return self.layers(self.scale(self.embedding(X)))  # (n, n_features) -> (n, n_outputs) logits
 
 
+class Ensemble(nn.Module):
+    """k networks whose logits are averaged: (n, F) -> (n, n_outputs), the mean of the members' (n, n_outputs).
+
+    In training mode each row of a batch goes to one member (`assign`): member i trains on its own rows with
+    its own loss, as k separate fits on batches of about b/k rows would, so the members stay as different as
+    independently trained networks; the returned (b, n_outputs) logits are each row's own member's. One
+    module, one optimizer, one loop: save/load, resume and DDP work as for one network. In eval mode every
+    member sees every row.
+    """
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))  # training batches seen so far
+
+    def assign(self, X: torch.Tensor) -> torch.Tensor:
+        """(b, F) -> (b,) each row's member for this step, 0..k-1: a hash of the row's float32 bits and the
+        step count, so a row meets every member over the epochs, and the draw depends on neither the row's
+        place in the batch nor a random stream: under DDP each process assigns its shard's rows as one
+        process would assign the whole batch, and resuming (the count is in the state) assigns as before."""
+        bits = X.detach().float().contiguous().view(torch.int32).to(torch.int64)  # (b, F)
+        odd = torch.arange(1, 2 * X.shape[1], 2, device=X.device) * 0x2545F491  # (F,) a multiplier per column
+        h = (bits * odd).sum(1) + self.steps * 0x9E3779B1  # (b,) int64, wrapping
+        h = (h ^ (h >> 29)) * 0x5851F42D4C957F2D  # mix the bits so that the low ones depend on all of them
+        return ((h ^ (h >> 32)) >> 8).remainder(len(self.members))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return torch.stack([member(X) for member in self.members]).mean(0)  # (k, n, out) -> (n, out)
+        member_of = self.assign(X)
+        self.steps += 1
+        rows = [torch.nonzero(member_of == i).squeeze(1) for i in range(len(self.members))]
+        parts = [member(X[r]) for member, r in zip(self.members, rows)]
+        return torch.cat(parts)[torch.cat(rows).argsort()]  # (b, out): each row's logits from its own member
+
+
 def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custom: bool = True,
                image_shape: tuple[int, int, int] | None = None) -> nn.Module:
     """Build the network for n_features inputs and n_outputs logits.
@@ -166,7 +202,9 @@ def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custo
     if image_shape is not None and config.conv:
         return SmallCNN(image_shape, n_outputs, list(config.conv), config.dropout)
     network = TabularMLP if config.recipe == "tabular" else MLP
-    return network(n_features, n_outputs, list(config.hidden), config.activation, config.dropout, config.norm)
+    members = [network(n_features, n_outputs, list(config.hidden), config.activation, config.dropout, config.norm)
+               for _ in range(config.members or 1)]  # (None: a model file from before ensembles, one network)
+    return members[0] if len(members) == 1 else Ensemble(members)
 
 
 def _import_custom(spec: str) -> type[nn.Module]:

@@ -63,20 +63,33 @@ def fit_temperature(task: Task, logits: torch.Tensor, y_true: torch.Tensor) -> f
 
 def head_of(model: nn.Module) -> nn.Linear | None:
     """The last Linear layer of a built-in network (whose output is the logits), else None."""
+    heads = heads_of(model)
+    return heads[0] if heads else None
+
+
+def heads_of(model: nn.Module) -> list[nn.Linear]:
+    """The Linear layers whose outputs make the logits: a built-in network's last one, or each member's of an
+    ensemble (which averages its members' logits); [] for a network without a known head."""
+    members = getattr(model, "members", None)
+    if isinstance(members, nn.ModuleList):
+        heads = [heads_of(member) for member in members]
+        return [head for found in heads for head in found] if all(heads) else []
     layers = getattr(model, "layers", None)
     if isinstance(layers, nn.Sequential) and isinstance(layers[-1], nn.Linear):
-        return layers[-1]
-    return None
+        return [layers[-1]]
+    return []
 
 
 @torch.no_grad()
 def fold_temperature(model: nn.Module, temperature: float) -> bool:
-    """Divide the head's weight and bias by T in place, so model(X) == old model(X) / T. False (unchanged)
-    when the model has no known head (a custom network)."""
-    head = head_of(model)
-    if head is None or temperature == 1.0:
-        return head is not None
-    head.weight.div_(temperature)
-    if head.bias is not None:
-        head.bias.div_(temperature)
+    """Divide the head's weight and bias by T in place, so model(X) == old model(X) / T (an ensemble: every
+    member's head, so that their mean is divided too). False (unchanged) when the model has no known head (a
+    custom network)."""
+    heads = heads_of(model)
+    if not heads or temperature == 1.0:
+        return bool(heads)
+    for head in heads:
+        head.weight.div_(temperature)
+        if head.bias is not None:
+            head.bias.div_(temperature)
     return True

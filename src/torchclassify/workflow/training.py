@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from ..classifier import TrainedClassifier
-from ..config import RunConfig, make_config
+from ..config import RunConfig, TrainConfig, make_config
 from ..data.augment import make_augmenter, with_label_smoothing
 from ..data.prepared import PreparedData, prepare_in_memory
 from ..data.sources import Dataset
@@ -35,6 +35,8 @@ from ..errors import ConfigError
 from ..evaluate import THRESHOLD_OBJECTIVE, choose_threshold, compute_metrics
 from ..models import count_parameters, make_model, summarize
 from ..tasks import Task, get_task
+
+ENSEMBLE_MAX_EPOCHS = 300  # the cap of the data-chosen epochs (engine/defaults.py), kept for ensembles
 
 
 @dataclass
@@ -79,8 +81,10 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
     dist = join_torchrun(device)  # SingleProcess unless started by torchrun
     device = getattr(dist, "device", device)  # under torchrun on CUDA: this rank's GPU
     has_valid = len(prepared.splits["valid"]) > 0
-    config.train = t = resolve_train_config(config.train, len(prepared.splits["train"]), has_valid,
-                                            images=hasattr(prepared.preprocessor, "image_shape"))
+    config.train = t = ensemble_budget(
+        resolve_train_config(config.train, len(prepared.splits["train"]), has_valid,
+                             images=hasattr(prepared.preprocessor, "image_shape")),
+        config.train, config.model.members or 1)
     labels, preprocessor = prepared.labels, prepared.preprocessor
     # --threshold auto is chosen after training, on the validation rows; epochs are scored at 0.5 meanwhile.
     fixed_threshold = 0.5 if t.threshold == "auto" else t.threshold
@@ -140,6 +144,16 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
     summary["diagnosis"] = diagnose(state.history, config, summary, metrics)
     return Run(classifier, config, state.history, metrics, summary, splits=prepared.splits,
                optimizer=state.optimizer, loss_fn=state.loss_fn)
+
+
+def ensemble_budget(resolved: TrainConfig, asked: TrainConfig, members: int) -> TrainConfig:
+    """The data-chosen epochs for an ensemble of `members` networks: each member trains on 1/members of every
+    batch, so it needs about members times as many epochs to see as many rows; within the same 300-epoch
+    cap, early stopping ending the run when the validation loss stalls. Epochs the caller set stay as set
+    (the estimator's refit passes the judged run's best epoch)."""
+    if members <= 1 or asked.epochs is not None:
+        return resolved
+    return replace(resolved, epochs=max(resolved.epochs, min(ENSEMBLE_MAX_EPOCHS, resolved.epochs * members)))
 
 
 def calibrate(model: torch.nn.Module, task: Task, prepared: PreparedData, device) -> float:
@@ -217,8 +231,9 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
     """A few lines about data, model and settings, printed before training starts."""
     t = config.train
     sizes = summary["split_sizes"]
-    layers = " -> ".join(
-        f"{row['type']}({row['details']})" if row["type"] == "Linear" else row["type"] for row in summary["layers"])
+    rows = [row for row in summary["layers"]  # an ensemble: its first member's layers stand for all of them
+            if not row["layer"].startswith("members.") or row["layer"].startswith("members.0.")]
+    layers = " -> ".join(f"{row['type']}({row['details']})" if row["type"] == "Linear" else row["type"] for row in rows)
     batch = "full" if t.batch_size == 0 else t.batch_size
     streamed = summary.get("stream")
     stream_line = [] if not streamed else [(
@@ -238,6 +253,7 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
         *stream_line,
         f"model    {summary['network']}"
         + (f" ({config.model.recipe} recipe)" if config.model.recipe != "auto" else "")
+        + (f" of {config.model.members} networks, logits averaged" if (config.model.members or 1) > 1 else "")
         + f": {layers}; {summary['parameters']:,} parameters on {summary['device']}",
         f"train    {t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {batch}, up to {t.epochs} "
         f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else "")
