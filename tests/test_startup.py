@@ -47,3 +47,16 @@ def test_a_table_of_numbers_and_categories_trains_without_scipy(tmp_path):
     trained = _fresh("train", "--data", str(table), "--target", "label", "--epochs", "2", "--threshold", "auto",
                      "--out", str(tmp_path / "run"), "--quiet")
     assert trained == {"code": 0, "loaded": ["matplotlib"]}
+
+
+def test_the_tabular_recipe_trains_without_dynamo(tmp_path):
+    """1,000+ training rows: the tabular recipe's ensemble trains through autograd, whose optimizer.zero_grad and
+    step would import torch._dynamo on their first call (engine.optim.dynamo_unimported, direct_step)."""
+    table = tmp_path / "table.csv"
+    rows = ["size,colour,label"] + [f"{i % 17 * 0.5},{('red', 'blue', 'green')[i % 3]},{'yes' if i % 4 else 'no'}"
+                                    for i in range(2000)]
+    table.write_text("\n".join(rows) + "\n")
+    trained = _fresh("train", "--data", str(table), "--target", "label", "--epochs", "2", "--out",
+                     str(tmp_path / "run"), "--quiet")
+    assert trained == {"code": 0, "loaded": ["matplotlib"]}
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["recipe"] == "tabular"

@@ -151,15 +151,16 @@ def few_numbers(X: pd.DataFrame) -> bool:
 
 
 def choose_members(recipe: str, X_train: pd.DataFrame, custom: str | None = None, hidden=(512,)) -> int:
-    """ENSEMBLE_MEMBERS networks averaged, for either recipe; one for the user's own network, for a linear
-    model (hidden=[]: an average of linear models is one linear model) and for the plain MLP on a 2-D numeric
-    table (the toy sets: one network's boundary is what a learner looks at).
+    """ENSEMBLE_MEMBERS networks averaged for the tabular recipe; one for the plain MLP, the user's own
+    network and a linear model (hidden=[]: an average of linear models is one linear model).
 
-    Why it depends on the recipe and the columns only: the estimator's refit (every row, no validation
-    split) must rebuild the network its judged run chose the epochs for; it keeps the recipe and the
-    columns. Measured in docs/quality.md: the ensemble paid on the large and the small tables alike.
+    Why not the plain MLP: on the small tables that keep it the ensemble moved accuracy by at most one row
+    (docs/quality.md) for four times the fit time, and a fast fit on a small table is what cross-validation
+    and grid searches multiply (issue #19). Why it depends on the recipe and the columns only: the
+    estimator's refit (every row, no validation split) must rebuild the network its judged run chose the
+    epochs for; it keeps the recipe and the columns.
     """
-    if custom or not hidden or (recipe == "mlp" and few_numbers(X_train)):
+    if custom or not hidden or recipe == "mlp":
         return 1
     return ENSEMBLE_MEMBERS
 

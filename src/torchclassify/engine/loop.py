@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Callable
@@ -18,7 +19,7 @@ from .device import choose_threads, cpu_threads, make_training_forward
 from .distributed import Processes, SingleProcess
 from .inference import predict_logits
 from .manual_backward import ManualBackwardMLP
-from .optim import direct_step, make_optimizer, make_scheduler
+from .optim import direct_step, dynamo_unimported, make_optimizer, make_scheduler
 
 # Training features past this size are gathered a batch at a time rather than permuted whole each epoch.
 GATHER_PER_BATCH_BYTES = 16 * 2**20
@@ -127,8 +128,10 @@ def fit(model: nn.Module, task: Task, train: TensorData | ChunkedData, valid: Te
         if loss_fn is None:
             loss_fn = make_loss(task, config, train.y, n_classes, class_weights)
         optimizer = optimizer or make_optimizer(model.parameters(), config)
-        return _fit(model, task, train, valid, config, n_epochs, batch_size, list(callbacks), augment,
-                    generator, dist, optimizer, loss_fn)
+        # optimizer.zero_grad would import torch._dynamo (~1 s) on its first call; compiling imports it anyway
+        with contextlib.nullcontext() if config.compile else dynamo_unimported():
+            return _fit(model, task, train, valid, config, n_epochs, batch_size, list(callbacks), augment,
+                        generator, dist, optimizer, loss_fn)
 
 
 def make_loss(task: Task, config: TrainConfig, y_train: torch.Tensor, n_classes: int,
@@ -170,12 +173,26 @@ def choose_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opt
 
         return hand_derived, "hand-derived"
 
+    # Without a GradScaler (which steps the optimizer itself) the step is direct_step's kernel call: the same
+    # update, without step()'s wrapper and its import of torch._dynamo on the first call.
+    stepping = optimizer if scaler is not None else _DirectStepping(optimizer, direct_step(optimizer))
+
     def autograd(X_batch: torch.Tensor, y_batch: torch.Tensor, out: torch.Tensor | None = None,
                  w_batch: torch.Tensor | None = None):
-        logits = train_step(forward, loss_fn, optimizer, X_batch, y_batch, config.clip_grad_norm, scaler, w_batch)[1]
+        logits = train_step(forward, loss_fn, stepping, X_batch, y_batch, config.clip_grad_norm, scaler, w_batch)[1]
         return logits if out is None else out.copy_(logits)
 
     return autograd, "autograd"
+
+
+class _DirectStepping:
+    """The optimizer as train_step uses it: zero_grad as torch's, step as engine.optim.direct_step's."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, step: Callable[[], None]):
+        self.optimizer, self.step = optimizer, step
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
 
 
 def _fit(model, task, train, valid, config, n_epochs, batch_size, callbacks, augment, generator,
