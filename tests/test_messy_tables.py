@@ -182,9 +182,7 @@ def test_the_customer_table_end_to_end(churn):
     assert summary["n_inputs"] < 20  # not 77 one-hot columns of ids and dates
     metrics = json.loads((folder / "run" / "metrics.json").read_text())
     assert metrics["test"]["roc_auc"] > 0.75 and not any("chance" in s for s in summary["diagnosis"])
-    # The chosen threshold helps the churners: more of them found (its F1 gain on 300 test rows is a matter
-    # of a row or two, and went either way with the seed once the default became an ensemble).
-    assert metrics["test"]["recall"] > metrics["test@0.5"]["recall"]
+    assert metrics["test"]["f1"] > metrics["test@0.5"]["f1"]  # the chosen threshold helps the churners
     predicted = cli_in_process("predict", "run", str(EXAMPLES / "churn_new.csv"), "--keep", "customer_id", "--proba",
                                "-o", "scores.csv", cwd=folder)
     assert predicted.returncode == 0, predicted.stderr
