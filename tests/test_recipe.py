@@ -266,3 +266,19 @@ def test_dropout_under_bf16_keeps_1_minus_p():
     mask = dropout_mask(torch.Size([2_000_000]), 0.01, torch.bfloat16, torch.device("cpu"))
     assert mask.dtype == torch.bfloat16
     assert abs((mask > 0).float().mean().item() - 0.99) < 0.0005
+
+
+def test_a_tabular_run_interrupted_before_ensembles_resumes_as_one_network(tmp_path, monkeypatch):
+    # The ensemble came after such runs started: their checkpoint holds one network and their settings no
+    # member count, which the rule would now resolve to ENSEMBLE_MEMBERS (a one-line mismatch on resume).
+    import torchclassify.data.prepared as prepared_module
+    from test_resume import InterruptAt
+
+    settings = dict(data="moons", n_samples=200, recipe="tabular", hidden=[8], epochs=6, seed=3, progress="quiet")
+    monkeypatch.setattr(prepared_module, "ENSEMBLE_MEMBERS", 1)  # as the code was when the run started
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(out=tmp_path / "run", callbacks=[InterruptAt(3)], checkpoint_every=1, **settings)
+    monkeypatch.undo()
+    resumed = tc.train(resume=tmp_path / "run", progress="quiet")
+    assert resumed.config.model.members == 1 and not isinstance(resumed.classifier.model, Ensemble)
+    assert resumed.summary["epochs_run"] == 6

@@ -156,7 +156,10 @@ def _read_resume_state(partial: Path) -> tuple[RunConfig, dict | None]:
     """(settings, checkpoint or None) of an interrupted run: from its checkpoint, else from its config.json."""
     if (partial / CHECKPOINT).exists():
         checkpoint = read_checkpoint(partial / CHECKPOINT)
-        return RunConfig.from_dict(checkpoint["meta"]["config"]), checkpoint
+        config = RunConfig.from_dict(checkpoint["meta"]["config"])
+        if config.model.members is None and not any(name.startswith("model/members.") for name in checkpoint["tensors"]):
+            config.model.members = 1  # a run from before ensembles: one network, whatever the rule says now
+        return config, checkpoint
     raw = read_run_config(partial)  # killed before its first checkpoint: start again with the same settings
     if not raw:
         raise ConfigError(f"{partial} holds no settings to resume from: start the run again with --overwrite")
