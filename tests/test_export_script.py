@@ -109,4 +109,5 @@ def test_the_script_says_it_trains_the_plain_mlp_for_a_tabular_run(tmp_path):
 
     tc.train(data=str(EXAMPLES / "churn.csv"), target="status", recipe="tabular", hidden=[8], epochs=1,
              progress="quiet", out=tmp_path / "run")
-    assert "the tabular recipe" in render_script(tmp_path / "run").split('"""')[1]
+    notes = render_script(tmp_path / "run").split('"""')[1]
+    assert "the tabular recipe" in notes and "the run averaged 4 networks" in notes  # the recipe's ensemble

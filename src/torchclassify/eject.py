@@ -202,6 +202,9 @@ def notes(settings, raw: dict, task: str) -> list[str]:
         found.append("the tabular recipe: the run put periodic embeddings and a learned per-input scale in front "
                      "of the MLP and temperature-scaled its probabilities; this script trains the plain MLP of the "
                      "same widths")
+    if (settings.model.members or 1) > 1:
+        found.append(f"--members {settings.model.members}: the run averaged {settings.model.members} networks, each "
+                     "taught by its own share of every batch; this script trains one")
     if data.numeric_scaling != "standard":
         found.append(f"--numeric-scaling {data.numeric_scaling}: numbers are standardised")
     if train.label_smoothing:
