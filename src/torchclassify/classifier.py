@@ -85,11 +85,15 @@ class TrainedClassifier:
             if len(set(names)) != len(names):
                 raise DataError("the rows have column names that are equal as text (e.g. 1 and '1'): rename them")
             return X.set_axis(names, axis=1)
+        columns = getattr(self.preprocessor, "array_columns", self.feature_columns)
+        if columns is None:
+            raise DataError("this model file does not record its columns' order, so rows given as an array are "
+                            f"ambiguous: pass a DataFrame with the columns {', '.join(self.feature_columns[:6])}...")
         array = np.asarray(X)
-        if array.ndim != 2 or array.shape[1] != len(self.feature_columns):
-            raise DataError(f"expected rows with {len(self.feature_columns)} columns "
-                            f"({', '.join(self.feature_columns[:6])}...), got an array of shape {array.shape}")
-        return pd.DataFrame(array, columns=self.feature_columns)
+        if array.ndim != 2 or array.shape[1] != len(columns):
+            raise DataError(f"expected rows with {len(columns)} columns in the training table's order "
+                            f"({', '.join(columns[:6])}...), got an array of shape {array.shape}")
+        return pd.DataFrame(array, columns=columns)
 
     def transform(self, X) -> torch.Tensor:
         """Raw rows -> (n, n_inputs) float32 tensor on the model's device."""

@@ -75,6 +75,7 @@ class Preprocessor:
     dropped: list[DroppedColumn] = field(default_factory=list)
     text: list[TextColumn] = field(default_factory=list)
     numeric_scaling: str = "standard"  # one of NUMERIC_SCALINGS, for numbers and date parts alike
+    order: list[str] = field(default_factory=list)  # the input columns in the training table's order; [] before
 
     @property
     def input_columns(self) -> list[str]:
@@ -142,7 +143,9 @@ class Preprocessor:
                 # Keep the most frequent categories; ties broken by name so the order is reproducible.
                 ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
                 categorical.append(CategoricalColumn(str(name), [k for k, _ in ranked[:max_categories]]))
-        return cls(numeric, categorical, max_categories, dates, dropped, texts, numeric_scaling)
+        left_out = {d.name for d in dropped}
+        order = [str(name) for name in X.columns if str(name) not in left_out]
+        return cls(numeric, categorical, max_categories, dates, dropped, texts, numeric_scaling, order)
 
     def check_columns(self, X: pd.DataFrame) -> None:
         """DataError naming the input columns X lacks."""
@@ -209,11 +212,12 @@ class Preprocessor:
             "dropped": [vars(d) for d in self.dropped],
             "text": [t.to_dict() for t in self.text],
             "numeric_scaling": self.numeric_scaling,
+            "order": list(self.order),
         }
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Preprocessor":
-        return cls(
+        preprocessor = cls(
             numeric=[_numeric_from_dict(c) for c in raw["numeric"]],
             categorical=[CategoricalColumn(str(c["name"]), [str(v) for v in c["categories"]])
                          for c in raw["categorical"]],
@@ -223,7 +227,21 @@ class Preprocessor:
             dropped=[DroppedColumn(str(d["name"]), str(d["reason"])) for d in raw.get("dropped", [])],
             text=[TextColumn.from_dict(t) for t in raw.get("text", [])],
             numeric_scaling=_scaling_from_dict(raw.get("numeric_scaling", "standard")),
+            order=[str(name) for name in raw.get("order", [])],
         )
+        if preprocessor.order and sorted(preprocessor.order) != sorted(preprocessor.input_columns):
+            raise DataError("preprocessing order does not list the input columns once each")
+        return preprocessor
+
+    @property
+    def array_columns(self) -> list[str] | None:
+        """The columns a row given as a plain array holds, by position: the training table's order. None for a
+        file from before that order was kept, when the inputs are of several kinds (input_columns groups
+        numbers before dates, categories and text, which is not the table's order)."""
+        if self.order:
+            return list(self.order)
+        kinds = [self.numeric, self.dates, self.categorical, self.text]
+        return self.input_columns if sum(bool(kind) for kind in kinds) <= 1 else None
 
 
 def _scaling_from_dict(value) -> str:

@@ -105,7 +105,7 @@ COLUMN_KINDS = {
     "text": (TensorProto.STRING, _refuse("free text (TF-IDF)", "--no-text {name} (one-hot) or --drop {name}")),
 }
 # Preprocessor fields that hold no input column.
-NOT_COLUMNS = ("max_categories", "dropped", "numeric_scaling")
+NOT_COLUMNS = ("max_categories", "dropped", "numeric_scaling", "order")
 
 
 def add_preprocessing(g: Graph, pre: Preprocessor) -> dict[str, str]:
