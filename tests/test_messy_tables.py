@@ -310,3 +310,18 @@ def test_rows_as_an_array_follow_the_training_tables_column_order(tmp_path):
     with pytest.raises(tc.DataError, match="does not record its columns' order"):
         tc.load(tmp_path / "run").predict(X.to_numpy())
     assert list(tc.load(tmp_path / "run").predict(X)) == list(run.classifier.predict(X))
+
+
+def test_column_flags_naming_the_target_and_a_threshold_on_multiclass_are_said(tmp_path):
+    # Review: `--text y` with y the target said the data "does not have" y; `--threshold auto` on iris was
+    # silently ignored (config.json kept auto, model.json 0.5).
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=120), "y": rng.choice(["p", "q"], 120)}).to_csv(tmp_path / "t.csv", index=False)
+    for flag in ("--text", "--drop", "--keep"):
+        result = cli_in_process("train", "--data", str(tmp_path / "t.csv"), "--target", "y", flag, "y",
+                                "--out", str(tmp_path / "r"))
+        assert result.returncode == 2 and f"error: {flag} names 'y', the target: name feature columns only" in result.stderr
+    iris = cli_in_process("train", "--data", "iris", "--epochs", "2", "--threshold", "auto", "--out", str(tmp_path / "i"),
+                          "--quiet")
+    assert iris.returncode == 0
+    assert "--threshold auto is not used: a multiclass model predicts its most probable class" in iris.stderr

@@ -116,12 +116,17 @@ TABULAR_MIN_ROWS = 1_000  # training rows from which --recipe auto is "tabular" 
 ENSEMBLE_MEMBERS = 4  # networks averaged by default (see choose_members)
 
 
-def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig) -> Preprocessor:
+def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig, targets=()) -> Preprocessor:
     """The preprocessing fitted on training rows, with the run's column choices (--drop, --keep).
 
     Resolves --recipe auto and the ensemble's --members here, in place (config.json stores what ran).
+    targets: the label column(s), which the column flags must not name (they are not features).
     """
     d, m = config.data, config.model
+    for flag, names in (("--drop", d.drop), ("--keep", d.keep), ("--text", d.text), ("--no-text", d.no_text)):
+        named = [name for name in names if name in set(map(str, targets))]
+        if named:
+            raise ConfigError(f"{flag} names {', '.join(map(repr, named))}, the target: name feature columns only")
     if m.recipe == "auto":
         m.recipe = choose_recipe(X_train, m.custom, has_valid=d.valid_size > 0)
     if m.members is None:
@@ -181,7 +186,7 @@ def prepare_in_memory(dataset: Dataset, config: RunConfig, sample_weight=None) -
     if dataset.image_column is not None:  # decoded once per split below, as table rows are transformed once
         preprocessor = ImagePreprocessor.fit(dataset.X.iloc[train], config.data.image_size)
     else:
-        preprocessor = fit_preprocessor(dataset.X.iloc[train], config)
+        preprocessor = fit_preprocessor(dataset.X.iloc[train], config, dataset.y.columns)
     features = {name: transform_rows(preprocessor, dataset.X, idx) for name, idx in splits.items()}
     return InMemoryData(dataset.name, dataset.X.shape[1], task_name, labels, codes, dataset.y, splits,
                         preprocessor, dataset=dataset, features=features, sample_weight=sample_weight)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -77,6 +78,9 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
     started = time.perf_counter()
     config.data.task = prepared.task_name
     task = get_task(prepared.task_name)
+    if not task.uses_threshold and config.train.threshold != 0.5:
+        warnings.warn(f"--threshold {config.train.threshold} is not used: a {task.name} model predicts its most "
+                      "probable class (a threshold applies to binary and multilabel targets)", stacklevel=2)
     device = resolve_device(config.train.device)
     dist = join_torchrun(device)  # SingleProcess unless started by torchrun
     device = getattr(dist, "device", device)  # under torchrun on CUDA: this rank's GPU
