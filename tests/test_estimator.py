@@ -164,3 +164,26 @@ def test_a_float32_matrix_is_read_in_place_not_copied_to_float64():
     assert clf.predict(X).shape == (64,)
     assert np.array_equal(X, kept)  # read, never written
     assert np.array_equal(clf.predict_proba(X), clf.predict_proba(X.astype(np.float64)))
+
+
+def test_labels_of_mixed_types_classes_in_any_order_and_rows_by_position():
+    # Review: a mix of str and int labels was a bare TypeError; partial_fit(classes=['b', 'a']) refused y;
+    # fit on arrays then predict on a DataFrame (or the other way, integer column names too) lacked columns.
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        TorchClassifier(epochs=2).fit(X, np.array(["a", 1] * 60, dtype=object))
+    assert list(TorchClassifier(epochs=2).partial_fit(X, np.where(y, "b", "a"), classes=["b", "a"]).classes_) == [
+        "a", "b"]
+    named = pd.DataFrame(X, columns=["p", "q", "r"])
+    for fitted_on, other, message in ((X, named, "X has feature names"), (named, X, "does not have valid feature"),
+                                      (pd.DataFrame({0: X[:, 0], 1: X[:, 1]}), X[:, :2], None)):
+        model = TorchClassifier(epochs=2, random_state=0).fit(fitted_on, y)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            by_position = model.predict(other)
+        assert list(by_position) == list(model.predict(fitted_on))
+        assert message is None or any(message in str(w.message) for w in caught)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .config import ModelConfig, TrainConfig, make_config
@@ -124,19 +124,39 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _validate(self, X, y, reset: bool):
-        """Check X (and y) the sklearn way; returns (X as a DataFrame of raw columns, y as an array)."""
-        if isinstance(X, pd.DataFrame):
+        """Check X (and y) the sklearn way; returns (X as a DataFrame of raw columns, y as an array).
+
+        Rows come as the fit's: a DataFrame by column name; an array by position. A fit on one and rows in
+        the other are read by position, with scikit-learn's warning (validate_data gives it).
+        """
+        fitted_on_frame = getattr(self, "_fit_columns", None) is not None
+        if isinstance(X, pd.DataFrame) and (reset or fitted_on_frame):
             validate_data(self, X, skip_check_array=True, reset=reset)  # n_features_in_, feature_names_in_
             if X.shape[0] == 0:
                 raise ValueError("Found array with 0 sample(s) (shape=(0, ...)) while a minimum of 1 is required.")
             frame = X.copy()
             frame.columns = [str(c) for c in X.columns]
+            if reset:
+                self._fit_columns = list(frame.columns)
+        elif not reset and fitted_on_frame:  # an array for a DataFrame fit: its columns by position
+            validate_data(self, X, skip_check_array=True, reset=False)
+            array = np.asarray(X)
+            if array.ndim != 2 or array.shape[0] == 0:
+                raise ValueError(f"Expected a non-empty 2-D array of rows, got shape {array.shape}")
+            frame = pd.DataFrame(array, columns=self._fit_columns).infer_objects()
         else:
             X = np.asarray(validate_data(self, X, dtype="numeric", ensure_all_finite="allow-nan", reset=reset))
             # The caller's matrix as it is (float32 stays float32; the preprocessing reads a column at a time
             # in float64), a view rather than a float64 copy of the whole table (docs/benchmarks.md, "Memory").
             frame = pd.DataFrame(X if X.dtype.kind in "fiu" else X.astype(np.float64), copy=False,
                                  columns=[f"x{i}" for i in range(X.shape[1])])
+            if reset:
+                self._fit_columns = None
+        return self._validated_y(frame, y)
+
+    @staticmethod
+    def _validated_y(frame: pd.DataFrame, y):
+        """(frame, y as an array checked as classification targets, 1-D unless multilabel)."""
         if y is None:
             return frame, None
         y = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)
@@ -144,6 +164,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             y = column_or_1d(y, warn=True)
         if len(y) != len(frame):
             raise ValueError(f"X has {len(frame)} rows but y has {len(y)}: they must match")
+        if y.dtype == object and len({isinstance(v, str) for v in y.ravel()}) > 1:  # (sorting them: a TypeError)
+            raise ValueError("Mix of label input types (string and number) in y: give every label the same type")
         check_classification_targets(y)
         return frame, y
 
@@ -160,7 +182,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         elif multilabel:
             self.classes_ = np.arange(y.shape[1])
         else:
-            self.classes_ = np.unique(y) if classes is None else np.asarray(classes)
+            # unique_labels: sorted, in any order given, and a ValueError for a mix of strings and numbers
+            self.classes_ = unique_labels(y) if classes is None else unique_labels(np.asarray(classes))
             if len(self.classes_) < 2:
                 raise ValueError(f"y holds 1 class ({self.classes_[0]!r}); a classifier needs at least 2 classes")
         self._multilabel = multilabel
