@@ -71,6 +71,8 @@ class Task:
     def logit_counts(self, logits: torch.Tensor, y_true: torch.Tensor,
                      threshold: float | torch.Tensor = 0.5) -> torch.Tensor:
         """main_counts of model outputs (n, n_outputs) against encoded targets (n,) or (n, L)."""
+        if not self.uses_threshold:  # softmax keeps the order: the argmax of the logits, without the exp
+            return self.main_counts(logits.argmax(dim=-1), y_true.reshape(-1))
         y_pred = self.to_labels(self.to_proba(self.squeeze_logits(logits)), threshold)
         return self.main_counts(y_pred, y_true.reshape(y_pred.shape))
 
