@@ -129,6 +129,15 @@ def test_a_trial_failed_by_another_worker_meanwhile_does_not_end_this_worker(tmp
     assert [t.number for t in taken] == [0]
     assert states == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
 
+    def reported_after(trial):  # fresh-clone CI: failed meanwhile, then the next epoch's report refused
+        if trial.number == 3:
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        trial.report(0.5, step=1)
+        return trial.suggest_float("x", 0, 1)
+
+    optimize(study, reported_after, 2, None, (), taken.append)
+    assert [t.number for t in taken] == [0, 3] and study.trials[4].state == TrialState.COMPLETE
+
     def broken(trial):
         raise ValueError("a real bug in the objective")
 

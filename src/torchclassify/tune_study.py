@@ -218,7 +218,9 @@ def optimize(study, objective, n_trials: int, timeout: float | None, catch: tupl
         current["id"] = trial._trial_id
         try:
             result = objective(trial)
-        except optuna.TrialPruned:
+        # Optuna tells these (PRUNED, FAIL) and may find the trial failed; UpdateFinishedTrialError: a report or
+        # an attribute written after another worker failed the trial.
+        except (optuna.TrialPruned, optuna.exceptions.UpdateFinishedTrialError, *catch):
             current["ended"] = True
             raise
         current["ended"] = True  # the objective ended well: an error after this is Optuna's tell
