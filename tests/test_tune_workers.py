@@ -98,8 +98,14 @@ def test_a_dead_process_on_this_machine_is_known_at_once(tmp_path):
     trial = study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
     trial.set_user_attr("host", HOST)
     trial.set_user_attr("worker", 2**22 + 12345)  # no such process
+    trial.set_user_attr("worker_trial", trial.number)  # (mark_worker's three attributes)
     assert fail_dead_trials(study) == [0]
     assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.FAIL, TrialState.WAITING]
+    # Its retry inherits those attributes: picked up by a live worker, it is not that dead process's trial
+    # (fresh-clone CI: a live worker's retry was failed this way before its objective marked it).
+    retry = study.ask()
+    assert retry.number == 1 and study.trials[1].user_attrs["worker"] == 2**22 + 12345
+    assert fail_dead_trials(study) == [] and study.trials[1].state == TrialState.RUNNING
 
 
 def test_heartbeat_must_be_a_whole_number_of_seconds(tmp_path):

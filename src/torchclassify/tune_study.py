@@ -105,6 +105,9 @@ def mark_worker(trial) -> None:
     """Record which process runs the trial (so a dead one's trial is recognised on its machine)."""
     trial.set_user_attr("worker", os.getpid())
     trial.set_user_attr("host", HOST)
+    # A retry inherits its failed trial's attributes: until this line runs, its "worker" is the dead one's,
+    # which fail_dead_trials must not take for the retry's own process.
+    trial.set_user_attr("worker_trial", trial.number)
 
 
 def needs_defaults(study) -> bool:
@@ -177,9 +180,9 @@ def fail_dead_trials(study) -> list[int]:
         optuna.storages.fail_stale_trials(study)
     storage, failed = study._storage, []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = trial.user_attrs.get("worker")
-        if trial.user_attrs.get("host") == HOST and isinstance(pid, int) and pid != os.getpid() \
-                and not pid_alive(pid):
+        pid, attrs = trial.user_attrs.get("worker"), trial.user_attrs
+        if attrs.get("host") == HOST and attrs.get("worker_trial") == trial.number and isinstance(pid, int) \
+                and pid != os.getpid() and not pid_alive(pid):
             try:
                 if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
                     failed.append(trial.number)
