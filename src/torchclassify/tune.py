@@ -276,7 +276,8 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
 
 def _conclude(study, finish, out: Path, retrain: bool, retrain_best, base) -> TuneResult:
     """The study's result for this worker; the last worker to finish (finish.last) retrains the best trial with
-    retrain_best(config), under OUT/.best.lock, and writes the summary; the others say where the best run is."""
+    retrain_best(config), under OUT/.best.lock (waiting for another last worker, then taking what is best by
+    then), and writes the summary; the others say where the best run is."""
     best = best_trial(study)
     if best is None:
         if not finish.last:
@@ -293,11 +294,14 @@ def _conclude(study, finish, out: Path, retrain: bool, retrain_best, base) -> Tu
         result.note = (f"trial(s) {running} still running: the last worker to finish retrains the best trial into "
                        f"{out / 'best'}" if retrain else f"trial(s) {running} still running")
         return result
-    lock = BestLock(out)
-    if lock.held_by is not None:
-        result.note = f"worker pid {lock.held_by} is retraining the best trial into {out / 'best'} right now"
-        return result
+    lock = BestLock(out, wait=True)  # another last worker may be retraining: after it, see what is best now
     try:
+        later = best_trial(study)  # a trial may have finished while this worker waited
+        if later.number != best.number:
+            best = later
+            result = TuneResult(study, dict(best.params), float(best.value), best.number,
+                                best.user_attrs.get("main_metric", "accuracy"), out=out)
+            result.importance = importance(study)
         if retrain and retrained_trial(out) == best.number:  # another worker finished last a moment ago
             result.best_run = SimpleNamespace(run_dir=out / "best", metrics=read_metrics(out / "best"))
             result.note = f"the best trial {best.number} was already retrained into {out / 'best'}"

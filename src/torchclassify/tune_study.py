@@ -273,16 +273,16 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
 
 class BestLock:
     """An exclusive flock on OUT/.best.lock while the best run is retrained (released by the kernel even on
-    SIGKILL); `held_by` names the pid holding it when it could not be taken."""
+    SIGKILL); wait=True blocks until it is free, else `held_by` names the pid holding it when it is not."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, wait: bool = False):
         import fcntl
 
         out.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(out / BEST_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
         self.held_by = None
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             self.held_by = os.read(self.fd, 32).decode("ascii", "replace").strip() or "?"
             os.close(self.fd)
