@@ -15,6 +15,7 @@ import os
 import re
 import stat
 import struct
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -91,6 +92,14 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def temporary_folder(parent: Path, prefix: str) -> Path:
+    """A new folder in `parent` with the umask's permissions (mkdtemp makes 0700), for output built there
+    and renamed into place when whole."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(folder, 0o777 & ~_umask())
+    return folder
 
 
 def _discard(tmp: Path) -> None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from .config import RunConfig
 from .errors import ConfigError, ModelFileError
-from .files import read_bytes, read_json, remove_created_parents
+from .files import read_bytes, read_json, remove_created_parents, temporary_folder
 
 PARTIAL_SUFFIX = ".partial"
 LOCK = "lock"
@@ -100,8 +99,7 @@ class RunFolderWriter:
                     shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
             for stale in self.partial.glob(".final-*"):  # from a run killed while writing its files
                 shutil.rmtree(stale, ignore_errors=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=self.partial))
-            os.chmod(self.tmp, 0o777 & ~_umask())  # mkdtemp makes 0700: a run folder follows the umask
+            self.tmp = temporary_folder(self.partial, ".final-")
         except BaseException:
             self._release()
             raise
@@ -138,12 +136,6 @@ class RunFolderWriter:
         if self._lock is not None:
             os.close(self._lock)  # closing the descriptor releases the flock
             self._lock = None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _acquire_lock(partial: Path, out: Path) -> int | None:

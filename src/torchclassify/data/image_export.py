@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from ..files import temporary_folder
 
 
 def export_digits_images(folder: Path, limit_per_class: int | None = None) -> int:
@@ -28,7 +28,7 @@ def export_digits_images(folder: Path, limit_per_class: int | None = None) -> in
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Written beside the folder and renamed into place at the end: an export stopped halfway leaves no
     # folder of a few images that would train without complaint.
-    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    partial = temporary_folder(folder.parent, f".{folder.name}.partial-")
     try:
         written: dict[int, int] = {}
         for index, (image, label) in enumerate(zip(pixels, digits.target)):
@@ -38,15 +38,8 @@ def export_digits_images(folder: Path, limit_per_class: int | None = None) -> in
             (partial / str(label)).mkdir(exist_ok=True)
             Image.fromarray(image, mode="L").save(partial / str(label) / f"{index:04d}.png", format="PNG")
             written[label] = written.get(label, 0) + 1
-        partial.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the images from other users
         os.replace(partial, folder)  # (onto an empty folder too: rename(2) replaces an empty directory)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return sum(written.values())
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
