@@ -89,8 +89,13 @@ def test_a_network_too_big_for_the_free_memory_is_refused_before_it_is_built(mon
     # Review: --hidden 65536,65536 allocated 17 GB of weights and the process was OOM-killed with no message.
     from torchclassify.engine import budget
 
-    assert budget.mlp_parameters(5, [16, 8], 3) == count_parameters(make_model(
-        ModelConfig(hidden=(16, 8), recipe="mlp"), 5, 3))
+    # What is counted is the network as built: the tabular recipe's 4 members and its wider first layer too.
+    ensemble = ModelConfig(hidden=(64,), recipe="tabular", members=4)
+    one_member = count_parameters(make_model(ModelConfig(hidden=(64,), recipe="tabular", members=1), 10, 2))
+    monkeypatch.setattr(budget, "available_bytes", lambda device: 2 * one_member * budget.BYTES_PER_PARAMETER)
+    budget.check_network_fits(ModelConfig(hidden=(64,), recipe="tabular", members=1), 10, 2, "cpu")
+    with pytest.raises(ConfigError, match="choose smaller --hidden"):
+        budget.check_network_fits(ensemble, 10, 2, "cpu")
     monkeypatch.setattr(budget, "available_bytes", lambda device: 2**30)  # 1 GiB free, whatever the machine
     built = []
     monkeypatch.setattr("torchclassify.workflow.training.make_model", lambda *a, **k: built.append(a))

@@ -3,22 +3,15 @@ kernel's out-of-memory killer would then end the process with no message at all.
 
 from __future__ import annotations
 
+import torch
+
 from ..errors import ConfigError
 
 BYTES_PER_PARAMETER = 16  # float32 weights, their gradients and Adam's two moments: 4 copies of 4 bytes
 
 
-def mlp_parameters(n_inputs: int, hidden, n_outputs: int) -> int:
-    """Weights and biases of the fully connected stack n_inputs -> hidden... -> n_outputs: a lower bound for
-    the tabular recipe too, whose first layer reads more than n_inputs values."""
-    widths = [int(n_inputs), *(int(w) for w in hidden), int(n_outputs)]
-    return sum(a * b + b for a, b in zip(widths, widths[1:]))
-
-
 def available_bytes(device) -> int | None:
     """Memory free for training on device: MemAvailable on Linux, free CUDA memory; None when unknown."""
-    import torch
-
     device = torch.device(device)
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
@@ -35,13 +28,16 @@ def available_bytes(device) -> int | None:
 
 
 def check_network_fits(model_config, n_inputs: int, n_outputs: int, device, images: bool = False) -> None:
-    """Raise ConfigError when the MLP's parameters alone would need more memory than the device has free.
+    """Raise ConfigError when the network's parameters alone would need more memory than the device has free.
 
     A custom module, or the small CNN of an image run, is not checked: only the fully connected stack.
     """
     if model_config.custom or (images and model_config.conv):
         return
-    n_parameters = mlp_parameters(n_inputs, model_config.hidden, n_outputs)
+    from ..models import count_parameters, make_model
+
+    with torch.device("meta"):  # the network as it will be built (recipe, ensemble), without its memory
+        n_parameters = count_parameters(make_model(model_config, n_inputs, n_outputs))
     needed = n_parameters * BYTES_PER_PARAMETER
     free = available_bytes(device)
     if free is None or needed <= free:
