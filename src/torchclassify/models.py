@@ -175,9 +175,12 @@ class Ensemble(nn.Module):
             return torch.stack([member(X) for member in self.members]).mean(0)  # (k, n, out) -> (n, out)
         member_of = self.assign(X)
         self.steps += 1
-        rows = [torch.nonzero(member_of == i).squeeze(1) for i in range(len(self.members))]
-        parts = [member(X[r]) for member, r in zip(self.members, rows)]
-        return torch.cat(parts)[torch.cat(rows).argsort()]  # (b, out): each row's logits from its own member
+        order = member_of.argsort(stable=True)  # (b,) the rows grouped by member, each group in batch order
+        sizes = torch.bincount(member_of, minlength=len(self.members)).tolist()  # one host sync a step
+        parts = [member(rows) for member, rows in zip(self.members, X[order].split(sizes))]
+        back = torch.empty_like(order)
+        back[order] = torch.arange(len(order), device=order.device)  # the inverse permutation, without a sort
+        return torch.cat(parts)[back]  # (b, out): each row's logits from its own member
 
 
 def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custom: bool = True,

@@ -43,10 +43,7 @@ class Resumable:
     every: int | None  # None: after the first epoch, then every ~10 s (engine.checkpoint)
     config: dict  # the settings before resolution: what `--resume` rebuilds the run from
     checkpoint: dict | None = None
-    continue_with: str = ""  # what to run after Ctrl-C: `torchclassify train --resume OUT` unless a caller knows
-
-    def __post_init__(self):
-        self.continue_with = self.continue_with or f"torchclassify train --resume {self.out}"
+    continue_with: str = ""  # what to run after Ctrl-C (train's continue_with)
 
 
 def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | None = None, out=None,
@@ -88,6 +85,7 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
     if process_rank() != 0:
         out, progress, tracking = None, "quiet", Tracking()  # only rank 0 writes the run folder, prints, tracks
     writer = RunFolderWriter(Path(out), overwrite, resume=resume is not None) if out is not None else None
+    continue_with = continue_with or f"torchclassify train --resume {out}"
     trackers = []
     try:
         saving = None
@@ -124,8 +122,7 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
             writer.abort(keep=isinstance(err, KeyboardInterrupt) or resume is not None
                          or (writer.partial / CHECKPOINT).exists())
             if isinstance(err, KeyboardInterrupt) and not getattr(err, "reported", False):
-                print(f"interrupted outside training: resume with: "
-                      f"{continue_with or f'torchclassify train --resume {out}'}", file=sys.stderr, flush=True)
+                print(f"interrupted outside training: resume with: {continue_with}", file=sys.stderr, flush=True)
         raise
 
 
