@@ -168,6 +168,7 @@ def test_the_first_adam_step_makes_the_state_itself_without_step():
     imports torch._dynamo); with an LR scheduler counting step() calls, step() still takes the first."""
     plain, direct = _twins(dict(optimizer="adamw", weight_decay=1e-2))
     step = direct_step(direct[1])
+    assert step != direct[1].step  # the direct kernel call, not step() itself (which would pass trivially)
     calls = []
     direct[1].step = lambda *args, **kwargs: calls.append(1)  # (the instance attribute shadows the method)
     _step_both(plain, direct, step, range(3))

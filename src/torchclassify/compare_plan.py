@@ -76,13 +76,15 @@ def run_folders(plan: list[dict]) -> list[str]:
 
 def check_variants_on_data(named: list[tuple[str, Any]], data=None) -> None:
     """Fail before the first run when a variant's data settings cannot work: each distinct data section
-    (--vary target, positive, drop, ...) is prepared once, and each --class-weight mapping checked against
+    (--vary target, positive, ...) is read and split once, and each --class-weight mapping checked against
     its classes. Without it a bad value in the last variant surfaced after every other variant had trained.
 
     named: (variant name, RunConfig) per planned run. A comparison on one data section with no class-weight
     mappings is left to its first run (which checks the same things); streamed sections are left to their runs.
     """
-    from .data.prepare import prepare
+    from .config import make_config
+    from .data.prepare import load_dataset
+    from .data.split import split_targets
     from .workflow.training import class_weight_list
 
     sections: dict[str, list] = {}
@@ -98,7 +100,7 @@ def check_variants_on_data(named: list[tuple[str, Any]], data=None) -> None:
         try:
             with warnings.catch_warnings():  # the run itself says them, once
                 warnings.simplefilter("ignore")
-                labels = prepare(first, data).labels
+                labels = split_targets(load_dataset(first, data).y, make_config(first))[1]  # as tune.check_data
             for name, config in same_data:
                 class_weight_list(labels, config.train)
         except TorchClassifyError as err:

@@ -222,7 +222,8 @@ def build_report(view: RunView, format: str = "png") -> str:
         curves = _figure_html(view, "roc", format) + _figure_html(view, "pr", format)
         sections.append(("ROC and precision-recall", f'<div class="row">{curves}</div>'))
         sections.append(("Calibration", _figure_html(view, "calibration", format)))
-        if view.eval_split is not None:
+        # (interpret refuses image models: shuffling the path column would decode every image again for nothing)
+        if view.eval_split is not None and not hasattr(classifier.preprocessor, "image_shape"):
             sections.append(("What the model relies on", _interpretation_html(view)))
     sections.append(("Data", _data_html(view)))
     sections.append(("Model", _model_html(view)))

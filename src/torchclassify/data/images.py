@@ -68,6 +68,8 @@ def find_images(folder: Path) -> tuple[list[str], list[str], int]:
 def image_column(frame: pd.DataFrame) -> str | None:
     """The column of a table that names image files (every non-empty cell ends in an image suffix), if any."""
     for name in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_datetime64_any_dtype(frame[name]):
+            continue  # (paths are text: no per-cell look at a column of numbers, on every table read)
         values = frame[name].dropna()
         looks = values.map(lambda v: isinstance(v, str) and is_image_path(v.strip()))
         if len(values) and looks.all():

@@ -191,8 +191,7 @@ class Preprocessor:
         counts = {}
         for col in self.numeric:
             raw = X[col.name]
-            values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            bad = int((raw.notna().to_numpy() & ~(np.isfinite(values) & (np.abs(values) <= 1e150))).sum())
+            bad = int((raw.notna().to_numpy() & np.isnan(_as_float(raw))).sum())
             if bad:
                 counts[col.name] = bad
         for date in self.dates:
@@ -336,8 +335,7 @@ def _numeric_block(X: pd.DataFrame, names: list) -> np.ndarray | None:
             else values[:, positions]
     else:
         values = X.iloc[:, positions].to_numpy(dtype=np.float64)
-    values = np.asfortranarray(values)  # column-major: each column contiguous
-    return np.where(np.isfinite(values) & (np.abs(values) <= 1e150), values, np.nan)
+    return _usable(np.asfortranarray(values))  # column-major: each column contiguous
 
 
 def _fit_date(name: str, column: pd.Series, robust: bool = False) -> DateColumn:
@@ -364,9 +362,12 @@ def is_numeric(column: pd.Series) -> bool:
 
 def _as_float(column: pd.Series) -> np.ndarray:
     # pd.to_numeric with coerce: a stray text value in a numeric column becomes missing, not a crash.
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    # Magnitudes beyond 1e150 are missing: means, squares and differences of them overflow to inf, and no
-    # real measurement is that large; +-inf is missing too.
+    return _usable(pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def _usable(values: np.ndarray) -> np.ndarray:
+    """values with +-inf and magnitudes beyond 1e150 as NaN (missing): means, squares and differences of
+    such numbers overflow to inf, and no real measurement is that large."""
     return np.where(np.isfinite(values) & (np.abs(values) <= 1e150), values, np.nan)
 
 

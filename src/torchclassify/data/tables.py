@@ -118,7 +118,7 @@ def read_table(path) -> pd.DataFrame:
     table = path if isinstance(path, TableFile) else open_table(path)
     with reading_errors(table.path):
         if table.parquet:
-            frame = pd.read_parquet(table.handle())
+            frame = decimals_as_floats(pd.read_parquet(table.handle()))
         else:  # low_memory=False: infer each column's type from all its rows, not block by block
             frame = pd.read_csv(table.handle(), **csv_options(table), low_memory=False)
     return _checked_frame(frame, table.path)
@@ -139,7 +139,7 @@ def iter_table(path, chunk_rows: int = 65_536, text_columns=()) -> Iterator[pd.D
             import pyarrow.parquet as pq
 
             batches = pq.ParquetFile(table.handle()).iter_batches(batch_size=chunk_rows)
-            chunks = (batch.to_pandas() for batch in batches)
+            chunks = (decimals_as_floats(batch.to_pandas()) for batch in batches)
         else:
             # (dtype entries for columns the file lacks are ignored: the model's column check says so later)
             dtype = {column: str for column in text_columns}
@@ -197,7 +197,7 @@ def _checked_frame(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     frame.columns = [str(c) for c in frame.columns]
     if len(set(frame.columns)) != len(frame.columns):
         raise DataError(f"{path} has duplicate column names: give each column a unique name")
-    return decimals_as_floats(frame)
+    return frame
 
 
 def decimals_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
