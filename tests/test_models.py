@@ -89,7 +89,11 @@ def test_a_network_too_big_for_the_free_memory_is_refused_before_it_is_built(mon
     # Review: --hidden 65536,65536 allocated 17 GB of weights and the process was OOM-killed with no message.
     from torchclassify.engine import budget
 
-    # What is counted is the network as built: the tabular recipe's 4 members and its wider first layer too.
+    # What is counted is the network's layers as built: the tabular recipe's 4 members and wider first layer.
+    layers = [p for name, p in make_model(ModelConfig(hidden=(64,), recipe="tabular", members=1), 10, 2).named_parameters()
+              if name.startswith("layers.")]
+    assert budget.fully_connected_parameters(ModelConfig(hidden=(64,), recipe="tabular", members=4), 10, 2) == 4 * sum(
+        p.numel() for p in layers)
     ensemble = ModelConfig(hidden=(64,), recipe="tabular", members=4)
     one_member = count_parameters(make_model(ModelConfig(hidden=(64,), recipe="tabular", members=1), 10, 2))
     monkeypatch.setattr(budget, "available_bytes", lambda device: 2 * one_member * budget.BYTES_PER_PARAMETER)

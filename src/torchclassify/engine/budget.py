@@ -10,6 +10,17 @@ from ..errors import ConfigError
 BYTES_PER_PARAMETER = 16  # float32 weights, their gradients and Adam's two moments: 4 copies of 4 bytes
 
 
+def fully_connected_parameters(model_config, n_inputs: int, n_outputs: int) -> int:
+    """Weights and biases of the network's fully connected layers, every ensemble member's: the tabular
+    recipe's first layer reads each embedded input's EMBED_DIM values. Counted, not built: building even on
+    the meta device runs torch's random initialisers through code that imports torch._dynamo (~1 s)."""
+    from ..models import EMBED_DIM, MAX_EMBEDDED
+
+    embedded = model_config.recipe == "tabular" and n_inputs <= MAX_EMBEDDED
+    widths = [int(n_inputs) * (EMBED_DIM if embedded else 1), *(int(w) for w in model_config.hidden), int(n_outputs)]
+    return (model_config.members or 1) * sum(a * b + b for a, b in zip(widths, widths[1:]))
+
+
 def available_bytes(device) -> int | None:
     """Memory free for training on device: MemAvailable on Linux, free CUDA memory; None when unknown."""
     device = torch.device(device)
@@ -34,10 +45,7 @@ def check_network_fits(model_config, n_inputs: int, n_outputs: int, device, imag
     """
     if model_config.custom or (images and model_config.conv):
         return
-    from ..models import count_parameters, make_model
-
-    with torch.device("meta"):  # the network as it will be built (recipe, ensemble), without its memory
-        n_parameters = count_parameters(make_model(model_config, n_inputs, n_outputs))
+    n_parameters = fully_connected_parameters(model_config, n_inputs, n_outputs)
     needed = n_parameters * BYTES_PER_PARAMETER
     free = available_bytes(device)
     if free is None or needed <= free:
