@@ -336,3 +336,25 @@ def test_an_export_stopped_halfway_leaves_no_folder_to_train_on(tmp_path, monkey
     (tmp_path / "empty").mkdir()
     assert export_digits_images(tmp_path / "empty", limit_per_class=2) == 20
     assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == [str(d) for d in range(10)]
+
+
+def test_a_run_decodes_each_image_once_with_the_features_of_a_decode_per_split(digits, monkeypatch):
+    """The fit's decode of the training split makes its features (it was decoded twice, fit then transform:
+    most of an image run's set-up); they equal what decoding the split again gives."""
+    from torchclassify.data import images, prepared
+    from torchclassify.data.sources import load_image_folder
+
+    decoded = []
+    real_decode = images.decode
+
+    def counting_decode(paths, size, mode):
+        decoded.extend(paths)
+        return real_decode(paths, size, mode)
+
+    monkeypatch.setattr(images, "decode", counting_decode)
+    dataset = load_image_folder(digits)
+    data = prepared.prepare_in_memory(dataset, make_config(data=str(digits)))
+    assert len(decoded) == len(set(decoded)) == sum(len(rows) for rows in data.splits.values()) == 160
+    monkeypatch.setattr(images, "decode", real_decode)
+    for split, rows in data.splits.items():
+        np.testing.assert_array_equal(data.features[split], data.preprocessor.transform(dataset.X.iloc[rows]))

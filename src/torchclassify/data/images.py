@@ -220,6 +220,12 @@ class ImagePreprocessor:
     def fit(cls, X_train: pd.DataFrame, size: int | None = None) -> "ImagePreprocessor":
         """Choose the colour mode (and the side, when size is None) and measure each channel's mean and std on
         the training images."""
+        return cls.fit_decoded(X_train, size)[0]
+
+    @classmethod
+    def fit_decoded(cls, X_train: pd.DataFrame, size: int | None = None) -> tuple["ImagePreprocessor", np.ndarray]:
+        """`fit`, and the (n, C, size, size) training pixels it decoded: `normalise` turns them into the training
+        features, so that a run decodes each training image once (a decode is most of an image run's set-up)."""
         column = X_train.columns[0]
         paths = list(X_train[column])
         mode, median_side = choose_mode_and_size(paths)
@@ -228,7 +234,7 @@ class ImagePreprocessor:
         mean = pixels.mean(axis=(0, 2, 3), dtype=np.float64)
         std = pixels.std(axis=(0, 2, 3), dtype=np.float64)
         std = np.where(std > 1e-6, std, 1.0)  # a blank channel: centred, not divided by zero
-        return cls(str(column), int(size), mode, mean.tolist(), std.tolist())
+        return cls(str(column), int(size), mode, mean.tolist(), std.tolist()), pixels
 
     def check_columns(self, X: pd.DataFrame) -> None:
         if self.column not in X.columns:
@@ -241,7 +247,10 @@ class ImagePreprocessor:
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """Rows of image paths -> (n, C*size*size) float32 normalised pixels."""
-        pixels = self.pixels(X)
+        return self.normalise(self.pixels(X))
+
+    def normalise(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, C, size, size) pixels in [0, 1] -> (n, C*size*size) features, standardised per channel in place."""
         c = len(self.mean)
         pixels -= np.asarray(self.mean, np.float32).reshape(1, c, 1, 1)
         pixels /= np.asarray(self.std, np.float32).reshape(1, c, 1, 1)

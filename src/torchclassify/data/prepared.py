@@ -183,11 +183,15 @@ def prepare_in_memory(dataset: Dataset, config: RunConfig, sample_weight=None) -
     train = splits["train"]
     if sample_weight is not None:  # the statistics come from the rows that count: weight 0 is as if absent
         train = train[sample_weight[train] > 0]
-    if dataset.image_column is not None:  # decoded once per split below, as table rows are transformed once
-        preprocessor = ImagePreprocessor.fit(dataset.X.iloc[train], config.data.image_size)
+    decoded = {}  # split -> its features, already made while fitting
+    if dataset.image_column is not None:  # each image decoded once: the training split's while fitting
+        preprocessor, pixels = ImagePreprocessor.fit_decoded(dataset.X.iloc[train], config.data.image_size)
+        if train is splits["train"]:  # (not when weight-0 rows were left out of the fit)
+            decoded["train"] = preprocessor.normalise(pixels)
     else:
         preprocessor = fit_preprocessor(dataset.X.iloc[train], config, dataset.y.columns)
-    features = {name: transform_rows(preprocessor, dataset.X, idx) for name, idx in splits.items()}
+    features = {name: decoded[name] if name in decoded else transform_rows(preprocessor, dataset.X, idx)
+                for name, idx in splits.items()}
     return InMemoryData(dataset.name, dataset.X.shape[1], task_name, labels, codes, dataset.y, splits,
                         preprocessor, dataset=dataset, features=features, sample_weight=sample_weight)
 
