@@ -26,7 +26,6 @@ from torch import nn
 from ..models import MLP, Dropout, dropout_mask
 
 aten = torch.ops.aten  # called as aten.<op>.default: a fixed overload skips the per-call overload lookup
-_MEAN = 1  # at::Reduction::Mean, the reduction code the aten loss kernels take
 
 
 # On CPU, MKL's sgemm is 2-9x slower at a (rows, k) x (k, n) product when it writes n < 16 columns of a
@@ -197,18 +196,28 @@ def _bce_with_logits(loss_fn: nn.BCEWithLogitsLoss):
 
 def _cross_entropy(loss_fn: nn.CrossEntropyLoss):
     weight = loss_fn.weight
-    one = None
+    minus_one = None  # (b, 1) of -1, kept between steps of the same batch size
 
     def grad_of_mean_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """logits (b, classes), y (b,) int64 or (b, classes) probabilities -> d(mean loss) / d logits."""
-        nonlocal one
+        nonlocal minus_one
+        if y.dtype == torch.int64:  # class indices: w_y (softmax(z) - onehot(y)) / sum of the rows' w_y
+            # Written out rather than through autograd's log-softmax, nll and their backward kernels (equal to
+            # ~1e-9): torch's CPU log-softmax along a row of a few classes is slow, and this is 2-5x faster for
+            # the (256, 10) to (1437, 10) logits of small tables (docs/benchmarks.md, "GEMM floor").
+            z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+            p = (z - z.amax(1, keepdim=True)).exp_()
+            p.div_(p.sum(1, keepdim=True))  # (b, classes) softmax
+            if minus_one is None or minus_one.shape[0] != len(y) or minus_one.device != p.device:
+                minus_one = torch.full((len(y), 1), -1.0, dtype=p.dtype, device=p.device)
+            p.scatter_add_(1, y.unsqueeze(1), minus_one)
+            if weight is None:
+                grad = p.mul_(1.0 / len(y))
+            else:
+                row_weight = weight[y]  # (b,)
+                grad = p.mul_((row_weight / row_weight.sum()).unsqueeze(1))
+            return grad.to(logits.dtype)
         log_p = torch.log_softmax(logits, 1)
-        if y.dtype == torch.int64:  # class indices: autograd's own kernels, nll then log-softmax
-            _, total_weight = aten.nll_loss_forward.default(log_p, y, weight, _MEAN, -100)
-            if one is None or one.device != logits.device:
-                one = torch.ones((), device=logits.device)
-            grad = aten.nll_loss_backward.default(one, log_p, y, weight, _MEAN, -100, total_weight)
-            return aten._log_softmax_backward_data.default(grad, log_p, 1, logits.dtype)
         # Probabilities (mixup): loss = -sum_c w_c y_c log p_c averaged over rows, so
         # d/dz = p * sum_c(w_c y_c) - w * y, over the number of rows.
         wy = y if weight is None else y * weight
