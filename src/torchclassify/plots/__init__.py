@@ -17,7 +17,7 @@ return the Display.
 from __future__ import annotations
 
 from ._inputs import classifier_from_model, scores
-from ._style import Display
+from ._style import Display, import_matplotlib
 from .boundary import DecisionBoundaryDisplay, plot_decision_boundary
 from .confusion import ConfusionMatrixDisplay, plot_confusion_matrix
 from .curves import TrainingCurvesDisplay, plot_training_curves
@@ -37,4 +37,5 @@ __all__ = [
     "PrecisionRecallDisplay", "CalibrationDisplay", "ImageGridDisplay", "ComparisonCurvesDisplay", "SearchHistoryDisplay",
     "LRFinderDisplay", "plot_decision_boundary", "plot_training_curves", "plot_confusion_matrix", "plot_roc",
     "plot_precision_recall", "plot_calibration", "classifier_from_model", "scores",
+    "import_matplotlib",
 ]
