@@ -29,8 +29,6 @@ from .evaluation import (
                          plot_precision_recall,
                          plot_roc,
 )
-from .images import ImageGridDisplay
-from .search import ComparisonCurvesDisplay, LRFinderDisplay, SearchHistoryDisplay
 
 __all__ = [
     "Display", "DecisionBoundaryDisplay", "TrainingCurvesDisplay", "ConfusionMatrixDisplay", "RocCurveDisplay",
@@ -39,3 +37,16 @@ __all__ = [
     "plot_precision_recall", "plot_calibration", "classifier_from_model", "scores",
     "import_matplotlib",
 ]
+
+# Pictures no run report draws (images: image runs only; search: compare, tune, lr-find) load on first use,
+# so that `train`'s report does not import them.
+_LAZY = {"ImageGridDisplay": "images", "ComparisonCurvesDisplay": "search", "SearchHistoryDisplay": "search",
+         "LRFinderDisplay": "search"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
