@@ -19,7 +19,7 @@ HEAVY = ("torch._dynamo", "scipy", "sklearn", "torchmetrics", "matplotlib", "mat
 _RUN = """
 import gc, json, sys
 from torchclassify.cli import main
-code = main(sys.argv[1:])
+code = main()  # as the console script calls it: sys.argv, the whole process
 print(json.dumps({"code": code, "loaded": [m for m in %r if m in sys.modules], "frozen": gc.get_freeze_count()}))
 """ % (HEAVY,)
 
@@ -82,19 +82,23 @@ def test_the_collector_is_frozen_only_by_the_commands_not_by_the_library():
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"frozen": 0, "enabled": True}
 
 
-def test_imports_kept_restores_the_collector_and_freezes():
+def test_imports_kept_restores_the_collector_and_freezes_only_a_whole_process():
+    import argparse
     import gc
 
     from torchclassify.commands.common import imports_kept
 
-    was = gc.isenabled()
+    was, frozen = gc.isenabled(), gc.get_freeze_count()
     try:
         gc.enable()
-        with imports_kept():
+        with imports_kept(argparse.Namespace(whole_process=False)):  # a caller's cli.main([...])
             assert not gc.isenabled()
-        assert gc.isenabled() and gc.get_freeze_count() > 0
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
+        with imports_kept(argparse.Namespace(whole_process=True)):
+            assert not gc.isenabled()
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
         gc.disable()  # a caller that had it off gets it back off
-        with imports_kept():
+        with imports_kept(argparse.Namespace(whole_process=True)):
             pass
         assert not gc.isenabled()
     finally:

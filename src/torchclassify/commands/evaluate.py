@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    with imports_kept():
+    with imports_kept(args):
         from ..classifier import load_model
         from ..data.prepare import rebuild_rows
         from ..data.sources import BUILTINS, load_data

@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    with imports_kept():
+    with imports_kept(args):
         from ..files import check_output, make_parents, remove_created_parents, write_output
         from ..plots import import_matplotlib
         from ..report import RunView, draw

@@ -32,7 +32,7 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    with imports_kept():
+    with imports_kept(args):
         from ..classifier import load_model
         from ..data.tables import iter_table
         from ..files import check_output, make_parents, remove_created_parents, write_output

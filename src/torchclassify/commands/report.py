@@ -17,7 +17,7 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    with imports_kept():
+    with imports_kept(args):
         from ..errors import ConfigError, printable
         from ..files import check_output, make_parents, remove_created_parents
         from ..plots import import_matplotlib

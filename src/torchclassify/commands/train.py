@@ -35,7 +35,7 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    with imports_kept():
+    with imports_kept(args):
         from ..plots import import_matplotlib
         from ..workflow import train
 
