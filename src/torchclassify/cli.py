@@ -72,8 +72,10 @@ def build_parser() -> tuple[Parser, dict, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser, handlers, parsers = build_parser()
+    whole_process = argv is None  # the console script or `python -m torchclassify`, not a caller's main([...])
     argv = sys.argv[1:] if argv is None else list(argv)
     args, unknown = parser.parse_known_args(argv)
+    args.whole_process = whole_process
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT

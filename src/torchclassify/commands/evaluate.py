@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, printable
+from .common import imports_kept
 
 SPLITS = ("test", "valid", "train", "all")
 
@@ -24,11 +25,12 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..classifier import load_model
-    from ..data.prepare import rebuild_rows
-    from ..data.sources import BUILTINS, load_data
-    from ..evaluate import format_metrics
-    from ..run_folder import read_run_settings
+    with imports_kept(args):
+        from ..classifier import load_model
+        from ..data.prepare import rebuild_rows
+        from ..data.sources import BUILTINS, load_data
+        from ..evaluate import format_metrics
+        from ..run_folder import read_run_settings
 
     classifier = load_model(args.run, trust_custom_model=args.trust_custom_model)
     config = read_run_settings(args.run)  # checked: a hostile config.json is one line; None without one

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
-from .common import output_path
+from .common import imports_kept, output_path
 
 KINDS = ("boundary", "curves", "confusion", "roc", "pr", "calibration", "images")  # report.PICTURE_KINDS
 
@@ -26,9 +26,13 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..files import check_output, make_parents, remove_created_parents, write_output
-    from ..report import RunView, draw
-    from ..run_folder import run_files
+    with imports_kept(args):
+        from ..files import check_output, make_parents, remove_created_parents, write_output
+        from ..plots import import_matplotlib
+        from ..report import RunView, draw
+        from ..run_folder import run_files
+
+        import_matplotlib()  # the picture is drawn with it
 
     options = {}
     if args.kind != "boundary" and (args.features or args.labels):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
-from .common import output_path
+from .common import imports_kept, output_path
 
 
 def register(sub) -> None:
@@ -32,9 +32,10 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..classifier import load_model
-    from ..data.tables import iter_table
-    from ..files import check_output, make_parents, remove_created_parents, write_output
+    with imports_kept(args):
+        from ..classifier import load_model
+        from ..data.tables import iter_table
+        from ..files import check_output, make_parents, remove_created_parents, write_output
 
     if args.chunk_rows < 1:
         raise ConfigError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")

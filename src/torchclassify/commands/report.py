@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import output_path
+from .common import imports_kept, output_path
 
 
 def register(sub) -> None:
@@ -17,10 +17,14 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..errors import ConfigError, printable
-    from ..files import check_output, make_parents, remove_created_parents
-    from ..report import RunView, write_report
-    from ..run_folder import run_files
+    with imports_kept(args):
+        from ..errors import ConfigError, printable
+        from ..files import check_output, make_parents, remove_created_parents
+        from ..plots import import_matplotlib
+        from ..report import RunView, write_report
+        from ..run_folder import run_files
+
+        import_matplotlib()  # the report draws its figures with it
 
     output = args.output or args.run / "report.html"
     check_output(output, ConfigError, "-o", inputs=run_files(args.run))

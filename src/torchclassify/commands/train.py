@@ -12,6 +12,7 @@ from .common import (
     add_tracking_arguments,
     config_from_args,
     given_settings,
+    imports_kept,
     output_path,
     tracking_options,
 )
@@ -34,7 +35,11 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..workflow import train
+    with imports_kept(args):
+        from ..plots import import_matplotlib
+        from ..workflow import train
+
+        import_matplotlib()  # the run's report.html draws with it
 
     progress = "quiet" if args.quiet else "auto"
     try:

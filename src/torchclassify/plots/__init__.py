@@ -17,7 +17,7 @@ return the Display.
 from __future__ import annotations
 
 from ._inputs import classifier_from_model, scores
-from ._style import Display
+from ._style import Display, import_matplotlib
 from .boundary import DecisionBoundaryDisplay, plot_decision_boundary
 from .confusion import ConfusionMatrixDisplay, plot_confusion_matrix
 from .curves import TrainingCurvesDisplay, plot_training_curves
@@ -29,12 +29,24 @@ from .evaluation import (
                          plot_precision_recall,
                          plot_roc,
 )
-from .images import ImageGridDisplay
-from .search import ComparisonCurvesDisplay, LRFinderDisplay, SearchHistoryDisplay
 
 __all__ = [
     "Display", "DecisionBoundaryDisplay", "TrainingCurvesDisplay", "ConfusionMatrixDisplay", "RocCurveDisplay",
     "PrecisionRecallDisplay", "CalibrationDisplay", "ImageGridDisplay", "ComparisonCurvesDisplay", "SearchHistoryDisplay",
     "LRFinderDisplay", "plot_decision_boundary", "plot_training_curves", "plot_confusion_matrix", "plot_roc",
     "plot_precision_recall", "plot_calibration", "classifier_from_model", "scores",
+    "import_matplotlib",
 ]
+
+# Pictures no run report draws (images: image runs only; search: compare, tune, lr-find) load on first use,
+# so that `train`'s report does not import them.
+_LAZY = {"ImageGridDisplay": "images", "ComparisonCurvesDisplay": "search", "SearchHistoryDisplay": "search",
+         "LRFinderDisplay": "search"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -137,6 +137,12 @@ def legend_below(names: list[str], width: float) -> tuple[int, float]:
 # ------------------------------------------------------------------------------------------ figures
 
 
+def import_matplotlib() -> None:
+    """Import what drawing a figure takes, now: for a caller that will draw and wants the import
+    among its own (the CLI's `train`, whose report.html draws six figures; commands.common.imports_kept)."""
+    from matplotlib.figure import Figure  # noqa: F401
+
+
 def new_figure(n_rows: int = 1, n_cols: int = 1, panel: tuple[float, float] = (4.6, 3.8), *,
                top: float = 0.4, bottom: float = 0.6, left: float = 0.85, right: float = 0.25,
                wspace: float = 0.8, hspace: float = 0.85):
