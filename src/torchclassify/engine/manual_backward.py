@@ -196,7 +196,7 @@ def _bce_with_logits(loss_fn: nn.BCEWithLogitsLoss):
 
 def _cross_entropy(loss_fn: nn.CrossEntropyLoss):
     weight = loss_fn.weight
-    minus_one = None  # (b, 1) of -1, kept between steps of the same batch size
+    minus_one = None  # (rows, 1) of -1 for the largest batch so far, sliced for each step
 
     def grad_of_mean_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """logits (b, classes), y (b,) int64 or (b, classes) probabilities -> d(mean loss) / d logits."""
@@ -204,13 +204,15 @@ def _cross_entropy(loss_fn: nn.CrossEntropyLoss):
         if y.dtype == torch.int64:  # class indices: w_y (softmax(z) - onehot(y)) / sum of the rows' w_y
             # Written out rather than through autograd's log-softmax, nll and their backward kernels (equal to
             # ~1e-9): torch's CPU log-softmax along a row of a few classes is slow, and this is 2-5x faster for
-            # the (256, 10) to (1437, 10) logits of small tables (docs/benchmarks.md, "GEMM floor").
+            # the (256, 10) to (1437, 10) logits of small tables (docs/benchmarks.md, "The cross-entropy
+            # gradient of the hand-derived step").
             z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
             p = (z - z.amax(1, keepdim=True)).exp_()
             p.div_(p.sum(1, keepdim=True))  # (b, classes) softmax
-            if minus_one is None or minus_one.shape[0] != len(y) or minus_one.device != p.device:
+            fits = minus_one is not None and minus_one.shape[0] >= len(y) and minus_one.device == p.device
+            if not fits or minus_one.dtype != p.dtype:
                 minus_one = torch.full((len(y), 1), -1.0, dtype=p.dtype, device=p.device)
-            p.scatter_add_(1, y.unsqueeze(1), minus_one)
+            p.scatter_add_(1, y.unsqueeze(1), minus_one[:len(y)])  # minus one at each row's own class
             if weight is None:
                 grad = p.mul_(1.0 / len(y))
             else:
