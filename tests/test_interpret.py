@@ -258,3 +258,17 @@ def test_a_model_left_in_train_mode_is_explained_as_it_predicts():
     again = interpret.explain_row(clf, rows.iloc[[0]], X, n_samples=5)
     pd.testing.assert_frame_equal(first, again)
     assert clf.model.training  # left as it was
+
+
+def test_targets_as_plain_arrays_are_read_as_the_report_and_evaluate_read_them():
+    """interpret, the plots and evaluate encode targets one way (TrainedClassifier.encode_targets): a multilabel
+    target as an (n, L) 0/1 array, columns in the classes' order, works in all three (interpret named its
+    columns 0..L-1 and refused it as 'missing')."""
+    frame, target = make_table("multilabel", n=200)
+    run = tc.train(data=frame, target=target, epochs=2, hidden=[4], seed=0, progress="quiet")
+    labels = list(run.classifier.classes)
+    rows = frame.iloc[run.splits["test"]]
+    X, Y = rows.drop(columns=labels), rows[labels]
+    from_array = interpret.row_losses(run.classifier, X, Y.to_numpy())[2]
+    np.testing.assert_array_equal(from_array, interpret.row_losses(run.classifier, X, Y)[2])
+    assert run.classifier.evaluate(X, Y.to_numpy()) == run.classifier.evaluate(X, Y)

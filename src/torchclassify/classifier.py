@@ -157,10 +157,25 @@ class TrainedClassifier:
         """The threshold as Task.to_labels takes it: a float, or an (L,) tensor of per-label thresholds."""
         return torch.tensor(self.threshold) if isinstance(self.threshold, list) else self.threshold
 
+    def encode_targets(self, y) -> np.ndarray:
+        """Raw targets (Series, DataFrame, list, array or tensor of labels; for multilabel (n, L) 0/1 in the
+        classes' order) -> (n,) int64 class indices or (n, L) float32 0/1. A model wrapped by
+        plots.classifier_from_model takes the codes themselves."""
+        if isinstance(y, torch.Tensor):
+            y = y.detach().cpu().numpy()
+        if self.info.get("wrapped_model"):
+            y = np.asarray(y)
+            return y.astype(np.float32) if self.labels.multilabel else y.astype(np.int64)
+        if isinstance(y, pd.Series):
+            y = y.to_frame()
+        elif not isinstance(y, pd.DataFrame):
+            y = np.asarray(y)
+            y = pd.DataFrame(y, columns=self.classes) if y.ndim == 2 else pd.DataFrame({"target": y})
+        return self.labels.encode(y)
+
     def evaluate(self, X, y) -> dict:
-        """Metrics of the predictions on raw rows X against raw targets y (Series or DataFrame)."""
-        y_frame = y.to_frame() if isinstance(y, pd.Series) else pd.DataFrame(y)
-        y_true = torch.as_tensor(self.labels.encode(y_frame))
+        """Metrics of the predictions on raw rows X against raw targets y (see encode_targets)."""
+        y_true = torch.as_tensor(self.encode_targets(y))
         return compute_metrics(self.task, self.predict_proba_tensor(X), y_true, self.classes, self.threshold)
 
     def save(self, folder) -> None:

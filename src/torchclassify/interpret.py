@@ -13,13 +13,6 @@ import torch
 from .classifier import TrainedClassifier
 from .errors import ConfigError, DataError
 
-
-def _codes(classifier: TrainedClassifier, y) -> np.ndarray:
-    """Raw targets (Series, DataFrame, labels) -> (n,) int64 class indices or (n, L) 0/1."""
-    frame = y.to_frame() if isinstance(y, pd.Series) else pd.DataFrame(y)
-    return classifier.labels.encode(frame)
-
-
 # Probabilities are clipped here before the log: float32 probabilities reach exactly 0 or 1 (a logit past
 # ~17), and one such row would make the mean loss infinite. A row's loss is at most -log(EPS) ~ 16.1.
 EPS = 1e-7
@@ -28,7 +21,7 @@ EPS = 1e-7
 def scores(classifier: TrainedClassifier, X, y) -> tuple[np.ndarray, np.ndarray]:
     """(y_true, y_proba) of raw rows, one forward pass: (n,) int64 or (n, L) 0/1 targets; binary (n,)
     P(positive), otherwise (n, C) / (n, L) probabilities (float64). The report's RunView.scores is the same."""
-    return _codes(classifier, y), classifier.predict_proba_tensor(X).numpy().astype(np.float64)
+    return classifier.encode_targets(y), classifier.predict_proba_tensor(X).numpy().astype(np.float64)
 
 
 def losses_from_scores(y_true: np.ndarray, y_proba: np.ndarray) -> np.ndarray:

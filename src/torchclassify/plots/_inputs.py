@@ -44,17 +44,7 @@ def frame(classifier: TrainedClassifier, X) -> pd.DataFrame:
 
 def codes(classifier: TrainedClassifier, y) -> np.ndarray:
     """Raw targets (labels, Series, DataFrame, or codes for a wrapped model) -> (n,) int64 or (n, L) 0/1."""
-    if isinstance(y, torch.Tensor):
-        y = y.detach().cpu().numpy()
-    if classifier.info.get("wrapped_model"):  # classifier_from_model: y already holds the codes
-        y = np.asarray(y)
-        return y.astype(np.float32) if classifier.labels.multilabel else y.astype(np.int64)
-    if isinstance(y, pd.Series):
-        y = y.to_frame()
-    elif not isinstance(y, pd.DataFrame):
-        y = np.asarray(y)
-        y = pd.DataFrame(y, columns=classifier.classes) if y.ndim == 2 else pd.DataFrame({"target": y})
-    return classifier.labels.encode(y)
+    return classifier.encode_targets(y)
 
 
 def proba(classifier: TrainedClassifier, X) -> np.ndarray:
