@@ -1,6 +1,6 @@
 """Default-recipe quality: 5-fold stratified CV of TorchClassifier() against well-known defaults, on real tables.
 
-    python benchmarks/quality.py [--only NAME,...] [--models a,b] [--folds 5] [--out results.json]
+    python benchmarks/quality.py [--suite main|heldout] [--only NAME,...] [--models a,b] [--folds 5] [--out results.json]
     python benchmarks/quality.py --report results.json [more.json]   # the tables again, from JSON (merged)
 
 Every model sees the same seeded folds of every table (`quality_data.py`: real tables shipped inside
@@ -43,7 +43,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from quality_data import LOADERS, Table, describe, load  # noqa: E402
+from quality_data import SUITES, Table, describe, load  # noqa: E402
 
 SEED = 0  # fold shuffle and every model's random_state
 
@@ -203,7 +203,10 @@ def print_reports(reports: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help=f"tables, comma-separated (default all: {','.join(LOADERS)})")
+    parser.add_argument("--suite", choices=SUITES, default="main",
+                        help=f"main: the tables the defaults were chosen on; heldout: {','.join(SUITES['heldout'])}")
+    parser.add_argument("--only", help=f"tables of any suite, comma-separated (default all of --suite; main: "
+                                       f"{','.join(SUITES['main'])})")
     parser.add_argument("--models", default=",".join(MODELS), help="columns, comma-separated")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--no-caps", action="store_true", help=f"ignore the row caps {MAX_ROWS}")
@@ -226,7 +229,7 @@ def main() -> None:
     out = Path(args.out or f"quality-{datetime.date.today()}.json")
     out = out if out.parent != Path(".") else HERE / "results" / out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tables = load(args.only.split(",") if args.only else None)
+    tables = load(args.only.split(",") if args.only else None, args.suite)
     report = run(tables, models, args.folds, args.no_caps, out)
     print(markdown(report["results"], [t.name for t in tables], models))
     print(f"\n{report['environment']}\nJSON: {out}")
