@@ -24,7 +24,7 @@ from ..data.prepared import PreparedData, prepare_in_memory
 from ..data.sources import Dataset
 from ..diagnose import diagnose
 from ..engine.budget import check_network_fits
-from ..engine.calibrate import fit_temperature, fold_temperature, head_of
+from ..engine.calibrate import fit_temperature, fold_temperature, heads_of
 from ..engine.callbacks import Callback, EarlyStopping, ProgressPrinter
 from ..engine.checkpoint import GradientWatch
 from ..engine.defaults import resolve_train_config
@@ -163,7 +163,7 @@ def ensemble_budget(resolved: TrainConfig, asked: TrainConfig, members: int) -> 
 def calibrate(model: torch.nn.Module, task: Task, prepared: PreparedData, device) -> float:
     """Temperature scaling on the validation rows, folded into the model's head; returns T (1.0: unchanged,
     or a network without a known head)."""
-    if head_of(model) is None:
+    if not heads_of(model):
         return 1.0
     rows, logits = [], []
     for part_rows, X in prepared.iter_features(["valid"]):
