@@ -32,6 +32,12 @@ from .settings import (
     setting,
 )
 
+# DataConfig.source of rows handed over in Python, which config.json cannot name or read again: a DataFrame
+# passed to workflow.lifecycle.train(data=...), and the rows of workflow.training.fit_in_memory (the estimator).
+DATAFRAME_SOURCE = "<dataframe>"
+IN_MEMORY_SOURCE = "<in-memory>"
+IN_MEMORY_SOURCES = (DATAFRAME_SOURCE, IN_MEMORY_SOURCE)
+
 
 @dataclass
 class DataConfig:

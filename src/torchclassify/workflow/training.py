@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ..classifier import TrainedClassifier
-from ..config import RunConfig, TrainConfig, make_config
+from ..config import IN_MEMORY_SOURCE, RunConfig, TrainConfig, make_config
 from ..data.augment import make_augmenter, with_label_smoothing
 from ..data.prepared import PreparedData, prepare_in_memory
 from ..data.sources import Dataset
@@ -274,6 +274,6 @@ def fit_in_memory(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, callba
     (classifier, resolved config, per-epoch history); the estimator builds on this.
     sample_weight: (n_samples,) non-negative weights of the rows in the training loss.
     """
-    config = make_config(config, test_size=0.0, source="<in-memory>")
-    prepared = prepare_in_memory(Dataset(X, y, "<in-memory>"), config, sample_weight)
+    config = make_config(config, test_size=0.0, source=IN_MEMORY_SOURCE)
+    prepared = prepare_in_memory(Dataset(X, y, IN_MEMORY_SOURCE), config, sample_weight)
     return train_prepared(config, prepared, progress=progress, callbacks=list(callbacks))
