@@ -187,3 +187,19 @@ def test_labels_of_mixed_types_classes_in_any_order_and_rows_by_position():
             by_position = model.predict(other)
         assert list(by_position) == list(model.predict(fitted_on))
         assert message is None or any(message in str(w.message) for w in caught)
+
+
+def test_an_invalid_parameter_is_named_as_the_parameter_the_cli_keeps_its_flag():
+    # Review: TorchClassifier(threshold=1.5) said "--threshold must be ...", a flag the library user never typed.
+    from torchclassify.config import make_config
+    from torchclassify.errors import ConfigError
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    for params, name in ((dict(threshold=1.5), "threshold="), (dict(threshold="x"), "threshold="),
+                         (dict(lr=-1.0), "lr="), (dict(augment="zz"), "augment=")):
+        with pytest.raises(ValueError, match=f"^{name} ") as raised:
+            TorchClassifier(epochs=1, **params).fit(X, y)
+        assert "--" not in str(raised.value)
+    with pytest.raises(ConfigError, match="^--threshold must be a number in"):  # the CLI's path: the flag
+        make_config(threshold=1.5)

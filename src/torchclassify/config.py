@@ -32,6 +32,12 @@ from .settings import (
     setting,
 )
 
+# DataConfig.source of rows handed over in Python, which config.json cannot name or read again: a DataFrame
+# passed to workflow.lifecycle.train(data=...), and the rows of workflow.training.fit_in_memory (the estimator).
+DATAFRAME_SOURCE = "<dataframe>"
+IN_MEMORY_SOURCE = "<in-memory>"
+IN_MEMORY_SOURCES = (DATAFRAME_SOURCE, IN_MEMORY_SOURCE)
+
 
 @dataclass
 class DataConfig:
@@ -244,9 +250,12 @@ def _expected(s: Setting) -> str:
 # ------------------------------------------------------------------------------------------ validation
 
 
-def check_value(name: str, value: Any) -> Any:
-    """The value if the setting accepts it (lists of widths come back as lists), else one ConfigError."""
-    s, flag = spec(name), flag_of(name)
+def check_value(name: str, value: Any, shown: str | None = None) -> Any:
+    """The value if the setting accepts it (lists of widths come back as lists), else one ConfigError.
+
+    shown: how the message names the setting; its CLI flag by default (the estimator passes "threshold=").
+    """
+    s, flag = spec(name), shown or flag_of(name)
     if value is None:
         if s.optional:
             return None
@@ -257,7 +266,7 @@ def check_value(name: str, value: Any) -> Any:
     elif s.kind == "augment":
         if not isinstance(value, str):
             raise ConfigError(f"{flag} must be text like flip,crop, got {value!r}")
-        return _check_augment(name, value)
+        return _check_augment(name, value, flag)
     elif s.kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{flag} must be true or false, got {value!r}")
@@ -298,14 +307,14 @@ def check_value(name: str, value: Any) -> Any:
     return value
 
 
-def _check_augment(name: str, text: str) -> str:
+def _check_augment(name: str, text: str, shown: str | None = None) -> str:
     """One of the table augmentations, or image augmentations joined by commas ("flip,crop")."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
     if len(parts) == 1 and parts[0] in AUGMENTATIONS:
         return parts[0]
     if parts and all(part in IMAGE_AUGMENTATIONS for part in parts):
         return ",".join(dict.fromkeys(parts))
-    raise ConfigError(f"{flag_of(name)} {text!r}: use one of {', '.join(AUGMENTATIONS)}, or for images any of "
+    raise ConfigError(f"{shown or flag_of(name)} {text!r}: use one of {', '.join(AUGMENTATIONS)}, or for images any of "
                       f"{', '.join(IMAGE_AUGMENTATIONS)} joined by commas (flip,crop)")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .classifier import read_model_json
+from .config import IN_MEMORY_SOURCES
 from .data.images import is_image_preprocessing
 from .data.preprocess import Preprocessor
 from .data.text import MAX_FEATURES, MIN_DF, NGRAMS
@@ -26,7 +27,6 @@ TEMPLATE = Path(__file__).parent / "export" / "templates" / "train_again.py.jinj
 SKLEARN_LOADERS = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breast_cancer",
                    "digits": "load_digits"}
 CUSTOM_CLASS = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
-IN_MEMORY = ("<dataframe>", "<in-memory>")  # data/prepare.py's names for a table handed over in Python
 TOYS = ("circles", "moons", "blobs", "multilabel", "xor", "spirals")
 LOSSES = {"binary": "nn.BCEWithLogitsLoss()  # sigmoid + binary cross-entropy on the one logit",
           "multiclass": "nn.CrossEntropyLoss()  # softmax + cross-entropy over the classes",
@@ -120,7 +120,7 @@ def source_context(data, classes: list, task: str) -> dict:
         # Named classes (iris's setosa, ...) come from target_names; digits keeps its numbers.
         return {**context, "source_kind": "builtin", "loader": SKLEARN_LOADERS[source],
                 "mapped_labels": source != "digits"}
-    if source in IN_MEMORY:  # nothing to read again: the user saves the table the run trained on
+    if source in IN_MEMORY_SOURCES:  # nothing to read again: the user saves the table the run trained on
         return {**context, "source_kind": "file", "source": "rows.csv", "reader": "pd.read_csv(DATA)"}
     if Path(source).exists():  # as the run read it, from wherever the script runs
         context["source"] = str(Path(source).resolve())
@@ -187,7 +187,7 @@ def notes(settings, raw: dict, task: str) -> list[str]:
     if task == "multilabel":
         found.append("the split: the run stratified the labels iteratively (each label's share alike in every "
                      "part); this script splits at random")
-    if data.source in IN_MEMORY:
+    if data.source in IN_MEMORY_SOURCES:
         found.append("the rows: the run trained on a DataFrame in memory; save it as rows.csv (frame.to_csv("
                      "'rows.csv', index=False)) beside this script, or set DATA")
     if data.augment != "none":

@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .config import ModelConfig, TrainConfig, make_config
+from .config import ModelConfig, TrainConfig, check_value, make_config
 from .data.tensors import TensorData
 from .engine.calibrate import fold_temperature
 from .engine.defaults import choose_class_weight, choose_refit, choose_valid_size
@@ -246,6 +246,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def _fit_frame(self, frame: pd.DataFrame, y_frame: pd.DataFrame, epochs: int | None = None,
                    sample_weight=None) -> None:
         settings = self._settings(len(frame), y_frame, epochs)
+        parameters = self.get_params(deep=False)
+        for name, value in settings.items():  # the library's messages name the parameter, not the CLI flag
+            if name in parameters:
+                check_value(name, value, shown=f"{name}=")
         progress = "lines" if self.verbose else "quiet"
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)

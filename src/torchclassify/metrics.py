@@ -114,17 +114,11 @@ def average_precision(y_true: torch.Tensor, y_score: torch.Tensor) -> float:
 
 
 def roc_auc(y_true: torch.Tensor, y_score: torch.Tensor) -> float:
-    """Area under the ROC curve: the chance that a random positive scores above a random negative, ties
-    counting half (Mann-Whitney U from average ranks). y_true (n,) 0/1 with both outcomes; y_score (n,)."""
-    y_score, truth = y_score.double().reshape(-1), y_true.reshape(-1).bool()
-    sorted_scores, order = torch.sort(y_score, stable=True)
-    _, run_lengths = torch.unique_consecutive(sorted_scores, return_counts=True)
-    run_ends = torch.cumsum(run_lengths, 0).double()  # 1-based rank of each run's last row
-    ranks = torch.empty_like(y_score)
-    ranks[order] = torch.repeat_interleave(run_ends - (run_lengths - 1) / 2, run_lengths)  # tied rows share
-    n_pos = int(truth.sum())
-    n_neg = truth.numel() - n_pos
-    return float((ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    """Area under the ROC curve (scikit-learn's roc_auc_score): the trapezoids under roc_curve's points, so the
+    number the metrics report is the one the ROC picture's legend shows. Tied scores make one point, so a tie
+    counts half. y_true (n,) 0/1 with both outcomes; y_score (n,)."""
+    fpr, tpr, _ = roc_curve(y_true, y_score)
+    return auc(fpr, tpr)
 
 
 def auc(x: torch.Tensor, y: torch.Tensor) -> float:

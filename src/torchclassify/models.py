@@ -158,6 +158,9 @@ class Ensemble(nn.Module):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))  # training batches seen so far
+        # assign's column multipliers per (n_features, device): a plain attribute, not a buffer, so that the
+        # state_dict and the model file hold what they held before; rebuilt from constants on any process.
+        self._multipliers: dict[tuple[int, torch.device], torch.Tensor] = {}
 
     def assign(self, X: torch.Tensor) -> torch.Tensor:
         """(b, F) -> (b,) each row's member for this step, 0..k-1: a hash of the row's float32 bits and the
@@ -165,7 +168,10 @@ class Ensemble(nn.Module):
         place in the batch nor a random stream: under DDP each process assigns its shard's rows as one
         process would assign the whole batch, and resuming (the count is in the state) assigns as before."""
         bits = X.detach().float().contiguous().view(torch.int32).to(torch.int64)  # (b, F)
-        odd = torch.arange(1, 2 * X.shape[1], 2, device=X.device) * 0x2545F491  # (F,) a multiplier per column
+        key = (X.shape[1], X.device)
+        odd = self._multipliers.get(key)
+        if odd is None:  # built once, not every training batch (two small kernels a step on a GPU)
+            odd = self._multipliers[key] = torch.arange(1, 2 * X.shape[1], 2, device=X.device) * 0x2545F491  # (F,)
         h = (bits * odd).sum(1) + self.steps * 0x9E3779B1  # (b,) int64, wrapping
         h = (h ^ (h >> 29)) * 0x5851F42D4C957F2D  # mix the bits so that the low ones depend on all of them
         return ((h ^ (h >> 32)) >> 8).remainder(len(self.members))

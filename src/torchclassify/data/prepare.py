@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..config import RunConfig
+from ..config import IN_MEMORY_SOURCES, RunConfig
 from ..errors import ConfigError
 from .prepared import InMemoryData, PreparedData, prepare_in_memory
 from .sources import Dataset, load_data
@@ -43,7 +43,7 @@ def rebuild_rows(config: RunConfig, summary: dict) -> tuple[Dataset, dict[str, n
     ConfigError, with the reason, when they cannot be rebuilt (a file edited since, an in-memory table).
     """
     d = config.data
-    if d.source in ("<dataframe>", "<in-memory>"):
+    if d.source in IN_MEMORY_SOURCES:
         raise ConfigError("the run was trained on an in-memory DataFrame, which the run folder does not store")
     if is_pipe(d.source):  # read once when the run trained; reading it again would wait for a writer forever
         raise ConfigError(f"the run read its rows from the pipe {d.source}, which cannot be read again")

@@ -130,7 +130,7 @@ def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig, targets=()) -> Pr
     if m.recipe == "auto":
         m.recipe = choose_recipe(X_train, m.custom, has_valid=d.valid_size > 0)
     if m.members is None:
-        m.members = choose_members(m.recipe, X_train, m.custom, m.hidden)
+        m.members = choose_members(m.recipe, m.custom, m.hidden)
     return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns, text=d.text, no_text=d.no_text,
                             numeric_scaling=d.numeric_scaling)
 
@@ -155,15 +155,15 @@ def few_numbers(X: pd.DataFrame) -> bool:
     return X.shape[1] <= 2 and all(is_numeric(X[c]) for c in X.columns)
 
 
-def choose_members(recipe: str, X_train: pd.DataFrame, custom: str | None = None, hidden=(512,)) -> int:
+def choose_members(recipe: str, custom: str | None = None, hidden=(512,)) -> int:
     """ENSEMBLE_MEMBERS networks averaged for the tabular recipe; one for the plain MLP, the user's own
     network and a linear model (hidden=[]: an average of linear models is one linear model).
 
     Why not the plain MLP: on the small tables that keep it the ensemble moved accuracy by at most one row
     (docs/quality.md) for four times the fit time, and a fast fit on a small table is what cross-validation
-    and grid searches multiply (issue #19). Why it depends on the recipe and the columns only: the
-    estimator's refit (every row, no validation split) must rebuild the network its judged run chose the
-    epochs for; it keeps the recipe and the columns.
+    and grid searches multiply (issue #19). Why it depends on the recipe and the network settings only (not
+    the rows): the estimator's refit (every row, no validation split) must rebuild the network its judged
+    run chose the epochs for; it keeps the recipe and the settings.
     """
     if custom or not hidden or recipe == "mlp":
         return 1

@@ -61,12 +61,6 @@ def fit_temperature(task: Task, logits: torch.Tensor, y_true: torch.Tensor) -> f
     return float(torch.exp(torch.tensor(best)))
 
 
-def head_of(model: nn.Module) -> nn.Linear | None:
-    """The last Linear layer of a built-in network (whose output is the logits), else None."""
-    heads = heads_of(model)
-    return heads[0] if heads else None
-
-
 def heads_of(model: nn.Module) -> list[nn.Linear]:
     """The Linear layers whose outputs make the logits: a built-in network's last one, or each member's of an
     ensemble (which averages its members' logits); [] for a network without a known head."""

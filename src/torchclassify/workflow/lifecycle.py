@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ..classifier import TrainedClassifier, save_model
-from ..config import RunConfig, make_config
+from ..config import DATAFRAME_SOURCE, RunConfig, make_config
 from ..data.fingerprint import data_fingerprint, describe_change
 from ..data.prepare import prepare
 from ..data.row_hashes import HASHES, row_hashes
@@ -81,7 +81,7 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
     else:
         config = make_config(config, **settings)
         if data is not None:
-            config.data.source = "<dataframe>"
+            config.data.source = DATAFRAME_SOURCE
     if process_rank() != 0:
         out, progress, tracking = None, "quiet", Tracking()  # only rank 0 writes the run folder, prints, tracks
     writer = RunFolderWriter(Path(out), overwrite, resume=resume is not None) if out is not None else None
@@ -93,7 +93,7 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
             checkpoint = None
             if resume is not None:
                 config, checkpoint = _read_resume_state(writer.partial)
-                if config.data.source == "<dataframe>" and data is None:
+                if config.data.source == DATAFRAME_SOURCE and data is None:
                     raise ConfigError(f"{out} was trained on an in-memory table: pass the same data= to resume it")
             else:
                 write_json(writer.partial / CONFIG, config.to_dict())

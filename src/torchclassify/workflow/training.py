@@ -18,13 +18,13 @@ import pandas as pd
 import torch
 
 from ..classifier import TrainedClassifier
-from ..config import RunConfig, TrainConfig, make_config
+from ..config import IN_MEMORY_SOURCE, RunConfig, TrainConfig, make_config
 from ..data.augment import make_augmenter, with_label_smoothing
 from ..data.prepared import PreparedData, prepare_in_memory
 from ..data.sources import Dataset
 from ..diagnose import diagnose
 from ..engine.budget import check_network_fits
-from ..engine.calibrate import fit_temperature, fold_temperature, head_of
+from ..engine.calibrate import fit_temperature, fold_temperature, heads_of
 from ..engine.callbacks import Callback, EarlyStopping, ProgressPrinter
 from ..engine.checkpoint import GradientWatch
 from ..engine.defaults import resolve_train_config
@@ -163,7 +163,7 @@ def ensemble_budget(resolved: TrainConfig, asked: TrainConfig, members: int) -> 
 def calibrate(model: torch.nn.Module, task: Task, prepared: PreparedData, device) -> float:
     """Temperature scaling on the validation rows, folded into the model's head; returns T (1.0: unchanged,
     or a network without a known head)."""
-    if head_of(model) is None:
+    if not heads_of(model):
         return 1.0
     rows, logits = [], []
     for part_rows, X in prepared.iter_features(["valid"]):
@@ -274,6 +274,6 @@ def fit_in_memory(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, callba
     (classifier, resolved config, per-epoch history); the estimator builds on this.
     sample_weight: (n_samples,) non-negative weights of the rows in the training loss.
     """
-    config = make_config(config, test_size=0.0, source="<in-memory>")
-    prepared = prepare_in_memory(Dataset(X, y, "<in-memory>"), config, sample_weight)
+    config = make_config(config, test_size=0.0, source=IN_MEMORY_SOURCE)
+    prepared = prepare_in_memory(Dataset(X, y, IN_MEMORY_SOURCE), config, sample_weight)
     return train_prepared(config, prepared, progress=progress, callbacks=list(callbacks))
