@@ -223,3 +223,18 @@ def test_the_package_never_unpickles():
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch":
                 assert any(k.arg == "weights_only" and getattr(k.value, "value", None) is True
                            for k in node.keywords), f"{path}: torch.load without weights_only=True"
+
+
+def test_a_key_written_twice_is_refused_naming_the_key_and_the_file(folder, tmp_path):
+    # Review: json keeps the last of two equal keys silently, so {"lr": 0.1, "lr": 0.2} trained at 0.2.
+    from conftest import cli_in_process
+
+    config = tmp_path / "run.json"
+    config.write_text('{"train": {"lr": 0.1, "lr": 0.2, "epochs": 1}}')
+    result = cli_in_process("train", "--config", str(config), "--out", str(tmp_path / "run"), "--quiet")
+    assert result.returncode == 2 and not (tmp_path / "run").exists()
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'lr' twice" in lines[0] and str(config) in lines[0]
+    text = (folder / "model.json").read_text()
+    (folder / "model.json").write_text(text.replace('"task":', '"task": "binary", "task":', 1))
+    assert "'task' twice" in refused(folder, "model.json")
