@@ -237,3 +237,15 @@ def test_no_pilot_below_the_rows_whose_fifth_can_move_a_temperature():
     np.testing.assert_array_equal(calibrated.predict_proba(X), raw.predict_proba(X))
     with pytest.raises(ValueError, match="calibrate must be True or False"):
         TorchClassifier(calibrate="yes").fit(X, y)
+
+
+@pytest.mark.parametrize("n", [400, 2400])  # the pilot's held-out rows; the early-stopping run's, before a refit
+def test_threshold_auto_is_chosen_on_held_out_rows_and_kept_by_the_fitted_classifier(n):
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=n, n_features=10, weights=[0.85], flip_y=0.05, random_state=0)
+    model = TorchClassifier(threshold="auto", epochs=None if n > 2000 else 40).fit(X, y)
+    threshold = model.classifier_.threshold
+    assert isinstance(threshold, float) and 0 < threshold < 1 and threshold != 0.5
+    p = model.predict_proba(X)[:, 1]
+    np.testing.assert_array_equal(model.predict(X), model.classes_[(p >= threshold).astype(int)])

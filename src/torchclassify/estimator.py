@@ -18,9 +18,9 @@ from .data.tensors import TensorData
 from .engine.calibrate import MIN_ROWS, fit_temperature, fold_temperature
 from .engine.defaults import choose_class_weight, choose_refit, choose_valid_size
 from .engine.device import seeded_torch
-from .engine.inference import predict_logits
 from .engine.loop import fit
-from .workflow import fit_in_memory
+from .evaluate import choose_threshold
+from .workflow import fit_in_memory, held_out_logits
 
 _M, _T = ModelConfig(), TrainConfig()
 # The pilot fit behind `calibrate`: its held-out share, and the rows from which that share holds enough rows
@@ -49,10 +49,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         at most 2 numeric columns; below 2,000 rows the estimator keeps no validation split, so "mlp");
         see docs/defaults.md.
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.
-      calibrate: True: a network trained on every row (no validation split: small tables) gets a temperature
-        from a pilot fit of the same budget on 80% of the rows, scored on the other 20% (see
-        `_pilot_temperature`); it costs a second, smaller fit. False: its probabilities stay as trained.
-        (With a validation split the tabular recipe calibrates on it either way.)
+      calibrate: a fit on every row (no validation split) from 250 rows gets a temperature from a pilot fit
+        on 80% of them (`_pilot`: a second, smaller fit); False skips it. threshold="auto" uses the pilot too.
 
     X: a NumPy array (numbers, NaN allowed) or a pandas DataFrame (numbers, categories, text, missing
     values: the CLI's preprocessing). y: (n,) labels, or (n, L) 0/1 indicators for multilabel.
@@ -263,7 +261,13 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         progress = "lines" if self.verbose else "quiet"
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if not isinstance(self.calibrate, (bool, np.bool_)):
+            raise ValueError(f"calibrate must be True or False, got {self.calibrate!r}")
+        auto_threshold = settings["threshold"] == "auto"
+        if auto_threshold and settings["valid_size"] == 0:
+            settings["threshold"] = 0.5  # "auto" is chosen below, on the pilot fit's held-out rows
         run = fit_in_memory(frame, y_frame, make_config(**settings), progress=progress, sample_weight=sample_weight)
+        threshold = run.classifier.threshold  # ("auto" with a validation split: chosen on it)
         self.validation_history_ = None
         best = run.summary["best_epoch"]
         refit_epochs = None
@@ -272,19 +276,24 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if refit_epochs:
             # The held-out rows found how long to train; now let them teach too.
             self.validation_history_ = run.history
-            # The refit keeps the judged run's recipe, and its probabilities take that run's temperature: it
-            # has no held-out rows of its own to choose the recipe by or to calibrate on.
+            # The refit keeps the judged run's recipe, temperature and threshold: it has no held-out rows of its
+            # own to choose the recipe by, to calibrate on or to choose a threshold on.
             temperature = run.summary.get("temperature", 1.0)
             run = fit_in_memory(frame, y_frame, make_config(**{**settings, "epochs": refit_epochs,
                                                                "early_stopping": False, "valid_size": 0.0,
-                                                               "recipe": run.config.model.recipe}),
+                                                               "recipe": run.config.model.recipe,
+                                                               "threshold": 0.5 if auto_threshold else threshold}),
                                 progress=progress, sample_weight=sample_weight)
+            run.classifier.threshold = threshold
             if fold_temperature(run.classifier.model, temperature):
                 run.summary["temperature"] = temperature
-        elif self._calibrates() and len(run.splits.get("valid", ())) == 0 and len(frame) >= PILOT_MIN_ROWS:
-            temperature = self._pilot_temperature(frame, y_frame, settings, run, progress, sample_weight)
+        elif len(run.splits.get("valid", ())) == 0 and (
+                auto_threshold or (self.calibrate and len(frame) >= PILOT_MIN_ROWS)):
+            temperature, chosen = self._pilot(frame, y_frame, settings, run, progress, sample_weight, auto_threshold)
             if fold_temperature(run.classifier.model, temperature):
                 run.summary["temperature"] = temperature
+            if chosen is not None:
+                run.classifier.threshold = chosen
         self.classifier_ = run.classifier
         self.config_ = run.config
         self.history_ = run.history
@@ -296,34 +305,26 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self._optimizer, self._loss_fn = run.optimizer, run.loss_fn
         self._n_partial = 0
 
-    def _calibrates(self) -> bool:
-        if not isinstance(self.calibrate, (bool, np.bool_)):
-            raise ValueError(f"calibrate must be True or False, got {self.calibrate!r}")
-        return bool(self.calibrate)
-
-    def _pilot_temperature(self, frame: pd.DataFrame, y_frame: pd.DataFrame, settings: dict, run, progress: str,
-                           sample_weight) -> float:
-        """T for `run`, which trained on every row: the same network and budget (epochs, batch, recipe, seed)
-        trained on a stratified 80% of the rows, its logits on the other 20% (engine.calibrate.fit_temperature),
-        and only T >= 1 kept.
-
-        Why: a network trained on every row for the fixed budget of a small table fits noisy labels and grows
-        over-confident: on held-out tables with 13-19% of rows that no model gets right, log-loss was 0.67-0.70
-        against HistGradientBoosting's 0.43-0.45, at equal accuracy (docs/quality.md). The pilot sees what the
-        run cannot: rows it did not train on. T < 1 (sharper) is not kept: on near-separable tables a few
-        dozen held-out rows all predicted right ask for it, and new rows punished it (docs/defaults.md).
-        """
+    def _pilot(self, frame: pd.DataFrame, y_frame: pd.DataFrame, settings: dict, run, progress: str,
+               sample_weight, choose: bool) -> tuple[float, float | list[float] | None]:
+        """(temperature, threshold) for `run`, which trained on every row, from a pilot: the same network and
+        budget trained on a stratified 80% of the rows, scored on the other 20%. temperature: fit_temperature
+        there, kept only when >= 1 (a network trained on every row is over-confident on noisy tables; a few
+        dozen rows all predicted right ask for T < 1 and new rows punish it: docs/defaults.md, "The pilot
+        temperature"); 1.0 with calibrate=False. threshold: with choose (threshold="auto"), the best-F1
+        threshold on those rows' probabilities after that temperature; else None."""
         t = run.config.train
-        pilot = fit_in_memory(frame, y_frame, make_config(**{
+        task, logits, y_true, folded = held_out_logits(frame, y_frame, make_config(**{
             **settings, "valid_size": PILOT_FRACTION, "early_stopping": False, "epochs": t.epochs,
             "batch_size": t.batch_size, "recipe": run.config.model.recipe}), progress=progress,
             sample_weight=sample_weight)
-        rows = pilot.splits["valid"]
-        clf = pilot.classifier
-        logits = predict_logits(clf.model, clf.transform(frame.iloc[rows])).cpu()  # (n, n_outputs), as trained
-        y_true = torch.as_tensor(clf.encode_targets(y_frame.iloc[rows]))
-        folded = pilot.summary.get("temperature", 1.0)  # a recipe that calibrated on those rows already
-        return max(1.0, folded * fit_temperature(clf.task, logits, y_true))
+        temperature = 1.0  # (folded: what a recipe that calibrates on those rows already divided by)
+        if self.calibrate:
+            temperature = max(1.0, folded * fit_temperature(task, logits, y_true))
+        if not choose:
+            return temperature, None
+        as_run_will_be = logits * folded / temperature  # the full fit's logits carry `temperature`, not `folded`
+        return temperature, choose_threshold(task.to_proba(task.squeeze_logits(as_run_will_be)), y_true)
 
     def _continue(self, frame: pd.DataFrame, y_codes: np.ndarray) -> None:
         """One more epoch on new rows for the fitted network, through the same loop (`engine.loop.fit`)."""

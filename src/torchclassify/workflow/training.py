@@ -277,3 +277,16 @@ def fit_in_memory(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, callba
     config = make_config(config, test_size=0.0, source=IN_MEMORY_SOURCE)
     prepared = prepare_in_memory(Dataset(X, y, IN_MEMORY_SOURCE), config, sample_weight)
     return train_prepared(config, prepared, progress=progress, callbacks=list(callbacks))
+
+
+def held_out_logits(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, progress: str = "quiet",
+                    sample_weight=None) -> tuple[Task, torch.Tensor, torch.Tensor, float]:
+    """Fit `config` on its training split of (X, y) (config.data.valid_size held out, stratified, seeded) and
+    score the held-out rows: (task, their logits (n, n_outputs) as the network gives them, their encoded
+    targets, the temperature the fit folded in already (1.0 unless its recipe calibrates))."""
+    run = fit_in_memory(X, y, config, progress=progress, sample_weight=sample_weight)
+    rows, classifier = run.splits["valid"], run.classifier
+    logits = predict_logits(classifier.model, classifier.transform(X.iloc[rows])).cpu()
+    y_true = torch.as_tensor(classifier.encode_targets(y.iloc[rows]))
+    return classifier.task, logits, y_true, run.summary.get("temperature", 1.0)
+
