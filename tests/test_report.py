@@ -169,7 +169,8 @@ def test_help_and_predict_do_not_import_matplotlib(blobs_run, tmp_path):
 
 
 def test_the_report_runs_the_model_once_per_split(blobs_run):
-    from torchclassify.report import REPORT_REPEATS, RunView, build_report
+    from torchclassify.report import RunView, build_report
+    from torchclassify.report_tables import REPORT_REPEATS
 
     view = RunView.from_run(blobs_run)
     rows_seen = []  # the batch size of every forward pass of the network
