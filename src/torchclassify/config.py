@@ -29,14 +29,9 @@ from .settings import (
     SCHEDULES,
     TASKS,
     Setting,
+    normal_augment,
     setting,
 )
-
-# DataConfig.source of rows handed over in Python, which config.json cannot name or read again: a DataFrame
-# passed to workflow.lifecycle.train(data=...), and the rows of workflow.training.fit_in_memory (the estimator).
-DATAFRAME_SOURCE = "<dataframe>"
-IN_MEMORY_SOURCE = "<in-memory>"
-IN_MEMORY_SOURCES = (DATAFRAME_SOURCE, IN_MEMORY_SOURCE)
 
 
 @dataclass
@@ -308,12 +303,8 @@ def check_value(name: str, value: Any, shown: str | None = None) -> Any:
 
 
 def _check_augment(name: str, text: str, shown: str | None = None) -> str:
-    """One of the table augmentations, or image augmentations joined by commas ("flip,crop")."""
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    if len(parts) == 1 and parts[0] in AUGMENTATIONS:
-        return parts[0]
-    if parts and all(part in IMAGE_AUGMENTATIONS for part in parts):
-        return ",".join(dict.fromkeys(parts))
+    if (augment := normal_augment(text)) is not None:
+        return augment
     raise ConfigError(f"{shown or flag_of(name)} {text!r}: use one of {', '.join(AUGMENTATIONS)}, or for images any of "
                       f"{', '.join(IMAGE_AUGMENTATIONS)} joined by commas (flip,crop)")
 

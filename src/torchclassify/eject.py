@@ -14,7 +14,6 @@ from pathlib import Path
 
 from . import __version__
 from .classifier import read_model_json
-from .config import IN_MEMORY_SOURCES
 from .data.images import is_image_preprocessing
 from .data.preprocess import Preprocessor
 from .data.text import MAX_FEATURES, MIN_DF, NGRAMS
@@ -22,6 +21,7 @@ from .errors import ConfigError, ModelFileError
 from .files import atomic_write
 from .models import ACTIVATION_LAYERS
 from .run_folder import read_metrics, read_run_settings
+from .settings import IN_MEMORY_SOURCES
 
 TEMPLATE = Path(__file__).parent / "export" / "templates" / "train_again.py.jinja"
 SKLEARN_LOADERS = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breast_cancer",

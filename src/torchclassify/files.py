@@ -237,19 +237,6 @@ def _kind(mode: int) -> str:
     return "not a plain file"
 
 
-class _DuplicateKey(Exception):
-    """A JSON object names one key twice (json keeps the last silently); parse_json words it as `error`."""
-
-
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
-    found = {}
-    for key, value in pairs:
-        if key in found:
-            raise _DuplicateKey(key)
-        found[key] = value
-    return found
-
-
 def parse_json(data: bytes, error: type[TorchClassifyError], what: str) -> Any:
     """JSON from bytes with bounded size and nesting; `error` for malformed, oversized or too deep input.
 
@@ -258,10 +245,17 @@ def parse_json(data: bytes, error: type[TorchClassifyError], what: str) -> Any:
     """
     if data.count(b"{") + data.count(b"[") > MAX_JSON_CONTAINERS or data.count(b",") > MAX_JSON_ITEMS:
         raise error(f"{what} holds more JSON values than any torchclassify file has: refusing to parse it")
+
+    def one_value_per_key(pairs: list[tuple[str, Any]]) -> dict:  # (json.loads keeps the last, silently)
+        if len(found := dict(pairs)) < len(pairs):
+            key = next(key for i, (key, _) in enumerate(pairs) if key in dict(pairs[:i]))
+            raise error(f"{what} has the key {key!r} twice: keep one (JSON would silently use the last)")
+        return found
+
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
-    except _DuplicateKey as err:  # before ValueError: ConfigError and DataError are ValueErrors too
-        raise error(f"{what} has the key {err.args[0]!r} twice: keep one (JSON would silently use the last)") from None
+        return json.loads(data.decode("utf-8"), object_pairs_hook=one_value_per_key)
+    except TorchClassifyError:  # (before ValueError: ConfigError and DataError are ValueErrors too)
+        raise
     except RecursionError:
         raise error(f"{what} is nested too deeply to be a torchclassify file") from None
     except (UnicodeDecodeError, ValueError) as err:  # JSON syntax, 5000-digit integers

@@ -23,6 +23,22 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP_MODES = ("none", "bf16", "fp16")
 BACKWARDS = ("auto", "autograd")
 MAX_EPOCHS = 1_000_000
+# DataConfig.source of rows handed over in Python, which config.json cannot name or read again: a DataFrame
+# passed to workflow.lifecycle.train(data=...), and the rows of workflow.training.fit_in_memory (the estimator).
+DATAFRAME_SOURCE = "<dataframe>"
+IN_MEMORY_SOURCE = "<in-memory>"
+IN_MEMORY_SOURCES = (DATAFRAME_SOURCE, IN_MEMORY_SOURCE)
+
+
+def normal_augment(text: str) -> str | None:
+    """--augment as stored: one table augmentation, or image augmentations joined by commas without repeats
+    ("flip,crop"); None for anything else."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if len(parts) == 1 and parts[0] in AUGMENTATIONS:
+        return parts[0]
+    if parts and all(part in IMAGE_AUGMENTATIONS for part in parts):
+        return ",".join(dict.fromkeys(parts))
+    return None
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..config import IN_MEMORY_SOURCES, RunConfig
+from ..config import RunConfig
 from ..errors import ConfigError
+from ..settings import IN_MEMORY_SOURCES
 from .prepared import InMemoryData, PreparedData, prepare_in_memory
 from .sources import Dataset, load_data
 from .split import split_targets

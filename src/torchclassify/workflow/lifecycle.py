@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ..classifier import TrainedClassifier, save_model
-from ..config import DATAFRAME_SOURCE, RunConfig, make_config
+from ..config import RunConfig, make_config
 from ..data.fingerprint import data_fingerprint, describe_change
 from ..data.prepare import prepare
 from ..data.row_hashes import HASHES, row_hashes
@@ -30,6 +30,7 @@ from ..errors import ConfigError, DataError, ModelFileError, TrainingError
 from ..files import atomic_write, clean_for_json, read_json, write_json
 from ..report import RunView, write_report
 from ..run_folder import CONFIG, DATA_FINGERPRINT, HISTORY, METRICS, RunFolderWriter, read_run_config
+from ..settings import DATAFRAME_SOURCE
 from ..tracking import Tracking, make_tracking, start_trackers
 from .training import Run, train_prepared
 

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ..classifier import TrainedClassifier
-from ..config import IN_MEMORY_SOURCE, RunConfig, TrainConfig, make_config
+from ..config import RunConfig, TrainConfig, make_config
 from ..data.augment import make_augmenter, with_label_smoothing
 from ..data.prepared import PreparedData, prepare_in_memory
 from ..data.sources import Dataset
@@ -35,6 +35,7 @@ from ..engine.loop import fit
 from ..errors import ConfigError
 from ..evaluate import THRESHOLD_OBJECTIVE, choose_threshold, compute_metrics
 from ..models import count_parameters, make_model, summarize
+from ..settings import IN_MEMORY_SOURCE
 from ..tasks import Task, get_task
 
 ENSEMBLE_MAX_EPOCHS = 300  # the cap of the data-chosen epochs (engine/defaults.py), kept for ensembles
