@@ -124,7 +124,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "classifier_"):
             frame, y = self._validate(X, y, reset=True)
             y_frame = self._encode_targets(y, classes=classes)
-            self._fit_frame(frame, y_frame, epochs=1)
+            self._fit_frame(frame, y_frame, epochs=1, pilot=False)  # (one epoch, to be continued: no pilot)
             return self
         frame, y = self._validate(X, y, reset=False)
         y_codes = self._encode_targets(y, classes=self.classes_).to_numpy()
@@ -252,7 +252,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return names
 
     def _fit_frame(self, frame: pd.DataFrame, y_frame: pd.DataFrame, epochs: int | None = None,
-                   sample_weight=None) -> None:
+                   sample_weight=None, pilot: bool = True) -> None:
         settings = self._settings(len(frame), y_frame, epochs)
         parameters = self.get_params(deep=False)
         for name, value in settings.items():  # the library's messages name the parameter, not the CLI flag
@@ -287,7 +287,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             run.classifier.threshold = threshold
             if fold_temperature(run.classifier.model, temperature):
                 run.summary["temperature"] = temperature
-        elif len(run.splits.get("valid", ())) == 0 and (
+        elif pilot and len(run.splits.get("valid", ())) == 0 and (
                 auto_threshold or (self.calibrate and len(frame) >= PILOT_MIN_ROWS)):
             temperature, chosen = self._pilot(frame, y_frame, settings, run, progress, sample_weight, auto_threshold)
             if fold_temperature(run.classifier.model, temperature):
