@@ -249,3 +249,40 @@ def test_threshold_auto_is_chosen_on_held_out_rows_and_kept_by_the_fitted_classi
     assert isinstance(threshold, float) and 0 < threshold < 1 and threshold != 0.5
     p = model.predict_proba(X)[:, 1]
     np.testing.assert_array_equal(model.predict(X), model.classes_[(p >= threshold).astype(int)])
+
+
+def test_threshold_auto_where_it_cannot_apply_warns_and_keeps_half():
+    """Multiclass predicts the most probable class; partial_fit keeps no held-out rows; a pilot of a few rows
+    cannot choose: each says so and keeps 0.5 (a multiclass fit crashed in the pilot, IndexError)."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=120, n_features=6, n_informative=4, n_classes=3, random_state=0)
+    with pytest.warns(UserWarning, match="multiclass model predicts its most probable class"):
+        assert TorchClassifier(threshold="auto", epochs=5).fit(X, y).classifier_.threshold == 0.5
+    yb = (y > 0).astype(int)
+    with pytest.warns(UserWarning, match="partial_fit does not keep"):
+        assert TorchClassifier(threshold="auto").partial_fit(X, yb, classes=[0, 1]).classifier_.threshold == 0.5
+    with pytest.warns(UserWarning, match="too few to choose a threshold"):
+        assert TorchClassifier(threshold="auto", epochs=5).fit(X[:40], yb[:40]).classifier_.threshold == 0.5
+
+
+def test_rows_of_weight_zero_do_not_set_the_pilot_temperature():
+    """Weight 0 is as if absent: 400 rows of random labels at weight 0 beside 400 clean ones leave the
+    temperature where the clean rows alone put it (they made it 5.1)."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=400, n_features=8, n_informative=6, flip_y=0, class_sep=2, random_state=0)
+    noise = np.random.default_rng(0)
+    X2 = np.vstack([X, noise.normal(size=X.shape)])
+    y2 = np.concatenate([y, noise.integers(0, 2, len(y))])
+    weight = np.concatenate([np.ones(len(y)), np.zeros(len(y))])
+    alone = TorchClassifier(epochs=30).fit(X, y).temperature_
+    assert TorchClassifier(epochs=30).fit(X2, y2, sample_weight=weight).temperature_ < alone + 0.5
+
+
+def test_an_ensemble_pickled_before_the_multiplier_cache_still_trains():
+    from torchclassify.models import Ensemble, TabularMLP
+
+    ensemble = Ensemble([TabularMLP(3, 2, [4]) for _ in range(2)]).train()
+    del ensemble.__dict__["_multipliers"]  # as unpickled from before the cache
+    assert ensemble(torch.randn(5, 3)).shape == (5, 2)

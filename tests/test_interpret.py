@@ -272,3 +272,11 @@ def test_targets_as_plain_arrays_are_read_as_the_report_and_evaluate_read_them()
     from_array = interpret.row_losses(run.classifier, X, Y.to_numpy())[2]
     np.testing.assert_array_equal(from_array, interpret.row_losses(run.classifier, X, Y)[2])
     assert run.classifier.evaluate(X, Y.to_numpy()) == run.classifier.evaluate(X, Y)
+    with pytest.raises(tc.DataError, match=r"shape \(\d+, 2\) do not fit this model: give one 0/1 column per label"):
+        run.classifier.encode_targets(Y.to_numpy()[:, :2])
+    frame, target = make_table("multiclass", n=200)  # labels as an (n, 1) column, as scikit-learn users pass them
+    run = tc.train(data=frame, target=target, epochs=2, hidden=[4], seed=0, progress="quiet")
+    X, y = frame.drop(columns=target), frame[target]
+    assert run.classifier.evaluate(X, y.to_numpy().reshape(-1, 1)) == run.classifier.evaluate(X, y)
+    np.testing.assert_array_equal(interpret.row_losses(run.classifier, X, y.to_numpy().reshape(-1, 1))[2],
+                                  interpret.row_losses(run.classifier, X, y)[2])

@@ -169,8 +169,16 @@ class TrainedClassifier:
         if isinstance(y, pd.Series):
             y = y.to_frame()
         elif not isinstance(y, pd.DataFrame):
-            y = np.asarray(y)
-            y = pd.DataFrame(y, columns=self.classes) if y.ndim == 2 else pd.DataFrame({"target": y})
+            y, multilabel = np.asarray(y), self.labels.multilabel
+            if y.ndim == 2 and y.shape[1] == 1 and not multilabel:
+                y = y[:, 0]  # labels as an (n, 1) column
+            if multilabel and y.ndim == 2 and y.shape[1] == len(self.classes):
+                y = pd.DataFrame(y, columns=self.classes)
+            elif not multilabel and y.ndim == 1:
+                y = pd.DataFrame({"target": y})
+            else:
+                raise DataError(f"targets of shape {y.shape} do not fit this model: give " + (
+                    f"one 0/1 column per label, in the order {self.classes[:10]}" if multilabel else "one label per row"))
         return self.labels.encode(y)
 
     def evaluate(self, X, y) -> dict:

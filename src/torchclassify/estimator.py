@@ -6,6 +6,8 @@ fitted attributes ending in `_`. Binary, multiclass and multilabel (2-D 0/1 `y`)
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import torch
@@ -15,16 +17,15 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .config import ModelConfig, TrainConfig, check_value, make_config
 from .data.tensors import TensorData
-from .engine.calibrate import MIN_ROWS, fit_temperature, fold_temperature
+from .engine.calibrate import MIN_ROWS, fold_temperature
 from .engine.defaults import choose_class_weight, choose_refit, choose_valid_size
 from .engine.device import seeded_torch
 from .engine.loop import fit
-from .evaluate import choose_threshold
-from .workflow import fit_in_memory, held_out_logits
+from .workflow import fit_in_memory, pilot_calibration
 
 _M, _T = ModelConfig(), TrainConfig()
-# The pilot fit behind `calibrate`: its held-out share, and the rows from which that share holds enough rows
-# for fit_temperature to move T at all (MIN_ROWS).
+# The pilot fit behind `calibrate` and threshold="auto": its held-out share, and about the rows from which that
+# share holds the MIN_ROWS that fit_temperature (and the threshold's choice) need to say anything.
 PILOT_FRACTION = 0.2
 PILOT_MIN_ROWS = int(MIN_ROWS / PILOT_FRACTION)
 
@@ -259,13 +260,19 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             if name in parameters:
                 check_value(name, value, shown=f"{name}=")
         progress = "lines" if self.verbose else "quiet"
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        sample_weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         if not isinstance(self.calibrate, (bool, np.bool_)):
             raise ValueError(f"calibrate must be True or False, got {self.calibrate!r}")
         auto_threshold = settings["threshold"] == "auto"
+        if auto_threshold and not (self._multilabel or len(self.classes_) == 2):
+            warnings.warn("threshold='auto' is not used: a multiclass model predicts its most probable class",
+                          stacklevel=3)
+            auto_threshold, settings["threshold"] = False, 0.5
         if auto_threshold and settings["valid_size"] == 0:
             settings["threshold"] = 0.5  # "auto" is chosen below, on the pilot fit's held-out rows
+            if not pilot:
+                warnings.warn("threshold='auto' needs held-out rows, which partial_fit does not keep: the "
+                              "threshold stays 0.5", stacklevel=3)
         run = fit_in_memory(frame, y_frame, make_config(**settings), progress=progress, sample_weight=sample_weight)
         threshold = run.classifier.threshold  # ("auto" with a validation split: chosen on it)
         self.validation_history_ = None
@@ -307,24 +314,18 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _pilot(self, frame: pd.DataFrame, y_frame: pd.DataFrame, settings: dict, run, progress: str,
                sample_weight, choose: bool) -> tuple[float, float | list[float] | None]:
-        """(temperature, threshold) for `run`, which trained on every row, from a pilot: the same network and
-        budget trained on a stratified 80% of the rows, scored on the other 20%. temperature: fit_temperature
-        there, kept only when >= 1 (a network trained on every row is over-confident on noisy tables; a few
-        dozen rows all predicted right ask for T < 1 and new rows punish it: docs/defaults.md, "The pilot
-        temperature"); 1.0 with calibrate=False. threshold: with choose (threshold="auto"), the best-F1
-        threshold on those rows' probabilities after that temperature; else None."""
+        """(temperature, threshold: None unless choose) for `run`, trained on every row: pilot_calibration."""
         t = run.config.train
-        task, logits, y_true, folded = held_out_logits(frame, y_frame, make_config(**{
-            **settings, "valid_size": PILOT_FRACTION, "early_stopping": False, "epochs": t.epochs,
-            "batch_size": t.batch_size, "recipe": run.config.model.recipe}), progress=progress,
-            sample_weight=sample_weight)
-        temperature = 1.0  # (folded: what a recipe that calibrates on those rows already divided by)
-        if self.calibrate:
-            temperature = max(1.0, folded * fit_temperature(task, logits, y_true))
-        if not choose:
-            return temperature, None
-        as_run_will_be = logits * folded / temperature  # the full fit's logits carry `temperature`, not `folded`
-        return temperature, choose_threshold(task.to_proba(task.squeeze_logits(as_run_will_be)), y_true)
+        if progress != "quiet":
+            print(f"pilot    the same fit on {1 - PILOT_FRACTION:.0%} of the rows, for the fit's temperature", flush=True)
+        config = make_config(**{**settings, "valid_size": PILOT_FRACTION, "early_stopping": False,
+                                "epochs": t.epochs, "batch_size": t.batch_size, "recipe": run.config.model.recipe})
+        temperature, threshold, n_rows = pilot_calibration(frame, y_frame, config, calibrate=bool(self.calibrate),
+                                                           choose=choose, sample_weight=sample_weight)
+        if choose and threshold is None:
+            warnings.warn(f"threshold='auto': {n_rows} held-out rows are too few to choose a threshold on "
+                          f"(at least {MIN_ROWS}); it stays 0.5", stacklevel=4)
+        return temperature, threshold
 
     def _continue(self, frame: pd.DataFrame, y_codes: np.ndarray) -> None:
         """One more epoch on new rows for the fitted network, through the same loop (`engine.loop.fit`)."""

@@ -169,9 +169,10 @@ class Ensemble(nn.Module):
         process would assign the whole batch, and resuming (the count is in the state) assigns as before."""
         bits = X.detach().float().contiguous().view(torch.int32).to(torch.int64)  # (b, F)
         key = (X.shape[1], X.device)
-        odd = self._multipliers.get(key)
+        cache = self.__dict__.setdefault("_multipliers", {})  # (an Ensemble pickled before the cache lacks it)
+        odd = cache.get(key)
         if odd is None:  # built once, not every training batch (two small kernels a step on a GPU)
-            odd = self._multipliers[key] = torch.arange(1, 2 * X.shape[1], 2, device=X.device) * 0x2545F491  # (F,)
+            odd = cache[key] = torch.arange(1, 2 * X.shape[1], 2, device=X.device) * 0x2545F491  # (F,)
         h = (bits * odd).sum(1) + self.steps * 0x9E3779B1  # (b,) int64, wrapping
         h = (h ^ (h >> 29)) * 0x5851F42D4C957F2D  # mix the bits so that the low ones depend on all of them
         return ((h ^ (h >> 32)) >> 8).remainder(len(self.members))

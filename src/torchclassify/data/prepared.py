@@ -186,7 +186,7 @@ def prepare_in_memory(dataset: Dataset, config: RunConfig, sample_weight=None) -
     decoded = {}  # split -> its features, already made while fitting
     if dataset.image_column is not None:  # each image decoded once: the training split's while fitting
         preprocessor, pixels = ImagePreprocessor.fit_decoded(dataset.X.iloc[train], config.data.image_size)
-        if train is splits["train"]:  # (not when weight-0 rows were left out of the fit)
+        if len(train) == len(splits["train"]):  # (not when weight-0 rows were left out of the fit)
             decoded["train"] = preprocessor.normalise(pixels)
     else:
         preprocessor = fit_preprocessor(dataset.X.iloc[train], config, dataset.y.columns)

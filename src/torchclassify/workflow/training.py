@@ -24,7 +24,7 @@ from ..data.prepared import PreparedData, prepare_in_memory
 from ..data.sources import Dataset
 from ..diagnose import diagnose
 from ..engine.budget import check_network_fits
-from ..engine.calibrate import fit_temperature, fold_temperature, heads_of
+from ..engine.calibrate import MIN_ROWS, fit_temperature, fold_temperature, heads_of
 from ..engine.callbacks import Callback, EarlyStopping, ProgressPrinter
 from ..engine.checkpoint import GradientWatch
 from ..engine.defaults import resolve_train_config
@@ -283,11 +283,33 @@ def fit_in_memory(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, callba
 def held_out_logits(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, progress: str = "quiet",
                     sample_weight=None) -> tuple[Task, torch.Tensor, torch.Tensor, float]:
     """Fit `config` on its training split of (X, y) (config.data.valid_size held out, stratified, seeded) and
-    score the held-out rows: (task, their logits (n, n_outputs) as the network gives them, their encoded
-    targets, the temperature the fit folded in already (1.0 unless its recipe calibrates))."""
+    score the held-out rows (those of weight 0 left out: as if absent): (task, their logits (n, n_outputs) as
+    the network gives them, their encoded targets, the temperature the fit folded in already (1.0 unless its
+    recipe calibrates))."""
     run = fit_in_memory(X, y, config, progress=progress, sample_weight=sample_weight)
     rows, classifier = run.splits["valid"], run.classifier
+    if sample_weight is not None:
+        rows = rows[np.asarray(sample_weight)[rows] > 0]
     logits = predict_logits(classifier.model, classifier.transform(X.iloc[rows])).cpu()
     y_true = torch.as_tensor(classifier.encode_targets(y.iloc[rows]))
     return classifier.task, logits, y_true, run.summary.get("temperature", 1.0)
+
+
+def pilot_calibration(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, calibrate: bool = True,
+                      choose: bool = False, sample_weight=None) -> tuple[float, float | list[float] | None, int]:
+    """(temperature, threshold, held-out rows) for a fit on every row of (X, y), from a pilot of `config` (its
+    valid_size held out): what the fit cannot see, rows it did not train on (the estimator below 2,000 rows).
+
+    temperature: fit_temperature on the held-out logits, kept only when >= 1 (1.0 without calibrate): a
+    network trained on every row is over-confident on noisy tables, and a few dozen held-out rows all
+    predicted right ask for T < 1, which new rows punish (docs/defaults.md, "The pilot temperature").
+    threshold: with choose, the best-F1 threshold on those rows' probabilities after that temperature; None
+    without choose or on fewer than MIN_ROWS held-out rows.
+    """
+    task, logits, y_true, folded = held_out_logits(X, y, config, sample_weight=sample_weight)
+    temperature = max(1.0, folded * fit_temperature(task, logits, y_true)) if calibrate else 1.0
+    if not choose or len(y_true) < MIN_ROWS:
+        return temperature, None, len(y_true)
+    as_the_fit_will_be = logits * folded / temperature  # (the fit's logits carry `temperature`, not `folded`)
+    return temperature, choose_threshold(task.to_proba(task.squeeze_logits(as_the_fit_will_be)), y_true), len(y_true)
 
