@@ -213,3 +213,18 @@ def test_a_weak_pca_plane_is_noted_in_the_report(blobs_run, tmp_path):
     assert len(notes) == 1 and "keeps only" in notes[0] and "--features " in notes[0]
     # blobs has two columns, drawn as they are: no note.
     assert 'class="note"' not in (blobs_run.run_dir / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_broken_matplotlib_costs_the_report_not_the_trained_model(tmp_path, monkeypatch):
+    """train imports matplotlib early (a speed-up); if that import fails the run still trains and saves, and
+    the report's pictures become warnings, as before the early import."""
+    import sys
+
+    from conftest import cli_in_process
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # `import matplotlib...` now raises ImportError
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = cli_in_process("train", "--data", "circles", "--epochs", "2", "--out", str(tmp_path / "run"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "run" / "model.safetensors").exists() and "could not be drawn" in result.stderr

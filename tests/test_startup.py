@@ -18,8 +18,8 @@ HEAVY = ("torch._dynamo", "scipy", "sklearn", "torchmetrics", "matplotlib", "mat
 
 _RUN = """
 import gc, json, sys
-from torchclassify.cli import main
-code = main()  # as the console script calls it: sys.argv, the whole process
+from torchclassify.cli import run
+code = run()  # as the console script calls it: sys.argv, the whole process
 print(json.dumps({"code": code, "loaded": [m for m in %r if m in sys.modules], "frozen": gc.get_freeze_count()}))
 """ % (HEAVY,)
 

@@ -70,9 +70,16 @@ def build_parser() -> tuple[Parser, dict, dict]:
     return parser, handlers, commands.parsers
 
 
-def main(argv: list[str] | None = None) -> int:
+def run() -> int:
+    """The console script and `python -m torchclassify`: main() on sys.argv, in a process that ends with the
+    command (so the command may freeze its imports out of the garbage collector: commands.common.imports_kept)."""
+    return main(whole_process=True)
+
+
+def main(argv: list[str] | None = None, *, whole_process: bool = False) -> int:
+    """Run one command (argv: sys.argv[1:] when None) and return its exit code. A caller's main(...) keeps its
+    process's garbage collector as it was; `run` is the entry point that owns the process."""
     parser, handlers, parsers = build_parser()
-    whole_process = argv is None  # the console script or `python -m torchclassify`, not a caller's main([...])
     argv = sys.argv[1:] if argv is None else list(argv)
     args, unknown = parser.parse_known_args(argv)
     args.whole_process = whole_process

@@ -14,6 +14,7 @@ from .common import (
     add_tracking_arguments,
     config_from_args,
     given_settings,
+    imports_kept,
     output_path,
     tracking_options,
 )
@@ -48,7 +49,8 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..compare import compare, expand_grid, parse_value, ranking_text, read_grid_file, seed_list
+    with imports_kept(args):
+        from ..compare import compare, expand_grid, parse_value, ranking_text, read_grid_file, seed_list
 
     grid: dict = {}
     seeds = args.seeds

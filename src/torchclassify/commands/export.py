@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from .common import output_path
+from .common import imports_kept, output_path
 
 FORMATS = {
     "onnx": "one ONNX file on the raw columns (preprocessing, network, labels and probabilities inside)",
@@ -31,8 +31,9 @@ SUFFIXES = {"onnx": ".onnx", "torch": ".pt2", "script": ".py"}  # what each form
 
 
 def execute(args) -> int:
-    from ..files import check_output, make_parents, remove_created_parents
-    from ..run_folder import run_files
+    with imports_kept(args):
+        from ..files import check_output, make_parents, remove_created_parents
+        from ..run_folder import run_files
 
     outputs = [args.output]
     if args.format == "torch":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import output_path
+from .common import imports_kept, output_path
 
 
 def register(sub) -> None:
@@ -33,12 +33,13 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..classifier import load_model
-    from ..errors import ConfigError, DataError, printable
-    from ..files import check_output, make_parents, remove_created_parents, write_json
-    from ..interpret import interpret
-    from ..report import RunView
-    from ..run_folder import run_files
+    with imports_kept(args):
+        from ..classifier import load_model
+        from ..errors import ConfigError, DataError, printable
+        from ..files import check_output, make_parents, remove_created_parents, write_json
+        from ..interpret import interpret
+        from ..report import RunView
+        from ..run_folder import run_files
 
     if args.top < 1 or args.repeats < 1:
         raise ConfigError("--top and --repeats must be at least 1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_config_argument, add_setting_arguments, config_from_args, output_path
+from .common import add_config_argument, add_setting_arguments, config_from_args, imports_kept, output_path
 
 # Settings the range test does not use: it trains for --steps batches at rates it chooses itself.
 NOT_USED = ("lr", "epochs", "early_stopping", "patience", "schedule", "threshold", "class_weight", "clip_grad_norm",
@@ -33,11 +33,12 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    import pandas as pd
+    with imports_kept(args):
+        import pandas as pd
 
-    from ..errors import ConfigError
-    from ..files import atomic_write, check_output, write_json
-    from ..lr_find import lr_find, lr_find_figure
+        from ..errors import ConfigError
+        from ..files import atomic_write, check_output, write_json
+        from ..lr_find import lr_find, lr_find_figure
 
     config = config_from_args(args)
     out = args.out or Path("runs") / f"{Path(config.data.source).stem}-lr-find"

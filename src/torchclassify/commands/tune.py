@@ -13,6 +13,7 @@ from .common import (
     add_tracking_arguments,
     config_from_args,
     given_settings,
+    imports_kept,
     output_path,
     tracking_options,
 )
@@ -53,7 +54,8 @@ def register(sub) -> None:
 
 
 def execute(args) -> int:
-    from ..tune import parse_space, study_summary, tune
+    with imports_kept(args):
+        from ..tune import parse_space, study_summary, tune
 
     base = config_from_args(args)
     # Flags given on the command line are the user's choice: take them out of the default space.
