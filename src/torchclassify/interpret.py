@@ -20,7 +20,7 @@ EPS = 1e-7
 
 def scores(classifier: TrainedClassifier, X, y) -> tuple[np.ndarray, np.ndarray]:
     """(y_true, y_proba) of raw rows, one forward pass: (n,) int64 or (n, L) 0/1 targets; binary (n,)
-    P(positive), otherwise (n, C) / (n, L) probabilities (float64). The report's RunView.scores is the same."""
+    P(positive), otherwise (n, C) / (n, L) probabilities (float64). The pictures' plots.scores calls this."""
     return classifier.encode_targets(y), classifier.predict_proba_tensor(X).numpy().astype(np.float64)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import interpret
 from ..classifier import TrainedClassifier
 from ..config import ModelConfig
 from ..data.labels import LabelEncoding
@@ -42,11 +43,6 @@ def frame(classifier: TrainedClassifier, X) -> pd.DataFrame:
     return classifier._frame(numpy(X) if isinstance(X, torch.Tensor) else X)
 
 
-def codes(classifier: TrainedClassifier, y) -> np.ndarray:
-    """Raw targets (labels, Series, DataFrame, or codes for a wrapped model) -> (n,) int64 or (n, L) 0/1."""
-    return classifier.encode_targets(y)
-
-
 def proba(classifier: TrainedClassifier, X) -> np.ndarray:
     """Raw rows -> float64 probabilities: binary (n,), otherwise (n, C) / (n, L). One forward pass."""
     return classifier.predict_proba_tensor(frame(classifier, X)).numpy().astype(np.float64)
@@ -72,7 +68,7 @@ def scores(classifier, X, y) -> tuple[np.ndarray, np.ndarray]:
     (n, C) or (n, L) otherwise.
     """
     classifier = as_classifier(classifier)
-    return codes(classifier, y), proba(classifier, X)
+    return interpret.scores(classifier, frame(classifier, X), y)
 
 
 def thresholds(classifier: TrainedClassifier) -> np.ndarray:

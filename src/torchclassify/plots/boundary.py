@@ -58,7 +58,7 @@ class DecisionBoundaryDisplay(_style.Display):
         if (X_test is None) != (y_test is None):
             raise ConfigError("give both X_test and y_test (or neither) for the test panel")
         sets = [("train", X, y)] + ([("test", X_test, y_test)] if X_test is not None else [])
-        frames = [(split, _inputs.frame(classifier, rows), _inputs.codes(classifier, target))
+        frames = [(split, _inputs.frame(classifier, rows), classifier.encode_targets(target))
                   for split, rows, target in sets]
         view = make_view(classifier, frames[0][1], features)
         points = [(split, view.to_2d(rows), codes) for split, rows, codes in frames]
