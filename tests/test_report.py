@@ -228,3 +228,25 @@ def test_a_broken_matplotlib_costs_the_report_not_the_trained_model(tmp_path, mo
     result = cli_in_process("train", "--data", "circles", "--epochs", "2", "--out", str(tmp_path / "run"), "--quiet")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "run" / "model.safetensors").exists() and "could not be drawn" in result.stderr
+
+
+def test_the_report_predicts_on_the_runs_threads_and_gives_the_callers_back(blobs_run, monkeypatch):
+    """On a busy machine torch's default of every core made each small prediction wait for a descheduled
+    thread: the report predicts on the threads the run's config asks for (or training's rule), then restores."""
+    import torch
+
+    from torchclassify.report import RunView, build_report
+
+    view = RunView.from_run(blobs_run)
+    view.config.setdefault("train", {})["threads"] = 1
+    seen, model = [], view.classifier.model
+    real_forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda X: (seen.append(torch.get_num_threads()), real_forward(X))[1])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        build_report(view)
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
