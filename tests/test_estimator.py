@@ -286,3 +286,13 @@ def test_an_ensemble_pickled_before_the_multiplier_cache_still_trains():
     ensemble = Ensemble([TabularMLP(3, 2, [4]) for _ in range(2)]).train()
     del ensemble.__dict__["_multipliers"]  # as unpickled from before the cache
     assert ensemble(torch.randn(5, 3)).shape == (5, 2)
+
+
+def test_the_library_messages_give_examples_in_python_and_the_cli_keeps_its_own():
+    X, y = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2
+    with pytest.raises(ValueError, match=r"hidden= must be widths in \[1, 65536\] like \[64, 64\], got \[0\]"):
+        TorchClassifier(hidden=[0]).fit(X, y)
+    from conftest import cli_in_process
+
+    result = cli_in_process("train", "--data", "circles", "--hidden", "0", "--out", "/nonexistent/x")
+    assert result.returncode == 2 and "--hidden must be widths in [1, 65536] like 64,64" in result.stderr

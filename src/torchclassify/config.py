@@ -251,6 +251,7 @@ def check_value(name: str, value: Any, shown: str | None = None) -> Any:
     shown: how the message names the setting; its CLI flag by default (the estimator passes "threshold=").
     """
     s, flag = spec(name), shown or flag_of(name)
+    python = shown is not None and shown.endswith("=")  # examples in Python's syntax for a library caller
     if value is None:
         if s.optional:
             return None
@@ -270,11 +271,11 @@ def check_value(name: str, value: Any, shown: str | None = None) -> Any:
             raise ConfigError(f"{flag} must be text, got {type(value).__name__}")
     elif s.kind == "names":
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"{flag} must be column names like a,b, got {value!r}")
+            raise ConfigError(f"{flag} must be column names like {['a', 'b'] if python else 'a,b'}, got {value!r}")
         return list(value)
     elif s.kind == "widths":
         if not isinstance(value, (list, tuple)) or not all(_whole(h) and s.low <= h <= s.high for h in value):
-            raise ConfigError(f"{flag} must be layer widths between 1 and 65536 like 64,64, got {value!r}")
+            raise ConfigError(f"{flag} must be widths in [1, 65536] like {[64, 64] if python else '64,64'}, got {value!r}")
         if len(value) > 64:
             raise ConfigError(f"{flag} has {len(value)} layers; at most 64 are supported")
         return list(value)
@@ -288,7 +289,8 @@ def check_value(name: str, value: Any, shown: str | None = None) -> Any:
             ok = value and all(isinstance(k, str) and isinstance(w, (int, float)) and not isinstance(w, bool)
                                and 0 <= w <= 1e6 and w == w for k, w in value.items())
             if not ok:
-                raise ConfigError(f"{flag} must map labels to weights in [0, 1e6] like churned=5,stayed=1, "
+                example = {"churned": 5, "stayed": 1} if python else "churned=5,stayed=1"
+                raise ConfigError(f"{flag} must map labels to weights in [0, 1e6] like {example}, "
                                   f"got {value!r}")
             return {k: float(w) for k, w in value.items()}
         if value not in s.choices:
