@@ -1,19 +1,16 @@
 """The report's HTML tables: summary, metrics, data, model and interpretation sections of report.html.
 
-Each takes the run's `report.RunView` and returns an HTML fragment; report.build_report puts them on the page.
+Each takes the run's `report.RunView` (`view`; not imported here, which would tie the two modules both ways)
+and returns an HTML fragment; report.build_report puts them on the page.
 """
 
 from __future__ import annotations
 
 import html
 import warnings
-from typing import TYPE_CHECKING
 
 from .evaluate import PER_CLASS_KEYS
 from .pages import table as _table
-
-if TYPE_CHECKING:
-    from .report import RunView
 
 MAX_TABLE_CLASSES = 50  # rows of a per-class table in the page (metrics.json has them all)
 REPORT_IMPORTANCE_ROWS = 2000  # permutation importance in the page shuffles a seeded sample of this many rows
@@ -21,7 +18,7 @@ REPORT_TOP_LOSSES = 5
 REPORT_REPEATS = 3  # shuffles per column: importance costs columns x repeats + 1 passes over the sample
 
 
-def interpretation_html(view: RunView) -> str:
+def interpretation_html(view) -> str:
     """Permutation importance, the most confused classes and the highest-loss rows of the evaluation split
     (interpret.py; `torchclassify inspect RUN` prints more, and explains one row)."""
     from .interpret import confused_pairs, losses_from_scores, permutation_importance, top_losses
@@ -67,7 +64,7 @@ def _raw_values(row, columns, max_columns: int = 12, max_chars: int = 60) -> str
     return text + (f", … ({len(columns) - max_columns} more)" if len(columns) > max_columns else "")
 
 
-def summary_html(view: RunView) -> str:
+def summary_html(view) -> str:
     s = view.summary
     main = view.classifier.task.main_metric
     sizes = s.get("split_sizes", {})
@@ -92,7 +89,7 @@ def summary_html(view: RunView) -> str:
     return _table(["", ""], rows, numeric_from=99)
 
 
-def _recipe(view: RunView) -> str:
+def _recipe(view) -> str:
     """Which recipe trained the network, and the temperature that calibrated it (docs/defaults.md)."""
     recipe = view.classifier.model_config.recipe
     temperature = view.summary.get("temperature")
@@ -132,7 +129,7 @@ def _names(names: list) -> str:
     return ", ".join(map(str, names[:40])) + (" ..." if len(names) > 40 else "") or "-"
 
 
-def data_html(view: RunView) -> str:
+def data_html(view) -> str:
     s = view.summary
     rows = [["rows", s.get("n_rows", "-")], ["raw columns", s.get("n_columns", "-")],
             ["numeric", _names(s.get("numeric_columns", []))],
@@ -154,7 +151,7 @@ def data_html(view: RunView) -> str:
     return "\n".join(parts)
 
 
-def model_html(view: RunView) -> str:
+def model_html(view) -> str:
     s = view.summary
     layers = s.get("layers") or []
     network = f"{html.escape(str(s['network']))}: " if s.get("network") else ""
