@@ -170,6 +170,7 @@ _CAPTIONS = {
                    "them); hollow bins, which the line does not join, hold too few rows to say much.",
 }
 MAX_REPORT_LABELS = 3  # multilabel boundary panels in the report (one row of two panels per label)
+MAX_GRID_SIDE = 100  # the report's boundary grid: at most this many points a side (the largest batch it predicts)
 
 
 def _figure_html(view: RunView, kind: str, format: str, **options) -> str:
@@ -212,7 +213,7 @@ def _build_report(view: RunView, format: str) -> str:
             sections.append(("Rows drawn", f'<p class="muted">{html.escape(view.data_note)}.</p>'))
         # The grid's probabilities are resolution^2 x classes numbers: fewer points for many classes keeps
         # them near 4 million (2,000 classes: a 44 x 44 grid, 30 MB instead of 160 MB per copy).
-        options = {"resolution": int(np.clip(np.sqrt(4e6 / max(classifier.labels.n_classes, 1)), 30, 100))}
+        options = {"resolution": int(np.clip(np.sqrt(4e6 / max(classifier.labels.n_classes, 1)), 30, MAX_GRID_SIDE))}
         if classifier.labels.multilabel and classifier.labels.n_classes > MAX_REPORT_LABELS:
             options["labels"] = classifier.classes[:MAX_REPORT_LABELS]
         if hasattr(classifier.preprocessor, "image_shape"):  # images: the pictures themselves, not a 2-D view
@@ -246,7 +247,7 @@ def _report_threads(view: RunView) -> int | None:
     for its largest batch, the boundary's grid: on a busy machine torch's default of every core made each
     small prediction wait for a descheduled thread (the importance's 7 passes over 200 rows: 0.23 s, not 0.03)."""
     from .engine.device import choose_threads
+    from .models import count_parameters
 
     requested = (view.config.get("train") or {}).get("threads")
-    n_parameters = sum(p.numel() for p in view.classifier.model.parameters())
-    return choose_threads(requested, n_parameters, 100 * 100)
+    return choose_threads(requested, count_parameters(view.classifier.model), MAX_GRID_SIDE ** 2)
