@@ -72,10 +72,15 @@ def test_the_tabular_recipe_trains_without_dynamo(tmp_path):
 
 def test_the_collector_is_frozen_only_by_the_commands_not_by_the_library():
     """The library leaves a caller's collector alone: freezing there would keep a notebook's garbage cycles
-    alive. Only the CLI's commands, whose process ends with the command, freeze."""
-    code = ("import gc, json, torchclassify.plots, torchclassify.report, torchclassify.workflow\n"
+    alive. Only the CLI's commands entered through cli.run (the process ends with the command) freeze: not a
+    caller's cli.main([...]) nor cli.main() on sys.argv, though the command runs its imports_kept."""
+    code = ("import gc, json, sys, torchclassify.plots, torchclassify.report, torchclassify.workflow\n"
+            "from torchclassify.cli import main\n"
             "from torchclassify.plots import import_matplotlib\n"
             "import_matplotlib()\n"
+            "assert main(['predict', '/nonexistent/run', '/nonexistent/rows.csv']) == 2\n"
+            "sys.argv = ['torchclassify', 'predict', '/nonexistent/run', '/nonexistent/rows.csv']\n"
+            "assert main() == 2\n"
             "print(json.dumps({'frozen': gc.get_freeze_count(), 'enabled': gc.isenabled()}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

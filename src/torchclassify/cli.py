@@ -138,4 +138,4 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

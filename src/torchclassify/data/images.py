@@ -217,15 +217,10 @@ class ImagePreprocessor:
                 "normalised with the training split's mean and std per channel"]
 
     @classmethod
-    def fit(cls, X_train: pd.DataFrame, size: int | None = None) -> "ImagePreprocessor":
-        """Choose the colour mode (and the side, when size is None) and measure each channel's mean and std on
-        the training images."""
-        return cls.fit_decoded(X_train, size)[0]
-
-    @classmethod
     def fit_decoded(cls, X_train: pd.DataFrame, size: int | None = None) -> tuple["ImagePreprocessor", np.ndarray]:
-        """`fit`, and the (n, C, size, size) training pixels it decoded: `normalise` turns them into the training
-        features, so that a run decodes each training image once (a decode is most of an image run's set-up)."""
+        """Choose the colour mode (and the side, when size is None) and measure each channel's mean and std on
+        the training images; also returns the (n, C, size, size) pixels it decoded, which `normalise` turns into
+        the training features, so that a run decodes each training image once (most of an image run's set-up)."""
         column = X_train.columns[0]
         paths = list(X_train[column])
         mode, median_side = choose_mode_and_size(paths)
