@@ -18,10 +18,12 @@ from .errors import ConfigError, DataError
 EPS = 1e-7
 
 
-def scores(classifier: TrainedClassifier, X, y) -> tuple[np.ndarray, np.ndarray]:
+def scores(classifier: TrainedClassifier, X, y, encoded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(y_true, y_proba) of raw rows, one forward pass: (n,) int64 or (n, L) 0/1 targets; binary (n,)
-    P(positive), otherwise (n, C) / (n, L) probabilities (float64). The pictures' plots.scores calls this."""
-    return classifier.encode_targets(y), classifier.predict_proba_tensor(X).numpy().astype(np.float64)
+    P(positive), otherwise (n, C) / (n, L) probabilities (float64). The pictures' plots.scores calls this.
+    encoded: y already encoded (classifier.encode_targets), for a caller scoring the same rows many times."""
+    y_true = classifier.encode_targets(y) if encoded is None else encoded
+    return y_true, classifier.predict_proba_tensor(X).numpy().astype(np.float64)
 
 
 def losses_from_scores(y_true: np.ndarray, y_proba: np.ndarray) -> np.ndarray:
@@ -41,9 +43,9 @@ def row_losses(classifier: TrainedClassifier, X, y, predicted: tuple | None = No
     return y_true, y_proba, losses_from_scores(y_true, y_proba)
 
 
-def mean_loss(classifier: TrainedClassifier, X, y) -> float:
-    """The mean per-row loss of raw rows (what permutation importance watches rise)."""
-    return float(row_losses(classifier, X, y)[2].mean())
+def mean_loss(classifier: TrainedClassifier, X, y, encoded: np.ndarray | None = None) -> float:
+    """The mean per-row loss of raw rows (what permutation importance watches rise); encoded as for scores."""
+    return float(losses_from_scores(*scores(classifier, X, y, encoded)).mean())
 
 
 MAX_ROWS = 10_000  # rows permutation importance shuffles and explain_row's background averages, at most
@@ -57,7 +59,8 @@ def sample_rows(X: pd.DataFrame, y=None, max_rows: int | None = MAX_ROWS, seed: 
     return X.iloc[pick], (None if y is None else y.iloc[pick] if hasattr(y, "iloc") else np.asarray(y)[pick])
 
 
-def _shuffled_losses(classifier: TrainedClassifier, X: pd.DataFrame, y, n_repeats: int, seed: int) -> np.ndarray:
+def _shuffled_losses(classifier: TrainedClassifier, X: pd.DataFrame, encoded: np.ndarray, n_repeats: int,
+                     seed: int) -> np.ndarray:
     """(n_columns, n_repeats) mean loss with one raw column shuffled. The shuffles are those scikit-learn's
     permutation_importance draws (one seed for every column; each repeat reshuffles the column as it is),
     so the figures are what they were, without importing scikit-learn and scipy into every run."""
@@ -70,7 +73,7 @@ def _shuffled_losses(classifier: TrainedClassifier, X: pd.DataFrame, y, n_repeat
             column = shuffled[name].iloc[order]
             column.index = shuffled.index
             shuffled[name] = column
-            losses[j, repeat] = mean_loss(classifier, shuffled, y)
+            losses[j, repeat] = mean_loss(classifier, shuffled, None, encoded)
     return losses
 
 
@@ -144,7 +147,8 @@ def permutation_importance(classifier: TrainedClassifier, X: pd.DataFrame, y, n_
     y = y.reset_index(drop=True) if isinstance(y, (pd.Series, pd.DataFrame)) else y
     if len(X) < 2:
         raise DataError(f"permutation importance needs at least 2 rows, got {len(X)}")
-    rises = _shuffled_losses(classifier, X, y, n_repeats, seed) - mean_loss(classifier, X, y)  # (columns, repeats)
+    encoded = classifier.encode_targets(y)  # once: every shuffle scores the same rows' targets
+    rises = _shuffled_losses(classifier, X, encoded, n_repeats, seed) - mean_loss(classifier, X, None, encoded)
     frame = pd.DataFrame({"column": X.columns, "importance": rises.mean(axis=1), "std": rises.std(axis=1),
                           "n_rows": len(X)})
     return frame.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
