@@ -274,6 +274,14 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     return result
 
 
+def _result(study, best, out: Path) -> TuneResult:
+    """The study's summary around its best trial `best`, with the settings' importance."""
+    result = TuneResult(study, dict(best.params), float(best.value), best.number,
+                        best.user_attrs.get("main_metric", "accuracy"), out=out)
+    result.importance = importance(study)
+    return result
+
+
 def _conclude(study, finish, out: Path, retrain: bool, retrain_best, base) -> TuneResult:
     """The study's result for this worker; the last worker to finish (finish.last) retrains the best trial with
     retrain_best(config), under OUT/.best.lock (waiting for another last worker, then taking what is best by
@@ -285,23 +293,17 @@ def _conclude(study, finish, out: Path, retrain: bool, retrain_best, base) -> Tu
                                 "the last worker to finish retrains the best")
         raise TrainingError("no trial finished: every trial was pruned or diverged - narrow --space (e.g. a lower "
                             "lr range) or give more --trials")
-    result = TuneResult(study, dict(best.params), float(best.value), best.number,
-                        best.user_attrs.get("main_metric", "accuracy"), out=out)
-    result.importance = importance(study)
     if not finish.last:
+        result = _result(study, best, out)
         running = ", ".join(f"{t.number} (pid {t.user_attrs.get('worker', '?')} on {t.user_attrs.get('host', '?')})"
                             for t in finish.running)
         result.note = (f"trial(s) {running} still running: the last worker to finish retrains the best trial into "
                        f"{out / 'best'}" if retrain else f"trial(s) {running} still running")
         return result
-    lock = BestLock(out, wait=True)  # another last worker may be retraining: after it, see what is best now
+    lock = BestLock(out)  # another last worker may be retraining: after it, see what is best now
     try:
-        later = best_trial(study)  # a trial may have finished while this worker waited
-        if later.number != best.number:
-            best = later
-            result = TuneResult(study, dict(best.params), float(best.value), best.number,
-                                best.user_attrs.get("main_metric", "accuracy"), out=out)
-            result.importance = importance(study)
+        best = best_trial(study)  # a trial may have finished while this worker waited
+        result = _result(study, best, out)
         if retrain and retrained_trial(out) == best.number:  # another worker finished last a moment ago
             result.best_run = SimpleNamespace(run_dir=out / "best", metrics=read_metrics(out / "best"))
             result.note = f"the best trial {best.number} was already retrained into {out / 'best'}"

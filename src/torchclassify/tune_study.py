@@ -273,23 +273,14 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
 
 class BestLock:
     """An exclusive flock on OUT/.best.lock while the best run is retrained (released by the kernel even on
-    SIGKILL); wait=True blocks until it is free, else `held_by` names the pid holding it when it is not."""
+    SIGKILL); taking it waits for a worker that holds it."""
 
-    def __init__(self, out: Path, wait: bool = False):
+    def __init__(self, out: Path):
         import fcntl
 
         out.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(out / BEST_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
-        self.held_by = None
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            self.held_by = os.read(self.fd, 32).decode("ascii", "replace").strip() or "?"
-            os.close(self.fd)
-            self.fd = None
-            return
-        os.ftruncate(self.fd, 0)
-        os.write(self.fd, str(os.getpid()).encode("ascii"))
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
 
     def release(self) -> None:
         if self.fd is not None:
