@@ -15,6 +15,8 @@ from ..config import TrainConfig
 # A refit on every row after early stopping costs a second (shorter) run: worth it while the held-out rows
 # are a real share of the information, i.e. for tables up to this many rows.
 REFIT_MAX_ROWS = 20_000
+# The data-chosen epochs lie within MIN_CHOSEN_EPOCHS..MAX_CHOSEN_EPOCHS (see resolve_train_config; ensembles keep the cap).
+MIN_CHOSEN_EPOCHS, MAX_CHOSEN_EPOCHS = 50, 300
 # Below this many training rows, with a validation split, batches are 64 rows (see resolve_train_config).
 SMALL_BATCH_ROWS = 1_000
 # Images (a small CNN, far more work per row than an MLP): batches and epochs that reached 0.99 on the
@@ -49,7 +51,7 @@ def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool, ima
     steps_per_epoch = max(1, math.ceil(n_train / max(effective, 1)))
     epochs = config.epochs
     if epochs is None:
-        epochs = int(min(300, max(50, math.ceil(6000 / steps_per_epoch))))
+        epochs = int(min(MAX_CHOSEN_EPOCHS, max(MIN_CHOSEN_EPOCHS, math.ceil(6000 / steps_per_epoch))))
     early_stopping = has_valid if config.early_stopping is None else (config.early_stopping and has_valid)
     patience = config.patience if config.patience is not None else int(max(20, epochs // 10))
     return replace(config, batch_size=batch_size, epochs=epochs, early_stopping=early_stopping, patience=patience)

@@ -27,7 +27,7 @@ from ..engine.budget import check_network_fits
 from ..engine.calibrate import MIN_ROWS, fit_temperature, fold_temperature, heads_of
 from ..engine.callbacks import Callback, EarlyStopping, ProgressPrinter
 from ..engine.checkpoint import GradientWatch
-from ..engine.defaults import resolve_train_config
+from ..engine.defaults import MAX_CHOSEN_EPOCHS, resolve_train_config
 from ..engine.device import resolve_device, seeded_torch
 from ..engine.distributed import from_env as join_torchrun
 from ..engine.inference import predict_logits
@@ -38,7 +38,7 @@ from ..models import count_parameters, make_model, summarize
 from ..settings import IN_MEMORY_SOURCE
 from ..tasks import Task, get_task
 
-ENSEMBLE_MAX_EPOCHS = 300  # the cap of the data-chosen epochs (engine/defaults.py), kept for ensembles
+ENSEMBLE_MAX_EPOCHS = MAX_CHOSEN_EPOCHS  # an ensemble's data-chosen epochs keep the one network's cap
 
 
 @dataclass
