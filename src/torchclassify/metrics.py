@@ -18,6 +18,14 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int)
     return torch.bincount(cells, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
+def label_counts(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, ...]:
+    """(TP, FP, FN), (C,) int64 each, counted from the labels: class_counts of the confusion matrix without
+    its C x C cells (which past a few thousand classes take gigabytes). y_true, y_pred: (n,) in [0, C)."""
+    y_true, y_pred = y_true.long().reshape(-1), y_pred.long().reshape(-1)
+    tp = torch.bincount(y_true[y_true == y_pred], minlength=n_classes)
+    return tp, torch.bincount(y_pred, minlength=n_classes) - tp, torch.bincount(y_true, minlength=n_classes) - tp
+
+
 def multilabel_confusion(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
     """(L, 2, 2) int64: each label's [[TN, FP], [FN, TP]]. y_true, y_pred: (n, L) 0/1."""
     truth, pred = y_true.long().bool(), y_pred.long().bool()
