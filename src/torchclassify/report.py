@@ -20,7 +20,7 @@ from .classifier import load_model
 from .config import RunConfig
 from .data.prepare import rebuild_rows
 from .errors import ConfigError, DataError, TorchClassifyError
-from .files import write_output
+from .outputs import write_output
 from .pages import figure_html, figure_to_data_uri, html_page  # noqa: F401 (html_page, figure_to_data_uri re-exported)
 from .report_tables import data_html, interpretation_html, metrics_html, model_html, summary_html
 from .run_folder import read_history, read_metrics, read_run_settings

@@ -16,7 +16,8 @@ import pandas as pd
 
 from .config import RunConfig
 from .errors import ConfigError, ModelFileError
-from .files import read_bytes, read_json, remove_created_parents, temporary_folder
+from .files import read_bytes, read_json, temporary_folder
+from .outputs import remove_created_parents
 
 PARTIAL_SUFFIX = ".partial"
 LOCK = "lock"

@@ -22,7 +22,8 @@ from .config import spec as spec_of
 from .diagnose import diagnose_error
 from .engine.callbacks import Callback
 from .errors import ConfigError, TrainingError
-from .files import atomic_write, clean_for_json, remove_created_parents, to_json_text
+from .files import atomic_write, clean_for_json, to_json_text
+from .outputs import remove_created_parents
 from .run_folder import read_metrics
 from .tasks import get_task
 from .tracking import ParentRun, make_tracking

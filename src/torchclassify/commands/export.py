@@ -32,7 +32,7 @@ SUFFIXES = {"onnx": ".onnx", "torch": ".pt2", "script": ".py"}  # what each form
 
 def execute(args) -> int:
     with imports_kept(args):
-        from ..files import check_output, make_parents, remove_created_parents
+        from ..outputs import check_output, parents_made
         from ..run_folder import run_files
 
     outputs = [args.output]
@@ -49,12 +49,8 @@ def execute(args) -> int:
     suffix = SUFFIXES[args.format]
     if args.output.suffix.lower() != suffix:  # torch.export.load warns on any other name; tools go by it
         raise ConfigError(f"-o {args.output}: a --format {args.format} file ends in {suffix} - name it so")
-    created = make_parents(args.output)  # as predict -o does; removed again if the export fails
-    try:
+    with parents_made(args.output):  # as predict -o does; removed again if the export fails
         written = _write(args)
-    except BaseException:
-        remove_created_parents(created)
-        raise
     if not args.quiet:
         print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
     return 0

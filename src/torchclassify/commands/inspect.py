@@ -36,8 +36,9 @@ def execute(args) -> int:
     with imports_kept(args):
         from ..classifier import load_model
         from ..errors import ConfigError, DataError, printable
-        from ..files import check_output, make_parents, remove_created_parents, write_json
+        from ..files import write_json
         from ..interpret import interpret
+        from ..outputs import check_output, parents_made
         from ..report import RunView
         from ..run_folder import run_files
 
@@ -70,12 +71,8 @@ def execute(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(printable(text(result)))
     if args.output is not None:
-        created = make_parents(args.output)
-        try:
+        with parents_made(args.output):
             write_json(args.output, result.to_dict())
-        except BaseException:
-            remove_created_parents(created)
-            raise
         print(f"\nwritten: {args.output}")
     return 0
 

@@ -37,8 +37,9 @@ def execute(args) -> int:
         import pandas as pd
 
         from ..errors import ConfigError
-        from ..files import atomic_write, check_output, write_json
+        from ..files import atomic_write, write_json
         from ..lr_find import lr_find, lr_find_figure
+        from ..outputs import check_output
 
     config = config_from_args(args)
     out = args.out or Path("runs") / f"{Path(config.data.source).stem}-lr-find"

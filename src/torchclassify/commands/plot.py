@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 def execute(args) -> int:
     with imports_kept(args):
-        from ..files import check_output, make_parents, remove_created_parents, write_output
+        from ..outputs import check_output, parents_made, write_output
         from ..plots import import_matplotlib
         from ..report import RunView, draw
         from ..run_folder import run_files
@@ -52,11 +52,7 @@ def execute(args) -> int:
     view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
     check_output(output, ConfigError, "-o", inputs=[view.config.get("data", {}).get("source")])
     display = draw(view, args.kind, **options)
-    created = make_parents(output)
-    try:
+    with parents_made(output):
         write_output(output, lambda tmp: display.savefig(tmp, format=args.format))
-    except BaseException:
-        remove_created_parents(created)
-        raise
     print(output)
     return 0

@@ -35,7 +35,7 @@ def execute(args) -> int:
     with imports_kept(args):
         from ..classifier import load_model
         from ..data.tables import iter_table
-        from ..files import check_output, make_parents, remove_created_parents, write_output
+        from ..outputs import check_output, parents_made, write_output
 
     if args.chunk_rows < 1:
         raise ConfigError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
@@ -88,12 +88,8 @@ def execute(args) -> int:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             written.append(write(handle))
 
-    created = make_parents(args.output)
-    try:
+    with parents_made(args.output):  # nor the folders made for it
         write_output(args.output, write_file)  # a file that fails partway leaves nothing behind
-    except BaseException:
-        remove_created_parents(created)  # nor the folders made for it
-        raise
     _warn_unusable(unusable)
     if not args.quiet:
         print(f"wrote {written[0]} predictions to {args.output}", file=sys.stderr)

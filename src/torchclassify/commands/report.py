@@ -19,7 +19,7 @@ def register(sub) -> None:
 def execute(args) -> int:
     with imports_kept(args):
         from ..errors import ConfigError, printable
-        from ..files import check_output, make_parents, remove_created_parents
+        from ..outputs import check_output, parents_made
         from ..plots import import_matplotlib
         from ..report import RunView, write_report
         from ..run_folder import run_files
@@ -30,12 +30,8 @@ def execute(args) -> int:
     check_output(output, ConfigError, "-o", inputs=run_files(args.run))
     view = RunView.from_folder(args.run, trust_custom_model=args.trust_custom_model)
     check_output(output, ConfigError, "-o", inputs=[view.config.get("data", {}).get("source")])
-    created = make_parents(output)
-    try:
+    with parents_made(output):
         write_report(view, output)
-    except BaseException:
-        remove_created_parents(created)
-        raise
     if view.data_note:
         print(printable(f"note: {view.data_note}"))
     print(printable(str(output)))

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from ..files import atomic_write, make_parents, remove_created_parents, same_file
+from ..files import atomic_write, same_file
+from ..outputs import parents_made
 from .tables import TableFile, csv_options, open_table, reading_errors
 
 ROW_GROUP_ROWS = 16_384  # small next to a streamed chunk (131,072 rows by default): chunks mix ~8 groups
@@ -79,10 +80,6 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
 
     if same_file(source, destination):
         raise DataError(f"{destination} is the CSV being converted: choose another destination")
-    created = make_parents(destination)
-    try:
+    with parents_made(destination):  # a failed conversion leaves no new empty folders either
         atomic_write(destination, write)
-    except BaseException:
-        remove_created_parents(created)  # a failed conversion leaves no new empty folders either
-        raise
     return {"rows": counts["rows"], "columns": len(types), "row_groups": counts["row_groups"], "types": types}
