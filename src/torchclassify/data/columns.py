@@ -39,16 +39,21 @@ class ColumnDecision:
         return f"column {self.name!r} {verb}: {self.reason}"
 
 
-def decide_columns(X: pd.DataFrame, drop=(), keep=(), auto: bool = True, text=(), no_text=()) -> list[ColumnDecision]:
+def decide_columns(X: pd.DataFrame, drop=(), keep=(), auto: bool = True, text=(), no_text=(),
+                   targets=()) -> list[ColumnDecision]:
     """The decisions for the training rows X (n, columns), in column order; columns not named are used as
     they are (numbers scaled, the rest one-hot encoded).
 
     drop: columns the user leaves out; keep: columns exempt from the automatic rules; auto=False applies no
     automatic rule at all (the scikit-learn estimator takes the columns it is given); text / no_text: columns
-    read as free text (TF-IDF, data/text.py) whatever the rules say, or never.
+    read as free text (TF-IDF, data/text.py) whatever the rules say, or never. targets: the label column(s),
+    which none of those may name (they are not features).
     """
-    columns = [str(c) for c in X.columns]
+    columns, targets = [str(c) for c in X.columns], set(map(str, targets))
     for flag, names in (("--drop", drop), ("--keep", keep), ("--text", text), ("--no-text", no_text)):
+        named = [name for name in names if name in targets]
+        if named:
+            raise ConfigError(f"{flag} names {', '.join(map(repr, named))}, the target: name feature columns only")
         unknown = [n for n in names if n not in columns]
         if unknown:
             shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")

@@ -123,16 +123,12 @@ def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig, targets=()) -> Pr
     targets: the label column(s), which the column flags must not name (they are not features).
     """
     d, m = config.data, config.model
-    for flag, names in (("--drop", d.drop), ("--keep", d.keep), ("--text", d.text), ("--no-text", d.no_text)):
-        named = [name for name in names if name in set(map(str, targets))]
-        if named:
-            raise ConfigError(f"{flag} names {', '.join(map(repr, named))}, the target: name feature columns only")
     if m.recipe == "auto":
         m.recipe = choose_recipe(X_train, m.custom, has_valid=d.valid_size > 0)
     if m.members is None:
         m.members = choose_members(m.recipe, m.custom, m.hidden)
     return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns, text=d.text, no_text=d.no_text,
-                            numeric_scaling=d.numeric_scaling)
+                            numeric_scaling=d.numeric_scaling, targets=targets)
 
 
 def choose_recipe(X_train: pd.DataFrame, custom: str | None = None, has_valid: bool = True) -> str:

@@ -115,17 +115,17 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, X: pd.DataFrame, max_categories: int = 32, drop=(), keep=(), auto: bool = True, text=(),
-            no_text=(), numeric_scaling: str = "standard") -> "Preprocessor":
+            no_text=(), numeric_scaling: str = "standard", targets=()) -> "Preprocessor":
         """Learn medians, means, scales, date origins, category lists and text vocabularies from the training
         rows X (n, columns).
 
         drop, keep, auto, text, no_text: which columns to leave out, exempt from the automatic rules, or read
-        as free text (data/columns.py). numeric_scaling: one of NUMERIC_SCALINGS.
+        as free text (data/columns.py), naming none of the `targets`. numeric_scaling: one of NUMERIC_SCALINGS.
         """
         robust = numeric_scaling == "robust_clip"
         if X.shape[1] == 0:
             raise DataError("there are no feature columns to learn from")
-        decided = {d.name: d for d in decide_columns(X, drop, keep, auto, text, no_text)}
+        decided = {d.name: d for d in decide_columns(X, drop, keep, auto, text, no_text, targets)}
         numeric, categorical, dates, dropped, texts = [], [], [], [], []
         block = _numeric_block(X, list(X.columns))  # (n, columns) float64 when every column is a plain number
         for j, name in enumerate(X.columns):
