@@ -115,10 +115,12 @@ def precision_recall_curve(y_true: torch.Tensor, y_score: torch.Tensor):
 def average_precision(y_true: torch.Tensor, y_score: torch.Tensor) -> float:
     """Sum over distinct thresholds of (recall gained) x precision there: the step area under the PR curve,
     not a trapezoid (scikit-learn's definition). y_true (n,) 0/1 with a positive; y_score (n,)."""
-    fps, tps, _ = _curve_points(y_true, y_score)
-    recall = tps / tps[-1]
-    gained = torch.diff(recall, prepend=torch.zeros(1, dtype=torch.float64))
-    return float((gained * tps / (tps + fps)).sum())
+    return curve_average_precision(*precision_recall_curve(y_true, y_score)[:2])
+
+
+def curve_average_precision(precision: torch.Tensor, recall: torch.Tensor) -> float:
+    """average_precision of a precision_recall_curve already drawn (recall descending to 0)."""
+    return float(-(torch.diff(recall) * precision[:-1]).sum())
 
 
 def roc_auc(y_true: torch.Tensor, y_score: torch.Tensor) -> float:

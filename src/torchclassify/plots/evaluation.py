@@ -109,8 +109,7 @@ class PrecisionRecallDisplay(_OneVsRestDisplay):
     @staticmethod
     def _curve(truth, score):
         precision, recall, _ = metrics.precision_recall_curve(torch.as_tensor(truth), torch.as_tensor(score))
-        return (recall.numpy(), precision.numpy()), metrics.average_precision(torch.as_tensor(truth),
-                                                                             torch.as_tensor(score))
+        return (recall.numpy(), precision.numpy()), metrics.curve_average_precision(precision, recall)
 
     def _draw(self, ax, x, y, colour, label):
         ax.step(x, y, where="post", color=colour, label=label)
