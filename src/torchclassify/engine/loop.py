@@ -315,8 +315,10 @@ def _loss_and_counts(task: Task, loss_fn: nn.Module, logits: torch.Tensor, targe
     main-metric counts (2) against labels], one host sync."""
     loss = _epoch_loss(loss_fn, logits, targets) if weights is None else weighted_loss(loss_fn, logits, targets,
                                                                                        weights)
-    # (.item() widens the float32 loss exactly, as .double() did; three fewer ops than one cat, per epoch)
-    return [loss.item(), *task.logit_counts(logits, labels, threshold).tolist()]
+    counts = task.logit_counts(logits, labels, threshold)
+    if logits.device.type == "cpu":  # (.item() widens the float32 loss exactly; three fewer ops than a cat)
+        return [loss.item(), *counts.tolist()]
+    return torch.cat([loss.double().reshape(1), counts.double()]).tolist()  # one device-to-host sync, not two
 
 
 def _epoch_loss(loss_fn: nn.Module, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
