@@ -1,6 +1,7 @@
 """The training loop: the five steps work, loss falls, early stopping restores the best weights."""
 
 import math
+from unittest import mock
 
 import pytest
 import torch
@@ -179,3 +180,12 @@ def test_epoch_loss_is_the_loss_functions_value(n_classes):
         torch.testing.assert_close(_epoch_loss(loss_fn, logits, y), loss_fn(logits, y), rtol=1e-6, atol=0)
     soft = torch.softmax(torch.randn(1437, n_classes, generator=g), 1)
     assert torch.equal(_epoch_loss(nn.CrossEntropyLoss(), logits, soft), nn.CrossEntropyLoss()(logits, soft))
+    # And which path ran: the transposed one for 3-15 classes of plain class-index cross-entropy only.
+    calls = []
+    real = nn.CrossEntropyLoss.forward
+    with mock.patch.object(nn.CrossEntropyLoss, "forward", lambda self, *a: calls.append(1) or real(self, *a)):
+        _epoch_loss(nn.CrossEntropyLoss(), logits, y)
+        assert bool(calls) == (not 3 <= n_classes < 16)
+        calls.clear()
+        _epoch_loss(nn.CrossEntropyLoss(label_smoothing=0.1), logits, y)
+        assert calls
