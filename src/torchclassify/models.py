@@ -125,6 +125,11 @@ class FeatureScale(nn.Module):
         return X * self.scale
 
 
+def embedded_width(n_features: int) -> int:
+    """The numbers TabularMLP's first layer reads: EMBED_DIM per input, or the inputs as they are past MAX_EMBEDDED."""
+    return n_features * EMBED_DIM if n_features <= MAX_EMBEDDED else n_features
+
+
 class TabularMLP(MLP):
     """The tabular recipe's network: [PeriodicEmbedding] -> FeatureScale -> the MLP's layers.
 
@@ -134,10 +139,9 @@ class TabularMLP(MLP):
 
     def __init__(self, n_features: int, n_outputs: int, hidden: list[int] = (), activation: str = "relu",
                  dropout: float = 0.0, norm: str = "none"):
-        embed = n_features <= MAX_EMBEDDED
-        width = n_features * EMBED_DIM if embed else n_features
+        width = embedded_width(n_features)
         super().__init__(width, n_outputs, hidden, activation, dropout, norm)
-        self.embedding = PeriodicEmbedding(n_features) if embed else nn.Identity()
+        self.embedding = PeriodicEmbedding(n_features) if width != n_features else nn.Identity()
         self.scale = FeatureScale(width)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:

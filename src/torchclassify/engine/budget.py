@@ -14,10 +14,10 @@ def fully_connected_parameters(model_config, n_inputs: int, n_outputs: int) -> i
     """Weights and biases of the network's fully connected layers, every ensemble member's: the tabular
     recipe's first layer reads each embedded input's EMBED_DIM values. Counted, not built: building even on
     the meta device runs torch's random initialisers through code that imports torch._dynamo (~1 s)."""
-    from ..models import EMBED_DIM, MAX_EMBEDDED
+    from ..models import embedded_width
 
-    embedded = model_config.recipe == "tabular" and n_inputs <= MAX_EMBEDDED
-    widths = [int(n_inputs) * (EMBED_DIM if embedded else 1), *(int(w) for w in model_config.hidden), int(n_outputs)]
+    first = embedded_width(int(n_inputs)) if model_config.recipe == "tabular" else int(n_inputs)
+    widths = [first, *(int(w) for w in model_config.hidden), int(n_outputs)]
     return (model_config.members or 1) * sum(a * b + b for a, b in zip(widths, widths[1:]))
 
 
