@@ -162,9 +162,6 @@ class Ensemble(nn.Module):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))  # training batches seen so far
-        # assign's column multipliers per (n_features, device): a plain attribute, not a buffer, so that the
-        # state_dict and the model file hold what they held before; rebuilt from constants on any process.
-        self._multipliers: dict[tuple[int, torch.device], torch.Tensor] = {}
 
     def assign(self, X: torch.Tensor) -> torch.Tensor:
         """(b, F) -> (b,) each row's member for this step, 0..k-1: a hash of the row's float32 bits and the
@@ -173,7 +170,9 @@ class Ensemble(nn.Module):
         process would assign the whole batch, and resuming (the count is in the state) assigns as before."""
         bits = X.detach().float().contiguous().view(torch.int32).to(torch.int64)  # (b, F)
         key = (X.shape[1], X.device)
-        cache = self.__dict__.setdefault("_multipliers", {})  # (an Ensemble pickled before the cache lacks it)
+        # The column multipliers per (F, device), made on first use: a plain attribute, not a buffer, so that
+        # the state_dict and model file hold what they held before (and an Ensemble pickled without it works).
+        cache = self.__dict__.setdefault("_multipliers", {})
         odd = cache.get(key)
         if odd is None:  # built once, not every training batch (two small kernels a step on a GPU)
             odd = cache[key] = torch.arange(1, 2 * X.shape[1], 2, device=X.device) * 0x2545F491  # (F,)
