@@ -284,6 +284,7 @@ def test_an_ensemble_pickled_before_the_multiplier_cache_still_trains():
     from torchclassify.models import Ensemble, TabularMLP
 
     ensemble = Ensemble([TabularMLP(3, 2, [4]) for _ in range(2)]).train()
+    ensemble(torch.randn(5, 3))  # (makes the cache)
     del ensemble.__dict__["_multipliers"]  # as unpickled from before the cache
     assert ensemble(torch.randn(5, 3)).shape == (5, 2)
 
