@@ -56,14 +56,11 @@ def choose_threshold(y_proba: torch.Tensor, y_true: torch.Tensor) -> float | lis
     on an imbalanced table accuracy is best at a threshold that rarely predicts the rare class, which is the
     problem `--threshold auto` is for. A label without positives in the validation rows keeps 0.5.
     """
-    proba, truth = y_proba.double().numpy(), y_true.numpy()
-    if proba.ndim == 2:
-        return [float(choose_threshold(torch.from_numpy(proba[:, j]), torch.from_numpy(truth[:, j])))
-                for j in range(proba.shape[1])]
-    if truth.min() == truth.max():
+    if y_proba.ndim == 2:
+        return [float(choose_threshold(y_proba[:, j], y_true[:, j])) for j in range(y_proba.shape[1])]
+    if y_true.min() == y_true.max():
         return 0.5
-    precision, recall, thresholds = (t.numpy() for t in precision_recall_curve(torch.from_numpy(truth.astype(int)),
-                                                                                torch.from_numpy(proba)))
+    precision, recall, thresholds = (t.numpy() for t in precision_recall_curve(y_true, y_proba.double()))
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     best = thresholds[f1 == f1.max()]
     # Among equally good thresholds, the one nearest 0.5: the least surprising cut.
