@@ -82,9 +82,7 @@ def check_variants_on_data(named: list[tuple[str, Any]], data=None) -> None:
     named: (variant name, RunConfig) per planned run. A comparison on one data section with no class-weight
     mappings is left to its first run (which checks the same things); streamed sections are left to their runs.
     """
-    from .config import make_config
-    from .data.prepare import load_dataset
-    from .data.split import split_targets
+    from .data.prepare import check_data
     from .workflow.training import class_weight_list
 
     sections: dict[str, list] = {}
@@ -100,7 +98,7 @@ def check_variants_on_data(named: list[tuple[str, Any]], data=None) -> None:
         try:
             with warnings.catch_warnings():  # the run itself says them, once
                 warnings.simplefilter("ignore")
-                labels = split_targets(load_dataset(first, data).y, make_config(first))[1]  # as tune.check_data
+                labels = check_data(first, data)
             for name, config in same_data:
                 class_weight_list(labels, config.train)
         except TorchClassifyError as err:

@@ -19,6 +19,7 @@ from typing import Any
 from .compare import parse_value
 from .config import SETTINGS, ModelConfig, check_value, format_setting, make_config, setting_name
 from .config import spec as spec_of
+from .data.prepare import check_data
 from .diagnose import diagnose_error
 from .engine.callbacks import Callback
 from .errors import ConfigError, TrainingError
@@ -315,19 +316,6 @@ def _conclude(study, finish, out: Path, retrain: bool, retrain_best, base) -> Tu
     finally:
         lock.release()
     return result
-
-
-def check_data(base, data=None) -> None:
-    """Read the rows and targets once and check them (missing file, unknown target, one class, a task that
-    does not fit), so that bad input is one line before a study or folder is created."""
-    from .data.prepare import load_dataset
-    from .data.split import split_targets
-    from .data.stream import ParquetTable
-
-    if base.data.stream:
-        ParquetTable(base.data.source, base.data.target, base.data.chunk_rows)
-        return
-    split_targets(load_dataset(base, data).y, make_config(base))
 
 
 def kept_valid_loss(history: list[dict], best_epoch: int | None) -> float | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..config import RunConfig
+from ..config import RunConfig, make_config
 from ..errors import ConfigError
 from ..settings import IN_MEMORY_SOURCES
 from .prepared import InMemoryData, PreparedData, prepare_in_memory
@@ -26,6 +26,18 @@ def load_dataset(config: RunConfig, data: pd.DataFrame | Dataset | None = None) 
         return data
     return load_data(d.source, d.target, n_samples=d.n_samples, noise=d.noise, seed=config.train.seed)
 
+
+
+def check_data(config: RunConfig, data: pd.DataFrame | Dataset | None = None):
+    """Read the rows and targets once and check them (missing file, unknown target, one class, a task that
+    does not fit), so that bad input is one line before a study, folder or comparison starts. Returns the
+    labels' LabelEncoding; None for a streamed source (its Parquet file is opened and checked instead)."""
+    if config.data.stream:
+        from .stream import ParquetTable
+
+        ParquetTable(config.data.source, config.data.target, config.data.chunk_rows)
+        return None
+    return split_targets(load_dataset(config, data).y, make_config(config))[1]
 
 def prepare(config: RunConfig, data: pd.DataFrame | Dataset | None = None) -> PreparedData:
     """The run's rows split and preprocessed: a Parquet file read a chunk at a time with config.data.stream,
