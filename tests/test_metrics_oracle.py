@@ -23,10 +23,6 @@ def _close(ours, *references):
                                    rtol=0, atol=1e-6)
 
 
-def _t(values):
-    return torch.as_tensor(np.asarray(values, dtype=np.float64)).float().double().numpy()
-
-
 def _balanced(y_true, y_pred) -> float:
     """scikit-learn's balanced accuracy: mean recall over the classes y_true holds (a class only predicted
     does not count; torchmetrics' macro recall counts it as 0 - review: 0.48 on rows of one class)."""
