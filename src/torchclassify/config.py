@@ -29,6 +29,7 @@ from .settings import (
     SCHEDULES,
     TASKS,
     Setting,
+    check_streamable,
     normal_augment,
     setting,
 )
@@ -358,7 +359,7 @@ class RunConfig:
             check_section(section)
         d = self.data
         if d.stream:
-            _check_streamable(d.source)
+            check_streamable(d.source)
         if d.chunk_rows is not None and not d.stream:
             raise ConfigError("--chunk-rows applies to --stream only: add --stream, or drop --chunk-rows")
         if self.train.threshold == "auto" and d.valid_size == 0:
@@ -383,18 +384,3 @@ def make_config(config: RunConfig | None = None, **settings) -> RunConfig:
             raise ConfigError(f"unknown setting {key!r}")
         setattr(getattr(config, SETTINGS[key][0]), key, value)
     return config.validate()
-
-
-def _check_streamable(source: Any) -> None:
-    """--stream reads Parquet row groups; anything else gets a one-line ConfigError saying what to do instead."""
-    text = str(source)
-    suffix = text.rsplit(".", 1)[-1].lower() if "." in text else ""
-    if suffix in ("parquet", "pq"):
-        return
-    if suffix in ("csv", "tsv", "txt"):
-        parquet = text.rsplit(".", 1)[0] + ".parquet"
-        raise ConfigError(f"--stream reads Parquet files only, and {text} is a {suffix.upper()} file: convert it "
-                          f"once with `torchclassify convert {text} {parquet}` (one chunk in memory at a "
-                          f"time), then train with --data {parquet}")
-    raise ConfigError(f"--stream reads a Parquet file (.parquet or .pq), and {text!r} is not one: built-in "
-                      "datasets and in-memory tables fit in memory, so drop --stream")

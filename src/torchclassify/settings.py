@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ConfigError
+
 TASKS = ("auto", "binary", "multiclass", "multilabel")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "elu", "sigmoid")
 RECIPES = ("auto", "mlp", "tabular")
@@ -74,3 +76,18 @@ def setting(default, help: str, kind: str, **options) -> Any:
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"setting": spec})
     return field(default=default, metadata={"setting": spec})
+
+
+def check_streamable(source: Any) -> None:
+    """--stream reads Parquet row groups; anything else gets a one-line ConfigError saying what to do instead."""
+    text = str(source)
+    suffix = text.rsplit(".", 1)[-1].lower() if "." in text else ""
+    if suffix in ("parquet", "pq"):
+        return
+    if suffix in ("csv", "tsv", "txt"):
+        parquet = text.rsplit(".", 1)[0] + ".parquet"
+        raise ConfigError(f"--stream reads Parquet files only, and {text} is a {suffix.upper()} file: convert it "
+                          f"once with `torchclassify convert {text} {parquet}` (one chunk in memory at a "
+                          f"time), then train with --data {parquet}")
+    raise ConfigError(f"--stream reads a Parquet file (.parquet or .pq), and {text!r} is not one: built-in "
+                      "datasets and in-memory tables fit in memory, so drop --stream")
