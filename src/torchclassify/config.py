@@ -64,6 +64,7 @@ class DataConfig:
     numeric_scaling: str = setting("standard", "numbers: standard (minus the mean, over the standard deviation) or "
                                                "robust_clip (minus the median, over a robust scale, then smoothly "
                                                "clipped to +-3)", "choice", choices=NUMERIC_SCALINGS)
+    log_skewed: bool = setting(True, "numbers >= 0 with skewness past 2 (counts, amounts): log(1 + x / median)", "bool")
     augment: str = setting("none", "training-batch augmentation: noise or mixup; for images any of flip, crop, "
                                    "rotate, jitter joined by commas (flip,crop)", "augment",
                            choices=AUGMENTATIONS + IMAGE_AUGMENTATIONS, metavar="KIND[,KIND]")

@@ -52,11 +52,12 @@ def test_missing_columns_are_named():
         pre.transform(pd.DataFrame({"x": [1.0]}))
 
 
+@pytest.mark.parametrize("log_skewed", [False, True])
 @pytest.mark.parametrize("scaling", ["standard", "robust_clip"])
-def test_numeric_block_path_is_bit_identical_to_column_by_column(scaling, monkeypatch):
-    """A frame of plain numbers is read as one block (_numeric_block); the statistics and the output must be
+def test_numeric_block_path_is_bit_identical_to_column_by_column(scaling, log_skewed, monkeypatch):
+    """A frame of plain numbers is read as one block (numeric_block); the statistics and the output must be
     exactly those of reading it a column at a time (what frames with other dtypes in those columns take)."""
-    from torchclassify.data import preprocess
+    from torchclassify.data import numbers, preprocess
 
     rng = np.random.default_rng(3)
     n = 300
@@ -68,22 +69,23 @@ def test_numeric_block_path_is_bit_identical_to_column_by_column(scaling, monkey
     frame.loc[rng.random(n) < 0.05, "d"] = -1e200  # beyond 1e150: missing, as +-inf is
     new = frame.sample(frac=1.0, random_state=0)
     new.loc[new.index[:5], "b"] = 10**6
-    assert preprocess._numeric_block(frame, list(frame.columns)) is not None
-    fast = Preprocessor.fit(frame, numeric_scaling=scaling)
+    assert numbers.numeric_block(frame, list(frame.columns)) is not None
+    fast = Preprocessor.fit(frame, numeric_scaling=scaling, log_skewed=log_skewed)
     got = fast.transform(new)
     with monkeypatch.context() as patch:
-        patch.setattr(preprocess, "_numeric_block", lambda X, names: None)  # column by column
-        slow = Preprocessor.fit(frame, numeric_scaling=scaling)
+        patch.setattr(preprocess, "numeric_block", lambda X, names: None)  # column by column
+        slow = Preprocessor.fit(frame, numeric_scaling=scaling, log_skewed=log_skewed)
         expected = slow.transform(new)
     assert [vars(c) for c in fast.numeric] == [vars(c) for c in slow.numeric]  # exact floats
     # (e, constant, is left out)
     assert [(c.name, c.indicator) for c in fast.numeric] == [
         ("a", True), ("b", False), ("c", False), ("d", True), ("u", False)]
+    assert [c.name for c in fast.numeric if c.log_scale] == (["c"] if log_skewed else [])  # (lognormal: skewed)
     np.testing.assert_array_equal(got, expected)
     # a text value in a numeric column: that frame is read column by column (coerced to missing)
     odd = new.astype({"a": object})
     odd.loc[odd.index[0], "a"] = "n/a"
-    assert preprocess._numeric_block(odd, ["a", "b"]) is None
+    assert numbers.numeric_block(odd, ["a", "b"]) is None
     expected[0, 0] = np.float32((fast.numeric[0].median - fast.numeric[0].mean) / fast.numeric[0].std)
     expected[0, 1] = 1.0
     if scaling == "robust_clip":

@@ -128,7 +128,7 @@ def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig, targets=()) -> Pr
     if m.members is None:
         m.members = choose_members(m.recipe, m.custom, m.hidden)
     return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns, text=d.text, no_text=d.no_text,
-                            numeric_scaling=d.numeric_scaling, targets=targets)
+                            numeric_scaling=d.numeric_scaling, targets=targets, log_skewed=d.log_skewed)
 
 
 def choose_recipe(X_train: pd.DataFrame, custom: str | None = None, has_valid: bool = True) -> str:
