@@ -367,3 +367,21 @@ def test_an_image_model_is_refused_by_name():
 
     with pytest.raises(ConfigError, match=r"^image models cannot be exported to ONNX yet.*--format torch"):
         add_preprocessing(Graph(), ImagePreprocessor("image", 8, "L", [0.5], [0.25]))
+
+
+def test_a_column_on_the_log_scale_exports_with_the_same_predictions(tmp_path):
+    """A skewed count column (log_skewed) is built as Sign, Abs, Div, Add, Log, Mul in the graph; onnxruntime
+    gives the library's probabilities on values inside, below (negative) and far beyond the training range."""
+    from torchclassify.export.onnx_serving import OnnxClassifier
+
+    rng = np.random.default_rng(0)
+    jobs = np.floor(rng.lognormal(2.0, 1.6, 300))
+    frame = pd.DataFrame({"jobs": jobs, "x": rng.normal(size=300), "y": np.where(jobs > 8, "long", "short")})
+    clf = tc.train(data=frame, target="y", epochs=3, progress="quiet").classifier
+    assert [c.name for c in clf.preprocessor.numeric if c.log_scale] == ["jobs"]
+    rows = pd.concat([frame.drop(columns="y"), pd.DataFrame({
+        "jobs": [0.0, -5.0, 1e9, np.nan, 0.5], "x": [0.0, 1.0, -1.0, 0.5, 2.0]})], ignore_index=True)
+    served = OnnxClassifier(clf.export_onnx(tmp_path / "model.onnx"))
+    np.testing.assert_allclose(served.predict_proba(rows).to_numpy(), clf.predict_proba(rows).to_numpy(),
+                               rtol=0, atol=1e-6)
+    assert list(served.predict(rows)) == list(clf.predict(rows))

@@ -111,3 +111,16 @@ def test_the_script_says_it_trains_the_plain_mlp_for_a_tabular_run(tmp_path):
              progress="quiet", out=tmp_path / "run")
     notes = render_script(tmp_path / "run").split('"""')[1]
     assert "the tabular recipe" in notes and "the run averaged 4 networks" in notes  # the recipe's ensemble
+
+
+def test_the_script_says_it_reads_skewed_columns_as_they_are(tmp_path):
+    import numpy as np
+
+    from torchclassify.eject import render_script
+
+    rng = np.random.default_rng(0)
+    jobs = np.floor(rng.lognormal(2.0, 1.6, 200))
+    frame = pd.DataFrame({"jobs": jobs, "x": rng.normal(size=200), "y": np.where(jobs > 8, "long", "short")})
+    tc.train(data=frame, target="y", epochs=1, progress="quiet", out=tmp_path / "run")
+    notes = render_script(tmp_path / "run").split('"""')[1]
+    assert "read 1 skewed column(s) (jobs) as log(1 + x / s)" in " ".join(notes.split())

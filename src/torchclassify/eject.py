@@ -219,4 +219,9 @@ def notes(settings, raw: dict, task: str) -> list[str]:
                      "from all rows")
     if any(c.get("indicator") for c in raw["preprocessing"].get("numeric", [])):
         found.append("the 0/1 missing-value columns are standardised like the numbers (the run left them 0/1)")
+    logged = [c["name"] for c in raw["preprocessing"].get("numeric", []) if c.get("log_scale")]
+    if logged:
+        shown = ", ".join(logged[:3]) + (", ..." if len(logged) > 3 else "")
+        found.append(f"--log-skewed: the run read {len(logged)} skewed column(s) ({shown}) as log(1 + x / s) before "
+                     "scaling; this script standardises them as they are")
     return found

@@ -21,7 +21,8 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from ..data.images import is_image_preprocessing
-from ..data.preprocess import SCALED_LIMIT, CategoricalColumn, NumericColumn, Preprocessor
+from ..data.numbers import SCALED_LIMIT, NumericColumn
+from ..data.preprocess import CategoricalColumn, Preprocessor
 from ..errors import ConfigError
 from . import OUTPUTS
 
@@ -29,7 +30,7 @@ ML_DOMAIN = "ai.onnx.ml"
 ML_OPSET = 3
 FEATURES = "tc/features"  # (n, n_features) float32, the network's input
 LOGITS = "tc/logits"  # (n, n_outputs) float32, the network's output
-# Beyond this magnitude a number is missing, as data/preprocess._as_float reads it.
+# Beyond this magnitude a number is missing, as data/numbers.as_float reads it.
 TOO_LARGE = 1e150
 
 
@@ -63,11 +64,16 @@ def _check_fields(column, known: tuple[str, ...], kind: str) -> None:
 
 
 def numeric_column(g: Graph, col: NumericColumn, x: str) -> list[str]:
-    """x (n, 1) double -> [scaled (n, 1) float] (+ [was missing (n, 1) float]), as preprocess._put_numeric."""
-    _check_fields(col, ("name", "median", "mean", "std", "indicator"), "numeric")
+    """x (n, 1) double -> [scaled (n, 1) float] (+ [was missing (n, 1) float]), as data/numbers.put_numeric."""
+    _check_fields(col, ("name", "median", "mean", "std", "indicator", "log_scale"), "numeric")
+    magnitude = g.op("Abs", [x])
     is_nan = g.op("IsNaN", [x])
-    too_large = g.op("Greater", [g.op("Abs", [x]), g.const("too_large", np.array(TOO_LARGE))])  # +-inf too
+    too_large = g.op("Greater", [magnitude, g.const("too_large", np.array(TOO_LARGE))])  # +-inf too
     missing = g.op("Or", [is_nan, too_large], "missing")
+    if col.log_scale is not None:  # sign(x) log(1 + |x| / s), as numbers.log_values
+        ratio = g.op("Div", [magnitude, g.const("log_scale", np.array(col.log_scale))])
+        logged = g.op("Log", [g.op("Add", [g.const("one", np.array(1.0)), ratio])])
+        x = g.op("Mul", [g.op("Sign", [x]), logged], "logged")
     filled = g.op("Where", [missing, g.const("median", np.array(col.median)), x], "filled")
     centred = g.op("Sub", [filled, g.const("mean", np.array(col.mean))])
     scaled = g.op("Div", [centred, g.const("std", np.array(col.std))])
