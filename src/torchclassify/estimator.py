@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .config import ModelConfig, TrainConfig, check_value, make_config
 from .data.tensors import TensorData
@@ -21,6 +21,7 @@ from .engine.calibrate import MIN_ROWS, fold_temperature
 from .engine.defaults import choose_class_weight, choose_refit, choose_valid_size
 from .engine.device import seeded_torch
 from .engine.loop import fit
+from .estimator_targets import checked_targets
 from .workflow import fit_in_memory, pilot_calibration
 
 _M, _T = ModelConfig(), TrainConfig()
@@ -52,6 +53,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.
       calibrate: a fit on every row (no validation split) from 250 rows gets a temperature from a pilot fit
         on 80% of them (`_pilot`: a second, smaller fit); False skips it. threshold="auto" uses the pilot too.
+      log_skewed: read a column of X that is >= 0 with skewness above 2 on a log scale (data/numbers.py).
 
     X: a NumPy array (numbers, NaN allowed) or a pandas DataFrame (numbers, categories, text, missing
     values: the CLI's preprocessing). y: (n,) labels, or (n, L) 0/1 indicators for multilabel.
@@ -68,7 +70,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                  early_stopping=None, patience=None, validation_fraction=None, refit="auto",
                  class_weight=None, schedule=_T.schedule, clip_grad_norm=None, augment="none",
                  augment_strength=None, threshold=_T.threshold, device="auto", random_state=0, verbose=False,
-                 recipe=_M.recipe, label_smoothing=_T.label_smoothing, beta2=_T.beta2, calibrate=True):
+                 recipe=_M.recipe, label_smoothing=_T.label_smoothing, beta2=_T.beta2, calibrate=True,
+                 log_skewed=True):
         self.hidden = hidden
         self.activation = activation
         self.dropout = dropout
@@ -95,6 +98,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.label_smoothing = label_smoothing
         self.beta2 = beta2
         self.calibrate = calibrate
+        self.log_skewed = log_skewed
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -161,22 +165,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                                  columns=[f"x{i}" for i in range(X.shape[1])])
             if reset:
                 self._fit_columns = None
-        return self._validated_y(frame, y)
-
-    @staticmethod
-    def _validated_y(frame: pd.DataFrame, y):
-        """(frame, y as an array checked as classification targets, 1-D unless multilabel)."""
-        if y is None:
-            return frame, None
-        y = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        if len(y) != len(frame):
-            raise ValueError(f"X has {len(frame)} rows but y has {len(y)}: they must match")
-        if y.dtype == object and len({isinstance(v, str) for v in y.ravel()}) > 1:  # (sorting them: a TypeError)
-            raise ValueError("Mix of label input types (string and number) in y: give every label the same type")
-        check_classification_targets(y)
-        return frame, y
+        return frame, checked_targets(y, len(frame))
 
     def _encode_targets(self, y, classes) -> pd.DataFrame:
         """y -> the workflow's target frame: class indices (n, 1), or (n, L) 0/1 columns for multilabel.
@@ -221,7 +210,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             seed = int(np.random.default_rng(None if seed is None else seed).integers(2**31))
         return dict(
             hidden=list(self.hidden), activation=self.activation, dropout=self.dropout, norm=self.norm,
-            recipe=self.recipe, label_smoothing=self.label_smoothing, beta2=self.beta2,
+            recipe=self.recipe, label_smoothing=self.label_smoothing, beta2=self.beta2, log_skewed=self.log_skewed,
             optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
             epochs=epochs, early_stopping=bool(stop_early and valid > 0), patience=self.patience,
             valid_size=valid, class_weight=class_weight, schedule=self.schedule,

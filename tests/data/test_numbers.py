@@ -125,3 +125,17 @@ def test_a_model_file_edited_to_a_bad_log_scale_does_not_load(tmp_path):
     path.write_text(json.dumps(raw))
     with pytest.raises(ModelFileError, match="log_scale must be a positive number"):
         tc.load(tmp_path / "run")
+
+
+def test_the_estimator_logs_skewed_columns_unless_asked_not_to():
+    from sklearn.base import clone
+
+    from torchclassify import TorchClassifier
+
+    table = _skewed_table()
+    X, y = table[["jobs", "other"]].to_numpy(), table["y"].to_numpy()
+    on = TorchClassifier(epochs=2).fit(X, y)
+    off = clone(on).set_params(log_skewed=False).fit(X, y)
+    assert [c.log_scale is not None for c in on.classifier_.preprocessor.numeric] == [True, False]
+    assert not any(c.log_scale for c in off.classifier_.preprocessor.numeric)
+    assert off.get_params()["log_skewed"] is False
