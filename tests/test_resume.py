@@ -244,3 +244,37 @@ def test_default_interval_checkpoints_first_epoch_then_by_time(tmp_path, monkeyp
     tc.train(out=tmp_path / "run", **{**SETTINGS, "epochs": 12, "patience": 50})
     assert saved_epochs[0] == 1 and saved_epochs[-1] == 12
     assert 3 <= len(saved_epochs) < 12  # by time, not every epoch
+
+
+def test_a_run_from_before_the_log_scale_resumes_reading_numbers_as_it_did(tmp_path):
+    """A checkpoint holds no preprocessing: resume fits it again from the stored settings. A run written before
+    log_skewed existed has no such key, and must not pick up today's default (True) and feed its weights
+    log-scaled values."""
+    import numpy as np
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from torchclassify.engine.checkpoint import META_KEY
+
+    rng = np.random.default_rng(0)
+    jobs = np.floor(rng.lognormal(0, 2, 300))
+    z = rng.normal(size=300)
+    pd.DataFrame({"jobs": jobs, "z": z, "y": (np.log1p(jobs) + z > 1).astype(int)}).to_csv(tmp_path / "t.csv",
+                                                                                        index=False)
+    settings = dict(data=str(tmp_path / "t.csv"), target="y", epochs=6, hidden=[8], seed=1, progress="quiet",
+                    log_skewed=False)
+    ref = tc.train(**settings)
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(out=tmp_path / "run", callbacks=[InterruptAt(3)], checkpoint_every=1, **settings)
+    path = tmp_path / "run.partial" / CHECKPOINT
+    with safe_open(str(path), "pt") as stored:  # as an older version wrote it: no log_skewed anywhere
+        meta = json.loads(stored.metadata()[META_KEY])
+        tensors = {name: stored.get_tensor(name) for name in stored.keys()}
+    del meta["config"]["data"]["log_skewed"]
+    save_file(tensors, str(path), metadata={META_KEY: json.dumps(meta)})
+    config = json.loads((tmp_path / "run.partial" / "config.json").read_text())
+    del config["data"]["log_skewed"]
+    (tmp_path / "run.partial" / "config.json").write_text(json.dumps(config))
+    resumed = tc.train(resume=tmp_path / "run", progress="quiet")
+    assert [c.log_scale for c in resumed.classifier.preprocessor.numeric] == [None, None]
+    assert_same_result(ref, resumed)

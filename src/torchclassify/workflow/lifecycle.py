@@ -154,14 +154,23 @@ def _read_resume_state(partial: Path) -> tuple[RunConfig, dict | None]:
     """(settings, checkpoint or None) of an interrupted run: from its checkpoint, else from its config.json."""
     if (partial / CHECKPOINT).exists():
         checkpoint = read_checkpoint(partial / CHECKPOINT)
-        config = RunConfig.from_dict(checkpoint["meta"]["config"])
+        config = _stored_config(checkpoint["meta"]["config"])
         if config.model.members is None and not any(name.startswith("model/members.") for name in checkpoint["tensors"]):
             config.model.members = 1  # a run from before ensembles: one network, whatever the rule says now
         return config, checkpoint
     raw = read_run_config(partial)  # killed before its first checkpoint: start again with the same settings
     if not raw:
         raise ConfigError(f"{partial} holds no settings to resume from: start the run again with --overwrite")
-    return RunConfig.from_dict(raw), None
+    return _stored_config(raw), None
+
+
+def _stored_config(raw) -> RunConfig:
+    """An interrupted run's settings as it started them: a run from before log_skewed read every number as it
+    was (the checkpoint does not hold the preprocessing, which resume fits again from these settings)."""
+    config = RunConfig.from_dict(raw)
+    if isinstance(raw, dict) and "log_skewed" not in (raw.get("data") or {}):
+        config.data.log_skewed = False
+    return config
 
 
 def _check_data(partial: Path, prepared, resuming: bool) -> None:
