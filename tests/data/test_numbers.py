@@ -41,6 +41,8 @@ def test_only_non_negative_columns_skewed_past_the_limit_are_logged():
     assert skewed_log_scale(np.append(counts, -1.0)) is None  # a negative value: not a count or an amount
     assert skewed_log_scale(counts[:10]) is None  # too few values to speak of a tail
     assert skewed_log_scale(np.full(100, 3.0)) is None  # constant
+    assert skewed_log_scale(np.repeat([0.0, 1.0], [95, 5])) is None  # a rare flag: skewed, but two values
+    assert skewed_log_scale(np.append(counts * 1e-300, 1e10)) is None  # x / s would overflow
     with_missing = np.append(counts, [np.nan, np.nan])
     assert skewed_log_scale(with_missing) == skewed_log_scale(counts)  # missing values are not part of the tail
 
@@ -80,7 +82,7 @@ def test_missing_values_take_the_median_on_the_log_scale():
     assert features[2, 0] == np.float32((log_values(np.array(5.0), col.log_scale) - col.mean) / col.std)
 
 
-@pytest.mark.parametrize("bad", [-1.0, 0.0, "2", True, float("inf")])
+@pytest.mark.parametrize("bad", [-1.0, 0.0, "2", True, float("inf"), 10**400, [1.0]])
 def test_a_hostile_log_scale_in_a_model_file_is_refused(bad):
     state = Preprocessor.fit(pd.DataFrame({"x": _counts()}), log_skewed=True).to_dict()
     state["numeric"][0]["log_scale"] = bad
@@ -134,8 +136,24 @@ def test_the_estimator_logs_skewed_columns_unless_asked_not_to():
 
     table = _skewed_table()
     X, y = table[["jobs", "other"]].to_numpy(), table["y"].to_numpy()
-    on = TorchClassifier(epochs=2).fit(X, y)
-    off = clone(on).set_params(log_skewed=False).fit(X, y)
+    on = TorchClassifier(epochs=2, log_skewed=np.True_).fit(X, y)  # (a NumPy bool, as a grid's array holds)
+    off = clone(on).set_params(log_skewed=np.False_).fit(X, y)
     assert [c.log_scale is not None for c in on.classifier_.preprocessor.numeric] == [True, False]
     assert not any(c.log_scale for c in off.classifier_.preprocessor.numeric)
-    assert off.get_params()["log_skewed"] is False
+    assert off.get_params()["log_skewed"] is np.False_  # (kept as given, as scikit-learn asks)
+
+
+def test_the_raw_median_has_the_features_of_the_median():
+    """A column held at its typical value (the 2-D view) must get the training median's features, and the
+    stored median of a logged column is on the log scale."""
+    from torchclassify.data.numbers import raw_median
+
+    counts = _counts()
+    pre = Preprocessor.fit(pd.DataFrame({"x": counts}), log_skewed=True)
+    col = pre.numeric[0]
+    assert col.log_scale is not None
+    assert raw_median(col) == pytest.approx(np.median(counts), rel=1e-12)
+    held = pre.transform(pd.DataFrame({"x": [raw_median(col)]}))[0, 0]
+    assert held == pytest.approx((col.median - col.mean) / col.std, abs=1e-6)
+    plain = Preprocessor.fit(pd.DataFrame({"x": counts}), log_skewed=False).numeric[0]
+    assert raw_median(plain) == plain.median

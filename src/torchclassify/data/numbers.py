@@ -41,11 +41,17 @@ class NumericColumn:
 
 def numeric_from_dict(c: dict) -> NumericColumn:
     log_scale = c.get("log_scale")  # (absent in files from before log_skewed)
-    if log_scale is not None and (isinstance(log_scale, bool) or not isinstance(log_scale, (int, float))
-                                  or not 0 < log_scale < np.inf):
-        raise DataError(f"preprocessing column {c['name']!r}: log_scale must be a positive number, got {log_scale!r}")
+    if log_scale is not None:
+        number = isinstance(log_scale, (int, float)) and not isinstance(log_scale, bool)
+        try:  # (float() of a huge JSON integer overflows)
+            log_scale = float(log_scale) if number else None
+        except OverflowError:
+            log_scale = None
+        if log_scale is None or not 0 < log_scale < np.inf:
+            raise DataError(f"preprocessing column {c['name']!r}: log_scale must be a positive number, got "
+                            f"{c['log_scale']!r:.40}")
     return NumericColumn(str(c["name"]), float(c["median"]), float(c["mean"]), float(c["std"]), bool(c["indicator"]),
-                         None if log_scale is None else float(log_scale))
+                         log_scale)
 
 
 def skewed_log_scale(values: np.ndarray) -> float | None:
@@ -58,7 +64,18 @@ def skewed_log_scale(values: np.ndarray) -> float | None:
     if spread <= 1e-12 * max(1.0, abs(finite.mean())):
         return None
     skewness = float(np.mean(((finite - finite.mean()) / spread) ** 3))
-    return float(np.median(finite[finite > 0])) if skewness > SKEW_LIMIT else None
+    if skewness <= SKEW_LIMIT or np.unique(finite).size <= 2:  # (a rare 0/1 flag is skewed, but a log of two
+        return None  # values standardises to the same two numbers)
+    scale = float(np.median(finite[finite > 0]))
+    return scale if np.isfinite(finite.max() / scale) else None  # (x / s must not overflow for a tiny s)
+
+
+def raw_median(col: NumericColumn) -> float:
+    """The column's training median in its own units (col.median is on the log scale when col.log_scale is set):
+    the value whose features are the median's, e.g. to hold a column at while others vary."""
+    if col.log_scale is None:
+        return col.median
+    return float(np.sign(col.median) * col.log_scale * np.expm1(abs(col.median)))
 
 
 def log_values(values: np.ndarray, scale: float) -> np.ndarray:

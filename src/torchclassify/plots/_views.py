@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..classifier import TrainedClassifier
+from ..data.numbers import raw_median
 from ..errors import ConfigError
 from . import _inputs
 
@@ -56,7 +57,7 @@ def make_view(classifier: TrainedClassifier, X_train: pd.DataFrame, features) ->
         if name not in numeric:
             raise ConfigError(f"feature {name!r} is categorical: name two numeric columns, or use the PCA view")
     # Typical values for the columns not shown: the training median (numbers) or most frequent category.
-    typical = {c.name: c.median for c in pre.numeric}
+    typical = {c.name: raw_median(c) for c in pre.numeric}
     typical.update({c.name: (c.categories[0] if c.categories else "") for c in pre.categorical})
     typical.update({c.name: "" for c in pre.text})  # an empty document: no words push the prediction
     for name in classifier.feature_columns:  # dates: the most frequent training value
