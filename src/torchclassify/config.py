@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,8 +267,10 @@ def check_value(name: str, value: Any, shown: str | None = None) -> Any:
             raise ConfigError(f"{flag} must be text like flip,crop, got {value!r}")
         return _check_augment(name, value, flag)
     elif s.kind == "bool":
-        if not isinstance(value, bool):
+        numpy = sys.modules.get("numpy")  # NumPy's bool (a parameter grid given as an array), without importing
+        if not isinstance(value, bool) and not (numpy and isinstance(value, numpy.bool_)):  # NumPy for --help
             raise ConfigError(f"{flag} must be true or false, got {value!r}")
+        return bool(value)
     elif s.kind == "text":
         if not isinstance(value, str):
             raise ConfigError(f"{flag} must be text, got {type(value).__name__}")

@@ -210,7 +210,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             seed = int(np.random.default_rng(None if seed is None else seed).integers(2**31))
         return dict(
             hidden=list(self.hidden), activation=self.activation, dropout=self.dropout, norm=self.norm,
-            recipe=self.recipe, label_smoothing=self.label_smoothing, beta2=self.beta2, log_skewed=_plain(self.log_skewed),
+            recipe=self.recipe, label_smoothing=self.label_smoothing, beta2=self.beta2, log_skewed=self.log_skewed,
             optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
             epochs=epochs, early_stopping=bool(stop_early and valid > 0), patience=self.patience,
             valid_size=valid, class_weight=class_weight, schedule=self.schedule,
@@ -387,8 +387,3 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             return (scores > 0).astype(np.int64)
         codes = (scores > 0).astype(np.int64) if scores.ndim == 1 else scores.argmax(axis=1)
         return self.classes_[codes]
-
-
-def _plain(value):
-    """A NumPy bool (a parameter grid given as an array) as Python's, which the settings' checks expect."""
-    return bool(value) if isinstance(value, np.bool_) else value

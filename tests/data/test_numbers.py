@@ -141,6 +141,7 @@ def test_the_estimator_logs_skewed_columns_unless_asked_not_to():
     assert [c.log_scale is not None for c in on.classifier_.preprocessor.numeric] == [True, False]
     assert not any(c.log_scale for c in off.classifier_.preprocessor.numeric)
     assert off.get_params()["log_skewed"] is np.False_  # (kept as given, as scikit-learn asks)
+    assert on.config_.data.log_skewed is True and off.config_.data.log_skewed is False  # (config.json: JSON bools)
 
 
 def test_the_raw_median_has_the_features_of_the_median():

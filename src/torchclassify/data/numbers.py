@@ -8,6 +8,7 @@ scale (log_values); a missing value takes the median; then (x - mean) / std, smo
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,17 +42,13 @@ class NumericColumn:
 
 def numeric_from_dict(c: dict) -> NumericColumn:
     log_scale = c.get("log_scale")  # (absent in files from before log_skewed)
-    if log_scale is not None:
-        number = isinstance(log_scale, (int, float)) and not isinstance(log_scale, bool)
-        try:  # (float() of a huge JSON integer overflows)
-            log_scale = float(log_scale) if number else None
-        except OverflowError:
-            log_scale = None
-        if log_scale is None or not 0 < log_scale < np.inf:
-            raise DataError(f"preprocessing column {c['name']!r}: log_scale must be a positive number, got "
-                            f"{c['log_scale']!r:.40}")
+    # (compared before float(): a huge JSON integer would overflow it; NaN fails both comparisons)
+    if log_scale is not None and not (isinstance(log_scale, (int, float)) and not isinstance(log_scale, bool)
+                                      and 0 < log_scale <= sys.float_info.max):
+        raise DataError(f"preprocessing column {c['name']!r}: log_scale must be a positive number, got "
+                        f"{log_scale!r:.40}")
     return NumericColumn(str(c["name"]), float(c["median"]), float(c["mean"]), float(c["std"]), bool(c["indicator"]),
-                         log_scale)
+                         None if log_scale is None else float(log_scale))
 
 
 def skewed_log_scale(values: np.ndarray) -> float | None:
@@ -117,7 +114,7 @@ def smooth_clip(z: np.ndarray, limit: float = CLIP) -> np.ndarray:
 
 
 def put_numeric(out: np.ndarray, at: int, col: NumericColumn, values: np.ndarray,
-                 scaling: str = "standard") -> int:
+                scaling: str = "standard") -> int:
     """Write a numeric column's scaled values (and its missing indicator) into out[:, at:]; returns the next."""
     is_missing = ~np.isfinite(values)
     if col.log_scale is not None:
