@@ -165,7 +165,9 @@ def _binary_metrics(y_proba, y_true, n_classes, threshold=0.5, confusion=True) -
 def _multiclass_metrics(y_proba, y_true, n_classes, threshold=None, confusion=True) -> dict:
     """y_proba (n, C) softmax probabilities, y_true (n,) class indices; the prediction is the argmax."""
     y_true, y_pred = y_true.long().reshape(-1), y_proba.argmax(dim=-1)
-    tp, fp, fn = M.label_counts(y_true, y_pred, n_classes)  # (C,) each
+    # (confusion=False: the caller counts the nonzero cells itself; C x C is too many numbers past 100)
+    matrix = M.confusion_matrix(y_true, y_pred, n_classes) if confusion else None
+    tp, fp, fn = M.class_counts(matrix) if confusion else M.label_counts(y_true, y_pred, n_classes)  # (C,) each
     per_class = M.scores_from_counts(tp, fp, fn)
     all_present = int(torch.unique(y_true).numel()) == n_classes
     # One-vs-rest AUROC of each class's column, averaged; undefined unless every class has rows.
@@ -179,8 +181,7 @@ def _multiclass_metrics(y_proba, y_true, n_classes, threshold=None, confusion=Tr
         "precision_per_class": per_class["precision"].tolist(),
         "recall_per_class": per_class["recall"].tolist(),
         "f1_per_class": per_class["f1"].tolist(),
-        # (confusion=False: the caller counts the nonzero cells itself; C x C is too many numbers past 100)
-        "confusion_matrix": M.confusion_matrix(y_true, y_pred, n_classes).tolist() if confusion else None,
+        "confusion_matrix": matrix.tolist() if confusion else None,
     }
 
 

@@ -27,7 +27,6 @@ def load_dataset(config: RunConfig, data: pd.DataFrame | Dataset | None = None) 
     return load_data(d.source, d.target, n_samples=d.n_samples, noise=d.noise, seed=config.train.seed)
 
 
-
 def check_data(config: RunConfig, data: pd.DataFrame | Dataset | None = None):
     """Read the rows and targets once and check them (missing file, unknown target, one class, a task that
     does not fit), so that bad input is one line before a study, folder or comparison starts. Returns the
@@ -38,6 +37,7 @@ def check_data(config: RunConfig, data: pd.DataFrame | Dataset | None = None):
         ParquetTable(config.data.source, config.data.target, config.data.chunk_rows)
         return None
     return split_targets(load_dataset(config, data).y, make_config(config))[1]
+
 
 def prepare(config: RunConfig, data: pd.DataFrame | Dataset | None = None) -> PreparedData:
     """The run's rows split and preprocessed: a Parquet file read a chunk at a time with config.data.stream,
