@@ -24,11 +24,12 @@ from .diagnose import diagnose_error
 from .engine.callbacks import Callback
 from .errors import ConfigError, TrainingError
 from .files import atomic_write, clean_for_json, to_json_text
-from .outputs import remove_created_parents
+from .outputs import parents_made
 from .run_folder import read_metrics
 from .tasks import get_task
 from .tracking import ParentRun, make_tracking
 from .tune_study import (
+    BEST_LOCK,
     DEFAULT_HEARTBEAT,
     BestLock,
     check_heartbeat,
@@ -216,13 +217,9 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
         log(f"searching {', '.join(space) or 'nothing'} for {n_trials} trials"
             + (f" or {timeout:g}s" if timeout else "") + f" into {out}")
     out = Path(out)
-    created = [p for p in (out, *out.parents) if not p.exists()]
-    try:
+    with parents_made(out / BEST_LOCK):  # (a study that cannot start leaves no new empty folders)
         study = open_study(storage, study_name, out, sampler_seed=sampler_seed, heartbeat=heartbeat)
         check_same_space(study, space)
-    except BaseException:
-        remove_created_parents(created)
-        raise
     fail_dead_trials(study)
     if needs_defaults(study):  # the defaults are a trial: the search can only match or beat them
         defaults = _defaults_in_space(base, space)
