@@ -12,6 +12,8 @@ A probe is fitted on each fold's training rows only, then applied to its trainin
                         "amount" (logged and 100+ distinct positive values);
 - ``quantile:MODE``     scikit-learn's QuantileTransformer (normal output, up to 1,000 quantiles) of the
                         numbers; MODE "replace" or "add" (beside the raw columns);
+- ``blend:PROBE``       the model without and with PROBE, probabilities averaged (single-label tables);
+                        ``blend:seed``, the control: two seeds of the model without a probe;
 - ``choose:PROBE``      PROBE or none, whichever a held-out 20 % of the training rows prefers (Probed.choose);
 - ``ple:BINS:MODE[:logged]`` piecewise-linear encoding (Gorishniy et al. 2022): BINS quantile bins per number
                         column (":logged": only the columns the log rule picks), bin t's column is (x - e[t-1]) / (e[t] - e[t-1]) clipped to [0, 1] (open at the
@@ -114,6 +116,7 @@ PROBES = {"drop": fit_drop, "zero": fit_zero, "quantile": fit_quantile, "ple": f
 class Probed:
     """A model behind a probe: fit learns the probe on the training rows, then the model on their encoding.
 
+    ``blend:PROBE`` fits the model with and without PROBE on every row and averages their probabilities.
     ``choose:PROBE`` (e.g. ``choose:ple:16:add``) asks the data instead: the model with and without PROBE is
     fitted on a stratified 80 % of the training rows, the one with the lower log-loss on the other 20 % is
     kept and refitted on every training row (single-label tables only).
@@ -124,6 +127,12 @@ class Probed:
 
     def fit(self, X: pd.DataFrame, y):
         kind, _, arg = self.probe.partition(":")
+        if kind == "blend":  # ("blend:seed": the control, the same model with random_state 1 beside it)
+            second = Probed(lambda: self.make().set_params(random_state=1), "none") if arg == "seed" \
+                else Probed(self.make, arg)
+            self.pair = [Probed(self.make, "none").fit(X, y), second.fit(X, y)]
+            self.classes_ = self.pair[0].classes_
+            return self
         probe = self.choose(X, y, arg) if kind == "choose" else self.probe
         self.encode = identity if probe == "none" else PROBES[probe.partition(":")[0]](X, probe.partition(":")[2])
         self.chosen = probe
@@ -143,9 +152,13 @@ class Probed:
         return min(losses, key=losses.get)
 
     def predict(self, X):
+        if self.probe.startswith("blend:"):
+            return self.classes_[self.predict_proba(X).argmax(axis=1)]
         return self.model.predict(self.encode(X))
 
     def predict_proba(self, X):
+        if self.probe.startswith("blend:"):
+            return np.mean([m.predict_proba(X) for m in self.pair], axis=0)
         return self.model.predict_proba(self.encode(X))
 
 
@@ -162,7 +175,7 @@ def main() -> None:
     parser.add_argument("--torch-params", default="{}", help="TorchClassifier keyword arguments as JSON")
     parser.add_argument("--variant", default="", help="recipe_variants.py's switches for this process, e.g. noemb")
     args = parser.parse_args()
-    if args.probe.partition(":")[0] not in PROBES | {"none": None, "choose": None}:
+    if args.probe.partition(":")[0] not in PROBES | {"none": None, "choose": None, "blend": None}:
         raise SystemExit(f"unknown probe {args.probe!r}; known: none, {', '.join(PROBES)}")
     warnings.filterwarnings("ignore")
     quality.TORCH_PARAMS.update(json.loads(args.torch_params))
