@@ -12,12 +12,14 @@ A probe is fitted on each fold's training rows only, then applied to its trainin
                         "amount" (logged and 100+ distinct positive values);
 - ``quantile:MODE``     scikit-learn's QuantileTransformer (normal output, up to 1,000 quantiles) of the
                         numbers; MODE "replace" or "add" (beside the raw columns);
-- ``blend:PROBE``       the model without and with PROBE, probabilities averaged (single-label tables);
-                        ``blend:seed``, the control: two seeds of the model without a probe;
-- ``choose:PROBE``      PROBE or none, whichever a held-out 20 % of the training rows prefers (Probed.choose);
 - ``ple:BINS:MODE[:logged]`` piecewise-linear encoding (Gorishniy et al. 2022): BINS quantile bins per number
-                        column (":logged": only the columns the log rule picks), bin t's column is (x - e[t-1]) / (e[t] - e[t-1]) clipped to [0, 1] (open at the
-                        outer ends); MODE "replace" or "add".
+                        column (":logged": only the columns the log rule picks); bin t's column is
+                        (x - e[t-1]) / (e[t] - e[t-1]) clipped to [0, 1] (open at the outer ends); MODE
+                        "replace" or "add";
+- ``blend:PROBE``       the model without and with PROBE, probabilities averaged (single-label tables);
+                        ``blend:seed``, the control: two seeds of the model without a probe (a model
+                        with a random_state: torch, hgb);
+- ``choose:PROBE``      PROBE or none, whichever a held-out 20 % of the training rows prefers (Probed.choose).
 
 Prints accuracy / log-loss (means over the folds, as quality.py scores them) per model. The measurements and
 what was adopted from them: docs/quality.md.
@@ -169,14 +171,16 @@ def identity(F: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("table")
-    parser.add_argument("probe", help="none, drop:A,B, zero:RULE, quantile:MODE or ple:BINS:MODE")
+    parser.add_argument("probe", help="none, drop:A,B, zero:RULE, quantile:MODE, ple:BINS:MODE[:logged], "
+                                                "choose:PROBE or blend:PROBE|seed")
     parser.add_argument("--models", default="torch", help="of quality.py's MODELS, comma-separated")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--torch-params", default="{}", help="TorchClassifier keyword arguments as JSON")
     parser.add_argument("--variant", default="", help="recipe_variants.py's switches for this process, e.g. noemb")
     args = parser.parse_args()
-    if args.probe.partition(":")[0] not in PROBES | {"none": None, "choose": None, "blend": None}:
-        raise SystemExit(f"unknown probe {args.probe!r}; known: none, {', '.join(PROBES)}")
+    known = ["none", *PROBES, "choose", "blend"]
+    if args.probe.partition(":")[0] not in known:
+        raise SystemExit(f"unknown probe {args.probe!r}; known: {', '.join(known)}")
     warnings.filterwarnings("ignore")
     quality.TORCH_PARAMS.update(json.loads(args.torch_params))
     if args.variant:
