@@ -25,7 +25,8 @@ CASES = {
     "binary": ("churn.csv", "status", dict(drop=["signup_date"], norm="batch", dropout=0.1), "churn_new.csv"),
     "multiclass": ("customers.csv", "plan", dict(activation="gelu"), "new_rows.csv"),
     "multilabel": ("songs.csv", "mood_*", dict(hidden=[8]), None),
-    # the tabular recipe's network: periodic embeddings and a per-input scale, its temperature in the head
+    # the tabular recipe's ensemble: periodic embeddings, a per-input scale, half the members reading the numbers
+    # in quantile bins (PiecewiseLinear), the temperature in the heads
     "binary-tabular": ("churn.csv", "status", dict(drop=["signup_date"], recipe="tabular", hidden=[16]),
                        "churn_new.csv"),
 }

@@ -111,6 +111,7 @@ def test_the_script_says_it_trains_the_plain_mlp_for_a_tabular_run(tmp_path):
              progress="quiet", out=tmp_path / "run")
     notes = render_script(tmp_path / "run").split('"""')[1]
     assert "the tabular recipe" in notes and "the run averaged 4 networks" in notes  # the recipe's ensemble
+    assert "--piecewise 2: that many of the run's networks also read each number in quantile bins" in notes
 
 
 def test_the_script_says_it_reads_skewed_columns_as_they_are(tmp_path):

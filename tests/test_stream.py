@@ -20,6 +20,7 @@ from torchclassify.data.preprocess import Preprocessor
 from torchclassify.data.split import split_targets
 from torchclassify.data.stream import ParquetTable, plan_chunks
 from torchclassify.engine.callbacks import Callback
+from torchclassify.models import PiecewiseLinear
 
 N_ROWS, ROW_GROUP, CHUNK_ROWS = 6000, 500, 1000  # 12 row groups, 6 chunks of 2 groups
 
@@ -100,6 +101,12 @@ def test_streamed_run_trains_well_on_the_in_memory_split_and_preprocessing(strea
     assert run.summary["stream"] == {"chunk_rows": CHUNK_ROWS, "n_chunks": 6, "preprocess_rows": 3600,
                                      "valid_rows_per_epoch": 1200}
     assert json.loads((folder / "runs" / "big" / "config.json").read_text())["data"]["stream"] is True
+    # the piecewise members' bins: the training rows' quantiles, as an in-memory run takes them
+    assert run.config.model.recipe == "tabular" and run.config.model.piecewise == 2
+    expected = PiecewiseLinear(preprocessor.number_inputs)
+    expected.fit(torch.from_numpy(preprocessor.transform(dataset.X.iloc[splits["train"]])))
+    binned = run.classifier.model.members[-1].piecewise
+    assert torch.equal(binned.lo, expected.lo) and torch.equal(binned.inv_width, expected.inv_width)
 
 
 def test_no_read_pulls_more_than_one_chunk_and_only_labels_are_read_whole(streamed):

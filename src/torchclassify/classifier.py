@@ -28,7 +28,7 @@ from .engine.inference import predict_logits
 from .errors import ConfigError, DataError, ModelFileError
 from .evaluate import compute_metrics
 from .files import atomic_write, clean_for_json, read_json, read_safetensors_header, write_json
-from .models import make_model
+from .models import PiecewiseLinear, make_model
 from .tasks import TASK_NAMES, Task, get_task
 
 FORMAT = "torchclassify-model"
@@ -255,7 +255,12 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
     header = read_safetensors_header(folder / WEIGHTS, ModelFileError)
     images = is_image_preprocessing(raw["preprocessing"])
     shape = ImagePreprocessor.from_dict(raw["preprocessing"]).image_shape if images else None
-    build = dict(allow_custom=trust_custom_model, image_shape=shape)
+    try:  # (the number inputs size a tabular model's piecewise members; what else it holds is checked below)
+        numbers = [] if images else Preprocessor.from_dict(raw["preprocessing"]).number_inputs
+    except Exception as err:
+        raise ModelFileError(f"{folder / MODEL_JSON} has invalid preprocessing: {type(err).__name__}: "
+                             f"{str(err)[:200]}") from None
+    build = dict(allow_custom=trust_custom_model, image_shape=shape, numbers=numbers)
     try:
         with torch.device("meta"):  # shapes only: nothing is allocated until the file is known to match
             skeleton = make_model(model_config, raw["n_inputs"], raw["n_outputs"], **build)
@@ -278,6 +283,12 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
     if preprocessor.n_features_out != raw["n_inputs"]:
         raise ModelFileError(f"{folder / MODEL_JSON}: preprocessing yields {preprocessor.n_features_out} features "
                              f"but the network takes {raw['n_inputs']}")
+    # Inputs a piecewise member reads are indices taken from the weights file: anything but the number inputs
+    # would index past the rows (a raw IndexError at predict time) or read the wrong columns.
+    if any(not torch.equal(m.columns, torch.as_tensor(numbers, dtype=torch.int64))
+           for m in model.modules() if isinstance(m, PiecewiseLinear)):
+        raise ModelFileError(f"{folder / WEIGHTS}: its piecewise members read other inputs than the number columns "
+                             f"of {MODEL_JSON}: the files are from different models or tampered with")
     model.eval()
     info = raw.get("info") if isinstance(raw.get("info"), dict) else {}
     threshold = raw["threshold"]

@@ -101,6 +101,10 @@ class ModelConfig:
     members: int | None = setting(None, "networks in the ensemble: each row of a training batch teaches one of them "
                                         "and their logits are averaged (default: 4; 1 for a linear model, your own "
                                         "network and the plain MLP on a 2-D numeric table; docs/defaults.md)", "int", low=1, high=64, optional=True, metavar="K")
+    piecewise: int | None = setting(None, "tabular recipe: members of the ensemble that also read each number column "
+                                          "in 16 quantile bins, where it lies inside its bin (the view a tree has "
+                                          "of a number; default: half of them; docs/defaults.md)", "int", low=0,
+                                    high=64, optional=True, metavar="K")
     custom: str | None = setting(None, "your own nn.Module class, built as Class(n_features=, n_outputs=)", "text",
                                  optional=True, flag="--model", metavar="MODULE:CLASS")
 
@@ -369,6 +373,10 @@ class RunConfig:
         if self.train.threshold == "auto" and d.valid_size == 0:
             raise ConfigError("--threshold auto chooses the threshold on the validation split: --valid-size must "
                               "be above 0")
+        m = self.model
+        if m.piecewise and (m.recipe == "mlp" or m.custom or m.hidden == [] or m.piecewise > (m.members or 64)):
+            raise ConfigError(f"--piecewise {m.piecewise}: piecewise members are part of the tabular recipe's "
+                              "ensemble, at most --members of them: use --recipe tabular, hidden layers, no --model")
         if d.valid_size + d.test_size >= 0.9:
             raise ConfigError("--valid-size plus --test-size leave less than 10% of rows to train on: lower them")
         return self

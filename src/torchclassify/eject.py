@@ -205,6 +205,9 @@ def notes(settings, raw: dict, task: str) -> list[str]:
     if (settings.model.members or 1) > 1:
         found.append(f"--members {settings.model.members}: the run averaged {settings.model.members} networks, each "
                      "taught by its own share of every batch; this script trains one")
+    if settings.model.piecewise:
+        found.append(f"--piecewise {settings.model.piecewise}: that many of the run's networks also read each number "
+                     "in quantile bins; this script's network reads the numbers as they are")
     if data.numeric_scaling != "standard":
         found.append(f"--numeric-scaling {data.numeric_scaling}: numbers are standardised")
     if train.label_smoothing:

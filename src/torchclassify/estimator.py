@@ -50,6 +50,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
       recipe: "tabular", "mlp" or "auto" (tabular from 1,000 training rows with a validation split, unless X is
         at most 2 numeric columns; below 2,000 rows the estimator keeps no validation split, so "mlp");
         see docs/defaults.md.
+      piecewise: how many of the tabular recipe's 4 networks also read each number in 16 quantile bins
+        (None: half of them; 0: none, the recipe as it was before them).
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.
       calibrate: a fit on every row (no validation split) from 250 rows gets a temperature from a pilot fit
         on 80% of them (`_pilot`: a second, smaller fit); False skips it. threshold="auto" uses the pilot too.
@@ -71,7 +73,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                  class_weight=None, schedule=_T.schedule, clip_grad_norm=None, augment="none",
                  augment_strength=None, threshold=_T.threshold, device="auto", random_state=0, verbose=False,
                  recipe=_M.recipe, label_smoothing=_T.label_smoothing, beta2=_T.beta2, calibrate=True,
-                 log_skewed=True):
+                 log_skewed=True, piecewise=None):
         self.hidden = hidden
         self.activation = activation
         self.dropout = dropout
@@ -99,6 +101,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.beta2 = beta2
         self.calibrate = calibrate
         self.log_skewed = log_skewed
+        self.piecewise = piecewise
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -211,6 +214,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return dict(
             hidden=list(self.hidden), activation=self.activation, dropout=self.dropout, norm=self.norm,
             recipe=self.recipe, label_smoothing=self.label_smoothing, beta2=self.beta2, log_skewed=self.log_skewed,
+            piecewise=self.piecewise,
             optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
             epochs=epochs, early_stopping=bool(stop_early and valid > 0), patience=self.patience,
             valid_size=valid, class_weight=class_weight, schedule=self.schedule,

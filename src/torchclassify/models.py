@@ -25,6 +25,9 @@ ACTIVATION_LAYERS = {
 # by a per-input linear map into EMBED_DIM - 1 numbers beside the input itself. Past MAX_EMBEDDED inputs
 # (free text's thousands of TF-IDF columns) the embeddings cost more than they can add: inputs go in as they are.
 N_FREQUENCIES, SIGMA, EMBED_DIM, MAX_EMBEDDED = 16, 0.1, 4, 512
+# Quantile bins per number column for the ensemble's piecewise members (PiecewiseLinear; docs/quality.md).
+PIECEWISE_BINS = 16
+PIECEWISE_ROWS = 100_000  # training rows the bins are taken from (a seeded sample past it: quantiles settle)
 
 
 def dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -113,6 +116,44 @@ class PeriodicEmbedding(nn.Module):
         return torch.cat([X.unsqueeze(-1), mixed], dim=-1).flatten(1)  # (n, F * D)
 
 
+class PiecewiseLinear(nn.Module):
+    """(n, F) -> (n, F + N * bins): the inputs, then each of N number inputs read in `bins` quantile bins.
+
+    Bin t of number j reads (x - lo[j, t]) * inv_width[j, t] clipped to [0, 1]: 0 below the bin, 1 past it,
+    where x lies inside it in between (the piecewise-linear encoding of Gorishniy et al., 2022). It hands
+    the network a tree's view of a number: which quantile bin, and where inside it; the input itself stays
+    beside it. Buffers, not parameters: `columns` (N,) the inputs read, `lo` and `inv_width` (N, bins)
+    set by fit() from training rows. A bin a column lacks (fewer distinct values than bins) reads 0.
+    """
+
+    def __init__(self, columns: list[int], bins: int = PIECEWISE_BINS):
+        super().__init__()
+        self.register_buffer("columns", torch.as_tensor(list(columns), dtype=torch.int64))
+        self.register_buffer("lo", torch.zeros(len(columns), bins))
+        self.register_buffer("inv_width", torch.zeros(len(columns), bins))
+
+    @torch.no_grad()
+    def fit(self, X: torch.Tensor) -> None:
+        """Bin edges at the quantiles 0, 1/bins, ..., 1 of each read column of X (n, F), the training rows.
+
+        Tied quantiles (a count's repeated values) merge into one edge; a column left with fewer than two
+        bins (one or two distinct values, already said by the input itself) reads 0 in every bin."""
+        bins = self.lo.shape[1]
+        levels = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
+        self.lo.zero_(), self.inv_width.zero_()
+        for j, column in enumerate(self.columns.tolist()):
+            edges = torch.quantile(X[:, column].double().cpu(), levels).unique()  # sorted, ascending
+            if len(edges) >= 3:
+                k = len(edges) - 1
+                self.lo[j, :k] = edges[:-1].to(self.lo)
+                self.inv_width[j, :k] = (1 / edges.diff()).to(self.lo)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        x = X[:, self.columns].unsqueeze(-1)  # (n, N, 1)
+        bins = ((x - self.lo) * self.inv_width).clamp(0, 1)  # (n, N, bins)
+        return torch.cat([X, bins.flatten(1)], dim=1)  # (n, F + N * bins)
+
+
 class FeatureScale(nn.Module):
     """(n, F) -> (n, F) times a learned per-input scale (starts at 1): the network can turn an input down or
     up before the first layer mixes them, which weight decay on that layer alone does poorly."""
@@ -131,21 +172,26 @@ def embedded_width(n_features: int) -> int:
 
 
 class TabularMLP(MLP):
-    """The tabular recipe's network: [PeriodicEmbedding] -> FeatureScale -> the MLP's layers.
+    """The tabular recipe's network: [PiecewiseLinear] -> [PeriodicEmbedding] -> FeatureScale -> the MLP's layers.
 
-    Embeddings apply to every input (numbers, one-hot columns, missing indicators) when there are at most
-    MAX_EMBEDDED inputs; they cost n_features * 16 cosines per row.
+    numbers: the inputs that are number columns, for a member that also reads them in quantile bins
+    (PiecewiseLinear); () for one that reads the inputs as they are. Embeddings apply to every input
+    (numbers, their bins, one-hot columns, missing indicators) when there are at most MAX_EMBEDDED of them;
+    they cost 16 cosines per input per row.
     """
 
     def __init__(self, n_features: int, n_outputs: int, hidden: list[int] = (), activation: str = "relu",
-                 dropout: float = 0.0, norm: str = "none"):
-        width = embedded_width(n_features)
+                 dropout: float = 0.0, norm: str = "none", numbers: list[int] = ()):
+        n_inputs = n_features + len(numbers) * PIECEWISE_BINS
+        width = embedded_width(n_inputs)
         super().__init__(width, n_outputs, hidden, activation, dropout, norm)
-        self.embedding = PeriodicEmbedding(n_features) if width != n_features else nn.Identity()
+        self.piecewise = PiecewiseLinear(numbers) if numbers else nn.Identity()
+        self.embedding = PeriodicEmbedding(n_inputs) if width != n_inputs else nn.Identity()
         self.scale = FeatureScale(width)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return self.layers(self.scale(self.embedding(X)))  # (n, n_features) -> (n, n_outputs) logits
+        X = self.piecewise(X)  # (n, n_features) -> (n, n_features + N * bins)
+        return self.layers(self.scale(self.embedding(X)))  # -> (n, n_outputs) logits
 
 
 class Ensemble(nn.Module):
@@ -194,8 +240,12 @@ class Ensemble(nn.Module):
 
 
 def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custom: bool = True,
-               image_shape: tuple[int, int, int] | None = None) -> nn.Module:
+               image_shape: tuple[int, int, int] | None = None, numbers: list[int] = ()) -> nn.Module:
     """Build the network for n_features inputs and n_outputs logits.
+
+    numbers: the inputs that are number columns (Preprocessor.number_inputs), which the last
+    config.piecewise members of a tabular ensemble also read in quantile bins; their bins are set by
+    fit_piecewise on the training rows (a loaded model file brings its own).
 
     image_shape: (C, H, W) when the inputs are images (n_features = C*H*W, flat): the small CNN with
     config.conv's widths, or the MLP on the pixels for conv=[].
@@ -214,10 +264,22 @@ def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custo
         return klass(n_features=n_features, n_outputs=n_outputs)
     if image_shape is not None and config.conv:
         return SmallCNN(image_shape, n_outputs, list(config.conv), config.dropout)
-    network = TabularMLP if config.recipe == "tabular" else MLP
-    members = [network(n_features, n_outputs, list(config.hidden), config.activation, config.dropout, config.norm)
-               for _ in range(config.members or 1)]  # (None: a model file from before ensembles, one network)
+    if config.recipe != "tabular":
+        members = [MLP(n_features, n_outputs, list(config.hidden), config.activation, config.dropout, config.norm)
+                   for _ in range(config.members or 1)]  # (None: a model file from before ensembles, one network)
+        return members[0] if len(members) == 1 else Ensemble(members)
+    k = config.members or 1
+    plain = k - (config.piecewise or 0)  # (None: a model file from before piecewise members, none of them)
+    members = [TabularMLP(n_features, n_outputs, list(config.hidden), config.activation, config.dropout, config.norm,
+                          numbers=() if i < plain else list(numbers)) for i in range(k)]
     return members[0] if len(members) == 1 else Ensemble(members)
+
+
+def fit_piecewise(model: nn.Module, X: torch.Tensor) -> None:
+    """Set the quantile bins of every PiecewiseLinear in `model` from X (n, n_features), training rows only."""
+    for module in model.modules():
+        if isinstance(module, PiecewiseLinear):
+            module.fit(X)
 
 
 def _import_custom(spec: str) -> type[nn.Module]:

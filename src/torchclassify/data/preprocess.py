@@ -102,6 +102,16 @@ class Preprocessor:
         return names
 
     @property
+    def number_inputs(self) -> list[int]:
+        """Where the number columns' values sit among the features_out (not their missing indicators, which
+        follow them; not date parts, categories or text)."""
+        at, positions = 0, []
+        for col in self.numeric:
+            positions.append(at)
+            at += 1 + col.indicator
+        return positions
+
+    @property
     def n_features_out(self) -> int:
         return len(self.feature_names_out)
 

@@ -49,6 +49,10 @@ class StreamedData(PreparedData):
         X = torch.from_numpy(self.preprocessor.transform(self.valid_X)).to(device)
         return TensorData(X, self.targets(self.valid_rows, device, dtype))
 
+    def training_sample(self, max_rows, seed):
+        rows = sample_rows(self.splits["train"], max_rows, (seed, 4))
+        return self.preprocessor.transform(self.table.read_rows(rows))
+
     def iter_features(self, names):
         rows = np.sort(np.concatenate([self.splits[name] for name in names]))
         for _, part, frame in self.table.iter_rows(rows):

@@ -10,15 +10,22 @@ from ..errors import ConfigError
 BYTES_PER_PARAMETER = 16  # float32 weights, their gradients and Adam's two moments: 4 copies of 4 bytes
 
 
-def fully_connected_parameters(model_config, n_inputs: int, n_outputs: int) -> int:
+def fully_connected_parameters(model_config, n_inputs: int, n_outputs: int, n_numbers: int = 0) -> int:
     """Weights and biases of the network's fully connected layers, every ensemble member's: the tabular
-    recipe's first layer reads each embedded input's EMBED_DIM values. Counted, not built: building even on
-    the meta device runs torch's random initialisers through code that imports torch._dynamo (~1 s)."""
-    from ..models import embedded_width
+    recipe's first layer reads each embedded input's EMBED_DIM values, a piecewise member's also its
+    n_numbers number inputs' bins. Counted, not built: building even on the meta device runs torch's
+    random initialisers through code that imports torch._dynamo (~1 s)."""
+    from ..models import PIECEWISE_BINS, embedded_width
 
-    first = embedded_width(int(n_inputs)) if model_config.recipe == "tabular" else int(n_inputs)
-    widths = [first, *(int(w) for w in model_config.hidden), int(n_outputs)]
-    return (model_config.members or 1) * sum(a * b + b for a, b in zip(widths, widths[1:]))
+    def member(first: int) -> int:
+        widths = [first, *(int(w) for w in model_config.hidden), int(n_outputs)]
+        return sum(a * b + b for a, b in zip(widths, widths[1:]))
+
+    if model_config.recipe != "tabular":
+        return (model_config.members or 1) * member(int(n_inputs))
+    piecewise = (model_config.piecewise or 0) if n_numbers else 0
+    wide = member(embedded_width(int(n_inputs) + int(n_numbers) * PIECEWISE_BINS))
+    return ((model_config.members or 1) - piecewise) * member(embedded_width(int(n_inputs))) + piecewise * wide
 
 
 def available_bytes(device) -> int | None:
@@ -38,14 +45,17 @@ def available_bytes(device) -> int | None:
     return None
 
 
-def check_network_fits(model_config, n_inputs: int, n_outputs: int, device, images: bool = False) -> None:
+def check_network_fits(model_config, n_inputs: int, n_outputs: int, device, images: bool = False,
+                       n_numbers: int = 0) -> None:
     """Raise ConfigError when the network's parameters alone would need more memory than the device has free.
+
+    n_numbers: the number inputs a tabular ensemble's piecewise members read in bins.
 
     A custom module, or the small CNN of an image run, is not checked: only the fully connected stack.
     """
     if model_config.custom or (images and model_config.conv):
         return
-    n_parameters = fully_connected_parameters(model_config, n_inputs, n_outputs)
+    n_parameters = fully_connected_parameters(model_config, n_inputs, n_outputs, n_numbers)
     needed = n_parameters * BYTES_PER_PARAMETER
     free = available_bytes(device)
     if free is None or needed <= free:

@@ -34,7 +34,7 @@ from ..engine.inference import predict_logits
 from ..engine.loop import fit
 from ..errors import ConfigError
 from ..evaluate import THRESHOLD_OBJECTIVE, choose_threshold, compute_metrics
-from ..models import count_parameters, make_model, summarize
+from ..models import PIECEWISE_ROWS, count_parameters, fit_piecewise, make_model, summarize
 from ..settings import IN_MEMORY_SOURCE
 from ..tasks import Task, get_task
 
@@ -98,8 +98,13 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
         valid_data = prepared.validation_data(device, task.target_dtype()) if has_valid else None
         n_outputs = task.n_outputs(labels.n_classes)
         image_shape = getattr(preprocessor, "image_shape", None)  # (C, H, W) for images, else None
-        check_network_fits(config.model, preprocessor.n_features_out, n_outputs, device, images=bool(image_shape))
-        model = make_model(config.model, preprocessor.n_features_out, n_outputs, image_shape=image_shape).to(device)
+        numbers = getattr(preprocessor, "number_inputs", [])  # (images: none)
+        check_network_fits(config.model, preprocessor.n_features_out, n_outputs, device, images=bool(image_shape),
+                           n_numbers=len(numbers))
+        model = make_model(config.model, preprocessor.n_features_out, n_outputs, image_shape=image_shape,
+                           numbers=numbers).to(device)
+        if config.model.piecewise and numbers:  # (no RNG drawn: the seeded streams stay as they were)
+            fit_piecewise(model, torch.from_numpy(prepared.training_sample(PIECEWISE_ROWS, t.seed)))
         generator = torch.Generator(device="cpu").manual_seed(t.seed)
         augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets,
                                  labels.n_classes, generator, image_shape)
@@ -259,6 +264,8 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
         f"model    {summary['network']}"
         + (f" ({config.model.recipe} recipe)" if config.model.recipe != "auto" else "")
         + (f" of {config.model.members} networks, logits averaged" if (config.model.members or 1) > 1 else "")
+        + (f" ({config.model.piecewise} of them also read the numbers in quantile bins)"
+           if config.model.piecewise and (config.model.members or 1) > 1 else "")
         + f": {layers}; {summary['parameters']:,} parameters on {summary['device']}",
         f"train    {t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {batch}, up to {t.epochs} "
         f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else "")

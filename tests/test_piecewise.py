@@ -1,0 +1,136 @@
+"""The tabular ensemble's piecewise members: what PiecewiseLinear computes, where its bins come from, and that
+a model holding them saves, loads, resumes and is refused or sized like any other (models.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import torchclassify as tc
+from conftest import make_table
+from torchclassify.config import ModelConfig
+from torchclassify.data.prepared import choose_piecewise
+from torchclassify.engine.budget import fully_connected_parameters
+from torchclassify.errors import ConfigError
+from torchclassify.models import EMBED_DIM, PIECEWISE_BINS, Ensemble, PiecewiseLinear, TabularMLP, make_model
+
+
+def test_piecewise_linear_reads_each_number_in_its_quantile_bins():
+    encode = PiecewiseLinear([0, 2], bins=4)
+    train = torch.tensor([[0.0, 9, 0], [1, 9, 0], [2, 9, 1], [3, 9, 1], [4, 9, 1]])  # column 2: two values
+    encode.fit(train)
+    assert encode.lo[0].tolist() == [0, 1, 2, 3] and encode.inv_width[0].tolist() == [1, 1, 1, 1]
+    assert encode.inv_width[1].abs().sum() == 0  # one bin says nothing the 0/1 input does not: every bin reads 0
+    out = encode(torch.tensor([[2.5, 7, 0.5], [-1, 7, 1], [9, 7, 0]]))
+    assert out.shape == (3, 3 + 2 * 4)
+    assert out[:, :3].tolist() == [[2.5, 7, 0.5], [-1, 7, 1], [9, 7, 0]]  # the inputs themselves come first
+    assert out[0, 3:7].tolist() == [1, 1, 0.5, 0]  # past bins 1-2, half-way through bin 3, below bin 4
+    assert out[1, 3:7].tolist() == [0, 0, 0, 0] and out[2, 3:7].tolist() == [1, 1, 1, 1]  # below / past them all
+    assert out[:, 7:].abs().sum() == 0
+
+
+def test_tied_quantiles_merge_into_one_edge():
+    encode = PiecewiseLinear([0], bins=4)
+    encode.fit(torch.tensor([[0.0]] * 6 + [[1.0], [2.0]]))  # a count: mostly zero; quantiles 0, 0, 0, 0.25, 2
+    assert encode.lo[0].tolist() == [0, 0.25, 0, 0] and torch.allclose(encode.inv_width[0], torch.tensor([4, 1 / 1.75, 0, 0]))
+    values = encode(torch.tensor([[0.0], [1.0]]))[:, 1:]
+    assert values[0].tolist() == [0, 0, 0, 0] and torch.allclose(values[1], torch.tensor([1, 0.75 / 1.75, 0, 0]))
+
+
+def test_half_the_tabular_members_read_the_bins():
+    assert choose_piecewise("tabular", 4) == 2 and choose_piecewise("tabular", 1) == 0
+    assert choose_piecewise("mlp", 4) == 0
+    config = ModelConfig(hidden=[8], recipe="tabular", members=4, piecewise=2)
+    net = make_model(config, n_features=6, n_outputs=3, numbers=[0, 2, 3])
+    assert isinstance(net, Ensemble)
+    plain, binned = net.members[:2], net.members[2:]
+    assert all(isinstance(m.piecewise, torch.nn.Identity) and m.layers[0].in_features == 6 * EMBED_DIM for m in plain)
+    assert all(m.piecewise.columns.tolist() == [0, 2, 3] for m in binned)
+    assert all(m.layers[0].in_features == (6 + 3 * PIECEWISE_BINS) * EMBED_DIM for m in binned)
+    assert net.eval()(torch.randn(5, 6)).shape == (5, 3)
+    linear = sum(p.numel() for name, p in net.named_parameters() if ".layers." in name)
+    assert fully_connected_parameters(config, 6, 3, n_numbers=3) == linear
+    # a model file from before piecewise members: none of them
+    old = make_model(ModelConfig(hidden=[8], recipe="tabular", members=2, piecewise=None), 6, 3, numbers=[0])
+    assert all(isinstance(m, TabularMLP) and isinstance(m.piecewise, torch.nn.Identity) for m in old.members)
+
+
+def test_the_bins_are_the_training_rows_quantiles_and_survive_save_and_load(tmp_path):
+    frame, target = make_table("binary", n=400)
+    run = tc.train(data=frame, target=target, recipe="tabular", hidden=[16], epochs=3, progress="quiet")
+    assert run.config.model.members == 4 and run.config.model.piecewise == 2
+    classifier = run.classifier
+    numbers = classifier.preprocessor.number_inputs
+    assert numbers  # (make_table has number columns)
+    train = classifier.preprocessor.transform(frame.drop(columns=target).iloc[run.splits["train"]])
+    binned = classifier.model.members[-1].piecewise
+    assert binned.columns.tolist() == numbers
+    for j, column in enumerate(numbers):
+        edges = np.unique(np.quantile(train[:, column].astype(np.float64), np.linspace(0, 1, PIECEWISE_BINS + 1)))
+        k = len(edges) - 1
+        assert np.allclose(binned.lo[j, :k].numpy(), edges[:-1], atol=1e-6)  # training rows only, not the test's
+    (tmp_path / "m").mkdir()
+    classifier.save(tmp_path / "m")
+    loaded = tc.load(tmp_path / "m")
+    assert loaded.model_config.piecewise == 2 and torch.equal(loaded.model.members[-1].piecewise.lo, binned.lo)
+    X = frame.drop(columns=target)
+    pd.testing.assert_frame_equal(loaded.predict_proba(X), classifier.predict_proba(X), check_exact=True)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(recipe="mlp", piecewise=2), "tabular recipe"),
+    (dict(recipe="tabular", members=2, piecewise=3), "at most --members of them"),
+    (dict(recipe="tabular", hidden=[], piecewise=1), "tabular recipe"),
+])
+def test_piecewise_members_outside_the_tabular_ensemble_are_refused(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        tc.make_config(data="moons", **settings)
+
+
+def test_the_piecewise_flag_refuses_in_one_line(tmp_path, capsys):
+    from torchclassify.cli import main
+
+    code = main(["train", "--data", "moons", "--recipe", "mlp", "--piecewise", "2", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--piecewise" in err and len(err.splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_a_tabular_run_interrupted_before_piecewise_members_resumes_without_them(tmp_path, monkeypatch):
+    # Such a run's settings hold no piecewise count (None), which the rule would now resolve to half the
+    # members: its checkpoint holds none, so resuming must build none.
+    import torchclassify.data.prepared as prepared_module
+    from test_resume import InterruptAt
+
+    settings = dict(data="moons", n_samples=200, recipe="tabular", hidden=[8], epochs=6, seed=3, progress="quiet")
+    monkeypatch.setattr(prepared_module, "choose_piecewise", lambda recipe, members: None)  # as before the rule
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(out=tmp_path / "run", callbacks=[InterruptAt(3)], checkpoint_every=1, **settings)
+    monkeypatch.undo()
+    resumed = tc.train(resume=tmp_path / "run", progress="quiet")
+    assert resumed.config.model.piecewise == 0
+    assert not any(isinstance(m, PiecewiseLinear) for m in resumed.classifier.model.modules())
+    assert resumed.summary["epochs_run"] == 6
+
+
+def test_a_model_file_whose_bins_read_other_inputs_is_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    frame, target = make_table("binary", n=400)
+    run = tc.train(data=frame, target=target, recipe="tabular", hidden=[8], epochs=1, progress="quiet")
+    run.classifier.save(tmp_path)
+    weights = load_file(str(tmp_path / "model.safetensors"))
+    name = next(k for k in weights if k.endswith("piecewise.columns"))
+    weights[name] = torch.full_like(weights[name], 10**9)  # past every input: an IndexError at predict time
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    with pytest.raises(tc.ModelFileError, match="piecewise members read other inputs"):
+        tc.load(tmp_path)
+
+
+def test_piecewise_members_past_the_chosen_ensemble_are_refused():
+    frame, target = make_table("binary", n=400)
+    with pytest.raises(ConfigError, match="ensemble is 4 tabular network"):
+        tc.train(data=frame, target=target, recipe="tabular", piecewise=5, epochs=1, progress="quiet")
+    with pytest.raises(ConfigError, match="ensemble is 1 mlp network"):  # auto: the plain MLP for 400 rows
+        tc.train(data=frame, target=target, piecewise=1, epochs=1, progress="quiet")
