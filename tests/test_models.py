@@ -102,7 +102,7 @@ def test_a_network_too_big_for_the_free_memory_is_refused_before_it_is_built(mon
         budget.check_network_fits(ensemble, 10, 2, "cpu")
     monkeypatch.setattr(budget, "available_bytes", lambda device: 2**30)  # 1 GiB free, whatever the machine
     built = []
-    monkeypatch.setattr("torchclassify.workflow.training.make_model", lambda *a, **k: built.append(a))
+    monkeypatch.setattr("torchclassify.workflow.training.make_fitted_model", lambda *a, **k: built.append(a))
     config = tc.make_config(source="moons", n_samples=100, hidden=(20_000, 20_000), epochs=1)
     with pytest.raises(ConfigError, match=r"--hidden 20000,20000 on 2 inputs makes 400 million parameters: "
                                           r"training them needs at least 6\.0 GiB .* has 1\.0 GiB free"):

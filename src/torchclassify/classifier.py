@@ -254,12 +254,13 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
         raise ModelFileError(f"{folder / MODEL_JSON} has an invalid model section: {err}") from None
     header = read_safetensors_header(folder / WEIGHTS, ModelFileError)
     images = is_image_preprocessing(raw["preprocessing"])
-    shape = ImagePreprocessor.from_dict(raw["preprocessing"]).image_shape if images else None
-    try:  # (the number inputs size a tabular model's piecewise members; what else it holds is checked below)
-        numbers = [] if images else Preprocessor.from_dict(raw["preprocessing"]).number_inputs
+    try:  # (read before the network: its number inputs size a tabular model's piecewise members)
+        preprocessor = (ImagePreprocessor if images else Preprocessor).from_dict(raw["preprocessing"])
     except Exception as err:
         raise ModelFileError(f"{folder / MODEL_JSON} has invalid preprocessing: {type(err).__name__}: "
                              f"{str(err)[:200]}") from None
+    shape = preprocessor.image_shape if images else None
+    numbers = [] if images else preprocessor.number_inputs
     build = dict(allow_custom=trust_custom_model, image_shape=shape, numbers=numbers)
     try:
         with torch.device("meta"):  # shapes only: nothing is allocated until the file is known to match
@@ -276,7 +277,6 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
         state = load_file(str(folder / WEIGHTS))
         model = make_model(model_config, raw["n_inputs"], raw["n_outputs"], **build)
         model.load_state_dict(state, strict=True)
-        preprocessor = (ImagePreprocessor if images else Preprocessor).from_dict(raw["preprocessing"])
         labels = LabelEncoding.from_dict(raw["labels"])
     except Exception as err:  # safetensors/torch raise assorted types on a corrupt payload
         raise ModelFileError(f"cannot load {folder}: {type(err).__name__}: {str(err)[:200]}") from None

@@ -374,7 +374,7 @@ class RunConfig:
             raise ConfigError("--threshold auto chooses the threshold on the validation split: --valid-size must "
                               "be above 0")
         m = self.model
-        if m.piecewise and (m.recipe == "mlp" or m.custom or m.hidden == [] or m.piecewise > (m.members or 64)):
+        if m.piecewise and (m.recipe == "mlp" or m.custom or m.hidden == [] or m.piecewise > (m.members or m.piecewise)):
             raise ConfigError(f"--piecewise {m.piecewise}: piecewise members are part of the tabular recipe's "
                               "ensemble, at most --members of them: use --recipe tabular, hidden layers, no --model")
         if d.valid_size + d.test_size >= 0.9:

@@ -22,7 +22,7 @@ from .engine.device import resolve_device, seeded_torch
 from .engine.loop import epoch_batches, train_step
 from .engine.optim import make_optimizer
 from .errors import ConfigError, TrainingError
-from .models import PIECEWISE_ROWS, fit_piecewise, make_model
+from .models import make_fitted_model
 from .tasks import get_task
 
 
@@ -74,12 +74,8 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
     rows = prepared.training_data(device, task.target_dtype(), config.train.seed)
     train = TensorData(rows.X, task.as_training_target(rows.y))
     with seeded_torch(config.train.seed, device):
-        numbers = getattr(prepared.preprocessor, "number_inputs", [])  # (images: none)
-        model = make_model(config.model, prepared.preprocessor.n_features_out,
-                           task.n_outputs(prepared.labels.n_classes),
-                           image_shape=getattr(prepared.preprocessor, "image_shape", None), numbers=numbers).to(device)
-        if config.model.piecewise and numbers:  # the bins training would fit (workflow/training.py)
-            fit_piecewise(model, torch.from_numpy(prepared.training_sample(PIECEWISE_ROWS, config.train.seed)))
+        model = make_fitted_model(config.model, prepared.preprocessor, task.n_outputs(prepared.labels.n_classes),
+                                  lambda rows: prepared.training_sample(rows, config.train.seed)).to(device)
         lrs, raw, smoothed = _range_test(model, task, train, config, start_lr, end_lr, n_steps, beta, diverge)
     if len(smoothed) < 10:
         raise TrainingError(f"the loss diverged within {len(smoothed)} steps from lr {start_lr:g}: start the range "

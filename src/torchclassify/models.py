@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -138,11 +140,11 @@ class PiecewiseLinear(nn.Module):
 
         Tied quantiles (a count's repeated values) merge into one edge; a column left with fewer than two
         bins (one or two distinct values, already said by the input itself) reads 0 in every bin."""
-        bins = self.lo.shape[1]
-        levels = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
+        levels = torch.linspace(0, 1, self.lo.shape[1] + 1, dtype=torch.float64)
+        quantiles = torch.quantile(X[:, self.columns.cpu()].double().cpu(), levels, dim=0)  # (bins + 1, N)
         self.lo.zero_(), self.inv_width.zero_()
-        for j, column in enumerate(self.columns.tolist()):
-            edges = torch.quantile(X[:, column].double().cpu(), levels).unique()  # sorted, ascending
+        for j in range(len(self.columns)):
+            edges = quantiles[:, j].unique()  # sorted, ascending
             if len(edges) >= 3:
                 k = len(edges) - 1
                 self.lo[j, :k] = edges[:-1].to(self.lo)
@@ -245,7 +247,7 @@ def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custo
 
     numbers: the inputs that are number columns (Preprocessor.number_inputs), which the last
     config.piecewise members of a tabular ensemble also read in quantile bins; their bins are set by
-    fit_piecewise on the training rows (a loaded model file brings its own).
+    make_fitted_model from the training rows (a loaded model file brings its own).
 
     image_shape: (C, H, W) when the inputs are images (n_features = C*H*W, flat): the small CNN with
     config.conv's widths, or the MLP on the pixels for conv=[].
@@ -275,11 +277,20 @@ def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custo
     return members[0] if len(members) == 1 else Ensemble(members)
 
 
-def fit_piecewise(model: nn.Module, X: torch.Tensor) -> None:
-    """Set the quantile bins of every PiecewiseLinear in `model` from X (n, n_features), training rows only."""
-    for module in model.modules():
-        if isinstance(module, PiecewiseLinear):
+def make_fitted_model(config: ModelConfig, preprocessor, n_outputs: int,
+                      training_sample: Callable[[int], np.ndarray]) -> nn.Module:
+    """make_model for a prepared table's preprocessor, its piecewise bins set from training rows:
+    training_sample(max_rows) -> (m, n_features) float32 of at most max_rows of them, called only when
+    the model has bins to set. Draws no random numbers beyond make_model's (seeded streams stay as they were)."""
+    numbers = getattr(preprocessor, "number_inputs", [])  # (images: none)
+    model = make_model(config, preprocessor.n_features_out, n_outputs,
+                       image_shape=getattr(preprocessor, "image_shape", None), numbers=numbers)
+    binned = [module for module in model.modules() if isinstance(module, PiecewiseLinear)]
+    if binned:
+        X = torch.from_numpy(training_sample(PIECEWISE_ROWS))
+        for module in binned:
             module.fit(X)
+    return model
 
 
 def _import_custom(spec: str) -> type[nn.Module]:

@@ -68,7 +68,7 @@ class PreparedData:
 
     def training_sample(self, max_rows: int, seed: int) -> np.ndarray:
         """Features (m, n_inputs) float32 of at most max_rows seeded training rows, for statistics the
-        network takes from the training data (its quantile bins: models.fit_piecewise)."""
+        network takes from the training data (its quantile bins: models.make_fitted_model)."""
         raise NotImplementedError
 
     def iter_features(self, names: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -34,7 +34,7 @@ from ..engine.inference import predict_logits
 from ..engine.loop import fit
 from ..errors import ConfigError
 from ..evaluate import THRESHOLD_OBJECTIVE, choose_threshold, compute_metrics
-from ..models import PIECEWISE_ROWS, count_parameters, fit_piecewise, make_model, summarize
+from ..models import count_parameters, make_fitted_model, summarize
 from ..settings import IN_MEMORY_SOURCE
 from ..tasks import Task, get_task
 
@@ -98,13 +98,10 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
         valid_data = prepared.validation_data(device, task.target_dtype()) if has_valid else None
         n_outputs = task.n_outputs(labels.n_classes)
         image_shape = getattr(preprocessor, "image_shape", None)  # (C, H, W) for images, else None
-        numbers = getattr(preprocessor, "number_inputs", [])  # (images: none)
         check_network_fits(config.model, preprocessor.n_features_out, n_outputs, device, images=bool(image_shape),
-                           n_numbers=len(numbers))
-        model = make_model(config.model, preprocessor.n_features_out, n_outputs, image_shape=image_shape,
-                           numbers=numbers).to(device)
-        if config.model.piecewise and numbers:  # (no RNG drawn: the seeded streams stay as they were)
-            fit_piecewise(model, torch.from_numpy(prepared.training_sample(PIECEWISE_ROWS, t.seed)))
+                           n_numbers=len(getattr(preprocessor, "number_inputs", [])))
+        model = make_fitted_model(config.model, preprocessor, n_outputs,
+                                  lambda rows: prepared.training_sample(rows, t.seed)).to(device)
         generator = torch.Generator(device="cpu").manual_seed(t.seed)
         augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets,
                                  labels.n_classes, generator, image_shape)
