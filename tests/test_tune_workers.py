@@ -149,3 +149,45 @@ def test_a_trial_failed_by_another_worker_meanwhile_does_not_end_this_worker(tmp
 
     with pytest.raises(ValueError, match="a real bug"):
         optimize(study, broken, 1, None, ())
+
+
+def test_a_dead_trial_failed_but_not_yet_retried_keeps_the_study_open(tmp_path):
+    """The window between another worker failing a dead trial and enqueuing its retry: the study has nothing
+    running or waiting, yet is not finished. Seen in CI: two workers each believed they were last, and both
+    retrained the best run."""
+    import threading
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from torchclassify.tune_study import awaiting_retry, finish_study, open_study, retry_once
+
+    study = open_study(None, "s", tmp_path, heartbeat=30)
+    lr = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+    errored = study.ask(lr)
+    errored.set_user_attr("diagnosis", ["the loss diverged"])  # a TrainingError's trial: never retried
+    study.tell(errored, state=TrialState.FAIL)
+    dead = study.ask(lr)  # its worker was killed: failed by another worker, which is about to enqueue it
+    study._storage.set_trial_state_values(dead._trial_id, state=TrialState.FAIL)
+    assert awaiting_retry(study) == [dead.number]
+
+    def enqueue_retry():
+        time.sleep(1.0)
+        retry_once()(study, study._storage.get_trial(dead._trial_id))
+
+    ran = []
+
+    def run_leftovers(n):
+        ran.append(n)
+        study.optimize(lambda trial: trial.suggest_float("lr", 1e-4, 1e-1, log=True), n_trials=n)
+
+    threading.Thread(target=enqueue_retry).start()
+    finish = finish_study(study, run_leftovers, heartbeat=30)
+    assert finish.last and ran == [1] and finish.retried == 1
+    retry = study.get_trials(deepcopy=False)[-1]
+    assert retry.state == TrialState.COMPLETE and retry.system_attrs["failed_trial"] == dead.number
+    assert awaiting_retry(study) == []  # and a retry that dies in turn is not retried again:
+    again = study.ask(lr)
+    study._storage.set_trial_system_attr(again._trial_id, "retry_history", [dead.number])
+    study._storage.set_trial_state_values(again._trial_id, state=TrialState.FAIL)
+    assert awaiting_retry(study) == []

@@ -25,6 +25,7 @@ from .files import pid_alive, read_json
 
 DEFAULT_HEARTBEAT = 30  # seconds between a running trial's heartbeats
 GRACE_FACTOR = 3  # a trial silent for this many heartbeats belongs to a dead worker
+RETRY_SETTLE = 10.0  # seconds a finishing worker waits for a failed dead trial's retry to be enqueued
 BEST_LOCK = ".best.lock"
 HOST = socket.gethostname()
 
@@ -194,6 +195,22 @@ def fail_dead_trials(study) -> list[int]:
     return failed
 
 
+def awaiting_retry(study) -> list[int]:
+    """The failed trials of dead workers whose retry is not enqueued yet.
+
+    A dead worker's trial fails without the "diagnosis" a TrainingError leaves; it is retried once, so a
+    retry (system attr retry_history) that dies is not; and once retried, a trial is in some later trial's
+    retry_history. Anything else that fails (an objective returning NaN) only delays the finish by
+    RETRY_SETTLE seconds.
+    """
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    retried = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
+    return [t.number for t in trials if t.state == TrialState.FAIL and "diagnosis" not in t.user_attrs
+            and not t.system_attrs.get("retry_history") and t.number not in retried]
+
+
 @dataclass
 class Finish:
     """How this worker's part of the study ended: whether it is the last one (and retrains), and what is
@@ -254,6 +271,7 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
     from optuna.trial import TrialState
 
     deadline = time.monotonic() + (GRACE_FACTOR + 1) * heartbeat
+    settle_until = min(deadline, time.monotonic() + RETRY_SETTLE)
     retried = 0
     while True:
         fail_dead_trials(study)
@@ -264,6 +282,12 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
             continue
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if not running:
+            # A worker failing a dead trial sets FAIL, then enqueues the retry: in between the study looks
+            # finished, and a worker that believed it would retrain before the retry ran (and so would the
+            # worker that runs it).
+            if awaiting_retry(study) and time.monotonic() < settle_until:
+                time.sleep(0.2)
+                continue
             return Finish(True, [], retried)
         remote = [t for t in running if t.user_attrs.get("host") != HOST]
         if not remote or time.monotonic() > deadline:
