@@ -278,3 +278,36 @@ def test_a_run_from_before_the_log_scale_resumes_reading_numbers_as_it_did(tmp_p
     resumed = tc.train(resume=tmp_path / "run", progress="quiet")
     assert [c.log_scale for c in resumed.classifier.preprocessor.numeric] == [None, None]
     assert_same_result(ref, resumed)
+
+
+class ThreadsSeen(Callback):
+    def __init__(self):
+        self.seen = set()
+
+    def on_epoch_end(self, state):
+        self.seen.add(torch.get_num_threads())
+
+
+def test_a_run_resumed_under_another_load_keeps_its_thread_count(tmp_path, monkeypatch):
+    """The default thread count follows the machine's load (engine.device.free_cpus), and a CPU reduction
+    split over another count rounds differently: a run interrupted on an idle machine and resumed on a busy
+    one was not bit-identical (seen in the streamed resume test under parallel load)."""
+    from torchclassify.engine import device
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(device, "free_cpus", lambda: 2)  # idle
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:  # 67k weights x 64 rows a step: past the one-thread rule, so the load decides
+        settings = dict(SETTINGS, n_samples=400, hidden=[256, 256], batch_size=64, epochs=6, patience=None)
+        ref = tc.train(**settings)
+        with pytest.raises(KeyboardInterrupt):
+            tc.train(out=tmp_path / "run", callbacks=[InterruptAt(3)], checkpoint_every=1, **settings)
+        assert read_checkpoint(tmp_path / "run.partial" / CHECKPOINT)["meta"]["threads"] == 2
+        monkeypatch.setattr(device, "free_cpus", lambda: 1)  # busy now
+        seen = ThreadsSeen()
+        resumed = tc.train(resume=tmp_path / "run", progress="quiet", callbacks=[seen])
+    finally:
+        torch.set_num_threads(before)
+    assert seen.seen == {2}
+    assert_same_result(ref, resumed)

@@ -10,6 +10,7 @@ NumPy's or Python's global generators, so those are neither seeded nor saved.)
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -123,6 +124,9 @@ def save_checkpoint(path: Path, state: TrainState, callbacks: list[Callback], co
         "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
         "callbacks": callbacks_json,
         "config": config,
+        # A CPU reduction splits its work by thread count: resuming with another count (chosen from the load
+        # of the moment) would not be bit-identical.
+        "threads": torch.get_num_threads(),
     }
     # json keeps floats exact (shortest round-trip repr); inf (ReduceLROnPlateau) is written as Infinity.
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta)}))
@@ -175,6 +179,19 @@ class ResumeFrom(Callback):
 
     def on_train_begin(self, state: TrainState) -> None:
         restore_checkpoint(self.checkpoint, state, stateful(state))
+
+    @property
+    def threads(self) -> int | None:
+        """The CPU threads the interrupted run trained with; None in checkpoints from before they were kept,
+        and where this machine has fewer CPUs (bit-identity is then not worth oversubscribing them)."""
+        threads, cpus = self.checkpoint["meta"].get("threads"), os.cpu_count() or 1
+        return threads if isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= cpus \
+            else None
+
+
+def resumed_threads(callbacks) -> int | None:
+    """The thread count of the checkpoint a ResumeFrom among `callbacks` continues; None when there is none."""
+    return next((c.threads for c in callbacks if isinstance(c, ResumeFrom)), None)
 
 
 def restore_checkpoint(checkpoint: dict, state: TrainState, callbacks: list[Callback]) -> None:

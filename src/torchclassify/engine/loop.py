@@ -15,6 +15,7 @@ from ..data.tensors import ChunkedData, TensorData, data_device, epoch_parts
 from ..errors import TrainingError
 from ..tasks import Task, metric_from_counts
 from .callbacks import Callback, TrainState
+from .checkpoint import resumed_threads
 from .device import choose_threads, cpu_threads, make_training_forward
 from .distributed import Processes, SingleProcess
 from .inference import predict_logits
@@ -123,7 +124,9 @@ def fit(model: nn.Module, task: Task, train: TensorData | ChunkedData, valid: Te
     dist = dist or SingleProcess()
     n_threads = None
     if data_device(train).type == "cpu":
-        n_threads = choose_threads(config.threads, sum(p.numel() for p in model.parameters()), batch_size)
+        n_threads = None if config.threads is not None else resumed_threads(callbacks)
+        n_threads = n_threads or choose_threads(config.threads, sum(p.numel() for p in model.parameters()),
+                                                batch_size)
     with cpu_threads(n_threads):
         if loss_fn is None:
             loss_fn = make_loss(task, config, train.y, n_classes, class_weights)
