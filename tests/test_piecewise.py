@@ -42,6 +42,8 @@ def test_tied_quantiles_merge_into_one_edge():
 def test_half_the_tabular_members_read_the_bins():
     assert choose_piecewise("tabular", 4) == 2 and choose_piecewise("tabular", 1) == 0
     assert choose_piecewise("mlp", 4) == 0
+    # A binned member reads the features and 16 bins per number column: none past 2,048 inputs.
+    assert choose_piecewise("tabular", 4, 48, 125) == 2 and choose_piecewise("tabular", 4, 49, 125) == 0
     config = ModelConfig(hidden=[8], recipe="tabular", members=4, piecewise=2)
     net = make_model(config, n_features=6, n_outputs=3, numbers=[0, 2, 3])
     assert isinstance(net, Ensemble)
@@ -104,7 +106,7 @@ def test_a_tabular_run_interrupted_before_piecewise_members_resumes_without_them
     from test_resume import InterruptAt
 
     settings = dict(data="moons", n_samples=200, recipe="tabular", hidden=[8], epochs=6, seed=3, progress="quiet")
-    monkeypatch.setattr(prepared_module, "choose_piecewise", lambda recipe, members: None)  # as before the rule
+    monkeypatch.setattr(prepared_module, "choose_piecewise", lambda *args: None)  # as before the rule
     with pytest.raises(KeyboardInterrupt):
         tc.train(out=tmp_path / "run", callbacks=[InterruptAt(3)], checkpoint_every=1, **settings)
     monkeypatch.undo()
@@ -134,3 +136,14 @@ def test_piecewise_members_past_the_chosen_ensemble_are_refused():
         tc.train(data=frame, target=target, recipe="tabular", piecewise=5, epochs=1, progress="quiet")
     with pytest.raises(ConfigError, match="ensemble is 1 mlp network"):  # auto: the plain MLP for 400 rows
         tc.train(data=frame, target=target, piecewise=1, epochs=1, progress="quiet")
+
+
+@pytest.mark.parametrize("n_numbers, binned", [(120, 2), (121, 0)])
+def test_a_wide_table_gets_no_binned_members(n_numbers, binned):
+    """120 number columns: 120 + 16 x 120 = 2,040 inputs for a binned member; 121: 2,057, past the cap."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, n_numbers)), columns=[f"x{i}" for i in range(n_numbers)])
+    frame["y"] = (frame["x0"] > 0).astype(int)
+    run = tc.train(data=frame, target="y", recipe="tabular", hidden=[8], epochs=1, progress="quiet")
+    assert run.config.model.piecewise == binned and run.config.model.members == 4
+    assert sum(isinstance(m, PiecewiseLinear) for m in run.classifier.model.modules()) == binned

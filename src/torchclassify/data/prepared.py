@@ -127,6 +127,7 @@ class InMemoryData(PreparedData):
 
 TABULAR_MIN_ROWS = 1_000  # training rows from which --recipe auto is "tabular" (see choose_recipe)
 ENSEMBLE_MEMBERS = 4  # networks averaged by default (see choose_members)
+PIECEWISE_MAX_INPUTS = 2048  # a binned member's inputs past which no member is binned (see choose_piecewise)
 
 
 def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig, targets=()) -> Preprocessor:
@@ -140,13 +141,16 @@ def fit_preprocessor(X_train: pd.DataFrame, config: RunConfig, targets=()) -> Pr
         m.recipe = choose_recipe(X_train, m.custom, has_valid=d.valid_size > 0)
     if m.members is None:
         m.members = choose_members(m.recipe, m.custom, m.hidden)
-    if m.piecewise is None:
-        m.piecewise = choose_piecewise(m.recipe, m.members)
-    elif m.piecewise > m.members or (m.piecewise and m.recipe != "tabular"):  # (--members and --recipe were auto)
+    if m.piecewise is not None and (m.piecewise > m.members or (m.piecewise and m.recipe != "tabular")):
         raise ConfigError(f"--piecewise {m.piecewise}: this run's ensemble is {m.members} {m.recipe} network(s); "
                           "piecewise members are at most --members tabular ones: lower --piecewise")
-    return Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns, text=d.text, no_text=d.no_text,
-                            numeric_scaling=d.numeric_scaling, targets=targets, log_skewed=d.log_skewed)
+    preprocessor = Preprocessor.fit(X_train, drop=d.drop, keep=d.keep, auto=d.detect_columns, text=d.text,
+                                    no_text=d.no_text, numeric_scaling=d.numeric_scaling, targets=targets,
+                                    log_skewed=d.log_skewed)
+    if m.piecewise is None:
+        m.piecewise = choose_piecewise(m.recipe, m.members, preprocessor.n_features_out,
+                                       len(preprocessor.number_inputs))
+    return preprocessor
 
 
 def choose_recipe(X_train: pd.DataFrame, custom: str | None = None, has_valid: bool = True) -> str:
@@ -184,12 +188,23 @@ def choose_members(recipe: str, custom: str | None = None, hidden=(512,)) -> int
     return ENSEMBLE_MEMBERS
 
 
-def choose_piecewise(recipe: str, members: int) -> int:
+def choose_piecewise(recipe: str, members: int, n_inputs: int = 0, n_numbers: int = 0) -> int:
     """Half of a tabular ensemble's members (rounded down) also read the numbers in quantile bins; none
-    elsewhere. Why half, not all: the bins alone cost up to 2 points on tables a smooth view suits (credit,
-    churn), while half the members reading them gained where trees lead (hpc +1.3 and +2.1 points on two
-    seeds, diamonds +0.6) and cost at most 0.6 elsewhere (docs/quality.md, sixth round)."""
-    return members // 2 if recipe == "tabular" else 0
+    elsewhere, nor where a binned member would read more than PIECEWISE_MAX_INPUTS inputs (n_inputs
+    features plus PIECEWISE_BINS per number column: past ~120 number columns).
+
+    Why half, not all: the bins alone cost up to 2 points on tables a smooth view suits (credit, churn),
+    while half the members reading them gained where trees lead (hpc +1.3 and +2.1 points on two seeds,
+    diamonds +0.6) and cost at most 0.6 elsewhere (docs/quality.md, sixth round). Why not on wide tables:
+    no table with more than 85 number columns was measured (caravan, 85: level), and the binned members'
+    first layer grows with the columns while a plain member's stops growing past MAX_EMBEDDED inputs
+    (600 number columns: a fit 6.5x slower, docs/defaults.md).
+    """
+    from ..models import PIECEWISE_BINS
+
+    if recipe != "tabular" or n_inputs + n_numbers * PIECEWISE_BINS > PIECEWISE_MAX_INPUTS:
+        return 0
+    return members // 2
 
 
 def prepare_in_memory(dataset: Dataset, config: RunConfig, sample_weight=None) -> InMemoryData:
