@@ -151,43 +151,60 @@ def test_a_trial_failed_by_another_worker_meanwhile_does_not_end_this_worker(tmp
         optimize(study, broken, 1, None, ())
 
 
-def test_a_dead_trial_failed_but_not_yet_retried_keeps_the_study_open(tmp_path):
+def test_a_dead_trial_failed_but_not_yet_retried_keeps_the_study_open(tmp_path, monkeypatch):
     """The window between another worker failing a dead trial and enqueuing its retry: the study has nothing
     running or waiting, yet is not finished. Seen in CI: two workers each believed they were last, and both
-    retrained the best run."""
+    retrained the best run. The wait starts again after each retry this worker runs."""
     import threading
 
     import optuna
     from optuna.trial import TrialState
 
-    from torchclassify.tune_study import awaiting_retry, finish_study, open_study, retry_once
+    from torchclassify import tune_study
+    from torchclassify.tune_study import awaiting_retry, finish_study, open_study, optimize, retry_once
 
+    monkeypatch.setattr(tune_study, "RETRY_SETTLE", 2.0)
     study = open_study(None, "s", tmp_path, heartbeat=30)
     lr = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
-    errored = study.ask(lr)
-    errored.set_user_attr("diagnosis", ["the loss diverged"])  # a TrainingError's trial: never retried
-    study.tell(errored, state=TrialState.FAIL)
-    dead = study.ask(lr)  # its worker was killed: failed by another worker, which is about to enqueue it
-    study._storage.set_trial_state_values(dead._trial_id, state=TrialState.FAIL)
-    assert awaiting_retry(study) == [dead.number]
 
-    def enqueue_retry():
-        time.sleep(1.0)
-        retry_once()(study, study._storage.get_trial(dead._trial_id))
+    def diverged(trial):
+        raise ValueError("the loss diverged")  # a caught error (tune's TrainingError): never retried
 
-    ran = []
+    def interrupted(trial):
+        raise KeyboardInterrupt
+
+    optimize(study, diverged, 1, None, (ValueError,))
+    with pytest.raises(KeyboardInterrupt):
+        optimize(study, interrupted, 1, None, ())
+    assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.FAIL, TrialState.FAIL]
+    assert awaiting_retry(study) == []  # both ended in a live worker, which said so
+
+    def dies(delay: float):
+        """A trial whose worker was killed: failed now by another worker, which enqueues it `delay` s later."""
+        dead = study.ask(lr)
+        study._storage.set_trial_state_values(dead._trial_id, state=TrialState.FAIL)
+        frozen = study._storage.get_trial(dead._trial_id)
+        threading.Timer(delay, lambda: retry_once()(study, frozen)).start()
+        return dead.number
+
+    first = dies(1.0)
+    assert awaiting_retry(study) == [first]
+    ran, second = [], []
 
     def run_leftovers(n):
         ran.append(n)
         study.optimize(lambda trial: trial.suggest_float("lr", 1e-4, 1e-1, log=True), n_trials=n)
+        if len(ran) == 1:  # a long retry, during which a second dead trial's retry is on its way
+            second.append(dies(3.5))
+            time.sleep(2.5)
 
-    threading.Thread(target=enqueue_retry).start()
     finish = finish_study(study, run_leftovers, heartbeat=30)
-    assert finish.last and ran == [1] and finish.retried == 1
-    retry = study.get_trials(deepcopy=False)[-1]
-    assert retry.state == TrialState.COMPLETE and retry.system_attrs["failed_trial"] == dead.number
+    assert finish.last and ran == [1, 1] and finish.retried == 2
+    retries = [t for t in study.get_trials(deepcopy=False) if "failed_trial" in t.system_attrs]
+    assert [t.system_attrs["failed_trial"] for t in retries] == [first, second[0]]
+    assert all(t.state == TrialState.COMPLETE for t in retries)
     assert awaiting_retry(study) == []  # and a retry that dies in turn is not retried again:
     again = study.ask(lr)
-    study._storage.set_trial_system_attr(again._trial_id, "retry_history", [dead.number])
+    study._storage.set_trial_system_attr(again._trial_id, "retry_history", [first])
     study._storage.set_trial_state_values(again._trial_id, state=TrialState.FAIL)
     assert awaiting_retry(study) == []

@@ -26,6 +26,7 @@ from .files import pid_alive, read_json
 DEFAULT_HEARTBEAT = 30  # seconds between a running trial's heartbeats
 GRACE_FACTOR = 3  # a trial silent for this many heartbeats belongs to a dead worker
 RETRY_SETTLE = 10.0  # seconds a finishing worker waits for a failed dead trial's retry to be enqueued
+ENDED_BY = "ended_by"  # user attr: the error that ended a trial in a live worker (see awaiting_retry)
 BEST_LOCK = ".best.lock"
 HOST = socket.gethostname()
 
@@ -198,17 +199,27 @@ def fail_dead_trials(study) -> list[int]:
 def awaiting_retry(study) -> list[int]:
     """The failed trials of dead workers whose retry is not enqueued yet.
 
-    A dead worker's trial fails without the "diagnosis" a TrainingError leaves; it is retried once, so a
-    retry (system attr retry_history) that dies is not; and once retried, a trial is in some later trial's
-    retry_history. Anything else that fails (an objective returning NaN) only delays the finish by
-    RETRY_SETTLE seconds.
+    A trial that failed in a live worker says so (ENDED_BY, set by `optimize` on any error, KeyboardInterrupt
+    included); one whose worker died (SIGKILL, a lost machine) cannot, and is retried once: so a retry
+    (system attr retry_history) that dies is not, and a retried trial is in a later trial's retry_history.
+    A dead worker's trial left failed without a retry (its failer died in between) only delays a finishing
+    worker by RETRY_SETTLE seconds.
     """
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
     retried = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
-    return [t.number for t in trials if t.state == TrialState.FAIL and "diagnosis" not in t.user_attrs
+    return [t.number for t in trials if t.state == TrialState.FAIL and ENDED_BY not in t.user_attrs
             and not t.system_attrs.get("retry_history") and t.number not in retried]
+
+
+def _mark_ended(trial, err: BaseException) -> None:
+    """Say that the trial's own worker ended it (see awaiting_retry). Best effort: another worker may have
+    failed it already, and the storage's error must not hide the one that ended the trial."""
+    try:
+        trial.set_user_attr(ENDED_BY, type(err).__name__)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 @dataclass
@@ -239,9 +250,12 @@ def optimize(study, objective, n_trials: int, timeout: float | None, catch: tupl
         try:
             result = objective(trial)
         # Optuna tells these (PRUNED, FAIL) and may find the trial failed; UpdateFinishedTrialError: a report or
-        # an attribute written after another worker failed the trial.
-        except (optuna.TrialPruned, optuna.exceptions.UpdateFinishedTrialError, *catch):
-            current["ended"] = True
+        # an attribute written after another worker failed the trial. Anything else (a bug, Ctrl-C) fails the
+        # trial too; either way it ended in this live worker, which marks it so that nobody waits for a retry.
+        except BaseException as err:
+            _mark_ended(trial, err)
+            if isinstance(err, (optuna.TrialPruned, optuna.exceptions.UpdateFinishedTrialError, *catch)):
+                current["ended"] = True
             raise
         current["ended"] = True  # the objective ended well: an error after this is Optuna's tell
         return result
@@ -271,7 +285,7 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
     from optuna.trial import TrialState
 
     deadline = time.monotonic() + (GRACE_FACTOR + 1) * heartbeat
-    settle_until = min(deadline, time.monotonic() + RETRY_SETTLE)
+    settle_until = None
     retried = 0
     while True:
         fail_dead_trials(study)
@@ -279,15 +293,18 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
         if waiting and retried < 100:
             retried += len(waiting)
             run_leftovers(len(waiting))
+            settle_until = None
             continue
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if not running:
             # A worker failing a dead trial sets FAIL, then enqueues the retry: in between the study looks
             # finished, and a worker that believed it would retrain before the retry ran (and so would the
             # worker that runs it).
-            if awaiting_retry(study) and time.monotonic() < settle_until:
-                time.sleep(0.2)
-                continue
+            if awaiting_retry(study):
+                settle_until = settle_until or time.monotonic() + RETRY_SETTLE
+                if time.monotonic() < settle_until:
+                    time.sleep(0.2)
+                    continue
             return Finish(True, [], retried)
         remote = [t for t in running if t.user_attrs.get("host") != HOST]
         if not remote or time.monotonic() > deadline:
