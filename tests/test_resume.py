@@ -293,7 +293,10 @@ def test_a_run_resumed_under_another_load_keeps_its_thread_count(tmp_path, monke
     split over another count rounds differently: a run interrupted on an idle machine and resumed on a busy
     one was not bit-identical (seen in the streamed resume test under parallel load)."""
     from torchclassify.engine import device
+    from torchclassify.engine.checkpoint import ResumeFrom
 
+    if device.allowed_cpus() < 2:
+        pytest.skip("this process may use one CPU: no second thread count to resume under")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(device, "free_cpus", lambda: 2)  # idle
     before = torch.get_num_threads()
@@ -311,3 +314,10 @@ def test_a_run_resumed_under_another_load_keeps_its_thread_count(tmp_path, monke
         torch.set_num_threads(before)
     assert seen.seen == {2}
     assert_same_result(ref, resumed)
+    # A limit the user sets now wins; a count this process may not use is not taken.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert ResumeFrom({"meta": {"threads": 2}}).threads is None
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert ResumeFrom({"meta": {"threads": 2}}).threads == 2
+    assert ResumeFrom({"meta": {"threads": device.allowed_cpus() + 1}}).threads is None
+    assert ResumeFrom({"meta": {"threads": True}}).threads is None and ResumeFrom({"meta": {}}).threads is None

@@ -21,6 +21,7 @@ import torch
 from ..errors import ConfigError, ModelFileError
 from ..files import atomic_write, read_safetensors_header
 from .callbacks import Callback, TrainState
+from .device import allowed_cpus
 from .optim import dynamo_unimported
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -126,7 +127,7 @@ def save_checkpoint(path: Path, state: TrainState, callbacks: list[Callback], co
         "config": config,
         # A CPU reduction splits its work by thread count: resuming with another count (chosen from the load
         # of the moment) would not be bit-identical.
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads() if _on_cpu(state.model) else None,
     }
     # json keeps floats exact (shortest round-trip repr); inf (ReduceLROnPlateau) is written as Infinity.
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta)}))
@@ -182,16 +183,22 @@ class ResumeFrom(Callback):
 
     @property
     def threads(self) -> int | None:
-        """The CPU threads the interrupted run trained with; None in checkpoints from before they were kept,
-        and where this machine has fewer CPUs (bit-identity is then not worth oversubscribing them)."""
-        threads, cpus = self.checkpoint["meta"].get("threads"), os.cpu_count() or 1
-        return threads if isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= cpus \
-            else None
+        """The CPU threads the interrupted run trained with. None (the usual choice) in checkpoints from before
+        they were kept or from a GPU run, under an OMP_NUM_THREADS the user set now, and where this process
+        may use fewer CPUs (bit-identity is then not worth oversubscribing them)."""
+        threads = self.checkpoint["meta"].get("threads")
+        if not isinstance(threads, int) or isinstance(threads, bool) or "OMP_NUM_THREADS" in os.environ:
+            return None
+        return threads if 1 <= threads <= allowed_cpus() else None
 
 
 def resumed_threads(callbacks) -> int | None:
     """The thread count of the checkpoint a ResumeFrom among `callbacks` continues; None when there is none."""
     return next((c.threads for c in callbacks if isinstance(c, ResumeFrom)), None)
+
+
+def _on_cpu(model: torch.nn.Module) -> bool:
+    return all(p.device.type == "cpu" for p in model.parameters())
 
 
 def restore_checkpoint(checkpoint: dict, state: TrainState, callbacks: list[Callback]) -> None:

@@ -72,7 +72,7 @@ def free_cpus(load: float | None = None, own: float | None = None) -> int:
     machine-wide, this process's among them). own: this process's share of it, own_load() by default: a
     loop of fits (cross-validation) would otherwise read its own earlier fits as someone else's work.
     """
-    n_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n_cpus = allowed_cpus()
     if load is None:
         try:
             load = os.getloadavg()[0]
@@ -80,6 +80,11 @@ def free_cpus(load: float | None = None, own: float | None = None) -> int:
             load = 0.0
     others = max(0.0, load - (own_load() if own is None else own))
     return max(1, min(n_cpus, int(n_cpus - others + 0.5)))
+
+
+def allowed_cpus() -> int:
+    """The CPUs this process may run on (its affinity: taskset, a cgroup's cpuset), not the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 _CLOCKS_AT_IMPORT = (time.monotonic(), os.times())
