@@ -147,3 +147,47 @@ def test_a_wide_table_gets_no_binned_members(n_numbers, binned):
     run = tc.train(data=frame, target="y", recipe="tabular", hidden=[8], epochs=1, progress="quiet")
     assert run.config.model.piecewise == binned and run.config.model.members == 4
     assert sum(isinstance(m, PiecewiseLinear) for m in run.classifier.model.modules()) == binned
+
+
+def test_a_run_interrupted_under_an_older_rule_resumes_with_the_members_it_built(tmp_path, monkeypatch):
+    """The settings in a checkpoint are stored before the data chose the binned members (piecewise None): a
+    run interrupted before the wide-table cap, on 130 number columns, built two; resumed now, the rule would
+    say none, and the weights would not fit (seen in review)."""
+    import torchclassify.data.prepared as prepared_module
+    from test_resume import InterruptAt
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(300, 130)), columns=[f"x{i}" for i in range(130)])
+    frame["y"] = (frame["x0"] + frame["x1"] > 0).astype(int)
+    settings = dict(data=frame, target="y", recipe="tabular", hidden=[8], epochs=4, seed=2, progress="quiet")
+    monkeypatch.setattr(prepared_module, "PIECEWISE_MAX_INPUTS", 10**9)  # the rule before the cap
+    reference = tc.train(**settings)
+    assert reference.config.model.piecewise == 2
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(out=tmp_path / "run", callbacks=[InterruptAt(2)], checkpoint_every=1, **settings)
+    monkeypatch.undo()
+    resumed = tc.train(resume=tmp_path / "run", data=frame, progress="quiet")
+    assert resumed.config.model.piecewise == 2
+    weights, again = reference.classifier.model.state_dict(), resumed.classifier.model.state_dict()
+    assert weights.keys() == again.keys() and all(torch.equal(weights[k], again[k]) for k in weights)
+
+
+def test_the_estimators_refit_keeps_the_binned_members_of_the_run_it_judged(monkeypatch):
+    """The refit on every row is fitted for the epochs (and temperature) the judged run found: it must be
+    the same network, even where its wider preprocessing (more categories) would tip the rule."""
+    import torchclassify.data.prepared as prepared_module
+
+    calls = []
+    rule = prepared_module.choose_piecewise
+
+    def tipping(*args):  # the judged run gets the rule's count; any later choice would get none
+        calls.append(args)
+        return rule(*args) if len(calls) == 1 else 0
+
+    monkeypatch.setattr(prepared_module, "choose_piecewise", tipping)
+    frame, target = make_table("binary", n=2400, seed=3)
+    model = tc.TorchClassifier(recipe="tabular", hidden=(8,), epochs=3, early_stopping=True)
+    model.fit(frame.drop(columns=target), frame[target])
+    assert model.validation_history_ is not None  # a refit followed
+    assert model.config_.model.piecewise == 2
+    assert sum(isinstance(m, PiecewiseLinear) for m in model.classifier_.model.modules()) == 2

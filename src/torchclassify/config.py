@@ -103,7 +103,8 @@ class ModelConfig:
                                         "network and the plain MLP on a 2-D numeric table; docs/defaults.md)", "int", low=1, high=64, optional=True, metavar="K")
     piecewise: int | None = setting(None, "tabular recipe: members of the ensemble that also read each number column "
                                           "in 16 quantile bins, where it lies inside its bin (the view a tree has "
-                                          "of a number; default: half of them; docs/defaults.md)", "int", low=0,
+                                          "of a number; default: half of them, none past ~120 number columns; "
+                                          "docs/defaults.md)", "int", low=0,
                                     high=64, optional=True, metavar="K")
     custom: str | None = setting(None, "your own nn.Module class, built as Class(n_features=, n_outputs=)", "text",
                                  optional=True, flag="--model", metavar="MODULE:CLASS")

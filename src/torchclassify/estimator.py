@@ -51,7 +51,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         at most 2 numeric columns; below 2,000 rows the estimator keeps no validation split, so "mlp");
         see docs/defaults.md.
       piecewise: how many of the tabular recipe's 4 networks also read each number in 16 quantile bins
-        (None: half of them; 0: none, the recipe as it was before them).
+        (None: half of them, none on a table of more than ~120 number columns; 0: none, the recipe as it was).
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.
       calibrate: a fit on every row (no validation split) from 250 rows gets a temperature from a pilot fit
         on 80% of them (`_pilot`: a second, smaller fit); False skips it. threshold="auto" uses the pilot too.
@@ -282,6 +282,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             run = fit_in_memory(frame, y_frame, make_config(**{**settings, "epochs": refit_epochs,
                                                                "early_stopping": False, "valid_size": 0.0,
                                                                "recipe": run.config.model.recipe,
+                                                               "members": run.config.model.members,
+                                                               "piecewise": run.config.model.piecewise,
                                                                "threshold": 0.5 if auto_threshold else threshold}),
                                 progress=progress, sample_weight=sample_weight)
             run.classifier.threshold = threshold
@@ -312,7 +314,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if progress != "quiet":
             print(f"pilot    the same fit on {1 - PILOT_FRACTION:.0%} of the rows, for the fit's temperature", flush=True)
         config = make_config(**{**settings, "valid_size": PILOT_FRACTION, "early_stopping": False,
-                                "epochs": t.epochs, "batch_size": t.batch_size, "recipe": run.config.model.recipe})
+                                "epochs": t.epochs, "batch_size": t.batch_size, "recipe": run.config.model.recipe,
+                                "members": run.config.model.members, "piecewise": run.config.model.piecewise})
         temperature, threshold, n_rows = pilot_calibration(frame, y_frame, config, calibrate=bool(self.calibrate),
                                                            choose=choose, sample_weight=sample_weight)
         if choose and threshold is None:

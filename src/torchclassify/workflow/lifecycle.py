@@ -157,8 +157,12 @@ def _read_resume_state(partial: Path) -> tuple[RunConfig, dict | None]:
         config = _stored_config(checkpoint["meta"]["config"])
         if config.model.members is None and not any(name.startswith("model/members.") for name in checkpoint["tensors"]):
             config.model.members = 1  # a run from before ensembles: one network, whatever the rule says now
-        if config.model.piecewise is None and not any(".piecewise." in name for name in checkpoint["tensors"]):
-            config.model.piecewise = 0  # a run from before piecewise members: none of them
+        if config.model.piecewise is None:
+            # The settings were stored before the data chose the count: the weights say what was built (none in
+            # a run from before piecewise members), whatever the rule says now.
+            config.model.piecewise = 0 if config.model.custom else len({
+                name.split("piecewise.")[0] for name in checkpoint["tensors"]
+                if name.startswith("model/") and "piecewise." in name})
         return config, checkpoint
     raw = read_run_config(partial)  # killed before its first checkpoint: start again with the same settings
     if not raw:
