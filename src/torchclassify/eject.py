@@ -198,6 +198,9 @@ def notes(settings, raw: dict, task: str) -> list[str]:
         found.append("mixed precision, torch.compile and devices: this script trains in float32 on the CPU")
     if data.stream:
         found.append("--stream: this script reads the whole file into memory")
+    for column in raw["preprocessing"].get("text_numbers", []):
+        found.append(f"column {column['name']!r} was text the run read as numbers ($, % and thousands separators "
+                     "removed); this script reads only plain numbers in it, the rest as missing")
     if settings.model.recipe == "tabular":
         found.append("the tabular recipe: the run put periodic embeddings and a learned per-input scale in front "
                      "of the MLP and temperature-scaled its probabilities; this script trains the plain MLP of the "

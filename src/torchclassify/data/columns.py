@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
+from .number_text import numbers_in_text, parse_numbers
 from .text import looks_like_text
 
 # Free text is not an identifier even when every row differs: ids are short codes without spaces.
@@ -28,14 +29,16 @@ MIN_ROWS = 20  # below this many training rows, "unique per row" says nothing
 
 @dataclass(frozen=True)
 class ColumnDecision:
-    """What happens to one raw column, and why: action "drop", "date" or "text"."""
+    """What happens to one raw column, and why: action "drop", "date", "text" or "number" (a text column
+    whose values are numbers: data/number_text.py)."""
 
     name: str
     action: str
     reason: str
 
     def sentence(self) -> str:
-        verb = {"drop": "left out", "date": "turned into date features", "text": "read as text"}[self.action]
+        verb = {"drop": "left out", "date": "turned into date features", "text": "read as text",
+                "number": "read as numbers"}[self.action]
         return f"column {self.name!r} {verb}: {self.reason}"
 
 
@@ -117,6 +120,9 @@ def _automatic(name: str, column: pd.Series, allow_text: bool = True) -> ColumnD
         return None
     if pd.api.types.is_numeric_dtype(column):
         return None
+    reason = numbers_in_text(name, values)
+    if reason is not None:  # an identifier or a constant written as text is still one
+        return _automatic(name, parse_numbers(column), allow_text) or ColumnDecision(name, "number", reason)
     text = values.astype(str)
     if looks_like_dates(text):
         return ColumnDecision(name, "date", _date_reason(name))

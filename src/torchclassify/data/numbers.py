@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .number_text import parse_numbers
 
 # Scaled values are clipped here: a value a million standard deviations out is already "very large", and
 # float32 logits stay finite (a raw -1e39 used to give NaN probabilities).
@@ -188,8 +189,9 @@ def is_numeric(column: pd.Series) -> bool:
 
 
 def as_float(column: pd.Series) -> np.ndarray:
-    # pd.to_numeric with coerce: a stray text value in a numeric column becomes missing, not a crash.
-    return usable(pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
+    # A stray text value in a numeric column becomes missing, not a crash; "$1,200" and "53%" are numbers
+    # (a text column read as numbers, data/number_text.py).
+    return usable(parse_numbers(column).to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def usable(values: np.ndarray) -> np.ndarray:

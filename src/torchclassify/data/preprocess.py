@@ -65,6 +65,14 @@ class DroppedColumn:
 
 
 @dataclass
+class TextNumbers:
+    """A text column read as numbers (data/number_text.py): its name, and what was read how."""
+
+    name: str
+    reason: str
+
+
+@dataclass
 class Preprocessor:
     """Fitted feature transformation; `transform(X)` returns (n_samples, n_features_out) float32."""
 
@@ -76,6 +84,7 @@ class Preprocessor:
     text: list[TextColumn] = field(default_factory=list)
     numeric_scaling: str = "standard"  # one of NUMERIC_SCALINGS, for numbers and date parts alike
     order: list[str] = field(default_factory=list)  # the input columns in the training table's order; [] before
+    text_numbers: list[TextNumbers] = field(default_factory=list)  # numeric columns that were text; [] before
 
     @property
     def input_columns(self) -> list[str]:
@@ -116,13 +125,14 @@ class Preprocessor:
         return len(self.feature_names_out)
 
     def decisions(self) -> list[str]:
-        """One sentence per column that is not used as it came: left out, turned into date features, read as text
-        or on a log scale."""
+        """One sentence per column that is not used as it came: left out, turned into date features, read as
+        text, as numbers (it was text) or on a log scale."""
         return ([f"column {d.name!r} left out: {d.reason}" for d in self.dropped]
                 + [f"column {d.name!r} turned into date features: {', '.join(DATE_PARTS)} (read as {d.format})"
                    for d in self.dates]
                 + [f"column {t.name!r} read as text: TF-IDF over {len(t.vocabulary):,} words and word pairs of "
                    "the training rows" for t in self.text]
+                + [f"column {c.name!r} read as numbers: {c.reason}" for c in self.text_numbers]
                 + _logged_sentence([c.name for c in self.numeric if c.log_scale]))
 
     @classmethod
@@ -139,7 +149,7 @@ class Preprocessor:
         if X.shape[1] == 0:
             raise DataError("there are no feature columns to learn from")
         decided = {d.name: d for d in decide_columns(X, drop, keep, auto, text, no_text, targets)}
-        numeric, categorical, dates, dropped, texts = [], [], [], [], []
+        numeric, categorical, dates, dropped, texts, text_numbers = [], [], [], [], [], []
         block = numeric_block(X, list(X.columns))  # (n, columns) float64 when every column is a plain number
         for j, name in enumerate(X.columns):
             column, decision = X[name], decided.get(str(name))
@@ -149,7 +159,9 @@ class Preprocessor:
                 dates.append(_fit_date(str(name), column, robust))
             elif decision is not None and decision.action == "text":
                 texts.append(TextColumn.fit(str(name), column))
-            elif block is not None or is_numeric(column):
+            elif block is not None or is_numeric(column) or (decision is not None and decision.action == "number"):
+                if decision is not None:
+                    text_numbers.append(TextNumbers(str(name), decision.reason))
                 values = as_float(column) if block is None else block[:, j]
                 numeric.append(fit_numeric(str(name), values, robust,
                                             skewed_log_scale(values) if log_skewed else None))
@@ -160,7 +172,7 @@ class Preprocessor:
                 categorical.append(CategoricalColumn(str(name), [k for k, _ in ranked[:max_categories]]))
         left_out = {d.name for d in dropped}
         order = [str(name) for name in X.columns if str(name) not in left_out]
-        return cls(numeric, categorical, max_categories, dates, dropped, texts, numeric_scaling, order)
+        return cls(numeric, categorical, max_categories, dates, dropped, texts, numeric_scaling, order, text_numbers)
 
     def check_columns(self, X: pd.DataFrame) -> None:
         """DataError naming the input columns X lacks."""
@@ -228,6 +240,7 @@ class Preprocessor:
             "text": [t.to_dict() for t in self.text],
             "numeric_scaling": self.numeric_scaling,
             "order": list(self.order),
+            "text_numbers": [vars(c) for c in self.text_numbers],
         }
 
     @classmethod
@@ -243,6 +256,7 @@ class Preprocessor:
             text=[TextColumn.from_dict(t) for t in raw.get("text", [])],
             numeric_scaling=_scaling_from_dict(raw.get("numeric_scaling", "standard")),
             order=[str(name) for name in raw.get("order", [])],
+            text_numbers=[TextNumbers(str(c["name"]), str(c["reason"])) for c in raw.get("text_numbers", [])],
         )
         if preprocessor.order and sorted(preprocessor.order) != sorted(preprocessor.input_columns):
             raise DataError("preprocessing order does not list the input columns once each")

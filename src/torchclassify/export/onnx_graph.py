@@ -110,8 +110,9 @@ COLUMN_KINDS = {
     "categorical": (TensorProto.STRING, categorical_column),
     "text": (TensorProto.STRING, _refuse("free text (TF-IDF)", "--no-text {name} (one-hot) or --drop {name}")),
 }
-# Preprocessor fields that hold no input column.
-NOT_COLUMNS = ("max_categories", "dropped", "numeric_scaling", "order")
+# Preprocessor fields that hold no input column (text_numbers: notes on numeric columns that were text in the
+# CSV; the graph reads them as numbers, as it reads every numeric column).
+NOT_COLUMNS = ("max_categories", "dropped", "numeric_scaling", "order", "text_numbers")
 
 
 def add_preprocessing(g: Graph, pre: Preprocessor) -> dict[str, str]:
