@@ -31,6 +31,8 @@ def _frame(n=400, seed=0):
         "share": [f"{v}%" for v in rng.integers(0, 100, n)],
         "grade": np.where(rng.random(n) < 0.7, rng.integers(1, 5, n).astype(str), "none"),  # 30 % words
         "code": [f"{i:05d}" for i in range(n)],  # an identifier written as text
+        "amount_paid": rng.permutation(10 * n)[:n],  # distinct whole numbers ending in "id": a feature
+        "customerId": rng.permutation(10 * n)[:n],
     }), amount
 
 
@@ -38,7 +40,7 @@ def test_text_numbers_are_decided_as_numbers_and_the_rest_left_alone():
     frame, _ = _frame()
     decisions = {d.name: d for d in decide_columns(frame)}
     assert {name: d.action for name, d in decisions.items()} == {
-        "amount": "number", "price": "number", "share": "number", "code": "drop"}
+        "amount": "number", "price": "number", "share": "number", "code": "drop", "customerId": "drop"}
     assert "8 that are not numbers read as missing ('-')" in decisions["amount"].reason
     assert "written with a currency sign" in decisions["price"].reason and "--keep price" in decisions["price"].reason
     assert "running integer" in decisions["code"].reason  # "00000", "00001", ...: a row number as text
@@ -49,7 +51,7 @@ def test_text_numbers_are_decided_as_numbers_and_the_rest_left_alone():
 def test_the_preprocessing_reads_them_as_numbers_says_so_and_keeps_it_in_the_file():
     frame, amount = _frame()
     pre = Preprocessor.fit(frame)
-    assert [c.name for c in pre.numeric] == ["amount", "price", "share"]
+    assert [c.name for c in pre.numeric] == ["amount", "price", "share", "amount_paid"]
     assert pre.categorical_columns == ["grade"]
     assert [c.name for c in pre.numeric if c.indicator] == ["amount"]  # the "-" rows: missing, and said so
     assert any(s.startswith("column 'price' read as numbers:") for s in pre.decisions())

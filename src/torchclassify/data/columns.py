@@ -22,7 +22,10 @@ from .text import looks_like_text
 
 # Free text is not an identifier even when every row differs: ids are short codes without spaces.
 ID_MAX_LENGTH = 40
-ID_NAME = re.compile(r"(^|[^a-z])(id|ids|uuid|guid|key|index|idx|num|number|no|nr)$|[a-z]id$", re.IGNORECASE)
+ID_NAME = re.compile(r"(^|[^a-z])(id|ids|uuid|guid|key|index|idx|num|number|no|nr)$", re.IGNORECASE)
+# customerId, userID; not a word that merely ends in "id" (paid, bid, valid, fluid: a hostile pass lost the
+# one predictive column, amount_paid, to a lower-case "[a-z]id$").
+CAMEL_ID = re.compile(r"[a-z0-9](Id|ID|Ids|IDs)$")
 DATE_SHARE = 0.95  # a text column is a date column when this share of its values parses as dates
 MIN_ROWS = 20  # below this many training rows, "unique per row" says nothing
 
@@ -114,7 +117,7 @@ def _automatic(name: str, column: pd.Series, allow_text: bool = True) -> ColumnD
         return None
     all_distinct = values.nunique() == len(values)
     if pd.api.types.is_integer_dtype(column) or _whole_floats(column):
-        if all_distinct and (_increasing(values) or ID_NAME.search(name)):
+        if all_distinct and (_increasing(values) or ID_NAME.search(name) or CAMEL_ID.search(name)):
             kind = "a running integer (row number)" if _increasing(values) else "a different whole number in every row"
             return ColumnDecision(name, "drop", f"identifier: {kind}; --keep {name} to use it as a number")
         return None
