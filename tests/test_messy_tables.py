@@ -54,6 +54,30 @@ def test_the_positive_class_is_the_minority_unless_named():
         tc.train(data="blobs", positive="1", **QUICK)
 
 
+@pytest.mark.parametrize("no, yes", [(0, 1), (False, True), ("no", "yes"), ("N", "Y"), ("negative", "positive")])
+def test_the_yes_of_a_yes_no_pair_is_positive_even_when_it_is_the_majority(no, yes):
+    """A hostile pass: 0/1 labels with 1 the common class made 0 the positive class, and precision and recall
+    described the class the column does not mark."""
+    frame = _imbalanced()
+    frame["y"] = np.where(frame["y"] == "rare", no, yes)  # the marked class is the common one here
+    run = tc.train(data=frame, target="y", **QUICK)
+    assert run.summary["positive_class"] == yes and "no/yes pair" in run.summary["positive_reason"]
+    assert tc.train(data=frame, target="y", positive=str(no), **QUICK).summary["positive_class"] == no
+
+
+def test_labels_that_differ_in_surrounding_spaces_are_one_class_and_in_case_are_named(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=400)
+    y = np.where(x > 0, "yes", "no").astype(object)
+    y[:40] = np.where(x[:40] > 0, "yes ", " no")  # a trailing space (CSVs strip leading ones only)
+    frame = pd.DataFrame({"x": x, "y": y})
+    run = tc.train(data=frame, target="y", **QUICK)
+    assert run.classifier.classes == ["no", "yes"] and run.summary["task"] == "binary"
+    frame.loc[:20, "y"] = np.where(x[:21] > 0, "Yes", "No")
+    with pytest.warns(UserWarning, match="differ only in case are separate classes: 'No' and 'no'; 'Yes' and 'yes'"):
+        assert tc.train(data=frame, target="y", **QUICK).summary["task"] == "multiclass"
+
+
 def test_threshold_auto_is_chosen_on_validation_rows_only(monkeypatch):
     from torchclassify.workflow import training
 

@@ -44,8 +44,8 @@ class DataConfig:
                           "text", flag="--data", metavar="NAME|PATH")
     target: str | None = setting(None, "label column; several 0/1 columns for multilabel: 'a,b,c' or 'mood_*'",
                                  "text", optional=True, metavar="COLUMN")
-    positive: str | None = setting(None, "binary: the positive class, which precision, recall and F1 describe "
-                                         "(default: the minority class)", "text", optional=True, metavar="LABEL")
+    positive: str | None = setting(None, "binary: the class precision, recall and F1 describe (default: 1, True or "
+                                         "yes of a yes/no pair, else the minority)", "text", optional=True, metavar="LABEL")
     drop: list[str] = setting([], "feature columns to leave out, e.g. customer_id,notes", "names", metavar="COLUMNS")
     keep: list[str] = setting([], "columns exempt from the automatic rules (identifiers, row numbers and constant "
                                   "columns left out, dates turned into numbers)", "names", metavar="COLUMNS")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,8 +46,12 @@ class LabelEncoding:
         check_target_values(y)
         if y.shape[1] > 1:
             return cls([str(c) for c in y.columns], multilabel=True)
-        values = pd.unique(y.iloc[:, 0])
-        return cls(sorted((to_json_scalar(v) for v in values), key=_sort_key))
+        classes = {}
+        for value in pd.unique(y.iloc[:, 0]):  # "yes" and "yes " (or 1 and "1.0") are one class
+            value = to_json_scalar(value)
+            classes.setdefault(_label_key(value), value.strip() if isinstance(value, str) else value)
+        _warn_case_only(list(classes.values()))
+        return cls(sorted(classes.values(), key=_sort_key))
 
     def encode(self, y: pd.DataFrame) -> np.ndarray:
         """Raw targets -> (n,) int64 class indices, or (n, L) float32 0/1 for multilabel."""
@@ -105,7 +110,20 @@ def _label_key(value):
         number = float(text)
         return ("n", number) if np.isfinite(number) else ("s", text)
     except ValueError:
-        return ("s", text)
+        return ("s", text.strip())
+
+
+def _warn_case_only(classes: list) -> None:
+    """Warn when text labels differ only in case ("Yes", "yes"): most likely one class written two ways."""
+    groups: dict[str, list] = {}
+    for label in classes:
+        if isinstance(label, str):
+            groups.setdefault(label.lower(), []).append(label)
+    alike = sorted(sorted(group) for group in groups.values() if len(group) > 1)
+    if alike:
+        shown = "; ".join(" and ".join(map(repr, group)) for group in alike[:3])
+        warnings.warn(f"labels that differ only in case are separate classes: {shown} - write each class one way "
+                      "if they are one", stacklevel=3)
 
 
 def check_looks_like_classes(y: pd.DataFrame, task: str) -> None:

@@ -149,8 +149,8 @@ def split_targets(y: pd.DataFrame, config: RunConfig):
 
     y: (n, n_targets) raw targets of every row. Returns (task name, LabelEncoding, codes (n,) or (n, L),
     {"train", "valid", "test": sorted row indices}); in-memory and streamed runs share it, so they split alike.
-    Binary: the positive class (code 1) is config.data.positive, else the minority class of the training
-    split (LabelEncoding.positive_reason says which).
+    Binary: the positive class (code 1) is config.data.positive, else the yes of a yes/no pair, else the
+    minority class of the training split (LabelEncoding.positive_reason says which).
     """
     check_looks_like_classes(y, config.data.task)
     labels = LabelEncoding.fit(y)
@@ -171,8 +171,9 @@ def split_targets(y: pd.DataFrame, config: RunConfig):
 def choose_positive(labels: LabelEncoding, codes: np.ndarray, train_idx: np.ndarray, positive=None):
     """(LabelEncoding with the positive class second, codes) for a binary target.
 
-    positive: the user's choice (ConfigError when it is not a class); None: the class with fewer training rows,
-    so that precision and recall describe the class people usually care about (ties keep the sorted order).
+    positive: the user's choice (ConfigError when it is not a class); None: the yes of a yes/no pair (1, True,
+    yes: yes_of_pair), else the class with fewer training rows, so that precision and recall describe the class
+    people usually care about (ties keep the sorted order).
     """
     if positive is not None:
         index = labels.index_of(positive)
@@ -182,6 +183,12 @@ def choose_positive(labels: LabelEncoding, codes: np.ndarray, train_idx: np.ndar
         labels, codes = labels.with_positive(codes, index)
         labels.positive_reason = "chosen with --positive"
         return labels, codes
+    marked = yes_of_pair(labels.classes)
+    if marked is not None:
+        labels, codes = labels.with_positive(codes, marked)
+        labels.positive_reason = (f"the yes of the no/yes pair {labels.classes[0]!r}/{labels.classes[1]!r} "
+                                  "(choose with --positive)")
+        return labels, codes
     counts = np.bincount(codes[train_idx], minlength=2)
     index = 0 if counts[0] < counts[1] else 1
     labels, codes = labels.with_positive(codes, index)
@@ -189,3 +196,19 @@ def choose_positive(labels: LabelEncoding, codes: np.ndarray, train_idx: np.ndar
                               else "the classes are balanced: the second in sorted order") + \
         " (choose with --positive)"
     return labels, codes
+
+
+YES, NO = {"1", "true", "t", "yes", "y", "positive", "pos"}, {"0", "false", "f", "no", "n", "negative", "neg"}
+
+
+def yes_of_pair(classes: list) -> int | None:
+    """The index of the "yes" class when the two classes read as no and yes (0/1, False/True, no/yes, n/y,
+    negative/positive, in any case); None otherwise. Why: that is the class such a column marks (1 = churned,
+    True = fraud), whichever is rarer; scikit-learn's metrics take 1 and True as positive too."""
+    words = [str(c).strip().lower() for c in classes]
+    words = ["1" if w in ("1.0",) else "0" if w in ("0.0",) else w for w in words]
+    if len(words) == 2 and words[0] in YES and words[1] in NO:
+        return 0
+    if len(words) == 2 and words[0] in NO and words[1] in YES:
+        return 1
+    return None
