@@ -84,3 +84,25 @@ def test_a_column_of_mostly_words_stays_categories(values):
     frame = pd.DataFrame({"c": values * 20, "n": np.arange(len(values) * 20) % 7})
     assert decide_columns(frame) == []
     assert Preprocessor.fit(frame).categorical_columns == ["c"]
+
+
+def test_the_estimator_reads_datetimes_durations_and_decimals_as_their_types_say():
+    """auto=False (the estimator: columns as given) still reads a column as its type says. Before: a datetime
+    column one-hot encoded over 32 days, a duration read as words, Decimals as categories."""
+    import decimal
+
+    rng = np.random.default_rng(0)
+    n = 300
+    X = pd.DataFrame({"when": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D"),
+                      "took": pd.to_timedelta(rng.integers(0, 3600, n), "s"),
+                      "money": [decimal.Decimal(str(round(v, 2))) for v in rng.normal(100, 20, n)]})
+    y = (X["took"].dt.total_seconds() > 1800).astype(int)
+    model = tc.TorchClassifier(epochs=40).fit(X, y)
+    pre = model.classifier_.preprocessor
+    assert [c.name for c in pre.numeric] == ["took", "money"] and [d.name for d in pre.dates] == ["when"]
+    assert pre.categorical_columns == [] and pre.text == []
+    took = pre.feature_names_out.index("took")
+    features = pre.transform(X)[:, took]
+    seconds = X["took"].dt.total_seconds().to_numpy()
+    assert np.corrcoef(features, seconds)[0, 1] > 0.999  # the seconds, scaled
+    assert model.score(X, y) > 0.9

@@ -80,8 +80,11 @@ def decide_columns(X: pd.DataFrame, drop=(), keep=(), auto: bool = True, text=()
         _check_single_values(name, X[name])
         if name in keep:
             continue
-        if not auto:  # the columns as given; free text is still read as text (it is how a column is read)
-            if name not in no_text and not pd.api.types.is_numeric_dtype(X[name]) and looks_like_text(X[name]):
+        if not auto:  # the columns as given, read as their types say; free text is still read as text
+            typed = _typed(name, X[name])
+            if typed is not None:
+                decisions.append(typed)
+            elif name not in no_text and not pd.api.types.is_numeric_dtype(X[name]) and looks_like_text(X[name]):
                 decisions.append(ColumnDecision(name, "text", "free text (several words per cell, most cells "
                                                               "differ): TF-IDF over its words and word pairs"))
             continue
@@ -111,8 +114,9 @@ def _automatic(name: str, column: pd.Series, allow_text: bool = True) -> ColumnD
     if column.nunique(dropna=False) <= 1:
         shown = "missing" if values.empty else repr(_short(values.iloc[0]))
         return ColumnDecision(name, "drop", f"constant (every training row holds {shown}); --keep {name} to use it")
-    if pd.api.types.is_datetime64_any_dtype(column):
-        return ColumnDecision(name, "date", _date_reason(name))
+    typed = _typed(name, column)
+    if typed is not None:
+        return typed
     if len(values) < MIN_ROWS or pd.api.types.is_bool_dtype(column):
         return None
     all_distinct = values.nunique() == len(values)
@@ -135,6 +139,20 @@ def _automatic(name: str, column: pd.Series, allow_text: bool = True) -> ColumnD
     if all_distinct and text.str.len().median() <= ID_MAX_LENGTH and text.str.contains(r"\s").mean() <= 0.1:
         return ColumnDecision(name, "drop", f"identifier: a different value in every row (e.g. {_short(text.iloc[0])!r});"
                                             f" --keep {name} to use it")
+    return None
+
+
+def _typed(name: str, column: pd.Series) -> ColumnDecision | None:
+    """What a column's type says, with or without the automatic rules: datetimes are dates, durations and
+    numbers held as Python objects (decimal.Decimal) are numbers. (The estimator's DataFrame had its datetime
+    column one-hot encoded over 32 days, a duration read as words, in a hostile pass.)"""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return ColumnDecision(name, "date", _date_reason(name))
+    if pd.api.types.is_timedelta64_dtype(column):
+        return ColumnDecision(name, "number", f"a duration, as its length in seconds; --drop {name} to leave it out")
+    if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) in (
+            "decimal", "integer", "floating", "mixed-integer-float"):
+        return ColumnDecision(name, "number", f"numbers held as Python objects; --drop {name} to leave it out")
     return None
 
 

@@ -21,7 +21,10 @@ _THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # "1,234", "12,345.5": commas
 
 def parse_numbers(column: pd.Series) -> pd.Series:
     """(n,) float64: each value as a number where it reads as one (also with a currency sign, a percent sign
-    or thousands separators: "$1,200" -> 1200, "53%" -> 53), NaN where it does not."""
+    or thousands separators: "$1,200" -> 1200, "53%" -> 53), NaN where it does not. A duration reads as its
+    seconds."""
+    if pd.api.types.is_timedelta64_dtype(column.dtype):
+        return column.dt.total_seconds().astype("float64")
     numbers = pd.to_numeric(column, errors="coerce")
     if pd.api.types.is_numeric_dtype(column.dtype):
         return numbers.astype("float64")
