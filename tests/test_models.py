@@ -108,3 +108,37 @@ def test_a_network_too_big_for_the_free_memory_is_refused_before_it_is_built(mon
                                           r"training them needs at least 6\.0 GiB .* has 1\.0 GiB free"):
         tc.train(config, out=tmp_path / "run", progress="quiet")
     assert not built and not list(tmp_path.iterdir())  # no run folder, no .partial
+
+
+def test_an_error_in_the_users_own_network_is_theirs_not_an_internal_error(tmp_path, monkeypatch):
+    """A --model whose forward raises mid-training: the one line names the user's file and line, and does not
+    ask them to report a bug in torchclassify (a hostile pass: "internal error ... please report it")."""
+    from conftest import cli_in_process
+
+    (tmp_path / "breaking_nets.py").write_text(textwrap.dedent("""
+        import torch
+        class Breaks(torch.nn.Module):
+            def __init__(self, n_features, n_outputs):
+                super().__init__()
+                self.layer, self.calls = torch.nn.Linear(n_features, n_outputs), 0
+            def forward(self, X):
+                self.calls += 1
+                if self.calls > 5:
+                    raise RuntimeError("boom in forward")
+                return self.layer(X)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = cli_in_process("train", "--data", "moons", "--model", "breaking_nets:Breaks", "--epochs", "20",
+                            "--quiet", "--out", str(tmp_path / "run"))
+    sys.modules.pop("breaking_nets", None)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error in your code, {tmp_path / 'breaking_nets.py'}:10 (forward): "
+                                    "RuntimeError: boom in forward") and "report" not in result.stderr
+    # A bug of ours (raised from the package's own frames) is still an internal error, to be reported.
+    import functools
+
+    from torchclassify.data import preprocess
+
+    monkeypatch.setattr(preprocess.Preprocessor, "fit", functools.partial(int, "not a number"))
+    result = cli_in_process("train", "--data", "moons", "--epochs", "2", "--quiet", "--out", str(tmp_path / "r2"))
+    assert result.returncode == 1 and result.stderr.startswith("internal error: TypeError: int()")

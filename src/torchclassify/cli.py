@@ -14,6 +14,7 @@ import errno
 import importlib
 import sys
 import warnings
+from pathlib import Path
 
 from . import __version__
 from .commands import COMMAND_MODULES
@@ -115,9 +116,31 @@ def main(argv: list[str] | None = None, *, whole_process: bool = False) -> int:
             verb = "write" if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG) else "use"
             print(printable(f"error: cannot {verb}{where}: {err.strerror or err}"), file=sys.stderr)
             return EXIT_BAD_INPUT
+        frame = _user_frame(err)
+        if frame is not None:  # the user's own network (--model) raised: theirs to fix, not ours to hear about
+            print(f"error in your code, {frame.filename}:{frame.lineno} ({frame.name}): {type(err).__name__}: "
+                  f"{printable(str(err))} (rerun with --debug for the traceback)", file=sys.stderr)
+            return 1
         print(f"internal error: {type(err).__name__}: {printable(str(err))} (rerun with --debug for the traceback, and please "
               "report it)", file=sys.stderr)
         return 1
+
+
+def _user_frame(err: BaseException):
+    """The innermost traceback frame of err in code that is neither this package's nor an installed
+    library's nor Python's own (a --model module), or None."""
+    import sysconfig
+    import traceback
+
+    ours = str(Path(__file__).resolve().parent)
+    installed = {str(Path(sysconfig.get_paths()[key]).resolve()) for key in ("stdlib", "platstdlib", "purelib",
+                                                                              "platlib")}
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        path = str(Path(frame.filename).resolve())
+        if not frame.filename.startswith("<") and not path.startswith(ours) and \
+                not any(path.startswith(root) for root in installed):
+            return frame
+    return None
 
 
 def _unknown_message(unknown: list[str], parser: argparse.ArgumentParser) -> str:
