@@ -50,6 +50,16 @@ def test_unknown_things_are_named(tmp_path):
         load_data(tmp_path / "t.csv", "y")
 
 
+def test_a_target_header_with_spaces_around_it_is_found_and_a_near_miss_suggested():
+    """A hostile pass: the header cell 'y ' gave "target column 'y' not found; the columns are: x, y " (the
+    space does not show)."""
+    assert resolve_target(["x", "y "], "y") == ["y "]
+    with pytest.raises(DataError, match=r"target column 'Y' not found \(did you mean 'y '\?\); the columns are: x, 'y '"):
+        resolve_target(["x", "y "], "Y")
+    with pytest.raises(DataError, match="target column 'y' not found; the columns are: ' y', 'y '"):
+        resolve_target([" y", "y "], "y")  # two would do: neither is guessed
+
+
 def test_csv_semicolons_and_parquet(tmp_path):
     (tmp_path / "s.csv").write_text("a;b;y\n1;2;u\n3;4;v\n")
     assert load_data(tmp_path / "s.csv", "y").X.columns.tolist() == ["a", "b"]

@@ -208,11 +208,16 @@ def resolve_target(columns: list[str], target: str | None) -> list[str]:
             matches = [part]
         elif any(ch in part for ch in "*?["):
             matches = [c for c in columns if fnmatch.fnmatchcase(c, part)]
-        else:
-            matches = []
+        else:  # a header cell with spaces around the name ("y "): the spaces do not show in the file
+            matches = [c for c in columns if c.strip() == part][:1] if \
+                sum(c.strip() == part for c in columns) == 1 else []
         if not matches:
-            shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
-            raise DataError(f"target column {part!r} not found; the columns are: {shown}")
+            # (names with spaces around them quoted, so that the spaces show)
+            shown = ", ".join(repr(c) if c != c.strip() else c for c in columns[:12]) + \
+                (", ..." if len(columns) > 12 else "")
+            near = [c for c in columns if c.strip().casefold() == part.casefold()]
+            hint = f" (did you mean {near[0]!r}?)" if len(near) == 1 else ""
+            raise DataError(f"target column {part!r} not found{hint}; the columns are: {shown}")
         wanted.extend(m for m in matches if m not in wanted)
     return wanted
 
