@@ -297,3 +297,14 @@ def test_the_library_messages_give_examples_in_python_and_the_cli_keeps_its_own(
 
     result = cli_in_process("train", "--data", "circles", "--hidden", "0", "--out", "/nonexistent/x")
     assert result.returncode == 2 and "--hidden must be widths in [1, 65536] like 64,64" in result.stderr
+
+
+def test_missing_labels_and_duplicate_column_names_get_one_line_saying_so():
+    """A hostile pass: a None label read as "Mix of label input types (string and number)", and duplicate
+    column names raised a third-party DuplicateError."""
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 2)), columns=["a", "b"])
+    for y in (np.array(["x", "y"] * 24 + [None, "x"], dtype=object), np.array([0.0, 1.0] * 24 + [np.nan, 1.0])):
+        with pytest.raises(ValueError, match=r"^y has 1 missing label\(s\) \(None or NaN\), at row\(s\) 48: drop"):
+            TorchClassifier(epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"^X has duplicate column names \['a'\]: give each column a unique name"):
+        TorchClassifier(epochs=1).fit(X.set_axis(["a", "a"], axis=1), [0, 1] * 25)

@@ -146,6 +146,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         the other are read by position, with scikit-learn's warning (validate_data gives it).
         """
         fitted_on_frame = getattr(self, "_fit_columns", None) is not None
+        if isinstance(X, pd.DataFrame) and X.columns.has_duplicates:
+            raise ValueError(f"X has duplicate column names {sorted(set(X.columns[X.columns.duplicated()]))}: give "
+                             "each column a unique name")
         if isinstance(X, pd.DataFrame) and (reset or fitted_on_frame):
             validate_data(self, X, skip_check_array=True, reset=reset)  # n_features_in_, feature_names_in_
             if X.shape[0] == 0:

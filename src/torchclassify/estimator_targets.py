@@ -19,6 +19,12 @@ def checked_targets(y, n_rows: int):
         y = column_or_1d(y, warn=True)
     if len(y) != n_rows:
         raise ValueError(f"X has {n_rows} rows but y has {len(y)}: they must match")
+    if y.dtype.kind in "Of":  # (else a missing label read as "a mix of strings and numbers", or "continuous")
+        missing = pd.isna(y) if y.ndim == 1 else pd.isna(y).any(axis=1)
+        if missing.any():
+            rows = ", ".join(map(str, np.flatnonzero(missing)[:5])) + (", ..." if missing.sum() > 5 else "")
+            raise ValueError(f"y has {int(missing.sum())} missing label(s) (None or NaN), at row(s) {rows}: drop "
+                             "those rows or fill their labels")
     if y.dtype == object and len({isinstance(v, str) for v in y.ravel()}) > 1:  # (sorting them: a TypeError)
         raise ValueError("Mix of label input types (string and number) in y: give every label the same type")
     check_classification_targets(y)
