@@ -17,7 +17,7 @@ import pandas as pd
 from ..errors import DataError
 from ..files import atomic_write, same_file
 from ..outputs import parents_made
-from .tables import TableFile, csv_options, open_table, reading_errors
+from .tables import TableFile, csv_options, decimal_commas, open_table, reading_errors
 
 ROW_GROUP_ROWS = 16_384  # small next to a streamed chunk (131,072 rows by default): chunks mix ~8 groups
 READ_ROWS = 262_144
@@ -72,8 +72,10 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
 
     def write(tmp: Path) -> None:
         with reading_errors(source), pq.ParquetWriter(tmp, schema) as writer:
-            for chunk in pd.read_csv(table.handle(), **csv_options(table), dtype=dtype, chunksize=chunk_rows):
-                arrow = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+            options = csv_options(table)
+            for chunk in pd.read_csv(table.handle(), **options, dtype=dtype, chunksize=chunk_rows):
+                arrow = pa.Table.from_pandas(decimal_commas(chunk, options, to_float=False), schema=schema,
+                                             preserve_index=False)
                 writer.write_table(arrow, row_group_size=row_group_rows)
                 counts["rows"] += len(chunk)
                 counts["row_groups"] += -(-len(chunk) // row_group_rows)

@@ -16,7 +16,7 @@ NUMBER_SHARE = 0.9  # of a text column's known values that must read as numbers
 CURRENCY = "$€£¥"
 _LEADING = rf"^([+-]?)\s*[{CURRENCY}]\s*"  # "$1,200", "-$5"
 _TRAILING = rf"\s*[%{CURRENCY}]$"  # "53%", "12 €"
-_THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # "1,234", "12,345.5": commas between groups of three
+_THOUSANDS = r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?"  # "1,234", "12,345.5" (not "0,126": a decimal comma)
 
 
 def parse_numbers(column: pd.Series) -> pd.Series:

@@ -120,7 +120,8 @@ def read_table(path) -> pd.DataFrame:
         if table.parquet:
             frame = decimals_as_floats(pd.read_parquet(table.handle()))
         else:  # low_memory=False: infer each column's type from all its rows, not block by block
-            frame = pd.read_csv(table.handle(), **csv_options(table), low_memory=False)
+            options = csv_options(table)
+            frame = decimal_commas(pd.read_csv(table.handle(), **options, low_memory=False), options)
     return _checked_frame(frame, table.path)
 
 
@@ -143,7 +144,9 @@ def iter_table(path, chunk_rows: int = 65_536, text_columns=()) -> Iterator[pd.D
         else:
             # (dtype entries for columns the file lacks are ignored: the model's column check says so later)
             dtype = {column: str for column in text_columns}
-            chunks = pd.read_csv(table.handle(), **csv_options(table), dtype=dtype, chunksize=chunk_rows)
+            options = csv_options(table)
+            chunks = (decimal_commas(chunk, options)
+                      for chunk in pd.read_csv(table.handle(), **options, dtype=dtype, chunksize=chunk_rows))
         n_rows = 0
         for chunk in chunks:
             n_rows += len(chunk)
@@ -161,7 +164,8 @@ def csv_options(source) -> dict:
 
     table = source if isinstance(source, TableFile) else open_table(source)
     head = table.head  # (a 64 KiB cut may split a character: only the sniffer sees this)
-    lines = head.decode("utf-8", errors="replace").splitlines()
+    encoding = text_encoding(table)
+    lines = head.decode(encoding or "utf-8", errors="replace").lstrip("\ufeff").splitlines()
     if len(head) == _HEAD_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the cut line is incomplete
     sample = "\n".join(lines[:50])
@@ -169,7 +173,72 @@ def csv_options(source) -> dict:
         separator = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:  # one column, or nothing consistent: the usual comma
         separator = ","
-    return {"sep": separator, "skipinitialspace": True}
+    header = next(csv.reader(lines[:1], delimiter=separator), [])
+    repeated = sorted({name.strip() for name in header if name.strip() and
+                       [n.strip() for n in header].count(name.strip()) > 1})
+    if repeated:  # (pandas would rename the second 'a' to 'a.1', silently)
+        raise DataError(f"{table.path} has duplicate column names {repeated}: give each column a unique name")
+    return {"sep": separator, "skipinitialspace": True, **({"encoding": encoding} if encoding else {})}
+
+
+_COMMA_DECIMAL = r"\s*[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?\s*|\s*[+-]?\d*,\d+\s*"  # "1.234,5", "0,126"
+
+
+def decimal_commas(frame: pd.DataFrame, options: dict, to_float: bool = True) -> pd.DataFrame:
+    """A semicolon-separated file's numbers written with a decimal comma ("0,126", "1.234,5": the spreadsheet
+    convention of many countries) as numbers; pandas reads them as text, which would become categories.
+
+    Per text column that holds a comma and no "1.5" (a decimal point): the values that match are rewritten
+    with a decimal point, and a column that is then all numbers becomes float64 (to_float=False: the text,
+    rewritten, for a file's column type fixed beforehand). Anything else (a stray "-") stays text, which the
+    preprocessing may still read as numbers (data/number_text.py). In place; returns the frame.
+    """
+    if options.get("sep") != ";":
+        return frame
+    for name in [c for c in frame.columns if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)]:
+        text = frame[name].astype(str)
+        known = text[frame[name].notna()]
+        dotted = known[known.str.contains(".", regex=False)]
+        if not known.str.contains(",", regex=False).any() or not dotted.str.fullmatch(_COMMA_DECIMAL).all():
+            continue  # no decimal comma here, or a "1.5" that says the dot is this column's decimal mark
+        european = frame[name].notna() & text.str.fullmatch(_COMMA_DECIMAL)
+        if european.any():
+            fixed = text[european].str.strip().str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+            frame[name] = frame[name].where(~european, fixed)
+            if to_float and european.sum() == len(known):
+                frame[name] = pd.to_numeric(frame[name])
+    return frame
+
+
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")  # gzip, bz2, xz, zstd: pandas unpacks them
+
+
+def text_encoding(table: TableFile) -> str | None:
+    """The encoding of a delimited file when it is not UTF-8 (None: UTF-8, pandas' default), from its head:
+    UTF-16 by its byte-order mark, else Windows-1252 (what spreadsheet programs write), else Latin-1, said in
+    a warning. DataError for a spreadsheet workbook, which is not a CSV."""
+    import warnings
+
+    head = table.head
+    if head.startswith(b"PK\x03\x04") and table.path.suffix.lower() != ".zip":
+        raise DataError(f"{table.path} is a zip archive, such as an Excel workbook, not a CSV: save it as CSV "
+                        "(or Parquet)")
+    if head.startswith(_COMPRESSED) or head.startswith(b"PK\x03\x04"):
+        return None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    cut = len(head) == _HEAD_BYTES
+    for encoding in ("utf-8", "cp1252", "latin-1"):
+        try:
+            head.decode(encoding)
+        except UnicodeDecodeError as err:
+            if not (encoding == "utf-8" and cut and err.start >= len(head) - 3):  # (a character cut in two)
+                continue
+        if encoding != "utf-8":
+            warnings.warn(f"{table.path} is not UTF-8: read as {encoding} text (save it as UTF-8 to be sure)",
+                          stacklevel=4)
+        return None if encoding == "utf-8" else encoding
+    return None
 
 
 @contextmanager

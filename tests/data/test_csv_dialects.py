@@ -1,0 +1,62 @@
+"""CSV files as spreadsheet programs write them: not UTF-8, decimal commas with semicolons, a workbook saved
+with the wrong name, a header naming a column twice. From a hostile pass, where each was a raw decoder
+message, numbers read as categories, or a silently renamed column."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from torchclassify.data.number_text import parse_numbers
+from torchclassify.data.preprocess import Preprocessor
+from torchclassify.data.tables import read_table
+from torchclassify.errors import DataError
+
+
+def test_a_windows_1252_file_is_read_with_a_warning_and_utf16_by_its_mark(tmp_path):
+    frame = pd.DataFrame({"city": ["São Paulo", "Zürich", "Kraków"] * 5, "y": [0, 1, 1] * 5})
+    frame.to_csv(tmp_path / "cp.csv", index=False, encoding="cp1252")
+    with pytest.warns(UserWarning, match="cp.csv is not UTF-8: read as cp1252"):
+        assert read_table(tmp_path / "cp.csv")["city"].tolist() == frame["city"].tolist()
+    frame.to_csv(tmp_path / "u16.csv", index=False, encoding="utf-16")
+    assert read_table(tmp_path / "u16.csv").equals(frame)
+    frame.to_csv(tmp_path / "u8.csv", index=False)
+    assert read_table(tmp_path / "u8.csv").equals(frame)  # (and no warning: pytest's filter would fail it)
+
+
+def test_a_workbook_is_not_read_as_text(tmp_path):
+    with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as book:
+        book.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(DataError, match=r"book.xlsx is a zip archive, such as an Excel workbook, not a CSV: save it"):
+        read_table(tmp_path / "book.xlsx")
+
+
+def test_a_header_that_names_a_column_twice_is_refused(tmp_path):
+    (tmp_path / "dup.csv").write_text("a,b,a,y\n1,2,3,yes\n4,5,6,no\n")
+    with pytest.raises(DataError, match=r"dup.csv has duplicate column names \['a'\]"):
+        read_table(tmp_path / "dup.csv")
+
+
+def test_semicolon_files_take_the_comma_as_their_decimal_mark(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60).round(3)
+    amount = (rng.random(60) * 5000).round(2)
+    lines = ["x;amount;y"] + [f"{str(a).replace('.', ',')};{'-' if i == 7 else format(b, ',.2f').replace(',', ' ').replace('.', ',').replace(' ', '.')};{i % 2}"
+                              for i, (a, b) in enumerate(zip(x, amount))]
+    (tmp_path / "eu.csv").write_text("\n".join(lines) + "\n")
+    frame = read_table(tmp_path / "eu.csv")
+    np.testing.assert_allclose(frame["x"].to_numpy(), x)  # "0,126" is 0.126
+    pre = Preprocessor.fit(frame.drop(columns="y"))  # "1.234,56" beside a "-": text, read as numbers
+    assert [c.name for c in pre.numeric] == ["x", "amount"]
+    values = pre.transform(frame.drop(columns="y"))[:, pre.feature_names_out.index("amount")]
+    known = np.arange(60) != 7
+    assert np.corrcoef(values[known], amount[known])[0, 1] > 0.9999
+
+    # A semicolon file whose numbers use the decimal point keeps it: "1.234" is not a thousand there.
+    (tmp_path / "dots.csv").write_text("a;b;y\n1.234;x;0\n2.5;-;1\n" + "0.75;z;0\n" * 20)
+    dots = read_table(tmp_path / "dots.csv")
+    assert [c.name for c in Preprocessor.fit(dots.drop(columns="y")).numeric] == ["a"]
+    assert parse_numbers(dots["a"]).tolist()[:3] == [1.234, 2.5, 0.75]
