@@ -218,6 +218,21 @@ def test_the_customer_table_end_to_end(churn):
     assert "e-0" not in text and all(len(v.split(".")[1]) == 6 for v in text.splitlines()[1].split(",")[2:])
 
 
+def test_predict_names_category_values_never_seen_in_training(churn):
+    """A hostile pass: 'Tokyo' or a 'Yearly' for 'yearly' was silently read as the "other" category."""
+    folder, _ = churn
+    rows = pd.read_csv(EXAMPLES / "churn_new.csv").head(4)
+    rows["contract"] = ["Yearly", "weekly", "weekly", "monthly"]
+    rows.to_csv(folder / "new_values.csv", index=False)
+    result = cli_in_process("predict", "run", "new_values.csv", "--chunk-rows", "2", cwd=folder)
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 5
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warning == ["warning: 3 value(s) never seen in training were read as the 'other' category (contract: "
+                       "'Yearly', 'weekly') - check their spelling, or retrain with rows that hold them"]
+    clean = cli_in_process("predict", "run", str(EXAMPLES / "churn_new.csv"), cwd=folder)
+    assert "never seen" not in clean.stderr
+
+
 def test_predict_warns_about_unusable_values_refuses_them_with_strict_and_never_writes_nan(churn):
     folder, _ = churn
     rows = pd.read_csv(EXAMPLES / "churn_new.csv").head(3)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, printable
 from .common import imports_kept, output_path
 
 
@@ -55,6 +55,8 @@ def execute(args) -> int:
         if hasattr(classifier.preprocessor, "image_shape"):  # a table of image paths, relative to its folder
             chunks = _resolved(chunks, classifier.preprocessor.column, args.input.parent)
     unusable: dict[str, int] = {}
+    unseen: dict[str, dict[str, int]] = {}
+    find_unseen = getattr(classifier.preprocessor, "unseen_categories", None)  # (not for images)
 
     def write(handle) -> int:
         """Predict chunk by chunk, appending each chunk's rows under one header; returns the row count."""
@@ -62,6 +64,9 @@ def execute(args) -> int:
         for rows in chunks:
             for column, count in classifier.unusable_values(rows).items():
                 unusable[column] = unusable.get(column, 0) + count
+            for column, values in (find_unseen(rows) if find_unseen else {}).items():
+                for value, count in values.items():
+                    unseen.setdefault(column, {})[value] = unseen.get(column, {}).get(value, 0) + count
             if unusable and args.strict:
                 raise DataError(f"{args.input}: {_unusable_text(unusable)} (--strict; without it they are treated "
                                 "as missing)")
@@ -81,6 +86,7 @@ def execute(args) -> int:
         else:
             write(out)
         _warn_unusable(unusable)
+        _warn_unseen(unseen)
         return 0
     written = []
 
@@ -91,9 +97,21 @@ def execute(args) -> int:
     with parents_made(args.output):  # nor the folders made for it
         write_output(args.output, write_file)  # a file that fails partway leaves nothing behind
     _warn_unusable(unusable)
+    _warn_unseen(unseen)
     if not args.quiet:
         print(f"wrote {written[0]} predictions to {args.output}", file=sys.stderr)
     return 0
+
+
+def _warn_unseen(unseen: dict[str, dict[str, int]]) -> None:
+    """One warning line for category values the model never saw in training (read as "other")."""
+    if not unseen:
+        return
+    total = sum(sum(values.values()) for values in unseen.values())
+    shown = "; ".join(f"{column}: " + ", ".join(repr(printable(v)[:30]) for v in list(values)[:3])
+                      + (", ..." if len(values) > 3 else "") for column, values in list(unseen.items())[:4])
+    print(f"warning: {total} value(s) never seen in training were read as the 'other' category ({shown}) - check "
+          "their spelling, or retrain with rows that hold them", file=sys.stderr)
 
 
 def _image_chunks(classifier, inputs: list[Path], chunk_rows: int):

@@ -229,6 +229,20 @@ class Preprocessor:
                 counts[date.name] = bad
         return counts
 
+    def unseen_categories(self, X: pd.DataFrame) -> dict[str, dict[str, int]]:
+        """{column: {value: rows}} of category values the training rows never held, which transform reads as
+        the "other" category. Only for columns that kept every training value (fewer than max_categories):
+        past that, "other" also holds rare training values, and unseen cannot be told from rare."""
+        found = {}
+        for col in self.categorical:
+            if len(col.categories) >= self.max_categories or col.name not in X.columns:
+                continue
+            text = _as_text(X[col.name])
+            new = text[~text.isin(col.categories) & (text != MISSING)].value_counts()
+            if len(new):
+                found[col.name] = {str(value): int(count) for value, count in new.items()}
+        return found
+
     def to_dict(self) -> dict:
         return {
             "max_categories": self.max_categories,
