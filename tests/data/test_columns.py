@@ -123,3 +123,23 @@ def test_the_cli_prints_each_decision(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("columns")]
     assert len(lines) == 6 and any("'comment' left out: named in --drop" in line for line in lines)
+
+
+def test_a_key_shared_by_rows_and_dates_written_as_whole_numbers():
+    """A hostile pass: a customer_id repeated over a table of purchases was read as a quantity, and 20210315
+    as the number twenty million; a store_id of five stores and a room_num count stay numbers."""
+    rng = np.random.default_rng(0)
+    n = 400
+    booked = (pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D")).strftime("%Y%m%d")
+    frame = pd.DataFrame({"customer_id": rng.integers(1000, 1300, n), "userId": rng.integers(0, 10**6, n) // 7 * 7,
+                          "store_id": rng.integers(1, 6, n), "room_num": rng.integers(1, 300, n),
+                          "booked": booked.astype(int), "amount": rng.integers(18000101, 22001231, n)})
+    decisions = {d.name: d for d in decide_columns(frame)}
+    assert {name: d.action for name, d in decisions.items()} == {"customer_id": "drop", "userId": "drop",
+                                                                   "booked": "date"}
+    assert "a key shared by rows" in decisions["customer_id"].reason
+    assert "YYYYMMDD" in decisions["booked"].reason  # (amount: in range, but most are not dates)
+    pre = Preprocessor.fit(frame)
+    days = pre.transform(frame)[:, pre.feature_names_out.index("booked_days_since_start")]
+    truth = (pd.to_datetime(booked, format="%Y%m%d") - pd.Timestamp("2020-01-01")).days.to_numpy()
+    assert np.corrcoef(days, truth)[0, 1] > 0.9999

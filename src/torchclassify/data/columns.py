@@ -23,6 +23,7 @@ from .text import looks_like_text
 # Free text is not an identifier even when every row differs: ids are short codes without spaces.
 ID_MAX_LENGTH = 40
 ID_NAME = re.compile(r"(^|[^a-z])(id|ids|uuid|guid|key|index|idx|num|number|no|nr)$", re.IGNORECASE)
+KEY_NAME = re.compile(r"(^|[^a-z])(id|ids|uuid|guid|key)$", re.IGNORECASE)  # (not no / num: room_num counts)
 # customerId, userID; not a word that merely ends in "id" (paid, bid, valid, fluid: a hostile pass lost the
 # one predictive column, amount_paid, to a lower-case "[a-z]id$").
 CAMEL_ID = re.compile(r"[a-z0-9](Id|ID|Ids|IDs)$")
@@ -124,6 +125,12 @@ def _automatic(name: str, column: pd.Series, allow_text: bool = True) -> ColumnD
         if all_distinct and (_increasing(values) or ID_NAME.search(name) or CAMEL_ID.search(name)):
             kind = "a running integer (row number)" if _increasing(values) else "a different whole number in every row"
             return ColumnDecision(name, "drop", f"identifier: {kind}; --keep {name} to use it as a number")
+        if (KEY_NAME.search(name) or CAMEL_ID.search(name)) and values.nunique() > max(50, 0.05 * len(values)):
+            return ColumnDecision(name, "drop", f"identifier: a key shared by rows ({values.nunique():,} values, as "
+                                                f"a customer's id in a table of purchases), not a quantity; --keep "
+                                                f"{name} to use it as a number")
+        if _yyyymmdd(values):
+            return ColumnDecision(name, "date", "whole numbers written as dates (YYYYMMDD): " + _date_reason(name))
         return None
     if pd.api.types.is_numeric_dtype(column):
         return None
@@ -154,6 +161,15 @@ def _typed(name: str, column: pd.Series) -> ColumnDecision | None:
             "decimal", "integer", "floating", "mixed-integer-float"):
         return ColumnDecision(name, "number", f"numbers held as Python objects; --drop {name} to leave it out")
     return None
+
+
+def _yyyymmdd(values: pd.Series) -> bool:
+    """Whole numbers that are dates written as YYYYMMDD (20210315), DATE_SHARE of them, years 1800-2200."""
+    numbers = values.astype("float64")
+    if not ((numbers >= 18000101) & (numbers <= 22001231)).all():
+        return False
+    text = numbers.astype("int64").astype(str)
+    return pd.to_datetime(text, format="%Y%m%d", errors="coerce").notna().mean() >= DATE_SHARE
 
 
 def _date_reason(name: str) -> str:
