@@ -143,3 +143,20 @@ def test_a_key_shared_by_rows_and_dates_written_as_whole_numbers():
     days = pre.transform(frame)[:, pre.feature_names_out.index("booked_days_since_start")]
     truth = (pd.to_datetime(booked, format="%Y%m%d") - pd.Timestamp("2020-01-01")).days.to_numpy()
     assert np.corrcoef(days, truth)[0, 1] > 0.9999
+
+
+def test_dates_whose_day_and_month_could_be_swapped_are_said_to_be_a_guess():
+    """A hostile pass: dd/mm dates with every day <= 12 were read as mm/dd without a word, while dd/mm dates
+    that could only be dd/mm printed pandas' own "dayfirst" advice twice."""
+    import warnings
+
+    days = pd.date_range("2021-01-01", periods=400, freq="D")
+    ambiguous = pd.DataFrame({"when": days[days.day <= 12].strftime("%d/%m/%Y"), "x": 1.0})
+    ambiguous["x"] = np.arange(len(ambiguous))
+    with pytest.warns(UserWarning, match=r"read as %m/%d/%Y; as %d/%m/%Y they would read too .* YYYY-MM-DD"):
+        Preprocessor.fit(ambiguous)
+    clear = pd.DataFrame({"when": days.strftime("%d/%m/%Y"), "x": np.arange(400)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither ours nor pandas'
+        pre = Preprocessor.fit(clear)
+    assert pre.dates[0].format == "%d/%m/%Y"

@@ -203,16 +203,17 @@ def looks_like_dates(text: pd.Series, sample: int = 500) -> bool:
         return False
     if not values.str.contains(r"\d").all() or not values.str.contains(r"[-/.:]|[A-Za-z]{3}").all():
         return False
-    return parse_dates(values)[1] is not None
+    return parse_dates(values, quiet=True)[1] is not None
 
 
-def parse_dates(values: pd.Series, fmt: str | None = None) -> tuple[pd.Series, str | None]:
+def parse_dates(values: pd.Series, fmt: str | None = None, quiet: bool = False) -> tuple[pd.Series, str | None]:
     """(datetimes without time zone, the format that read them); NaT where a value is not a date.
 
     fmt None: find the format on training rows: "datetime" for a datetime column, else ISO 8601, the format
     pandas guesses from the first value, or "mixed" (each value on its own), whichever reads DATE_SHARE of
     the values; None as the format when none does. fmt given (at prediction): read with it, and a column
     that arrives as text although it was a datetime column in training is read as ISO 8601 / mixed.
+    quiet: no warning that day and month could be swapped (a look at a sample, before the fit warns).
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
@@ -221,7 +222,9 @@ def parse_dates(values: pd.Series, fmt: str | None = None) -> tuple[pd.Series, s
         return parsed, "datetime"
     text = values.astype("string")
     if fmt is None:
-        candidates, required = ["ISO8601", _guessed_format(text), "mixed"], DATE_SHARE * int(text.notna().sum())
+        guessed = _guessed_format(text)  # from the first value: "01/02/2021" could be either order
+        candidates = ["ISO8601", guessed, guessed and _swapped(guessed), "mixed"]
+        required = DATE_SHARE * int(text.notna().sum())
     else:
         candidates, required = (["ISO8601", "mixed"] if fmt == "datetime" else [fmt]), 0
     best = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
@@ -237,6 +240,8 @@ def parse_dates(values: pd.Series, fmt: str | None = None) -> tuple[pd.Series, s
         if parsed.notna().sum() > best.notna().sum():
             best = parsed
         if required and parsed.notna().sum() >= required:
+            if candidate not in ("ISO8601", "mixed") and not quiet:
+                _warn_if_ambiguous(text, candidate, required)
             return parsed, candidate
     return best, (fmt if fmt is not None else None)
 
@@ -246,6 +251,29 @@ def _guessed_format(text: pd.Series) -> str | None:
     if first.empty:
         return None
     try:
-        return pd.tseries.api.guess_datetime_format(str(first.iloc[0]))
+        with warnings.catch_warnings():  # (pandas' own "dayfirst" advice: not the user's concern)
+            warnings.simplefilter("ignore")
+            return pd.tseries.api.guess_datetime_format(str(first.iloc[0]))
     except (ValueError, TypeError):
         return None
+
+
+def _swapped(fmt: str) -> str | None:
+    """fmt with day and month swapped (%d/%m/%Y <-> %m/%d/%Y); None when it has not both."""
+    if "%d" not in fmt or "%m" not in fmt:
+        return None
+    return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
+def _warn_if_ambiguous(text: pd.Series, fmt: str, required: float) -> None:
+    """Warn when dates read with a day-month format would read as well with day and month swapped (every
+    day <= 12): which comes first is then a guess (a hostile pass: dd/mm dates read as mm/dd, silently)."""
+    swapped = _swapped(fmt)
+    if swapped is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read = pd.to_datetime(text, errors="coerce", format=swapped).notna().sum()
+    if read >= required:
+        warnings.warn(f"dates such as {str(text.dropna().iloc[0])!r} read as {fmt}; as {swapped} they would read "
+                      "too (no day past 12): if that is their order, write them as YYYY-MM-DD", stacklevel=4)
