@@ -50,6 +50,8 @@ def test_missing_columns_are_named():
     pre = Preprocessor.fit(pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 0.0]}))
     with pytest.raises(DataError, match="lacks 1 column.*'y'"):
         pre.transform(pd.DataFrame({"x": [1.0]}))
+    with pytest.raises(DataError, match=r"lacks 1 column.*'y' \(the data has 'Y ' for 'y': rename them as in"):
+        pre.transform(pd.DataFrame({"x": [1.0], "Y ": [0.0]}))  # a hostile pass: X1 given, x1 missing, no hint
 
 
 @pytest.mark.parametrize("log_skewed", [False, True])

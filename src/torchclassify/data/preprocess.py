@@ -179,7 +179,10 @@ class Preprocessor:
         missing = [c for c in self.input_columns if c not in X.columns]
         if missing:
             shown = ", ".join(repr(c) for c in missing[:8]) + (" ..." if len(missing) > 8 else "")
-            raise DataError(f"the data lacks {len(missing)} column(s) the model was trained on: {shown}")
+            given = {str(c).strip().casefold(): str(c) for c in X.columns}
+            near = [f"{given[c.strip().casefold()]!r} for {c!r}" for c in missing if c.strip().casefold() in given]
+            hint = f" (the data has {', '.join(near[:4])}: rename them as in training)" if near else ""
+            raise DataError(f"the data lacks {len(missing)} column(s) the model was trained on: {shown}{hint}")
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """Raw rows (n, columns) -> (n, n_features_out) float32. Extra and left-out columns are ignored."""
