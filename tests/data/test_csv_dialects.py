@@ -4,6 +4,7 @@ message, numbers read as categories, or a silently renamed column."""
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 
 import numpy as np
@@ -24,7 +25,9 @@ def test_a_windows_1252_file_is_read_with_a_warning_and_utf16_by_its_mark(tmp_pa
     frame.to_csv(tmp_path / "u16.csv", index=False, encoding="utf-16")
     assert read_table(tmp_path / "u16.csv").equals(frame)
     frame.to_csv(tmp_path / "u8.csv", index=False)
-    assert read_table(tmp_path / "u8.csv").equals(frame)  # (and no warning: pytest's filter would fail it)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # UTF-8: no warning
+        assert read_table(tmp_path / "u8.csv").equals(frame)
 
 
 def test_a_workbook_is_not_read_as_text(tmp_path):
@@ -60,3 +63,23 @@ def test_semicolon_files_take_the_comma_as_their_decimal_mark(tmp_path):
     dots = read_table(tmp_path / "dots.csv")
     assert [c.name for c in Preprocessor.fit(dots.drop(columns="y")).numeric] == ["a"]
     assert parse_numbers(dots["a"]).tolist()[:3] == [1.234, 2.5, 0.75]
+
+
+@pytest.mark.parametrize("separator", [";", "\t", "|"])
+def test_the_decimal_comma_is_decided_once_per_file_so_every_chunk_reads_alike(tmp_path, separator):
+    """Review: decided per chunk, a chunk holding only "1.500" (a thousands point) read as 1.5, while the
+    whole file read 1500; and a tab-separated "6,732" read as 6732 (a thousands comma)."""
+    from torchclassify.data.convert import csv_to_parquet
+    from torchclassify.data.tables import iter_table
+
+    rows = ["amount", "2,5", "3,25", "1.500", "2.000", "6,732", "-0,5"]
+    dates = ["when", "15.03.2021", "16.03.2021", "17.03.2021", "18.03.2021", "19.03.2021", "20.03.2021"]
+    (tmp_path / "eu.csv").write_text("\n".join(f"{a}{separator}{d}" for a, d in zip(rows, dates)) + "\n")
+    expected = [2.5, 3.25, 1500.0, 2000.0, 6.732, -0.5]
+    assert read_table(tmp_path / "eu.csv")["amount"].tolist() == expected
+    for chunk_rows in (1, 2, 4):
+        chunks = list(iter_table(tmp_path / "eu.csv", chunk_rows))
+        assert [v for c in chunks for v in c["amount"].astype(float)] == expected
+        assert [v for c in chunks for v in c["when"]] == dates[1:]  # dates with points are not numbers
+    csv_to_parquet(tmp_path / "eu.csv", tmp_path / "eu.parquet", chunk_rows=2)
+    assert pd.read_parquet(tmp_path / "eu.parquet")["amount"].tolist() == expected

@@ -35,7 +35,9 @@ def infer_column_types(path: Path | TableFile, chunk_rows: int = READ_ROWS) -> d
     kinds: dict[str, set[str]] = {}
     n_rows = 0
     with reading_errors(path):
-        for chunk in pd.read_csv(table.handle(), **csv_options(table), chunksize=chunk_rows):
+        options = csv_options(table)
+        for chunk in pd.read_csv(table.handle(), **options, chunksize=chunk_rows):
+            chunk = decimal_commas(chunk, options)
             n_rows += len(chunk)
             for column in chunk.columns:
                 dtype = chunk[column].dtype
@@ -73,9 +75,13 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
     def write(tmp: Path) -> None:
         with reading_errors(source), pq.ParquetWriter(tmp, schema) as writer:
             options = csv_options(table)
-            for chunk in pd.read_csv(table.handle(), **options, dtype=dtype, chunksize=chunk_rows):
-                arrow = pa.Table.from_pandas(decimal_commas(chunk, options, to_float=False), schema=schema,
-                                             preserve_index=False)
+            # With decimal commas "1.500" is a number pandas cannot read as one: only the text columns are
+            # typed on reading; the numbers are typed once decimal_commas has rewritten them.
+            text = {c: str for c, t in types.items() if t == "text"}
+            for chunk in pd.read_csv(table.handle(), **options, dtype=text if "decimal" in options else dtype,
+                                     chunksize=chunk_rows):
+                chunk = decimal_commas(chunk, options, text_columns=text).astype(dtype)
+                arrow = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
                 writer.write_table(arrow, row_group_size=row_group_rows)
                 counts["rows"] += len(chunk)
                 counts["row_groups"] += -(-len(chunk) // row_group_rows)

@@ -145,7 +145,7 @@ def iter_table(path, chunk_rows: int = 65_536, text_columns=()) -> Iterator[pd.D
             # (dtype entries for columns the file lacks are ignored: the model's column check says so later)
             dtype = {column: str for column in text_columns}
             options = csv_options(table)
-            chunks = (decimal_commas(chunk, options)
+            chunks = (decimal_commas(chunk, options, text_columns)
                       for chunk in pd.read_csv(table.handle(), **options, dtype=dtype, chunksize=chunk_rows))
         n_rows = 0
         for chunk in chunks:
@@ -178,34 +178,41 @@ def csv_options(source) -> dict:
                        [n.strip() for n in header].count(name.strip()) > 1})
     if repeated:  # (pandas would rename the second 'a' to 'a.1', silently)
         raise DataError(f"{table.path} has duplicate column names {repeated}: give each column a unique name")
-    return {"sep": separator, "skipinitialspace": True, **({"encoding": encoding} if encoding else {})}
+    options = {"sep": separator, "skipinitialspace": True, **({"encoding": encoding} if encoding else {})}
+    if separator != "," and _decimal_comma(lines[1:50], separator):
+        options["decimal"] = ","  # decided once for the file: every chunk and every prediction reads alike
+    return options
+
+
+def _decimal_comma(lines: list[str], separator: str) -> bool:
+    """Whether a file's first data lines write numbers with a decimal comma ("0,126"; the spreadsheet convention
+    of many countries, which a comma-separated file cannot use unquoted) and none with a decimal point ("1.5":
+    a point followed by other than three digits, which a thousands point would be)."""
+    import re
+
+    fields = [field.strip() for line in lines for field in line.split(separator)]
+    comma = any(re.fullmatch(r"[+-]?\d*,\d+", field) for field in fields)
+    point = any(re.fullmatch(r"[+-]?\d*\.(?:\d{1,2}|\d{4,})", field) for field in fields)
+    return comma and not point
 
 
 _COMMA_DECIMAL = r"\s*[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?\s*|\s*[+-]?\d*,\d+\s*"  # "1.234,5", "0,126"
 
 
-def decimal_commas(frame: pd.DataFrame, options: dict, to_float: bool = True) -> pd.DataFrame:
-    """A semicolon-separated file's numbers written with a decimal comma ("0,126", "1.234,5": the spreadsheet
-    convention of many countries) as numbers; pandas reads them as text, which would become categories.
-
-    Per text column that holds a comma and no "1.5" (a decimal point): the values that match are rewritten
-    with a decimal point, and a column that is then all numbers becomes float64 (to_float=False: the text,
-    rewritten, for a file's column type fixed beforehand). Anything else (a stray "-") stays text, which the
-    preprocessing may still read as numbers (data/number_text.py). In place; returns the frame.
-    """
-    if options.get("sep") != ";":
+def decimal_commas(frame: pd.DataFrame, options: dict, text_columns=()) -> pd.DataFrame:
+    """In a file that writes numbers with a decimal comma (csv_options' decimal=","), the numbers pandas left
+    as text ("1.234,5" with a thousands point, or any beside a stray "-") rewritten with a decimal point, and
+    a column that is then all numbers read as float64 (not the text_columns, whose type is fixed as text).
+    What stays text may still be read as numbers (data/number_text.py). In place; returns the frame."""
+    if options.get("decimal") != ",":
         return frame
     for name in [c for c in frame.columns if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)]:
         text = frame[name].astype(str)
-        known = text[frame[name].notna()]
-        dotted = known[known.str.contains(".", regex=False)]
-        if not known.str.contains(",", regex=False).any() or not dotted.str.fullmatch(_COMMA_DECIMAL).all():
-            continue  # no decimal comma here, or a "1.5" that says the dot is this column's decimal mark
         european = frame[name].notna() & text.str.fullmatch(_COMMA_DECIMAL)
         if european.any():
             fixed = text[european].str.strip().str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
             frame[name] = frame[name].where(~european, fixed)
-            if to_float and european.sum() == len(known):
+            if name not in text_columns and european.sum() == frame[name].notna().sum():
                 frame[name] = pd.to_numeric(frame[name])
     return frame
 
