@@ -27,6 +27,9 @@ KEY_NAME = re.compile(r"(^|[^a-z])(id|ids|uuid|guid|key)$", re.IGNORECASE)  # (n
 # customerId, userID; not a word that merely ends in "id" (paid, bid, valid, fluid: a hostile pass lost the
 # one predictive column, amount_paid, to a lower-case "[a-z]id$").
 CAMEL_ID = re.compile(r"[a-z0-9](Id|ID|Ids|IDs)$")
+# customerid, USERID: written as one word, the id of whom or what is named
+OWNER_ID = re.compile(r"(customer|client|user|account|member|order|product|item|session|transaction|employee|"
+                      r"student|patient|person|device|invoice|ticket|record|row)ids?$", re.IGNORECASE)
 DATE_SHARE = 0.95  # a text column is a date column when this share of its values parses as dates
 MIN_ROWS = 20  # below this many training rows, "unique per row" says nothing
 
@@ -116,16 +119,20 @@ def _automatic(name: str, column: pd.Series, allow_text: bool = True) -> ColumnD
         shown = "missing" if values.empty else repr(_short(values.iloc[0]))
         return ColumnDecision(name, "drop", f"constant (every training row holds {shown}); --keep {name} to use it")
     typed = _typed(name, column)
+    if typed is not None and typed.action == "number" and not pd.api.types.is_timedelta64_dtype(column):
+        return _automatic(name, parse_numbers(column), allow_text) or typed  # ids held as Python ints are ids
     if typed is not None:
         return typed
     if len(values) < MIN_ROWS or pd.api.types.is_bool_dtype(column):
         return None
     all_distinct = values.nunique() == len(values)
     if pd.api.types.is_integer_dtype(column) or _whole_floats(column):
-        if all_distinct and (_increasing(values) or ID_NAME.search(name) or CAMEL_ID.search(name)):
+        if all_distinct and (_increasing(values) or _id_name(name)):
             kind = "a running integer (row number)" if _increasing(values) else "a different whole number in every row"
             return ColumnDecision(name, "drop", f"identifier: {kind}; --keep {name} to use it as a number")
-        if (KEY_NAME.search(name) or CAMEL_ID.search(name)) and values.nunique() > max(50, 0.05 * len(values)):
+        # (a key, not a code of a few categories: most values cover a handful of rows)
+        if (KEY_NAME.search(name) or CAMEL_ID.search(name) or OWNER_ID.search(name)) and values.nunique() > 50 \
+                and values.value_counts().median() < 5:
             return ColumnDecision(name, "drop", f"identifier: a key shared by rows ({values.nunique():,} values, as "
                                                 f"a customer's id in a table of purchases), not a quantity; --keep "
                                                 f"{name} to use it as a number")
@@ -163,13 +170,17 @@ def _typed(name: str, column: pd.Series) -> ColumnDecision | None:
     return None
 
 
+def _id_name(name: str) -> bool:
+    return bool(ID_NAME.search(name) or CAMEL_ID.search(name) or OWNER_ID.search(name))
+
+
 def _yyyymmdd(values: pd.Series) -> bool:
     """Whole numbers that are dates written as YYYYMMDD (20210315), DATE_SHARE of them, years 1800-2200."""
     numbers = values.astype("float64")
     if not ((numbers >= 18000101) & (numbers <= 22001231)).all():
         return False
     text = numbers.astype("int64").astype(str)
-    return pd.to_datetime(text, format="%Y%m%d", errors="coerce").notna().mean() >= DATE_SHARE
+    return bool(pd.to_datetime(text, format="%Y%m%d", errors="coerce").notna().mean() >= DATE_SHARE)
 
 
 def _date_reason(name: str) -> str:
@@ -220,6 +231,11 @@ def parse_dates(values: pd.Series, fmt: str | None = None, quiet: bool = False) 
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
         return parsed, "datetime"
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        # dates written as whole numbers (20210315), read as float when a value is missing: "20210315.0"
+        # would read as no date at all
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        values = numbers.where(numbers == numbers.round()).astype("Int64")
     text = values.astype("string")
     if fmt is None:
         guessed = _guessed_format(text)  # from the first value: "01/02/2021" could be either order
