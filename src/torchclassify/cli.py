@@ -135,10 +135,11 @@ def _user_frame(err: BaseException):
     ours = str(Path(__file__).resolve().parent)
     installed = {str(Path(sysconfig.get_paths()[key]).resolve()) for key in ("stdlib", "platstdlib", "purelib",
                                                                               "platlib")}
+    library = ("site-packages", "dist-packages", "torchinductor")  # (user site, Debian's, torch's generated code)
     for frame in reversed(traceback.extract_tb(err.__traceback__)):
         path = str(Path(frame.filename).resolve())
         if not frame.filename.startswith("<") and not path.startswith(ours) and \
-                not any(path.startswith(root) for root in installed):
+                not any(path.startswith(root) for root in installed) and not any(p in path for p in library):
             return frame
     return None
 
