@@ -235,7 +235,7 @@ def parse_dates(values: pd.Series, fmt: str | None = None, quiet: bool = False) 
         # dates written as whole numbers (20210315), read as float when a value is missing: "20210315.0"
         # would read as no date at all
         numbers = pd.to_numeric(values, errors="coerce").astype("float64")
-        values = numbers.where(numbers == numbers.round()).astype("Int64")
+        values = numbers.where((numbers == numbers.round()) & (numbers.abs() < 1e15)).astype("Int64")
     text = values.astype("string")
     if fmt is None:
         guessed = _guessed_format(text)  # from the first value: "01/02/2021" could be either order
