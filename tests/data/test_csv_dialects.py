@@ -83,3 +83,17 @@ def test_the_decimal_comma_is_decided_once_per_file_so_every_chunk_reads_alike(t
         assert [v for c in chunks for v in c["when"]] == dates[1:]  # dates with points are not numbers
     csv_to_parquet(tmp_path / "eu.csv", tmp_path / "eu.parquet", chunk_rows=2)
     assert pd.read_parquet(tmp_path / "eu.parquet")["amount"].tolist() == expected
+
+
+def test_a_file_that_leaves_utf8_after_its_first_64_kib(tmp_path):
+    """Review: the encoding is guessed from the first 64 KiB; a Windows-1252 character past them stopped the
+    read with pandas' decoder message. Read whole, the file is read again as cp1252; chunk by chunk (predict,
+    --stream), where rows have gone out already, the one line says what to do."""
+    from torchclassify.data.tables import iter_table
+
+    rows = ["x,city,y"] + [f"{i},Oslo,{i % 2}" for i in range(20_000)] + ["1,São Paulo,1"] * 3
+    (tmp_path / "late.csv").write_bytes(("\n".join(rows) + "\n").encode("cp1252"))
+    with pytest.warns(UserWarning, match="late.csv is not UTF-8 past its first lines: read as cp1252"):
+        assert read_table(tmp_path / "late.csv")["city"].iloc[-1] == "São Paulo"
+    with pytest.raises(DataError, match=r"late.csv: it is not UTF-8 text past its first lines \(a byte e3\): save"):
+        list(iter_table(tmp_path / "late.csv", 1000))

@@ -121,7 +121,22 @@ def read_table(path) -> pd.DataFrame:
             frame = decimals_as_floats(pd.read_parquet(table.handle()))
         else:  # low_memory=False: infer each column's type from all its rows, not block by block
             options = csv_options(table)
-            frame = decimal_commas(pd.read_csv(table.handle(), **options, low_memory=False), options)
+            try:
+                frame = pd.read_csv(table.handle(), **options, low_memory=False)
+            except UnicodeDecodeError:
+                if "encoding" in options:
+                    raise
+                # UTF-8 for its first 64 KiB (what text_encoding sees), not after: read whole as Windows-1252
+                import warnings
+
+                warnings.warn(f"{table.path} is not UTF-8 past its first lines: read as cp1252 text (save it as "
+                              "UTF-8 to be sure)", stacklevel=2)
+                options["encoding"] = "cp1252"
+                try:
+                    frame = pd.read_csv(table.handle(), **options, low_memory=False)
+                except UnicodeDecodeError:
+                    frame = pd.read_csv(table.handle(), **{**options, "encoding": "latin-1"}, low_memory=False)
+            frame = decimal_commas(frame, options)
     return _checked_frame(frame, table.path)
 
 
@@ -260,7 +275,10 @@ def reading_errors(path: Path):
                         "--stream") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty: it needs a header row and at least one data row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as err:
+    except UnicodeDecodeError as err:
+        raise DataError(f"cannot read {path}: it is not UTF-8 text past its first lines (a byte "
+                        f"{err.object[err.start:err.start + 1].hex()}): save it as UTF-8") from None
+    except (pd.errors.ParserError, ValueError, OSError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"cannot read {path}: {reason[:200]} - is it a valid CSV or Parquet file?") from None
     except Exception as err:  # pyarrow raises its own types for corrupt Parquet
