@@ -54,7 +54,8 @@ def test_the_positive_class_is_the_minority_unless_named():
         tc.train(data="blobs", positive="1", **QUICK)
 
 
-@pytest.mark.parametrize("no, yes", [(0, 1), (False, True), ("no", "yes"), ("N", "Y"), ("negative", "positive")])
+@pytest.mark.parametrize("no, yes", [(0, 1), (-1, 1), (False, True), ("no", "yes"), ("N", "Y"),
+                                     ("negative", "positive")])
 def test_the_yes_of_a_yes_no_pair_is_positive_even_when_it_is_the_majority(no, yes):
     """A hostile pass: 0/1 labels with 1 the common class made 0 the positive class, and precision and recall
     described the class the column does not mark."""

@@ -97,3 +97,16 @@ def test_a_file_that_leaves_utf8_after_its_first_64_kib(tmp_path):
         assert read_table(tmp_path / "late.csv")["city"].iloc[-1] == "São Paulo"
     with pytest.raises(DataError, match=r"late.csv: it is not UTF-8 text past its first lines \(a byte e3\): save"):
         list(iter_table(tmp_path / "late.csv", 1000))
+
+
+def test_a_thousands_comma_is_not_taken_for_a_decimal_one(tmp_path):
+    """A second hostile pass: in a tab-separated file "23,659" (a thousands comma, three digits after it) was
+    read as 23.659, and decimal commas first seen after line 50 were not seen at all."""
+    from torchclassify.data.tables import csv_options
+
+    (tmp_path / "en.tsv").write_text("amount\ty\n" + "999\t1\n500\t0\n" * 10 + "23,659\t1\n40,000\t0\n" * 10)
+    assert "decimal" not in csv_options(tmp_path / "en.tsv")
+    amounts = Preprocessor.fit(read_table(tmp_path / "en.tsv")[["amount"]]).numeric[0]
+    assert amounts.median == (999 + 23_659) / 2
+    (tmp_path / "late.csv").write_text("amount;y\n" + "12;1\n" * 60 + "12,5;0\n")
+    assert read_table(tmp_path / "late.csv")["amount"].iloc[-1] == 12.5

@@ -14,6 +14,21 @@ from torchclassify.data.number_text import parse_numbers
 from torchclassify.data.preprocess import Preprocessor
 
 
+def test_signs_groupings_and_times_of_day_read_as_numbers_and_codes_stay_codes():
+    """A second hostile pass: accounting negatives and the minus sign read as missing, Indian grouping, rupees
+    and no-break-space thousands as categories, a time of day as a date (today's: predictions changed with the
+    day they ran), and ZIP codes as numbers."""
+    raw = pd.Series(["($1,203.97)", "\u22121204.0", "1,60,025", "₹1,200", "160\u00a0026", "08:07", "23:59:30",
+                     "25:61", "12:5"], dtype=object)
+    np.testing.assert_array_equal(parse_numbers(raw).to_numpy(),
+                                  [-1203.97, -1204.0, 160025, 1200, 160026, 487, 1439.5, np.nan, np.nan])
+    times = pd.DataFrame({"at": ["08:07", "12:30", "23:00", "00:15"] * 10, "x": np.arange(40) % 7})
+    decision = decide_columns(times)[0]
+    assert decision.action == "number" and "times of day (hh:mm), read as minutes since midnight" in decision.reason
+    zips = pd.DataFrame({"zip": ["02134", "10001", "94110", "60601"] * 10, "x": np.arange(40) % 7})
+    assert decide_columns(zips) == [] and Preprocessor.fit(zips).categorical_columns == ["zip"]
+
+
 def test_parse_numbers_reads_currency_percent_and_thousands_and_nothing_else():
     raw = pd.Series(["1,234", "$1,200", "-$5", "53%", "12 €", "12,345.5", " 7 ", "1e3", "-", "?", "unknown",
                      "1,5", "12,34", None, "TRUE"], dtype=object)
@@ -43,7 +58,7 @@ def test_text_numbers_are_decided_as_numbers_and_the_rest_left_alone():
         "amount": "number", "price": "number", "share": "number", "code": "drop", "customerId": "drop"}
     assert "8 that are not numbers read as missing ('-')" in decisions["amount"].reason
     assert "written with a currency sign" in decisions["price"].reason and "--keep price" in decisions["price"].reason
-    assert "running integer" in decisions["code"].reason  # "00000", "00001", ...: a row number as text
+    assert "identifier" in decisions["code"].reason  # "00000", "00001", ...: codes (leading zeros), all distinct
     assert "price" not in {d.name for d in decide_columns(frame, keep=["price"])}  # --keep: categories again
     assert "price" in Preprocessor.fit(frame, keep=["price"]).categorical_columns
 

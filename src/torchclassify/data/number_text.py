@@ -13,10 +13,13 @@ from __future__ import annotations
 import pandas as pd
 
 NUMBER_SHARE = 0.9  # of a text column's known values that must read as numbers
-CURRENCY = "$€£¥"
+CURRENCY = "$€£¥₹"
 _LEADING = rf"^([+-]?)\s*[{CURRENCY}]\s*"  # "$1,200", "-$5"
 _TRAILING = rf"\s*[%{CURRENCY}]$"  # "53%", "12 €"
-_THOUSANDS = r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?"  # "1,234", "12,345.5" (not "0,126": a decimal comma)
+# "1,234", "12,345.5", "1,60,025" (Indian grouping), "160 026" (a no-break space); not "0,126" (a decimal comma)
+_THOUSANDS = r"[+-]?[1-9]\d{0,2}(?:(?:,\d{3})+|(?:,\d{2})+,\d{3}|(?:[\u00a0\u202f]\d{3})+)(?:\.\d+)?"
+_TIME = r"(\d{1,2}):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?"  # a time of day: minutes since midnight
+_CODE = r"0\d+"  # "02134", "007": a code that keeps its leading zero (a ZIP code), not a number
 
 
 def parse_numbers(column: pd.Series) -> pd.Series:
@@ -31,11 +34,16 @@ def parse_numbers(column: pd.Series) -> pd.Series:
     numbers = numbers.astype("float64")
     unread = numbers.isna().to_numpy() & column.notna().to_numpy()
     if unread.any():
-        text = column[unread].astype(str).str.strip()
+        text = column[unread].astype(str).str.strip().str.replace("\u2212", "-", regex=False)  # (a minus sign)
+        text = text.str.replace(r"^\((.+)\)$", r"-\1", regex=True)  # accounting: "($1,203.97)" is negative
         text = text.str.replace(_LEADING, r"\1", regex=True).str.replace(_TRAILING, "", regex=True)
         grouped = text.str.fullmatch(_THOUSANDS)
-        text = text.where(~grouped, text.str.replace(",", "", regex=False))
-        numbers[unread] = pd.to_numeric(text, errors="coerce").astype("float64").to_numpy()
+        text = text.where(~grouped, text.str.replace(r"[,\u00a0\u202f]", "", regex=True))
+        read = pd.to_numeric(text, errors="coerce").astype("float64")
+        times = text.str.extract(rf"^{_TIME}$").astype("float64")
+        clock = times[0] * 60 + times[1] + times[2].fillna(0) / 60
+        read = read.where(read.notna() | (times[0] > 23), clock.where(times[0] <= 23))
+        numbers[unread] = read.to_numpy()
     return numbers
 
 
@@ -51,12 +59,17 @@ def numbers_in_text(name: str, values: pd.Series) -> str | None:
         return None  # (the most frequent values are mostly words: no need to read every value of free text)
     read = parse_numbers(distinct).notna().to_numpy()
     rows = counts.to_numpy()
-    if rows[read].sum() < NUMBER_SHARE * rows.sum():
-        return None
-    formatted = read & pd.to_numeric(distinct, errors="coerce").isna().to_numpy()
+    text = distinct.astype(str).str.strip()
+    codes = text.str.fullmatch(_CODE).to_numpy()
+    if rows[read].sum() < NUMBER_SHARE * rows.sum() or rows[codes].sum() >= 0.1 * rows.sum():
+        return None  # (mostly words, or codes such as ZIP codes that keep their leading zeros)
+    times = text.str.fullmatch(_TIME).to_numpy()
+    formatted = read & ~times & pd.to_numeric(distinct, errors="coerce").isna().to_numpy()
     parts = []
+    if times.any():
+        parts.append(f"{int(rows[times].sum()):,} times of day (hh:mm), read as minutes since midnight")
     if formatted.any():
-        parts.append(f"{int(rows[formatted].sum()):,} written with a currency sign, % or thousands separators (e.g. "
+        parts.append(f"{int(rows[formatted].sum()):,} written with a currency sign, %, a sign or thousands separators (e.g. "
                      f"{str(distinct[formatted].iloc[0])!r})")
     if not read.all():
         stray = [str(v).strip()[:20] for v in distinct[~read]]

@@ -198,15 +198,15 @@ def choose_positive(labels: LabelEncoding, codes: np.ndarray, train_idx: np.ndar
     return labels, codes
 
 
-YES, NO = {"1", "true", "t", "yes", "y", "positive", "pos"}, {"0", "false", "f", "no", "n", "negative", "neg"}
+YES, NO = {"1", "true", "t", "yes", "y", "positive", "pos"}, {"0", "-1", "false", "f", "no", "n", "negative", "neg"}
 
 
 def yes_of_pair(classes: list) -> int | None:
-    """The index of the "yes" class when the two classes read as no and yes (0/1, False/True, no/yes, n/y,
-    negative/positive, in any case); None otherwise. Why: that is the class such a column marks (1 = churned,
+    """The index of the "yes" class when the two classes read as no and yes (0/1, -1/1, False/True, no/yes,
+    n/y, negative/positive, in any case); None otherwise. Why: that is the class such a column marks (1 = churned,
     True = fraud), whichever is rarer; scikit-learn's metrics take 1 and True as positive too."""
-    words = [str(c).strip().lower() for c in classes]
-    words = ["1" if w in ("1.0",) else "0" if w in ("0.0",) else w for w in words]
+    alike = {"1.0": "1", "0.0": "0", "-1.0": "-1"}  # (1 and 1.0 alike)
+    words = [alike.get(w, w) for w in (str(c).strip().lower() for c in classes)]
     if len(words) == 2 and words[0] in YES and words[1] in NO:
         return 0
     if len(words) == 2 and words[0] in NO and words[1] in YES:

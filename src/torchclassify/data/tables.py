@@ -194,20 +194,23 @@ def csv_options(source) -> dict:
     if repeated:  # (pandas would rename the second 'a' to 'a.1', silently)
         raise DataError(f"{table.path} has duplicate column names {repeated}: give each column a unique name")
     options = {"sep": separator, "skipinitialspace": True, **({"encoding": encoding} if encoding else {})}
-    if separator != "," and _decimal_comma(lines[1:50], separator):
+    if separator != "," and _decimal_comma(lines[1:], separator):
         options["decimal"] = ","  # decided once for the file: every chunk and every prediction reads alike
     return options
 
 
 def _decimal_comma(lines: list[str], separator: str) -> bool:
-    """Whether a file's first data lines write numbers with a decimal comma ("0,126"; the spreadsheet convention
-    of many countries, which a comma-separated file cannot use unquoted) and none with a decimal point ("1.5":
-    a point followed by other than three digits, which a thousands point would be)."""
+    """Whether a file's first 64 KiB of data lines write numbers with a decimal comma (the spreadsheet convention
+    of many countries, which a comma-separated file cannot use unquoted) and none with a decimal point.
+
+    A comma is a decimal mark for sure in "0,126", "12,5", "3,1416" or "1.234,5"; "23,659" could be a thousands
+    comma and says nothing. A point is one in "1.5" or "3.1416"; "1.500" could be a thousands point."""
     import re
 
-    fields = [field.strip() for line in lines for field in line.split(separator)]
-    comma = any(re.fullmatch(r"[+-]?\d*,\d+", field) for field in fields)
-    point = any(re.fullmatch(r"[+-]?\d*\.(?:\d{1,2}|\d{4,})", field) for field in fields)
+    fields = {field.strip() for line in lines for field in line.split(separator)}
+    comma = any(re.fullmatch(r"[+-]?(?:0?,\d+|\d*,(?:\d{1,2}|\d{4,})|\d{1,3}(?:\.\d{3})+,\d+)", field)
+                for field in fields)
+    point = any(re.fullmatch(r"[+-]?\d*\.(?:\d{1,2}|\d{4,})|[+-]?\d{1,3}(?:,\d{3})+\.\d+", field) for field in fields)
     return comma and not point
 
 
