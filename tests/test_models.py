@@ -142,3 +142,35 @@ def test_an_error_in_the_users_own_network_is_theirs_not_an_internal_error(tmp_p
     monkeypatch.setattr(preprocess.Preprocessor, "fit", functools.partial(int, "not a number"))
     result = cli_in_process("train", "--data", "moons", "--epochs", "2", "--quiet", "--out", str(tmp_path / "r2"))
     assert result.returncode == 1 and result.stderr.startswith("internal error: TypeError: int()")
+
+
+def test_a_users_module_that_does_not_parse_import_or_take_the_arguments_is_named(tmp_path, monkeypatch):
+    """A second hostile pass: a SyntaxError in the --model module and a constructor without n_features were
+    'internal error ... please report it'; a missing dependency of it said to check PYTHONPATH."""
+    from conftest import cli_in_process
+
+    (tmp_path / "net_syntax.py").write_text("import torch\ndef broken(:\n    pass\n")
+    (tmp_path / "net_dep.py").write_text("import somemissingdep_tc\n")
+    (tmp_path / "net_args.py").write_text(textwrap.dedent("""
+        import torch
+        class Net(torch.nn.Module):
+            def __init__(self, inputs, outputs):
+                super().__init__()
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def train(spec):
+        return cli_in_process("train", "--data", "moons", "--model", spec, "--epochs", "1", "--quiet", "--out",
+                              str(tmp_path / "run"))
+
+    result = train("net_syntax:Net")
+    assert result.returncode == 1 and result.stderr.startswith(
+        f"error in your code, {tmp_path / 'net_syntax.py'}:2 (module): SyntaxError")
+    result = train("net_dep:Net")
+    assert result.returncode == 2 and "'net_dep' for --model imports 'somemissingdep_tc', which is not installed" \
+        in result.stderr
+    result = train("net_args:Net")
+    assert result.returncode == 2 and "--model net_args:Net: its __init__ must take n_features= and n_outputs=" \
+        in result.stderr
+    for name in ("net_syntax", "net_dep", "net_args"):
+        sys.modules.pop(name, None)

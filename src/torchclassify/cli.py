@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None, *, whole_process: bool = False) -> int:
 
 def _user_frame(err: BaseException):
     """The innermost traceback frame of err in code that is neither this package's nor an installed
-    library's nor Python's own (a --model module), or None."""
+    library's nor Python's own (a --model module), or None. A SyntaxError names its own file and line (its
+    frames are the importer's)."""
     import sysconfig
     import traceback
 
@@ -136,12 +137,16 @@ def _user_frame(err: BaseException):
     installed = {str(Path(sysconfig.get_paths()[key]).resolve()) for key in ("stdlib", "platstdlib", "purelib",
                                                                               "platlib")}
     library = ("site-packages", "dist-packages", "torchinductor")  # (user site, Debian's, torch's generated code)
-    for frame in reversed(traceback.extract_tb(err.__traceback__)):
-        path = str(Path(frame.filename).resolve())
-        if not frame.filename.startswith("<") and not path.startswith(ours) and \
-                not any(path.startswith(root) for root in installed) and not any(p in path for p in library):
-            return frame
-    return None
+
+    def users(filename: str) -> bool:
+        path = str(Path(filename).resolve())
+        return not filename.startswith("<") and not path.startswith(ours) and \
+            not any(path.startswith(root) for root in installed) and not any(p in path for p in library)
+
+    if isinstance(err, SyntaxError) and err.filename and users(err.filename):
+        return traceback.FrameSummary(err.filename, err.lineno or 0, "module")
+    return next((frame for frame in reversed(traceback.extract_tb(err.__traceback__)) if users(frame.filename)),
+                None)
 
 
 def _unknown_message(unknown: list[str], parser: argparse.ArgumentParser) -> str:

@@ -261,7 +261,13 @@ def make_model(config: ModelConfig, n_features: int, n_outputs: int, allow_custo
             raise ConfigError(f"this model uses the custom class {config.custom!r}; importing it runs code, so "
                               "pass trust_custom_model=True (CLI: --trust-custom-model) if you trust it")
         klass = _import_custom(config.custom)
-        if image_shape is not None and "image_shape" in inspect.signature(klass).parameters:
+        try:
+            signature = inspect.signature(klass)
+            signature.bind(n_features=n_features, n_outputs=n_outputs)
+        except (TypeError, ValueError):
+            raise ConfigError(f"--model {config.custom}: its __init__ must take n_features= and n_outputs= (it is "
+                              f"called as {klass.__name__}(n_features=..., n_outputs=...))") from None
+        if image_shape is not None and "image_shape" in signature.parameters:
             return klass(n_features=n_features, n_outputs=n_outputs, image_shape=tuple(image_shape))
         return klass(n_features=n_features, n_outputs=n_outputs)
     if image_shape is not None and config.conv:
@@ -300,6 +306,9 @@ def _import_custom(spec: str) -> type[nn.Module]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
+        if err.name and err.name != module_name and not module_name.startswith(err.name + "."):
+            raise ConfigError(f"{module_name!r} for --model imports {err.name!r}, which is not installed: install it "
+                              "(or remove the import)") from None
         raise ConfigError(f"cannot import {module_name!r} for --model ({err}); is it on PYTHONPATH?") from None
     klass = getattr(module, class_name, None)
     if not (isinstance(klass, type) and issubclass(klass, nn.Module)):
