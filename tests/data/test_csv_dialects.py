@@ -110,3 +110,26 @@ def test_a_thousands_comma_is_not_taken_for_a_decimal_one(tmp_path):
     assert amounts.median == (999 + 23_659) / 2
     (tmp_path / "late.csv").write_text("amount;y\n" + "12;1\n" * 60 + "12,5;0\n")
     assert read_table(tmp_path / "late.csv")["amount"].iloc[-1] == 12.5
+
+
+def test_predict_reads_numbers_with_the_decimal_mark_the_training_file_had(tmp_path):
+    """A second hostile pass: trained on "3.184,81", a file of whole amounts such as "1.370" (nothing that shows
+    the decimal comma) was read as 1.37 at predict: every row in one class, silently."""
+    import torchclassify as tc
+    from conftest import cli_in_process
+
+    rng = np.random.default_rng(0)
+    amount = rng.uniform(0, 5000, 400).round(2)
+
+    def german(value: float, decimals: int) -> str:
+        return f"{value:,.{decimals}f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+
+    (tmp_path / "train.csv").write_text("amount;y\n" + "".join(f"{german(a, 2)};{int(a > 2500)}\n" for a in amount))
+    run = tc.train(data=str(tmp_path / "train.csv"), target="y", epochs=40, out=tmp_path / "run", progress="quiet")
+    assert run.classifier.preprocessor.decimal == "," and run.metrics["test"]["accuracy"] > 0.95
+    new = rng.integers(1000, 5000, 40)
+    (tmp_path / "new.csv").write_text("amount\n" + "".join(f"{german(v, 0)}\n" for v in new))  # "1.370": no comma
+    result = cli_in_process("predict", str(tmp_path / "run"), str(tmp_path / "new.csv"), "--chunk-rows", "7")
+    predicted = pd.read_csv(pd.io.common.StringIO(result.stdout)).iloc[:, 0].to_numpy()
+    assert result.returncode == 0 and (predicted == (new > 2500)).mean() >= 0.95
+    assert tc.load(tmp_path / "run").preprocessor.decimal == ","  # kept in model.json

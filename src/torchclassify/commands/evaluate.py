@@ -125,7 +125,8 @@ def evaluate_file(classifier, path: Path, target: str | None, run_dir: Path | No
 
     known, columns = _training_hashes(run_dir)
     probabilities, labels, overlapping, n_rows = [], [], 0, 0
-    for rows in iter_table(path, chunk_rows, classifier.preprocessor.categorical_columns):
+    for rows in iter_table(path, chunk_rows, classifier.preprocessor.categorical_columns,
+                           getattr(classifier.preprocessor, "decimal", None)):
         if known is not None and all(c in rows.columns for c in columns):
             from ..data.row_hashes import overlap, row_hashes
 

@@ -51,7 +51,8 @@ def execute(args) -> int:
         if len(args.input) != 1:
             raise ConfigError(f"predict reads one table of rows, got {len(args.input)} inputs: combine them first")
         args.input = args.input[0]
-        chunks = iter_table(args.input, args.chunk_rows, classifier.preprocessor.categorical_columns + keep)
+        chunks = iter_table(args.input, args.chunk_rows, classifier.preprocessor.categorical_columns + keep,
+                            getattr(classifier.preprocessor, "decimal", None))
         if hasattr(classifier.preprocessor, "image_shape"):  # a table of image paths, relative to its folder
             chunks = _resolved(chunks, classifier.preprocessor.column, args.input.parent)
     unusable: dict[str, int] = {}

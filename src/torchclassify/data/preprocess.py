@@ -85,6 +85,7 @@ class Preprocessor:
     numeric_scaling: str = "standard"  # one of NUMERIC_SCALINGS, for numbers and date parts alike
     order: list[str] = field(default_factory=list)  # the input columns in the training table's order; [] before
     text_numbers: list[TextNumbers] = field(default_factory=list)  # numeric columns that were text; [] before
+    decimal: str | None = None  # "," when the training CSV wrote decimal commas; None: a point, or not a CSV
 
     @property
     def input_columns(self) -> list[str]:
@@ -172,7 +173,9 @@ class Preprocessor:
                 categorical.append(CategoricalColumn(str(name), [k for k, _ in ranked[:max_categories]]))
         left_out = {d.name for d in dropped}
         order = [str(name) for name in X.columns if str(name) not in left_out]
-        return cls(numeric, categorical, max_categories, dates, dropped, texts, numeric_scaling, order, text_numbers)
+        decimal = X.attrs.get("decimal")  # (data/tables.read_table's, carried through the split)
+        return cls(numeric, categorical, max_categories, dates, dropped, texts, numeric_scaling, order, text_numbers,
+                   "," if decimal == "," else None)
 
     def check_columns(self, X: pd.DataFrame) -> None:
         """DataError naming the input columns X lacks."""
@@ -258,6 +261,7 @@ class Preprocessor:
             "numeric_scaling": self.numeric_scaling,
             "order": list(self.order),
             "text_numbers": [vars(c) for c in self.text_numbers],
+            "decimal": self.decimal,
         }
 
     @classmethod
@@ -274,6 +278,7 @@ class Preprocessor:
             numeric_scaling=_scaling_from_dict(raw.get("numeric_scaling", "standard")),
             order=[str(name) for name in raw.get("order", [])],
             text_numbers=[TextNumbers(str(c["name"]), str(c["reason"])) for c in raw.get("text_numbers", [])],
+            decimal="," if raw.get("decimal") == "," else None,
         )
         if preprocessor.order and sorted(preprocessor.order) != sorted(preprocessor.input_columns):
             raise DataError("preprocessing order does not list the input columns once each")

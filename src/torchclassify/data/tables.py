@@ -137,11 +137,15 @@ def read_table(path) -> pd.DataFrame:
                 except UnicodeDecodeError:
                     frame = pd.read_csv(table.handle(), **{**options, "encoding": "latin-1"}, low_memory=False)
             frame = decimal_commas(frame, options)
+            frame.attrs["decimal"] = options.get("decimal", ".")  # (kept with the model: predict reads alike)
     return _checked_frame(frame, table.path)
 
 
-def iter_table(path, chunk_rows: int = 65_536, text_columns=()) -> Iterator[pd.DataFrame]:
+def iter_table(path, chunk_rows: int = 65_536, text_columns=(), decimal: str | None = None) -> Iterator[pd.DataFrame]:
     """Read a CSV/TSV or Parquet file `chunk_rows` rows at a time, for files larger than memory.
+
+    decimal: the decimal mark the training file was read with (the model keeps it), used instead of this
+    file's own first lines, which may not show it (whole amounts with a thousands point: "1.370").
 
     text_columns: columns to read as text whatever each chunk holds. A chunk of a CSV whose text column
     happens to be all digits (or digits and blanks) would otherwise come back as int (or float: "7" -> 7.0),
@@ -159,7 +163,7 @@ def iter_table(path, chunk_rows: int = 65_536, text_columns=()) -> Iterator[pd.D
         else:
             # (dtype entries for columns the file lacks are ignored: the model's column check says so later)
             dtype = {column: str for column in text_columns}
-            options = csv_options(table)
+            options = csv_options(table, decimal)
             chunks = (decimal_commas(chunk, options, text_columns)
                       for chunk in pd.read_csv(table.handle(), **options, dtype=dtype, chunksize=chunk_rows))
         n_rows = 0
@@ -171,7 +175,7 @@ def iter_table(path, chunk_rows: int = 65_536, text_columns=()) -> Iterator[pd.D
         raise DataError(f"{path} has no data rows: it needs a header row and at least one data row")
 
 
-def csv_options(source) -> dict:
+def csv_options(source, decimal: str | None = None) -> dict:
     """pd.read_csv options for a delimited file: the delimiter sniffed from its first lines, so that
     comma, semicolon, tab and pipe files all read, then pandas' C parser (~15x faster than the python
     engine that sep=None needs). source: a TableFile (its head, already read) or a path."""
@@ -194,7 +198,9 @@ def csv_options(source) -> dict:
     if repeated:  # (pandas would rename the second 'a' to 'a.1', silently)
         raise DataError(f"{table.path} has duplicate column names {repeated}: give each column a unique name")
     options = {"sep": separator, "skipinitialspace": True, **({"encoding": encoding} if encoding else {})}
-    if separator != "," and _decimal_comma(lines[1:], separator):
+    # (a file of one column has no separator to tell: a comma there is the decimal mark the model says)
+    if (separator != "," or len(header) == 1) and (
+            decimal == "," if decimal in (",", ".") else _decimal_comma(lines[1:], separator)):
         options["decimal"] = ","  # decided once for the file: every chunk and every prediction reads alike
     return options
 

@@ -112,7 +112,7 @@ COLUMN_KINDS = {
 }
 # Preprocessor fields that hold no input column (text_numbers: notes on numeric columns that were text in the
 # CSV; the graph reads them as numbers, as it reads every numeric column).
-NOT_COLUMNS = ("max_categories", "dropped", "numeric_scaling", "order", "text_numbers")
+NOT_COLUMNS = ("max_categories", "dropped", "numeric_scaling", "order", "text_numbers", "decimal")
 
 
 def add_preprocessing(g: Graph, pre: Preprocessor) -> dict[str, str]:
