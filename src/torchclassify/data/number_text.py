@@ -23,8 +23,9 @@ _CODE = r"0\d+"  # "02134", "007": a code that keeps its leading zero (a ZIP cod
 
 
 def parse_numbers(column: pd.Series) -> pd.Series:
-    """(n,) float64: each value as a number where it reads as one (also with a currency sign, a percent sign
-    or thousands separators: "$1,200" -> 1200, "53%" -> 53), NaN where it does not. A duration reads as its
+    """(n,) float64: each value as a number where it reads as one (also with a currency sign, a percent sign,
+    thousands separators, a minus sign or accounting brackets: "$1,200" -> 1200, "53%" -> 53, "(5)" -> -5),
+    NaN where it does not. A time of day reads as minutes since midnight ("08:07" -> 487), a duration as its
     seconds."""
     if pd.api.types.is_timedelta64_dtype(column.dtype):
         return column.dt.total_seconds().astype("float64")
