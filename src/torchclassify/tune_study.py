@@ -26,6 +26,7 @@ from .files import pid_alive, read_json
 DEFAULT_HEARTBEAT = 30  # seconds between a running trial's heartbeats
 GRACE_FACTOR = 3  # a trial silent for this many heartbeats belongs to a dead worker
 RETRY_SETTLE = 10.0  # seconds a finishing worker waits for a failed dead trial's retry to be enqueued
+QUIET_SECONDS = 2.0  # with other workers, how long nothing may run before this worker takes itself for last
 ENDED_BY = "ended_by"  # user attr: the error that ended a trial in a live worker (see awaiting_retry)
 BEST_LOCK = ".best.lock"
 HOST = socket.gethostname()
@@ -196,6 +197,13 @@ def fail_dead_trials(study) -> list[int]:
     return failed
 
 
+def _other_workers(trials) -> bool:
+    """Whether a worker other than this process ran any of the trials."""
+    me = (HOST, os.getpid())
+    return any((t.user_attrs.get("host"), t.user_attrs.get("worker")) != me for t in trials
+               if "worker" in t.user_attrs)
+
+
 def awaiting_retry(study) -> list[int]:
     """The failed trials of dead workers whose retry is not enqueued yet.
 
@@ -285,7 +293,7 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
     from optuna.trial import TrialState
 
     deadline = time.monotonic() + (GRACE_FACTOR + 1) * heartbeat
-    settle_until = None
+    settle_until, quiet = None, None
     retried = 0
     while True:
         fail_dead_trials(study)
@@ -304,6 +312,16 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
                 settle_until = settle_until or time.monotonic() + RETRY_SETTLE
                 if time.monotonic() < settle_until:
                     time.sleep(0.2)
+                    continue
+            # Another worker between two of its trials (one told, the next not yet asked for) also leaves
+            # nothing running for a moment (seen in CI: two workers retrained). With other workers in the
+            # study, it is finished once it has stayed so for QUIET_SECONDS with no new trial.
+            trials = study.get_trials(deepcopy=False)
+            if _other_workers(trials):
+                if quiet is None or quiet[1] != len(trials):
+                    quiet = (time.monotonic(), len(trials))
+                if time.monotonic() - quiet[0] < QUIET_SECONDS:
+                    time.sleep(0.25)
                     continue
             return Finish(True, [], retried)
         remote = [t for t in running if t.user_attrs.get("host") != HOST]
