@@ -8,7 +8,8 @@ A worker that finds its own machine's trial owned by a process that no longer ex
 
 When a worker's budget is spent it finishes the study's leftovers (retries of dead workers' trials) and looks
 at what is still running: only the last worker to finish (no running trial left) retrains the best trial,
-under a lock on OUT/.best.lock, so exactly one run is written to OUT/best however the workers end.
+under a lock on OUT/.best.lock, so exactly one run is written to OUT/best however the workers end. "No running
+trial" must hold for a moment (a live worker between two trials, a dead one's retry about to be enqueued).
 """
 
 from __future__ import annotations
