@@ -25,10 +25,8 @@ from torchclassify.engine.checkpoint import CHECKPOINT, checkpoint_epoch, read_c
 from torchclassify.errors import TrainingError
 
 # Early stopping stays on (its best weights are checkpointed) but patience 60 > 40 epochs never stops early,
-# so every run trains all 40 epochs and a kill at any checkpoint lands mid-training. 3,200 rows (not 400):
-# with epochs of ~10 ms a fresh-clone run under load finished all 40 before its Ctrl-C arrived; the test
-# takes as long either way (its time is the processes' start-up).
-CLI_ARGS = ["--data", "circles", "--n-samples", "3200", "--hidden", "16", "--epochs", "40", "--batch-size", "16",
+# so every run trains all 40 epochs and a kill at any checkpoint lands mid-training.
+CLI_ARGS = ["--data", "circles", "--n-samples", "400", "--hidden", "16", "--epochs", "40", "--batch-size", "16",
             "--patience", "60", "--schedule", "cosine", "--seed", "7", "--quiet", "--checkpoint-every", "1"]
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")  # identical in every process
 
