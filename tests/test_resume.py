@@ -32,8 +32,11 @@ ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")  # identical i
 
 
 def start(*args: str) -> subprocess.Popen:
+    # SIGINT as the default in the child: a suite started in the background by a shell without job control
+    # (`make test &`) inherits SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt.
     return subprocess.Popen([sys.executable, "-m", "torchclassify", "train", *args], env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 120) -> bool:
