@@ -168,6 +168,11 @@ class FeatureScale(nn.Module):
         return X * self.scale
 
 
+def binned_inputs(n_features: int, n_numbers: int) -> int:
+    """The inputs a piecewise member reads: n_features, then PIECEWISE_BINS bins per number input."""
+    return n_features + n_numbers * PIECEWISE_BINS
+
+
 def embedded_width(n_features: int) -> int:
     """The numbers TabularMLP's first layer reads: EMBED_DIM per input, or the inputs as they are past MAX_EMBEDDED."""
     return n_features * EMBED_DIM if n_features <= MAX_EMBEDDED else n_features
@@ -184,7 +189,7 @@ class TabularMLP(MLP):
 
     def __init__(self, n_features: int, n_outputs: int, hidden: list[int] = (), activation: str = "relu",
                  dropout: float = 0.0, norm: str = "none", numbers: list[int] = ()):
-        n_inputs = n_features + len(numbers) * PIECEWISE_BINS
+        n_inputs = binned_inputs(n_features, len(numbers))
         width = embedded_width(n_inputs)
         super().__init__(width, n_outputs, hidden, activation, dropout, norm)
         self.piecewise = PiecewiseLinear(numbers) if numbers else nn.Identity()

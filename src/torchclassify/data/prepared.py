@@ -200,9 +200,9 @@ def choose_piecewise(recipe: str, members: int, n_inputs: int = 0, n_numbers: in
     first layer grows with the columns while a plain member's stops growing past MAX_EMBEDDED inputs
     (600 number columns: a fit 6.5x slower, docs/defaults.md).
     """
-    from ..models import PIECEWISE_BINS
+    from ..models import binned_inputs
 
-    if recipe != "tabular" or n_inputs + n_numbers * PIECEWISE_BINS > PIECEWISE_MAX_INPUTS:
+    if recipe != "tabular" or binned_inputs(n_inputs, n_numbers) > PIECEWISE_MAX_INPUTS:
         return 0
     return members // 2
 

@@ -15,7 +15,7 @@ def fully_connected_parameters(model_config, n_inputs: int, n_outputs: int, n_nu
     recipe's first layer reads each embedded input's EMBED_DIM values, a piecewise member's also its
     n_numbers number inputs' bins. Counted, not built: building even on the meta device runs torch's
     random initialisers through code that imports torch._dynamo (~1 s)."""
-    from ..models import PIECEWISE_BINS, embedded_width
+    from ..models import binned_inputs, embedded_width
 
     def member(first: int) -> int:
         widths = [first, *(int(w) for w in model_config.hidden), int(n_outputs)]
@@ -24,7 +24,7 @@ def fully_connected_parameters(model_config, n_inputs: int, n_outputs: int, n_nu
     if model_config.recipe != "tabular":
         return (model_config.members or 1) * member(int(n_inputs))
     piecewise = (model_config.piecewise or 0) if n_numbers else 0
-    wide = member(embedded_width(int(n_inputs) + int(n_numbers) * PIECEWISE_BINS))
+    wide = member(embedded_width(binned_inputs(int(n_inputs), int(n_numbers))))
     return ((model_config.members or 1) - piecewise) * member(embedded_width(int(n_inputs))) + piecewise * wide
 
 
