@@ -124,9 +124,8 @@ def fit(model: nn.Module, task: Task, train: TensorData | ChunkedData, valid: Te
     dist = dist or SingleProcess()
     n_threads = None
     if data_device(train).type == "cpu":
-        n_threads = None if config.threads is not None else resumed_threads(callbacks)
-        n_threads = n_threads or choose_threads(config.threads, sum(p.numel() for p in model.parameters()),
-                                                batch_size)
+        requested = config.threads if config.threads is not None else resumed_threads(callbacks)
+        n_threads = choose_threads(requested, sum(p.numel() for p in model.parameters()), batch_size)
     with cpu_threads(n_threads):
         if loss_fn is None:
             loss_fn = make_loss(task, config, train.y, n_classes, class_weights)
