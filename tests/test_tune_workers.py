@@ -177,7 +177,7 @@ def test_a_dead_trial_failed_but_not_yet_retried_keeps_the_study_open(tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         optimize(study, interrupted, 1, None, ())
     assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.FAIL, TrialState.FAIL]
-    assert awaiting_retry(study) == []  # both ended in a live worker, which said so
+    assert awaiting_retry(study.get_trials(deepcopy=False)) == []  # both ended in a live worker, which said so
 
     def dies(delay: float):
         """A trial whose worker was killed: failed now by another worker, which enqueues it `delay` s later."""
@@ -188,7 +188,7 @@ def test_a_dead_trial_failed_but_not_yet_retried_keeps_the_study_open(tmp_path, 
         return dead.number
 
     first = dies(1.0)
-    assert awaiting_retry(study) == [first]
+    assert awaiting_retry(study.get_trials(deepcopy=False)) == [first]
     ran, second = [], []
 
     def run_leftovers(n):
@@ -203,11 +203,11 @@ def test_a_dead_trial_failed_but_not_yet_retried_keeps_the_study_open(tmp_path, 
     retries = [t for t in study.get_trials(deepcopy=False) if "failed_trial" in t.system_attrs]
     assert [t.system_attrs["failed_trial"] for t in retries] == [first, second[0]]
     assert all(t.state == TrialState.COMPLETE for t in retries)
-    assert awaiting_retry(study) == []  # and a retry that dies in turn is not retried again:
+    assert awaiting_retry(study.get_trials(deepcopy=False)) == []  # and a retry that dies in turn is not retried again:
     again = study.ask(lr)
     study._storage.set_trial_system_attr(again._trial_id, "retry_history", [first])
     study._storage.set_trial_state_values(again._trial_id, state=TrialState.FAIL)
-    assert awaiting_retry(study) == []
+    assert awaiting_retry(study.get_trials(deepcopy=False)) == []
 
 
 def test_a_worker_between_two_trials_keeps_the_study_open():

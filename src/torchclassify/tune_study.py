@@ -205,8 +205,9 @@ def _other_workers(trials) -> bool:
                if "worker" in t.user_attrs)
 
 
-def awaiting_retry(study) -> list[int]:
-    """The failed trials of dead workers whose retry is not enqueued yet.
+def awaiting_retry(trials) -> list[int]:
+    """The numbers of the failed trials (among `trials`, the study's FrozenTrials) of dead workers whose retry
+    is not enqueued yet.
 
     A trial that failed in a live worker says so (ENDED_BY, set by `optimize` on any error, KeyboardInterrupt
     included); one whose worker died (SIGKILL, a lost machine) cannot, and is retried once: so a retry
@@ -216,7 +217,6 @@ def awaiting_retry(study) -> list[int]:
     """
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
     retried = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
     return [t.number for t in trials if t.state == TrialState.FAIL and ENDED_BY not in t.user_attrs
             and not t.system_attrs.get("retry_history") and t.number not in retried]
@@ -298,18 +298,19 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
     retried = 0
     while True:
         fail_dead_trials(study)
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        trials = study.get_trials(deepcopy=False)  # (one read of the storage a round)
+        waiting = [t for t in trials if t.state == TrialState.WAITING]
         if waiting and retried < 100:
             retried += len(waiting)
             run_leftovers(len(waiting))
             settle_until = None
             continue
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        running = [t for t in trials if t.state == TrialState.RUNNING]
         if not running:
             # A worker failing a dead trial sets FAIL, then enqueues the retry: in between the study looks
             # finished, and a worker that believed it would retrain before the retry ran (and so would the
             # worker that runs it).
-            if awaiting_retry(study):
+            if awaiting_retry(trials):
                 settle_until = settle_until or time.monotonic() + RETRY_SETTLE
                 if time.monotonic() < settle_until:
                     time.sleep(0.2)
@@ -317,7 +318,6 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
             # Another worker between two of its trials (one told, the next not yet asked for) also leaves
             # nothing running for a moment (seen in CI: two workers retrained). With other workers in the
             # study, it is finished once it has stayed so for QUIET_SECONDS with no new trial.
-            trials = study.get_trials(deepcopy=False)
             if _other_workers(trials):
                 if quiet is None or quiet[1] != len(trials):
                     quiet = (time.monotonic(), len(trials))
