@@ -4,6 +4,7 @@ images, `torchclassify predict RUN photos/ more.png`: one row per image file."""
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 from ..errors import ConfigError, DataError, printable
@@ -56,7 +57,7 @@ def execute(args) -> int:
         if hasattr(classifier.preprocessor, "image_shape"):  # a table of image paths, relative to its folder
             chunks = _resolved(chunks, classifier.preprocessor.column, args.input.parent)
     unusable: dict[str, int] = {}
-    unseen: dict[str, dict[str, int]] = {}
+    unseen: dict[str, Counter] = {}
     find_unseen = getattr(classifier.preprocessor, "unseen_categories", None)  # (not for images)
 
     def write(handle) -> int:
@@ -66,8 +67,7 @@ def execute(args) -> int:
             for column, count in classifier.unusable_values(rows).items():
                 unusable[column] = unusable.get(column, 0) + count
             for column, values in (find_unseen(rows) if find_unseen else {}).items():
-                for value, count in values.items():
-                    unseen.setdefault(column, {})[value] = unseen.get(column, {}).get(value, 0) + count
+                unseen.setdefault(column, Counter()).update(values)
             if unusable and args.strict:
                 raise DataError(f"{args.input}: {_unusable_text(unusable)} (--strict; without it they are treated "
                                 "as missing)")

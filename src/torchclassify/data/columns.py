@@ -131,8 +131,7 @@ def _automatic(name: str, column: pd.Series, allow_text: bool = True) -> ColumnD
             kind = "a running integer (row number)" if _increasing(values) else "a different whole number in every row"
             return ColumnDecision(name, "drop", f"identifier: {kind}; --keep {name} to use it as a number")
         # (a key, not a code of a few categories: most values cover a handful of rows)
-        if (KEY_NAME.search(name) or CAMEL_ID.search(name) or OWNER_ID.search(name)) and values.nunique() > 50 \
-                and values.value_counts().median() < 5:
+        if _id_name(name, KEY_NAME) and values.nunique() > 50 and values.value_counts().median() < 5:
             return ColumnDecision(name, "drop", f"identifier: a key shared by rows ({values.nunique():,} values, as "
                                                 f"a customer's id in a table of purchases), not a quantity; --keep "
                                                 f"{name} to use it as a number")
@@ -170,8 +169,9 @@ def _typed(name: str, column: pd.Series) -> ColumnDecision | None:
     return None
 
 
-def _id_name(name: str) -> bool:
-    return bool(ID_NAME.search(name) or CAMEL_ID.search(name) or OWNER_ID.search(name))
+def _id_name(name: str, words: re.Pattern = ID_NAME) -> bool:
+    """An id-like name: the id words after a separator (ID_NAME; KEY_NAME for a key), camel case or one word."""
+    return bool(words.search(name) or CAMEL_ID.search(name) or OWNER_ID.search(name))
 
 
 def _yyyymmdd(values: pd.Series) -> bool:

@@ -23,19 +23,21 @@ ROW_GROUP_ROWS = 16_384  # small next to a streamed chunk (131,072 rows by defau
 READ_ROWS = 262_144
 
 
-def infer_column_types(path: Path | TableFile, chunk_rows: int = READ_ROWS) -> dict[str, str]:
+def infer_column_types(path: Path | TableFile, chunk_rows: int = READ_ROWS, options: dict | None = None
+                       ) -> dict[str, str]:
     """{column: "int64" | "float64" | "text"} for every value of a CSV, read chunk_rows rows at a time.
 
     pandas infers each chunk's types; a column is int64 when every chunk found whole numbers, float64 when
     every chunk found numbers (or nothing), and text as soon as one chunk held anything else: the types
-    pandas gives when it reads the whole file at once.
+    pandas gives when it reads the whole file at once. options: csv_options' for the file, when the caller
+    has them already.
     """
     table = path if isinstance(path, TableFile) else open_table(path)
     path = table.path
     kinds: dict[str, set[str]] = {}
     n_rows = 0
     with reading_errors(path):
-        options = csv_options(table)
+        options = options or csv_options(table)
         for chunk in pd.read_csv(table.handle(), **options, chunksize=chunk_rows):
             chunk = decimal_commas(chunk, options)
             n_rows += len(chunk)
@@ -66,7 +68,9 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
     if table.parquet:
         raise DataError(f"{source} is already a Parquet file: train from it with --stream (or rewrite its row "
                         "groups with pyarrow if they are too large)")
-    types = infer_column_types(table, chunk_rows)  # (pandas renames a repeated column name "a" to "a.1")
+    with reading_errors(source):
+        options = csv_options(table)  # (once: it may warn about the file's encoding)
+    types = infer_column_types(table, chunk_rows, options)
     dtype = {c: {"int64": "int64", "float64": "float64", "text": str}[t] for c, t in types.items()}
     arrow_type = {"int64": pa.int64(), "float64": pa.float64(), "text": pa.string()}
     schema = pa.schema([(c, arrow_type[t]) for c, t in types.items()])
@@ -74,7 +78,6 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
 
     def write(tmp: Path) -> None:
         with reading_errors(source), pq.ParquetWriter(tmp, schema) as writer:
-            options = csv_options(table)
             # With decimal commas "1.500" is a number pandas cannot read as one: only the text columns are
             # typed on reading; the numbers are typed once decimal_commas has rewritten them.
             text = {c: str for c, t in types.items() if t == "text"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -193,8 +194,7 @@ def csv_options(source, decimal: str | None = None) -> dict:
     except csv.Error:  # one column, or nothing consistent: the usual comma
         separator = ","
     header = next(csv.reader(lines[:1], delimiter=separator), [])
-    repeated = sorted({name.strip() for name in header if name.strip() and
-                       [n.strip() for n in header].count(name.strip()) > 1})
+    repeated = sorted(name for name, count in Counter(n.strip() for n in header).items() if name and count > 1)
     if repeated:  # (pandas would rename the second 'a' to 'a.1', silently)
         raise DataError(f"{table.path} has duplicate column names {repeated}: give each column a unique name")
     options = {"sep": separator, "skipinitialspace": True, **({"encoding": encoding} if encoding else {})}
