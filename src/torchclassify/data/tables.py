@@ -127,16 +127,8 @@ def read_table(path) -> pd.DataFrame:
             except UnicodeDecodeError:
                 if "encoding" in options:
                     raise
-                # UTF-8 for its first 64 KiB (what text_encoding sees), not after: read whole as Windows-1252
-                import warnings
-
-                warnings.warn(f"{table.path} is not UTF-8 past its first lines: read as cp1252 text (save it as "
-                              "UTF-8 to be sure)", stacklevel=2)
-                options["encoding"] = "cp1252"
-                try:
-                    frame = pd.read_csv(table.handle(), **options, low_memory=False)
-                except UnicodeDecodeError:
-                    frame = pd.read_csv(table.handle(), **{**options, "encoding": "latin-1"}, low_memory=False)
+                # UTF-8 for its first 64 KiB (what text_encoding sees), not after: read whole as the fallbacks
+                frame = _read_with_fallback(table, options)
             frame = decimal_commas(frame, options)
             frame.attrs["decimal"] = options.get("decimal", ".")  # (kept with the model: predict reads alike)
     return _checked_frame(frame, table.path)
@@ -241,6 +233,27 @@ def decimal_commas(frame: pd.DataFrame, options: dict, text_columns=()) -> pd.Da
     return frame
 
 
+FALLBACK_ENCODINGS = ("cp1252", "latin-1")  # what spreadsheet programs write; Latin-1 reads any byte
+
+
+def _read_with_fallback(table: TableFile, options: dict) -> pd.DataFrame:
+    """The whole file read in the first FALLBACK_ENCODINGS that reads it (the last always does), said in a
+    warning; options gets the encoding used."""
+    import warnings
+
+    for encoding in FALLBACK_ENCODINGS:
+        try:
+            frame = pd.read_csv(table.handle(), **{**options, "encoding": encoding}, low_memory=False)
+            break
+        except UnicodeDecodeError:
+            if encoding == FALLBACK_ENCODINGS[-1]:
+                raise
+    warnings.warn(f"{table.path} is not UTF-8 past its first lines: read as {encoding} text (save it as UTF-8 "
+                  "to be sure)", stacklevel=3)
+    options["encoding"] = encoding
+    return frame
+
+
 _COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")  # gzip, bz2, xz, zstd: pandas unpacks them
 
 
@@ -259,7 +272,7 @@ def text_encoding(table: TableFile) -> str | None:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     cut = len(head) == _HEAD_BYTES
-    for encoding in ("utf-8", "cp1252", "latin-1"):
+    for encoding in ("utf-8", *FALLBACK_ENCODINGS):
         try:
             head.decode(encoding)
         except UnicodeDecodeError as err:
