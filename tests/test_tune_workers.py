@@ -163,7 +163,8 @@ def test_a_dead_trial_failed_but_not_yet_retried_keeps_the_study_open(tmp_path, 
     from torchclassify import tune_study
     from torchclassify.tune_study import awaiting_retry, finish_study, open_study, optimize, retry_once
 
-    monkeypatch.setattr(tune_study, "RETRY_SETTLE", 2.0)
+    # (each wait has ~3 s to spare either way: a loaded machine must not decide the outcome)
+    monkeypatch.setattr(tune_study, "RETRY_SETTLE", 4.0)
     study = open_study(None, "s", tmp_path, heartbeat=30)
     lr = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
 
@@ -184,8 +185,11 @@ def test_a_dead_trial_failed_but_not_yet_retried_keeps_the_study_open(tmp_path, 
         dead = study.ask(lr)
         study._storage.set_trial_state_values(dead._trial_id, state=TrialState.FAIL)
         frozen = study._storage.get_trial(dead._trial_id)
-        threading.Timer(delay, lambda: retry_once()(study, frozen)).start()
+        timers.append(threading.Timer(delay, lambda: retry_once()(study, frozen)))
+        timers[-1].start()
         return dead.number
+
+    timers = []
 
     first = dies(1.0)
     assert awaiting_retry(study.get_trials(deepcopy=False)) == [first]
@@ -195,10 +199,12 @@ def test_a_dead_trial_failed_but_not_yet_retried_keeps_the_study_open(tmp_path, 
         ran.append(n)
         study.optimize(lambda trial: trial.suggest_float("lr", 1e-4, 1e-1, log=True), n_trials=n)
         if len(ran) == 1:  # a long retry, during which a second dead trial's retry is on its way
-            second.append(dies(3.5))
-            time.sleep(2.5)
+            second.append(dies(6.0))
+            time.sleep(5.0)  # past the first wait's 4 s: without a fresh wait the study would look finished
 
     finish = finish_study(study, run_leftovers, heartbeat=30)
+    for timer in timers:
+        timer.join()
     assert finish.last and ran == [1, 1] and finish.retried == 2
     retries = [t for t in study.get_trials(deepcopy=False) if "failed_trial" in t.system_attrs]
     assert [t.system_attrs["failed_trial"] for t in retries] == [first, second[0]]
@@ -210,7 +216,7 @@ def test_a_dead_trial_failed_but_not_yet_retried_keeps_the_study_open(tmp_path, 
     assert awaiting_retry(study.get_trials(deepcopy=False)) == []
 
 
-def test_a_worker_between_two_trials_keeps_the_study_open():
+def test_a_worker_between_two_trials_keeps_the_study_open(monkeypatch):
     """Another worker has told one trial and not yet asked for its next: nothing runs for a moment, and a
     finishing worker took itself for the last one (seen in CI: two of three workers retrained the best)."""
     import os
@@ -218,8 +224,10 @@ def test_a_worker_between_two_trials_keeps_the_study_open():
 
     import optuna
 
+    from torchclassify import tune_study
     from torchclassify.tune_study import HOST, finish_study
 
+    monkeypatch.setattr(tune_study, "QUIET_SECONDS", 10.0)  # (the trial comes after 1 s: 9 s to spare)
     study = optuna.create_study(direction="maximize")
     lr = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
     for pid in (os.getpid(), os.getpid() + 1):  # one trial of ours, one of the other worker's: both told
@@ -234,6 +242,8 @@ def test_a_worker_between_two_trials_keeps_the_study_open():
         trial.set_user_attr("host", HOST)
         trial.set_user_attr("worker", os.getpid() + 1)
 
-    threading.Thread(target=next_trial).start()
+    asker = threading.Thread(target=next_trial)
+    asker.start()
     finish = finish_study(study, lambda n: None, heartbeat=30)
+    asker.join()
     assert not finish.last and [t.number for t in finish.running] == [2]
