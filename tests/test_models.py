@@ -144,7 +144,7 @@ def test_an_error_in_the_users_own_network_is_theirs_not_an_internal_error(tmp_p
     assert result.returncode == 1 and result.stderr.startswith("internal error: TypeError: int()")
 
 
-def test_a_users_module_that_does_not_parse_import_or_take_the_arguments_is_named(tmp_path, monkeypatch):
+def test_a_users_module_that_does_not_parse_import_or_take_the_arguments_is_named(tmp_path, monkeypatch, request):
     """A second hostile pass: a SyntaxError in the --model module and a constructor without n_features were
     'internal error ... please report it'; a missing dependency of it said to check PYTHONPATH."""
     from conftest import cli_in_process
@@ -158,6 +158,8 @@ def test_a_users_module_that_does_not_parse_import_or_take_the_arguments_is_name
                 super().__init__()
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
+    names = ("net_syntax", "net_dep", "net_args")
+    request.addfinalizer(lambda: [sys.modules.pop(name, None) for name in names])  # whatever the assertions say
 
     def train(spec):
         return cli_in_process("train", "--data", "moons", "--model", spec, "--epochs", "1", "--quiet", "--out",
@@ -172,5 +174,3 @@ def test_a_users_module_that_does_not_parse_import_or_take_the_arguments_is_name
     result = train("net_args:Net")
     assert result.returncode == 2 and "--model net_args:Net: its __init__ must take n_features= and n_outputs=" \
         in result.stderr
-    for name in ("net_syntax", "net_dep", "net_args"):
-        sys.modules.pop(name, None)

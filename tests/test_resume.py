@@ -31,12 +31,16 @@ CLI_ARGS = ["--data", "circles", "--n-samples", "400", "--hidden", "16", "--epoc
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")  # identical in every process
 
 
+# Ctrl-C as KeyboardInterrupt in the child whatever it inherits: a suite started in the background by a shell
+# without job control (`make test &`) passes SIGINT on ignored, and Python then keeps it ignored. (Set in the
+# child's own code: preexec_fn is unsafe in a parent with threads.)
+TRAIN = ("import signal, runpy; signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "runpy.run_module('torchclassify', run_name='__main__')")
+
+
 def start(*args: str) -> subprocess.Popen:
-    # SIGINT as the default in the child: a suite started in the background by a shell without job control
-    # (`make test &`) inherits SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt.
-    return subprocess.Popen([sys.executable, "-m", "torchclassify", "train", *args], env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.Popen([sys.executable, "-c", TRAIN, "train", *args], env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 120) -> bool:
