@@ -27,7 +27,7 @@ CASES = {
     "multilabel": ("songs.csv", "mood_*", dict(hidden=[8]), None),
     # the tabular recipe's ensemble: periodic embeddings, a per-input scale, half the members reading the numbers
     # in quantile bins (PiecewiseLinear), the temperature in the heads
-    "binary-tabular": ("churn.csv", "status", dict(drop=["signup_date"], recipe="tabular", hidden=[16]),
+    "binary-tabular": ("churn.csv", "status", dict(drop=["signup_date"], recipe="tabular", hidden=[16], piecewise=2),
                        "churn_new.csv"),
 }
 

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from torchclassify.data.number_text import parse_numbers
 from torchclassify.data.preprocess import Preprocessor
 from torchclassify.data.tables import read_table
 from torchclassify.errors import DataError
@@ -60,9 +59,12 @@ def test_semicolon_files_take_the_comma_as_their_decimal_mark(tmp_path):
 
     # A semicolon file whose numbers use the decimal point keeps it: "1.234" is not a thousand there.
     (tmp_path / "dots.csv").write_text("a;b;y\n1.234;x;0\n2.5;-;1\n" + "0.75;z;0\n" * 20)
+    from torchclassify.data.tables import csv_options
+
+    assert "decimal" not in csv_options(tmp_path / "dots.csv")
     dots = read_table(tmp_path / "dots.csv")
+    assert dots["a"].dtype == np.float64 and dots["a"].tolist()[:3] == [1.234, 2.5, 0.75]
     assert [c.name for c in Preprocessor.fit(dots.drop(columns="y")).numeric] == ["a"]
-    assert parse_numbers(dots["a"]).tolist()[:3] == [1.234, 2.5, 0.75]
 
 
 @pytest.mark.parametrize("separator", [";", "\t", "|"])

@@ -88,8 +88,7 @@ def test_a_csv_with_a_stray_marker_in_its_deciding_column_still_learns_it(tmp_pa
     frame["amount"] = frame["amount"].astype(object)
     frame.loc[[3, 40, 77], "amount"] = ["-", "?", "unknown"]
     frame.to_csv(tmp_path / "one_x.csv", index=False)
-    run = tc.train(data=str(tmp_path / "one_x.csv"), target="y", epochs=60, progress="quiet",
-                   out=tmp_path / "run")
+    run = tc.train(data=str(tmp_path / "one_x.csv"), target="y", epochs=60, progress="quiet")
     assert "amount" in [c.name for c in run.classifier.preprocessor.numeric]
     assert run.metrics["test"]["accuracy"] >= 0.9
 
