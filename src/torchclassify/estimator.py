@@ -18,10 +18,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .config import ModelConfig, TrainConfig, check_value, make_config
 from .data.tensors import TensorData
 from .engine.calibrate import MIN_ROWS, fold_temperature
-from .engine.defaults import choose_class_weight, choose_refit, choose_valid_size
+from .engine.defaults import choose_refit, choose_valid_size
 from .engine.device import seeded_torch
 from .engine.loop import fit
-from .estimator_targets import checked_targets
+from .estimator_targets import checked_targets, class_weight_setting
 from .workflow import fit_in_memory, pilot_calibration
 
 _M, _T = ModelConfig(), TrainConfig()
@@ -210,7 +210,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             valid = self.validation_fraction
             if valid is None:  # asked for explicitly, early stopping gets a split even on a small table
                 valid = choose_valid_size(n_rows) or (0.2 if self.early_stopping and n_rows >= 10 else 0.0)
-        class_weight = self._class_weight_setting(y_frame)
+        class_weight = class_weight_setting(self.class_weight, getattr(self, "classes_", None), self._multilabel,
+                                            y_frame)
         seed = self.random_state
         if seed is None or not isinstance(seed, (int, np.integer)):
             seed = int(np.random.default_rng(None if seed is None else seed).integers(2**31))
@@ -227,26 +228,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             positive=None if self._multilabel or len(self.classes_) != 2 else "1",  # classes_[1], as sklearn has it
             detect_columns=False,  # an estimator learns from the columns it is given, as scikit-learn's do
         )
-
-    def _class_weight_setting(self, y_frame: pd.DataFrame):
-        """class_weight as the workflow takes it: "none", "balanced" or {code as text: weight}."""
-        weight = self.class_weight
-        if weight == "auto":
-            return choose_class_weight(None if self._multilabel else y_frame.iloc[:, 0].to_numpy())
-        if weight is None or weight == "balanced":
-            return "none" if weight is None else weight
-        if not isinstance(weight, dict):
-            raise ValueError(f"class_weight must be None, 'balanced', 'auto' or a dict, got {weight!r}")
-        names = {}
-        for label, value in weight.items():
-            if self._multilabel:
-                names[f"label_{int(label)}"] = float(value)
-                continue
-            code = np.flatnonzero(self.classes_ == label)
-            if not len(code):
-                raise ValueError(f"class_weight names {label!r}, which is not a class (classes: {list(self.classes_)})")
-            names[str(int(code[0]))] = float(value)
-        return names
 
     def _fit_frame(self, frame: pd.DataFrame, y_frame: pd.DataFrame, epochs: int | None = None,
                    sample_weight=None, pilot: bool = True) -> None:

@@ -7,6 +7,8 @@ import pandas as pd
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from .engine.defaults import choose_class_weight
+
 
 def checked_targets(y, n_rows: int):
     """y as an array checked as classification targets: (n_rows,) labels, or (n_rows, L) for multilabel; None
@@ -29,3 +31,26 @@ def checked_targets(y, n_rows: int):
         raise ValueError("Mix of label input types (string and number) in y: give every label the same type")
     check_classification_targets(y)
     return y
+
+
+def class_weight_setting(weight, classes: np.ndarray | None, multilabel: bool, y_frame: pd.DataFrame):
+    """The estimator's class_weight as the workflow takes it: "none", "balanced" or {code as text: weight}.
+
+    classes: the fitted classes_ (a dict names them); y_frame: the encoded target column, for "auto".
+    """
+    if weight == "auto":
+        return choose_class_weight(None if multilabel else y_frame.iloc[:, 0].to_numpy())
+    if weight is None or weight == "balanced":
+        return "none" if weight is None else weight
+    if not isinstance(weight, dict):
+        raise ValueError(f"class_weight must be None, 'balanced', 'auto' or a dict, got {weight!r}")
+    names = {}
+    for label, value in weight.items():
+        if multilabel:
+            names[f"label_{int(label)}"] = float(value)
+            continue
+        code = np.flatnonzero(classes == label)
+        if not len(code):
+            raise ValueError(f"class_weight names {label!r}, which is not a class (classes: {list(classes)})")
+        names[str(int(code[0]))] = float(value)
+    return names
