@@ -218,6 +218,11 @@ def test_temperature_stays_1_when_validation_has_no_minimum_or_too_few_rows():
     assert fit_temperature(get_task("binary"), separated, y) == 1.0
     few = torch.tensor([[2.0], [-2.0], [3.0], [-1.0]])
     assert fit_temperature(get_task("binary"), few, torch.tensor([1.0, 0.0, 0.0, 0.0])) == 1.0
+    # Margins of 2-3 (logits x 19 at the bound: 50) make the cross-entropy exactly 0 in float64 short of the
+    # bound: the search stopped at T = 0.054, inside the bound's tolerance, and was kept.
+    classes = torch.randint(0, 3, (200,), generator=g)
+    wide = torch.nn.functional.one_hot(classes, 3).float() * (2.0 + torch.rand(200, 1, generator=g))
+    assert fit_temperature(get_task("multiclass"), wide, classes) == 1.0
 
 
 def test_tabular_recipe_saves_loads_and_predicts_bit_identically(tmp_path):

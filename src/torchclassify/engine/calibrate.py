@@ -55,7 +55,9 @@ def fit_temperature(task: Task, logits: torch.Tensor, y_true: torch.Tensor) -> f
     best = (low + high) / 2
     # A search that ends at a bound of T_RANGE has no minimum inside it: the loss keeps falling as T shrinks
     # when every validation row is already right (sharper is always "better" there, and wrong on new rows).
-    at_bound = min(abs(best - bounds[0]), abs(best - bounds[1])) < 0.01 * (bounds[1] - bounds[0])
+    # Rows right by wide margins make the loss exactly 0 in float64 before the bound: flat, no minimum either.
+    at_bound = (min(abs(best - bounds[0]), abs(best - bounds[1])) < 0.01 * (bounds[1] - bounds[0])
+                or min(objective(bounds[0]), objective(bounds[1])) <= objective(best))
     if at_bound or objective(best) >= objective(0.0):
         return 1.0
     return float(torch.exp(torch.tensor(best)))
