@@ -219,13 +219,44 @@ def test_a_small_noisy_table_gets_a_pilot_temperature_that_softens_without_chang
 
     X, y = _noisy(900)
     X_new, y_new = X[600:], y[600:]
-    raw = TorchClassifier(calibrate=False).fit(X[:600], y[:600])
-    calibrated = TorchClassifier().fit(X[:600], y[:600])
+    raw = TorchClassifier(calibrate=False, label_smoothing=0).fit(X[:600], y[:600])
+    calibrated = TorchClassifier(label_smoothing=0).fit(X[:600], y[:600])
     assert raw.temperature_ == 1.0 and calibrated.temperature_ > 2  # (6.4 with this seed: log-loss 1.01 -> 0.54)
     np.testing.assert_array_equal(calibrated.predict(X_new), raw.predict(X_new))
     assert log_loss(y_new, calibrated.predict_proba(X_new)) < log_loss(y_new, raw.predict_proba(X_new)) - 0.3
     np.testing.assert_allclose(  # the temperature is folded into the saved network
         pickle.loads(pickle.dumps(calibrated)).predict_proba(X_new), calibrated.predict_proba(X_new))
+
+
+def test_label_smoothing_auto_is_on_only_where_a_pilot_calibrates_the_fit():
+    from torchclassify.estimator import PILOT_MIN_ROWS
+
+    X, y = _noisy(PILOT_MIN_ROWS)
+    smoothing = lambda **kw: TorchClassifier(epochs=2, **kw).fit(X, y).config_.train.label_smoothing  # noqa: E731
+    assert smoothing() == 0.1
+    assert smoothing(calibrate=False) == 0.0  # nothing would sharpen the smoothed probabilities back
+    assert smoothing(early_stopping=True) == 0.0  # a validation split: the run is judged and calibrated on it
+    assert smoothing(label_smoothing=0.05, calibrate=False) == 0.05  # a number is the user's
+    Xs, ys = _noisy(PILOT_MIN_ROWS - 1)
+    assert TorchClassifier(epochs=2).fit(Xs, ys).config_.train.label_smoothing == 0.0  # no pilot below
+    assert TorchClassifier(epochs=2).partial_fit(X, y, classes=[0, 1]).config_.train.label_smoothing == 0.0
+    with pytest.raises(ValueError, match="label_smoothing must be a number in \\[0, 1\\) or 'auto'"):
+        TorchClassifier(label_smoothing="on").fit(X, y)
+
+
+def test_the_pilot_sharpens_a_smoothed_fit_back_without_changing_its_decisions():
+    """Label smoothing keeps a separable table's probabilities near 0.9 by design; the pilot's temperature may
+    then be below 1 (fitted with one held-out row's worth of doubt) and brings them back toward certainty."""
+    from sklearn.datasets import make_classification
+    from sklearn.metrics import log_loss
+
+    X, y = make_classification(n_samples=600, n_features=10, n_informative=6, flip_y=0, class_sep=2.5,
+                               random_state=1)
+    soft = TorchClassifier(calibrate=False, label_smoothing=0.1).fit(X[:400], y[:400])
+    sharpened = TorchClassifier().fit(X[:400], y[:400])
+    assert sharpened.config_.train.label_smoothing == 0.1 and sharpened.temperature_ < 0.8  # (0.57)
+    np.testing.assert_array_equal(sharpened.predict(X[400:]), soft.predict(X[400:]))
+    assert log_loss(y[400:], sharpened.predict_proba(X[400:])) < 0.5 * log_loss(y[400:], soft.predict_proba(X[400:]))
 
 
 def test_no_pilot_below_the_rows_whose_fifth_can_move_a_temperature():

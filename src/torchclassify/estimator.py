@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .config import ModelConfig, TrainConfig, check_value, make_config
 from .data.tensors import TensorData
 from .engine.calibrate import MIN_ROWS, fold_temperature
-from .engine.defaults import choose_refit, choose_valid_size
+from .engine.defaults import choose_label_smoothing, choose_refit, choose_valid_size
 from .engine.device import seeded_torch
 from .engine.loop import fit
 from .estimator_targets import checked_targets, class_weight_setting
@@ -55,6 +55,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.
       calibrate: a fit on every row (no validation split) from 250 rows gets a temperature from a pilot fit
         on 80% of them (`_pilot`: a second, smaller fit); False skips it. threshold="auto" uses the pilot too.
+      label_smoothing: "auto" is 0.1 where that pilot calibrates the fit (sharpening it back), else 0.
       log_skewed: read a column of X that is >= 0 with skewness above 2 on a log scale (data/numbers.py).
 
     X: a NumPy array (numbers, NaN allowed) or a pandas DataFrame (numbers, categories, text, missing
@@ -72,7 +73,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                  early_stopping=None, patience=None, validation_fraction=None, refit="auto",
                  class_weight=None, schedule=_T.schedule, clip_grad_norm=None, augment="none",
                  augment_strength=None, threshold=_T.threshold, device="auto", random_state=0, verbose=False,
-                 recipe=_M.recipe, label_smoothing=_T.label_smoothing, beta2=_T.beta2, calibrate=True,
+                 recipe=_M.recipe, label_smoothing="auto", beta2=_T.beta2, calibrate=True,
                  log_skewed=True, piecewise=None):
         self.hidden = hidden
         self.activation = activation
@@ -232,14 +233,16 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def _fit_frame(self, frame: pd.DataFrame, y_frame: pd.DataFrame, epochs: int | None = None,
                    sample_weight=None, pilot: bool = True) -> None:
         settings = self._settings(len(frame), y_frame, epochs)
+        if not isinstance(self.calibrate, (bool, np.bool_)):
+            raise ValueError(f"calibrate must be True or False, got {self.calibrate!r}")
+        piloted = pilot and self.calibrate and settings["valid_size"] == 0 and len(frame) >= PILOT_MIN_ROWS
+        settings["label_smoothing"] = choose_label_smoothing(self.label_smoothing, bool(piloted))
         parameters = self.get_params(deep=False)
         for name, value in settings.items():  # the library's messages name the parameter, not the CLI flag
             if name in parameters:
                 check_value(name, value, shown=f"{name}=")
         progress = "lines" if self.verbose else "quiet"
         sample_weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        if not isinstance(self.calibrate, (bool, np.bool_)):
-            raise ValueError(f"calibrate must be True or False, got {self.calibrate!r}")
         auto_threshold = settings["threshold"] == "auto"
         if auto_threshold and not (self._multilabel or len(self.classes_) == 2):
             warnings.warn("threshold='auto' is not used: a multiclass model predicts its most probable class",

@@ -87,3 +87,22 @@ def choose_class_weight(y_codes: np.ndarray | None, max_ratio: float = 20.0) -> 
     counts = np.bincount(np.asarray(y_codes, dtype=np.int64))
     counts = counts[counts > 0]
     return "balanced" if counts.max() > max_ratio * counts.min() else "none"
+
+
+# label_smoothing="auto": the smoothing of a fit on every row whose pilot fits its temperature (the estimator from
+# 250 rows); chosen on docs/quality.md's "Label smoothing where the pilot calibrates".
+PILOT_LABEL_SMOOTHING = 0.1
+
+
+def choose_label_smoothing(setting: float | str, calibrated_by_pilot: bool) -> float:
+    """label_smoothing="auto" -> PILOT_LABEL_SMOOTHING when a pilot will calibrate the fit, else 0; a number stays.
+
+    Smoothing pulls the training targets toward uniform, which measured as a regulariser for a network trained
+    on every row for a fixed budget; its probabilities are then too soft by design, and only a temperature fitted
+    on held-out rows (the pilot's, allowed to sharpen) gives honest ones back. Without a pilot it is left off.
+    """
+    if isinstance(setting, str):
+        if setting != "auto":
+            raise ValueError(f"label_smoothing must be a number in [0, 1) or 'auto', got {setting!r}")
+        return PILOT_LABEL_SMOOTHING if calibrated_by_pilot else 0.0
+    return setting

@@ -306,12 +306,19 @@ def pilot_calibration(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, ca
 
     temperature: fit_temperature on the held-out logits, kept only when >= 1 (1.0 without calibrate): a
     network trained on every row is over-confident on noisy tables, and a few dozen held-out rows all
-    predicted right ask for T < 1, which new rows punish (docs/defaults.md, "The pilot temperature").
+    predicted right ask for T < 1, which new rows punish (docs/defaults.md, "The pilot temperature"). A
+    network trained with label smoothing is under-confident by design, so T < 1 is kept for it, fitted with
+    one held-out row's worth of doubt in the labels: rows all predicted right then ask for a finite T.
     threshold: with choose, the best-F1 threshold on those rows' probabilities after that temperature; None
     without choose or on fewer than MIN_ROWS held-out rows.
     """
     task, logits, y_true, folded = held_out_logits(X, y, config, sample_weight=sample_weight)
-    temperature = max(1.0, folded * fit_temperature(task, logits, y_true)) if calibrate else 1.0
+    if not calibrate:
+        temperature = 1.0
+    elif config.train.label_smoothing:
+        temperature = folded * fit_temperature(task, logits, y_true, doubt=1 / max(len(y_true), 1))
+    else:
+        temperature = max(1.0, folded * fit_temperature(task, logits, y_true))
     if not choose or len(y_true) < MIN_ROWS:
         return temperature, None, len(y_true)
     as_the_fit_will_be = logits * folded / temperature  # (the fit's logits carry `temperature`, not `folded`)
