@@ -311,3 +311,14 @@ def test_a_tabular_run_interrupted_before_ensembles_resumes_as_one_network(tmp_p
     resumed = tc.train(resume=tmp_path / "run", progress="quiet")
     assert resumed.config.model.members == 1 and not isinstance(resumed.classifier.model, Ensemble)
     assert resumed.summary["epochs_run"] == 6
+
+
+def test_a_smoothed_plain_mlp_is_calibrated_on_its_validation_split():
+    """--label-smoothing on the plain MLP left its probabilities soft (no temperature): a smoothed network is
+    now temperature-scaled on the validation rows like the tabular recipe, here sharpened (T < 1); without
+    smoothing the plain MLP keeps its probabilities as trained."""
+    frame, target = make_table("binary", n=600)
+    common = dict(data=frame, target=target, recipe="mlp", hidden=[32], epochs=40, progress="quiet")
+    smoothed = tc.train(**common, label_smoothing=0.1)
+    assert smoothed.config.model.recipe == "mlp" and smoothed.summary["temperature"] < 1
+    assert "temperature" not in tc.train(**common).summary

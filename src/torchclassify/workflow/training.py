@@ -128,8 +128,8 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
                                                fixed_threshold, info=info))
             raise
     model.eval()
-    if config.model.recipe == "tabular" and has_valid:
-        summary["temperature"] = calibrate(model, task, prepared, device)
+    if (config.model.recipe == "tabular" or t.label_smoothing) and has_valid:
+        summary["temperature"] = calibrate(model, task, prepared, device, doubt=t.label_smoothing > 0)
     evaluated = [split for split in ("valid", "test") if len(prepared.splits[split])]
     predictions = predict_splits(model, task, prepared, evaluated, device)
     threshold = fixed_threshold
@@ -163,9 +163,10 @@ def ensemble_budget(resolved: TrainConfig, asked: TrainConfig, members: int) -> 
     return replace(resolved, epochs=max(resolved.epochs, min(ENSEMBLE_MAX_EPOCHS, resolved.epochs * members)))
 
 
-def calibrate(model: torch.nn.Module, task: Task, prepared: PreparedData, device) -> float:
+def calibrate(model: torch.nn.Module, task: Task, prepared: PreparedData, device, doubt: bool = False) -> float:
     """Temperature scaling on the validation rows, folded into the model's head; returns T (1.0: unchanged,
-    or a network without a known head)."""
+    or a network without a known head). doubt: fit T with one validation row's worth of doubt in the labels
+    (a smoothed network, which held-out rows all right would otherwise leave soft: fit_temperature)."""
     if not heads_of(model):
         return 1.0
     rows, logits = [], []
@@ -173,7 +174,7 @@ def calibrate(model: torch.nn.Module, task: Task, prepared: PreparedData, device
         rows.append(part_rows)
         logits.append(predict_logits(model, torch.from_numpy(X).to(device)).cpu())
     y_true = torch.as_tensor(prepared.codes[np.concatenate(rows)])
-    temperature = fit_temperature(task, torch.cat(logits), y_true)
+    temperature = fit_temperature(task, torch.cat(logits), y_true, doubt=1 / max(len(y_true), 1) if doubt else 0.0)
     fold_temperature(model, temperature)
     return temperature
 
