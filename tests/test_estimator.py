@@ -237,11 +237,30 @@ def test_label_smoothing_auto_is_on_only_where_a_pilot_calibrates_the_fit():
     assert smoothing(calibrate=False) == 0.0  # nothing would sharpen the smoothed probabilities back
     assert smoothing(early_stopping=True) == 0.0  # a validation split: the run is judged and calibrated on it
     assert smoothing(label_smoothing=0.05, calibrate=False) == 0.05  # a number is the user's
+    assert smoothing(threshold="auto", calibrate=False) == 0.0  # (that pilot chooses a threshold, not a T)
+    absent = np.arange(len(y)) % 5 < 3  # weight 0 is as if absent: 100 rows left, too few for a pilot's T
+    assert TorchClassifier(epochs=2).fit(X, y, sample_weight=np.where(absent, 0.0, 1.0)).config_.train.label_smoothing == 0
     Xs, ys = _noisy(PILOT_MIN_ROWS - 1)
     assert TorchClassifier(epochs=2).fit(Xs, ys).config_.train.label_smoothing == 0.0  # no pilot below
     assert TorchClassifier(epochs=2).partial_fit(X, y, classes=[0, 1]).config_.train.label_smoothing == 0.0
     with pytest.raises(ValueError, match="label_smoothing must be a number in \\[0, 1\\) or 'auto'"):
         TorchClassifier(label_smoothing="on").fit(X, y)
+
+
+def test_partial_fit_after_a_smoothed_fit_trains_on_the_same_smoothed_targets(monkeypatch):
+    import torchclassify.estimator as estimator_module
+    from torchclassify.estimator import PILOT_MIN_ROWS
+
+    X, y = _noisy(PILOT_MIN_ROWS)
+    model = TorchClassifier(epochs=2).fit(X, y)
+    seen, real_fit = {}, estimator_module.fit
+    def spy(*args, augment=None, **kwargs):
+        seen["augment"] = augment
+        return real_fit(*args, augment=augment, **kwargs)
+    monkeypatch.setattr(estimator_module, "fit", spy)
+    model.partial_fit(X[:20], y[:20])
+    _, targets = seen["augment"](torch.zeros(2, X.shape[1]), torch.tensor([0.0, 1.0]))
+    torch.testing.assert_close(targets.ravel(), torch.tensor([0.05, 0.95]))  # 0.1 smoothing over 2 values
 
 
 def test_the_pilot_sharpens_a_smoothed_fit_back_without_changing_its_decisions():

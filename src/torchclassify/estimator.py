@@ -16,6 +16,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .config import ModelConfig, TrainConfig, check_value, make_config
+from .data.augment import with_label_smoothing
 from .data.tensors import TensorData
 from .engine.calibrate import MIN_ROWS, fold_temperature
 from .engine.defaults import choose_label_smoothing, choose_refit, choose_valid_size
@@ -55,7 +56,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.
       calibrate: a fit on every row (no validation split) from 250 rows gets a temperature from a pilot fit
         on 80% of them (`_pilot`: a second, smaller fit); False skips it. threshold="auto" uses the pilot too.
-      label_smoothing: "auto" is 0.1 where that pilot calibrates the fit (sharpening it back), else 0.
+      label_smoothing: "auto" is 0.1 where that pilot calibrates the fit, else 0. Any smoothing lets the pilot's
+        temperature sharpen (T < 1): a smoothed network is too soft by design.
       log_skewed: read a column of X that is >= 0 with skewness above 2 on a log scale (data/numbers.py).
 
     X: a NumPy array (numbers, NaN allowed) or a pandas DataFrame (numbers, categories, text, missing
@@ -235,7 +237,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         settings = self._settings(len(frame), y_frame, epochs)
         if not isinstance(self.calibrate, (bool, np.bool_)):
             raise ValueError(f"calibrate must be True or False, got {self.calibrate!r}")
-        piloted = pilot and self.calibrate and settings["valid_size"] == 0 and len(frame) >= PILOT_MIN_ROWS
+        rows = len(frame) if sample_weight is None else np.count_nonzero(np.asarray(sample_weight) > 0)
+        piloted = pilot and self.calibrate and settings["valid_size"] == 0 and rows >= PILOT_MIN_ROWS  # (weight 0: absent)
         settings["label_smoothing"] = choose_label_smoothing(self.label_smoothing, bool(piloted))
         parameters = self.get_params(deep=False)
         for name, value in settings.items():  # the library's messages name the parameter, not the CLI flag
@@ -320,7 +323,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         generator = torch.Generator().manual_seed(t.seed + self._n_partial)
         clf.model.train()
         with seeded_torch(t.seed + self._n_partial, X.device):
-            state = fit(clf.model, task, TensorData(X, y), None, t, n_classes=clf.labels.n_classes, n_epochs=1,
+            n_classes = clf.labels.n_classes
+            smooth = with_label_smoothing(None, t.label_smoothing, task.to_soft_targets, n_classes,
+                                          2 if task.uses_threshold else n_classes)  # (None without smoothing)
+            state = fit(clf.model, task, TensorData(X, y), None, t, n_classes=n_classes, n_epochs=1, augment=smooth,
                         batch_size=t.batch_size or len(X), generator=generator, optimizer=self._optimizer,
                         loss_fn=self._loss_fn)
         clf.model.eval()
