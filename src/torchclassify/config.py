@@ -121,8 +121,8 @@ class TrainConfig:
     beta2: float = setting(0.999, "adam/adamw: decay of the squared-gradient average (RealMLP's 0.95 measured "
                                   "no better here: docs/quality.md)", "float", low=0, high=1, high_open=True)
     label_smoothing: float = setting(0.0, "train on targets blended with the uniform distribution by this much "
-                                          "(the tabular recipe then temperature-scales the probabilities on the "
-                                          "validation split)", "float", low=0, high=1, high_open=True)
+                                          "(the probabilities are then temperature-scaled on the validation split, "
+                                          "which may sharpen them)", "float", low=0, high=1, high_open=True)
     schedule: str = setting("none", "learning-rate schedule", "choice", choices=SCHEDULES)
     clip_grad_norm: float | None = setting(None, "clip the gradient norm to this value", "float", low=0, high=1e9,
                                            low_open=True, optional=True)
