@@ -228,14 +228,15 @@ def test_a_small_noisy_table_gets_a_pilot_temperature_that_softens_without_chang
         pickle.loads(pickle.dumps(calibrated)).predict_proba(X_new), calibrated.predict_proba(X_new))
 
 
-def test_label_smoothing_auto_is_on_only_where_a_pilot_calibrates_the_fit():
+def test_label_smoothing_auto_is_on_only_where_held_out_rows_calibrate_the_fit():
     from torchclassify.estimator import PILOT_MIN_ROWS
 
     X, y = _noisy(PILOT_MIN_ROWS)
     smoothing = lambda **kw: TorchClassifier(epochs=2, **kw).fit(X, y).config_.train.label_smoothing  # noqa: E731
-    assert smoothing() == 0.1
+    assert smoothing() == 0.1  # the pilot's 50 held-out rows
     assert smoothing(calibrate=False) == 0.0  # nothing would sharpen the smoothed probabilities back
-    assert smoothing(early_stopping=True) == 0.0  # a validation split: the run is judged and calibrated on it
+    assert smoothing(early_stopping=True, calibrate=False) == 0.1  # a validation split of 50 rows calibrates
+    assert smoothing(early_stopping=True, validation_fraction=0.1) == 0.0  # 25 rows: too few for a temperature
     assert smoothing(label_smoothing=0.05, calibrate=False) == 0.05  # a number is the user's
     assert smoothing(threshold="auto", calibrate=False) == 0.0  # (that pilot chooses a threshold, not a T)
     absent = np.arange(len(y)) % 5 < 3  # weight 0 is as if absent: 100 rows left, too few for a pilot's T

@@ -56,8 +56,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.
       calibrate: a fit on every row (no validation split) from 250 rows gets a temperature from a pilot fit
         on 80% of them (`_pilot`: a second, smaller fit); False skips it. threshold="auto" uses the pilot too.
-      label_smoothing: "auto" is 0.1 where that pilot calibrates the fit, else 0. Any smoothing lets the pilot's
-        temperature sharpen (T < 1): a smoothed network is too soft by design.
+      label_smoothing: "auto" is 0.1 where held-out rows (a validation split's or that pilot's, 50 or more)
+        calibrate the fit, else 0. Any smoothing lets the temperature sharpen (T < 1): such a network is too
+        soft by design.
       log_skewed: read a column of X that is >= 0 with skewness above 2 on a log scale (data/numbers.py).
 
     X: a NumPy array (numbers, NaN allowed) or a pandas DataFrame (numbers, categories, text, missing
@@ -237,9 +238,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         settings = self._settings(len(frame), y_frame, epochs)
         if not isinstance(self.calibrate, (bool, np.bool_)):
             raise ValueError(f"calibrate must be True or False, got {self.calibrate!r}")
-        rows = len(frame) if sample_weight is None else np.count_nonzero(np.asarray(sample_weight) > 0)
-        piloted = pilot and self.calibrate and settings["valid_size"] == 0 and rows >= PILOT_MIN_ROWS  # (weight 0: absent)
-        settings["label_smoothing"] = choose_label_smoothing(self.label_smoothing, bool(piloted))
+        rows = len(frame) if sample_weight is None else np.count_nonzero(np.asarray(sample_weight) > 0)  # (0: absent)
+        # The rows a temperature is fitted on: the validation split's, else the pilot's held-out share.
+        held_out = settings["valid_size"] or (PILOT_FRACTION if pilot and self.calibrate else 0.0)
+        settings["label_smoothing"] = choose_label_smoothing(self.label_smoothing, int(rows * held_out) >= MIN_ROWS)
         parameters = self.get_params(deep=False)
         for name, value in settings.items():  # the library's messages name the parameter, not the CLI flag
             if name in parameters:

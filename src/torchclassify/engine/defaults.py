@@ -89,20 +89,21 @@ def choose_class_weight(y_codes: np.ndarray | None, max_ratio: float = 20.0) -> 
     return "balanced" if counts.max() > max_ratio * counts.min() else "none"
 
 
-# label_smoothing="auto": the smoothing of a fit on every row whose pilot fits its temperature (the estimator from
-# 250 rows); chosen on docs/quality.md's "Label smoothing where the pilot calibrates".
-PILOT_LABEL_SMOOTHING = 0.1
+# label_smoothing="auto": the smoothing of a fit whose temperature is fitted on held-out rows (the estimator's
+# validation split or pilot); chosen on docs/quality.md's "Label smoothing where held-out rows calibrate".
+AUTO_LABEL_SMOOTHING = 0.1
 
 
-def choose_label_smoothing(setting: float | str, calibrated_by_pilot: bool) -> float:
-    """label_smoothing="auto" -> PILOT_LABEL_SMOOTHING when a pilot will calibrate the fit, else 0; a number stays.
+def choose_label_smoothing(setting: float | str, calibrated: bool) -> float:
+    """label_smoothing="auto" -> AUTO_LABEL_SMOOTHING when held-out rows will calibrate the fit, else 0; a number
+    stays.
 
-    Smoothing pulls the training targets toward uniform, which measured as a regulariser for a network trained
-    on every row for a fixed budget; its probabilities are then too soft by design, and only a temperature fitted
-    on held-out rows (the pilot's, allowed to sharpen) gives honest ones back. Without a pilot it is left off.
+    Smoothing pulls the training targets toward uniform, which measured as a regulariser (docs/quality.md); the
+    probabilities are then too soft by design, and only a temperature fitted on held-out rows (allowed to
+    sharpen) gives honest ones back. Where no such rows exist it is left off.
     """
     if isinstance(setting, str):
         if setting != "auto":
             raise ValueError(f"label_smoothing must be a number in [0, 1) or 'auto', got {setting!r}")
-        return PILOT_LABEL_SMOOTHING if calibrated_by_pilot else 0.0
+        return AUTO_LABEL_SMOOTHING if calibrated else 0.0
     return setting
