@@ -234,21 +234,21 @@ def test_temperature_with_doubt_sharpens_right_rows_to_a_finite_confidence():
     y = torch.randint(0, 3, (200,), generator=g)
     soft = torch.nn.functional.one_hot(y, 3).float() * (2.0 + torch.rand(200, 1, generator=g))  # all right
     assert fit_temperature(task, soft, y) == 1.0  # (no minimum: see the test above)
-    temperature = fit_temperature(task, soft, y, doubt=1 / 200)
+    temperature = fit_temperature(task, soft, y, doubt=True)  # (200 rows: 1/200)
     assert 0.05 < temperature < 0.5
     right = torch.softmax(soft / temperature, 1)[torch.arange(200), y]
     assert 0.99 < float(right.mean()) < 0.9999  # about 1 - doubt, not 1
     # Where held-out rows disagree, the doubt of one row barely moves the plain answer.
     noisy = torch.randn(400, 3, generator=g) * 3
     labels = torch.multinomial(torch.softmax(noisy / 2, 1), 1, generator=g).squeeze(1)
-    assert fit_temperature(task, noisy, labels, doubt=1 / 400) == pytest.approx(
+    assert fit_temperature(task, noisy, labels, doubt=True) == pytest.approx(
         fit_temperature(task, noisy, labels), rel=0.05)
     # Binary and multilabel targets take the doubt as 0/1 labels blended toward 1/2.
     yb = (torch.rand(300, generator=g) < 0.5).float()
     logits = (2 * yb - 1).unsqueeze(1) * 2.0
-    assert 0.05 < fit_temperature(get_task("binary"), logits, yb, doubt=1 / 300) < 0.5
+    assert 0.05 < fit_temperature(get_task("binary"), logits, yb, doubt=True) < 0.5
     ym = (torch.rand(300, 2, generator=g) < 0.5).float()
-    assert 0.05 < fit_temperature(get_task("multilabel"), (2 * ym - 1) * 2.0, ym, doubt=1 / 300) < 0.5
+    assert 0.05 < fit_temperature(get_task("multilabel"), (2 * ym - 1) * 2.0, ym, doubt=True) < 0.5
 
 
 def test_tabular_recipe_saves_loads_and_predicts_bit_identically(tmp_path):

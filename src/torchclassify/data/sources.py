@@ -209,8 +209,8 @@ def resolve_target(columns: list[str], target: str | None) -> list[str]:
         elif any(ch in part for ch in "*?["):
             matches = [c for c in columns if fnmatch.fnmatchcase(c, part)]
         else:  # a header cell with spaces around the name ("y "): the spaces do not show in the file
-            matches = [c for c in columns if c.strip() == part][:1] if \
-                sum(c.strip() == part for c in columns) == 1 else []
+            stripped = [c for c in columns if c.strip() == part]
+            matches = stripped if len(stripped) == 1 else []
         if not matches:
             # (names with spaces around them quoted, so that the spaces show)
             shown = ", ".join(repr(c) if c != c.strip() else c for c in columns[:12]) + \

@@ -18,27 +18,28 @@ MIN_ROWS = 50  # fewer validation rows than this say too little about the probab
 MAX_ROWS = 50_000  # an evenly spaced sample of larger validation sets: T is one number, the search 60+ passes
 
 
-def fit_temperature(task: Task, logits: torch.Tensor, y_true: torch.Tensor, doubt: float = 0.0) -> float:
+def fit_temperature(task: Task, logits: torch.Tensor, y_true: torch.Tensor, doubt: bool = False) -> float:
     """The T in T_RANGE that minimises the task's loss of logits / T on (logits, y_true).
 
     logits: the model's outputs (n, n_outputs); y_true: encoded targets, class indices (n,) or 0/1 (n,) /
     (n, L). A 1-D search on log T (golden section: the loss is convex in 1/T), in float64 so that the answer
     does not depend on the batch order. T stays 1 on fewer than MIN_ROWS rows and when the best T lies at a
     bound of T_RANGE (no minimum inside: e.g. validation rows all predicted right).
-    doubt: the targets are blended with the uniform distribution by this much (e.g. 1/n: one row's worth), so
-    that rows all predicted right still have a best T short of certainty instead of none.
+    doubt: the targets are blended with the uniform distribution by one row's worth (1/n), so that rows all
+    predicted right still have a best T short of certainty instead of none (a smoothed network's case).
     """
     if len(logits) < MIN_ROWS:
         return 1.0
+    blend = 1 / len(logits) if doubt else 0.0
     step = -(-len(logits) // MAX_ROWS)
     logits, y_true = logits[::step], y_true[::step]
     logits = logits.detach().double()
     target = task.as_training_target(y_true.to(logits.device))
     target = target.double() if target.is_floating_point() else target
-    if doubt:
+    if blend:
         n_values = 2 if task.uses_threshold else logits.shape[1]  # a label is one of 2; a class one of C
         soft = task.to_soft_targets(y_true.to(logits.device), logits.shape[1]).double().reshape(logits.shape)
-        target = (1 - doubt) * soft + doubt / n_values
+        target = (1 - blend) * soft + blend / n_values
     loss = task.make_loss(None)
 
     def objective(log_t: float) -> float:

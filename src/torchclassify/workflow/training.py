@@ -165,8 +165,7 @@ def ensemble_budget(resolved: TrainConfig, asked: TrainConfig, members: int) -> 
 
 def calibrate(model: torch.nn.Module, task: Task, prepared: PreparedData, device, doubt: bool = False) -> float:
     """Temperature scaling on the validation rows, folded into the model's head; returns T (1.0: unchanged,
-    or a network without a known head). doubt: fit T with one validation row's worth of doubt in the labels
-    (a smoothed network, which held-out rows all right would otherwise leave soft: fit_temperature)."""
+    or a network without a known head). doubt: fit_temperature's, for a smoothed network."""
     if not heads_of(model):
         return 1.0
     rows, logits = [], []
@@ -174,7 +173,7 @@ def calibrate(model: torch.nn.Module, task: Task, prepared: PreparedData, device
         rows.append(part_rows)
         logits.append(predict_logits(model, torch.from_numpy(X).to(device)).cpu())
     y_true = torch.as_tensor(prepared.codes[np.concatenate(rows)])
-    temperature = fit_temperature(task, torch.cat(logits), y_true, doubt=1 / max(len(y_true), 1) if doubt else 0.0)
+    temperature = fit_temperature(task, torch.cat(logits), y_true, doubt=doubt)
     fold_temperature(model, temperature)
     return temperature
 
@@ -317,7 +316,7 @@ def pilot_calibration(X: pd.DataFrame, y: pd.DataFrame, config: RunConfig, *, ca
     if not calibrate:
         temperature = 1.0
     elif config.train.label_smoothing:
-        temperature = folded * fit_temperature(task, logits, y_true, doubt=1 / max(len(y_true), 1))
+        temperature = folded * fit_temperature(task, logits, y_true, doubt=True)
     else:
         temperature = max(1.0, folded * fit_temperature(task, logits, y_true))
     if not choose or len(y_true) < MIN_ROWS:
