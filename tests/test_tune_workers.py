@@ -67,6 +67,39 @@ def test_two_workers_on_one_out_folder_both_finish_and_one_retrains(tmp_path):
     assert len({t.user_attrs["worker"] for t in study.get_trials(deepcopy=False)}) == 2
 
 
+ASK_AT_ONCE = """
+import sys, time, warnings
+from pathlib import Path
+import optuna
+from torchclassify.tune_study import open_study
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+warnings.simplefilter("ignore")
+study = open_study(sys.argv[1], "s", Path(sys.argv[2]), heartbeat=30)
+while time.time() < float(sys.argv[3]):
+    pass
+print(study.ask().number)
+"""
+
+
+def test_workers_asking_at_once_never_share_an_enqueued_trial(tmp_path):
+    # CI, fresh clone: two SQLite workers ended with 5 trials of 6, all complete. Both had popped the enqueued
+    # defaults trial: SQLite read "WAITING" and wrote "RUNNING" in two transactions (six workers asking at
+    # once: 2-6 of them ran trial 0, in 10 rounds of 10).
+    import subprocess
+    import sys
+
+    from torchclassify.tune_study import open_study
+
+    for round_ in range(2):
+        storage = f"sqlite:///{tmp_path / f'study{round_}.db'}"
+        open_study(storage, "s", tmp_path, heartbeat=30).enqueue_trial({"x": 1.0})
+        start = time.time() + 4.0  # every process has opened the study by then
+        askers = [subprocess.Popen([sys.executable, "-c", ASK_AT_ONCE, storage, str(tmp_path), str(start)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        numbers = sorted(int(asker.communicate(timeout=120)[0]) for asker in askers)
+        assert numbers == list(range(6)), numbers
+
+
 def test_a_silent_trial_of_another_machine_is_failed_once_its_heartbeat_is_stale(tmp_path):
     """The heartbeat path proper: a trial whose worker is on another host cannot be checked by pid, so it
     is failed (and enqueued again) only when its last heartbeat is older than the grace period."""
