@@ -264,6 +264,32 @@ def test_partial_fit_after_a_smoothed_fit_trains_on_the_same_smoothed_targets(mo
     torch.testing.assert_close(targets.ravel(), torch.tensor([0.05, 0.95]))  # 0.1 smoothing over 2 values
 
 
+def test_partial_fit_trains_the_network_as_trained_and_keeps_its_temperature(monkeypatch):
+    # The head carried the calibration's 1/T into the continuation: it went on training a rescaled network.
+    import torchclassify.estimator as estimator_module
+    from torchclassify.estimator import PILOT_MIN_ROWS
+
+    X, y = _noisy(PILOT_MIN_ROWS)
+    model = TorchClassifier(epochs=2).fit(X, y)
+    temperature = model.temperature_
+    assert temperature != 1.0
+    calibrated = torch.as_tensor(model._logits(X[:20]))
+    seen, real_fit = {}, estimator_module.fit
+    def spy(network, *args, **kwargs):
+        with torch.no_grad():
+            seen["logits"] = network.eval()(model.classifier_.transform(model._validate(X[:20], None, reset=False)[0])).double().squeeze(1)
+        network.train()
+        return real_fit(network, *args, **kwargs)
+    monkeypatch.setattr(estimator_module, "fit", spy)
+    model.partial_fit(X[:20], y[:20])
+    torch.testing.assert_close(seen["logits"], calibrated * temperature, rtol=1e-4, atol=1e-4)
+    assert model.temperature_ == temperature
+    monkeypatch.undo()
+    # The continuation trained (the logits moved) and carries the same calibration again.
+    moved = torch.as_tensor(model._logits(X[:20]))
+    assert not torch.allclose(moved, calibrated)
+
+
 def test_the_pilot_sharpens_a_smoothed_fit_back_without_changing_its_decisions():
     """Label smoothing keeps a separable table's probabilities near 0.9 by design; the pilot's temperature may
     then be below 1 (fitted with one held-out row's worth of doubt) and brings them back toward certainty."""

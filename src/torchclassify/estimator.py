@@ -324,13 +324,20 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self._n_partial += 1
         generator = torch.Generator().manual_seed(t.seed + self._n_partial)
         clf.model.train()
-        with seeded_torch(t.seed + self._n_partial, X.device):
-            n_classes = clf.labels.n_classes
-            smooth = with_label_smoothing(None, t.label_smoothing, task.to_soft_targets, n_classes,
-                                          2 if task.uses_threshold else n_classes)  # (None without smoothing)
-            state = fit(clf.model, task, TensorData(X, y), None, t, n_classes=n_classes, n_epochs=1, augment=smooth,
-                        batch_size=t.batch_size or len(X), generator=generator, optimizer=self._optimizer,
-                        loss_fn=self._loss_fn)
+        # The head carries the calibration's 1/T: the network goes on training as it was trained, then takes
+        # the same T back (no held-out rows here to fit a new one).
+        temperature = getattr(self, "temperature_", 1.0)
+        fold_temperature(clf.model, 1.0 / temperature)
+        try:
+            with seeded_torch(t.seed + self._n_partial, X.device):
+                n_classes = clf.labels.n_classes
+                smooth = with_label_smoothing(None, t.label_smoothing, task.to_soft_targets, n_classes,
+                                              2 if task.uses_threshold else n_classes)  # (None without smoothing)
+                state = fit(clf.model, task, TensorData(X, y), None, t, n_classes=n_classes, n_epochs=1,
+                            augment=smooth, batch_size=t.batch_size or len(X), generator=generator,
+                            optimizer=self._optimizer, loss_fn=self._loss_fn)
+        finally:
+            fold_temperature(clf.model, temperature)
         clf.model.eval()
         self.history_ = list(self.history_) + state.history
         self.n_iter_ += 1
