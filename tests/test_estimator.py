@@ -264,6 +264,23 @@ def test_partial_fit_after_a_smoothed_fit_trains_on_the_same_smoothed_targets(mo
     torch.testing.assert_close(targets.ravel(), torch.tensor([0.05, 0.95]))  # 0.1 smoothing over 2 values
 
 
+def test_partial_fit_keeps_the_fits_augmentation(monkeypatch):
+    # partial_fit continued without the noise (or mixup) the fit trained with.
+    import torchclassify.estimator as estimator_module
+
+    X, y = _noisy(120)
+    model = TorchClassifier(epochs=2, augment="noise", augment_strength=0.5).fit(X, y)
+    seen, real_fit = {}, estimator_module.fit
+    def spy(*args, augment=None, **kwargs):
+        seen["augment"] = augment
+        return real_fit(*args, augment=augment, **kwargs)
+    monkeypatch.setattr(estimator_module, "fit", spy)
+    model.partial_fit(X[:20], y[:20])
+    rows, targets = torch.zeros(500, X.shape[1]), torch.zeros(500)
+    noisy, same_targets = seen["augment"](rows, targets)
+    assert 0.45 < float(noisy.std()) < 0.55 and torch.equal(same_targets, targets)
+
+
 def test_partial_fit_trains_the_network_as_trained_and_keeps_its_temperature(monkeypatch):
     # The head carried the calibration's 1/T into the continuation: it went on training a rescaled network.
     import torchclassify.estimator as estimator_module
