@@ -57,8 +57,8 @@ def open_study(storage: str | None, study_name: str, out: Path, direction: str =
                     storage, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
                     grace_period=GRACE_FACTOR * heartbeat,
                     heartbeat_stale_trial_callback=retry_once())
-                if storage.startswith("sqlite"):
-                    _serialise_sqlite(rdb.engine)
+                if storage.startswith("sqlite") and rdb.engine.url.database not in (None, "", ":memory:"):
+                    _serialise_sqlite(rdb.engine)  # (an in-memory database is one process's: nothing to race)
                 try:  # creating is atomic (a unique name): exactly one of several starting workers creates
                     study = optuna.create_study(storage=rdb, study_name=study_name, direction=direction,
                                                 sampler=sampler, pruner=pruner)
