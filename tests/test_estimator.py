@@ -238,6 +238,7 @@ def test_label_smoothing_auto_is_on_only_where_held_out_rows_calibrate_the_fit()
     assert smoothing(early_stopping=True, calibrate=False) == 0.1  # a validation split of 50 rows calibrates
     assert smoothing(early_stopping=True, validation_fraction=0.1) == 0.0  # 25 rows: too few for a temperature
     assert smoothing(label_smoothing=0.05, calibrate=False) == 0.05  # a number is the user's
+    assert smoothing(label_smoothing=None) == 0.1  # None is "auto", as in TrainConfig (not the CLI's rule per run)
     assert smoothing(threshold="auto", calibrate=False) == 0.0  # (that pilot chooses a threshold, not a T)
     absent = np.arange(len(y)) % 5 < 3  # weight 0 is as if absent: 100 rows left, too few for a pilot's T
     assert TorchClassifier(epochs=2).fit(X, y, sample_weight=np.where(absent, 0.0, 1.0)).config_.train.label_smoothing == 0
@@ -292,19 +293,25 @@ def test_partial_fit_trains_the_network_as_trained_and_keeps_its_temperature(mon
     assert temperature != 1.0
     calibrated = torch.as_tensor(model._logits(X[:20]))
     seen, real_fit = {}, estimator_module.fit
-    def spy(network, *args, **kwargs):
+    rows = model.classifier_.transform(model._validate(X[:20], None, reset=False)[0])
+
+    def logits_of(network):
         with torch.no_grad():
-            seen["logits"] = network.eval()(model.classifier_.transform(model._validate(X[:20], None, reset=False)[0])).double().squeeze(1)
+            return network.eval()(rows).double().squeeze(1)
+
+    def spy(network, *args, **kwargs):
+        seen["before"] = logits_of(network)
         network.train()
-        return real_fit(network, *args, **kwargs)
+        state = real_fit(network, *args, **kwargs)
+        seen["after"] = logits_of(network)
+        return state
     monkeypatch.setattr(estimator_module, "fit", spy)
     model.partial_fit(X[:20], y[:20])
-    torch.testing.assert_close(seen["logits"], calibrated * temperature, rtol=1e-4, atol=1e-4)
-    assert model.temperature_ == temperature
-    monkeypatch.undo()
-    # The continuation trained (the logits moved) and carries the same calibration again.
-    moved = torch.as_tensor(model._logits(X[:20]))
-    assert not torch.allclose(moved, calibrated)
+    torch.testing.assert_close(seen["before"], calibrated * temperature, rtol=1e-4, atol=1e-4)
+    # The continuation trained (the logits moved) and the network carries the same calibration again.
+    assert not torch.allclose(seen["after"], seen["before"]) and model.temperature_ == temperature
+    torch.testing.assert_close(torch.as_tensor(model._logits(X[:20])), seen["after"] / temperature,
+                               rtol=1e-4, atol=1e-4)
 
 
 def test_the_pilot_sharpens_a_smoothed_fit_back_without_changing_its_decisions():
