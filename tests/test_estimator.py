@@ -238,15 +238,15 @@ def test_label_smoothing_auto_is_on_only_where_held_out_rows_calibrate_the_fit()
     assert smoothing(early_stopping=True, calibrate=False) == 0.1  # a validation split of 50 rows calibrates
     assert smoothing(early_stopping=True, validation_fraction=0.1) == 0.0  # 25 rows: too few for a temperature
     assert smoothing(label_smoothing=0.05, calibrate=False) == 0.05  # a number is the user's
-    assert smoothing(label_smoothing=None) == 0.1  # None is "auto", as in TrainConfig (not the CLI's rule per run)
     assert smoothing(threshold="auto", calibrate=False) == 0.0  # (that pilot chooses a threshold, not a T)
     absent = np.arange(len(y)) % 5 < 3  # weight 0 is as if absent: 100 rows left, too few for a pilot's T
     assert TorchClassifier(epochs=2).fit(X, y, sample_weight=np.where(absent, 0.0, 1.0)).config_.train.label_smoothing == 0
     Xs, ys = _noisy(PILOT_MIN_ROWS - 1)
     assert TorchClassifier(epochs=2).fit(Xs, ys).config_.train.label_smoothing == 0.0  # no pilot below
     assert TorchClassifier(epochs=2).partial_fit(X, y, classes=[0, 1]).config_.train.label_smoothing == 0.0
-    with pytest.raises(ValueError, match="label_smoothing must be a number in \\[0, 1\\) or 'auto'"):
-        TorchClassifier(label_smoothing="on").fit(X, y)
+    for wrong in ("on", None):
+        with pytest.raises(ValueError, match="label_smoothing must be a number in \\[0, 1\\) or 'auto'"):
+            TorchClassifier(label_smoothing=wrong).fit(X, y)
 
 
 def test_partial_fit_after_a_smoothed_fit_trains_on_the_same_smoothed_targets(monkeypatch):

@@ -90,11 +90,14 @@ def summary_html(view) -> str:
 
 
 def _recipe(view) -> str:
-    """Which recipe trained the network, and the temperature that calibrated it (docs/defaults.md)."""
+    """Which recipe trained the network, with what label smoothing, and the temperature that calibrated it
+    (docs/defaults.md)."""
     recipe = view.classifier.model_config.recipe
+    smoothing = ((view.config or {}).get("train") or {}).get("label_smoothing")
     temperature = view.summary.get("temperature")
-    return recipe + (f" (probabilities temperature-scaled on validation: T = {temperature:.3g})"
-                     if isinstance(temperature, (int, float)) else "")
+    return (recipe + (f", label smoothing {smoothing:g}" if isinstance(smoothing, (int, float)) and smoothing else "")
+            + (f" (probabilities temperature-scaled on validation: T = {temperature:.3g})"
+               if isinstance(temperature, (int, float)) else ""))
 
 
 def _seconds(value) -> str:

@@ -102,7 +102,7 @@ def choose_label_smoothing(setting: float | str, calibrated: bool) -> float:
     probabilities are then too soft by design, and only a temperature fitted on held-out rows (allowed to
     sharpen) gives honest ones back. Where no such rows exist it is left off.
     """
-    if isinstance(setting, str):
+    if isinstance(setting, str) or setting is None:
         if setting != "auto":
             raise ValueError(f"label_smoothing must be a number in [0, 1) or 'auto', got {setting!r}")
         return AUTO_LABEL_SMOOTHING if calibrated else 0.0
