@@ -131,7 +131,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """Continue training the fitted network for one epoch on X, y (the first call fits one epoch).
 
         classes: every class, required on the first call unless y is a multilabel indicator; later calls
-        may hold any subset. The preprocessing keeps the statistics of the first call.
+        may hold any subset. Preprocessing, augmentation, label smoothing and temperature stay the first fit's.
         """
         if not hasattr(self, "classifier_"):
             frame, y = self._validate(X, y, reset=True)
