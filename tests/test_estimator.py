@@ -249,36 +249,35 @@ def test_label_smoothing_auto_is_on_only_where_held_out_rows_calibrate_the_fit()
             TorchClassifier(label_smoothing=wrong).fit(X, y)
 
 
-def test_partial_fit_after_a_smoothed_fit_trains_on_the_same_smoothed_targets(monkeypatch):
+def _continuation_augmenter(monkeypatch, model, X, y):
+    """The augment function that model.partial_fit(X[:20], y[:20]) hands the training loop."""
     import torchclassify.estimator as estimator_module
-    from torchclassify.estimator import PILOT_MIN_ROWS
 
-    X, y = _noisy(PILOT_MIN_ROWS)
-    model = TorchClassifier(epochs=2).fit(X, y)
     seen, real_fit = {}, estimator_module.fit
     def spy(*args, augment=None, **kwargs):
         seen["augment"] = augment
         return real_fit(*args, augment=augment, **kwargs)
     monkeypatch.setattr(estimator_module, "fit", spy)
     model.partial_fit(X[:20], y[:20])
-    _, targets = seen["augment"](torch.zeros(2, X.shape[1]), torch.tensor([0.0, 1.0]))
+    monkeypatch.undo()
+    return seen["augment"]
+
+
+def test_partial_fit_after_a_smoothed_fit_trains_on_the_same_smoothed_targets(monkeypatch):
+    from torchclassify.estimator import PILOT_MIN_ROWS
+
+    X, y = _noisy(PILOT_MIN_ROWS)
+    augment = _continuation_augmenter(monkeypatch, TorchClassifier(epochs=2).fit(X, y), X, y)
+    _, targets = augment(torch.zeros(2, X.shape[1]), torch.tensor([0.0, 1.0]))
     torch.testing.assert_close(targets.ravel(), torch.tensor([0.05, 0.95]))  # 0.1 smoothing over 2 values
 
 
 def test_partial_fit_keeps_the_fits_augmentation(monkeypatch):
     # partial_fit continued without the noise (or mixup) the fit trained with.
-    import torchclassify.estimator as estimator_module
-
     X, y = _noisy(120)
     model = TorchClassifier(epochs=2, augment="noise", augment_strength=0.5).fit(X, y)
-    seen, real_fit = {}, estimator_module.fit
-    def spy(*args, augment=None, **kwargs):
-        seen["augment"] = augment
-        return real_fit(*args, augment=augment, **kwargs)
-    monkeypatch.setattr(estimator_module, "fit", spy)
-    model.partial_fit(X[:20], y[:20])
     rows, targets = torch.zeros(500, X.shape[1]), torch.zeros(500)
-    noisy, same_targets = seen["augment"](rows, targets)
+    noisy, same_targets = _continuation_augmenter(monkeypatch, model, X, y)(rows, targets)
     assert 0.45 < float(noisy.std()) < 0.55 and torch.equal(same_targets, targets)
 
 
