@@ -5,9 +5,10 @@
 
 Every model sees the same seeded folds of every table (`quality_data.py`: real tables shipped inside
 installed packages, nothing downloaded). Per table and model: accuracy (subset accuracy for multilabel),
-log-loss (multilabel: the mean of the labels' binary log-losses) and fit seconds, each the mean over the
-folds except seconds (their sum). A markdown table is printed; JSON goes to benchmarks/results/. One thread
-throughout (torch, BLAS, OpenMP): run it as `OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 taskset -c 1 python ...`.
+log-loss (multilabel: the mean of the labels' binary log-losses), top-label calibration error (15 bins) and
+fit seconds, each the mean over the folds except seconds (their sum). Markdown tables are printed; JSON goes
+to benchmarks/results/. One thread throughout (torch, BLAS, OpenMP): run it as
+`OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 taskset -c 1 python ...`.
 Add a column by adding a factory to MODELS: `name -> make(task) -> unfitted estimator`.
 """
 
@@ -112,18 +113,27 @@ def make_folds(table: Table, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]
     return list(StratifiedKFold(n_folds, shuffle=True, random_state=SEED).split(table.X, strata))
 
 
-def score(model, X: pd.DataFrame, y_true, task: str) -> tuple[float, float]:
-    """(accuracy, log-loss) of a fitted model: accuracy from predict() (subset accuracy for multilabel),
-    log-loss from predict_proba() (multilabel: mean over labels of the binary log-loss of P(label = 1))."""
+def score(model, X: pd.DataFrame, y_true, task: str) -> tuple[float, float, float]:
+    """(accuracy, log-loss, calibration error) of a fitted model: accuracy from predict() (subset accuracy for
+    multilabel), the other two from predict_proba() (multilabel: the mean over labels of P(label = 1)'s);
+    calibration error: top-label, 15 bins (torchclassify.metrics.calibration_error, torchmetrics' definition)."""
+    import torch
+
+    from torchclassify.metrics import probability_scores
+
     accuracy = accuracy_score(y_true, np.asarray(model.predict(X)))
     y_proba = model.predict_proba(X)
     if task != "multilabel":  # (n, n_classes), columns in model.classes_ order
-        return accuracy, log_loss(y_true, y_proba, labels=model.classes_)
+        column = {label: j for j, label in enumerate(model.classes_)}
+        codes = np.array([column[label] for label in y_true])
+        ece = probability_scores(torch.as_tensor(np.asarray(y_proba, dtype=np.float64)), torch.as_tensor(codes))
+        return accuracy, log_loss(y_true, y_proba, labels=model.classes_), ece["calibration_error"]
     if isinstance(y_proba, list):  # MultiOutputClassifier: one (n, 2) array per label
         y_proba = np.column_stack([p[:, 1] for p in y_proba])
-    y_proba = np.asarray(y_proba)  # (n, L)
+    y_proba = np.asarray(y_proba, dtype=np.float64)  # (n, L)
     losses = [log_loss(y_true[:, j], y_proba[:, j], labels=[0, 1]) for j in range(y_true.shape[1])]
-    return accuracy, float(np.mean(losses))
+    ece = probability_scores(torch.as_tensor(y_proba), torch.as_tensor(np.asarray(y_true, dtype=np.int64)))
+    return accuracy, float(np.mean(losses)), ece["calibration_error"]
 
 
 def cross_validate(make: Callable[[str], object], table: Table, folds) -> dict:
@@ -135,11 +145,11 @@ def cross_validate(make: Callable[[str], object], table: Table, folds) -> dict:
         started = time.perf_counter()
         model.fit(table.X.iloc[train], y[train])
         fit_s = time.perf_counter() - started
-        accuracy, loss = score(model, table.X.iloc[test], y[test], table.task)
-        per_fold.append({"accuracy": accuracy, "log_loss": loss, "fit_s": fit_s})
+        accuracy, loss, ece = score(model, table.X.iloc[test], y[test], table.task)
+        per_fold.append({"accuracy": accuracy, "log_loss": loss, "calibration_error": ece, "fit_s": fit_s})
     frame = pd.DataFrame(per_fold)
-    return {"accuracy": frame.accuracy.mean(), "log_loss": frame.log_loss.mean(), "fit_s": frame.fit_s.sum(),
-            "folds": per_fold}
+    return {"accuracy": frame.accuracy.mean(), "log_loss": frame.log_loss.mean(),
+            "calibration_error": frame.calibration_error.mean(), "fit_s": frame.fit_s.sum(), "folds": per_fold}
 
 
 # ----------------------------------------------------------------------------------------------- report
@@ -149,17 +159,18 @@ def _format(result: dict | None, metric: str, top: float | None) -> str:
     if result is None:
         return "-"
     if metric not in result:
-        return "skipped" if "skipped" in result else "failed"
+        return "skipped" if "skipped" in result else "-" if "accuracy" in result else "failed"  # (older JSON)
     text = f"{result[metric]:.1f}" if metric == "fit_s" else f"{result[metric]:.4f}"
     return f"**{text}**" if result[metric] == top else text
 
 
 def markdown(results: list[dict], tables: list[str], models: list[str]) -> str:
-    """Three markdown tables (accuracy, log-loss, fit seconds): a row per table, a column per model; the best
-    accuracy and log-loss of a row in bold, and TorchClassifier()'s gap to the best other column."""
+    """Four markdown tables (accuracy, log-loss, calibration error, fit seconds): a row per table, a column per
+    model; the best figure of a row in bold, and TorchClassifier()'s gap to the best other column."""
     cell = {(r["table"], r["model"]): r for r in results}
     parts = []
     for metric, best, unit in [("accuracy", max, "mean over folds"), ("log_loss", min, "mean over folds"),
+                               ("calibration_error", min, "top-label, 15 bins, mean over folds"),
                                ("fit_s", None, "sum over folds, 1 thread")]:
         gap = best is not None and "torch" in models and len(models) > 1
         head = ["table", *(TITLES.get(m, m) for m in models)] + (["torch - best other"] if gap else [])
@@ -254,7 +265,8 @@ def run(tables: list[Table], models: list[str], n_folds: int, no_caps: bool, out
             report["results"].append({"table": table.name, "model": name, **result})
             out.write_text(json.dumps(report, indent=1, default=float))
             said = (f"FAILED {result['error']}" if "error" in result else f"skipped: {result['skipped']}"
-                    if "skipped" in result else f"accuracy {result['accuracy']:.4f} log-loss {result['log_loss']:.4f}")
+                    if "skipped" in result else f"accuracy {result['accuracy']:.4f} log-loss {result['log_loss']:.4f} "
+                    f"ECE {result['calibration_error']:.4f}")
             print(f"{table.name:>14} {name:>8}: {said} ({time.perf_counter() - started:.0f}s)", file=sys.stderr,
                   flush=True)
     return report

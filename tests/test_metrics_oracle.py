@@ -162,3 +162,50 @@ def test_the_pictures_confusion_counts_are_scikit_learns(case):
     y_true, y_pred = rng.integers(0, n_classes, 60), rng.integers(0, n_classes, 60)
     codes = sorted(rng.choice(n_classes, int(rng.integers(1, n_classes + 1)), replace=False).tolist())
     np.testing.assert_array_equal(_counts(y_true, y_pred, codes), skm.confusion_matrix(y_true, y_pred, labels=codes))
+
+
+@pytest.mark.parametrize("case", range(20))
+def test_log_loss_and_calibration_error_match_sklearn_and_torchmetrics(case):
+    """probability_scores: log-loss as scikit-learn's, the top-label calibration error as torchmetrics'
+    MulticlassCalibrationError (15 bins, l1); binary as the two-column case, multilabel the labels' mean."""
+    rng = np.random.default_rng(case)
+    n, k = int(rng.integers(1, 300)), int(rng.integers(2, 7))
+    proba = rng.dirichlet(np.full(k, 0.3), size=n)
+    proba = np.clip(proba, 1e-6, None) / np.clip(proba, 1e-6, None).sum(1, keepdims=True)  # (sklearn clips too)
+    y = rng.integers(0, k, size=n)
+    ours = M.probability_scores(torch.tensor(proba), torch.tensor(y))
+    _close(ours["log_loss"], skm.log_loss(y, proba, labels=list(range(k))))
+    _close(ours["calibration_error"], F.multiclass_calibration_error(torch.tensor(proba), torch.tensor(y), k, n_bins=15))
+    p = proba[:, 0] / proba[:, :2].sum(1)  # a binary P(positive)
+    ours = M.probability_scores(torch.tensor(p), torch.tensor(y % 2))
+    two = np.stack([1 - p, p], axis=1)
+    _close(ours["log_loss"], skm.log_loss(y % 2, two, labels=[0, 1]))
+    _close(ours["calibration_error"], F.multiclass_calibration_error(torch.tensor(two), torch.tensor(y % 2), 2,
+                                                                      n_bins=15))
+    labels = rng.integers(0, 2, size=(n, 3))
+    many = rng.random((n, 3))
+    ours = M.probability_scores(torch.tensor(many), torch.tensor(labels))
+    each = [M.probability_scores(torch.tensor(many[:, j]), torch.tensor(labels[:, j])) for j in range(3)]
+    _close(ours["log_loss"], np.mean([skm.log_loss(labels[:, j], many[:, j], labels=[0, 1]) for j in range(3)]))
+    _close(ours["calibration_error"], np.mean([e["calibration_error"] for e in each]))
+    perfect = M.probability_scores(torch.tensor([0.0, 1.0, 1.0]), torch.tensor([0, 1, 1]))
+    assert perfect["calibration_error"] == 0.0 and perfect["log_loss"] < 1e-14
+
+
+@pytest.mark.parametrize("data", ["moons", "iris"])
+def test_a_runs_metrics_carry_the_log_loss_of_its_predicted_probabilities(data):
+    """metrics.json's log_loss and calibration_error are those of what predict_proba gives for the test rows."""
+    import torchclassify as tc
+    from torchclassify.data.sources import load_data
+
+    sizes = {"n_samples": 200} if data == "moons" else {}
+    run = tc.train(data=data, epochs=5, progress="quiet", **sizes)
+    dataset = load_data(data, **sizes)
+    rows = dataset.X.iloc[run.splits["test"]]
+    proba = run.classifier.predict_proba(rows)
+    truth = dataset.y.iloc[run.splits["test"], 0].astype(str).to_numpy()
+    columns = [str(c) for c in proba.columns]
+    codes = np.array([columns.index(v) for v in truth])
+    _close(run.metrics["test"]["log_loss"], skm.log_loss(codes, proba.to_numpy(), labels=range(len(columns))))
+    _close(run.metrics["test"]["calibration_error"],
+           F.multiclass_calibration_error(torch.tensor(proba.to_numpy()), torch.tensor(codes), len(columns), n_bins=15))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import metrics as M
 from .errors import printable
 from .metrics import precision_recall_curve
 from .tasks import Task
@@ -36,6 +37,7 @@ def compute_metrics(task: Task, y_proba: torch.Tensor, y_true: torch.Tensor, cla
     y_proba, y_true = y_proba.detach().float().cpu(), y_true.cpu()
     sparse = y_true.ndim == 1 and len(classes) > MAX_MATRIX_CLASSES
     metrics = task.compute_metrics(y_proba, y_true, len(classes), threshold, confusion=not sparse)
+    metrics.update(M.probability_scores(y_proba, y_true))  # log_loss, calibration_error
     for key in PER_CLASS_KEYS:
         if key in metrics:
             metrics[key] = {str(c): v for c, v in zip(classes, metrics[key])}

@@ -135,3 +135,43 @@ def auc(x: torch.Tensor, y: torch.Tensor) -> float:
     """Trapezoid area under the points (x, y), x monotone (a ROC curve's fpr, tpr)."""
     x, y = x.double(), y.double()
     return float(abs(torch.trapezoid(y, x)))
+
+
+def log_loss(p_true: torch.Tensor) -> float:
+    """Mean negative log of the probability each row gave its true outcome (n,) (scikit-learn's log_loss once
+    the probabilities are gathered), clipped at 1e-15 so that a confident mistake costs 34.5, not infinity."""
+    return float(-torch.log(p_true.double().clamp(1e-15, 1.0)).mean()) if p_true.numel() else 0.0
+
+
+def calibration_error(confidence: torch.Tensor, correct: torch.Tensor, n_bins: int = 15) -> float:
+    """Expected calibration error: rows binned by the probability of their predicted outcome (n,) in
+    n_bins equal-width bins over [0, 1]; the bins' |accuracy - mean confidence| weighted by their share of
+    the rows (torchmetrics' CalibrationError, norm "l1"). correct: (n,) whether that prediction was right.
+    0 means the probabilities say how often the model is right; 0.0 without rows."""
+    if not confidence.numel():
+        return 0.0
+    confidence, correct = confidence.double().reshape(-1), correct.double().reshape(-1)
+    bins = (torch.bucketize(confidence, torch.linspace(0, 1, n_bins + 1, dtype=torch.float64), right=True) - 1)
+    bins = bins.clamp(0, n_bins - 1)
+    count = torch.bincount(bins, minlength=n_bins).double()
+    gap = torch.bincount(bins, weights=correct - confidence, minlength=n_bins)  # sum of (right - confidence)
+    return float(gap.abs().sum() / count.sum())
+
+
+def probability_scores(y_proba: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
+    """How honest the probabilities are: log_loss and calibration_error (top-label, 15 bins).
+
+    y_proba, y_true: binary (n,) P(positive) and 0/1; multiclass (n, C) and (n,) class indices; multilabel
+    (n, L) and (n, L) 0/1, each label scored as a binary task and the L scores averaged (as the benchmarks'
+    multilabel log-loss). The prediction behind the confidence is the most probable outcome (0.5 for a
+    binary one), whatever decision threshold the classifier uses.
+    """
+    if y_true.ndim == 2:
+        scores = [probability_scores(y_proba[:, j], y_true[:, j]) for j in range(y_true.shape[1])]
+        return {key: sum(s[key] for s in scores) / max(len(scores), 1) for key in ("log_loss", "calibration_error")}
+    y_proba, y_true = y_proba.double(), y_true.long().reshape(-1)
+    if y_proba.ndim == 1:
+        y_proba = torch.stack([1 - y_proba, y_proba], dim=1)  # (n, 2): the two outcomes' probabilities
+    confidence, predicted = y_proba.max(dim=1)
+    p_true = y_proba.gather(1, y_true.unsqueeze(1)).squeeze(1)
+    return {"log_loss": log_loss(p_true), "calibration_error": calibration_error(confidence, predicted == y_true)}
