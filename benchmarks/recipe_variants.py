@@ -7,8 +7,9 @@
 Arguments: a table of quality_data.py, a variant name, TorchClassifier keyword arguments as JSON. The name
 switches pieces that have no setting off by patching them for this process: "noemb" (no periodic
 embeddings), "noscale" (no per-input scale), "emb8" (8 numbers per input), "sig03" (sigma 0.3); "std" and
-"robust" force a numeric scaling; "k1", "k2", "k8" set the ensemble's size. Folds are quality.py's 3 seeded folds; NFOLD (default 1) says how many
-are run. Prints accuracy, log-loss and the CPU seconds of fit (time.process_time), means over the folds.
+"robust" force a numeric scaling; "k1", "k2", "k8" set the ensemble's size. Folds are quality.py's 3 seeded
+folds; NFOLD (default 1) says how many are run. Prints accuracy, log-loss, calibration error and the CPU
+seconds of fit (time.process_time), means over the folds.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def main() -> None:
         model.fit(table.X.iloc[train], y[train])
         cpu = time.process_time() - started
         results.append((*score(model, table.X.iloc[test], y[test], table.task), cpu))
-    accuracy, loss, cpu = np.mean(results, axis=0)
-    print(f"{table_name} {variant} {params} accuracy {accuracy:.4f} log-loss {loss:.4f} fit cpu {cpu:.0f}s "
+    accuracy, loss, ece, cpu = np.mean(results, axis=0)
+    print(f"{table_name} {variant} {params} accuracy {accuracy:.4f} log-loss {loss:.4f} ECE {ece:.4f} "
+          f"fit cpu {cpu:.0f}s "
           f"recipe {model.config_.model.recipe} temperature {model.temperature_:.3g}", flush=True)
 
 
