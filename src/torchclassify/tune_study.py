@@ -85,7 +85,7 @@ def _serialise_sqlite(engine) -> None:
 
     Why: Python's sqlite3 opens a transaction only at the first write, so Optuna's "is this trial still
     WAITING? then mark it RUNNING" read and write were two transactions. Workers starting together all read
-    WAITING and all ran the same enqueued trial (6 of 6 rounds with six workers; CI saw 5 trials of 6). This is
+    WAITING and all ran the same enqueued trial (10 rounds of 10 with six workers; CI saw 5 trials of 6). This is
     SQLAlchemy's documented pysqlite recipe; the pooled connections made before it are dropped.
     """
     from sqlalchemy import event
