@@ -327,7 +327,7 @@ def test_a_smoothed_plain_mlp_is_calibrated_on_its_validation_split():
 
 def test_the_report_says_which_label_smoothing_trained_the_recipe(tmp_path):
     """The CLI's default stays 0 (measured flat on eleven tabular tables: docs/quality.md); a smoothed run
-    says so in its report's recipe row, beside the temperature that sharpened it back."""
+    says so in its report's recipe row, beside the temperature fitted on its validation split."""
     frame, target = make_table("binary", n=1700)
     common = dict(data=frame, target=target, hidden=[16], epochs=4, progress="quiet")
     plain = tc.train(**common, out=tmp_path / "plain")

@@ -16,7 +16,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .config import ModelConfig, TrainConfig, check_value, make_config
-from .data.augment import make_augmenter, with_label_smoothing
+from .data.augment import training_augmenter
 from .data.tensors import TensorData
 from .engine.calibrate import MIN_ROWS, fold_temperature
 from .engine.defaults import choose_label_smoothing, choose_refit, choose_valid_size
@@ -330,10 +330,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         try:
             with seeded_torch(t.seed + self._n_partial, X.device):
                 n_classes = clf.labels.n_classes
-                augment = make_augmenter(self.config_.data.augment, self.config_.data.augment_strength,
-                                         task.to_soft_targets, n_classes, generator)  # (the fit's augmentation)
-                augment = with_label_smoothing(augment, t.label_smoothing, task.to_soft_targets, n_classes,
-                                               2 if task.uses_threshold else n_classes)  # (None: neither)
+                augment = training_augmenter(self.config_, task, n_classes, generator)  # (the fit's)
                 state = fit(clf.model, task, TensorData(X, y), None, t, n_classes=n_classes, n_epochs=1,
                             augment=augment, batch_size=t.batch_size or len(X), generator=generator,
                             optimizer=self._optimizer, loss_fn=self._loss_fn)

@@ -153,9 +153,8 @@ def calibration_error(confidence: torch.Tensor, correct: torch.Tensor, n_bins: i
     confidence, correct = confidence.double().reshape(-1), correct.double().reshape(-1)
     bins = (torch.bucketize(confidence, torch.linspace(0, 1, n_bins + 1, dtype=torch.float64), right=True) - 1)
     bins = bins.clamp(0, n_bins - 1)
-    count = torch.bincount(bins, minlength=n_bins).double()
     gap = torch.bincount(bins, weights=correct - confidence, minlength=n_bins)  # sum of (right - confidence)
-    return float(gap.abs().sum() / count.sum())
+    return float(gap.abs().sum() / confidence.numel())
 
 
 def probability_scores(y_proba: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:

@@ -73,3 +73,16 @@ def with_label_smoothing(augment: Callable | None, smoothing: float, to_soft_tar
         return X, (1 - smoothing) * y_soft + smoothing / n_values
 
     return smooth
+
+
+def training_augmenter(config, task, n_classes: int, generator: torch.Generator,
+                       image_shape: tuple[int, int, int] | None = None) -> Callable | None:
+    """What a fit's training batches go through: config.data's augmentation, then config.train's label smoothing
+    (None for neither). One place for train_prepared and the estimator's partial_fit continuation.
+
+    config: a RunConfig (label smoothing resolved); task: tasks.Task, whose soft targets both steps build.
+    """
+    augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets, n_classes,
+                             generator, image_shape)
+    return with_label_smoothing(augment, config.train.label_smoothing, task.to_soft_targets, n_classes,
+                                2 if task.uses_threshold else n_classes)

@@ -19,7 +19,7 @@ import torch
 
 from ..classifier import TrainedClassifier
 from ..config import RunConfig, TrainConfig, make_config
-from ..data.augment import make_augmenter, with_label_smoothing
+from ..data.augment import training_augmenter
 from ..data.prepared import PreparedData, prepare_in_memory
 from ..data.sources import Dataset
 from ..diagnose import diagnose
@@ -103,10 +103,7 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
         model = make_fitted_model(config.model, preprocessor, n_outputs,
                                   lambda rows: prepared.training_sample(rows, t.seed)).to(device)
         generator = torch.Generator(device="cpu").manual_seed(t.seed)
-        augment = make_augmenter(config.data.augment, config.data.augment_strength, task.to_soft_targets,
-                                 labels.n_classes, generator, image_shape)
-        augment = with_label_smoothing(augment, t.label_smoothing, task.to_soft_targets, labels.n_classes,
-                                       2 if task.uses_threshold else labels.n_classes)
+        augment = training_augmenter(config, task, labels.n_classes, generator, image_shape)
         summary = describe_run(prepared, model, t, str(device), dist.world_size, n_outputs)
         if progress != "quiet":
             print(describe_setup(summary, config), file=sys.stderr, flush=True)
