@@ -6,7 +6,8 @@
 
 Arguments: a table of quality_data.py, a variant name, TorchClassifier keyword arguments as JSON. The name
 switches pieces that have no setting off by patching them for this process: "noemb" (no periodic
-embeddings), "noscale" (no per-input scale), "emb8" (8 numbers per input), "sig03" (sigma 0.3); "std" and
+embeddings), "noscale" (no per-input scale), "emb8" (8 numbers per input), "sig03" (sigma 0.3), "freq8" (8
+frequencies), "bins8" (8 quantile bins for the piecewise members); "std" and
 "robust" force a numeric scaling; "k1", "k2", "k8" set the ensemble's size. Folds are quality.py's 3 seeded
 folds; NFOLD (default 1) says how many are run. Prints accuracy, log-loss, calibration error and the CPU
 seconds of fit (time.process_time), means over the folds.
@@ -39,6 +40,11 @@ def patch(variant: str) -> None:
         embedding.__defaults__ = (models.N_FREQUENCIES, models.SIGMA, 8)
     if "sig03" in variant:
         embedding.__defaults__ = (models.N_FREQUENCIES, 0.3, models.EMBED_DIM)
+    if "freq8" in variant:
+        embedding.__defaults__ = (8, models.SIGMA, models.EMBED_DIM)
+    if "bins8" in variant:
+        models.PIECEWISE_BINS = 8  # (binned_inputs reads the module's value; PiecewiseLinear its default)
+        models.PiecewiseLinear.__init__.__defaults__ = (8,)
     if "noscale" in variant:
         models.FeatureScale.forward = lambda self, X: X
     if "noemb" in variant:
