@@ -40,8 +40,8 @@ def patch(variant: str) -> None:
         embedding.__defaults__ = (models.N_FREQUENCIES, models.SIGMA, 8)
     if "sig03" in variant:
         embedding.__defaults__ = (models.N_FREQUENCIES, 0.3, models.EMBED_DIM)
-    if "freq8" in variant:
-        embedding.__defaults__ = (8, models.SIGMA, models.EMBED_DIM)
+    if "freq8" in variant:  # (the first default only: sig03 and emb8 combine with it)
+        embedding.__defaults__ = (8, *embedding.__defaults__[1:])
     if "bins8" in variant:
         models.PIECEWISE_BINS = 8  # (binned_inputs reads the module's value; PiecewiseLinear its default)
         models.PiecewiseLinear.__init__.__defaults__ = (8,)
