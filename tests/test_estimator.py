@@ -89,15 +89,15 @@ def test_same_seed_same_weights_and_other_seed_differs():
     assert not all(torch.equal(state[k], different[k]) for k in state)
 
 
-def test_default_run_stops_early_then_refits_on_every_row():
+def test_early_stopping_keeps_the_stopped_network_unless_a_refit_is_asked_for():
     frame, y = _table(n=300)
-    clf = TorchClassifier(hidden=(16,), lr=0.01, early_stopping=True, epochs=200, patience=5).fit(frame, y)
+    kept = TorchClassifier(hidden=(16,), lr=0.01, early_stopping=True, epochs=200, patience=5).fit(frame, y)
+    assert kept.validation_history_ is None and "valid_loss" in kept.history_[-1]  # the default: no refit
+    assert kept.best_epoch_ < kept.n_iter_ < 200  # stopped early, the best epoch's weights restored
+    clf = TorchClassifier(hidden=(16,), lr=0.01, early_stopping=True, epochs=200, patience=5, refit=True).fit(frame, y)
     assert clf.validation_history_ is not None and "valid_loss" in clf.validation_history_[0]
     assert clf.n_iter_ == clf.best_epoch_ < len(clf.validation_history_)  # refit runs the best length
     assert "valid_loss" not in clf.history_[-1]  # the refit held nothing out
-    no_refit = TorchClassifier(hidden=(16,), lr=0.01, early_stopping=True, epochs=200, patience=5,
-                               refit=False).fit(frame, y)
-    assert no_refit.validation_history_ is None and "valid_loss" in no_refit.history_[-1]
 
 
 def test_explicit_epochs_are_trained_exactly_so_grid_search_over_epochs_means_something():
@@ -141,9 +141,10 @@ def test_partial_fit_continues_training():
 
 
 def test_data_dependent_choices():
-    assert choose_valid_size(300) == 0.0 and choose_valid_size(5000) == 0.15 and choose_valid_size(50_000) == 0.1
+    assert choose_valid_size(300) == 0.0 and choose_valid_size(5000) == 0.1 and choose_valid_size(50_000) == 0.1
     assert choose_refit("auto", 1000, 17) == 17 and choose_refit("auto", 10**6, 17) is None
-    assert choose_refit(False, 1000, 17) is None
+    assert choose_refit(False, 1000, 17) is None and choose_refit(True, 10**6, 17) == 17
+    assert TorchClassifier().refit is False  # the default keeps the early-stopped network (docs/quality.md)
     assert choose_class_weight(np.array([0] * 50 + [1] * 40)) == "none"
     assert choose_class_weight(np.array([0] * 500 + [1] * 20)) == "balanced"
     assert choose_class_weight(None) == "none"
@@ -339,7 +340,7 @@ def test_no_pilot_below_the_rows_whose_fifth_can_move_a_temperature():
         TorchClassifier(calibrate="yes").fit(X, y)
 
 
-@pytest.mark.parametrize("n", [400, 2400])  # the pilot's held-out rows; the early-stopping run's, before a refit
+@pytest.mark.parametrize("n", [400, 2400])  # the pilot's held-out rows; the early-stopping run's validation split
 def test_threshold_auto_is_chosen_on_held_out_rows_and_kept_by_the_fitted_classifier(n):
     from sklearn.datasets import make_classification
 

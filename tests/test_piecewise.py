@@ -190,7 +190,7 @@ def test_the_estimators_refit_keeps_the_binned_members_of_the_run_it_judged(monk
 
     monkeypatch.setattr(prepared_module, "choose_piecewise", tipping)
     frame, target = make_table("binary", n=2400, seed=3)
-    model = tc.TorchClassifier(recipe="tabular", hidden=(8,), epochs=3, early_stopping=True)
+    model = tc.TorchClassifier(recipe="tabular", hidden=(8,), epochs=3, early_stopping=True, refit=True)
     model.fit(frame.drop(columns=target), frame[target])
     assert model.validation_history_ is not None  # a refit followed
     assert model.config_.model.piecewise == 2
