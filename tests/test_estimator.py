@@ -360,7 +360,7 @@ def test_no_pilot_below_the_rows_whose_fifth_can_move_a_temperature():
 
 
 # The pilot's held-out rows; the early-stopping run's validation split, kept or followed by a refit on every row.
-@pytest.mark.parametrize("n, settings", [(400, dict(epochs=40)), (2400, {}),
+@pytest.mark.parametrize("n, settings", [(400, dict(epochs=40)), (2400, dict(early_stopping=True, epochs=30)),
                                          (2400, dict(refit=True, early_stopping=True, epochs=10, hidden=(32,)))])
 def test_threshold_auto_is_chosen_on_held_out_rows_and_kept_by_the_fitted_classifier(n, settings):
     from sklearn.datasets import make_classification
