@@ -70,8 +70,8 @@ def check_refit(refit) -> bool | str:
     """refit as True, False or "auto" (the estimator's default); anything else is a ValueError, not a guess."""
     if isinstance(refit, (bool, np.bool_)):
         return bool(refit)
-    if refit in ("auto", "none"):  # ("none": an older spelling of False)
-        return "auto" if refit == "auto" else False
+    if isinstance(refit, str) and refit in ("auto", "none"):  # ("none": an older spelling of False)
+        return False if refit == "none" else "auto"
     raise ValueError(f"refit must be True, False or 'auto', got {refit!r}")
 
 
