@@ -47,14 +47,16 @@ def test_tiny_models_get_one_thread_and_the_setting_is_restored(monkeypatch):
 
 
 def test_free_cpus_counts_the_affinity_less_the_others_load(monkeypatch):
+    # own=0.0: the load given is all other processes' (by default the test worker's own CPU use since import
+    # would be subtracted from it, and the count would depend on how busy this worker has been).
     monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    assert free_cpus(load=0.0) == 4
-    assert free_cpus(load=0.3) == 4
-    assert free_cpus(load=2.0) == 2  # two busy processes leave two of four CPUs
-    assert free_cpus(load=3.7) == 1
-    assert free_cpus(load=40.0) == 1  # never fewer than one
+    assert free_cpus(load=0.0, own=0.0) == 4
+    assert free_cpus(load=0.3, own=0.0) == 4
+    assert free_cpus(load=2.0, own=0.0) == 2  # two busy processes leave two of four CPUs
+    assert free_cpus(load=3.7, own=0.0) == 1
+    assert free_cpus(load=40.0, own=0.0) == 1  # never fewer than one
     monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {3}, raising=False)
-    assert free_cpus(load=0.0) == 1  # pinned to one CPU (taskset): one thread, whatever the machine has
+    assert free_cpus(load=0.0, own=0.0) == 1  # pinned to one CPU (taskset): one thread, whatever the machine has
     monkeypatch.setattr(device.os, "getloadavg", lambda: (1.0, 1.0, 1.0), raising=False)
     monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert free_cpus(own=0.0) == 1  # the 1.0 is someone else's
