@@ -10,11 +10,13 @@ import torch
 
 import torchclassify as tc
 from conftest import make_table
+from torchclassify import models
 from torchclassify.config import ModelConfig
 from torchclassify.data.prepared import choose_piecewise
 from torchclassify.engine.budget import fully_connected_parameters
 from torchclassify.errors import ConfigError
 from torchclassify.models import EMBED_DIM, PIECEWISE_BINS, Ensemble, PiecewiseLinear, TabularMLP, make_model
+from torchclassify.models_binned import binned_embedding, inside_bin
 
 
 def test_piecewise_linear_reads_each_number_in_its_quantile_bins():
@@ -38,6 +40,55 @@ def test_tied_quantiles_merge_into_one_edge():
     values = encode(torch.tensor([[0.0], [1.0]]))[:, 1:]
     assert values[0].tolist() == [0, 0, 0, 0] and torch.allclose(values[1], torch.tensor([1, 0.75 / 1.75, 0, 0]))
 
+
+
+def test_the_inside_bin_is_the_one_after_the_prefix_that_reads_one():
+    bins = torch.tensor([[[1.0, 1, 0.5, 0]], [[0, 0, 0, 0]], [[1, 1, 1, 1]], [[1, 0, 0, 0]]])  # (n, N=1, B=4)
+    passed, inside = inside_bin(bins)
+    assert passed[:, 0].tolist() == [2, 0, 4, 1] and inside[:, 0].tolist() == [2, 0, 3, 1]
+
+
+def _binned_member(seed: int = 0) -> tuple[TabularMLP, torch.Tensor]:
+    """A piecewise member over 7 inputs, 3 of them numbers (one a count with tied quantiles, one with no bins at
+    all), and rows inside, below, past and on the edges of their bins."""
+    torch.manual_seed(seed)
+    net = TabularMLP(7, 3, [16], numbers=[0, 2, 5])
+    train = torch.randn(500, 7)
+    train[:, 2] = torch.randint(0, 3, (500,)).float() * (train[:, 3] > 0.5)  # a count, mostly 0: tied quantiles
+    train[:, 5] = 1.0  # one value: no bins
+    net.piecewise.fit(train)
+    X = torch.randn(40, 7) * 2
+    X[:5, 0] = net.piecewise.lo[0, :5]  # on the edges
+    X[5, 0], X[6, 0], X[:, 2] = -50, 50, torch.randint(0, 4, (40,)).float()
+    return net, X
+
+
+def test_binned_members_embed_each_bin_twice_and_read_the_same_numbers():
+    net, X = _binned_member()
+    plain = net.embedding(net.piecewise(X))  # every bin embedded
+    fast = binned_embedding(X, net.piecewise, net.embedding)  # two embeddings per bin, N per row
+    assert fast.shape == plain.shape == (40, (7 + 3 * PIECEWISE_BINS) * EMBED_DIM)
+    torch.testing.assert_close(fast, plain, rtol=0, atol=1e-6)
+    assert not torch.equal(fast[0], fast[6])  # (rows differ: the comparison is not of constants)
+
+
+def test_a_binned_member_trains_with_the_same_gradients_on_either_path(monkeypatch):
+    net, X = _binned_member(1)
+    assert net.binned_fast
+
+    def gradients() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        net.zero_grad()
+        out = net(X)
+        (out ** 2).sum().backward()
+        return out.detach(), {name: p.grad.clone() for name, p in net.named_parameters()}
+
+    fast_out, fast_grads = gradients()
+    monkeypatch.setattr(models, "use_fast_path", lambda: False)  # what torch.export and the ONNX exporter trace
+    plain_out, plain_grads = gradients()
+    torch.testing.assert_close(fast_out, plain_out, rtol=0, atol=1e-6)
+    assert set(fast_grads) == set(plain_grads) and any(g.abs().sum() > 0 for g in fast_grads.values())
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(fast_grads[name], grad, rtol=1e-5, atol=1e-6, msg=name)
 
 def test_half_the_tabular_members_read_the_bins():
     assert choose_piecewise("tabular", 4) == 2 and choose_piecewise("tabular", 1) == 0

@@ -17,6 +17,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .errors import ConfigError
+from .models_binned import binned_embedding, periodic, use_fast_path
 from .models_cnn import SmallCNN
 
 ACTIVATION_LAYERS = {
@@ -113,9 +114,7 @@ class PeriodicEmbedding(nn.Module):
         self.bias = nn.Parameter(torch.empty(n_features, embed_dim - 1).uniform_(-bound, bound))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        waves = torch.cos(2 * torch.pi * X.unsqueeze(-1) * self.frequencies + self.phases)  # (n, F, K)
-        mixed = torch.einsum("nfk,fkd->nfd", waves, self.weight) + self.bias  # (n, F, D - 1)
-        return torch.cat([X.unsqueeze(-1), mixed], dim=-1).flatten(1)  # (n, F * D)
+        return periodic(X, self.frequencies, self.phases, self.weight, self.bias).flatten(1)  # (n, F * D)
 
 
 class PiecewiseLinear(nn.Module):
@@ -150,10 +149,12 @@ class PiecewiseLinear(nn.Module):
                 self.lo[j, :k] = edges[:-1].to(self.lo)
                 self.inv_width[j, :k] = (1 / edges.diff()).to(self.lo)
 
+    def bins(self, X: torch.Tensor) -> torch.Tensor:
+        """(n, F) -> (n, N, bins): each read number's bins."""
+        return ((X[:, self.columns].unsqueeze(-1) - self.lo) * self.inv_width).clamp(0, 1)
+
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        x = X[:, self.columns].unsqueeze(-1)  # (n, N, 1)
-        bins = ((x - self.lo) * self.inv_width).clamp(0, 1)  # (n, N, bins)
-        return torch.cat([X, bins.flatten(1)], dim=1)  # (n, F + N * bins)
+        return torch.cat([X, self.bins(X).flatten(1)], dim=1)  # (n, F + N * bins)
 
 
 class FeatureScale(nn.Module):
@@ -195,8 +196,12 @@ class TabularMLP(MLP):
         self.piecewise = PiecewiseLinear(numbers) if numbers else nn.Identity()
         self.embedding = PeriodicEmbedding(n_inputs) if width != n_inputs else nn.Identity()
         self.scale = FeatureScale(width)
+        # A piecewise member with embeddings takes models_binned's path (most bins read 0 or 1: two embeddings).
+        self.binned_fast = bool(numbers) and width != n_inputs
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if self.binned_fast and use_fast_path():  # the same numbers, embedding N bins a row rather than N * bins
+            return self.layers(self.scale(binned_embedding(X, self.piecewise, self.embedding)))
         X = self.piecewise(X)  # (n, n_features) -> (n, n_features + N * bins)
         return self.layers(self.scale(self.embedding(X)))  # -> (n, n_outputs) logits
 
