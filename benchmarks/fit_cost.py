@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torchclassify.models as models  # noqa: E402
 from torchclassify.config import ModelConfig  # noqa: E402
-from torchclassify.models import PiecewiseLinear, TabularMLP, make_model  # noqa: E402
+from torchclassify.models import PiecewiseLinear, make_model  # noqa: E402
 
 N_INPUTS, N_NUMBERS = 58, 15  # churn after preprocessing: 15 number columns, the rest one-hot
 SHAPES = [  # (what, hidden width, members, binned members, binned members embed every bin)
@@ -43,8 +44,6 @@ def step_cost(hidden: int, members: int, binned: int, every_bin: bool = False, r
     for module in model.modules():
         if isinstance(module, PiecewiseLinear):
             module.fit(torch.randn(1000, N_INPUTS))
-        if isinstance(module, TabularMLP) and every_bin:
-            module.binned_fast = False
     optimizer = torch.optim.AdamW(model.parameters(), 1e-3, fused=True)
     X, y = torch.randn(rows, N_INPUTS), torch.randint(0, 2, (rows, 1)).float()
 
@@ -54,14 +53,19 @@ def step_cost(hidden: int, members: int, binned: int, every_bin: bool = False, r
         loss.backward()
         optimizer.step()
 
-    model.train()
-    for _ in range(10):  # warm-up
-        step()
-    train_ms = best_ms(step, 30)
-    model.eval()
-    X_valid = torch.randn(scored, N_INPUTS)
-    with torch.no_grad():
-        return train_ms, best_ms(lambda: model(X_valid), 5)
+    fast_path = models.use_fast_path
+    models.use_fast_path = (lambda: False) if every_bin else fast_path
+    try:
+        model.train()
+        for _ in range(10):  # warm-up
+            step()
+        train_ms = best_ms(step, 30)
+        model.eval()
+        X_valid = torch.randn(scored, N_INPUTS)
+        with torch.no_grad():
+            return train_ms, best_ms(lambda: model(X_valid), 5)
+    finally:
+        models.use_fast_path = fast_path
 
 
 def best_ms(work, repeats: int, rounds: int = 5) -> float:

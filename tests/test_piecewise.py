@@ -41,7 +41,6 @@ def test_tied_quantiles_merge_into_one_edge():
     assert values[0].tolist() == [0, 0, 0, 0] and torch.allclose(values[1], torch.tensor([1, 0.75 / 1.75, 0, 0]))
 
 
-
 def test_the_inside_bin_is_the_one_after_the_prefix_that_reads_one():
     bins = torch.tensor([[[1.0, 1, 0.5, 0]], [[0, 0, 0, 0]], [[1, 1, 1, 1]], [[1, 0, 0, 0]]])  # (n, N=1, B=4)
     passed, inside = inside_bin(bins)
@@ -74,7 +73,8 @@ def test_binned_members_embed_each_bin_twice_and_read_the_same_numbers():
 
 def test_a_binned_member_trains_with_the_same_gradients_on_either_path(monkeypatch):
     net, X = _binned_member(1)
-    assert net.binned_fast
+    calls = []
+    monkeypatch.setattr(models, "binned_embedding", lambda *args: calls.append(1) or binned_embedding(*args))
 
     def gradients() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         net.zero_grad()
@@ -83,12 +83,36 @@ def test_a_binned_member_trains_with_the_same_gradients_on_either_path(monkeypat
         return out.detach(), {name: p.grad.clone() for name, p in net.named_parameters()}
 
     fast_out, fast_grads = gradients()
+    assert calls == [1]  # forward took the fast path
     monkeypatch.setattr(models, "use_fast_path", lambda: False)  # what torch.export and the ONNX exporter trace
     plain_out, plain_grads = gradients()
+    assert calls == [1]
     torch.testing.assert_close(fast_out, plain_out, rtol=0, atol=1e-6)
     assert set(fast_grads) == set(plain_grads) and any(g.abs().sum() > 0 for g in fast_grads.values())
     for name, grad in plain_grads.items():
         torch.testing.assert_close(fast_grads[name], grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_bins_that_overlap_take_the_plain_path(monkeypatch):
+    # Near-ties a float32 step apart, around -0.5: two edges distinct in float64 round to one float32 lo, and
+    # a row can read 1 in a bin after one it reads 0.8 in, which the two-embeddings path cannot express.
+    torch.manual_seed(0)
+    net = TabularMLP(1, 1, [4], numbers=[0]).eval()
+    near = -0.5 + torch.tensor([-7.2, -1.8, 3.6, -1.8, 0.3, -4.2, -3.0, -6.6, 0.0, -4.2, 1.5]) * 1e-7
+    net.piecewise.fit(near.view(-1, 1))
+    assert not net.piecewise.tiles()
+    calls = []
+    monkeypatch.setattr(models, "binned_embedding", lambda *args: calls.append(1) or binned_embedding(*args))
+    X = torch.tensor([[-0.49999997], [-0.5], [0.2]])
+    with torch.no_grad():
+        out = net(X)
+        monkeypatch.setattr(models, "use_fast_path", lambda: False)
+        assert calls == [] and torch.equal(out, net(X))
+    tidy, _ = _binned_member()
+    assert tidy.piecewise.tiles()
+    tidy.piecewise.lo[0, 3] += 0.5  # a model file whose bins leave a gap
+    assert not tidy.piecewise.tiles()
+
 
 def test_half_the_tabular_members_read_the_bins():
     assert choose_piecewise("tabular", 4) == 2 and choose_piecewise("tabular", 1) == 0

@@ -149,6 +149,15 @@ class PiecewiseLinear(nn.Module):
                 self.lo[j, :k] = edges[:-1].to(self.lo)
                 self.inv_width[j, :k] = (1 / edges.diff()).to(self.lo)
 
+    def tiles(self) -> bool:
+        """Whether each column's used bins (inv_width > 0) come first and lie end to end, each ending within a
+        thousandth of the next one's width of where it starts: what models_binned assumes. fit() makes them
+        so but for near-ties at float32's resolution; a model file's buffers are checked, not trusted."""
+        used = self.inv_width > 0  # (N, bins)
+        ends = self.lo[:, :-1] + 1 / self.inv_width[:, :-1].clamp(min=torch.finfo(self.lo.dtype).tiny)
+        gap = (ends - self.lo[:, 1:]).abs() * self.inv_width[:, 1:]  # (N, bins - 1) in the next bin's widths
+        return bool(((used[:, 1:] <= used[:, :-1]) & (~used[:, 1:] | (gap <= 1e-3))).all())
+
     def bins(self, X: torch.Tensor) -> torch.Tensor:
         """(n, F) -> (n, N, bins): each read number's bins."""
         return ((X[:, self.columns].unsqueeze(-1) - self.lo) * self.inv_width).clamp(0, 1)
@@ -196,11 +205,14 @@ class TabularMLP(MLP):
         self.piecewise = PiecewiseLinear(numbers) if numbers else nn.Identity()
         self.embedding = PeriodicEmbedding(n_inputs) if width != n_inputs else nn.Identity()
         self.scale = FeatureScale(width)
-        # A piecewise member with embeddings takes models_binned's path (most bins read 0 or 1: two embeddings).
-        self.binned_fast = bool(numbers) and width != n_inputs
+
+    @property
+    def binned_fast(self) -> bool:
+        """Whether this member embeds its bins with models_binned.binned_embedding (most bins read 0 or 1)."""
+        return isinstance(self.piecewise, PiecewiseLinear) and isinstance(self.embedding, PeriodicEmbedding)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        if self.binned_fast and use_fast_path():  # the same numbers, embedding N bins a row rather than N * bins
+        if self.binned_fast and use_fast_path() and self.piecewise.tiles():  # the same numbers, less work
             return self.layers(self.scale(binned_embedding(X, self.piecewise, self.embedding)))
         X = self.piecewise(X)  # (n, n_features) -> (n, n_features + N * bins)
         return self.layers(self.scale(self.embedding(X)))  # -> (n, n_outputs) logits
