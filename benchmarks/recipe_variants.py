@@ -8,7 +8,8 @@ Arguments: a table of quality_data.py, a variant name, TorchClassifier keyword a
 switches pieces that have no setting off by patching them for this process: "noemb" (no periodic
 embeddings), "noscale" (no per-input scale), "emb8" (8 numbers per input), "sig03" (sigma 0.3), "freq8" (8
 frequencies), "bins8" (8 quantile bins for the piecewise members), "everybin" (piecewise members embed
-every bin, the path before the eleventh round: the same numbers, more work); "std" and
+every bin, the path before the eleventh round: the same numbers, more work), "rawbins1" and "rawbins3"
+(piecewise members read their bins not embedded, times 1 or 3); "std" and
 "robust" force a numeric scaling; "k1", "k2", "k8" set the ensemble's size. Folds are quality.py's 3 seeded
 folds; NFOLD (default 1) says how many are run. Prints accuracy, log-loss, calibration error, the CPU
 seconds of fit (time.process_time) and the epochs run, means over the folds.
@@ -33,6 +34,27 @@ from quality_data import load  # noqa: E402
 from torchclassify import TorchClassifier  # noqa: E402
 
 
+def raw_bins(scale: float) -> None:
+    """Piecewise members read their bins as they are, times `scale`, beside the embedded inputs: a first layer of
+    F * EMBED_DIM + N * bins inputs rather than (F + N * bins) * EMBED_DIM."""
+    init, forward = models.TabularMLP.__init__, models.TabularMLP.forward
+
+    def raw_init(self, n_features, n_outputs, hidden=(), activation="relu", dropout=0.0, norm="none", numbers=()):
+        init(self, n_features, n_outputs, hidden, activation, dropout, norm)  # a plain member, then wider
+        if numbers:
+            width = models.embedded_width(n_features) + len(numbers) * models.PIECEWISE_BINS
+            self.layers[0] = torch.nn.Linear(width, self.layers[0].out_features)
+            self.piecewise, self.scale = models.PiecewiseLinear(numbers), models.FeatureScale(width)
+
+    def raw_forward(self, X):
+        if not isinstance(self.piecewise, models.PiecewiseLinear):
+            return forward(self, X)
+        inputs = torch.cat([self.embedding(X), scale * self.piecewise.bins(X).flatten(1)], dim=1)
+        return self.layers(self.scale(inputs))
+
+    models.TabularMLP.__init__, models.TabularMLP.forward = raw_init, raw_forward
+
+
 def patch(variant: str) -> None:
     """Switch the named pieces off (or change them) for this process only."""
     embedding = models.PeriodicEmbedding.__init__
@@ -46,6 +68,9 @@ def patch(variant: str) -> None:
     if "bins8" in variant:
         models.PIECEWISE_BINS = 8  # (binned_inputs reads the module's value; PiecewiseLinear its default)
         models.PiecewiseLinear.__init__.__defaults__ = (8,)
+    for name, scale in (("rawbins1", 1.0), ("rawbins3", 3.0)):
+        if name in variant:
+            raw_bins(scale)
     if "everybin" in variant:
         models.use_fast_path = lambda: False
     if "noscale" in variant:

@@ -7,12 +7,8 @@ bin each number lies inside is embedded at its own reading (docs/quality.md, ele
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
-
-if TYPE_CHECKING:
-    from .models import PeriodicEmbedding, PiecewiseLinear
+from torch import nn
 
 
 def use_fast_path() -> bool:
@@ -39,7 +35,7 @@ def inside_bin(bins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return passed, passed.clamp(max=bins.shape[-1] - 1)
 
 
-def binned_embedding(X: torch.Tensor, piecewise: PiecewiseLinear, embedding: PeriodicEmbedding) -> torch.Tensor:
+def binned_embedding(X: torch.Tensor, piecewise: nn.Module, embedding: nn.Module) -> torch.Tensor:
     """(n, F) -> (n, (F + N * B) * D): embedding(piecewise(X)), for a PiecewiseLinear over N columns in B bins and
     the PeriodicEmbedding of its F + N * B outputs, whose bins lie end to end (PiecewiseLinear.tiles).
 
