@@ -169,6 +169,7 @@ def test_help_and_predict_do_not_import_matplotlib(blobs_run, tmp_path):
 
 
 def test_the_report_runs_the_model_once_per_split(blobs_run):
+    from torchclassify.engine.inference import SCORING_ROWS
     from torchclassify.report import RunView, build_report
     from torchclassify.report_tables import REPORT_REPEATS
 
@@ -182,9 +183,11 @@ def test_the_report_runs_the_model_once_per_split(blobs_run):
     n_eval = len(view.splits[view.eval_split])
     n_shuffled = 1 + len(view.classifier.feature_columns) * REPORT_REPEATS
     # The evaluation split once (confusion, ROC, PR, calibration and the loss tables share it), the boundary's
-    # 100 x 100 grid once; the training rows are only scattered, never predicted. Permutation importance
-    # scores its own copies: the split unshuffled (scikit-learn's baseline), then each column shuffled.
-    assert sorted(rows_seen) == sorted([n_eval, 100 * 100] + [n_eval] * n_shuffled)
+    # 100 x 100 grid once (SCORING_ROWS at a time); the training rows are only scattered, never predicted.
+    # Permutation importance scores its own copies: the split unshuffled (scikit-learn's baseline), then each
+    # column shuffled.
+    grid = [min(SCORING_ROWS, 100 * 100 - start) for start in range(0, 100 * 100, SCORING_ROWS)]
+    assert sorted(rows_seen) == sorted([n_eval, *grid] + [n_eval] * n_shuffled)
     assert len(_decoded_images(text)) == N_PICTURES
     y_true, y_proba = view.scores(view.eval_split)
     assert view.scores(view.eval_split)[1] is y_proba  # kept, not predicted again

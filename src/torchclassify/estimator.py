@@ -21,6 +21,7 @@ from .data.tensors import TensorData
 from .engine.calibrate import MIN_ROWS, fold_temperature
 from .engine.defaults import check_refit, choose_label_smoothing, choose_refit, choose_valid_size
 from .engine.device import seeded_torch
+from .engine.inference import in_batches
 from .engine.loop import fit
 from .estimator_targets import checked_targets, class_weight_setting
 from .workflow import fit_in_memory, pilot_calibration
@@ -358,8 +359,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         was_training = clf.model.training
         clf.model.eval()
         try:
-            with torch.inference_mode():
-                logits = torch.func.functional_call(clf.model, params, (X_rows,))
+            with torch.inference_mode():  # SCORING_ROWS a pass: what it holds is bounded by the batch, not by X
+                logits = in_batches(lambda rows: torch.func.functional_call(clf.model, params, (rows,)), X_rows)
         finally:
             clf.model.train(was_training)
         return clf.task.squeeze_logits(logits).cpu().numpy()
