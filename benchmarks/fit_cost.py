@@ -2,11 +2,16 @@
 
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/fit_cost.py steps
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/fit_cost.py profile credit
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/fit_cost.py scoring churn
 
 steps: milliseconds per training step (256 rows, fused AdamW, binary loss) and per evaluation of 600 rows,
 for the default ensemble on churn's shape (58 inputs, 15 of them number columns) and cheaper variants of it.
 profile: TorchClassifier().fit on fold 0 of 5 of a quality_data.py table, under cProfile, the 40 most
-expensive calls by cumulative time. One thread; compare the rows of one run with each other.
+expensive calls by cumulative time.
+scoring: seconds to score a table's rows repeated to 50,000, a batch of 65,536 / 16,384 / 4,096 / 1,024 rows
+at a time, for the tabular ensemble and the plain MLP (3 epochs each: the weights' values do not matter
+here), and the estimator's predict_proba with the process's peak memory.
+One thread; compare the rows of one run with each other.
 """
 
 from __future__ import annotations
@@ -95,16 +100,44 @@ def profile_fit(table_name: str) -> None:
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
+def scoring(table_name: str, rows: int = 50_000) -> None:
+    import resource
+
+    import pandas as pd
+
+    from quality_data import load
+    from torchclassify import TorchClassifier
+    from torchclassify.engine.inference import predict_logits
+
+    table = load([table_name])[0]
+    many = pd.concat([table.X] * -(-rows // len(table.X)), ignore_index=True).iloc[:rows]
+    y = table.y.to_numpy()
+    print(f"| {rows:,} {table_name} rows, a batch of | 65,536 | 16,384 | 4,096 | 1,024 |\n|---|---|---|---|---|")
+    for recipe in ("tabular", "mlp"):
+        fitted = TorchClassifier(recipe=recipe, epochs=3, early_stopping=True).fit(table.X, y).classifier_
+        X = fitted.transform(many)
+        seconds = [best_ms(lambda: predict_logits(fitted.model, X, size), 1, 2) / 1000
+                   for size in (65_536, 16_384, 4_096, 1_024)]
+        print(f"| {recipe} | " + " | ".join(f"{s:.2f} s" for s in seconds) + " |", flush=True)
+    estimator = TorchClassifier(epochs=3, early_stopping=True).fit(table.X, y)
+    started = time.perf_counter()
+    estimator.predict_proba(many)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"estimator predict_proba (float64): {time.perf_counter() - started:.2f} s, peak memory {peak:.2f} GiB")
+
+
 def main() -> None:
     torch.set_num_threads(1)
     if sys.argv[1:2] == ["profile"] and len(sys.argv) == 3:
         profile_fit(sys.argv[2])
+    elif sys.argv[1:2] == ["scoring"] and len(sys.argv) == 3:
+        scoring(sys.argv[2])
     elif sys.argv[1:] == ["steps"]:
         print("| ensemble | ms per training step | ms to score 600 rows |\n|---|---|---|")
         for what, hidden, members, binned, every_bin in SHAPES:
             print("| {} | {:.1f} | {:.1f} |".format(what, *step_cost(hidden, members, binned, every_bin)), flush=True)
     else:
-        sys.exit("usage: fit_cost.py steps | fit_cost.py profile TABLE")
+        sys.exit("usage: fit_cost.py steps | fit_cost.py profile TABLE | fit_cost.py scoring TABLE")
 
 
 if __name__ == "__main__":
