@@ -8,7 +8,8 @@ Arguments: a table of quality_data.py, a variant name, TorchClassifier keyword a
 switches pieces that have no setting off by patching them for this process: "noemb" (no periodic
 embeddings), "noscale" (no per-input scale), "emb8" (8 numbers per input), "sig03" (sigma 0.3), "freq8" (8
 frequencies), "bins8" (8 quantile bins for the piecewise members), "everybin" (piecewise members embed
-every bin, the path before the eleventh round: the same numbers, more work), "rawbins1" and "rawbins3"
+every bin, the path before the eleventh round: the same numbers, more work), "binned256" (the piecewise
+members at 256 hidden units, the plain ones at 512), "rawbins1" and "rawbins3"
 (piecewise members read their bins not embedded, times 1 or 3); "std" and
 "robust" force a numeric scaling; "k1", "k2", "k8" set the ensemble's size. Folds are quality.py's 3 seeded
 folds; NFOLD (default 1) says how many are run. Prints accuracy, log-loss, calibration error, the CPU
@@ -73,6 +74,11 @@ def patch(variant: str) -> None:
             raw_bins(scale)
     if "everybin" in variant:
         models.use_fast_path = lambda: False
+    if "binned256" in variant:  # the piecewise members only at 256 hidden units (their first layer is the cost)
+        init = models.TabularMLP.__init__
+        models.TabularMLP.__init__ = (lambda self, n_features, n_outputs, hidden=(), *args, numbers=(), **kwargs:
+                                      init(self, n_features, n_outputs, [256] * len(hidden) if numbers else hidden,
+                                           *args, numbers=numbers, **kwargs))
     if "noscale" in variant:
         models.FeatureScale.forward = lambda self, X: X
     if "noemb" in variant:
