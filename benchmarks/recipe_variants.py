@@ -11,7 +11,7 @@ frequencies), "bins8" (8 quantile bins for the piecewise members), "everybin" (p
 every bin, the path before the eleventh round: the same numbers, more work), "binned256" (the piecewise
 members at 256 hidden units, the plain ones at 512), "rawbins1" and "rawbins3"
 (piecewise members read their bins not embedded, times 1 or 3); "std" and
-"robust" force a numeric scaling; "k1", "k2", "k8" set the ensemble's size. Folds are quality.py's 3 seeded
+"robust" force a numeric scaling; "k1", "k2", "k3", "k8" set the ensemble's size. Folds are quality.py's 3 seeded
 folds; NFOLD (default 1) says how many are run. Prints accuracy, log-loss, calibration error, the CPU
 seconds of fit (time.process_time) and the epochs run, means over the folds.
 """
@@ -83,7 +83,7 @@ def patch(variant: str) -> None:
         models.FeatureScale.forward = lambda self, X: X
     if "noemb" in variant:
         models.MAX_EMBEDDED = 0
-    for members in ("k1", "k2", "k8"):  # networks in the ensemble (default 4)
+    for members in ("k1", "k2", "k3", "k8"):  # networks in the ensemble (default 4; half of them binned)
         if members in variant:
             prepared.ENSEMBLE_MEMBERS = int(members[1:])
     for name, scaling in (("std", "standard"), ("robust", "robust_clip")):
