@@ -127,7 +127,7 @@ def test_rows_are_scored_a_batch_at_a_time_and_read_the_same():
 
 
 def test_the_estimator_scores_many_rows_a_batch_at_a_time_as_one_at_a_time(monkeypatch):
-    # Its float64 pass held every row's embeddings at once: 50,000 churn-like rows peaked at 1.8 GB.
+    # Its float64 pass held every row's embeddings at once (docs/quality.md, twelfth round).
     import torchclassify.estimator as estimator
     from torchclassify.engine.inference import SCORING_ROWS, in_batches
 
@@ -135,10 +135,11 @@ def test_the_estimator_scores_many_rows_a_batch_at_a_time_as_one_at_a_time(monke
     X = torch.randn(SCORING_ROWS + 7, 4, generator=rng).numpy()
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     model = tc.TorchClassifier(hidden=(8,), epochs=2, random_state=0).fit(X[:300], y[:300])
-    passes = []
-    monkeypatch.setattr(estimator, "in_batches", lambda forward, rows: passes.append(len(rows)) or in_batches(forward, rows))
+    passes = []  # the rows of each forward pass of the network
+    monkeypatch.setattr(estimator, "in_batches",
+                        lambda forward, rows: in_batches(lambda batch: passes.append(len(batch)) or forward(batch), rows))
     proba = model.predict_proba(X)
+    assert passes == [SCORING_ROWS, 7] and proba.shape == (len(X), 2)
     rows = [0, SCORING_ROWS - 1, SCORING_ROWS, SCORING_ROWS + 6]
     alone = np.concatenate([model.predict_proba(X[[i]]) for i in rows])
-    assert passes[0] == len(X) and proba.shape == (len(X), 2)
     np.testing.assert_allclose(proba[rows], alone, rtol=0, atol=1e-12)

@@ -108,10 +108,16 @@ def test_bins_that_overlap_take_the_plain_path(monkeypatch):
         out = net(X)
         monkeypatch.setattr(models, "use_fast_path", lambda: False)
         assert calls == [] and torch.equal(out, net(X))
-    tidy, _ = _binned_member()
-    assert tidy.piecewise.tiles()
+    tidy, X_tidy = _binned_member()
+    assert tidy.piecewise.tiles() and tidy.piecewise.tiles()  # (the second answer is the first, kept)
     tidy.piecewise.lo[0, 3] += 0.5  # a model file whose bins leave a gap
     assert not tidy.piecewise.tiles()
+    tidy.piecewise.load_state_dict(_binned_member()[0].piecewise.state_dict())  # loading new buffers asks again
+    assert tidy.piecewise.tiles()
+    with torch.inference_mode():  # a model built under inference mode: buffers without version counters
+        built = TabularMLP(7, 3, [16], numbers=[0, 2, 5])
+        built.load_state_dict(tidy.state_dict())
+        assert built.piecewise.tiles() and torch.equal(built(X_tidy), tidy(X_tidy))
 
 
 def test_half_the_tabular_members_read_the_bins():

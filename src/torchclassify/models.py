@@ -152,11 +152,21 @@ class PiecewiseLinear(nn.Module):
     def tiles(self) -> bool:
         """Whether each column's used bins (inv_width > 0) come first and lie end to end, each ending within a
         thousandth of the next one's width of where it starts: what models_binned assumes. fit() makes them
-        so but for near-ties at float32's resolution; a model file's buffers are checked, not trusted."""
+        so but for near-ties at float32's resolution; a model file's buffers are checked, not trusted.
+
+        Asked every forward pass, answered once per state of the buffers (their storage and version counters:
+        fit, load_state_dict and any in-place edit move them), so a training step does not wait for it."""
+        buffers = (self.lo, self.inv_width)
+        key = None if any(b.is_inference() for b in buffers) else tuple((b.data_ptr(), b._version) for b in buffers)
+        cached = self.__dict__.get("_tiles")  # a plain attribute: the state_dict holds what it held before
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
         used = self.inv_width > 0  # (N, bins)
         ends = self.lo[:, :-1] + 1 / self.inv_width[:, :-1].clamp(min=torch.finfo(self.lo.dtype).tiny)
         gap = (ends - self.lo[:, 1:]).abs() * self.inv_width[:, 1:]  # (N, bins - 1) in the next bin's widths
-        return bool(((used[:, 1:] <= used[:, :-1]) & (~used[:, 1:] | (gap <= 1e-3))).all())
+        tiled = bool(((used[:, 1:] <= used[:, :-1]) & (~used[:, 1:] | (gap <= 1e-3))).all())
+        self.__dict__["_tiles"] = (key, tiled)
+        return tiled
 
     def bins(self, X: torch.Tensor) -> torch.Tensor:
         """(n, F) -> (n, N, bins): each read number's bins."""
