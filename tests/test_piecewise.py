@@ -93,13 +93,30 @@ def test_a_binned_member_trains_with_the_same_gradients_on_either_path(monkeypat
         torch.testing.assert_close(fast_grads[name], grad, rtol=1e-5, atol=1e-6, msg=name)
 
 
+# Near-ties a float32 step apart, around -0.5: quantiles distinct in float64 that round to one float32 value.
+NEAR_TIES = -0.5 + torch.tensor([-7.2, -1.8, 3.6, -1.8, 0.3, -4.2, -3.0, -6.6, 0.0, -4.2, 1.5]) * 1e-7
+
+
+def test_near_tied_quantiles_merge_as_stored_and_the_bins_tile():
+    pw = PiecewiseLinear([0], bins=16)
+    pw.fit(NEAR_TIES.view(-1, 1))
+    used = pw.inv_width[0] > 0
+    lo = pw.lo[0, used]
+    assert used.sum() >= 2 and bool((lo.diff() > 0).all())  # distinct float32 edges, ascending
+    assert pw.tiles()
+    bins = pw.bins(NEAR_TIES.view(-1, 1))[:, 0, :int(used.sum())]  # (n, k): 1s, then one reading, then 0s
+    assert bool((bins.diff(dim=1) <= 0).all())
+
+
 def test_bins_that_overlap_take_the_plain_path(monkeypatch):
-    # Near-ties a float32 step apart, around -0.5: two edges distinct in float64 round to one float32 lo, and
-    # a row can read 1 in a bin after one it reads 0.8 in, which the two-embeddings path cannot express.
+    # Buffers as the float64 ties of an older fit left them (two bins from one float32 lo): a row can read 1
+    # in a bin after one it reads 0.8 in, which the two-embeddings path cannot express.
     torch.manual_seed(0)
     net = TabularMLP(1, 1, [4], numbers=[0]).eval()
-    near = -0.5 + torch.tensor([-7.2, -1.8, 3.6, -1.8, 0.3, -4.2, -3.0, -6.6, 0.0, -4.2, 1.5]) * 1e-7
-    net.piecewise.fit(near.view(-1, 1))
+    edges = torch.quantile(NEAR_TIES.double(), torch.linspace(0, 1, 17, dtype=torch.float64)).unique()
+    k = len(edges) - 1
+    net.piecewise.lo[0, :k] = edges[:-1].float()
+    net.piecewise.inv_width[0, :k] = (1 / edges.diff()).float()
     assert not net.piecewise.tiles()
     calls = []
     monkeypatch.setattr(models, "binned_embedding", lambda *args: calls.append(1) or binned_embedding(*args))

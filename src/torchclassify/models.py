@@ -137,13 +137,15 @@ class PiecewiseLinear(nn.Module):
     def fit(self, X: torch.Tensor) -> None:
         """Bin edges at the quantiles 0, 1/bins, ..., 1 of each read column of X (n, F), the training rows.
 
-        Tied quantiles (a count's repeated values) merge into one edge; a column left with fewer than two
-        bins (one or two distinct values, already said by the input itself) reads 0 in every bin."""
+        Tied quantiles (a count's repeated values) merge into one edge, ties judged in the buffers' dtype:
+        quantiles distinct in float64 but one float32 step apart would otherwise make bins that overlap
+        (`tiles` false). A column left with fewer than two bins (one or two distinct values, already said by
+        the input itself) reads 0 in every bin."""
         levels = torch.linspace(0, 1, self.lo.shape[1] + 1, dtype=torch.float64)
         quantiles = torch.quantile(X[:, self.columns.cpu()].double().cpu(), levels, dim=0)  # (bins + 1, N)
         self.lo.zero_(), self.inv_width.zero_()
         for j in range(len(self.columns)):
-            edges = quantiles[:, j].unique()  # sorted, ascending
+            edges = quantiles[:, j].to(self.lo.dtype).unique().double()  # sorted, ascending, distinct as stored
             if len(edges) >= 3:
                 k = len(edges) - 1
                 self.lo[j, :k] = edges[:-1].to(self.lo)
