@@ -204,15 +204,10 @@ def test_ctrl_c_in_a_variant_says_to_rerun_the_comparison_not_that_run(tmp_path,
     # Review: Ctrl-C said "resume with: torchclassify train --resume OUT/runs/<run>", which finishes one run
     # and leaves the comparison unfinished.
     import torchclassify.compare as compare_module
-    from torchclassify.engine.callbacks import Callback
-
-    class InterruptAtEpoch2(Callback):
-        def on_epoch_end(self, state):
-            if state.epoch == 2:
-                raise KeyboardInterrupt
+    from _faults import InterruptAt
 
     real_train = compare_module.train
-    monkeypatch.setattr(compare_module, "train", lambda *a, **k: real_train(*a, callbacks=[InterruptAtEpoch2()], **k))
+    monkeypatch.setattr(compare_module, "train", lambda *a, **k: real_train(*a, callbacks=[InterruptAt(2)], **k))
     assert main(_compare_command(tmp_path / "cmp")) == 130
     err = capsys.readouterr().err
     assert "resume with: the same compare again, without --overwrite" in err and "train --resume" not in err

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 import torchclassify as tc
+from _faults import InterruptAt, PoisonWeights
 from torchclassify.engine.callbacks import Callback
 from torchclassify.engine.checkpoint import CHECKPOINT, checkpoint_epoch, read_checkpoint
 from torchclassify.errors import TrainingError
@@ -128,21 +129,6 @@ def test_sigkill_and_ctrl_c_at_random_points_then_resume_is_bit_identical(tmp_pa
     assert_same_run(finished_reference(reference), out)
 
 
-class InterruptAt(Callback):
-    """Raise KeyboardInterrupt at the end of an epoch (or of training: epoch=None), as Ctrl-C would."""
-
-    def __init__(self, epoch: int | None):
-        self.epoch = epoch
-
-    def on_epoch_end(self, state):
-        if state.epoch == self.epoch:
-            raise KeyboardInterrupt
-
-    def on_train_end(self, state):
-        if self.epoch is None:
-            raise KeyboardInterrupt
-
-
 def assert_same_result(a, b) -> None:
     """Two Run objects: identical weights, history (but for timings) and metrics."""
     wa, wb = a.classifier.model.state_dict(), b.classifier.model.state_dict()
@@ -195,18 +181,6 @@ def test_a_kill_inside_safetensors_save_still_resumes(tmp_path):
     (tmp_path / "run.partial" / ".tmp5vJuG6").write_bytes(b"half a checkpoint")
     resumed = tc.train(resume=tmp_path / "run", progress="quiet")
     assert resumed.summary["epochs_run"] == 6 and not (tmp_path / "run.partial").exists()
-
-
-class PoisonWeights(Callback):
-    """Turn one weight NaN at the end of an epoch: the numerical fault a too-high learning rate causes."""
-
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_epoch_end(self, state):
-        if state.epoch == self.epoch:
-            with torch.no_grad():
-                next(state.model.parameters()).view(-1)[0] = float("nan")
 
 
 def test_nan_loss_stops_with_the_epoch_and_keeps_the_last_good_checkpoint(tmp_path):

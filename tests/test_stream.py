@@ -14,12 +14,12 @@ import pytest
 import torch
 
 import torchclassify as tc
+from _faults import InterruptAt
 from conftest import cli_in_process
 from torchclassify.data import streamed as streamed_data
 from torchclassify.data.preprocess import Preprocessor
 from torchclassify.data.split import split_targets
 from torchclassify.data.stream import ParquetTable, plan_chunks
-from torchclassify.engine.callbacks import Callback
 from torchclassify.models import PiecewiseLinear
 
 N_ROWS, ROW_GROUP, CHUNK_ROWS = 6000, 500, 1000  # 12 row groups, 6 chunks of 2 groups
@@ -271,17 +271,6 @@ def test_stream_settings_are_checked():
     with pytest.raises(tc.ConfigError, match="drop --stream"):
         tc.train(data=make_frame(50), target="label", stream=True)
 
-
-
-class InterruptAt(Callback):
-    """Ctrl-C at the end of an epoch."""
-
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_epoch_end(self, state):
-        if state.epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_an_interrupted_streamed_run_resumes_bit_identical(streamed, tmp_path):

@@ -11,9 +11,9 @@ import sys
 import pytest
 
 import torchclassify as tc
+from _faults import InterruptAt, PoisonWeights
 from conftest import cli_in_process
 from torchclassify.compare import compare
-from torchclassify.engine.callbacks import Callback
 from torchclassify.errors import ConfigError, TrainingError
 from torchclassify.tracking.base import flat_settings
 from torchclassify.tune import tune
@@ -156,24 +156,6 @@ def test_tune_nests_a_run_per_trial_and_writes_tensorboard_per_trial(store):
     assert [e.step for e in scalars(store / "tune" / "best" / "tensorboard").Scalars("loss/train")] == [1, 2, 3]
 
 
-class InterruptAt(Callback):
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_epoch_end(self, state):
-        if state.epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
-class PoisonWeights(Callback):
-    def on_epoch_end(self, state):
-        if state.epoch == 2:
-            import torch
-
-            with torch.no_grad():
-                next(state.model.parameters()).view(-1)[0] = float("nan")
-
-
 def test_ctrl_c_ends_the_run_killed_and_the_resumed_run_logs_every_epoch_once(store):
     settings = {**SMALL, "epochs": 5}
     with pytest.raises(KeyboardInterrupt):
@@ -191,7 +173,7 @@ def test_ctrl_c_ends_the_run_killed_and_the_resumed_run_logs_every_epoch_once(st
 
 def test_a_failed_run_ends_failed_with_the_epochs_it_trained(store):
     with pytest.raises(TrainingError):
-        tc.train(out=store / "nan", track=["mlflow", "tensorboard"], callbacks=[PoisonWeights()], **SMALL)
+        tc.train(out=store / "nan", track=["mlflow", "tensorboard"], callbacks=[PoisonWeights(2)], **SMALL)
     (failed,) = runs_named("nan")
     # Every epoch it trained, the one whose loss turned NaN included: where the run went wrong shows.
     assert failed.info.status == "FAILED" and [s for s, _ in steps(failed.info.run_id, "train_loss")] == [1, 2, 3]
