@@ -192,6 +192,13 @@ def test_log_loss_and_calibration_error_match_sklearn_and_torchmetrics(case):
     assert perfect["calibration_error"] == 0.0 and perfect["log_loss"] < 1e-14
 
 
+def test_a_binary_probability_of_exactly_one_half_is_judged_as_predict_reads_it():
+    # predict calls P(positive) >= 0.5 positive; the calibration error judges the same prediction. Three
+    # positive rows in the 0.5-0.53 bin, all predicted positive and right: |1 - mean confidence|.
+    proba, y = torch.tensor([0.5, 0.5, 0.52], dtype=torch.float64), torch.tensor([1, 1, 1])
+    assert M.probability_scores(proba, y)["calibration_error"] == pytest.approx(1 - (0.5 + 0.5 + 0.52) / 3)
+
+
 @pytest.mark.parametrize("data", ["moons", "iris"])
 def test_a_runs_metrics_carry_the_log_loss_of_its_predicted_probabilities(data):
     """metrics.json's log_loss and calibration_error are those of what predict_proba gives for the test rows."""

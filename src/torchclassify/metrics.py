@@ -162,15 +162,18 @@ def probability_scores(y_proba: torch.Tensor, y_true: torch.Tensor) -> dict[str,
 
     y_proba, y_true: binary (n,) P(positive) and 0/1; multiclass (n, C) and (n,) class indices; multilabel
     (n, L) and (n, L) 0/1, each label scored as a binary task and the L scores averaged (as the benchmarks'
-    multilabel log-loss). The prediction behind the confidence is the most probable outcome (0.5 for a
-    binary one), whatever decision threshold the classifier uses.
+    multilabel log-loss). The prediction behind the confidence is the most probable outcome (a binary one
+    at 0.5, positive at exactly 0.5 as `predict` says), whatever decision threshold the classifier uses.
     """
     if y_true.ndim == 2:
         scores = [probability_scores(y_proba[:, j], y_true[:, j]) for j in range(y_true.shape[1])]
         return {key: sum(s[key] for s in scores) / max(len(scores), 1) for key in ("log_loss", "calibration_error")}
     y_proba, y_true = y_proba.double(), y_true.long().reshape(-1)
     if y_proba.ndim == 1:
+        predicted = (y_proba >= 0.5).long()  # (a tie goes to the positive class, as Task.predict's threshold)
         y_proba = torch.stack([1 - y_proba, y_proba], dim=1)  # (n, 2): the two outcomes' probabilities
-    confidence, predicted = y_proba.max(dim=1)
+        confidence = y_proba.gather(1, predicted.unsqueeze(1)).squeeze(1)
+    else:
+        confidence, predicted = y_proba.max(dim=1)
     p_true = y_proba.gather(1, y_true.unsqueeze(1)).squeeze(1)
     return {"log_loss": log_loss(p_true), "calibration_error": calibration_error(confidence, predicted == y_true)}
