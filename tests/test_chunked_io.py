@@ -115,6 +115,29 @@ def test_a_quoted_field_with_the_delimiter_inside_stays_one_field(tmp_path):
     assert list(frame["name"]) == ["Smith, Jane", "Doe, John"]
 
 
+@pytest.mark.parametrize("separator", [",", ";"])
+def test_rows_that_end_with_a_delimiter_keep_their_columns_in_place(tmp_path, separator):
+    # Review: pandas took the first column as the index when every row ended with the delimiter, so each
+    # column moved one place left and the target's name read its neighbour's values.
+    path = tmp_path / "trailing.csv"
+    path.write_text(separator.join(["x", "y", "region"]) + "\n"
+                    + "".join(separator.join([f"{v}.5", label, city, ""]) + "\n"
+                              for v, label, city in [(1, "yes", "north"), (2, "no", "south"), (3, "yes", "east")]))
+    expected = pd.DataFrame({"x": [1.5, 2.5, 3.5], "y": ["yes", "no", "yes"], "region": ["north", "south", "east"]})
+    pd.testing.assert_frame_equal(read_table(path), expected)
+    pd.testing.assert_frame_equal(pd.concat(iter_table(path, chunk_rows=2), ignore_index=True), expected)
+
+
+def test_rows_with_a_value_the_header_does_not_name_are_refused(tmp_path):
+    path = tmp_path / "unnamed.csv"
+    path.write_text("x,y\n1,yes,north\n2,no,south\n")
+    with pytest.raises(DataError, match="the data rows have 3 fields but the header names 2: give every column"):
+        read_table(path)
+    path.write_text("x,y\n1,yes\n2,no,south\n")  # one row only: pandas' own field-count error, not an index
+    with pytest.raises(DataError, match="line 3"):
+        read_table(path)
+
+
 def test_a_header_only_file_is_refused_when_read_in_chunks(tmp_path):
     path = tmp_path / "header.csv"
     path.write_text("a,b\n")

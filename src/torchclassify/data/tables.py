@@ -183,18 +183,39 @@ def csv_options(source, decimal: str | None = None) -> dict:
     sample = "\n".join(lines[:50])
     try:
         separator = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:  # one column, or nothing consistent: the usual comma
-        separator = ","
+    except csv.Error:  # nothing consistent (rows ending with a delimiter, one column): the header's, else a comma
+        counts = {candidate: lines[0].count(candidate) if lines else 0 for candidate in ",;\t|"}
+        separator = max(counts, key=counts.get) if max(counts.values()) else ","
     header = next(csv.reader(lines[:1], delimiter=separator), [])
     repeated = sorted(name for name, count in Counter(n.strip() for n in header).items() if name and count > 1)
     if repeated:  # (pandas would rename the second 'a' to 'a.1', silently)
         raise DataError(f"{table.path} has duplicate column names {repeated}: give each column a unique name")
-    options = {"sep": separator, "skipinitialspace": True, **({"encoding": encoding} if encoding else {})}
+    options = {"sep": separator, "skipinitialspace": True, **({"encoding": encoding} if encoding else {}),
+               **_one_more_field(table, lines, separator, len(header))}
     # (a file of one column has no separator to tell: a comma there is the decimal mark the model says)
     if (separator != "," or len(header) == 1) and (
             decimal == "," if decimal in (",", ".") else _decimal_comma(lines[1:], separator)):
         options["decimal"] = ","  # decided once for the file: every chunk and every prediction reads alike
     return options
+
+
+def _one_more_field(table: TableFile, lines: list[str], separator: str, n_names: int) -> dict:
+    """read_csv options that keep pandas from taking the first column as the rows' index, which it does
+    silently when the first data row has one field more than the header names: every column would shift one
+    place left, the target's name landing on its neighbour's values. Rows that end with a delimiter (an
+    empty last field, what some exports write) are read as their named fields; a real extra value is a
+    DataError, since which column lacks a name cannot be guessed."""
+    import csv
+
+    if n_names == 1:  # (a file of one column: a comma in it may be a decimal mark, see csv_options)
+        return {}
+    rows = [row for row in csv.reader(lines[1:], delimiter=separator, skipinitialspace=True) if row]
+    if rows and len(rows[0]) == n_names + 1:
+        if any(len(row) == n_names + 1 and row[-1].strip() for row in rows):
+            raise DataError(f"{table.path}: the data rows have {n_names + 1} fields but the header names {n_names}: "
+                            "give every column a name in the first line")
+        return {"index_col": False, "usecols": list(range(n_names))}  # (the trailing empty field dropped)
+    return {"index_col": False}  # (a later row with more fields is then pandas' one-line field-count error)
 
 
 def _decimal_comma(lines: list[str], separator: str) -> bool:
