@@ -431,3 +431,19 @@ def test_missing_labels_and_duplicate_column_names_get_one_line_saying_so():
             TorchClassifier(epochs=1).fit(X, y)
     with pytest.raises(ValueError, match=r"^X has duplicate column names \['a'\]: give each column a unique name"):
         TorchClassifier(epochs=1).fit(X.set_axis(["a", "a"], axis=1), [0, 1] * 25)
+
+
+def test_a_saved_estimator_model_predicts_and_evaluates_in_its_labels(tmp_path):
+    # Review: classifier_ learned class indices, so torchclassify.load gave 0/1 where the estimator gave
+    # "churned"/"stayed"; and save into a folder not made yet raised FileNotFoundError.
+    import torchclassify as tc
+
+    X, _ = _table()
+    for y in (np.where(X["a"] > 0, "stayed", "churned"), np.where(X["a"] > 0.5, "gold", np.where(X["a"] < -0.5, "bronze", "silver"))):
+        clf = TorchClassifier(epochs=5, hidden=[16], random_state=0).fit(X, y)
+        clf.classifier_.save(tmp_path / "new" / "model")
+        loaded = tc.load(tmp_path / "new" / "model")
+        assert list(loaded.classes) == list(clf.classes_)
+        np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+        assert list(loaded.predict_proba(X).columns) == list(clf.classes_)
+        assert loaded.evaluate(X, pd.DataFrame({"y": y}))["accuracy"] == pytest.approx(clf.score(X, y))

@@ -187,7 +187,7 @@ class TrainedClassifier:
         return compute_metrics(self.task, self.predict_proba_tensor(X), y_true, self.classes, self.threshold)
 
     def save(self, folder) -> None:
-        """Write model.safetensors and model.json into the existing folder `folder` (see save_model)."""
+        """Write model.safetensors and model.json into `folder`, made if missing (see save_model)."""
         save_model(self, folder)
 
     def export_onnx(self, path) -> Path:
@@ -210,10 +210,12 @@ def versions() -> dict[str, str]:
 
 
 def save_model(classifier: TrainedClassifier, folder) -> None:
-    """Write model.safetensors (weights only) and model.json (everything else) into an existing folder."""
+    """Write model.safetensors (weights only) and model.json (everything else) into `folder`, made if missing.
+    Each file is written whole or not at all (atomic_write)."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)  # (a file of that name: FileExistsError says so)
     state = {k: v.detach().cpu().contiguous() for k, v in classifier.model.state_dict().items()}
     atomic_write(folder / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
     write_json(folder / MODEL_JSON, clean_for_json({

@@ -7,6 +7,7 @@ fitted attributes ending in `_`. Binary, multiclass and multilabel (2-D 0/1 `y`)
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .config import ModelConfig, TrainConfig, check_value, make_config
 from .data.augment import training_augmenter
+from .data.labels import to_json_scalar
 from .data.tensors import TensorData
 from .engine.calibrate import MIN_ROWS, fold_temperature
 from .engine.defaults import check_refit, choose_label_smoothing, choose_refit, choose_valid_size
@@ -292,6 +294,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             if chosen is not None:
                 run.classifier.threshold = chosen
         self.classifier_ = run.classifier
+        self._name_classes()
         self.config_ = run.config
         self.history_ = run.history
         self.n_iter_ = run.summary["epochs_run"]
@@ -301,6 +304,18 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         # rows that made the network), as one long training would.
         self._optimizer, self._loss_fn = run.optimizer, run.loss_fn
         self._n_partial = 0
+
+    def _name_classes(self) -> None:
+        """classifier_ learned class indices (labels are encoded here, sklearn's way); give its label encoding
+        the labels themselves, so that `classifier_.save` -> `torchclassify.load` predicts and evaluates in
+        them as the estimator does. Labels JSON cannot hold (model.json keeps the classes) stay indices."""
+        labels = self.classifier_.labels
+        if self._multilabel:
+            return
+        named = [to_json_scalar(self.classes_[int(code)]) for code in labels.classes]
+        if all(isinstance(label, (str, int, float, bool)) for label in named):
+            self.classifier_.labels = replace(labels, classes=named, positive_reason=(
+                "classes_[1], as scikit-learn orders the classes" if len(named) == 2 else labels.positive_reason))
 
     def _pilot(self, frame: pd.DataFrame, y_frame: pd.DataFrame, settings: dict, run, progress: str,
                sample_weight, choose: bool) -> tuple[float, float | list[float] | None]:
