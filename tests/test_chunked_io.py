@@ -138,6 +138,22 @@ def test_rows_with_a_value_the_header_does_not_name_are_refused(tmp_path):
         read_table(path)
 
 
+def test_codes_with_leading_zeros_are_read_as_text(tmp_path):
+    # Review: pandas read "02134" as the number 2134 before the codes rule of number_text.py could see it, so
+    # ZIP codes became a scaled number column and labels "01" / "002" came back from predict as 1 and 2.
+    from torchclassify.data.convert import csv_to_parquet
+
+    path = tmp_path / "zips.csv"
+    path.write_text("zip,x,grade\n02134,1.5,01\n10001,2.5,002\n00501,3.5,01\n90210,4.5,002\n")
+    frame = read_table(path)
+    assert list(frame["zip"]) == ["02134", "10001", "00501", "90210"] and list(frame["grade"]) == ["01", "002"] * 2
+    assert frame["x"].dtype == np.float64
+    chunked = pd.concat(iter_table(path, chunk_rows=3, text_columns=["x"]), ignore_index=True)
+    assert list(chunked["zip"]) == list(frame["zip"]) and list(chunked["x"]) == ["1.5", "2.5", "3.5", "4.5"]
+    csv_to_parquet(path, tmp_path / "zips.parquet")
+    assert list(pd.read_parquet(tmp_path / "zips.parquet")["zip"]) == list(frame["zip"])
+
+
 def test_a_header_only_file_is_refused_when_read_in_chunks(tmp_path):
     path = tmp_path / "header.csv"
     path.write_text("a,b\n")

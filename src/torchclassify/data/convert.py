@@ -81,8 +81,8 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
             # With decimal commas "1.500" is a number pandas cannot read as one: only the text columns are
             # typed on reading; the numbers are typed once decimal_commas has rewritten them.
             text = {c: str for c, t in types.items() if t == "text"}
-            for chunk in pd.read_csv(table.handle(), **options, dtype=text if "decimal" in options else dtype,
-                                     chunksize=chunk_rows):
+            typed = {**options, "dtype": text if "decimal" in options else dtype}
+            for chunk in pd.read_csv(table.handle(), **typed, chunksize=chunk_rows):
                 chunk = decimal_commas(chunk, options, text_columns=text).astype(dtype)
                 arrow = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
                 writer.write_table(arrow, row_group_size=row_group_rows)

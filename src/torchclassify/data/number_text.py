@@ -19,7 +19,8 @@ _TRAILING = rf"\s*[%{CURRENCY}]$"  # "53%", "12 €"
 # "1,234", "12,345.5", "1,60,025" (Indian grouping), "160 026" (a no-break space); not "0,126" (a decimal comma)
 _THOUSANDS = r"[+-]?[1-9]\d{0,2}(?:(?:,\d{3})+|(?:,\d{2})+,\d{3}|(?:[\u00a0\u202f]\d{3})+)(?:\.\d+)?"
 _TIME = r"(\d{1,2}):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?"  # a time of day: minutes since midnight
-_CODE = r"0\d+"  # "02134", "007": a code that keeps its leading zero (a ZIP code), not a number
+LEADING_ZERO_CODE = r"0\d+"  # "02134", "007": a code that keeps its leading zero (a ZIP code), not a number
+CODE_SHARE = 0.1  # the share of a column's rows written so that makes it a column of codes
 
 
 def parse_numbers(column: pd.Series) -> pd.Series:
@@ -61,8 +62,8 @@ def numbers_in_text(name: str, values: pd.Series) -> str | None:
     read = parse_numbers(distinct).notna().to_numpy()
     rows = counts.to_numpy()
     text = distinct.astype(str).str.strip()
-    codes = text.str.fullmatch(_CODE).to_numpy()
-    if rows[read].sum() < NUMBER_SHARE * rows.sum() or rows[codes].sum() >= 0.1 * rows.sum():
+    codes = text.str.fullmatch(LEADING_ZERO_CODE).to_numpy()
+    if rows[read].sum() < NUMBER_SHARE * rows.sum() or rows[codes].sum() >= CODE_SHARE * rows.sum():
         return None  # (mostly words, or codes such as ZIP codes that keep their leading zeros)
     times = text.str.fullmatch(_TIME).to_numpy()
     formatted = read & ~times & pd.to_numeric(distinct, errors="coerce").isna().to_numpy()

@@ -155,10 +155,10 @@ def iter_table(path, chunk_rows: int = 65_536, text_columns=(), decimal: str | N
             chunks = (decimals_as_floats(batch.to_pandas()) for batch in batches)
         else:
             # (dtype entries for columns the file lacks are ignored: the model's column check says so later)
-            dtype = {column: str for column in text_columns}
             options = csv_options(table, decimal)
+            options["dtype"] = {**options.get("dtype", {}), **{column: str for column in text_columns}}
             chunks = (decimal_commas(chunk, options, text_columns)
-                      for chunk in pd.read_csv(table.handle(), **options, dtype=dtype, chunksize=chunk_rows))
+                      for chunk in pd.read_csv(table.handle(), **options, chunksize=chunk_rows))
         n_rows = 0
         for chunk in chunks:
             n_rows += len(chunk)
@@ -190,8 +190,12 @@ def csv_options(source, decimal: str | None = None) -> dict:
     repeated = sorted(name for name, count in Counter(n.strip() for n in header).items() if name and count > 1)
     if repeated:  # (pandas would rename the second 'a' to 'a.1', silently)
         raise DataError(f"{table.path} has duplicate column names {repeated}: give each column a unique name")
+    rows = [row for row in csv.reader(lines[1:], delimiter=separator, skipinitialspace=True) if row]
     options = {"sep": separator, "skipinitialspace": True, **({"encoding": encoding} if encoding else {}),
-               **_one_more_field(table, lines, separator, len(header))}
+               **_one_more_field(table, rows, len(header))}
+    coded = _coded_columns(header, rows)
+    if coded:
+        options["dtype"] = coded
     # (a file of one column has no separator to tell: a comma there is the decimal mark the model says)
     if (separator != "," or len(header) == 1) and (
             decimal == "," if decimal in (",", ".") else _decimal_comma(lines[1:], separator)):
@@ -199,23 +203,38 @@ def csv_options(source, decimal: str | None = None) -> dict:
     return options
 
 
-def _one_more_field(table: TableFile, lines: list[str], separator: str, n_names: int) -> dict:
+def _one_more_field(table: TableFile, rows: list[list[str]], n_names: int) -> dict:
     """read_csv options that keep pandas from taking the first column as the rows' index, which it does
     silently when the first data row has one field more than the header names: every column would shift one
     place left, the target's name landing on its neighbour's values. Rows that end with a delimiter (an
     empty last field, what some exports write) are read as their named fields; a real extra value is a
     DataError, since which column lacks a name cannot be guessed."""
-    import csv
-
     if n_names == 1:  # (a file of one column: a comma in it may be a decimal mark, see csv_options)
         return {}
-    rows = [row for row in csv.reader(lines[1:], delimiter=separator, skipinitialspace=True) if row]
     if rows and len(rows[0]) == n_names + 1:
         if any(len(row) == n_names + 1 and row[-1].strip() for row in rows):
             raise DataError(f"{table.path}: the data rows have {n_names + 1} fields but the header names {n_names}: "
                             "give every column a name in the first line")
         return {"index_col": False, "usecols": list(range(n_names))}  # (the trailing empty field dropped)
     return {"index_col": False}  # (a later row with more fields is then pandas' one-line field-count error)
+
+
+def _coded_columns(header: list[str], rows: list[list[str]]) -> dict:
+    """{column: str} for the columns whose first rows write codes with leading zeros ("02134", "007": ZIP
+    codes, account codes) in at least CODE_SHARE of their values: read as text, so that the zeros and the
+    codes' identity survive (pandas would read "02134" as the number 2134); data/number_text.py then keeps
+    them categories, by the same rule."""
+    import re
+
+    from .number_text import CODE_SHARE, LEADING_ZERO_CODE
+
+    coded = {}
+    for i, name in enumerate(header):
+        values = [row[i].strip() for row in rows if len(row) > i and row[i].strip()]
+        codes = sum(1 for value in values if re.fullmatch(LEADING_ZERO_CODE, value))
+        if values and codes >= CODE_SHARE * len(values):
+            coded[name.lstrip()] = str  # (the name as pandas reads it with skipinitialspace)
+    return coded
 
 
 def _decimal_comma(lines: list[str], separator: str) -> bool:
