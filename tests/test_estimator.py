@@ -447,3 +447,27 @@ def test_a_saved_estimator_model_predicts_and_evaluates_in_its_labels(tmp_path):
         np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
         assert list(loaded.predict_proba(X).columns) == list(clf.classes_)
         assert loaded.evaluate(X, pd.DataFrame({"y": y}))["accuracy"] == pytest.approx(clf.score(X, y))
+
+
+def test_bad_input_to_the_estimator_is_a_data_error_that_scikit_learn_still_reads_as_a_value_error():
+    from torchclassify.errors import ConfigError, DataError
+
+    X, y = _table(60)
+    small = dict(epochs=1, hidden=[4])
+    bad = {
+        "missing labels": lambda: TorchClassifier(**small).fit(X, np.where(X["a"] > 0, "p", None)),
+        "mixed label types": lambda: TorchClassifier(**small).fit(X, np.array(["a", 1] * 30, dtype=object)),
+        "one class": lambda: TorchClassifier(**small).fit(X, np.full(60, "a")),
+        "duplicate columns": lambda: TorchClassifier(**small).fit(X.set_axis(["a", "a", "c"], axis=1), y),
+        "rows and labels": lambda: TorchClassifier(**small).fit(X, y[:10]),
+        "text in an array": lambda: TorchClassifier(**small).fit(np.array([[1.0, "y"]] * 60, dtype=object), y),
+        "a new class": lambda: TorchClassifier(**small).partial_fit(X, y, classes=["no", "yes"]).partial_fit(
+            X.head(2), np.array(["maybe", "no"])),
+    }
+    for name, call in bad.items():
+        with pytest.raises(DataError) as info:
+            call()
+        assert isinstance(info.value, ValueError) and "\n" not in str(info.value) and "np.str_" not in str(info.value), name
+    assert "pass a pandas DataFrame" in str(pytest.raises(DataError, bad["text in an array"]).value)
+    with pytest.raises(ConfigError):
+        TorchClassifier(**small, class_weight="heavy").fit(X, y)

@@ -25,6 +25,7 @@ from .engine.defaults import check_refit, choose_label_smoothing, choose_refit, 
 from .engine.device import seeded_torch
 from .engine.inference import in_batches
 from .engine.loop import fit
+from .errors import ConfigError, DataError
 from .estimator_targets import checked_targets, class_weight_setting
 from .workflow import fit_in_memory, pilot_calibration
 
@@ -155,7 +156,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """
         fitted_on_frame = getattr(self, "_fit_columns", None) is not None
         if isinstance(X, pd.DataFrame) and X.columns.has_duplicates:
-            raise ValueError(f"X has duplicate column names {sorted(set(X.columns[X.columns.duplicated()]))}: give "
+            raise DataError(f"X has duplicate column names {sorted(set(X.columns[X.columns.duplicated()]))}: give "
                              "each column a unique name")
         if isinstance(X, pd.DataFrame) and (reset or fitted_on_frame):
             validate_data(self, X, skip_check_array=True, reset=reset)  # n_features_in_, feature_names_in_
@@ -169,10 +170,16 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             validate_data(self, X, skip_check_array=True, reset=False)
             array = np.asarray(X)
             if array.ndim != 2 or array.shape[0] == 0:
-                raise ValueError(f"Expected a non-empty 2-D array of rows, got shape {array.shape}")
+                raise DataError(f"Expected a non-empty 2-D array of rows, got shape {array.shape}")
             frame = pd.DataFrame(array, columns=self._fit_columns).infer_objects()
         else:
-            X = np.asarray(validate_data(self, X, dtype="numeric", ensure_all_finite="allow-nan", reset=reset))
+            try:
+                X = np.asarray(validate_data(self, X, dtype="numeric", ensure_all_finite="allow-nan", reset=reset))
+            except ValueError as error:
+                if "could not convert" not in str(error):
+                    raise  # (scikit-learn's own messages, which its checks match)
+                raise DataError(f"X holds text ({str(error).split(': ', 1)[-1]}), which an array of numbers cannot: "
+                                "pass a pandas DataFrame, whose text columns are read as categories") from None
             # The caller's matrix as it is (float32 stays float32; the preprocessing reads a column at a time
             # in float64), a view rather than a float64 copy of the whole table (docs/benchmarks.md, "Memory").
             frame = pd.DataFrame(X if X.dtype.kind in "fiu" else X.astype(np.float64), copy=False,
@@ -190,22 +197,22 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         multilabel = type_of_target(y) == "multilabel-indicator"
         if classes is not None and hasattr(self, "classes_"):  # a later partial_fit call
             if multilabel != self._multilabel:
-                raise ValueError("y changed between multilabel and single-label since the first partial_fit")
+                raise DataError("y changed between multilabel and single-label since the first partial_fit")
         elif multilabel:
             self.classes_ = np.arange(y.shape[1])
         else:
             # unique_labels: sorted, in any order given, and a ValueError for a mix of strings and numbers
             self.classes_ = unique_labels(y) if classes is None else unique_labels(np.asarray(classes))
             if len(self.classes_) < 2:
-                raise ValueError(f"y holds 1 class ({self.classes_[0]!r}); a classifier needs at least 2 classes")
+                raise DataError(f"y holds 1 class ({to_json_scalar(self.classes_[0])!r}); a classifier needs at least 2 classes")
         self._multilabel = multilabel
         if multilabel:
             return pd.DataFrame(np.asarray(y, dtype=np.int64), columns=[f"label_{i}" for i in range(y.shape[1])])
         codes = np.searchsorted(self.classes_, y)
         if not np.array_equal(self.classes_[np.clip(codes, 0, len(self.classes_) - 1)], y):
-            raise ValueError(f"y holds labels not in classes={list(self.classes_)}")
+            raise DataError(f"y holds labels not in classes={[to_json_scalar(c) for c in self.classes_]}")
         if classes is not None and not hasattr(self, "classifier_") and len(np.unique(codes)) < len(self.classes_):
-            raise ValueError("the first partial_fit batch must hold every class: the network's outputs are "
+            raise DataError("the first partial_fit batch must hold every class: the network's outputs are "
                              "sized from it")
         return pd.DataFrame({"target": codes})
 
@@ -241,7 +248,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                    sample_weight=None, pilot: bool = True) -> None:
         settings = self._settings(len(frame), y_frame, epochs)
         if not isinstance(self.calibrate, (bool, np.bool_)):
-            raise ValueError(f"calibrate must be True or False, got {self.calibrate!r}")
+            raise ConfigError(f"calibrate must be True or False, got {self.calibrate!r}")
         check_refit(self.refit)
         rows = len(frame) if sample_weight is None else np.count_nonzero(np.asarray(sample_weight) > 0)  # (0: absent)
         # The rows a temperature is fitted on: the validation split's, else the pilot's held-out share.

@@ -8,6 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from .engine.defaults import choose_class_weight
+from .errors import ConfigError, DataError
 
 
 def checked_targets(y, n_rows: int):
@@ -20,15 +21,15 @@ def checked_targets(y, n_rows: int):
     if y.ndim == 2 and y.shape[1] == 1:
         y = column_or_1d(y, warn=True)
     if len(y) != n_rows:
-        raise ValueError(f"X has {n_rows} rows but y has {len(y)}: they must match")
+        raise DataError(f"X has {n_rows} rows but y has {len(y)}: they must match")
     if y.dtype.kind in "Of":  # (else a missing label read as "a mix of strings and numbers", or "continuous")
         missing = pd.isna(y) if y.ndim == 1 else pd.isna(y).any(axis=1)
         if missing.any():
             rows = ", ".join(map(str, np.flatnonzero(missing)[:5])) + (", ..." if missing.sum() > 5 else "")
-            raise ValueError(f"y has {int(missing.sum())} missing label(s) (None or NaN), at row(s) {rows}: drop "
+            raise DataError(f"y has {int(missing.sum())} missing label(s) (None or NaN), at row(s) {rows}: drop "
                              "those rows or fill their labels")
     if y.dtype == object and len({isinstance(v, str) for v in y.ravel()}) > 1:  # (sorting them: a TypeError)
-        raise ValueError("Mix of label input types (string and number) in y: give every label the same type")
+        raise DataError("Mix of label input types (string and number) in y: give every label the same type")
     check_classification_targets(y)
     return y
 
@@ -43,7 +44,7 @@ def class_weight_setting(weight, classes: np.ndarray | None, multilabel: bool, y
     if weight is None or weight == "balanced":
         return "none" if weight is None else weight
     if not isinstance(weight, dict):
-        raise ValueError(f"class_weight must be None, 'balanced', 'auto' or a dict, got {weight!r}")
+        raise ConfigError(f"class_weight must be None, 'balanced', 'auto' or a dict, got {weight!r}")
     names = {}
     for label, value in weight.items():
         if multilabel:
@@ -51,6 +52,6 @@ def class_weight_setting(weight, classes: np.ndarray | None, multilabel: bool, y
             continue
         code = np.flatnonzero(classes == label)
         if not len(code):
-            raise ValueError(f"class_weight names {label!r}, which is not a class (classes: {list(classes)})")
+            raise ConfigError(f"class_weight names {label!r}, which is not a class (classes: {list(classes)})")
         names[str(int(code[0]))] = float(value)
     return names
