@@ -154,6 +154,24 @@ def test_codes_with_leading_zeros_are_read_as_text(tmp_path):
     assert list(pd.read_parquet(tmp_path / "zips.parquet")["zip"]) == list(frame["zip"])
 
 
+def test_predict_on_a_header_only_file_writes_a_header_only_table(coded_run, tmp_path, capsys):
+    # Review: a day with no new rows made `predict` exit 2 ("needs at least one data row"), breaking batch jobs
+    # that the library (predict on 0 rows) serves fine.
+    (tmp_path / "none.csv").write_text("a,code\n")
+    pd.DataFrame({"a": pd.Series([], dtype=float), "code": pd.Series([], dtype=str)}).to_parquet(tmp_path / "none.parquet")
+    for name in ("none.csv", "none.parquet"):
+        out = tmp_path / f"{name}.out.csv"
+        assert main(["predict", str(coded_run / "run"), str(tmp_path / name), "--proba", "--keep", "a", "-o", str(out)]) == 0
+        assert out.read_text().splitlines() == ["a,label,proba_no,proba_yes"]
+        assert "wrote 0 predictions" in capsys.readouterr().err
+    (tmp_path / "lacking.csv").write_text("a\n")  # the model's column check still applies
+    assert main(["predict", str(coded_run / "run"), str(tmp_path / "lacking.csv")]) == 2
+    assert "lacks 1 column(s) the model was trained on: 'code'" in capsys.readouterr().err
+    (tmp_path / "labelled.csv").write_text("a,code,label\n")
+    assert main(["evaluate", str(coded_run / "run"), "--data", str(tmp_path / "labelled.csv")]) == 2  # nothing to score
+    assert "no data rows" in capsys.readouterr().err
+
+
 def test_a_header_only_file_is_refused_when_read_in_chunks(tmp_path):
     path = tmp_path / "header.csv"
     path.write_text("a,b\n")

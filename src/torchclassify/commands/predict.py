@@ -53,7 +53,7 @@ def execute(args) -> int:
             raise ConfigError(f"predict reads one table of rows, got {len(args.input)} inputs: combine them first")
         args.input = args.input[0]
         chunks = iter_table(args.input, args.chunk_rows, classifier.preprocessor.categorical_columns + keep,
-                            getattr(classifier.preprocessor, "decimal", None))
+                            getattr(classifier.preprocessor, "decimal", None), allow_empty=True)
         if hasattr(classifier.preprocessor, "image_shape"):  # a table of image paths, relative to its folder
             chunks = _resolved(chunks, classifier.preprocessor.column, args.input.parent)
     unusable: dict[str, int] = {}

@@ -134,7 +134,8 @@ def read_table(path) -> pd.DataFrame:
     return _checked_frame(frame, table.path)
 
 
-def iter_table(path, chunk_rows: int = 65_536, text_columns=(), decimal: str | None = None) -> Iterator[pd.DataFrame]:
+def iter_table(path, chunk_rows: int = 65_536, text_columns=(), decimal: str | None = None,
+               allow_empty: bool = False) -> Iterator[pd.DataFrame]:
     """Read a CSV/TSV or Parquet file `chunk_rows` rows at a time, for files larger than memory.
 
     decimal: the decimal mark the training file was read with (the model keeps it), used instead of this
@@ -143,6 +144,8 @@ def iter_table(path, chunk_rows: int = 65_536, text_columns=(), decimal: str | N
     text_columns: columns to read as text whatever each chunk holds. A chunk of a CSV whose text column
     happens to be all digits (or digits and blanks) would otherwise come back as int (or float: "7" -> 7.0),
     which is a different category than the text "7" seen in training.
+    allow_empty: a file of a header and no rows yields one frame of its columns and no rows (predict writes a
+    header-only output for it) instead of a DataError.
     Raises DataError like read_table, also for a chunk that turns out unreadable partway through the file.
     """
     table = path if isinstance(path, TableFile) else open_table(path)
@@ -164,6 +167,15 @@ def iter_table(path, chunk_rows: int = 65_536, text_columns=(), decimal: str | N
             n_rows += len(chunk)
             if len(chunk):
                 yield _checked_frame(chunk, path)
+        if n_rows == 0 and allow_empty:
+            if table.parquet:
+                import pyarrow.parquet as pq
+
+                empty = pq.ParquetFile(table.handle()).schema_arrow.empty_table().to_pandas()
+            else:
+                empty = pd.read_csv(table.handle(), **options, nrows=0)
+            yield _checked_frame(empty, path, allow_empty=True)
+            return
     if n_rows == 0:
         raise DataError(f"{path} has no data rows: it needs a header row and at least one data row")
 
@@ -347,8 +359,8 @@ def reading_errors(path: Path):
         raise DataError(f"cannot read {path}: {type(err).__name__} - is it a valid CSV or Parquet file?") from None
 
 
-def _checked_frame(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    if frame.empty:
+def _checked_frame(frame: pd.DataFrame, path: Path, allow_empty: bool = False) -> pd.DataFrame:
+    if frame.empty and not allow_empty:
         raise DataError(f"{path} has no data rows: it needs a header row and at least one data row")
     frame.columns = [str(c) for c in frame.columns]
     if len(set(frame.columns)) != len(frame.columns):
