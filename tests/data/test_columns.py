@@ -174,3 +174,33 @@ def test_dates_whose_day_and_month_could_be_swapped_are_said_to_be_a_guess():
         warnings.simplefilter("error")  # neither ours nor pandas'
         pre = Preprocessor.fit(clear)
     assert pre.dates[0].format == "%d/%m/%Y"
+
+
+def test_dates_with_utc_offsets_keep_the_writers_day_and_hour():
+    # Review: converted to UTC first, local midnight on 1 January 2020 at +01:00 was a Tuesday of 2019.
+    from torchclassify.data.columns import parse_dates
+
+    text = pd.Series(["2020-01-01 00:00:00+01:00", "2020-06-01 00:30:00+02:00", "2021-03-01T23:15:00Z", None])
+    parsed, fmt = parse_dates(text)
+    assert list(parsed.dropna().astype(str)) == ["2020-01-01 00:00:00", "2020-06-01 00:30:00", "2021-03-01 23:15:00"]
+    aware = pd.Series(pd.to_datetime(["2020-01-01 00:00", "2020-07-01 23:30"]).tz_localize("Europe/Paris"))
+    assert list(parse_dates(aware)[0].astype(str)) == ["2020-01-01 00:00:00", "2020-07-01 23:30:00"]
+    assert parse_dates(pd.Series(["15-01-2020", "16-01-2020"]))[0].dt.day.tolist() == [15, 16]  # (no offset)
+
+
+def test_a_column_mixing_iso_and_day_first_dates_reads_every_value_day_first():
+    # Review: "mixed" read "05/03/2020" as 3 May beside "13/01/2020" as 13 January, in one column, silently.
+    import warnings
+
+    from torchclassify.data.columns import parse_dates
+
+    text = pd.Series(["2020-01-15", "05/03/2020", "2020-02-01", "13/01/2020", "2020-02-02"] * 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parsed, fmt = parse_dates(text)
+    assert fmt == "mixed-dayfirst"
+    assert list(parsed[:5].astype(str)) == ["2020-01-15", "2020-03-05", "2020-02-01", "2020-01-13", "2020-02-02"]
+    assert parse_dates(text[:4], fmt)[0].equals(parsed[:4])  # (what predict reads with the kept format)
+    both = pd.Series(["2020-01-15", "13/01/2020", "01/20/2020"] * 10)
+    with pytest.warns(UserWarning, match="mix day-first and month-first orders"):
+        assert parse_dates(both)[1] == "mixed"

@@ -228,18 +228,20 @@ def parse_dates(values: pd.Series, fmt: str | None = None, quiet: bool = False) 
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        if getattr(parsed.dt, "tz", None) is not None:  # the local date and time, where people's days are
+            parsed = parsed.dt.tz_localize(None)
         return parsed, "datetime"
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         # dates written as whole numbers (20210315), read as float when a value is missing: "20210315.0"
         # would read as no date at all
         numbers = pd.to_numeric(values, errors="coerce").astype("float64")
         values = numbers.where((numbers == numbers.round()) & (numbers.abs() < 1e15)).astype("Int64")
-    text = values.astype("string")
+    # A time's UTC offset dropped: year, month, weekday and hour as the writer's clock read them (converted to UTC,
+    # local midnight on 1 January 2020 at +01:00 was a Tuesday of 2019).
+    text = values.astype("string").str.replace(_OFFSET, r"\1", regex=True)
     if fmt is None:
         guessed = _guessed_format(text)  # from the first value: "01/02/2021" could be either order
-        candidates = ["ISO8601", guessed, guessed and _swapped(guessed), "mixed"]
+        candidates = ["ISO8601", guessed, guessed and _swapped(guessed), _mixed_order(text, quiet)]
         required = DATE_SHARE * int(text.notna().sum())
     else:
         candidates, required = (["ISO8601", "mixed"] if fmt == "datetime" else [fmt]), 0
@@ -250,16 +252,43 @@ def parse_dates(values: pd.Series, fmt: str | None = None, quiet: bool = False) 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                parsed = pd.to_datetime(text, errors="coerce", format=candidate, utc=True).dt.tz_localize(None)
+                parsed = _read_dates(text, candidate)
             except (ValueError, TypeError, OverflowError):
                 continue
         if parsed.notna().sum() > best.notna().sum():
             best = parsed
         if required and parsed.notna().sum() >= required:
-            if candidate not in ("ISO8601", "mixed") and not quiet:
+            if candidate not in ("ISO8601", "mixed", "mixed" + DAY_FIRST) and not quiet:
                 _warn_if_ambiguous(text, candidate, required)
             return parsed, candidate
     return best, (fmt if fmt is not None else None)
+
+
+_OFFSET = r"(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$"  # "10:30+01:00": the offset
+DAY_FIRST = "-dayfirst"  # "mixed-dayfirst": each value on its own format, a day before its month
+_DAY_MONTH = r"\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b.*"  # "05/03/2020", "13.01.2020 10:30"
+
+
+def _read_dates(text: pd.Series, fmt: str) -> pd.Series:
+    """text -> datetimes without time zone (NaT where unread) in the format fmt; "mixed-dayfirst" reads the
+    ISO 8601 values as such (pandas' dayfirst would turn 2020-02-01 into 2 January) and the rest day first."""
+    if not fmt.endswith(DAY_FIRST):
+        return pd.to_datetime(text, errors="coerce", format=fmt, utc=True).dt.tz_localize(None)
+    iso = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    rest = pd.to_datetime(text.where(iso.isna()), errors="coerce", format="mixed", dayfirst=True, utc=True)
+    return iso.fillna(rest).dt.tz_localize(None)
+
+
+def _mixed_order(text: pd.Series, quiet: bool) -> str:
+    """"mixed", or "mixed-dayfirst" when the column's dd/mm-like dates show a day past 12 first ("13/01/2020")
+    and none second: pandas' mixed reading puts the month first wherever it can, so "05/03/2020" would be
+    May 3 beside "13/01/2020" as 13 January. Both orders in one column is a warning: no reading is right."""
+    parts = text.dropna().str.extract(_DAY_MONTH).dropna().astype(int)
+    day_first, month_first = bool((parts[0] > 12).any()), bool((parts[1] > 12).any())
+    if day_first and month_first and not quiet:
+        warnings.warn(f"dates such as {str(text.dropna().iloc[0])!r} mix day-first and month-first orders in one "
+                      "column: values such as 05/03 are read month first; write them as YYYY-MM-DD", stacklevel=5)
+    return "mixed" + DAY_FIRST if day_first and not month_first else "mixed"
 
 
 def _guessed_format(text: pd.Series) -> str | None:
