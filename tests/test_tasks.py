@@ -96,3 +96,20 @@ def test_labels_read_back_as_text_match_the_trained_classes():
     words = LabelEncoding.fit(pd.DataFrame({"y": ["yes", "no"]}))
     with pytest.raises(DataError, match="not seen in training"):
         words.encode(pd.DataFrame({"y": ["True"]}))
+
+
+def test_labels_that_only_read_as_one_number_stay_distinct_classes():
+    # Review: every label went through float(), so the codes "01", "1" and "001", "1_000" and "1000", "1e3" and
+    # "1000", and the int64 ids 2**53 and 2**53 + 1 each became one class.
+    import pandas as pd
+
+    from torchclassify.data.labels import LabelEncoding
+
+    for labels in (["01", "1", "001"], ["1_000", "1000"], ["1e3", "1000"], [2**53, 2**53 + 1, 5]):
+        encoding = LabelEncoding.fit(pd.DataFrame({"y": labels}))
+        assert encoding.n_classes == len(labels), labels
+        assert sorted(encoding.encode(pd.DataFrame({"y": labels})).tolist()) == list(range(len(labels)))
+    integers = LabelEncoding.fit(pd.DataFrame({"y": [1, 1000]}))
+    assert integers.encode(pd.DataFrame({"y": ["1000", 1000.0, " 1 ", "1.0"]})).tolist() == [1, 1, 0, 0]
+    with pytest.raises(DataError, match="not seen in training"):
+        integers.encode(pd.DataFrame({"y": ["01"]}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -95,22 +96,24 @@ class LabelEncoding:
         return cls(list(raw["classes"]), bool(raw["multilabel"]))
 
 
+_NUMBER_TEXT = r"-?(?:0|[1-9]\d*)(?:\.\d+)?"  # "1", "-2", "1.0", "0.5": a number as a file writes one
+
+
 def _label_key(value):
     # 1 and 1.0 and "1" read from different files should still match the trained class 1; True and "True" too.
+    # Numbers compare exactly (2**53 and 2**53 + 1 are two classes; 1 == 1.0 as keys), and text is a number
+    # only as a number is plainly written: "01", "1_000" and "1e3" are codes, not the classes 1, 1000, 1000.
     if isinstance(value, bool):
         return ("b", value)
-    if isinstance(value, (int, float)) and float(value).is_integer():
-        return ("n", float(value))
-    if isinstance(value, float):
-        return ("n", value)
+    if isinstance(value, (int, float)):
+        return ("n", value) if not isinstance(value, float) or np.isfinite(value) else ("s", str(value))
     text = str(value)
     if text.strip().lower() in ("true", "false"):  # a bool class read back as text (a CSV, a string column)
         return ("b", text.strip().lower() == "true")
-    try:
-        number = float(text)
-        return ("n", number) if np.isfinite(number) else ("s", text)
-    except ValueError:
-        return ("s", text.strip())
+    if re.fullmatch(_NUMBER_TEXT, text.strip()):
+        number = text.strip()
+        return ("n", float(number) if "." in number else int(number))
+    return ("s", text.strip())
 
 
 def _warn_case_only(classes: list) -> None:
