@@ -365,3 +365,19 @@ def test_column_flags_naming_the_target_and_a_threshold_on_multiclass_are_said(t
                           "--quiet")
     assert iris.returncode == 0
     assert "--threshold auto is not used: a multiclass model predicts its most probable class" in iris.stderr
+
+
+def test_a_multilabel_label_that_never_changes_is_said_and_complex_numbers_are_refused():
+    # Review: a label 0 on every row trained without a word while its F1 of 0 pulled f1_macro from 0.97 to
+    # 0.62; a column of complex numbers was read silently (its imaginary part lost).
+    from torchclassify.data.labels import LabelEncoding
+    from torchclassify.errors import DataError
+
+    y = pd.DataFrame({"l1": [0, 1, 1, 0], "l2": [0, 0, 0, 0], "l3": [1, 1, 1, 1]})
+    with pytest.warns(UserWarning) as caught:
+        LabelEncoding.fit(y)
+    said = sorted(str(w.message) for w in caught if "on every row" in str(w.message))
+    assert len(said) == 2 and said[0].startswith("label 'l2' is 0 on every row") and "'l3' is 1" in said[1]
+    frame = pd.DataFrame({"z": np.arange(40) * (1 + 1j), "x": np.arange(40.0), "y": ["a", "b"] * 20})
+    with pytest.raises(DataError, match=r"column\(s\) \['z'\] hold complex numbers"):
+        tc.train(data=frame, target="y", epochs=1, progress="quiet")

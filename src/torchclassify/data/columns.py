@@ -73,6 +73,10 @@ def decide_columns(X: pd.DataFrame, drop=(), keep=(), auto: bool = True, text=()
         both = sorted(set(a) & set(b))
         if both:
             raise ConfigError(f"column(s) {both} are both in {first} and {second}: name each in one of them")
+    complex_columns = [str(c) for c in X.columns if pd.api.types.is_complex_dtype(X[c].dtype)]
+    if complex_columns:
+        raise DataError(f"column(s) {complex_columns} hold complex numbers, which a network's inputs cannot: give "
+                        "their real and imaginary parts (or magnitude and angle) as columns of their own")
     decisions = []
     for name in columns:
         if name in drop:

@@ -46,6 +46,7 @@ class LabelEncoding:
         """Learn the classes from the training targets; DataError on missing or non-0/1 values."""
         check_target_values(y)
         if y.shape[1] > 1:
+            _warn_constant_labels(y)
             return cls([str(c) for c in y.columns], multilabel=True)
         classes = {}
         for value in pd.unique(y.iloc[:, 0]):  # "yes" and "yes " (or 1 and "1.0") are one class
@@ -114,6 +115,17 @@ def _label_key(value):
         number = text.strip()
         return ("n", float(number) if "." in number else int(number))
     return ("s", text.strip())
+
+
+def _warn_constant_labels(y: pd.DataFrame) -> None:
+    """Warn about a multilabel column that is 0 (or 1) on every row: the network can only learn to say so, and
+    its F1 of 0 (nothing to find) pulls every macro average down without saying why."""
+    for column in y.columns:
+        values = y[column].astype(bool)
+        if values.all() or not values.any():
+            warnings.warn(f"label {str(column)!r} is {'1' if values.all() else '0'} on every row: there is nothing "
+                          "to learn for it, and its F1 counts in the macro averages; drop it from the target, or "
+                          "add rows where it differs", stacklevel=4)
 
 
 def _warn_case_only(classes: list) -> None:
