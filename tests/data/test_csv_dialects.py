@@ -67,6 +67,20 @@ def test_semicolon_files_take_the_comma_as_their_decimal_mark(tmp_path):
     assert [c.name for c in Preprocessor.fit(dots.drop(columns="y")).numeric] == ["a"]
 
 
+def test_whole_amounts_with_a_thousands_point_in_a_semicolon_file_are_thousands():
+    # Review: a German export of whole amounts read "3.386" as 3.386 beside "211" as 211, scrambling the column.
+    import tempfile
+    from pathlib import Path
+
+    amounts = [3386, 211, 4999, 1000, 12, 25870, 730]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "de.csv"
+        path.write_text("betrag;y\n" + "".join(f"{a:,}".replace(",", ".") + f";{a % 2}\n" for a in amounts))
+        assert read_table(path)["betrag"].tolist() == amounts
+        path.write_text("betrag;y\n3.386;0\n0.5;1\n211;0\n")  # "0.5" writes a decimal point: 3.386 stays
+        assert read_table(path)["betrag"].tolist() == [3.386, 0.5, 211.0]
+
+
 @pytest.mark.parametrize("separator", [";", "\t", "|"])
 def test_the_decimal_comma_is_decided_once_per_file_so_every_chunk_reads_alike(tmp_path, separator):
     """Review: decided per chunk, a chunk holding only "1.500" (a thousands point) read as 1.5, while the

@@ -254,14 +254,19 @@ def _decimal_comma(lines: list[str], separator: str) -> bool:
     of many countries, which a comma-separated file cannot use unquoted) and none with a decimal point.
 
     A comma is a decimal mark for sure in "0,126", "12,5", "3,1416" or "1.234,5"; "23,659" could be a thousands
-    comma and says nothing. A point is one in "1.5" or "3.1416"; "1.500" could be a thousands point."""
+    comma and says nothing. A point is one in "1.5", "0.386" or "3.1416"; "1.500" could be a thousands point,
+    and in a semicolon file, with no decimal point anywhere, is taken for one."""
     import re
 
     fields = {field.strip() for line in lines for field in line.split(separator)}
     comma = any(re.fullmatch(r"[+-]?(?:0?,\d+|\d*,(?:\d{1,2}|\d{4,})|\d{1,3}(?:\.\d{3})+,\d+)", field)
                 for field in fields)
-    point = any(re.fullmatch(r"[+-]?\d*\.(?:\d{1,2}|\d{4,})|[+-]?\d{1,3}(?:,\d{3})+\.\d+", field) for field in fields)
-    return comma and not point
+    point = any(re.fullmatch(r"[+-]?\d*\.(?:\d{1,2}|\d{4,})|[+-]?\d{1,3}(?:,\d{3})+\.\d+|[+-]?0\.\d+", field)
+                for field in fields)
+    # A semicolon file (a spreadsheet's export where the comma is the decimal mark) whose whole amounts carry a
+    # thousands point ("3.386" beside "211") and nothing that only a decimal point could write: read as 3386.
+    thousands = separator == ";" and any(re.fullmatch(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+", field) for field in fields)
+    return (comma or thousands) and not point
 
 
 _COMMA_DECIMAL = r"\s*[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?\s*|\s*[+-]?\d*,\d+\s*"  # "1.234,5", "0,126"
@@ -274,14 +279,16 @@ def decimal_commas(frame: pd.DataFrame, options: dict, text_columns=()) -> pd.Da
     What stays text may still be read as numbers (data/number_text.py). In place; returns the frame."""
     if options.get("decimal") != ",":
         return frame
+    text_columns = {*text_columns, *(c for c, kind in (options.get("dtype") or {}).items() if kind is str)}
     for name in [c for c in frame.columns if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)]:
         text = frame[name].astype(str)
         european = frame[name].notna() & text.str.fullmatch(_COMMA_DECIMAL)
         if european.any():
             fixed = text[european].str.strip().str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
             frame[name] = frame[name].where(~european, fixed)
-            if name not in text_columns and european.sum() == frame[name].notna().sum():
-                frame[name] = pd.to_numeric(frame[name])
+            numbers = pd.to_numeric(frame[name], errors="coerce")  # ("211" beside "3.386" -> "3386": numbers too)
+            if name not in text_columns and numbers.notna().sum() == frame[name].notna().sum():
+                frame[name] = numbers
     return frame
 
 
