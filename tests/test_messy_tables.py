@@ -232,6 +232,13 @@ def test_predict_names_category_values_never_seen_in_training(churn):
                        "'Yearly', 'weekly') - check their spelling, or retrain with rows that hold them"]
     clean = cli_in_process("predict", "run", str(EXAMPLES / "churn_new.csv"), cwd=folder)
     assert "never seen" not in clean.stderr
+    loaded = tc.load(folder / "run")  # the library says it too (review: it read them as "other" silently)
+    with pytest.warns(UserWarning, match=r"3 value\(s\) never seen in training were read as the 'other' category "
+                                         r"\(contract: 'weekly', 'Yearly'\)"):  # (most rows first)
+        loaded.predict(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded.predict_proba(pd.read_csv(EXAMPLES / "churn_new.csv"))
 
 
 def test_predict_warns_about_unusable_values_refuses_them_with_strict_and_never_writes_nan(churn):

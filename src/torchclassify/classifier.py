@@ -132,11 +132,21 @@ class TrainedClassifier:
         return self.preprocessor.invalid_values(self._frame(X))
 
     def _warn_unusable(self, X) -> None:
+        """The CLI's predict warnings, for the library: unusable numbers or dates, and category values never
+        seen in training (read as the "other" category)."""
         bad = self.unusable_values(X)
         if bad:
             shown = ", ".join(f"{c}: {n}" for c, n in list(bad.items())[:8])
             warnings.warn(f"{sum(bad.values())} value(s) are not usable numbers or dates ({shown}); they were "
                           "treated as missing", stacklevel=3)
+        find_unseen = getattr(self.preprocessor, "unseen_categories", None)  # (not for images)
+        unseen = find_unseen(self._frame(X)) if find_unseen else {}
+        if unseen:
+            shown = "; ".join(f"{column}: " + ", ".join(repr(v[:30]) for v in list(values)[:3])
+                              + (", ..." if len(values) > 3 else "") for column, values in list(unseen.items())[:4])
+            warnings.warn(f"{sum(sum(v.values()) for v in unseen.values())} value(s) never seen in training were read "
+                          f"as the 'other' category ({shown}): check their spelling, or retrain with rows that hold "
+                          "them", stacklevel=3)
 
     def proba_frame(self, y_proba: torch.Tensor) -> pd.DataFrame:
         """predict_proba_tensor's output -> one probability column per class (binary: both classes)."""
