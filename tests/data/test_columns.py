@@ -204,3 +204,14 @@ def test_a_column_mixing_iso_and_day_first_dates_reads_every_value_day_first():
     both = pd.Series(["2020-01-15", "13/01/2020", "01/20/2020"] * 10)
     with pytest.warns(UserWarning, match="mix day-first and month-first orders"):
         assert parse_dates(both)[1] == "mixed"
+
+
+def test_a_run_says_how_many_infinite_or_huge_numbers_it_read_as_missing():
+    # Review: a column of +-inf or values past 1e150 became all missing in training without a word.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=50)
+    frame = pd.DataFrame({"x": x, "huge": x * 1e300, "some_inf": np.where(np.arange(50) < 4, np.inf, x)})
+    said = Preprocessor.fit(frame).decisions()
+    assert "column 'huge': 50 value(s) infinite or past 1e150 in size, read as missing" in said
+    assert "column 'some_inf': 4 value(s) infinite or past 1e150 in size, read as missing" in said
+    assert not any("'x'" in line for line in said)

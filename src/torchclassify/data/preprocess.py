@@ -134,6 +134,8 @@ class Preprocessor:
                 + [f"column {t.name!r} read as text: TF-IDF over {len(t.vocabulary):,} words and word pairs of "
                    "the training rows" for t in self.text]
                 + [f"column {c.name!r} read as numbers: {c.reason}" for c in self.text_numbers]
+                + [f"column {name!r}: {count:,} value(s) infinite or past 1e150 in size, read as missing"
+                   for name, count in getattr(self, "unusable_in_training", {}).items()]
                 + _logged_sentence([c.name for c in self.numeric if c.log_scale]))
 
     @classmethod
@@ -174,8 +176,13 @@ class Preprocessor:
         left_out = {d.name for d in dropped}
         order = [str(name) for name in X.columns if str(name) not in left_out]
         decimal = X.attrs.get("decimal")  # (data/tables.read_table's, carried through the split)
-        return cls(numeric, categorical, max_categories, dates, dropped, texts, numeric_scaling, order, text_numbers,
-                   "," if decimal == "," else None)
+        fitted = cls(numeric, categorical, max_categories, dates, dropped, texts, numeric_scaling, order, text_numbers,
+                     "," if decimal == "," else None)
+        # Said with the decisions (not saved): a number column's +-inf or magnitudes past 1e150 read as missing.
+        as_text = {c.name for c in text_numbers}
+        fitted.unusable_in_training = {name: count for name, count in fitted.invalid_values(X).items()
+                                       if name in {c.name for c in numeric} - as_text}
+        return fitted
 
     def check_columns(self, X: pd.DataFrame) -> None:
         """DataError naming the input columns X lacks."""
