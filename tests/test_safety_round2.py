@@ -67,6 +67,13 @@ def test_a_binary_model_json_edited_to_three_classes_is_refused(run):
     one_line(cli_in_process("evaluate", str(run), "--data", "circles"), "3 classes do not fit a binary network")
 
 
+@pytest.mark.parametrize("classes", [[1, 1], ["yes", "yes "], [1, "1.0"]])
+def test_a_model_json_naming_a_class_twice_is_refused(run, classes):
+    # Review: a tampered model.json with one class twice loaded and predicted, its labels ambiguous.
+    _edit(run, lambda m: m["labels"].update(classes=classes))
+    one_line(cli_in_process("predict", str(run), "/dev/null"), "classes must be distinct")
+
+
 def test_a_padded_model_json_is_refused_before_it_costs_memory(run):
     # Issue 16 #5: 60 MiB of [{},{},...] made predict peak at 1.8 GB.
     text = (run / "model.json").read_text()

@@ -22,7 +22,7 @@ from torch import nn
 from . import __version__
 from .config import ModelConfig, check_section
 from .data.images import ImagePreprocessor, check_image_dict, image_rows, is_image_preprocessing
-from .data.labels import LabelEncoding
+from .data.labels import LabelEncoding, label_key
 from .data.preprocess import Preprocessor
 from .engine.inference import predict_logits
 from .errors import ConfigError, DataError, ModelFileError
@@ -343,6 +343,8 @@ def read_model_json(folder: Path) -> dict:
              and isinstance(labels.get("multilabel"), bool), folder, "labels must list the classes")
     classes = labels["classes"]
     _require(all(isinstance(c, (str, int, float, bool)) for c in classes), folder, "classes must be strings or numbers")
+    _require(len({label_key(c) for c in classes}) == len(classes), folder,
+             "classes must be distinct (a label named twice would make its predictions ambiguous)")
     expected = {"binary": (2, 1), "multiclass": (raw["n_outputs"], raw["n_outputs"]),
                 "multilabel": (raw["n_outputs"], raw["n_outputs"])}[raw["task"]]
     _require(labels["multilabel"] == (raw["task"] == "multilabel"), folder, "labels.multilabel contradicts the task")

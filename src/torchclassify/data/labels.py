@@ -51,7 +51,7 @@ class LabelEncoding:
         classes = {}
         for value in pd.unique(y.iloc[:, 0]):  # "yes" and "yes " (or 1 and "1.0") are one class
             value = to_json_scalar(value)
-            classes.setdefault(_label_key(value), value.strip() if isinstance(value, str) else value)
+            classes.setdefault(label_key(value), value.strip() if isinstance(value, str) else value)
         _warn_case_only(list(classes.values()))
         return cls(sorted(classes.values(), key=_sort_key))
 
@@ -64,8 +64,8 @@ class LabelEncoding:
                 raise DataError(f"target label column(s) {missing} are missing from the data")
             return np.array(y[self.classes].to_numpy(dtype=np.float32))  # writable copy for torch
         column = y.iloc[:, 0]
-        lookup = {_label_key(c): i for i, c in enumerate(self.classes)}
-        codes = np.array([lookup.get(_label_key(to_json_scalar(v)), -1) for v in column], dtype=np.int64)
+        lookup = {label_key(c): i for i, c in enumerate(self.classes)}
+        codes = np.array([lookup.get(label_key(to_json_scalar(v)), -1) for v in column], dtype=np.int64)
         unknown = pd.unique(column[codes < 0])
         if len(unknown):
             shown = ", ".join(repr(to_json_scalar(v)) for v in unknown[:5])
@@ -75,8 +75,8 @@ class LabelEncoding:
 
     def index_of(self, label) -> int | None:
         """The position of `label` among the classes, matching 1, 1.0 and "1" alike; None when absent."""
-        key = _label_key(to_json_scalar(label))
-        return next((i for i, c in enumerate(self.classes) if _label_key(c) == key), None)
+        key = label_key(to_json_scalar(label))
+        return next((i for i, c in enumerate(self.classes) if label_key(c) == key), None)
 
     def with_positive(self, codes: np.ndarray, positive_index: int) -> tuple["LabelEncoding", np.ndarray]:
         """For two classes: the encoding whose second class (code 1, the positive one) is classes[positive_index],
@@ -100,7 +100,7 @@ class LabelEncoding:
 _NUMBER_TEXT = r"-?(?:0|[1-9]\d*)(?:\.\d+)?"  # "1", "-2", "1.0", "0.5": a number as a file writes one
 
 
-def _label_key(value):
+def label_key(value):
     # 1 and 1.0 and "1" read from different files should still match the trained class 1; True and "True" too.
     # Numbers compare exactly (2**53 and 2**53 + 1 are two classes; 1 == 1.0 as keys), and text is a number
     # only as a number is plainly written: "01", "1_000" and "1e3" are codes, not the classes 1, 1000, 1000.
