@@ -447,6 +447,11 @@ def test_a_saved_estimator_model_predicts_and_evaluates_in_its_labels(tmp_path):
         np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
         assert list(loaded.predict_proba(X).columns) == list(clf.classes_)
         assert loaded.evaluate(X, pd.DataFrame({"y": y}))["accuracy"] == pytest.approx(clf.score(X, y))
+    # Labels scikit-learn keeps apart but torchclassify reads as one ("yes", "yes "): the file keeps the indices,
+    # and loads (review: it was saved in a form load refused).
+    clf = TorchClassifier(epochs=1, hidden=[4]).fit(X, np.where(X["a"] > 0, "yes", "yes "))
+    clf.classifier_.save(tmp_path / "spaces")
+    assert tc.load(tmp_path / "spaces").classes == [0, 1]
 
 
 def test_bad_input_to_the_estimator_is_a_data_error_that_scikit_learn_still_reads_as_a_value_error():

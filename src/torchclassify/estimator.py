@@ -7,7 +7,6 @@ fitted attributes ending in `_`. Binary, multiclass and multilabel (2-D 0/1 `y`)
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -26,7 +25,7 @@ from .engine.device import seeded_torch
 from .engine.inference import in_batches
 from .engine.loop import fit
 from .errors import ConfigError, DataError
-from .estimator_targets import checked_targets, class_weight_setting
+from .estimator_targets import checked_targets, class_weight_setting, named_labels
 from .workflow import fit_in_memory, pilot_calibration
 
 _M, _T = ModelConfig(), TrainConfig()
@@ -301,7 +300,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             if chosen is not None:
                 run.classifier.threshold = chosen
         self.classifier_ = run.classifier
-        self._name_classes()
+        if not self._multilabel:  # (so that classifier_.save -> torchclassify.load predicts in them)
+            self.classifier_.labels = named_labels(self.classifier_.labels, self.classes_)
         self.config_ = run.config
         self.history_ = run.history
         self.n_iter_ = run.summary["epochs_run"]
@@ -311,18 +311,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         # rows that made the network), as one long training would.
         self._optimizer, self._loss_fn = run.optimizer, run.loss_fn
         self._n_partial = 0
-
-    def _name_classes(self) -> None:
-        """classifier_ learned class indices (labels are encoded here, sklearn's way); give its label encoding
-        the labels themselves, so that `classifier_.save` -> `torchclassify.load` predicts and evaluates in
-        them as the estimator does. Labels JSON cannot hold (model.json keeps the classes) stay indices."""
-        labels = self.classifier_.labels
-        if self._multilabel:
-            return
-        named = [to_json_scalar(self.classes_[int(code)]) for code in labels.classes]
-        if all(isinstance(label, (str, int, float, bool)) for label in named):
-            self.classifier_.labels = replace(labels, classes=named, positive_reason=(
-                "classes_[1], as scikit-learn orders the classes" if len(named) == 2 else labels.positive_reason))
 
     def _pilot(self, frame: pd.DataFrame, y_frame: pd.DataFrame, settings: dict, run, progress: str,
                sample_weight, choose: bool) -> tuple[float, float | list[float] | None]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from .data.labels import LabelEncoding, label_key, to_json_scalar
 from .engine.defaults import choose_class_weight
 from .errors import ConfigError, DataError
 
@@ -55,3 +58,17 @@ def class_weight_setting(weight, classes: np.ndarray | None, multilabel: bool, y
             raise ConfigError(f"class_weight names {label!r}, which is not a class (classes: {list(classes)})")
         names[str(int(code[0]))] = float(value)
     return names
+
+
+def named_labels(labels: LabelEncoding, classes: np.ndarray) -> LabelEncoding:
+    """The workflow's label encoding of the class indices the estimator trained on, holding the estimator's
+    labels (classes_) instead, so that a saved classifier_ predicts and evaluates in them as the estimator
+    does. It stays with the indices where model.json could not hold the labels: labels that are not JSON
+    scalars, or that torchclassify's label comparison reads as one ("yes" and "yes ", "1" and "1.0"), which
+    scikit-learn keeps apart."""
+    named = [to_json_scalar(classes[int(code)]) for code in labels.classes]
+    if not all(isinstance(label, (str, int, float, bool)) for label in named) or \
+            len({label_key(label) for label in named}) < len(named):
+        return labels
+    return replace(labels, classes=named, positive_reason=(
+        "classes_[1], as scikit-learn orders the classes" if len(named) == 2 else labels.positive_reason))
