@@ -376,6 +376,7 @@ def read_model_json(folder: Path) -> dict:
     for col in pre.get("dates", []):
         _require(isinstance(col, dict) and isinstance(col.get("name"), str) and isinstance(col.get("format"), str)
                  and isinstance(col.get("start"), str) and isinstance(col.get("parts"), list)
+                 and isinstance(col.get("local", False), bool)
                  and all(isinstance(p, dict) and all(_finite_number(p.get(k)) for k in ("median", "mean", "std"))
                          and p.get("std", 0) > 0 for p in col["parts"]), folder, "a date column entry is malformed")
     return raw

@@ -186,6 +186,17 @@ def test_dates_with_utc_offsets_keep_the_writers_day_and_hour():
     aware = pd.Series(pd.to_datetime(["2020-01-01 00:00", "2020-07-01 23:30"]).tz_localize("Europe/Paris"))
     assert list(parse_dates(aware)[0].astype(str)) == ["2020-01-01 00:00:00", "2020-07-01 23:30:00"]
     assert parse_dates(pd.Series(["15-01-2020", "16-01-2020"]))[0].dt.day.tolist() == [15, 16]  # (no offset)
+    # A model fitted before (no "local" in its model.json) reads them in UTC still: its predictions stay.
+    assert list(parse_dates(text, fmt, local=False)[0].dropna().astype(str))[0] == "2019-12-31 23:00:00"
+    frame = pd.DataFrame({"when": list(text[:3]) * 10, "x": np.arange(30.0)})
+    pre = Preprocessor.fit(frame)
+    assert pre.dates[0].local and pre.to_dict()["dates"][0]["local"] is True
+    old = pre.to_dict()
+    del old["dates"][0]["local"]
+    before = Preprocessor.from_dict(old)
+    assert not before.dates[0].local
+    year = pre.feature_names_out.index("when_year")
+    assert before.transform(frame)[0, year] != pre.transform(frame)[0, year]  # 2019 in UTC, 2020 where written
 
 
 def test_a_column_mixing_iso_and_day_first_dates_reads_every_value_day_first():
@@ -204,6 +215,10 @@ def test_a_column_mixing_iso_and_day_first_dates_reads_every_value_day_first():
     both = pd.Series(["2020-01-15", "13/01/2020", "01/20/2020"] * 10)
     with pytest.warns(UserWarning, match="mix day-first and month-first orders"):
         assert parse_dates(both)[1] == "mixed"
+    with warnings.catch_warnings():  # review: "2020-01-15" read as day 20, month 01 made any column day first
+        warnings.simplefilter("error")
+        assert parse_dates(pd.Series(["2020-01-15", "05/03/2020", "2020-02-01", "06/04/2020"] * 10))[1] == "mixed"
+        assert parse_dates(pd.Series(["2020-01-15"] * 20 + ["01/13/2020"]))[1] == "ISO8601"  # (no mixed look)
 
 
 def test_a_run_says_how_many_infinite_or_huge_numbers_it_read_as_missing():

@@ -221,7 +221,8 @@ def looks_like_dates(text: pd.Series, sample: int = 500) -> bool:
     return parse_dates(values, quiet=True)[1] is not None
 
 
-def parse_dates(values: pd.Series, fmt: str | None = None, quiet: bool = False) -> tuple[pd.Series, str | None]:
+def parse_dates(values: pd.Series, fmt: str | None = None, quiet: bool = False,
+                local: bool = True) -> tuple[pd.Series, str | None]:
     """(datetimes without time zone, the format that read them); NaT where a value is not a date.
 
     fmt None: find the format on training rows: "datetime" for a datetime column, else ISO 8601, the format
@@ -229,11 +230,13 @@ def parse_dates(values: pd.Series, fmt: str | None = None, quiet: bool = False) 
     the values; None as the format when none does. fmt given (at prediction): read with it, and a column
     that arrives as text although it was a datetime column in training is read as ISO 8601 / mixed.
     quiet: no warning that day and month could be swapped (a look at a sample, before the fit warns).
+    local: a date with a UTC offset or time zone keeps the writer's date and time (where people's days are);
+    False converts it to UTC, as models fitted before 3 December 2026 read it (their DateColumn.local).
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
-        if getattr(parsed.dt, "tz", None) is not None:  # the local date and time, where people's days are
-            parsed = parsed.dt.tz_localize(None)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = (parsed if local else parsed.dt.tz_convert("UTC")).dt.tz_localize(None)
         return parsed, "datetime"
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         # dates written as whole numbers (20210315), read as float when a value is missing: "20210315.0"
@@ -242,10 +245,12 @@ def parse_dates(values: pd.Series, fmt: str | None = None, quiet: bool = False) 
         values = numbers.where((numbers == numbers.round()) & (numbers.abs() < 1e15)).astype("Int64")
     # A time's UTC offset dropped: year, month, weekday and hour as the writer's clock read them (converted to UTC,
     # local midnight on 1 January 2020 at +01:00 was a Tuesday of 2019).
-    text = values.astype("string").str.replace(_OFFSET, r"\1", regex=True)
+    text = values.astype("string")
+    if local:
+        text = text.str.replace(_OFFSET, r"\1", regex=True)
     if fmt is None:
         guessed = _guessed_format(text)  # from the first value: "01/02/2021" could be either order
-        candidates = ["ISO8601", guessed, guessed and _swapped(guessed), _mixed_order(text, quiet)]
+        candidates = ["ISO8601", guessed, guessed and _swapped(guessed), _MIXED_ORDER]
         required = DATE_SHARE * int(text.notna().sum())
     else:
         candidates, required = (["ISO8601", "mixed"] if fmt == "datetime" else [fmt]), 0
@@ -253,6 +258,8 @@ def parse_dates(values: pd.Series, fmt: str | None = None, quiet: bool = False) 
     for candidate in candidates:
         if candidate is None:
             continue
+        if candidate == _MIXED_ORDER:  # (looked at only when no single format reads the column)
+            candidate = _mixed_order(text, quiet)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -270,7 +277,8 @@ def parse_dates(values: pd.Series, fmt: str | None = None, quiet: bool = False) 
 
 _OFFSET = r"(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$"  # "10:30+01:00": the offset
 DAY_FIRST = "-dayfirst"  # "mixed-dayfirst": each value on its own format, a day before its month
-_DAY_MONTH = r"\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b.*"  # "05/03/2020", "13.01.2020 10:30"
+_DAY_MONTH = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b"  # "05/03/2020", "13.01.2020 10:30" (not 2020-01-15)
+_MIXED_ORDER = "mixed, in the order the column shows"  # parse_dates' last candidate, before _mixed_order decides
 
 
 def _read_dates(text: pd.Series, fmt: str) -> pd.Series:

@@ -56,6 +56,7 @@ class DateColumn:
     format: str  # how the training rows were read (data.columns.parse_dates)
     start: str  # the earliest training date (ISO), day 0 of days_since_start
     parts: list[NumericColumn]
+    local: bool = False  # dates with a UTC offset read in the writer's time (fits from 3 December 2026), else in UTC
 
 
 @dataclass
@@ -206,7 +207,7 @@ class Preprocessor:
         for col in self.numeric if block is None else ():
             at = put_numeric(out, at, col, as_float(X[col.name]), self.numeric_scaling)
         for date in self.dates:
-            values = _date_parts(parse_dates(X[date.name], date.format)[0], date.start)
+            values = _date_parts(parse_dates(X[date.name], date.format, local=date.local)[0], date.start)
             for part, column in zip(date.parts, values.T):
                 at = put_numeric(out, at, part, column, self.numeric_scaling)
         for col in self.categorical:
@@ -237,7 +238,7 @@ class Preprocessor:
         counts = {name: int(bad) for name, bad in zip(names, bad_counts) if bad}
         for date in self.dates:
             raw = X[date.name]
-            bad = int((raw.notna() & parse_dates(raw, date.format)[0].isna()).sum())
+            bad = int((raw.notna() & parse_dates(raw, date.format, local=date.local)[0].isna()).sum())
             if bad:
                 counts[date.name] = bad
         return counts
@@ -261,8 +262,8 @@ class Preprocessor:
             "max_categories": self.max_categories,
             "numeric": [vars(c) for c in self.numeric],
             "categorical": [vars(c) for c in self.categorical],
-            "dates": [{"name": d.name, "format": d.format, "start": d.start, "parts": [vars(p) for p in d.parts]}
-                      for d in self.dates],
+            "dates": [{"name": d.name, "format": d.format, "start": d.start, "parts": [vars(p) for p in d.parts],
+                       "local": d.local} for d in self.dates],
             "dropped": [vars(d) for d in self.dropped],
             "text": [t.to_dict() for t in self.text],
             "numeric_scaling": self.numeric_scaling,
@@ -279,7 +280,8 @@ class Preprocessor:
                          for c in raw["categorical"]],
             max_categories=int(raw["max_categories"]),
             dates=[DateColumn(str(d["name"]), str(d["format"]), str(d["start"]),
-                              [numeric_from_dict(p) for p in d["parts"]]) for d in raw.get("dates", [])],
+                              [numeric_from_dict(p) for p in d["parts"]], d.get("local") is True)
+                   for d in raw.get("dates", [])],
             dropped=[DroppedColumn(str(d["name"]), str(d["reason"])) for d in raw.get("dropped", [])],
             text=[TextColumn.from_dict(t) for t in raw.get("text", [])],
             numeric_scaling=_scaling_from_dict(raw.get("numeric_scaling", "standard")),
@@ -323,7 +325,8 @@ def _fit_date(name: str, column: pd.Series, robust: bool = False) -> DateColumn:
     start = pd.Timestamp("1970-01-01") if pd.isna(start) else start.normalize()
     parts = _date_parts(parsed, start.isoformat())
     return DateColumn(name, fmt or "mixed", start.isoformat(),
-                      [fit_numeric(f"{name}_{part}", parts[:, i], robust) for i, part in enumerate(DATE_PARTS)])
+                      [fit_numeric(f"{name}_{part}", parts[:, i], robust) for i, part in enumerate(DATE_PARTS)],
+                      local=True)
 
 
 def _date_parts(parsed: pd.Series, start: str) -> np.ndarray:
