@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -249,13 +250,16 @@ def _coded_columns(header: list[str], rows: list[list[str]]) -> dict:
     return coded
 
 
+_THOUSANDS_POINT = r"[+-]?[1-9]\d{0,2}\.\d{3}(?:\.\d{3})?"  # "3.386", "12.345.678" (not an IP address)
+
+
 def _decimal_comma(lines: list[str], separator: str) -> bool:
     """Whether a file's first 64 KiB of data lines write numbers with a decimal comma (the spreadsheet convention
     of many countries, which a comma-separated file cannot use unquoted) and none with a decimal point.
 
     A comma is a decimal mark for sure in "0,126", "12,5", "3,1416" or "1.234,5"; "23,659" could be a thousands
-    comma and says nothing. A point is one in "1.5", "0.386" or "3.1416"; "1.500" could be a thousands point,
-    and in a semicolon file, with no decimal point anywhere, is taken for one."""
+    comma and says nothing. A point is one in "1.5", "0.386" or "3.1416"; "1.500" could be a thousands point
+    (in a semicolon file with nothing else to tell, a warning says how it was read)."""
     import re
 
     fields = {field.strip() for line in lines for field in line.split(separator)}
@@ -263,10 +267,12 @@ def _decimal_comma(lines: list[str], separator: str) -> bool:
                 for field in fields)
     point = any(re.fullmatch(r"[+-]?\d*\.(?:\d{1,2}|\d{4,})|[+-]?\d{1,3}(?:,\d{3})+\.\d+|[+-]?0\.\d+", field)
                 for field in fields)
-    # A semicolon file (a spreadsheet's export where the comma is the decimal mark) whose whole amounts carry a
-    # thousands point ("3.386" beside "211") and nothing that only a decimal point could write: read as 3386.
-    thousands = separator == ";" and any(re.fullmatch(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+", field) for field in fields)
-    return (comma or thousands) and not point
+    if separator == ";" and not comma and not point and any(re.fullmatch(_THOUSANDS_POINT, f) for f in fields):
+        # "3.386" beside "211": a thousands point, or three decimals? Both are written; read with a point, and said.
+        shown = next(f.strip() for line in lines for f in line.split(separator) if re.fullmatch(_THOUSANDS_POINT, f.strip()))
+        warnings.warn(f"numbers such as {shown!r} in this semicolon file are read with a decimal point ({shown!r} "
+                      f"as {float(shown):g}); if the point separates thousands, write them without it", stacklevel=4)
+    return comma and not point
 
 
 _COMMA_DECIMAL = r"\s*[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?\s*|\s*[+-]?\d*,\d+\s*"  # "1.234,5", "0,126"
@@ -298,8 +304,6 @@ FALLBACK_ENCODINGS = ("cp1252", "latin-1")  # what spreadsheet programs write; L
 def _read_with_fallback(table: TableFile, options: dict) -> pd.DataFrame:
     """The whole file read in the first FALLBACK_ENCODINGS that reads it (the last always does), said in a
     warning; options gets the encoding used."""
-    import warnings
-
     for encoding in FALLBACK_ENCODINGS:
         try:
             frame = pd.read_csv(table.handle(), **{**options, "encoding": encoding}, low_memory=False)
@@ -320,7 +324,6 @@ def text_encoding(table: TableFile) -> str | None:
     """The encoding of a delimited file when it is not UTF-8 (None: UTF-8, pandas' default), from its head:
     UTF-16 by its byte-order mark, else Windows-1252 (what spreadsheet programs write), else Latin-1, said in
     a warning. DataError for a spreadsheet workbook, which is not a CSV."""
-    import warnings
 
     head = table.head
     if head.startswith(b"PK\x03\x04") and table.path.suffix.lower() != ".zip":
