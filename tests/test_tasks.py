@@ -111,5 +111,11 @@ def test_labels_that_only_read_as_one_number_stay_distinct_classes():
         assert sorted(encoding.encode(pd.DataFrame({"y": labels})).tolist()) == list(range(len(labels)))
     integers = LabelEncoding.fit(pd.DataFrame({"y": [1, 1000]}))
     assert integers.encode(pd.DataFrame({"y": ["1000", 1000.0, " 1 ", "1.0"]})).tolist() == [1, 1, 0, 0]
+    strings = LabelEncoding.fit(pd.DataFrame({"y": ["1", "1000"]}))  # classes written as text stay exact
     with pytest.raises(DataError, match="not seen in training"):
-        integers.encode(pd.DataFrame({"y": ["01"]}))
+        strings.encode(pd.DataFrame({"y": ["01"]}))
+    # Where every class is a number (a model whose CSV labels 01, 02 were read as 1, 2, before leading-zero codes
+    # were kept as text), text Python reads as one of them matches it: review, its evaluate broke; and "+1".
+    assert integers.encode(pd.DataFrame({"y": ["01", "+1", "1e3"]})).tolist() == [0, 0, 1]
+    signs = LabelEncoding.fit(pd.DataFrame({"y": [1, -1]}))
+    assert signs.encode(pd.DataFrame({"y": ["+1", "-1"]})).tolist() == [1, 0] and signs.index_of("+1") == 1

@@ -64,8 +64,7 @@ class LabelEncoding:
                 raise DataError(f"target label column(s) {missing} are missing from the data")
             return np.array(y[self.classes].to_numpy(dtype=np.float32))  # writable copy for torch
         column = y.iloc[:, 0]
-        lookup = {label_key(c): i for i, c in enumerate(self.classes)}
-        codes = np.array([lookup.get(label_key(to_json_scalar(v)), -1) for v in column], dtype=np.int64)
+        codes = np.array([self._index(v) for v in column], dtype=np.int64)
         unknown = pd.unique(column[codes < 0])
         if len(unknown):
             shown = ", ".join(repr(to_json_scalar(v)) for v in unknown[:5])
@@ -75,8 +74,26 @@ class LabelEncoding:
 
     def index_of(self, label) -> int | None:
         """The position of `label` among the classes, matching 1, 1.0 and "1" alike; None when absent."""
-        key = label_key(to_json_scalar(label))
-        return next((i for i, c in enumerate(self.classes) if label_key(c) == key), None)
+        index = self._index(label)
+        return None if index < 0 else index
+
+    def _index(self, label) -> int:
+        """label's class index by label_key, -1 when absent. Where every class is a number, text that Python
+        reads as that number matches it too ("01", "+1", "1e0" for 1): a model whose CSV labels 01, 02 were read
+        as the numbers 1, 2 evaluates on the same file, read as text since leading-zero codes are kept."""
+        lookup = self.__dict__.get("_lookup")
+        if lookup is None or lookup[0] != self.classes:  # (built once per list of classes)
+            numbers = all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in self.classes)
+            lookup = self.__dict__["_lookup"] = (list(self.classes), {label_key(c): i for i, c in
+                                                                      enumerate(self.classes)}, numbers)
+        value = to_json_scalar(label)
+        index = lookup[1].get(label_key(value), -1)
+        if index < 0 and lookup[2] and isinstance(value, str):
+            try:
+                index = lookup[1].get(("n", float(value)), -1)
+            except ValueError:
+                pass
+        return index
 
     def with_positive(self, codes: np.ndarray, positive_index: int) -> tuple["LabelEncoding", np.ndarray]:
         """For two classes: the encoding whose second class (code 1, the positive one) is classes[positive_index],
