@@ -136,6 +136,15 @@ def test_rows_with_a_value_the_header_does_not_name_are_refused(tmp_path):
     path.write_text("x,y\n1,yes\n2,no,south\n")  # one row only: pandas' own field-count error, not an index
     with pytest.raises(DataError, match="line 3"):
         read_table(path)
+    # Review: past the first 64 KiB, which csv_options reads, a value after a trailing delimiter was dropped.
+    from torchclassify.data.convert import csv_to_parquet
+
+    path.write_text("a,b\n" + "i,i,\n" * 20_000 + "1,2,EXTRA\n")  # (100 KB)
+    for read in (read_table, lambda p: list(iter_table(p, chunk_rows=1000)),
+                 lambda p: csv_to_parquet(p, tmp_path / "unnamed.parquet")):
+        with pytest.raises(DataError, match="has a value past the last column the header names"):
+            read(path)
+    assert not (tmp_path / "unnamed.parquet").exists()
 
 
 def test_codes_with_leading_zeros_are_read_as_text(tmp_path):

@@ -17,7 +17,7 @@ import pandas as pd
 from ..errors import DataError
 from ..files import atomic_write, same_file
 from ..outputs import parents_made
-from .tables import TableFile, csv_options, decimal_commas, open_table, reading_errors
+from .tables import TableFile, csv_options, decimal_commas, open_table, reading_errors, without_trailing
 
 ROW_GROUP_ROWS = 16_384  # small next to a streamed chunk (131,072 rows by default): chunks mix ~8 groups
 READ_ROWS = 262_144
@@ -39,7 +39,7 @@ def infer_column_types(path: Path | TableFile, chunk_rows: int = READ_ROWS, opti
     with reading_errors(path):
         options = options or csv_options(table)
         for chunk in pd.read_csv(table.handle(), **options, chunksize=chunk_rows):
-            chunk = decimal_commas(chunk, options)
+            chunk = decimal_commas(without_trailing(chunk, path), options)
             n_rows += len(chunk)
             for column in chunk.columns:
                 dtype = chunk[column].dtype
@@ -83,7 +83,7 @@ def csv_to_parquet(source: Path, destination: Path, row_group_rows: int = ROW_GR
             text = {c: str for c, t in types.items() if t == "text"}
             typed = {**options, "dtype": text if "decimal" in options else dtype}
             for chunk in pd.read_csv(table.handle(), **typed, chunksize=chunk_rows):
-                chunk = decimal_commas(chunk, options, text_columns=text).astype(dtype)
+                chunk = decimal_commas(without_trailing(chunk, source), options, text_columns=text).astype(dtype)
                 arrow = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
                 writer.write_table(arrow, row_group_size=row_group_rows)
                 counts["rows"] += len(chunk)

@@ -199,13 +199,13 @@ def csv_options(source, decimal: str | None = None) -> dict:
     except csv.Error:  # nothing consistent (rows ending with a delimiter, one column): the header's, else a comma
         counts = {candidate: lines[0].count(candidate) if lines else 0 for candidate in ",;\t|"}
         separator = max(counts, key=counts.get) if max(counts.values()) else ","
-    header = next(csv.reader(lines[:1], delimiter=separator), [])
+    header = next(csv.reader(lines[:1], delimiter=separator, skipinitialspace=True), [])  # (names as pandas reads them)
     repeated = sorted(name for name, count in Counter(n.strip() for n in header).items() if name and count > 1)
     if repeated:  # (pandas would rename the second 'a' to 'a.1', silently)
         raise DataError(f"{table.path} has duplicate column names {repeated}: give each column a unique name")
     rows = [row for row in csv.reader(lines[1:], delimiter=separator, skipinitialspace=True) if row]
     options = {"sep": separator, "skipinitialspace": True, **({"encoding": encoding} if encoding else {}),
-               **_one_more_field(table, rows, len(header))}
+               **_one_more_field(table, rows, header)}
     coded = _coded_columns(header, rows)
     if coded:
         options["dtype"] = coded
@@ -216,20 +216,40 @@ def csv_options(source, decimal: str | None = None) -> dict:
     return options
 
 
-def _one_more_field(table: TableFile, rows: list[list[str]], n_names: int) -> dict:
+def _one_more_field(table: TableFile, rows: list[list[str]], header: list[str]) -> dict:
     """read_csv options that keep pandas from taking the first column as the rows' index, which it does
     silently when the first data row has one field more than the header names: every column would shift one
     place left, the target's name landing on its neighbour's values. Rows that end with a delimiter (an
     empty last field, what some exports write) are read as their named fields; a real extra value is a
     DataError, since which column lacks a name cannot be guessed."""
+    n_names = len(header)
     if n_names == 1:  # (a file of one column: a comma in it may be a decimal mark, see csv_options)
         return {}
     if rows and len(rows[0]) == n_names + 1:
         if any(len(row) == n_names + 1 and row[-1].strip() for row in rows):
             raise DataError(f"{table.path}: the data rows have {n_names + 1} fields but the header names {n_names}: "
                             "give every column a name in the first line")
-        return {"index_col": False, "usecols": list(range(n_names))}  # (the trailing empty field dropped)
+        if all(name.strip() for name in header) and len({*header, TRAILING}) == n_names + 1:
+            # The trailing field read as a column of its own, which every chunk checks is empty and drops
+            # (without_trailing): a value there past the first lines read here is an error too, not dropped.
+            return {"index_col": False, "header": 0, "names": [*header, TRAILING]}
+        return {"index_col": False, "usecols": list(range(n_names))}  # (unnamed columns: pandas names them)
     return {"index_col": False}  # (a later row with more fields is then pandas' one-line field-count error)
+
+
+TRAILING = "\0trailing field"  # the column a delimiter at the end of every row leaves, checked and dropped
+
+
+def without_trailing(frame: pd.DataFrame, path) -> pd.DataFrame:
+    """frame less the TRAILING column that csv_options reads rows ending with a delimiter into; DataError if a
+    row holds a value there (a value no header name is for)."""
+    if TRAILING not in frame.columns:
+        return frame
+    extra = frame[TRAILING].notna()
+    if extra.any():
+        raise DataError(f"{path}: a data row (row {int(extra.to_numpy().argmax()) + 1} of those read) has a value "
+                        "past the last column the header names: give every column a name in the first line")
+    return frame.drop(columns=TRAILING)
 
 
 def _coded_columns(header: list[str], rows: list[list[str]]) -> dict:
@@ -370,6 +390,7 @@ def reading_errors(path: Path):
 
 
 def _checked_frame(frame: pd.DataFrame, path: Path, allow_empty: bool = False) -> pd.DataFrame:
+    frame = without_trailing(frame, path)
     if frame.empty and not allow_empty:
         raise DataError(f"{path} has no data rows: it needs a header row and at least one data row")
     frame.columns = [str(c) for c in frame.columns]
