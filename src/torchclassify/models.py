@@ -145,7 +145,10 @@ class PiecewiseLinear(nn.Module):
         quantiles = torch.quantile(X[:, self.columns.cpu()].double().cpu(), levels, dim=0)  # (bins + 1, N)
         self.lo.zero_(), self.inv_width.zero_()
         for j in range(len(self.columns)):
-            edges = quantiles[:, j].to(self.lo.dtype).unique().double()  # sorted, ascending, distinct as stored
+            edges = quantiles[:, j].unique()  # sorted, ascending
+            stored = edges.to(self.lo.dtype)
+            if bool((stored[1:] == stored[:-1]).any()):  # near-ties: the edges as stored, deduplicated
+                edges = stored.unique().double()  # (else the float64 edges, as fits before this rule made them)
             if len(edges) >= 3:
                 k = len(edges) - 1
                 self.lo[j, :k] = edges[:-1].to(self.lo)
