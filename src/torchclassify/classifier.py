@@ -106,7 +106,11 @@ class TrainedClassifier:
 
     def predict_proba_tensor(self, X) -> torch.Tensor:
         """Raw rows -> probabilities: binary (n,) P(positive), otherwise (n, n_classes)."""
-        y_proba = self.task.to_proba(self.predict_logits(X))
+        return self.proba_of_features(self.transform(X))
+
+    def proba_of_features(self, features: torch.Tensor) -> torch.Tensor:
+        """predict_proba_tensor for rows already preprocessed (n, n_inputs) on the model's device."""
+        y_proba = self.task.to_proba(self.task.squeeze_logits(predict_logits(self.model, features)).cpu())
         if not bool(torch.isfinite(y_proba).all()):  # never handed on: a NaN probability is no prediction
             rows = torch.nonzero(~torch.isfinite(y_proba.reshape(len(y_proba), -1)).all(1)).flatten()[:5].tolist()
             raise DataError(f"the model gave no finite probability for row(s) {rows}: check their values")
@@ -134,19 +138,17 @@ class TrainedClassifier:
     def _warn_unusable(self, X) -> None:
         """The CLI's predict warnings, for the library: unusable numbers or dates, and category values never
         seen in training (read as the "other" category)."""
-        bad = self.unusable_values(X)
+        frame = self._frame(X)
+        bad = self.preprocessor.invalid_values(frame)
         if bad:
             shown = ", ".join(f"{c}: {n}" for c, n in list(bad.items())[:8])
             warnings.warn(f"{sum(bad.values())} value(s) are not usable numbers or dates ({shown}); they were "
                           "treated as missing", stacklevel=3)
         find_unseen = getattr(self.preprocessor, "unseen_categories", None)  # (not for images)
-        unseen = find_unseen(self._frame(X)) if find_unseen else {}
+        unseen = find_unseen(frame) if find_unseen else {}
         if unseen:
-            shown = "; ".join(f"{column}: " + ", ".join(repr(v[:30]) for v in list(values)[:3])
-                              + (", ..." if len(values) > 3 else "") for column, values in list(unseen.items())[:4])
-            warnings.warn(f"{sum(sum(v.values()) for v in unseen.values())} value(s) never seen in training were read "
-                          f"as the 'other' category ({shown}): check their spelling, or retrain with rows that hold "
-                          "them", stacklevel=3)
+            warnings.warn(f"{describe_unseen(unseen)}: check their spelling, or retrain with rows that hold them",
+                          stacklevel=3)
 
     def proba_frame(self, y_proba: torch.Tensor) -> pd.DataFrame:
         """predict_proba_tensor's output -> one probability column per class (binary: both classes)."""
@@ -217,6 +219,15 @@ class TrainedClassifier:
 
 def versions() -> dict[str, str]:
     return {"torchclassify": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def describe_unseen(unseen: dict[str, dict[str, int]], show=lambda value: repr(value[:30])) -> str:
+    """Preprocessor.unseen_categories' {column: {value: rows}} in words: how many values were read as the
+    "other" category, naming a few per column (show: how a value is written; the CLI escapes it)."""
+    shown = "; ".join(f"{column}: " + ", ".join(show(v) for v in list(values)[:3]) + (", ..." if len(values) > 3 else "")
+                      for column, values in list(unseen.items())[:4])
+    total = sum(sum(values.values()) for values in unseen.values())
+    return f"{total} value(s) never seen in training were read as the 'other' category ({shown})"
 
 
 def save_model(classifier: TrainedClassifier, folder) -> None:

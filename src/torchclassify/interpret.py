@@ -106,13 +106,8 @@ def _features_of_columns(classifier: TrainedClassifier, X: pd.DataFrame):
 
 def _features_loss(classifier: TrainedClassifier, features: torch.Tensor, encoded: np.ndarray) -> float:
     """mean_loss of rows already preprocessed."""
-    from .engine.inference import predict_logits
-
-    logits = classifier.task.squeeze_logits(predict_logits(classifier.model, features)).cpu()
-    y_proba = classifier.task.to_proba(logits)
-    if not bool(torch.isfinite(y_proba).all()):
-        raise DataError("the model gave no finite probability for some rows: check their values")
-    return float(losses_from_scores(encoded, y_proba.numpy().astype(np.float64)).mean())
+    y_proba = classifier.proba_of_features(features).numpy().astype(np.float64)
+    return float(losses_from_scores(encoded, y_proba).mean())
 
 
 def top_losses(classifier: TrainedClassifier, X: pd.DataFrame, y, n: int = 10,

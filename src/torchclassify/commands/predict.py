@@ -108,11 +108,10 @@ def _warn_unseen(unseen: dict[str, dict[str, int]]) -> None:
     """One warning line for category values the model never saw in training (read as "other")."""
     if not unseen:
         return
-    total = sum(sum(values.values()) for values in unseen.values())
-    shown = "; ".join(f"{column}: " + ", ".join(repr(printable(v)[:30]) for v in list(values)[:3])
-                      + (", ..." if len(values) > 3 else "") for column, values in list(unseen.items())[:4])
-    print(f"warning: {total} value(s) never seen in training were read as the 'other' category ({shown}) - check "
-          "their spelling, or retrain with rows that hold them", file=sys.stderr)
+    from ..classifier import describe_unseen
+
+    print(f"warning: {describe_unseen(unseen, lambda value: repr(printable(value)[:30]))} - check their spelling, "
+          "or retrain with rows that hold them", file=sys.stderr)
 
 
 def _image_chunks(classifier, inputs: list[Path], chunk_rows: int):

@@ -64,7 +64,8 @@ class LabelEncoding:
                 raise DataError(f"target label column(s) {missing} are missing from the data")
             return np.array(y[self.classes].to_numpy(dtype=np.float32))  # writable copy for torch
         column = y.iloc[:, 0]
-        codes = np.array([self._index(v) for v in column], dtype=np.int64)
+        lookup = self._lookup()
+        codes = np.array([_find(lookup, v) for v in column], dtype=np.int64)
         unknown = pd.unique(column[codes < 0])
         if len(unknown):
             shown = ", ".join(repr(to_json_scalar(v)) for v in unknown[:5])
@@ -74,26 +75,13 @@ class LabelEncoding:
 
     def index_of(self, label) -> int | None:
         """The position of `label` among the classes, matching 1, 1.0 and "1" alike; None when absent."""
-        index = self._index(label)
+        index = _find(self._lookup(), label)
         return None if index < 0 else index
 
-    def _index(self, label) -> int:
-        """label's class index by label_key, -1 when absent. Where every class is a number, text that Python
-        reads as that number matches it too ("01", "+1", "1e0" for 1): a model whose CSV labels 01, 02 were read
-        as the numbers 1, 2 evaluates on the same file, read as text since leading-zero codes are kept."""
-        lookup = self.__dict__.get("_lookup")
-        if lookup is None or lookup[0] != self.classes:  # (built once per list of classes)
-            numbers = all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in self.classes)
-            lookup = self.__dict__["_lookup"] = (list(self.classes), {label_key(c): i for i, c in
-                                                                      enumerate(self.classes)}, numbers)
-        value = to_json_scalar(label)
-        index = lookup[1].get(label_key(value), -1)
-        if index < 0 and lookup[2] and isinstance(value, str):
-            try:
-                index = lookup[1].get(("n", float(value)), -1)
-            except ValueError:
-                pass
-        return index
+    def _lookup(self) -> tuple[dict, bool]:
+        """({label_key: class index}, whether every class is a number) for _find."""
+        numbers = all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in self.classes)
+        return {label_key(c): i for i, c in enumerate(self.classes)}, numbers
 
     def with_positive(self, codes: np.ndarray, positive_index: int) -> tuple["LabelEncoding", np.ndarray]:
         """For two classes: the encoding whose second class (code 1, the positive one) is classes[positive_index],
@@ -132,6 +120,22 @@ def label_key(value):
         number = text.strip()
         return ("n", float(number) if "." in number else int(number))
     return ("s", text.strip())
+
+
+def _find(lookup: tuple[dict, bool], label) -> int:
+    """label's class index by label_key in LabelEncoding._lookup's, -1 when absent. Where every class is a
+    number, text that Python reads as that number matches it too ("01", "+1", "1e0" for 1): a model whose CSV
+    labels 01, 02 were read as the numbers 1, 2 evaluates on the same file, read as text since leading-zero
+    codes are kept."""
+    keys, numbers = lookup
+    value = to_json_scalar(label)
+    index = keys.get(label_key(value), -1)
+    if index < 0 and numbers and isinstance(value, str):
+        try:
+            index = keys.get(("n", float(value)), -1)
+        except ValueError:
+            pass
+    return index
 
 
 def _warn_constant_labels(y: pd.DataFrame) -> None:

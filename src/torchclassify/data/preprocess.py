@@ -87,6 +87,9 @@ class Preprocessor:
     order: list[str] = field(default_factory=list)  # the input columns in the training table's order; [] before
     text_numbers: list[TextNumbers] = field(default_factory=list)  # numeric columns that were text; [] before
     decimal: str | None = None  # "," when the training CSV wrote decimal commas; None: a point, or not a CSV
+    # {number column: its training rows' +-inf or magnitudes past 1e150, read as missing}: said with the
+    # decisions of the fit, not saved
+    unusable_in_training: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def input_columns(self) -> list[str]:
@@ -136,7 +139,7 @@ class Preprocessor:
                    "the training rows" for t in self.text]
                 + [f"column {c.name!r} read as numbers: {c.reason}" for c in self.text_numbers]
                 + [f"column {name!r}: {count:,} value(s) infinite or past 1e150 in size, read as missing"
-                   for name, count in getattr(self, "unusable_in_training", {}).items()]
+                   for name, count in self.unusable_in_training.items()]
                 + _logged_sentence([c.name for c in self.numeric if c.log_scale]))
 
     @classmethod
@@ -153,7 +156,7 @@ class Preprocessor:
         if X.shape[1] == 0:
             raise DataError("there are no feature columns to learn from")
         decided = {d.name: d for d in decide_columns(X, drop, keep, auto, text, no_text, targets)}
-        numeric, categorical, dates, dropped, texts, text_numbers = [], [], [], [], [], []
+        numeric, categorical, dates, dropped, texts, text_numbers, unusable = [], [], [], [], [], [], {}
         block = numeric_block(X, list(X.columns))  # (n, columns) float64 when every column is a plain number
         for j, name in enumerate(X.columns):
             column, decision = X[name], decided.get(str(name))
@@ -167,6 +170,9 @@ class Preprocessor:
                 if decision is not None:
                     text_numbers.append(TextNumbers(str(name), decision.reason))
                 values = as_float(column) if block is None else block[:, j]
+                bad = 0 if decision is not None else int((column.notna().to_numpy() & np.isnan(usable(values))).sum())
+                if bad:  # (a text column read as numbers says what it read instead)
+                    unusable[str(name)] = bad
                 numeric.append(fit_numeric(str(name), values, robust,
                                             skewed_log_scale(values) if log_skewed else None))
             else:
@@ -177,13 +183,8 @@ class Preprocessor:
         left_out = {d.name for d in dropped}
         order = [str(name) for name in X.columns if str(name) not in left_out]
         decimal = X.attrs.get("decimal")  # (data/tables.read_table's, carried through the split)
-        fitted = cls(numeric, categorical, max_categories, dates, dropped, texts, numeric_scaling, order, text_numbers,
-                     "," if decimal == "," else None)
-        # Said with the decisions (not saved): a number column's +-inf or magnitudes past 1e150 read as missing.
-        as_text = {c.name for c in text_numbers}
-        fitted.unusable_in_training = {name: count for name, count in fitted.invalid_values(X).items()
-                                       if name in {c.name for c in numeric} - as_text}
-        return fitted
+        return cls(numeric, categorical, max_categories, dates, dropped, texts, numeric_scaling, order, text_numbers,
+                   "," if decimal == "," else None, unusable)
 
     def check_columns(self, X: pd.DataFrame) -> None:
         """DataError naming the input columns X lacks."""

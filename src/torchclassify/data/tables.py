@@ -287,9 +287,11 @@ def _decimal_comma(lines: list[str], separator: str) -> bool:
                 for field in fields)
     point = any(re.fullmatch(r"[+-]?\d*\.(?:\d{1,2}|\d{4,})|[+-]?\d{1,3}(?:,\d{3})+\.\d+|[+-]?0\.\d+", field)
                 for field in fields)
-    if separator == ";" and not comma and not point and any(re.fullmatch(_THOUSANDS_POINT, f) for f in fields):
-        # "3.386" beside "211": a thousands point, or three decimals? Both are written; read with a point, and said.
-        shown = next(f.strip() for line in lines for f in line.split(separator) if re.fullmatch(_THOUSANDS_POINT, f.strip()))
+    # "3.386" beside "211" in a semicolon file: a thousands point, or three decimals? Both are written; read with
+    # a point, and said (the first such value in the file, named).
+    shown = separator == ";" and not comma and not point and next(
+        (f.strip() for line in lines for f in line.split(separator) if re.fullmatch(_THOUSANDS_POINT, f.strip())), None)
+    if shown:
         warnings.warn(f"numbers such as {shown!r} in this semicolon file are read with a decimal point ({shown!r} "
                       f"as {float(shown):g}); if the point separates thousands, write them without it", stacklevel=4)
     return comma and not point
@@ -312,8 +314,10 @@ def decimal_commas(frame: pd.DataFrame, options: dict, text_columns=()) -> pd.Da
         if european.any():
             fixed = text[european].str.strip().str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
             frame[name] = frame[name].where(~european, fixed)
-            numbers = pd.to_numeric(frame[name], errors="coerce")  # ("211" beside "3.386" -> "3386": numbers too)
-            if name not in text_columns and numbers.notna().sum() == frame[name].notna().sum():
+            if name in text_columns:
+                continue
+            numbers = pd.to_numeric(frame[name], errors="coerce")  # ("211" beside "1.234,5": numbers too)
+            if numbers.notna().sum() == frame[name].notna().sum():
                 frame[name] = numbers
     return frame
 
@@ -344,7 +348,6 @@ def text_encoding(table: TableFile) -> str | None:
     """The encoding of a delimited file when it is not UTF-8 (None: UTF-8, pandas' default), from its head:
     UTF-16 by its byte-order mark, else Windows-1252 (what spreadsheet programs write), else Latin-1, said in
     a warning. DataError for a spreadsheet workbook, which is not a CSV."""
-
     head = table.head
     if head.startswith(b"PK\x03\x04") and table.path.suffix.lower() != ".zip":
         raise DataError(f"{table.path} is a zip archive, such as an Excel workbook, not a CSV: save it as CSV "
