@@ -238,3 +238,42 @@ def test_a_key_written_twice_is_refused_naming_the_key_and_the_file(folder, tmp_
     text = (folder / "model.json").read_text()
     (folder / "model.json").write_text(text.replace('"task":', '"task": "binary", "task":', 1))
     assert "'task' twice" in refused(folder, "model.json")
+
+
+def test_a_save_stopped_between_the_two_files_is_refused(folder, monkeypatch):
+    """New weights beside the model.json of the save before: the shapes match, so only the digest tells."""
+    import torchclassify.classifier as classifier_module
+
+    changed = load_model(folder)
+    with torch.no_grad():
+        next(changed.model.parameters()).add_(1.0)
+
+    def killed(*_args, **_kwargs):
+        raise KeyboardInterrupt  # what a Ctrl-C between the two writes looks like to the caller
+
+    monkeypatch.setattr(classifier_module, "write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        changed.save(folder)
+    assert "save the model again" in refused(folder, "is not the file model.json was saved with")
+    monkeypatch.undo()
+    changed.save(folder)  # the save finished: the pair loads and is the changed network
+    reloaded = load_model(folder)
+    assert torch.equal(next(reloaded.model.parameters()), next(changed.model.parameters()))
+
+
+def test_weights_edited_in_place_are_refused(folder):
+    raw = bytearray((folder / "model.safetensors").read_bytes())
+    raw[-1] ^= 0x40  # one bit of the last weight: the header, every shape and offset still check out
+    (folder / "model.safetensors").write_bytes(bytes(raw))
+    refused(folder, "is not the file model.json was saved with")
+
+
+def test_a_model_saved_before_the_digest_still_loads(folder):
+    _edit_model_json(folder, lambda r: r.pop("weights_sha256"))
+    load_model(folder)
+
+
+@pytest.mark.parametrize("digest", [12, "ab" * 31, "G" * 64])
+def test_a_malformed_digest_is_refused(folder, digest):
+    _edit_model_json(folder, lambda r: r.update(weights_sha256=digest))
+    refused(folder, "weights_sha256 must be 64 lowercase hex digits")

@@ -8,6 +8,7 @@ weights is allocated.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import platform
 import warnings
@@ -232,13 +233,14 @@ def describe_unseen(unseen: dict[str, dict[str, int]], show=lambda value: repr(v
 
 def save_model(classifier: TrainedClassifier, folder) -> None:
     """Write model.safetensors (weights only) and model.json (everything else) into `folder`, made if missing.
-    Each file is written whole or not at all (atomic_write)."""
-    from safetensors.torch import save_file
+    Each file is written whole or not at all (atomic_write); model.json, written last, holds the weights'
+    sha256, so a save stopped between the two files (new weights beside an older model.json) is refused on load."""
+    from safetensors.torch import save
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)  # (a file of that name: FileExistsError says so)
-    state = {k: v.detach().cpu().contiguous() for k, v in classifier.model.state_dict().items()}
-    atomic_write(folder / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
+    weights = save({k: v.detach().cpu().contiguous() for k, v in classifier.model.state_dict().items()})
+    atomic_write(folder / WEIGHTS, weights)
     write_json(folder / MODEL_JSON, clean_for_json({
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -251,6 +253,7 @@ def save_model(classifier: TrainedClassifier, folder) -> None:
         "preprocessing": classifier.preprocessor.to_dict(),
         "info": classifier.info,
         "versions": versions(),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }))
 
 
@@ -260,7 +263,7 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
     trust_custom_model: allow importing the user's own nn.Module class named in model.json.
     Raises ModelFileError for a missing, corrupted, tampered or incompatible folder.
     """
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -297,7 +300,8 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
         raise ModelFileError(f"{folder / WEIGHTS} does not match the architecture in {MODEL_JSON} "
                              f"(first mismatches: {diff}): the files are from different models or tampered with")
     try:
-        state = load_file(str(folder / WEIGHTS))
+        payload = (folder / WEIGHTS).read_bytes()
+        state = load(payload)
         model = make_model(model_config, raw["n_inputs"], raw["n_outputs"], **build)
         model.load_state_dict(state, strict=True)
         labels = LabelEncoding.from_dict(raw["labels"])
@@ -312,6 +316,10 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
            for m in model.modules() if isinstance(m, PiecewiseLinear)):
         raise ModelFileError(f"{folder / WEIGHTS}: its piecewise members read other inputs than the number columns "
                              f"of {MODEL_JSON}: the files are from different models or tampered with")
+    # Last, so that the checks above still name what is wrong with a tampered file; models saved before have none.
+    if "weights_sha256" in raw and hashlib.sha256(payload).hexdigest() != raw["weights_sha256"]:
+        raise ModelFileError(f"{folder / WEIGHTS} is not the file {MODEL_JSON} was saved with (a save was stopped "
+                             "between the two files, or they were mixed or edited): save the model again")
     model.eval()
     info = raw.get("info") if isinstance(raw.get("info"), dict) else {}
     threshold = raw["threshold"]
@@ -363,6 +371,9 @@ def read_model_json(folder: Path) -> dict:
              and len(classes) >= (1 if labels["multilabel"] else 2), folder,
              f"{len(classes)} classes do not fit a {raw['task']} network with {raw['n_outputs']} output(s)")
     _require(isinstance(raw.get("model"), dict), folder, "model must be an object")
+    digest = raw.get("weights_sha256", "0" * 64)
+    _require(isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest), folder,
+             "weights_sha256 must be 64 lowercase hex digits")
     pre = raw.get("preprocessing")
     if is_image_preprocessing(pre):
         problem = check_image_dict(pre)
