@@ -476,3 +476,13 @@ def test_bad_input_to_the_estimator_is_a_data_error_that_scikit_learn_still_read
     assert "pass a pandas DataFrame" in str(pytest.raises(DataError, bad["text in an array"]).value)
     with pytest.raises(ConfigError):
         TorchClassifier(**small, class_weight="heavy").fit(X, y)
+
+
+def test_a_class_too_rare_to_split_is_named_by_its_label_not_its_index():
+    # The estimator trains on class indices; the split's warning said "class 2 (1 row)" for the user's 'emu'.
+    X, _ = _table(60)
+    y = np.array(["cat"] * 30 + ["dog"] * 29 + ["emu"])
+    with pytest.warns(UserWarning, match=r"^class 'emu' \(1 row\) is too rare"):
+        TorchClassifier(epochs=1, hidden=[4], early_stopping=True).fit(X, y)
+    with pytest.warns(UserWarning, match=r"^class 7 \(1 row\) is too rare"):  # numbers stay numbers
+        TorchClassifier(epochs=1, hidden=[4], early_stopping=True).fit(X, np.array([3] * 30 + [5] * 29 + [7]))

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .config import ModelConfig, TrainConfig, check_value, make_config
 from .data.augment import training_augmenter
 from .data.labels import to_json_scalar
+from .data.split import class_names_shown
 from .data.tensors import TensorData
 from .engine.calibrate import MIN_ROWS, fold_temperature
 from .engine.defaults import check_refit, choose_label_smoothing, choose_refit, choose_valid_size
@@ -128,7 +129,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """
         frame, y = self._validate(X, y, reset=True)
         y_frame = self._encode_targets(y, classes=None)
-        self._fit_frame(frame, y_frame, sample_weight=sample_weight)
+        with class_names_shown(self._class_names()):
+            self._fit_frame(frame, y_frame, sample_weight=sample_weight)
         return self
 
     def partial_fit(self, X, y, classes=None):
@@ -140,12 +142,17 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "classifier_"):
             frame, y = self._validate(X, y, reset=True)
             y_frame = self._encode_targets(y, classes=classes)
-            self._fit_frame(frame, y_frame, epochs=1, pilot=False)  # (one epoch, to be continued: no pilot)
+            with class_names_shown(self._class_names()):
+                self._fit_frame(frame, y_frame, epochs=1, pilot=False)  # (one epoch, to be continued: no pilot)
             return self
         frame, y = self._validate(X, y, reset=False)
         y_codes = self._encode_targets(y, classes=self.classes_).to_numpy()
         self._continue(frame, y_codes if self._multilabel else y_codes[:, 0])
         return self
+
+    def _class_names(self) -> list | None:
+        """classes_ as the workflow's warnings should name the codes it trains on (None: multilabel)."""
+        return None if self._multilabel else [to_json_scalar(c) for c in self.classes_]
 
     def _validate(self, X, y, reset: bool):
         """Check X (and y) the sklearn way; returns (X as a DataFrame of raw columns, y as an array).

@@ -4,6 +4,8 @@ and rare labels reach every split."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import warnings
 
 import numpy as np
@@ -13,6 +15,20 @@ from ..config import RunConfig
 from ..errors import ConfigError, DataError
 from ..tasks import detect_task
 from .labels import LabelEncoding, check_looks_like_classes
+
+# What the caller calls class code i, where its targets are codes (the estimator encodes its classes_ first),
+# so that a warning names the user's label, not its index.
+_SHOWN_NAMES: contextvars.ContextVar[list | None] = contextvars.ContextVar("shown_class_names", default=None)
+
+
+@contextlib.contextmanager
+def class_names_shown(names: list | None):
+    """Within the block, split warnings name class code i as names[i] (None: as the labels say)."""
+    token = _SHOWN_NAMES.set(None if names is None else list(names))
+    try:
+        yield
+    finally:
+        _SHOWN_NAMES.reset(token)
 
 
 def split_indices(n_samples: int, y_codes: np.ndarray | None, valid_size: float, test_size: float,
@@ -136,7 +152,8 @@ def iterative_cut(idx: np.ndarray, Y: np.ndarray, size: int, seed: int) -> tuple
 def _rare_classes(codes: np.ndarray, class_names: list | None) -> str:
     """The warning for a split that cannot be stratified, naming the classes too small for it."""
     values, counts = np.unique(codes, return_counts=True)
-    rare = [(class_names[v] if class_names is not None else v, c) for v, c in zip(values, counts) if c < 3]
+    names = class_names if _SHOWN_NAMES.get() is None else _SHOWN_NAMES.get()  # (class_names: the codes then)
+    rare = [(names[v] if names is not None else v, c) for v, c in zip(values, counts) if c < 3]
     if not rare:
         return "the split sizes leave too few rows to stratify the split; splitting without stratification"
     shown = ", ".join(f"{name!r} ({count} row{'s' if count > 1 else ''})" for name, count in rare[:5])
