@@ -226,7 +226,7 @@ def split_target(frame: pd.DataFrame, target: str | None, name: str) -> Dataset:
     """Separate the target column(s) from the features of a raw table."""
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
-    duplicates = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    duplicates = sorted(set(frame.columns[frame.columns.duplicated()]))
     if duplicates:  # pandas would return a frame for frame[name], which nothing downstream expects
         raise DataError(f"{name} has duplicate column names {duplicates[:5]}: give each column a unique name")
     columns = resolve_target(list(frame.columns), target)

@@ -141,7 +141,8 @@ def _strongest_columns(pre, components: np.ndarray) -> tuple[str, str] | None:
     numeric = [c.name for c in pre.numeric]
     if len(numeric) < 2:
         return None
-    index = [names.index(n) for n in numeric]
+    position = {name: i for i, name in reversed(list(enumerate(names)))}  # (the first of a name, as list.index)
+    index = [position[n] for n in numeric]
     weights = np.abs(components[:, index])  # (2, n_numeric)
     first = int(weights[0].argmax())
     weights[1, first] = -1.0  # a different column for the second axis
