@@ -358,3 +358,15 @@ def test_a_run_decodes_each_image_once_with_the_features_of_a_decode_per_split(d
     monkeypatch.setattr(images, "decode", real_decode)
     for split, rows in data.splits.items():
         np.testing.assert_array_equal(data.features[split], data.preprocessor.transform(dataset.X.iloc[rows]))
+
+
+def test_an_output_inside_the_image_folder_being_read_is_refused(run, digits):
+    # A hostile pass: plot, report and predict -o onto one of the images replaced it (exit 0): only the folder
+    # itself was compared with the output.
+    image = sorted((digits / "3").glob("*.png"))[0]
+    before = image.read_bytes()
+    for command in (["plot", str(run), "--kind", "curves"], ["report", str(run)], ["predict", str(run), str(digits)]):
+        result = cli_in_process(*command, "-o", str(image))
+        assert result.returncode == 2 and "a folder this command reads" in result.stderr, (command, result.stderr)
+        assert result.stderr.count("\n") == 1
+    assert image.read_bytes() == before

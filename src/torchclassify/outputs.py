@@ -27,7 +27,8 @@ def is_stream(path) -> bool:
 
 def check_output(path, error: type[TorchClassifyError], what: str, inputs=(), protected=()) -> Path:
     """Refuse, in one line, an output path that would destroy something: empty, a folder, one of `inputs`
-    (the file being read), or inside / one of `protected` (a run folder or its files). Returns the path.
+    (the file being read) or inside one of them that is a folder (of images), or inside / one of `protected`
+    (a run folder or its files). Returns the path.
 
     A FIFO or character device is fine: `write_output` streams into it instead of replacing it.
     """
@@ -37,11 +38,14 @@ def check_output(path, error: type[TorchClassifyError], what: str, inputs=(), pr
     path = Path(path)
     if path.is_dir():
         raise error(f"{what} {path} is a folder: give a file path inside it")
+    target = _resolved(path)
     for source in inputs:
         if source is not None and same_file(path, source):
             raise error(f"{what} {path} is {source}, which this command reads: writing it would destroy it - "
                         "choose another file")
-    target = _resolved(path)
+        if source is not None and Path(source).is_dir() and _resolved(Path(source)) in target.parents:
+            raise error(f"{what} {path} is inside {source}, a folder this command reads (its images): writing "
+                        "there could replace one of them - choose a file outside it")
     for folder in protected:
         if folder is None:
             continue
