@@ -60,7 +60,8 @@ class RunFolderWriter:
     resume=True continues an interrupted training instead of starting one.
     """
 
-    def __init__(self, out: Path, overwrite: bool = False, resume: bool = False):
+    def __init__(self, out: Path, overwrite: bool = False, resume: bool = False, keep=()):
+        """keep: paths the run reads (its data file), which an --overwrite of `out` must not delete."""
         self.out = Path(out)
         if not str(out).strip() or self.out.name in ("", ".", ".."):
             raise ConfigError(f"--out {str(out)!r} names no folder: give a folder path, e.g. runs/NAME")
@@ -79,7 +80,7 @@ class RunFolderWriter:
                 raise ConfigError(f"nothing to resume for {self.out}: {self.partial} does not exist (give the --out "
                                   "folder of an interrupted training)")
         else:
-            check_out_folder(self.out, overwrite)
+            check_out_folder(self.out, overwrite, keep)
         # Parent folders this run creates (e.g. runs/) are removed again if it fails.
         self.created_parents = [p for p in self.out.parents if not p.exists()]
         try:
@@ -91,7 +92,7 @@ class RunFolderWriter:
             if resume and self.out.exists() and any(self.out.iterdir()):
                 raise ConfigError(f"{self.out} is a finished run: there is nothing to resume - delete {self.partial}")
             if not resume:
-                check_out_folder(self.out, overwrite)  # again, under the lock: another run may have finished
+                check_out_folder(self.out, overwrite, keep)  # again, under the lock: another run may have finished
                 leftovers = [p for p in self.partial.iterdir() if p.name != LOCK]
                 if leftovers and not overwrite:
                     raise ConfigError(f"{self.partial} holds an interrupted training: continue it with "
@@ -166,12 +167,24 @@ def _acquire_lock(partial: Path, out: Path) -> int | None:
     return fd
 
 
-def check_out_folder(out: Path, overwrite: bool) -> None:
+def check_out_folder(out: Path, overwrite: bool, keep=()) -> None:
+    """ConfigError unless `out` may become a run folder: new, empty, or (with overwrite) an earlier run folder
+    that holds neither the working directory nor a path of `keep` (the data being read): --overwrite removes
+    the whole folder, so a project or data folder named by mistake must never qualify."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file: give a folder path")
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not overwrite:
         raise ConfigError(f"--out {out} already exists: choose another folder or pass --overwrite")
+    if not (out / "model.json").exists() and not (out / CONFIG).exists():
+        raise ConfigError(f"--out {out} is not a run folder (no model.json or config.json in it), and --overwrite "
+                          "would delete everything in it: choose another folder")
+    inside = out.resolve()
+    for path in (Path.cwd(), *[Path(p) for p in keep]):
+        if path.exists() and (path.resolve() == inside or inside in path.resolve().parents):
+            raise ConfigError(f"--out {out} holds {path}, which --overwrite would delete: choose another folder")
 
 
 # ---------------------------------------------------------------------------------------------- reading

@@ -85,7 +85,8 @@ def train(config: RunConfig | None = None, *, data: pd.DataFrame | Dataset | Non
             config.data.source = DATAFRAME_SOURCE
     if process_rank() != 0:
         out, progress, tracking = None, "quiet", Tracking()  # only rank 0 writes the run folder, prints, tracks
-    writer = RunFolderWriter(Path(out), overwrite, resume=resume is not None) if out is not None else None
+    keep = [config.data.source] if resume is None and config.data.source not in (None, DATAFRAME_SOURCE) else []
+    writer = RunFolderWriter(Path(out), overwrite, resume=resume is not None, keep=keep) if out is not None else None
     continue_with = continue_with or f"torchclassify train --resume {out}"
     trackers = []
     try:
