@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from .compare_plan import (
+    DATA,
     PLAN,
     check_continuation,
     check_variants_on_data,
+    data_identity,
     finished,
     finished_run,
     run_folders,
@@ -183,10 +185,13 @@ def _compare(base, variants: list[dict[str, Any]], *, seeds: list[int] | None, o
             configs.append((variant, seed, make_config(base, **{**variant, "seed": seed})))  # fail before training
     plan = [{"variant": variant_name(v), "seed": seed, "config": c.to_dict()} for v, seed, c in configs]
     folders = run_folders(plan)
-    continuing = check_continuation(out, plan, overwrite)
+    identity = data_identity([config for _, _, config in configs], data)
+    continuing = check_continuation(out, plan, overwrite, identity)
     check_variants_on_data([(variant_name(v), config) for v, _, config in configs], data)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     atomic_write(out / PLAN, to_json_text(clean_for_json(plan)))
+    if not continuing or not (out / DATA).exists():
+        atomic_write(out / DATA, to_json_text(identity))
     result = Comparison(out, "")
     if continuing and log is not None:
         done = sum(finished(out / "runs" / folder) for folder in folders)

@@ -12,16 +12,59 @@ from types import SimpleNamespace
 from typing import Any
 
 from .config import format_setting
-from .errors import ConfigError, ModelFileError, TorchClassifyError
+from .errors import ConfigError, DataError, ModelFileError, TorchClassifyError
 from .files import clean_for_json, read_json, to_json_text
 from .run_folder import read_history, read_metrics
 
 PLAN = "plan.json"  # the runs a comparison consists of: what a rerun must match to continue it
+DATA = "data.json"  # what the data was when the comparison started: a continuation on other rows is refused
 
 
-def check_continuation(out: Path, plan: list[dict], overwrite: bool) -> bool:
+def data_identity(configs: list, data=None) -> dict[str, str]:
+    """{source: digest} of the data the planned runs read: a file's sha256, a folder's (images) file names,
+    sizes and modification times, an in-memory table's values; generated and bundled sets are named by their
+    settings in the plan already. DataError for a pipe (refuse_pipe)."""
+    import hashlib
+
+    import pandas as pd
+
+    from .data.fingerprint import hash_frame
+
+    if data is not None:
+        return {"in-memory": hash_frame(data)} if isinstance(data, pd.DataFrame) else {}
+    identity = {}
+    for source in sorted({str(config.data.source) for config in configs}):
+        path = Path(source)
+        refuse_pipe(path, "each run of a comparison")
+        digest = hashlib.sha256()
+        if path.is_file():
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(2**20), b""):
+                    digest.update(block)
+        elif path.is_dir():
+            for file in sorted(f for f in path.rglob("*") if f.is_file()):
+                state = file.stat()
+                digest.update(f"{file.relative_to(path)}\0{state.st_size}\0{state.st_mtime_ns}\n".encode())
+        else:
+            continue
+        identity[source] = digest.hexdigest()
+    return identity
+
+
+def refuse_pipe(path, readers: str) -> None:
+    """DataError for a pipe that `readers` (each run of a comparison, each trial of a search) read again: a
+    second open would wait forever for a writer long gone."""
+    from .data.tables import is_pipe
+
+    if is_pipe(path):
+        raise DataError(f"{path} is a pipe, which can be read only once, and {readers} reads the data again: "
+                        "write it to a file first")
+
+
+def check_continuation(out: Path, plan: list[dict], overwrite: bool, identity: dict | None = None) -> bool:
     """Whether `out` holds this same comparison, unfinished or finished (continue it); ConfigError when it
-    holds something else and overwrite is not given."""
+    holds something else, or the same on data that changed since (identity: data_identity's), and overwrite
+    is not given."""
     if overwrite or not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return False
     if not out.is_dir():
@@ -32,6 +75,11 @@ def check_continuation(out: Path, plan: list[dict], overwrite: bool) -> bool:
     if stored != json.loads(to_json_text(clean_for_json(plan))):
         raise ConfigError(f"{out} holds a different comparison (other variants, seeds or settings): rerun the same "
                           "command to continue it, choose another --out, or pass --overwrite to start again")
+    stored = read_json(out / DATA, ConfigError, f"{out / DATA}") if (out / DATA).exists() else None
+    if stored is not None and identity is not None and stored != identity:  # (comparisons started before: None)
+        changed = ", ".join(sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k)))
+        raise ConfigError(f"the data changed since {out} started ({changed}): its finished runs were trained on other "
+                          "rows - pass --overwrite to start again, or restore the data to continue")
     return True
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 FINGERPRINT_VERSION = 1
 
 
-def _hash_frame(frame: pd.DataFrame) -> str:
+def hash_frame(frame: pd.DataFrame) -> str:
     """sha256 of a frame's values, row by row (the index left out), column names included."""
     digest = hashlib.sha256()
     digest.update("\x1f".join(map(str, frame.columns)).encode("utf-8", "replace"))
@@ -36,7 +36,7 @@ def data_fingerprint(prepared) -> dict:
     if dataset is not None:
         X = dataset.X
         columns, dtypes = [str(c) for c in X.columns], [str(t) for t in X.dtypes]
-        features = _hash_frame(X)
+        features = hash_frame(X)
         if getattr(dataset, "image_column", None) and getattr(prepared, "features", None):
             # the paths say nothing of the pictures: hash the decoded pixels too (in memory already)
             digest = hashlib.sha256(features.encode())
@@ -60,7 +60,7 @@ def data_fingerprint(prepared) -> dict:
     else:
         return {}
     return {"version": FINGERPRINT_VERSION, "n_rows": int(len(y)), "columns": columns, "dtypes": dtypes,
-            "targets": [str(c) for c in y.columns], "targets_hash": _hash_frame(y), "features_hash": features}
+            "targets": [str(c) for c in y.columns], "targets_hash": hash_frame(y), "features_hash": features}
 
 
 def describe_change(stored: dict, now: dict) -> str | None:
