@@ -103,7 +103,8 @@ def test_three_workers_share_one_study_and_one_retrains_the_best(database, tmp_p
 
 def test_a_worker_killed_mid_trial_is_retried_and_the_study_completes(database, tmp_path):
     out = tmp_path / "tune"
-    workers = [start_worker(database, "killed", out, trials=4, epochs=20) for _ in range(3)]
+    # 200 epochs: a trial reports every 10th only, and must run long enough to be caught mid-trial
+    workers = [start_worker(database, "killed", out, trials=4, epochs=200) for _ in range(3)]
     killed = kill_mid_trial(workers[0], database, "killed")
     results = finish(workers[1:])
     study = check_study(database, "killed", out, results)

@@ -41,10 +41,12 @@ def test_a_worker_killed_in_its_first_trial_is_retried_by_the_next(tmp_path):
     # Issue 16 #14: the rerun said "4 trials (1 running, 3 complete)" and defaults_valid_accuracy null.
     out = tmp_path / "t"
     storage = f"sqlite:///{out / 'study.db'}"
-    worker = start_worker(storage, "torchclassify", out, trials=2, epochs=25)
+    # (the same --epochs in both workers: a study continues only with the settings its trials were scored with;
+    # 300 of them keep the trial running long enough to be caught, now that it reports every 10th epoch only)
+    worker = start_worker(storage, "torchclassify", out, trials=2, epochs=300)
     killed = kill_mid_trial(worker, storage, "torchclassify")
     assert killed == 0  # the defaults trial
-    results = finish([start_worker(storage, "torchclassify", out, trials=1)])
+    results = finish([start_worker(storage, "torchclassify", out, trials=1, epochs=300)])
     study = check_study(storage, "torchclassify", out, results)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     assert trials[0].state.name == "FAIL"

@@ -17,22 +17,28 @@ from types import SimpleNamespace
 from typing import Any
 
 from .compare import parse_value
+from .compare_plan import refuse_pipe
 from .config import SETTINGS, ModelConfig, check_value, format_setting, make_config, setting_name
 from .config import spec as spec_of
-from .data.prepare import check_data
+from .data.fingerprint import data_fingerprint
+from .data.prepare import check_data, load_dataset
+from .data.stream import ParquetTable
 from .diagnose import diagnose_error
 from .engine.callbacks import Callback
 from .errors import ConfigError, TrainingError
-from .files import atomic_write, clean_for_json, to_json_text
+from .files import to_json_text
 from .outputs import parents_made
 from .run_folder import read_metrics
 from .tasks import get_task
 from .tracking import ParentRun, make_tracking
 from .tune_study import (
     BEST_LOCK,
+    CHECK_EVERY,
     DEFAULT_HEARTBEAT,
+    WARMUP_EPOCHS,
     BestLock,
     check_heartbeat,
+    check_same_setup,
     check_same_space,
     fail_dead_trials,
     finish_study,
@@ -40,13 +46,18 @@ from .tune_study import (
     needs_defaults,
     open_study,
     optimize,
-    retrained_trial,
     space_distributions,
+    study_key,
 )
-from .tune_summary import history_figure, study_summary, to_settings, tune_html
+from .tune_summary import (
+    TUNE_FILES,
+    check_out,
+    retrained,
+    study_summary,  # noqa: F401 - commands.tune takes it from here
+    to_settings,
+    write_summary,
+)
 from .workflow import train
-
-TUNE_FILES = ("trials.csv", "tune.json", "history.png", "tune.html")  # what the study's summary writes into OUT
 
 # Ranges that suit small tabular MLPs; every entry can be overridden, fixed or extended (see parse_space).
 DEFAULT_SPACE: dict[str, Any] = {
@@ -74,8 +85,12 @@ class TuneResult:
 
 
 class PruneOnValidation(Callback):
-    """Reports the validation main metric to the Optuna trial each epoch; stops a hopeless trial.
+    """Reports the validation main metric to the Optuna trial at epoch 1 and every CHECK_EVERY epochs, and
+    from WARMUP_EPOCHS on asks the pruner there; stops a hopeless trial.
 
+    Not every epoch: a report is a write to the study's storage and a check reads every finished trial, tens
+    of ms on SQLite, far more than a small table's epoch. Every trial reports the same epochs, since the
+    median rule compares trials at the same step (tune_study gives MedianPruner the same interval).
     Stopping sets state.should_stop (the loop's own mechanism), then `tune` raises TrialPruned.
     """
 
@@ -84,11 +99,13 @@ class PruneOnValidation(Callback):
         self.pruned = False
 
     def on_epoch_end(self, state) -> None:
+        if state.epoch != 1 and state.epoch % CHECK_EVERY:  # epoch 1: a trial shows at once that it trains
+            return
         value = state.history[-1].get(f"valid_{state.main_metric}")
         if value is None or not math.isfinite(value):
             return
         self.trial.report(float(value), state.epoch)
-        if self.trial.should_prune():
+        if state.epoch >= WARMUP_EPOCHS and self.trial.should_prune():
             self.pruned = True
             state.should_stop = True
             state.stop_reason = f"pruned by Optuna at epoch {state.epoch}"
@@ -181,14 +198,16 @@ def suggest(trial, space: dict[str, Any]) -> dict[str, Any]:
 
 def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = None, out="runs/tune",
          storage: str | None = None, study_name: str = "torchclassify", sampler_seed: int | None = None,
-         retrain: bool = True, overwrite: bool = True, data=None, log=None, track=None,
+         retrain: bool = True, overwrite: bool = False, data=None, log=None, track=None,
          tracking_uri: str | None = None, heartbeat: int = DEFAULT_HEARTBEAT) -> TuneResult:
     """Search the space with TPE for n_trials (this worker's budget) or timeout seconds, then retrain the best.
 
     base: the RunConfig every trial starts from (its seed fixes the split, so trials share one validation set).
     space: parse_space's result, or overrides for it (text list or dict); None: DEFAULT_SPACE.
+    out: a new or empty folder, or a tune folder (its summary and best/ are replaced); overwrite: any folder.
     storage/study_name: join an existing study (any Optuna database URL) - several workers share its trials;
-    only the last worker to finish retrains the best (result.note says where it is, for the others).
+    only the last worker to finish retrains the best (result.note says where it is, for the others). A study
+    continues only on the same data and fixed settings (tune_study.check_same_setup).
     heartbeat: seconds between a running trial's heartbeats; a trial silent for 3 of them is a dead worker's,
     failed and run again by another worker (tune_study).
     The objective is the validation main metric of the weights a run keeps; ties go to the lower validation
@@ -212,14 +231,17 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     base = make_config(base, **fixed)
     if base.data.valid_size == 0:
         raise ConfigError("tune chooses on the validation split: --valid-size must be above 0")
-    check_data(base, data)  # a bad file or target fails here, before a study exists
+    fingerprint = _checked_rows(base, data)  # a bad file or target fails here, before a study exists
+    out = Path(out)
+    check_out(out, base.data.source, overwrite)
     if log is not None:
         log(f"searching {', '.join(space) or 'nothing'} for {n_trials} trials"
             + (f" or {timeout:g}s" if timeout else "") + f" into {out}")
-    out = Path(out)
     with parents_made(out / BEST_LOCK):  # (a study that cannot start leaves no new empty folders)
         study = open_study(storage, study_name, out, sampler_seed=sampler_seed, heartbeat=heartbeat)
         check_same_space(study, space)
+        check_same_setup(study, _flat(base), fingerprint, space)
+        (out / BEST_LOCK).touch()  # OUT is a tune folder from now on (tune_summary.TUNE_MARKS)
     fail_dead_trials(study)
     if needs_defaults(study):  # the defaults are a trial: the search can only match or beat them
         defaults = _defaults_in_space(base, space)
@@ -264,8 +286,9 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     with ParentRun(tracking, "tune", out.name, base, params) as parent:
         run_trials(n_trials, timeout)
         finish = finish_study(study, run_trials, heartbeat)
+        # OUT is this tune's folder (check_out): its best/ is the one a study retrains into
         result = _conclude(study, finish, out, retrain, lambda config: train(
-            config, data=data, out=out / "best", overwrite=overwrite, progress="quiet", track=parent.child("best")),
+            config, data=data, out=out / "best", overwrite=True, progress="quiet", track=parent.child("best")),
             base)
         parent.finish(files=[out / name for name in TUNE_FILES if (out / name).exists()],
                       metrics={f"best_valid_{result.main_metric}": result.best_value},
@@ -303,7 +326,7 @@ def _conclude(study, finish, out: Path, retrain: bool, retrain_best, base) -> Tu
     try:
         best = best_trial(study)  # a trial may have finished while this worker waited
         result = _result(study, best, out)
-        if retrain and retrained_trial(out) == best.number:  # another worker finished last a moment ago
+        if retrain and retrained(out, study_key(study), best.number):  # another worker finished last just now
             result.best_run = SimpleNamespace(run_dir=out / "best", metrics=read_metrics(out / "best"))
             result.note = f"the best trial {best.number} was already retrained into {out / 'best'}"
         elif retrain:
@@ -327,10 +350,28 @@ def _main_metric(run) -> str:
     return get_task(run.summary["task"]).main_metric
 
 
+def _checked_rows(base, data) -> dict:
+    """check_data, then the fingerprint of the rows every trial trains on (data/fingerprint.py): what a
+    study's continuation must match."""
+    if data is None:
+        refuse_pipe(base.data.source, "each trial of a search")
+    if base.data.stream:
+        check_data(base)
+        table = ParquetTable(base.data.source, base.data.target, base.data.chunk_rows)
+        return data_fingerprint(SimpleNamespace(y=table.read_targets(), table=table))
+    dataset = load_dataset(base, data)  # read once for both
+    check_data(base, dataset)
+    return data_fingerprint(SimpleNamespace(y=dataset.y, dataset=dataset))
+
+
+def _flat(base) -> dict[str, Any]:
+    return {**vars(base.data), **vars(base.model), **vars(base.train)}
+
+
 def _defaults_in_space(base, space: dict[str, Any]) -> dict[str, Any]:
     """The base config's own values for the searched settings, where the space can hold them."""
     values = {}
-    flat = {**vars(base.data), **vars(base.model), **vars(base.train)}
+    flat = _flat(base)
     for name, spec in space.items():
         value = flat.get(name)
         if value is None:
@@ -368,18 +409,3 @@ def importance(study) -> dict[str, float]:
             return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
     except Exception:  # noqa: BLE001 - fewer than two finished trials, or a parameter that never varied
         return {}
-
-
-def write_summary(result: TuneResult) -> None:
-    """trials.csv, tune.json, history.png and tune.html in result.out (all trials of the study so far)."""
-    out = result.out
-    out.mkdir(parents=True, exist_ok=True)
-    frame = result.study.trials_dataframe()
-    atomic_write(out / "trials.csv", lambda p: frame.to_csv(p, index=False))
-    summary = clean_for_json(study_summary(result))
-    atomic_write(out / "tune.json", to_json_text(summary))
-
-    figure = history_figure(result)
-    atomic_write(out / "history.png", lambda p: figure.savefig(p, format="png", dpi=110))
-    html = tune_html(result, summary, figure)
-    atomic_write(out / "tune.html", html)

@@ -14,15 +14,18 @@ trial" must hold for a moment (a live worker between two trials, a dead one's re
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .data.fingerprint import describe_change
 from .errors import ConfigError
-from .files import pid_alive, read_json
+from .files import clean_for_json, pid_alive, to_json_text
 
 DEFAULT_HEARTBEAT = 30  # seconds between a running trial's heartbeats
 GRACE_FACTOR = 3  # a trial silent for this many heartbeats belongs to a dead worker
@@ -31,6 +34,13 @@ QUIET_SECONDS = 2.0  # with other workers, how long nothing may run before this 
 ENDED_BY = "ended_by"  # user attr: the error that ended a trial in a live worker (see awaiting_retry)
 BEST_LOCK = ".best.lock"
 HOST = socket.gethostname()
+# MedianPruner's gates, in epochs: no pruning before WARMUP_EPOCHS, then a check every CHECK_EVERY epochs, on
+# the epochs every trial reports (the median compares trials at the same step: tune.PruneOnValidation).
+WARMUP_EPOCHS, CHECK_EVERY = 10, 10
+SETUP = "torchclassify"  # study user attr: the data and fixed settings its trials were scored on, and a key
+# Settings that change where and how fast a trial trains, not what it scores (workers on other machines may
+# differ); the data's path is judged by its fingerprint.
+MACHINE_SETTINGS = ("source", "device", "threads", "compile")
 
 
 def open_study(storage: str | None, study_name: str, out: Path, direction: str = "maximize", sampler_seed=None,
@@ -48,7 +58,7 @@ def open_study(storage: str | None, study_name: str, out: Path, direction: str =
     shown = _shown_url(storage)
     engine_kwargs = {"connect_args": {"timeout": 120}} if storage.startswith("sqlite") else {"pool_pre_ping": True}
     sampler = optuna.samplers.TPESampler(seed=sampler_seed)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=WARMUP_EPOCHS, interval_steps=CHECK_EVERY)
     for attempt in range(10):
         try:
             with warnings.catch_warnings():  # the heartbeat is "experimental": not the user's concern
@@ -173,6 +183,38 @@ def check_same_space(study, space: dict) -> None:
                     f"this --space gives {_shown_distribution(space_distributions({name: space[name]})[name])}: "
                     "give the same --space as its other workers, or start a new study (another --out or "
                     "--study-name)") from None
+
+
+def check_same_setup(study, settings: dict, fingerprint: dict, searched) -> None:
+    """Refuse to continue a study whose trials were scored on other data or other fixed settings (their values
+    would be ranked against each other); a study without a record (new, or from an older version) gets one.
+
+    settings: the base config's flat settings; searched: the names this run searches (left out of the check,
+    with those the study searched); fingerprint: data.fingerprint.data_fingerprint of the rows.
+    """
+    settings = json.loads(to_json_text(clean_for_json(settings)))  # as the storage gives it back
+    stored = study.user_attrs.get(SETUP)
+    if not isinstance(stored, dict):
+        study.set_user_attr(SETUP, {"key": uuid.uuid4().hex, "settings": settings, "searched": sorted(searched),
+                                    "data": fingerprint})
+        return
+    how = "give a new --out (or --study-name) to start another study"
+    change = describe_change(stored.get("data") or {}, fingerprint)
+    if change:
+        raise ConfigError(f"the study {study.study_name!r} was scored on other data ({change}): {how}")
+    skip = {*searched, *stored.get("searched", ()), *MACHINE_SETTINGS}
+    before = stored.get("settings") or {}
+    changed = [f"{k}={before[k]} (now {v})" for k, v in settings.items()
+               if k in before and k not in skip and before[k] != v]
+    if changed:
+        raise ConfigError(f"the study {study.study_name!r} was scored with {', '.join(changed[:3])}: {how}")
+
+
+def study_key(study) -> str | None:
+    """The random key check_same_setup stored with the study: it tells this study from another of the same
+    name (in another storage, or deleted and created again)."""
+    stored = study.user_attrs.get(SETUP)
+    return stored.get("key") if isinstance(stored, dict) else None
 
 
 def space_distributions(space: dict) -> dict:
@@ -369,17 +411,3 @@ class BestLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-
-
-def retrained_trial(out: Path) -> int | None:
-    """The trial whose settings OUT/best holds, as tune.json records it (None when there is none)."""
-    if not (out / "best" / "model.json").exists():
-        return None
-    try:
-        summary = read_json(out / "tune.json", ConfigError)
-    except ConfigError:
-        return None
-    if not isinstance(summary, dict) or not summary.get("best_run"):
-        return None
-    number = summary.get("best_trial")
-    return number if isinstance(number, int) else None

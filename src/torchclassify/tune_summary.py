@@ -1,6 +1,7 @@
 """What tune says about a study (a tune.TuneResult, passed in as `result`): the trials as plain rows, the best
 trial and how a tie was broken, whether importance means anything, the history picture and tune.html.
-tune.json and the console read study_summary.
+tune.json and the console read study_summary. Also the folder these files go to: which OUT tune may write
+(check_out), and whether OUT/best already holds a study's best trial (retrained).
 """
 
 from __future__ import annotations
@@ -8,12 +9,21 @@ from __future__ import annotations
 import json
 import math
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from .compare import parse_value
 from .config import format_setting
+from .errors import ConfigError
+from .files import atomic_write, clean_for_json, read_json, same_file, to_json_text
 from .pages import figure_html, html_page, significant
 from .plots import SearchHistoryDisplay
+from .tune_study import BEST_LOCK, study_key
+
+TUNE_FILES = ("trials.csv", "tune.json", "history.png", "tune.html")  # what the study's summary writes into OUT
+# Files only tune puts in a folder: one of them makes OUT a tune folder that a rerun may write into again
+# (the lock file is made when a study starts, before any other).
+TUNE_MARKS = ("tune.json", "study.db", BEST_LOCK)
 
 STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
                "WAITING": "waiting"}
@@ -105,11 +115,57 @@ def study_summary(result) -> dict[str, Any]:
         "importance": {} if note else (result.importance or {}), "importance_note": note,
         f"defaults_valid_{result.main_metric}": defaults["value"] if defaults else None,
         "workers": sorted({t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}),
+        "study_key": study_key(study),  # whose best trial OUT/best holds (see retrained)
     }
     if result.best_run is not None:
         summary["best_run"] = str(result.best_run.run_dir)
         summary["best_run_metrics"] = result.best_run.metrics
     return summary
+
+
+def write_summary(result) -> None:
+    """trials.csv, tune.json, history.png and tune.html in result.out (all trials of the study so far)."""
+    out = result.out
+    out.mkdir(parents=True, exist_ok=True)
+    frame = result.study.trials_dataframe()
+    atomic_write(out / "trials.csv", lambda p: frame.to_csv(p, index=False))
+    summary = clean_for_json(study_summary(result))
+    atomic_write(out / "tune.json", to_json_text(summary))
+
+    figure = history_figure(result)
+    atomic_write(out / "history.png", lambda p: figure.savefig(p, format="png", dpi=110))
+    html = tune_html(result, summary, figure)
+    atomic_write(out / "tune.html", html)
+
+
+def check_out(out: Path, source: str | None, overwrite: bool = False) -> None:
+    """Refuse an OUT that tune's files would damage: a file, a folder that holds something other than a tune
+    study (unless overwrite), or one where they would replace the data being read (source)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is not a folder: give a folder path")
+    if not overwrite and out.is_dir() and any(out.iterdir()) and not any((out / n).exists() for n in TUNE_MARKS):
+        raise ConfigError(f"{out} already exists and is not a tune folder (tune writes {', '.join(TUNE_FILES)} and "
+                          "best/ into it): choose another --out")
+    data = Path(source) if source else None
+    if data is None or not data.exists():  # a built-in dataset or an in-memory table
+        return
+    for path in (out / name for name in (*TUNE_FILES, "study.db", "best")):
+        if same_file(data, path) or path.resolve() in data.resolve().parents:
+            raise ConfigError(f"--data {source} would be replaced by tune's own {path}: copy the data elsewhere "
+                              "or choose another --out")
+
+
+def retrained(out: Path, key: str | None, number: int) -> bool:
+    """Whether OUT/best holds trial `number` of the study with this key (tune_study.study_key), as tune.json
+    says: a trial of the same number from another study (another name, storage or data) is not it."""
+    if key is None or not (out / "best" / "model.json").exists():
+        return False
+    try:
+        summary = read_json(out / "tune.json", ConfigError)
+    except ConfigError:
+        return False
+    return (isinstance(summary, dict) and bool(summary.get("best_run")) and summary.get("study_key") == key
+            and summary.get("best_trial") == number)
 
 
 def history_figure(result):
