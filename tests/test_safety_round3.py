@@ -4,6 +4,7 @@ clean success, with nothing lost. Data-loss paths first."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,13 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
     one_line(cli_in_process("train", "--data", str(data), "--target", "y", *FAST, "--out", str(tmp_path / "mydata"),
                             "--overwrite"), "is not a run folder")
     assert _files(tmp_path / "mydata") == before
+    # Review: a config.json of another program's made any folder qualify.
+    (tmp_path / "app" / "src").mkdir(parents=True)
+    (tmp_path / "app" / "config.json").write_text('{"name": "my app"}')
+    (tmp_path / "app" / "src" / "main.py").write_text("print('hi')")
+    one_line(cli_in_process("train", "--data", str(data), "--target", "y", *FAST, "--out", str(tmp_path / "app"),
+                            "--overwrite"), "is not a run folder")
+    assert (tmp_path / "app" / "src" / "main.py").exists()
 
 
 def test_overwrite_refuses_a_run_folder_holding_the_data_or_the_working_directory(tmp_path):
@@ -93,3 +101,19 @@ def test_a_comparison_or_a_search_refuses_a_pipe_instead_of_waiting_for_it_forev
                             "--out", str(tmp_path / "search"), "--quiet")
     one_line(result, "is a pipe", "each trial of a search")
     assert not (tmp_path / "search").exists()
+
+
+def test_an_image_comparison_continues_past_files_it_never_reads_but_not_past_an_edited_image(tmp_path):
+    from torchclassify.data.image_export import export_digits_images
+
+    export_digits_images(tmp_path / "imgs", limit_per_class=4)
+    command = ["compare", "--data", str(tmp_path / "imgs"), "--epochs", "1", "--hidden", "4", "--conv", "2",
+               "--vary", "dropout", "0", "0.1", "--out", str(tmp_path / "cmp")]
+    assert cli_in_process(*command, "--quiet").returncode == 0
+    (tmp_path / "imgs" / "README.txt").write_text("how these were made")  # find_images skips these
+    (tmp_path / "imgs" / "3" / ".DS_Store").write_bytes(b"\0")
+    image = sorted((tmp_path / "imgs" / "3").glob("*.png"))[0]
+    os.utime(image, ns=(0, 0))  # a copy or checkout that does not keep times: the same bytes
+    assert "2 of 2 runs already finished are reused" in cli_in_process(*command).stderr
+    image.write_bytes(sorted((tmp_path / "imgs" / "5").glob("*.png"))[0].read_bytes())
+    one_line(cli_in_process(*command, "--quiet"), "the data changed since")

@@ -141,3 +141,30 @@ def test_a_trial_reports_to_the_storage_on_the_pruners_interval(tmp_path):
     assert sorted(trial.intermediate_values) == [1, 10, 20] and trial.user_attrs["epochs"] == 25
     pruner = result.study.pruner
     assert (pruner._n_warmup_steps, pruner._interval_steps) == (10, 10)  # the epochs the callback reports
+
+
+def test_an_image_study_continues_from_the_same_folder_spelled_another_way_but_not_on_edited_images(tmp_path):
+    # Review: the study hashed the image paths as spelled, so imgs and /abs/imgs were "other data", and an image
+    # edited in place was not seen at all.
+    from torchclassify.data.image_export import export_digits_images
+
+    export_digits_images(tmp_path / "imgs", limit_per_class=4)
+    command = ["tune", "--epochs", "1", "--trials", "1", "--space", "hidden=4", "--conv", "2", "--no-retrain",
+               "--quiet", "--out", str(tmp_path / "search")]
+    assert cli_in_process(*command, "--data", "imgs", cwd=tmp_path).returncode == 0
+    assert cli_in_process(*command, "--data", str(tmp_path / "imgs")).returncode == 0
+    image = sorted((tmp_path / "imgs" / "3").glob("*.png"))[0]
+    image.write_bytes(sorted((tmp_path / "imgs" / "5").glob("*.png"))[0].read_bytes())
+    result = cli_in_process(*command, "--data", str(tmp_path / "imgs"))  # (a tiny set: the split warns first)
+    assert result.returncode == 2 and result.stderr.splitlines()[-1].startswith("error: the study 'torchclassify' "
+                                                                                 "was scored on other data")
+
+
+def test_a_study_in_a_shared_storage_says_to_name_a_new_study_not_a_new_folder(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    data = _table(tmp_path / "d.csv")
+    command = ["tune", "--data", str(data), "--target", "y", "--batch-size", "full", "--trials", "1",
+               "--space", "hidden=8", "--quiet", "--no-retrain", "--storage", storage]
+    assert cli_in_process(*command, "--epochs", "2", "--out", str(tmp_path / "a")).returncode == 0
+    message = one_line(cli_in_process(*command, "--epochs", "3", "--out", str(tmp_path / "b")), "epochs=2 (now 3)")
+    assert "--study-name" in message and "--out" not in message.split(":", 2)[-1]

@@ -263,7 +263,7 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
     trust_custom_model: allow importing the user's own nn.Module class named in model.json.
     Raises ModelFileError for a missing, corrupted, tampered or incompatible folder.
     """
-    from safetensors.torch import load
+    from safetensors.torch import load_file
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -300,8 +300,7 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
         raise ModelFileError(f"{folder / WEIGHTS} does not match the architecture in {MODEL_JSON} "
                              f"(first mismatches: {diff}): the files are from different models or tampered with")
     try:
-        payload = (folder / WEIGHTS).read_bytes()
-        state = load(payload)
+        state = load_file(str(folder / WEIGHTS))
         model = make_model(model_config, raw["n_inputs"], raw["n_outputs"], **build)
         model.load_state_dict(state, strict=True)
         labels = LabelEncoding.from_dict(raw["labels"])
@@ -317,7 +316,7 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
         raise ModelFileError(f"{folder / WEIGHTS}: its piecewise members read other inputs than the number columns "
                              f"of {MODEL_JSON}: the files are from different models or tampered with")
     # Last, so that the checks above still name what is wrong with a tampered file; models saved before have none.
-    if "weights_sha256" in raw and hashlib.sha256(payload).hexdigest() != raw["weights_sha256"]:
+    if "weights_sha256" in raw and _sha256(folder / WEIGHTS) != raw["weights_sha256"]:
         raise ModelFileError(f"{folder / WEIGHTS} is not the file {MODEL_JSON} was saved with (a save was stopped "
                              "between the two files, or they were mixed or edited): save the model again")
     model.eval()
@@ -325,6 +324,11 @@ def load_model(folder, trust_custom_model: bool = False) -> TrainedClassifier:
     threshold = raw["threshold"]
     threshold = [float(t) for t in threshold] if isinstance(threshold, list) else float(threshold)
     return TrainedClassifier(model, raw["task"], preprocessor, labels, model_config, threshold, info)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:  # (in blocks: a model's bytes are not held twice)
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _require(condition: bool, folder: Path, what: str) -> None:

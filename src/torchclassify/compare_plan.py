@@ -21,14 +21,15 @@ DATA = "data.json"  # what the data was when the comparison started: a continuat
 
 
 def data_identity(configs: list, data=None) -> dict[str, str]:
-    """{source: digest} of the data the planned runs read: a file's sha256, a folder's (images) file names,
-    sizes and modification times, an in-memory table's values; generated and bundled sets are named by their
+    """{source: digest} of the data the planned runs read: a file's sha256, an image folder's images (names
+    and contents), an in-memory table's values; generated and bundled sets are named by their
     settings in the plan already. DataError for a pipe (refuse_pipe)."""
     import hashlib
 
     import pandas as pd
 
-    from .data.fingerprint import hash_frame
+    from .data.fingerprint import file_digests, hash_frame
+    from .data.images import find_images
 
     if data is not None:
         return {"in-memory": hash_frame(data)} if isinstance(data, pd.DataFrame) else {}
@@ -41,10 +42,10 @@ def data_identity(configs: list, data=None) -> dict[str, str]:
             with open(path, "rb") as handle:
                 for block in iter(lambda: handle.read(2**20), b""):
                     digest.update(block)
-        elif path.is_dir():
-            for file in sorted(f for f in path.rglob("*") if f.is_file()):
-                state = file.stat()
-                digest.update(f"{file.relative_to(path)}\0{state.st_size}\0{state.st_mtime_ns}\n".encode())
+        elif path.is_dir():  # the images the runs read (find_images), by name and content
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # (the runs say what find_images warns of)
+                digest.update("\n".join(file_digests(find_images(path)[0], path)).encode())
         else:
             continue
         identity[source] = digest.hexdigest()

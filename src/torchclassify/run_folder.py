@@ -167,6 +167,16 @@ def _acquire_lock(partial: Path, out: Path) -> int | None:
     return fd
 
 
+def _holds_a_model(folder: Path) -> bool:
+    """Whether `folder` holds a torchclassify model.json (a finished run or a saved model; config.json alone is
+    a common name for other things)."""
+    try:
+        raw = read_json(folder / "model.json", ConfigError)
+    except ConfigError:
+        return False
+    return isinstance(raw, dict) and raw.get("format") == "torchclassify-model"
+
+
 def check_out_folder(out: Path, overwrite: bool, keep=()) -> None:
     """ConfigError unless `out` may become a run folder: new, empty, or (with overwrite) an earlier run folder
     that holds neither the working directory nor a path of `keep` (the data being read): --overwrite removes
@@ -178,8 +188,8 @@ def check_out_folder(out: Path, overwrite: bool, keep=()) -> None:
         return
     if not overwrite:
         raise ConfigError(f"--out {out} already exists: choose another folder or pass --overwrite")
-    if not (out / "model.json").exists() and not (out / CONFIG).exists():
-        raise ConfigError(f"--out {out} is not a run folder (no model.json or config.json in it), and --overwrite "
+    if not _holds_a_model(out):
+        raise ConfigError(f"--out {out} is not a run folder (no torchclassify model.json in it), and --overwrite "
                           "would delete everything in it: choose another folder")
     inside = out.resolve()
     for path in (Path.cwd(), *[Path(p) for p in keep]):

@@ -20,7 +20,7 @@ from .compare import parse_value
 from .compare_plan import refuse_pipe
 from .config import SETTINGS, ModelConfig, check_value, format_setting, make_config, setting_name
 from .config import spec as spec_of
-from .data.fingerprint import data_fingerprint
+from .data.fingerprint import data_fingerprint, file_digests
 from .data.prepare import check_data, load_dataset
 from .data.stream import ParquetTable
 from .diagnose import diagnose_error
@@ -240,7 +240,7 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     with parents_made(out / BEST_LOCK):  # (a study that cannot start leaves no new empty folders)
         study = open_study(storage, study_name, out, sampler_seed=sampler_seed, heartbeat=heartbeat)
         check_same_space(study, space)
-        check_same_setup(study, _flat(base), fingerprint, space)
+        check_same_setup(study, _flat(base), fingerprint, space, shared=storage is not None)
         (out / BEST_LOCK).touch()  # OUT is a tune folder from now on (tune_summary.TUNE_MARKS)
     fail_dead_trials(study)
     if needs_defaults(study):  # the defaults are a trial: the search can only match or beat them
@@ -361,7 +361,12 @@ def _checked_rows(base, data) -> dict:
         return data_fingerprint(SimpleNamespace(y=table.read_targets(), table=table))
     dataset = load_dataset(base, data)  # read once for both
     check_data(base, dataset)
-    return data_fingerprint(SimpleNamespace(y=dataset.y, dataset=dataset))
+    rows = dataset
+    if dataset.image_column is not None:  # the images' names and bytes, not their paths as spelled here
+        source = Path(base.data.source)
+        files = file_digests(dataset.X[dataset.image_column], source if source.is_dir() else source.parent)
+        rows = SimpleNamespace(X=dataset.X.assign(**{dataset.image_column: files}), image_column=None)
+    return data_fingerprint(SimpleNamespace(y=dataset.y, dataset=rows))
 
 
 def _flat(base) -> dict[str, Any]:

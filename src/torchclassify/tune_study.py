@@ -185,7 +185,7 @@ def check_same_space(study, space: dict) -> None:
                     "--study-name)") from None
 
 
-def check_same_setup(study, settings: dict, fingerprint: dict, searched) -> None:
+def check_same_setup(study, settings: dict, fingerprint: dict, searched, shared: bool = False) -> None:
     """Refuse to continue a study whose trials were scored on other data or other fixed settings (their values
     would be ranked against each other); a study without a record (new, or from an older version) gets one.
 
@@ -198,7 +198,8 @@ def check_same_setup(study, settings: dict, fingerprint: dict, searched) -> None
         study.set_user_attr(SETUP, {"key": uuid.uuid4().hex, "settings": settings, "searched": sorted(searched),
                                     "data": fingerprint})
         return
-    how = "give a new --out (or --study-name) to start another study"
+    how = ("give a new --study-name to start another study in that storage" if shared  # (--storage: not in OUT)
+           else "give a new --out (or --study-name) to start another study")
     change = describe_change(stored.get("data") or {}, fingerprint)
     if change:
         raise ConfigError(f"the study {study.study_name!r} was scored on other data ({change}): {how}")

@@ -9,6 +9,7 @@ its features are never all in memory). `describe_change` says, in words, what di
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,20 @@ def hash_frame(frame: pd.DataFrame) -> str:
         values = pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy()
     digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()
+
+
+def file_digests(paths, root) -> list[str]:
+    """Each file as "name relative to root:sha256 of its bytes": what the rows of images are, however the
+    folder is spelled (relative, absolute, another machine's mount) and whatever its times say."""
+    root = Path(root).resolve()
+    named = []
+    for path in map(Path, paths):
+        with open(path, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        resolved = path.resolve()
+        name = resolved.relative_to(root) if root in resolved.parents else path.name
+        named.append(f"{name.as_posix()}:{digest}")
+    return named
 
 
 def data_fingerprint(prepared) -> dict:
