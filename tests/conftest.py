@@ -79,6 +79,15 @@ def cli_in_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedP
     return subprocess.CompletedProcess(["torchclassify", *args], code, out.getvalue(), err.getvalue())
 
 
+def one_line(result, *words) -> str:
+    """Assert a CLI result is a refusal: exit code 2, one "error: " line naming each of `words`; returns it."""
+    assert result.returncode == 2, (result.returncode, result.stdout[-1000:], result.stderr[-2000:])
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+    return result.stderr
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `python -m torchclassify ARGS` in a subprocess and capture its output."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -8,18 +8,10 @@ import shutil
 
 import pytest
 
-from conftest import cli_in_process
+from conftest import cli_in_process, one_line
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FAST = ["--n-samples", "120", "--epochs", "2", "--batch-size", "full", "--hidden", "4", "--quiet"]
-
-
-def one_line(result, *words) -> str:
-    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
-    for word in words:
-        assert word in result.stderr, result.stderr
-    return result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import cli_in_process
+from conftest import cli_in_process, one_line
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FAST = ["--epochs", "2", "--batch-size", "full", "--hidden", "4", "--quiet"]
-
-
-def one_line(result, *words) -> str:
-    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
-    for word in words:
-        assert word in result.stderr, result.stderr
-    return result.stderr
 
 
 def _table(path: Path, n: int = 80, seed: int = 0) -> Path:

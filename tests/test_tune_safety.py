@@ -13,19 +13,11 @@ import pandas as pd
 import pytest
 
 import torchclassify as tc
-from conftest import cli_in_process
+from conftest import cli_in_process, one_line
 from torchclassify.tune import tune
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FAST = ["--epochs", "2", "--batch-size", "full", "--trials", "1", "--space", "hidden=8", "--quiet"]
-
-
-def one_line(result, *words) -> str:
-    assert result.returncode == 2, (result.returncode, result.stdout[-1000:], result.stderr[-2000:])
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
-    for word in words:
-        assert word in result.stderr, result.stderr
-    return result.stderr
 
 
 def _table(path: Path, target: str = "y", n: int = 60, seed: int = 0) -> Path:
