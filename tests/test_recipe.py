@@ -19,6 +19,7 @@ from torchclassify.data.augment import with_label_smoothing
 from torchclassify.data.prepared import ENSEMBLE_MEMBERS, TABULAR_MIN_ROWS, choose_members, choose_recipe
 from torchclassify.data.preprocess import Preprocessor, smooth_clip
 from torchclassify.engine.calibrate import fit_temperature, fold_temperature, heads_of
+from torchclassify.engine.defaults import LARGE_ENSEMBLE_ROWS, large_ensemble_batch, resolve_train_config
 from torchclassify.engine.optim import make_optimizer
 from torchclassify.models import (
     EMBED_DIM,
@@ -167,6 +168,33 @@ def test_an_ensemble_gets_more_epochs_unless_they_were_set():
     assert ensemble_budget(TrainConfig(epochs=300), TrainConfig(), 4).epochs == ENSEMBLE_MAX_EPOCHS
     assert ensemble_budget(resolved, TrainConfig(epochs=50), 4).epochs == 50  # set by the caller: kept
     assert ensemble_budget(resolved, TrainConfig(), 1) is resolved
+
+
+def test_a_large_ensemble_takes_256_rows_a_member_at_a_scaled_rate():
+    asked = TrainConfig(lr=1e-3)
+    large = large_ensemble_batch(asked, LARGE_ENSEMBLE_ROWS, 4)
+    assert (large.batch_size, large.lr) == (1024, 4e-3)
+    assert large_ensemble_batch(asked, 40_000, 2).batch_size == 512
+    assert large_ensemble_batch(asked, LARGE_ENSEMBLE_ROWS - 1, 4) is asked  # a smaller table: the row rule
+    assert large_ensemble_batch(asked, 50_000, 1) is asked  # one network
+    set_batch = TrainConfig(lr=1e-3, batch_size=256)
+    assert large_ensemble_batch(set_batch, 50_000, 4) is set_batch  # the caller's batch, and rate, stay
+    # A resolved config (a resume, a refit's settings) holds its batch: the rate is not scaled a second time.
+    resolved = resolve_train_config(large, 30_000, has_valid=True)
+    assert large_ensemble_batch(resolved, 30_000, 4).lr == 4e-3
+    assert resolved.epochs == 200  # 6,000 steps of 1,024 rows over 30,000 (30 a epoch), before the ensemble's x4
+
+
+def test_the_estimator_stores_the_large_ensemble_batch_and_rate_it_trained_with():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=23_000), "b": rng.normal(size=23_000)})
+    X["c"] = rng.choice(["x", "y", "z"], size=len(X))  # three columns: the tabular recipe, four members
+    y = np.where(X["a"] + (X["c"] == "x") > 0.5, "yes", "no")
+    model = tc.TorchClassifier(hidden=(8,), epochs=1, early_stopping=True).fit(X, y)  # 20,700 training rows
+    t = model.config_.train
+    assert (model.config_.model.members, t.batch_size, t.lr) == (4, 1024, 4e-3)
+    small = tc.TorchClassifier(hidden=(8,), epochs=1, early_stopping=True).fit(X[:5000], y[:5000])
+    assert (small.config_.train.batch_size, small.config_.train.lr) == (256, 1e-3)
 
 
 def test_label_smoothing_targets():

@@ -27,7 +27,7 @@ from ..engine.budget import check_network_fits
 from ..engine.calibrate import MIN_ROWS, fit_temperature, fold_temperature, heads_of
 from ..engine.callbacks import Callback, EarlyStopping, ProgressPrinter
 from ..engine.checkpoint import GradientWatch
-from ..engine.defaults import MAX_CHOSEN_EPOCHS, resolve_train_config
+from ..engine.defaults import MAX_CHOSEN_EPOCHS, large_ensemble_batch, resolve_train_config
 from ..engine.device import resolve_device, seeded_torch
 from ..engine.distributed import from_env as join_torchrun
 from ..engine.inference import predict_logits
@@ -86,10 +86,11 @@ def train_prepared(config: RunConfig, prepared: PreparedData, *, progress: str =
     dist = join_torchrun(device)  # SingleProcess unless started by torchrun
     device = getattr(dist, "device", device)  # under torchrun on CUDA: this rank's GPU
     has_valid = len(prepared.splits["valid"]) > 0
+    n_train, members = len(prepared.splits["train"]), config.model.members or 1
     config.train = t = ensemble_budget(
-        resolve_train_config(config.train, len(prepared.splits["train"]), has_valid,
+        resolve_train_config(large_ensemble_batch(config.train, n_train, members), n_train, has_valid,
                              images=hasattr(prepared.preprocessor, "image_shape")),
-        config.train, config.model.members or 1)
+        config.train, members)
     labels, preprocessor = prepared.labels, prepared.preprocessor
     # --threshold auto is chosen after training, on the validation rows; epochs are scored at 0.5 meanwhile.
     fixed_threshold = 0.5 if t.threshold == "auto" else t.threshold
