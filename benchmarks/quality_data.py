@@ -113,12 +113,12 @@ FRESH = {
     "nmes": lambda: _rdataset("AER", "NMES1988", "health", name="nmes",
                               why="multiclass (3), 4,406 rows, six visit counts, categories"),
 }
-# Tables first used for the check of the large-table batch rule (docs/quality.md, fifteenth round), after the
-# rule was chosen on diamonds: the only tables of the three suites with 20,000+ training rows besides it.
+# Tables first used for the check of the large-ensemble batch rule (docs/quality.md, fifteenth round), after
+# the rule was chosen on diamonds, the only table of the suites above with 20,000+ training rows.
 MOVIES_GENRES = ["Action", "Animation", "Comedy", "Drama", "Documentary", "Romance", "Short"]
 LARGE = {
     "movies": lambda: _rdataset("ggplot2movies", "movies", MOVIES_GENRES, name="movies", drop=("title",),
-                                why="multilabel (7 genres), 58,788 rows, budget and MPAA rating missing in 91-92 % of rows"),
+                                why="multilabel (7 genres), 58,788 rows, budget and MPAA rating missing in 91-92 %"),
     "cpssw8": lambda: _rdataset("AER", "CPSSW8", "gender", name="cpssw8",
                                 why="binary (gender from earnings, age, region, education), 61,395 rows"),
 }

@@ -181,7 +181,7 @@ def test_a_large_ensemble_takes_256_rows_a_member_at_a_scaled_rate():
     assert large_ensemble_batch(set_batch, 50_000, 4) is set_batch  # the caller's batch, and rate, stay
     # A resolved config (a resume, a refit's settings) holds its batch: the rate is not scaled a second time.
     resolved = resolve_train_config(large, 30_000, has_valid=True)
-    assert large_ensemble_batch(resolved, 30_000, 4).lr == 4e-3
+    assert large_ensemble_batch(resolved, 30_000, 4) is resolved
     assert resolved.epochs == 200  # 6,000 steps of 1,024 rows over 30,000 (30 a epoch), before the ensemble's x4
 
 
