@@ -109,3 +109,19 @@ def test_an_image_comparison_continues_past_files_it_never_reads_but_not_past_an
     assert "2 of 2 runs already finished are reused" in cli_in_process(*command).stderr
     image.write_bytes(sorted((tmp_path / "imgs" / "5").glob("*.png"))[0].read_bytes())
     one_line(cli_in_process(*command, "--quiet"), "the data changed since")
+
+
+def test_a_comparison_on_a_table_of_image_paths_is_not_continued_past_an_edited_image(tmp_path):
+    # The table's bytes were its identity: an image it lists could be replaced and the finished runs reused.
+    from torchclassify.data.image_export import export_digits_images
+
+    export_digits_images(tmp_path / "imgs", limit_per_class=4)
+    images = sorted((tmp_path / "imgs").glob("*/*.png"))
+    pd.DataFrame({"file": [str(p.relative_to(tmp_path)) for p in images],
+                  "digit": [p.parent.name for p in images]}).to_csv(tmp_path / "list.csv", index=False)
+    command = ["compare", "--data", str(tmp_path / "list.csv"), "--target", "digit", "--epochs", "1", "--hidden",
+               "4", "--conv", "2", "--vary", "dropout", "0", "0.1", "--out", str(tmp_path / "cmp")]
+    assert cli_in_process(*command, "--quiet").returncode == 0
+    assert "2 of 2 runs already finished are reused" in cli_in_process(*command).stderr
+    images[0].write_bytes(images[-1].read_bytes())
+    one_line(cli_in_process(*command, "--quiet"), "the data changed since", "list.csv")

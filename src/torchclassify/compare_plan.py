@@ -21,8 +21,8 @@ DATA = "data.json"  # what the data was when the comparison started: a continuat
 
 
 def data_identity(configs: list, data=None) -> dict[str, str]:
-    """{source: digest} of the data the planned runs read: a file's sha256, an image folder's images (names
-    and contents), an in-memory table's values; generated and bundled sets are named by their
+    """{source: digest} of the data the planned runs read: a file's sha256 (with the images a table lists), an
+    image folder's images (names and contents), an in-memory table's values; generated and bundled sets are named by their
     settings in the plan already. DataError for a pipe (refuse_pipe)."""
     import hashlib
 
@@ -42,6 +42,8 @@ def data_identity(configs: list, data=None) -> dict[str, str]:
             with open(path, "rb") as handle:
                 for block in iter(lambda: handle.read(2**20), b""):
                     digest.update(block)
+            # a table of image paths: its bytes stay the same when a listed image is edited
+            digest.update("\n".join(file_digests(listed_images(path), path.parent)).encode())
         elif path.is_dir():  # the images the runs read (find_images), by name and content
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # (the runs say what find_images warns of)
@@ -50,6 +52,24 @@ def data_identity(configs: list, data=None) -> dict[str, str]:
             continue
         identity[source] = digest.hexdigest()
     return identity
+
+
+def listed_images(path: Path) -> list[str]:
+    """The image files a CSV/Parquet table lists (its column of image paths, resolved as training resolves
+    them; those missing are left to the runs to report), or [] for a table of other columns. Its first rows
+    decide, so a table of numbers is not read whole a second time."""
+    from .data.images import image_column, resolve_paths
+    from .data.tables import iter_table, read_table
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the runs say what reading the table warns of)
+        first = next(iter_table(path, chunk_rows=256), None)
+        if first is None or image_column(first) is None:
+            return []
+        frame = read_table(path)
+    column = image_column(frame)
+    paths = resolve_paths(frame[column].dropna(), path.parent) if column is not None else []
+    return [p for p in paths if Path(p).is_file()]
 
 
 def refuse_pipe(path, readers: str) -> None:
