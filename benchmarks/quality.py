@@ -1,6 +1,6 @@
 """Default-recipe quality: 5-fold stratified CV of TorchClassifier() against well-known defaults, on real tables.
 
-    python benchmarks/quality.py [--suite main|heldout] [--only NAME,...] [--models a,b] [--folds 5] [--out results.json]
+    python benchmarks/quality.py [--suite main|heldout|fresh|large|unseen] [--only NAME,...] [--models a,b] [--folds 5] [--out results.json]
     python benchmarks/quality.py --report results.json [more.json]   # the tables again, from JSON (merged)
 
 Every model sees the same seeded folds of every table (`quality_data.py`: real tables shipped inside
