@@ -1,6 +1,7 @@
 """optim.direct_step: the fused kernels called directly give optimizer.step()'s parameters and state, bit for bit."""
 
 import copy
+import math
 import warnings
 
 import pytest
@@ -211,3 +212,39 @@ assert "torch._dynamo" in sys.modules
 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _rates(schedule: str, n_epochs: int = 9, steps_per_epoch: int = 4, losses=None) -> list[float]:
+    """The learning rate each epoch (or each step for a per-batch schedule) begins with, stepped as the loop
+    steps it (engine.loop: per batch, per epoch, or per epoch on the validation loss)."""
+    model = MLP(2, 2, [3])
+    config = TrainConfig(optimizer="sgd", lr=0.1, schedule=schedule, patience=6)
+    optimizer = make_optimizer(model.parameters(), config)
+    scheduler, every = make_scheduler(optimizer, config, n_epochs, steps_per_epoch)
+    rates = []
+    for epoch in range(n_epochs if every != "batch" else n_epochs * steps_per_epoch):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if every == "plateau":
+            scheduler.step(losses[epoch])
+        else:
+            scheduler.step()
+    return rates
+
+
+def test_each_schedule_gives_its_rates_at_known_steps():
+    # step: a tenth every third of the epochs (9 epochs: 3 at each rate)
+    assert _rates("step") == pytest.approx([0.1] * 3 + [0.01] * 3 + [0.001] * 3)
+    # cosine over the epochs: lr/2 * (1 + cos(pi * t / T)): half the rate at the middle
+    cosine = _rates("cosine", n_epochs=8)
+    assert cosine[0] == pytest.approx(0.1) and cosine[4] == pytest.approx(0.05)
+    assert cosine[2] == pytest.approx(0.05 * (1 + 2 ** -0.5))
+    assert cosine[7] == pytest.approx(0.05 * (1 + math.cos(7 * math.pi / 8)))
+    # one cycle over every step (40): from lr/25 up to lr at 30 % of the steps, then down to lr/25/1e4 at the last
+    onecycle = _rates("onecycle", n_epochs=10, steps_per_epoch=4)
+    assert len(onecycle) == 40 and onecycle[0] == pytest.approx(0.1 / 25)
+    assert max(onecycle) == pytest.approx(0.1) and onecycle.index(max(onecycle)) == round(0.3 * 40) - 1
+    assert onecycle[-1] == pytest.approx(0.1 / 25 / 1e4)
+    # on a plateau: cut to 0.3 once the validation loss has not improved for patience // 3 = 2 epochs past its best
+    plateau = _rates("plateau", n_epochs=7, losses=[1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95])
+    assert plateau == pytest.approx([0.1] * 5 + [0.03] * 2)
