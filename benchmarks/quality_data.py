@@ -34,7 +34,9 @@ def _categorise(X: pd.DataFrame) -> pd.DataFrame:
     """Text and bool columns -> pandas `category` (what HistGradientBoosting's from_dtype and the pipelines key on)."""
     X = X.copy()
     for column in X.columns:
-        if not pd.api.types.is_numeric_dtype(X[column]) or pd.api.types.is_bool_dtype(X[column]):
+        if pd.api.types.is_bool_dtype(X[column]):  # as text: the pipelines' imputer fills categories with "missing"
+            X[column] = X[column].astype(str).astype("category")
+        elif not pd.api.types.is_numeric_dtype(X[column]):
             X[column] = X[column].astype("category")
     return X
 
