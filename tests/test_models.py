@@ -50,6 +50,28 @@ def test_dropout_adds_no_state_so_mlp_files_from_nn_dropout_still_load():
     assert torch.equal(model.eval()(x), old.eval()(x))
 
 
+def test_the_summary_lists_layers_in_the_order_a_row_passes_through_them():
+    # The tabular network registers its MLP layers first; the setup line read "Linear -> ... -> FeatureScale".
+    from torchclassify.models import Ensemble, TabularMLP
+    from torchclassify.workflow.training import describe_setup
+
+    member = TabularMLP(3, 2, [8], numbers=[0, 1])
+    assert [row["layer"] for row in summarize(member)] == ["piecewise", "embedding", "scale", "layers.0", "layers.1",
+                                                           "layers.2"]
+    ensemble = Ensemble([TabularMLP(3, 2, [8]), TabularMLP(3, 2, [8], numbers=[0])])
+    rows = summarize(ensemble)
+    assert [row["layer"] for row in rows][:5] == ["members.0.piecewise", "members.0.embedding", "members.0.scale",
+                                                  "members.0.layers.0", "members.0.layers.1"]
+    assert count_parameters(ensemble) == sum(row["parameters"] for row in rows)  # every layer listed once
+    config = tc.config.make_config(members=2)
+    summary = {"split_sizes": {"train": 8, "valid": 2, "test": 2}, "layers": rows, "dataset": "t", "n_rows": 12,
+               "n_columns": 3, "n_inputs": 3, "task": "binary", "classes": ["a", "b"], "network": "Ensemble",
+               "parameters": count_parameters(ensemble), "device": "cpu"}
+    line = next(line for line in describe_setup(summary, config).splitlines() if line.startswith("model"))
+    assert "averaged: PeriodicEmbedding -> FeatureScale -> Linear(in_features=12, out_features=8" in line
+    assert "Identity" not in line  # (the first member reads no bins: a step it leaves out)
+
+
 def test_linear_model_has_one_layer():
     model = make_model(ModelConfig(hidden=[]), 4, 1)
     assert [row["type"] for row in summarize(model)] == ["Linear"]

@@ -212,6 +212,8 @@ class TabularMLP(MLP):
     they cost 16 cosines per input per row.
     """
 
+    FLOW = ("piecewise", "embedding", "scale", "layers")  # forward's order (summarize); registered after `layers`
+
     def __init__(self, n_features: int, n_outputs: int, hidden: list[int] = (), activation: str = "relu",
                  dropout: float = 0.0, norm: str = "none", numbers: list[int] = ()):
         n_inputs = binned_inputs(n_features, len(numbers))
@@ -358,12 +360,30 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def summarize(model: nn.Module) -> list[dict]:
-    """One row per leaf layer: name, type, output shape note and parameter count."""
+    """One row per leaf layer, in the order a row passes through them: name, type, details, parameter count.
+
+    Registration order is not always that order (TabularMLP registers its MLP layers before the embeddings
+    that feed them); a module's FLOW, the names of its children in forward order, corrects it.
+    """
     rows = []
-    for name, module in model.named_modules():
-        if list(module.children()):
-            continue  # containers: their leaves are listed
+    for name, module in _leaves(model, ""):
         params = sum(p.numel() for p in module.parameters(recurse=False))
         rows.append({"layer": name or type(module).__name__, "type": type(module).__name__,
                      "details": module.extra_repr(), "parameters": params})
     return rows
+
+
+def _leaves(module: nn.Module, prefix: str, seen=None):
+    """(name, leaf module) pairs depth first, each module's children in its FLOW order (else as registered)."""
+    seen = set() if seen is None else seen
+    if not list(module.children()):
+        if id(module) not in seen:  # (a module used twice is listed once, as named_modules does)
+            seen.add(id(module))
+            yield prefix, module
+        return
+    flow = getattr(module, "FLOW", ())
+    names = [n for n in flow if n in module._modules] + [n for n in module._modules if n not in flow]
+    for name in names:
+        child = module._modules[name]
+        if child is not None:
+            yield from _leaves(child, f"{prefix}.{name}" if prefix else name, seen)

@@ -238,7 +238,8 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
     sizes = summary["split_sizes"]
     rows = [row for row in summary["layers"]  # an ensemble: its first member's layers stand for all of them
             if not row["layer"].startswith("members.") or row["layer"].startswith("members.0.")]
-    layers = " -> ".join(f"{row['type']}({row['details']})" if row["type"] == "Linear" else row["type"] for row in rows)
+    layers = " -> ".join(f"{row['type']}({row['details']})" if row["type"] == "Linear" else row["type"] for row in rows
+                         if row["type"] != "Identity")  # (a step this network leaves out)
     batch = "full" if t.batch_size == 0 else t.batch_size
     streamed = summary.get("stream")
     stream_line = [] if not streamed else [(
