@@ -166,7 +166,7 @@ def bad_input_folder(tmp_path_factory):
     foreign.mkdir()
     (foreign / "model.json").write_text('{"format": "keras", "layers": []}')
     pd.DataFrame({"a": [1, 2, 3, 4], "y": ["u", "u", "u", "u"]}).to_csv(folder / "one_class.csv", index=False)
-    pd.DataFrame({"a": [1, 2, 3, 4], "y": [0, 1, np.nan, 1]}).to_csv(folder / "nan_target.csv", index=False)
+    pd.DataFrame({"a": [1, 2, 3, 4], "y": [np.nan] * 4}).to_csv(folder / "nan_target.csv", index=False)
     pd.DataFrame({"a": [1, 2, 3, 4], "y": [0, 1, np.inf, 1]}).to_csv(folder / "inf_target.csv", index=False)
     (folder / "empty.csv").write_text("")
     (folder / "header_only.csv").write_text("a,y\n")
@@ -180,7 +180,7 @@ BAD_INPUTS = [  # (argv, expected message fragment): every bad input the CLI mus
     (["train", "--data", "one_class.csv", "--target", "label"], "target column 'label' not found"),
     (["train", "--data", "one_class.csv"], "--target is required"),
     (["train", "--data", "one_class.csv", "--target", "y"], "at least 2 classes"),
-    (["train", "--data", "nan_target.csv", "--target", "y"], "missing value"),
+    (["train", "--data", "nan_target.csv", "--target", "y"], "no row of nan_target has a value in y"),
     (["train", "--data", "inf_target.csv", "--target", "y"], "infinite"),
     (["train", "--data", "empty.csv", "--target", "y"], "is empty"),
     (["train", "--data", "header_only.csv", "--target", "y"], "no data rows"),

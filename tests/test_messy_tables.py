@@ -388,3 +388,24 @@ def test_a_multilabel_label_that_never_changes_is_said_and_complex_numbers_are_r
     frame = pd.DataFrame({"z": np.arange(40) * (1 + 1j), "x": np.arange(40.0), "y": ["a", "b"] * 20})
     with pytest.raises(DataError, match=r"column\(s\) \['z'\] hold complex numbers"):
         tc.train(data=frame, target="y", epochs=1, progress="quiet")
+
+
+def test_rows_with_no_label_are_left_out_and_counted_but_not_by_the_estimator(tmp_path):
+    # A real table (yrbss: 311 of 13,583 rows) often lacks a few labels; train refused the whole file.
+    frame = _imbalanced(n=200)
+    frame["y"] = frame["y"].astype(object)
+    frame.loc[[3, 50, 51], "y"] = np.nan
+    frame.loc[7, "y"] = "  "
+    frame.to_csv(tmp_path / "gaps.csv", index=False)
+    result = cli_in_process("train", "--data", str(tmp_path / "gaps.csv"), "--target", "y", "--epochs", "2",
+                            "--hidden", "4", "--out", str(tmp_path / "run"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "warning: 4 of 200 rows of gaps have no y (the target): they are left out" in result.stderr
+    model = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert model["labels"]["classes"] == ["common", "rare"]  # (the blank is no class)
+    assert model["info"]["summary"]["n_rows"] == 196 and sum(model["info"]["summary"]["split_sizes"].values()) == 196
+    labels = pd.DataFrame({"a": [1, 2, 3], "y1": [0, 1, np.nan], "y2": [1, 1, 0]})
+    with pytest.warns(UserWarning, match="1 of 3 rows of dataframe have no one of y1, y2"):
+        assert len(tc.data.sources.split_target(labels, "y1,y2", "dataframe").y) == 2
+    with pytest.raises(tc.DataError, match="3 missing label"):  # fit(X, y): y is the caller's, as scikit-learn's
+        tc.TorchClassifier(epochs=1).fit(frame[["x", "noise"]], frame["y"])

@@ -7,6 +7,7 @@ Every source returns a Dataset of raw features X and raw targets y; nothing here
 from __future__ import annotations
 
 import fnmatch
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,7 +231,24 @@ def split_target(frame: pd.DataFrame, target: str | None, name: str) -> Dataset:
     if duplicates:  # pandas would return a frame for frame[name], which nothing downstream expects
         raise DataError(f"{name} has duplicate column names {duplicates[:5]}: give each column a unique name")
     columns = resolve_target(list(frame.columns), target)
-    X = frame.drop(columns=columns)
-    if X.shape[1] == 0:
+    if frame.shape[1] == len(columns):
         raise DataError(f"{name} has no feature columns besides the target {columns}")
-    return Dataset(X, frame[columns], name, f"{len(frame)} rows from {name}")
+    frame = labelled_rows(frame, columns, name)
+    return Dataset(frame.drop(columns=columns), frame[columns], name, f"{len(frame)} rows from {name}")
+
+
+def labelled_rows(frame: pd.DataFrame, columns: list[str], name: str) -> pd.DataFrame:
+    """The rows whose target is given (no cell of `columns` missing or blank), with a warning that says how many
+    were left out: a row with no label can neither train nor be scored, and a real table often has a few.
+    DataError when no row is left."""
+    target = frame[columns]
+    blank = target.apply(lambda c: c.isna() | (c.map(lambda v: isinstance(v, str) and not v.strip())))
+    unlabelled = blank.any(axis=1).to_numpy()
+    if not unlabelled.any() or len(frame) == 0:
+        return frame
+    shown = columns[0] if len(columns) == 1 else f"one of {', '.join(columns[:3])}{', ...' if len(columns) > 3 else ''}"
+    if unlabelled.all():
+        raise DataError(f"no row of {name} has a value in {shown} (the target): name the label column with --target")
+    warnings.warn(f"{int(unlabelled.sum()):,} of {len(frame):,} rows of {name} have no {shown} (the target): they are "
+                  "left out of training and evaluation", stacklevel=3)
+    return frame[~unlabelled].reset_index(drop=True)
