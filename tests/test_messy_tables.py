@@ -404,6 +404,15 @@ def test_rows_with_no_label_are_left_out_and_counted_but_not_by_the_estimator(tm
     model = json.loads((tmp_path / "run" / "model.json").read_text())
     assert model["labels"]["classes"] == ["common", "rare"]  # (the blank is no class)
     assert model["info"]["summary"]["n_rows"] == 196 and sum(model["info"]["summary"]["split_sizes"].values()) == 196
+    frame.iloc[:40].to_csv(tmp_path / "new.csv", index=False)  # another file: read a chunk at a time
+    result = cli_in_process("evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "new.csv"), "--target", "y")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("warning: 2 of 40 rows of new have no y (the target)") == 1  # (rows 3 and 7)
+    from torchclassify.commands.evaluate import evaluate_file
+
+    with pytest.warns(UserWarning, match="2 of 40 rows of new have no y") as said:  # once, over four chunks
+        metrics = evaluate_file(tc.load(tmp_path / "run"), tmp_path / "new.csv", "y", chunk_rows=10)
+    assert len([w for w in said if "have no y" in str(w.message)]) == 1 and metrics["n_samples"] == 38
     labels = pd.DataFrame({"a": [1, 2, 3], "y1": [0, 1, np.nan], "y2": [1, 1, 0]})
     with pytest.warns(UserWarning, match="1 of 3 rows of dataframe have no one of y1, y2"):
         assert len(tc.data.sources.split_target(labels, "y1,y2", "dataframe").y) == 2

@@ -369,3 +369,22 @@ def test_convert_keeps_whole_numbers_past_int64_as_numbers(tmp_path):
     assert result.returncode == 0, result.stderr
     frame = pd.read_parquet(tmp_path / "u64.parquet")
     assert str(frame["a"].dtype) == "float64" and frame["a"].tolist() == [float(2**64 - 1), 5.0]
+
+
+def test_rows_with_no_label_are_left_out_of_a_streamed_run_as_in_memory(tmp_path):
+    # A streamed file refused every row when a few had no label; in memory they are left out (test_messy_tables).
+    frame = make_frame(n=1200, seed=3)
+    frame["label"] = frame["label"].astype(object)
+    gaps = [5, 6, 700, 1100]
+    frame.loc[gaps, "label"] = None
+    path = tmp_path / "gaps.parquet"
+    frame.to_parquet(path, row_group_size=200, index=False)
+    settings = dict(data=str(path), target="label", epochs=2, hidden=[8], progress="quiet")
+    with pytest.warns(UserWarning, match="4 of 1,200 rows of gaps have no label"):
+        streamed = tc.train(stream=True, chunk_rows=400, out=tmp_path / "s", **settings)
+    with pytest.warns(UserWarning, match="4 of 1,200 rows of gaps have no label"):
+        in_memory = tc.train(out=tmp_path / "m", **settings)
+    kept = np.setdiff1d(np.arange(1200), gaps)
+    for name in ("train", "valid", "test"):  # the file's row numbers, against the labelled rows' positions
+        np.testing.assert_array_equal(streamed.splits[name], kept[in_memory.splits[name]])
+    assert streamed.metrics["test"]["n_samples"] == in_memory.metrics["test"]["n_samples"] == 239

@@ -89,13 +89,15 @@ def evaluate_streamed_split(classifier, config, split: str) -> tuple[dict, int]:
     import numpy as np
     import torch
 
-    from ..data.split import split_targets
+    from ..data.sources import unlabelled
     from ..data.stream import ParquetTable
+    from ..data.streamed import split_labelled_rows
     from ..evaluate import compute_metrics
 
     table = ParquetTable(config.data.source, config.data.target, config.data.chunk_rows)
-    y = table.read_targets()
-    rows = np.arange(table.n_rows) if split == "all" else split_targets(y, config)[3][split]
+    y = table.read_targets()  # (rows with no label: in no split, and not among "all")
+    rows = (np.flatnonzero(~unlabelled(y, table.name)) if split == "all"
+            else split_labelled_rows(y, config, table.name, warn=False)[3][split])
     probabilities, labels = [], []
     for _, part, frame in table.iter_rows(rows):
         probabilities.append(classifier.predict_proba_tensor(frame))
@@ -119,22 +121,25 @@ def evaluate_file(classifier, path: Path, target: str | None, run_dir: Path | No
     warning on stderr when rows of the file were in the run's training split."""
     import torch
 
-    from ..data.sources import split_target
+    from ..data.sources import say_unlabelled, split_target, unlabelled_mask
     from ..data.tables import iter_table
     from ..evaluate import compute_metrics
 
     known, columns = _training_hashes(run_dir)
-    probabilities, labels, overlapping, n_rows = [], [], 0, 0
+    probabilities, labels, overlapping, n_rows, n_unlabelled = [], [], 0, 0, 0
     for rows in iter_table(path, chunk_rows, classifier.preprocessor.categorical_columns,
                            getattr(classifier.preprocessor, "decimal", None)):
         if known is not None and all(c in rows.columns for c in columns):
             from ..data.row_hashes import overlap, row_hashes
 
             overlapping += overlap(row_hashes(rows, columns), known)
-        dataset = split_target(rows, target, name=path.stem)
-        n_rows += len(rows)
-        probabilities.append(classifier.predict_proba_tensor(dataset.X))
-        labels.append(torch.as_tensor(classifier.labels.encode(dataset.y)))
+        dataset = split_target(rows, target, name=path.stem, drop_unlabelled=False)
+        scored = ~unlabelled_mask(dataset.y)  # (counted over the whole file, said once below)
+        n_rows, n_unlabelled = n_rows + len(rows), n_unlabelled + int((~scored).sum())
+        if scored.any():
+            probabilities.append(classifier.predict_proba_tensor(dataset.X[scored]))
+            labels.append(torch.as_tensor(classifier.labels.encode(dataset.y[scored])))
+    say_unlabelled(n_unlabelled, n_rows, dataset.y.columns, path.stem)
     if overlapping and not quiet:
         print(f"warning: {overlapping} of {n_rows} rows ({overlapping / n_rows:.0%}) of {path} were in the run's "
               "training split: these metrics flatter the model - evaluate on rows it never saw", file=sys.stderr)

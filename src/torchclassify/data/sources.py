@@ -223,8 +223,9 @@ def resolve_target(columns: list[str], target: str | None) -> list[str]:
     return wanted
 
 
-def split_target(frame: pd.DataFrame, target: str | None, name: str) -> Dataset:
-    """Separate the target column(s) from the features of a raw table."""
+def split_target(frame: pd.DataFrame, target: str | None, name: str, drop_unlabelled: bool = True) -> Dataset:
+    """Separate the target column(s) from the features of a raw table; rows with no target are left out
+    (`labelled_rows`) unless drop_unlabelled is False (a chunk of a file, which the caller counts)."""
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
     duplicates = sorted(set(frame.columns[frame.columns.duplicated()]))
@@ -233,22 +234,38 @@ def split_target(frame: pd.DataFrame, target: str | None, name: str) -> Dataset:
     columns = resolve_target(list(frame.columns), target)
     if frame.shape[1] == len(columns):
         raise DataError(f"{name} has no feature columns besides the target {columns}")
-    frame = labelled_rows(frame, columns, name)
+    frame = labelled_rows(frame, columns, name) if drop_unlabelled else frame
     return Dataset(frame.drop(columns=columns), frame[columns], name, f"{len(frame)} rows from {name}")
 
 
 def labelled_rows(frame: pd.DataFrame, columns: list[str], name: str) -> pd.DataFrame:
-    """The rows whose target is given (no cell of `columns` missing or blank), with a warning that says how many
-    were left out: a row with no label can neither train nor be scored, and a real table often has a few.
-    DataError when no row is left."""
-    target = frame[columns]
+    """The rows whose target is given (`unlabelled` warns of the others), index reset."""
+    missing = unlabelled(frame[columns], name)
+    return frame[~missing].reset_index(drop=True) if missing.any() else frame
+
+
+def unlabelled(target: pd.DataFrame, name: str, warn: bool = True) -> np.ndarray:
+    """(n,) bool: the rows whose target is missing or blank in any of its columns, with a warning that counts
+    them (a row with no label can neither train nor be scored, and a real table often has a few). DataError
+    when that is every row."""
+    missing = unlabelled_mask(target)
+    if warn or missing.all():
+        say_unlabelled(int(missing.sum()), len(target), target.columns, name)
+    return missing
+
+
+def unlabelled_mask(target: pd.DataFrame) -> np.ndarray:
+    """(n,) bool: rows whose target is missing (None, NaN) or blank text in any column."""
     blank = target.apply(lambda c: c.isna() | (c.map(lambda v: isinstance(v, str) and not v.strip())))
-    unlabelled = blank.any(axis=1).to_numpy()
-    if not unlabelled.any() or len(frame) == 0:
-        return frame
-    shown = columns[0] if len(columns) == 1 else f"one of {', '.join(columns[:3])}{', ...' if len(columns) > 3 else ''}"
-    if unlabelled.all():
-        raise DataError(f"no row of {name} has a value in {shown} (the target): name the label column with --target")
-    warnings.warn(f"{int(unlabelled.sum()):,} of {len(frame):,} rows of {name} have no {shown} (the target): they are "
-                  "left out of training and evaluation", stacklevel=3)
-    return frame[~unlabelled].reset_index(drop=True)
+    return blank.any(axis=1).to_numpy(dtype=bool)
+
+
+def say_unlabelled(n_missing: int, n_rows: int, columns, name: str) -> None:
+    """Warn that n_missing of n_rows rows have no target in `columns` (nothing when none); DataError when no row has one."""
+    columns = [str(c) for c in columns]
+    words = columns[0] if len(columns) == 1 else f"one of {', '.join(columns[:3])}{', ...' if len(columns) > 3 else ''}"
+    if n_missing and n_missing == n_rows:
+        raise DataError(f"no row of {name} has a value in {words} (the target): name the label column with --target")
+    if n_missing:
+        warnings.warn(f"{n_missing:,} of {n_rows:,} rows of {name} have no {words} (the target): they are left out "
+                      "of training and evaluation", stacklevel=4)

@@ -19,7 +19,7 @@ from ..config import RunConfig
 from ..errors import DataError
 from .prepared import PreparedData, fit_preprocessor
 from .preprocess import Preprocessor
-from .sources import Dataset
+from .sources import Dataset, unlabelled
 from .split import split_targets
 from .stream import ParquetTable, plan_chunks, sample_rows
 from .tensors import TensorData
@@ -82,7 +82,7 @@ def prepare_stream(config: RunConfig) -> StreamedData:
     d, seed = config.data, config.train.seed
     table = ParquetTable(d.source, d.target, d.chunk_rows)
     y = table.read_targets()
-    task_name, labels, codes, splits = split_targets(y, config)
+    task_name, labels, codes, splits = split_labelled_rows(y, config, table.name)
     fit_rows = sample_rows(splits["train"], PREPROCESS_ROWS, (seed, 1))
     valid_rows = sample_rows(splits["valid"], VALID_ROWS, (seed, 2))
     rows = np.union1d(fit_rows, valid_rows)  # disjoint splits: one pass reads both samples
@@ -185,5 +185,21 @@ def rebuild_streamed_rows(config: RunConfig, n_rows: int | None) -> tuple[Datase
     if n_rows is not None and table.n_rows != n_rows:
         raise DataError(f"{config.data.source} now has {table.n_rows} rows but the run trained on {n_rows}")
     y = table.read_targets()
-    splits = split_targets(y, config)[3]
+    splits = split_labelled_rows(y, config, table.name, warn=False)[3]
     return sample_streamed_rows(table, y, splits, config.train.seed)
+
+
+def split_labelled_rows(y: pd.DataFrame, config: RunConfig, name: str, warn: bool = True):
+    """split_targets over the rows of a file that have a target (sources.unlabelled warns of the others).
+
+    Returns what split_targets does, with codes for every row of the file (0 where a row has no label: no split
+    holds it) and splits as the file's row numbers: the rows an in-memory run of the same file and seed takes.
+    """
+    missing = unlabelled(y, name, warn)
+    if not missing.any():
+        return split_targets(y, config)
+    kept = np.flatnonzero(~missing)
+    task_name, labels, codes, splits = split_targets(y.iloc[kept].reset_index(drop=True), config)
+    every = np.zeros((len(y), *codes.shape[1:]), dtype=codes.dtype)
+    every[kept] = codes
+    return task_name, labels, every, {name: kept[rows] for name, rows in splits.items()}
