@@ -413,8 +413,11 @@ def test_rows_with_no_label_are_left_out_and_counted_but_not_by_the_estimator(tm
     with pytest.warns(UserWarning, match="2 of 40 rows of new have no y") as said:  # once, over four chunks
         metrics = evaluate_file(tc.load(tmp_path / "run"), tmp_path / "new.csv", "y", chunk_rows=10)
     assert len([w for w in said if "have no y" in str(w.message)]) == 1 and metrics["n_samples"] == 38
-    labels = pd.DataFrame({"a": [1, 2, 3], "y1": [0, 1, np.nan], "y2": [1, 1, 0]})
-    with pytest.warns(UserWarning, match="1 of 3 rows of dataframe have no one of y1, y2"):
-        assert len(tc.data.sources.split_target(labels, "y1,y2", "dataframe").y) == 2
+    labels = pd.DataFrame({"a": [1, 2, 3, 4], "y1": [0, 1, np.nan, 1], "y2": [1, 1, 0, 0]})
+    with pytest.warns(UserWarning, match="1 of 4 rows of dataframe have no value in one of y1, y2") as said:
+        data = tc.load_data(labels, "y1,y2")
+    assert said[0].filename == __file__  # the warning points at the caller, not into the package
+    # the rows keep their numbers in the data, and a 0/1 column read as floats for its gap is 0/1 again
+    assert list(data.y.index) == [0, 1, 3] and data.y["y1"].dtype == np.int64
     with pytest.raises(tc.DataError, match="3 missing label"):  # fit(X, y): y is the caller's, as scikit-learn's
         tc.TorchClassifier(epochs=1).fit(frame[["x", "noise"]], frame["y"])

@@ -7,6 +7,7 @@ Every source returns a Dataset of raw features X and raw targets y; nothing here
 from __future__ import annotations
 
 import fnmatch
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -239,9 +240,23 @@ def split_target(frame: pd.DataFrame, target: str | None, name: str, drop_unlabe
 
 
 def labelled_rows(frame: pd.DataFrame, columns: list[str], name: str) -> pd.DataFrame:
-    """The rows whose target is given (`unlabelled` warns of the others), index reset."""
+    """The rows whose target is given (`unlabelled` warns of the others). The index is kept, so a row keeps its
+    number in the data (inspect --row, the report's highest-loss rows); the target gets the type it would
+    have had without the gaps (a 0/1 column read as floats for its blanks is 0/1 again)."""
     missing = unlabelled(frame[columns], name)
-    return frame[~missing].reset_index(drop=True) if missing.any() else frame
+    return labelled_types(frame[~missing], columns) if missing.any() else frame
+
+
+def labelled_types(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """`frame` with each target column's gap-free type: whole floats as int64, objects inferred (bools)."""
+    frame = frame.copy()
+    for column in columns:
+        values = frame[column]
+        if pd.api.types.is_float_dtype(values) and np.isfinite(values).all() and (values == values.round()).all():
+            frame[column] = values.astype(np.int64)
+        elif values.dtype == object:
+            frame[column] = values.infer_objects()
+    return frame
 
 
 def unlabelled(target: pd.DataFrame, name: str, warn: bool = True) -> np.ndarray:
@@ -256,16 +271,30 @@ def unlabelled(target: pd.DataFrame, name: str, warn: bool = True) -> np.ndarray
 
 def unlabelled_mask(target: pd.DataFrame) -> np.ndarray:
     """(n,) bool: rows whose target is missing (None, NaN) or blank text in any column."""
-    blank = target.apply(lambda c: c.isna() | (c.map(lambda v: isinstance(v, str) and not v.strip())))
-    return blank.any(axis=1).to_numpy(dtype=bool)
+    missing = np.array(target.isna().to_numpy(dtype=bool))  # (a writable copy)
+    for j, column in enumerate(target.columns):
+        values = target[column]
+        if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):  # text may be blank
+            missing[:, j] |= values.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+    return missing.any(axis=1) if missing.size else np.zeros(len(target), dtype=bool)
 
 
 def say_unlabelled(n_missing: int, n_rows: int, columns, name: str) -> None:
     """Warn that n_missing of n_rows rows have no target in `columns` (nothing when none); DataError when no row has one."""
     columns = [str(c) for c in columns]
-    words = columns[0] if len(columns) == 1 else f"one of {', '.join(columns[:3])}{', ...' if len(columns) > 3 else ''}"
+    names = ", ".join(columns[:3]) + (", ..." if len(columns) > 3 else "")
     if n_missing and n_missing == n_rows:
-        raise DataError(f"no row of {name} has a value in {words} (the target): name the label column with --target")
+        raise DataError(f"no row of {name} has a value in {names} (the target): name the label column with --target")
     if n_missing:
+        words = names if len(columns) == 1 else f"value in one of {names}"
         warnings.warn(f"{n_missing:,} of {n_rows:,} rows of {name} have no {words} (the target): they are left out "
-                      "of training and evaluation", stacklevel=4)
+                      "of training and evaluation", stacklevel=_outside_the_package())
+
+
+def _outside_the_package() -> int:
+    """The stacklevel of the first caller outside torchclassify, for a warning that points at the user's code."""
+    package = str(Path(__file__).resolve().parents[1])
+    frame, level = sys._getframe(2), 2  # (1: say_unlabelled itself)
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level

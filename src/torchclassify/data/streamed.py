@@ -19,7 +19,7 @@ from ..config import RunConfig
 from ..errors import DataError
 from .prepared import PreparedData, fit_preprocessor
 from .preprocess import Preprocessor
-from .sources import Dataset, unlabelled
+from .sources import Dataset, labelled_types, unlabelled
 from .split import split_targets
 from .stream import ParquetTable, plan_chunks, sample_rows
 from .tensors import TensorData
@@ -199,7 +199,8 @@ def split_labelled_rows(y: pd.DataFrame, config: RunConfig, name: str, warn: boo
     if not missing.any():
         return split_targets(y, config)
     kept = np.flatnonzero(~missing)
-    task_name, labels, codes, splits = split_targets(y.iloc[kept].reset_index(drop=True), config)
+    task_name, labels, codes, splits = split_targets(labelled_types(y.iloc[kept].reset_index(drop=True), y.columns),
+                                                     config)
     every = np.zeros((len(y), *codes.shape[1:]), dtype=codes.dtype)
     every[kept] = codes
     return task_name, labels, every, {name: kept[rows] for name, rows in splits.items()}
