@@ -388,3 +388,12 @@ def test_rows_with_no_label_are_left_out_of_a_streamed_run_as_in_memory(tmp_path
     for name in ("train", "valid", "test"):  # the file's row numbers, against the labelled rows' positions
         np.testing.assert_array_equal(streamed.splits[name], kept[in_memory.splits[name]])
     assert streamed.metrics["test"]["n_samples"] == in_memory.metrics["test"]["n_samples"] == 239
+    # evaluate on the run's own file (its test split, or every labelled row) and the plots' sample of it
+    from torchclassify.commands.evaluate import evaluate_streamed_split
+
+    classifier = tc.load(tmp_path / "s")
+    assert evaluate_streamed_split(classifier, streamed.config, "test")[1] == 239
+    with pytest.warns(UserWarning, match="4 of 1,200 rows"):
+        assert evaluate_streamed_split(classifier, streamed.config, "all")[1] == 1196
+    dataset, splits = streamed_data.rebuild_streamed_rows(streamed.config, 1200)
+    assert dataset.y.iloc[splits["test"]]["label"].notna().all() and len(splits["test"]) == 239
