@@ -388,6 +388,7 @@ def test_rows_with_no_label_are_left_out_of_a_streamed_run_as_in_memory(tmp_path
     for name in ("train", "valid", "test"):  # the file's row numbers, against the labelled rows' positions
         np.testing.assert_array_equal(streamed.splits[name], kept[in_memory.splits[name]])
     assert streamed.metrics["test"]["n_samples"] == in_memory.metrics["test"]["n_samples"] == 239
+    assert streamed.summary["n_rows"] == 1200 and streamed.summary["unlabelled_rows"] == 4  # (the file's rows)
     # evaluate on the run's own file (its test split, or every labelled row) and the plots' sample of it
     from torchclassify.commands.evaluate import evaluate_streamed_split
 

@@ -66,8 +66,10 @@ class StreamedData(PreparedData):
     def describe(self) -> dict:
         n_valid = len(self.valid_rows) if self.valid_rows is not None and len(self.splits["valid"]) else 0
         n_chunks = len(ParquetChunks.plan(self.table, self.splits["train"], self.seed)[0])
+        unlabelled = self.n_rows - sum(len(rows) for rows in self.splits.values())  # (in no split: no label)
         return {"stream": {"chunk_rows": self.table.chunk_rows, "n_chunks": n_chunks,
-                           "preprocess_rows": self.n_preprocess_rows, "valid_rows_per_epoch": n_valid}}
+                           "preprocess_rows": self.n_preprocess_rows, "valid_rows_per_epoch": n_valid},
+                **({"unlabelled_rows": unlabelled} if unlabelled else {})}
 
 
 def prepare_stream(config: RunConfig) -> StreamedData:

@@ -249,7 +249,9 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
     kinds = [f"{len(summary[f'{kind}_columns'])} {kind}" for kind in ("numeric", "date", "categorical", "dropped")
              if summary.get(f"{kind}_columns")] or (["images"] if "images" in summary else [])
     return "\n".join([
-        f"data     {summary['dataset']}: {summary['n_rows']} rows, {summary['n_columns']} columns "
+        f"data     {summary['dataset']}: {summary['n_rows']} rows"
+        + (f" ({summary['unlabelled_rows']} with no label, left out)" if summary.get("unlabelled_rows") else "")
+        + f", {summary['n_columns']} columns "
         f"({', '.join(kinds)}) -> {summary['n_inputs']} inputs; task {summary['task']} with "
         f"{len(summary['classes'])} {'labels' if summary['task'] == 'multilabel' else 'classes'}",
         *[f"columns  {sentence}" for sentence in summary.get("column_decisions", [])],
