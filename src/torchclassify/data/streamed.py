@@ -66,10 +66,10 @@ class StreamedData(PreparedData):
     def describe(self) -> dict:
         n_valid = len(self.valid_rows) if self.valid_rows is not None and len(self.splits["valid"]) else 0
         n_chunks = len(ParquetChunks.plan(self.table, self.splits["train"], self.seed)[0])
-        unlabelled = self.n_rows - sum(len(rows) for rows in self.splits.values())  # (in no split: no label)
+        n_unlabelled = self.n_rows - sum(len(rows) for rows in self.splits.values())  # (in no split: no label)
         return {"stream": {"chunk_rows": self.table.chunk_rows, "n_chunks": n_chunks,
                            "preprocess_rows": self.n_preprocess_rows, "valid_rows_per_epoch": n_valid},
-                **({"unlabelled_rows": unlabelled} if unlabelled else {})}
+                **({"unlabelled_rows": n_unlabelled} if n_unlabelled else {})}
 
 
 def prepare_stream(config: RunConfig) -> StreamedData:
@@ -205,4 +205,4 @@ def split_labelled_rows(y: pd.DataFrame, config: RunConfig, name: str, warn: boo
                                                      config)
     every = np.zeros((len(y), *codes.shape[1:]), dtype=codes.dtype)
     every[kept] = codes
-    return task_name, labels, every, {name: kept[rows] for name, rows in splits.items()}
+    return task_name, labels, every, {split: kept[rows] for split, rows in splits.items()}
