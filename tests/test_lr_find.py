@@ -59,6 +59,24 @@ def test_cli_writes_the_plot_and_prints_a_train_command(tmp_path, capsys):
     assert "takes 10 to 20,000 --steps" in capsys.readouterr().err
 
 
+def test_on_a_large_table_it_says_that_train_scales_the_rate_with_the_ensembles_batch(tmp_path, capsys):
+    # From 20,000 training rows an ensemble trains 256 rows a member at --lr times its members (the
+    # large-ensemble rule); the range test runs at the batch before that rule, so the suggestion stays as it is.
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(34_000, 6))
+    frame = pd.DataFrame(X, columns=list("abcdef")).assign(y=np.where(X[:, 0] + X[:, 1] > 0, "p", "q"))
+    frame.to_csv(tmp_path / "large.csv", index=False)
+    assert main(["lr-find", "--data", str(tmp_path / "large.csv"), "--target", "y", "--steps", "20", "--out",
+                 str(tmp_path / "lr")]) == 0
+    info = json.loads((tmp_path / "lr" / "lr_find.json").read_text())
+    assert (info["batch_size"], info["train_batch_size"], info["train_lr_factor"]) == (256, 1024, 4)
+    assert "train takes batches of 1024 rows at --lr times 4" in capsys.readouterr().out
+    assert "train_batch_size" not in lr_find(data=frame.iloc[:5_000], target="y", n_steps=20).info  # (one rule)
+
+
 def test_lr_find_refuses_to_write_over_its_data_and_impossible_ranges(tmp_path, capsys):
     # Review: --out FOLDER holding the data as lr_find.csv replaced the data with the curve; --end-lr inf
     # said "the loss diverged"; --steps 60000 ran for minutes in the suggestion's quadratic search.

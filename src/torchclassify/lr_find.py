@@ -17,7 +17,7 @@ import torch
 from .config import make_config
 from .data.prepare import prepare
 from .data.tensors import TensorData
-from .engine.defaults import resolve_train_config
+from .engine.defaults import large_ensemble_batch, resolve_train_config
 from .engine.device import resolve_device, seeded_torch
 from .engine.loop import epoch_batches, train_step
 from .engine.optim import make_optimizer
@@ -69,6 +69,8 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
     config.data.task = prepared.task_name
     task = get_task(prepared.task_name)
     device = resolve_device(config.train.device)
+    members = config.model.members or 1
+    large = large_ensemble_batch(config.train, len(prepared.splits["train"]), members)  # what train will take
     config.train = resolve_train_config(config.train, len(prepared.splits["train"]),
                                         len(prepared.splits["valid"]) > 0)
     rows = prepared.training_data(device, task.target_dtype(), config.train.seed)
@@ -83,6 +85,8 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
     suggestion, lr_min_loss = suggest_lr(lrs, smoothed)
     info = {"optimizer": config.train.optimizer, "batch_size": config.train.batch_size or len(train),
             "n_steps_run": len(lrs), "dataset": prepared.name}
+    if large.batch_size is not None and large.batch_size != config.train.batch_size:
+        info["train_batch_size"], info["train_lr_factor"] = large.batch_size, members  # (train's own scaling)
     return LRFinderResult(lrs, smoothed, raw, suggestion, lr_min_loss, config, info)
 
 
