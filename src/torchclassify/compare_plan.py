@@ -64,11 +64,10 @@ def listed_images(path: Path) -> list[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # (the runs say what reading the table warns of)
         first = next(iter_table(path, chunk_rows=256), None)
-        if first is None or image_column(first) is None:
+        column = image_column(first) if first is not None else None
+        if column is None:
             return []
-        frame = read_table(path)
-    column = image_column(frame)
-    paths = resolve_paths(frame[column].dropna(), path.parent) if column is not None else []
+        paths = resolve_paths(read_table(path)[column].dropna(), path.parent)
     return [p for p in paths if Path(p).is_file()]
 
 

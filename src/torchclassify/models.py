@@ -382,8 +382,6 @@ def _leaves(module: nn.Module, prefix: str, seen=None):
             yield prefix, module
         return
     flow = getattr(module, "FLOW", ())
-    names = [n for n in flow if n in module._modules] + [n for n in module._modules if n not in flow]
-    for name in names:
-        child = module._modules[name]
-        if child is not None:
-            yield from _leaves(child, f"{prefix}.{name}" if prefix else name, seen)
+    children = sorted(module.named_children(), key=lambda item: flow.index(item[0]) if item[0] in flow else len(flow))
+    for name, child in children:  # (a stable sort: children not in FLOW keep their registration order)
+        yield from _leaves(child, f"{prefix}.{name}" if prefix else name, seen)

@@ -276,7 +276,7 @@ def unlabelled_mask(target: pd.DataFrame) -> np.ndarray:
         values = target[column]
         if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):  # text may be blank
             missing[:, j] |= values.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
-    return missing.any(axis=1) if missing.size else np.zeros(len(target), dtype=bool)
+    return missing.any(axis=1)
 
 
 def say_unlabelled(n_missing: int, n_rows: int, columns, name: str) -> None:
