@@ -73,8 +73,31 @@ def test_on_a_large_table_it_says_that_train_scales_the_rate_with_the_ensembles_
                  str(tmp_path / "lr")]) == 0
     info = json.loads((tmp_path / "lr" / "lr_find.json").read_text())
     assert (info["batch_size"], info["train_batch_size"], info["train_lr_factor"]) == (256, 1024, 4)
-    assert "train takes batches of 1024 rows at --lr times 4" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "train takes batches of 1024 rows at --lr times 4 (batches of 256 here), the same rate per row" in printed
     assert "train_batch_size" not in lr_find(data=frame.iloc[:5_000], target="y", n_steps=20).info  # (one rule)
+    assert "train_batch_size" not in lr_find(data=frame, target="y", n_steps=20, batch_size=512).info  # (as set)
+
+
+def test_where_train_changes_the_rate_per_row_lr_find_says_by_how_much(tmp_path, capsys, monkeypatch):
+    # The rule multiplies the rate by the members whatever the batch it replaces: where that batch is not
+    # 256 rows, the suggestion passed as it is trains at another rate per row, and the note gives the rate that does not.
+    import numpy as np
+    import pandas as pd
+
+    from torchclassify.engine import defaults
+
+    monkeypatch.setattr(defaults, "LARGE_ENSEMBLE_ROWS", 1_000)  # a small table stands for a large one
+    monkeypatch.setattr(defaults, "LARGE_MEMBER_BATCH", 128)  # 512 rows a step for four members, against 256
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2_000, 6))
+    frame = pd.DataFrame(X, columns=list("abcdef")).assign(y=np.where(X[:, 0] > 0, "p", "q"))
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["lr-find", "--data", str(tmp_path / "t.csv"), "--target", "y", "--steps", "20", "--out",
+                 str(tmp_path / "lr")]) == 0
+    info = json.loads((tmp_path / "lr" / "lr_find.json").read_text())
+    assert (info["batch_size"], info["train_batch_size"], info["train_lr_factor"]) == (256, 512, 4)
+    assert f"2 times this test's rate per row: --lr {info['suggestion'] / 2:.3g} keeps" in capsys.readouterr().out
 
 
 def test_lr_find_refuses_to_write_over_its_data_and_impossible_ranges(tmp_path, capsys):

@@ -69,8 +69,8 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
     config.data.task = prepared.task_name
     task = get_task(prepared.task_name)
     device = resolve_device(config.train.device)
-    members = config.model.members or 1
-    large = large_ensemble_batch(config.train, len(prepared.splits["train"]), members)  # what train will take
+    asked, members = config.train, config.model.members or 1
+    large = large_ensemble_batch(asked, len(prepared.splits["train"]), members)  # what train will take
     config.train = resolve_train_config(config.train, len(prepared.splits["train"]),
                                         len(prepared.splits["valid"]) > 0)
     rows = prepared.training_data(device, task.target_dtype(), config.train.seed)
@@ -85,7 +85,7 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
     suggestion, lr_min_loss = suggest_lr(lrs, smoothed)
     info = {"optimizer": config.train.optimizer, "batch_size": config.train.batch_size or len(train),
             "n_steps_run": len(lrs), "dataset": prepared.name}
-    if large.batch_size is not None and large.batch_size != config.train.batch_size:
+    if large is not asked:  # (the rule returns the settings themselves where it does not apply)
         info["train_batch_size"], info["train_lr_factor"] = large.batch_size, members  # (train's own scaling)
     return LRFinderResult(lrs, smoothed, raw, suggestion, lr_min_loss, config, info)
 

@@ -57,10 +57,13 @@ def execute(args) -> int:
     atomic_write(out / "lr_find.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110))
     print(f"suggested learning rate: {result.suggestion:.3g}  ({result.info['optimizer']}, batch "
           f"{result.info['batch_size']}; lowest loss at {result.lr_min_loss:.3g}, {result.info['n_steps_run']} steps)")
-    if "train_batch_size" in result.info:  # the large-ensemble rule: train scales the rate with its batch itself
-        print(f"note: on this data train takes batches of {result.info['train_batch_size']} rows at --lr times "
-              f"{result.info['train_lr_factor']}, the same rate per row as this test's {result.info['batch_size']}: "
-              "pass the suggestion unchanged")
+    if "train_batch_size" in result.info:  # the large-ensemble rule: train scales the rate itself
+        info = result.info  # train's rate per row against this test's, at the same --lr:
+        ratio = info["train_lr_factor"] * info["batch_size"] / info["train_batch_size"]
+        advice = ("the same rate per row as this test's: pass the suggestion unchanged" if ratio == 1 else
+                  f"{ratio:g} times this test's rate per row: --lr {result.suggestion / ratio:.3g} keeps the test's")
+        print(f"note: on this data train takes batches of {info['train_batch_size']} rows at --lr times "
+              f"{info['train_lr_factor']} (batches of {info['batch_size']} here), {advice}")
     print(f"plot: {out / 'lr_find.png'}")
     print(f"train with it: torchclassify train --data {config.data.source} --optimizer {result.info['optimizer']} "
           f"--lr {result.suggestion:.3g}")
