@@ -146,10 +146,25 @@ def cross_validate(make: Callable[[str], object], table: Table, folds) -> dict:
         model.fit(table.X.iloc[train], y[train])
         fit_s = time.perf_counter() - started
         accuracy, loss, ece = score(model, table.X.iloc[test], y[test], table.task)
-        per_fold.append({"accuracy": accuracy, "log_loss": loss, "calibration_error": ece, "fit_s": fit_s})
+        per_fold.append({"accuracy": accuracy, "log_loss": loss, "calibration_error": ece, "fit_s": fit_s,
+                         **training_record(model)})
     frame = pd.DataFrame(per_fold)
     return {"accuracy": frame.accuracy.mean(), "log_loss": frame.log_loss.mean(),
             "calibration_error": frame.calibration_error.mean(), "fit_s": frame.fit_s.sum(), "folds": per_fold}
+
+
+def training_record(model) -> dict:
+    """Epochs run, the best epoch and each epoch's validation loss and seconds of a fit that kept a history
+    (TorchClassifier); nothing for other columns. What an early-stopping rule would have done differently
+    can be read from these without another run (`benchmarks/patience.py`)."""
+    history = getattr(model, "history_", None)
+    if not history:
+        return {}
+    record = {"epochs": model.n_iter_, "best_epoch": model.best_epoch_,
+              "epoch_s": [round(h["seconds"], 4) for h in history]}
+    if "valid_loss" in history[0]:
+        record["valid_loss"] = [h["valid_loss"] for h in history]
+    return record
 
 
 # ----------------------------------------------------------------------------------------------- report
