@@ -70,6 +70,12 @@ def test_the_summary_lists_layers_in_the_order_a_row_passes_through_them():
     line = next(line for line in describe_setup(summary, config).splitlines() if line.startswith("model"))
     assert "averaged: PeriodicEmbedding -> FeatureScale -> Linear(in_features=12, out_features=8" in line
     assert "Identity" not in line  # (the first member reads no bins: a step it leaves out)
+    # The train line names a learning-rate schedule when one runs, and none when the rate stays constant.
+    train_line = lambda config: next(  # noqa: E731
+        line for line in describe_setup(summary, config).splitlines() if line.startswith("train"))
+    assert "schedule" not in train_line(config)
+    assert train_line(tc.config.make_config(members=2, schedule="cosine")).endswith(
+        "epochs, cosine learning-rate schedule")
 
 
 def test_linear_model_has_one_layer():

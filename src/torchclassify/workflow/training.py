@@ -267,6 +267,7 @@ def describe_setup(summary: dict, config: RunConfig) -> str:
         + f": {layers}; {summary['parameters']:,} parameters on {summary['device']}",
         f"train    {t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {batch}, up to {t.epochs} "
         f"epochs" + (f", early stopping (patience {t.patience})" if t.early_stopping else "")
+        + (f", {t.schedule} learning-rate schedule" if t.schedule != "none" else "")
         + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else ""),
     ])
 
