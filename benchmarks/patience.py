@@ -26,7 +26,8 @@ def replay(valid_loss: list[float], patience: int) -> tuple[int, int]:
     validation losses, one epoch at a time, as the training loop feeds it."""
     stopper = EarlyStopping(patience=patience)
     state = TrainState(model=torch.nn.Identity(), optimizer=None, n_epochs=len(valid_loss), main_metric="accuracy")
-    for state.epoch, loss in enumerate(valid_loss, start=1):
+    for epoch, loss in enumerate(valid_loss, start=1):
+        state.epoch = epoch
         state.history.append({"valid_loss": loss})
         stopper.on_epoch_end(state)
         if state.should_stop:

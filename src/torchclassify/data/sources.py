@@ -275,7 +275,10 @@ def unlabelled_mask(target: pd.DataFrame) -> np.ndarray:
     for j, column in enumerate(target.columns):
         values = target[column]
         if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):  # text may be blank
-            missing[:, j] |= values.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+            # Judged on the column's distinct values (a target has few), not by a Python call per row.
+            blanks = [v for v in pd.unique(values) if isinstance(v, str) and not v.strip()]
+            if blanks:
+                missing[:, j] |= values.isin(blanks).to_numpy(dtype=bool)
     return missing.any(axis=1)
 
 
