@@ -60,8 +60,8 @@ def test_cli_writes_the_plot_and_prints_a_train_command(tmp_path, capsys):
 
 
 def test_on_a_large_table_it_says_that_train_scales_the_rate_with_the_ensembles_batch(tmp_path, capsys):
-    # From 20,000 training rows an ensemble trains 256 rows a member at --lr times its members (the
-    # large-ensemble rule); the range test runs at the batch before that rule, so the suggestion stays as it is.
+    # From 20,000 training rows an ensemble trains 256 rows a member at --lr times 4 (the large-ensemble
+    # rule); the range test runs at the batch before that rule, so the suggestion stays as it is.
     import numpy as np
     import pandas as pd
 
@@ -80,8 +80,8 @@ def test_on_a_large_table_it_says_that_train_scales_the_rate_with_the_ensembles_
 
 
 def test_where_train_changes_the_rate_per_row_lr_find_says_by_how_much(tmp_path, capsys, monkeypatch):
-    # The rule multiplies the rate by the members whatever the batch it replaces: where that batch is not
-    # 256 rows, the suggestion passed as it is trains at another rate per row, and the note gives the rate that does not.
+    # The rule multiplies the rate by 4 whatever the batch it replaces: where that batch is not 256 rows a
+    # member, the suggestion passed as it is trains at another rate per row, and the note gives the rate that does not.
     import numpy as np
     import pandas as pd
 

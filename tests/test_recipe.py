@@ -174,7 +174,8 @@ def test_a_large_ensemble_takes_256_rows_a_member_at_a_scaled_rate():
     asked = TrainConfig(lr=1e-3)
     large = large_ensemble_batch(asked, LARGE_ENSEMBLE_ROWS, 4)
     assert (large.batch_size, large.lr) == (1024, 4e-3)
-    assert large_ensemble_batch(asked, 40_000, 2).batch_size == 512
+    two = large_ensemble_batch(asked, 40_000, 2)  # each member's step averages 256 rows whatever the members
+    assert (two.batch_size, two.lr) == (512, 4e-3)
     assert large_ensemble_batch(asked, LARGE_ENSEMBLE_ROWS - 1, 4) is asked  # a smaller table: the row rule
     assert large_ensemble_batch(asked, 50_000, 1) is asked  # one network
     set_batch = TrainConfig(lr=1e-3, batch_size=256)

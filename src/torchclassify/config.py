@@ -116,7 +116,7 @@ class TrainConfig:
 
     optimizer: str = setting("adamw", "the optimizer", "choice", choices=OPTIMIZERS)
     lr: float = setting(1e-3, "learning rate (an ensemble on 20,000+ training rows without a set batch size: "
-                        "times its members)", "float", low=0, high=10, low_open=True)
+                        "times 4, for its 256 rows a member a step)", "float", low=0, high=10, low_open=True)
     weight_decay: float = setting(1e-4, "weight decay (L2 penalty; decoupled for adamw)", "float", low=0, high=10)
     momentum: float = setting(0.9, "momentum, for sgd and rmsprop", "float", low=0, high=1, high_open=True)
     beta2: float = setting(0.999, "adam/adamw: decay of the squared-gradient average (RealMLP's 0.95 measured "

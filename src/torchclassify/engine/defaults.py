@@ -24,8 +24,9 @@ SMALL_BATCH_ROWS = 1_000
 IMAGE_BATCH, IMAGE_EPOCHS, IMAGE_PATIENCE = 32, 30, 10
 # Below this many rows the estimator trains on every row for a fixed, data-chosen number of epochs.
 ES_MIN_ROWS = 2_000
-# From this many training rows an ensemble takes LARGE_MEMBER_BATCH rows a member a step (see large_ensemble_batch).
-LARGE_ENSEMBLE_ROWS, LARGE_MEMBER_BATCH = 20_000, 256
+# From this many training rows an ensemble takes LARGE_MEMBER_BATCH rows a member a step at LARGE_MEMBER_LR times
+# the rate (see large_ensemble_batch).
+LARGE_ENSEMBLE_ROWS, LARGE_MEMBER_BATCH, LARGE_MEMBER_LR = 20_000, 256, 4
 
 
 def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool, images: bool = False) -> TrainConfig:
@@ -61,18 +62,20 @@ def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool, ima
 
 def large_ensemble_batch(asked: TrainConfig, n_train: int, members: int) -> TrainConfig:
     """From LARGE_ENSEMBLE_ROWS training rows an ensemble of `members` networks takes batches of
-    LARGE_MEMBER_BATCH rows a member (1,024 for four) at `members` times the learning rate; `asked` as it is
-    for one network, a smaller table, or a batch size the caller set (then the rate stays as set too).
+    LARGE_MEMBER_BATCH rows a member (1,024 for the recipe's four) at LARGE_MEMBER_LR times the learning
+    rate; `asked` as it is for one network, a smaller table, or a batch size the caller set (then the rate
+    stays as set too).
 
     Why: a batch of 256 rows split among four members is 64 rows each, where a step's fixed per-call costs
-    outweigh its arithmetic, and a large table pays them thousands of times a fit. The rate grows with the
-    batch (the linear scaling rule): at 1,024 rows and the unscaled rate the run learned more slowly. Chosen
-    on diamonds, checked on two large tables it was not chosen on (docs/quality.md, fifteenth round). The
-    resolved batch and rate are stored in config.json: a resume trains with them, not scaled a second time.
+    outweigh its arithmetic, and a large table pays them thousands of times a fit. Each member's step then
+    averages 256 rows' gradients, four times the 64 the default rate suits (the linear scaling rule), so the
+    rate is four times as high whatever the members: chosen on diamonds with four members (docs/quality.md,
+    fifteenth round); with two, half that rate trained more slowly and less accurately (eighteenth round).
+    The resolved batch and rate are stored in config.json: a resume trains with them, not scaled a second time.
     """
     if members <= 1 or n_train < LARGE_ENSEMBLE_ROWS or asked.batch_size is not None:
         return asked
-    return replace(asked, batch_size=LARGE_MEMBER_BATCH * members, lr=asked.lr * members)
+    return replace(asked, batch_size=LARGE_MEMBER_BATCH * members, lr=asked.lr * LARGE_MEMBER_LR)
 
 
 def choose_valid_size(n_rows: int) -> float:
