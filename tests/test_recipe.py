@@ -194,6 +194,9 @@ def test_the_estimator_stores_the_large_ensemble_batch_and_rate_it_trained_with(
     model = tc.TorchClassifier(hidden=(8,), epochs=1, early_stopping=True).fit(X, y)  # 20,700 training rows
     t = model.config_.train
     assert (model.config_.model.members, t.batch_size, t.lr) == (4, 1024, 4e-3)
+    two = tc.TorchClassifier(hidden=(8,), epochs=1, early_stopping=True, members=2).fit(X, y)  # the faster trade
+    assert (two.config_.model.members, two.config_.model.piecewise, two.config_.train.batch_size,
+            two.config_.train.lr, two.predict_proba(X[:3]).shape) == (2, 1, 512, 4e-3, (3, 2))
     small = tc.TorchClassifier(hidden=(8,), epochs=1, early_stopping=True).fit(X[:5000], y[:5000])
     assert (small.config_.train.batch_size, small.config_.train.lr) == (256, 1e-3)
 
