@@ -6,8 +6,9 @@ Every fit of the torch column that early-stopped recorded each epoch's validatio
 (`quality.py`'s training_record). The library's EarlyStopping with patience p is replayed on that history.
 Where the best epoch it keeps is the one the run kept, the fit is the same network (the epochs before the stop
 ran exactly as they did: the default schedule is a constant rate, which the stop does not touch) and the saving
-is the seconds of the epochs it would not have run. Where it keeps an earlier epoch, the fit would differ and only a run can tell by how much: those folds
-are listed. Patience longer than the run's own cannot be replayed (the history ends at its stop).
+is the seconds of the epochs it would not have run. Where it keeps an earlier epoch, the fit would differ and
+only a run can tell by how much: those folds are listed. Patience longer than the run's own cannot be replayed
+(the history ends at its stop).
 """
 
 from __future__ import annotations

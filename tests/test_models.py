@@ -74,7 +74,7 @@ def test_the_summary_lists_layers_in_the_order_a_row_passes_through_them():
     train_line = lambda config: next(  # noqa: E731
         line for line in describe_setup(summary, config).splitlines() if line.startswith("train"))
     assert "schedule" not in train_line(config)
-    assert train_line(tc.config.make_config(members=2, schedule="cosine")).endswith(
+    assert train_line(tc.config.make_config(schedule="cosine")).endswith(
         "epochs, cosine learning-rate schedule")
 
 

@@ -17,7 +17,7 @@ import torch
 from .config import make_config
 from .data.prepare import prepare
 from .data.tensors import TensorData
-from .engine.defaults import LARGE_MEMBER_LR, large_ensemble_batch, resolve_train_config
+from .engine.defaults import large_ensemble_batch, resolve_train_config
 from .engine.device import resolve_device, seeded_torch
 from .engine.loop import epoch_batches, train_step
 from .engine.optim import make_optimizer
@@ -86,7 +86,7 @@ def lr_find(config=None, *, data=None, start_lr: float = 1e-7, end_lr: float = 1
     info = {"optimizer": config.train.optimizer, "batch_size": config.train.batch_size or len(train),
             "n_steps_run": len(lrs), "dataset": prepared.name}
     if large is not asked:  # (the rule returns the settings themselves where it does not apply)
-        info["train_batch_size"], info["train_lr_factor"] = large.batch_size, LARGE_MEMBER_LR  # (train's own)
+        info["train_batch_size"], info["train_lr_factor"] = large.batch_size, large.lr / asked.lr  # (as train will)
     return LRFinderResult(lrs, smoothed, raw, suggestion, lr_min_loss, config, info)
 
 

@@ -63,7 +63,7 @@ def execute(args) -> int:
         advice = ("the same rate per row as this test's: pass the suggestion unchanged" if ratio == 1 else
                   f"{ratio:g} times this test's rate per row: --lr {result.suggestion / ratio:.3g} keeps the test's")
         print(f"note: on this data train takes batches of {info['train_batch_size']} rows at --lr times "
-              f"{info['train_lr_factor']} (batches of {info['batch_size']} here), {advice}")
+              f"{info['train_lr_factor']:g} (batches of {info['batch_size']} here), {advice}")
     print(f"plot: {out / 'lr_find.png'}")
     print(f"train with it: torchclassify train --data {config.data.source} --optimizer {result.info['optimizer']} "
           f"--lr {result.suggestion:.3g}")
