@@ -288,3 +288,53 @@ def test_a_worker_between_two_trials_keeps_the_study_open(monkeypatch):
     finish = finish_study(study, lambda n: None, heartbeat=30)
     asker.join()
     assert not finish.last and [t.number for t in finish.running] == [2]
+
+
+def test_a_live_worker_of_this_machine_with_budget_left_keeps_the_study_open(monkeypatch):
+    """Nothing ran for longer than QUIET_SECONDS while another worker of this machine was between two trials (a
+    loaded machine; seen in CI: two workers retrained, the second a trial that finished after the first had).
+    A live worker of this machine that has not said its budget is spent is waited for; once it has, or once its
+    process is gone, it is not."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    import optuna
+
+    from torchclassify import tune_study
+    from torchclassify.tune_study import FINISHED, HOST, _other_workers, finish_study
+
+    monkeypatch.setattr(tune_study, "QUIET_SECONDS", 0.1)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        study = optuna.create_study(direction="maximize")
+        lr = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+        for host, pid in ((HOST, os.getpid()), (HOST, other.pid), ("another-machine", 12345)):
+            trial = study.ask(lr)
+            trial.set_user_attr("host", host)
+            trial.set_user_attr("worker", pid)
+            study.tell(trial, 0.5)
+        assert _other_workers(study, study.get_trials()) == (True, True)
+
+        def budget_spent():  # the other worker finishes two seconds later
+            time.sleep(2.0)
+            study.set_user_attr(FINISHED.format(HOST, other.pid), True)
+
+        finisher = threading.Thread(target=budget_spent)
+        started = time.monotonic()
+        finisher.start()
+        finish = finish_study(study, lambda n: None, heartbeat=30)
+        finisher.join()
+        assert finish.last and time.monotonic() - started >= 2.0  # not after QUIET_SECONDS (0.1 s)
+        assert _other_workers(study, study.get_trials()) == (True, False)
+        assert study.user_attrs[FINISHED.format(HOST, os.getpid())]  # this worker said so too
+    finally:
+        other.kill()
+        other.wait()
+    fresh = optuna.create_study(direction="maximize")  # a worker whose process is gone is not waited for
+    trial = fresh.ask(lr)
+    trial.set_user_attr("host", HOST)
+    trial.set_user_attr("worker", other.pid)
+    fresh.tell(trial, 0.5)
+    assert _other_workers(fresh, fresh.get_trials()) == (True, False)

@@ -8,8 +8,8 @@ A worker that finds its own machine's trial owned by a process that no longer ex
 
 When a worker's budget is spent it finishes the study's leftovers (retries of dead workers' trials) and looks
 at what is still running: only the last worker to finish (no running trial left) retrains the best trial,
-under a lock on OUT/.best.lock, so exactly one run is written to OUT/best however the workers end. "No running
-trial" must hold for a moment (a live worker between two trials, a dead one's retry about to be enqueued).
+under a lock on OUT/.best.lock, so exactly one run is written to OUT/best however the workers end. No live worker
+of this machine may have budget left, and "no running trial" must hold a moment (another machine's, a retry).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ DEFAULT_HEARTBEAT = 30  # seconds between a running trial's heartbeats
 GRACE_FACTOR = 3  # a trial silent for this many heartbeats belongs to a dead worker
 RETRY_SETTLE = 10.0  # seconds a finishing worker waits for a failed dead trial's retry to be enqueued
 QUIET_SECONDS = 2.0  # with other workers, how long nothing may run before this worker takes itself for last
+LOCAL_WAIT = 60.0  # at most this long it waits for a live worker of this machine that has not finished its budget
+FINISHED = "finished {} {}"  # study user attr (host, pid): that worker's budget is spent
 ENDED_BY = "ended_by"  # user attr: the error that ended a trial in a live worker (see awaiting_retry)
 BEST_LOCK = ".best.lock"
 HOST = socket.gethostname()
@@ -264,11 +266,13 @@ def fail_dead_trials(study) -> list[int]:
     return failed
 
 
-def _other_workers(trials) -> bool:
-    """Whether a worker other than this process ran any of the trials."""
-    me = (HOST, os.getpid())
-    return any((t.user_attrs.get("host"), t.user_attrs.get("worker")) != me for t in trials
-               if "worker" in t.user_attrs)
+def _other_workers(study, trials) -> tuple[bool, bool]:
+    """(whether a process other than this one ran any of the trials, whether one of them is a live process of this
+    machine that has not finished its budget (FINISHED): a worker between two of its trials)."""
+    done, me = study.user_attrs, (HOST, os.getpid())
+    others = {(t.user_attrs.get("host"), t.user_attrs.get("worker")) for t in trials if "worker" in t.user_attrs}
+    return bool(others - {me}), any(host == HOST and isinstance(pid, int) and pid_alive(pid)
+                                    and FINISHED.format(host, pid) not in done for host, pid in others - {me})
 
 
 def awaiting_retry(trials) -> list[int]:
@@ -359,9 +363,9 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
     """
     from optuna.trial import TrialState
 
-    deadline = time.monotonic() + (GRACE_FACTOR + 1) * heartbeat
-    settle_until, quiet = None, None
-    retried = 0
+    deadline, local_until = time.monotonic() + (GRACE_FACTOR + 1) * heartbeat, time.monotonic() + LOCAL_WAIT
+    settle_until, quiet, retried = None, None, 0
+    study.set_user_attr(FINISHED.format(HOST, os.getpid()), True)  # read by the others' _other_workers
     while True:
         fail_dead_trials(study)
         trials = study.get_trials(deepcopy=False)  # (one read of the storage a round)
@@ -373,18 +377,20 @@ def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
             continue
         running = [t for t in trials if t.state == TrialState.RUNNING]
         if not running:
-            # A worker failing a dead trial sets FAIL, then enqueues the retry: in between the study looks
-            # finished, and a worker that believed it would retrain before the retry ran (and so would the
-            # worker that runs it).
+            # A worker failing a dead trial sets FAIL, then enqueues the retry: in between the study looks finished,
+            # and a worker that believed it would retrain before the retry ran (and so would the retry's worker).
             if awaiting_retry(trials):
                 settle_until = settle_until or time.monotonic() + RETRY_SETTLE
                 if time.monotonic() < settle_until:
                     time.sleep(0.2)
                     continue
-            # Another worker between two of its trials (one told, the next not yet asked for) also leaves
-            # nothing running for a moment (seen in CI: two workers retrained). With other workers in the
-            # study, it is finished once it has stayed so for QUIET_SECONDS with no new trial.
-            if _other_workers(trials):
+            # A worker between two of its trials leaves nothing running for a moment (seen in CI: two retrained):
+            # one of this machine is known unfinished; another machine's must stay quiet for QUIET_SECONDS.
+            others, busy_here = _other_workers(study, trials)
+            if busy_here and time.monotonic() < local_until:
+                time.sleep(0.25)
+                continue
+            if others:
                 if quiet is None or quiet[1] != len(trials):
                     quiet = (time.monotonic(), len(trials))
                 if time.monotonic() - quiet[0] < QUIET_SECONDS:
