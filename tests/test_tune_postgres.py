@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tune_workers import check_study, finish, kill_mid_trial, start_worker
+from tune_workers import check_study, finish, kill_mid_trial, start_together
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -91,7 +91,7 @@ def database(postgres, request):
 def test_three_workers_share_one_study_and_one_retrains_the_best(database, tmp_path):
     started = time.monotonic()
     out = tmp_path / "tune"
-    workers = [start_worker(database, "shared", out, trials=4, epochs=4) for _ in range(3)]
+    workers = start_together(database, "shared", out, 3, trials=4, epochs=4)
     results = finish(workers)
     study = check_study(database, "shared", out, results, n_finished=12)
     trials = study.get_trials(deepcopy=False)
@@ -104,7 +104,7 @@ def test_three_workers_share_one_study_and_one_retrains_the_best(database, tmp_p
 def test_a_worker_killed_mid_trial_is_retried_and_the_study_completes(database, tmp_path):
     out = tmp_path / "tune"
     # 200 epochs: a trial reports every 10th only, and must run long enough to be caught mid-trial
-    workers = [start_worker(database, "killed", out, trials=4, epochs=200) for _ in range(3)]
+    workers = start_together(database, "killed", out, 3, trials=4, epochs=200)
     killed = kill_mid_trial(workers[0], database, "killed")
     results = finish(workers[1:])
     study = check_study(database, "killed", out, results)

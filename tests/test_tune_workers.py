@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import cli_in_process
-from tune_workers import TINY, check_study, finish, kill_mid_trial, start_worker
+from tune_workers import TINY, check_study, finish, kill_mid_trial, start_together, start_worker
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -63,7 +63,7 @@ def test_two_workers_on_one_out_folder_both_finish_and_one_retrains(tmp_path):
     # Issue 16 #13: the README's two workers: the second exited 2 ("another training is writing to o/tt/best").
     out = tmp_path / "tt"
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    workers = [start_worker(storage, "shared", out, trials=3) for _ in range(2)]
+    workers = start_together(storage, "shared", out, 2, trials=3, epochs=30)
     results = finish(workers)
     study = check_study(storage, "shared", out, results, n_finished=6)
     assert len({t.user_attrs["worker"] for t in study.get_trials(deepcopy=False)}) == 2
@@ -190,151 +190,3 @@ def test_a_trial_failed_by_another_worker_meanwhile_does_not_end_this_worker(tmp
 
     with pytest.raises(ValueError, match="a real bug"):
         optimize(study, broken, 1, None, ())
-
-
-def test_a_dead_trial_failed_but_not_yet_retried_keeps_the_study_open(tmp_path, monkeypatch):
-    """The window between another worker failing a dead trial and enqueuing its retry: the study has nothing
-    running or waiting, yet is not finished. Seen in CI: two workers each believed they were last, and both
-    retrained the best run. The wait starts again after each retry this worker runs."""
-    import threading
-
-    import optuna
-    from optuna.trial import TrialState
-
-    from torchclassify import tune_study
-    from torchclassify.tune_study import awaiting_retry, finish_study, open_study, optimize, retry_once
-
-    # (each wait has ~3 s to spare either way: a loaded machine must not decide the outcome)
-    monkeypatch.setattr(tune_study, "RETRY_SETTLE", 4.0)
-    study = open_study(None, "s", tmp_path, heartbeat=30)
-    lr = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
-
-    def diverged(trial):
-        raise ValueError("the loss diverged")  # a caught error (tune's TrainingError): never retried
-
-    def interrupted(trial):
-        raise KeyboardInterrupt
-
-    optimize(study, diverged, 1, None, (ValueError,))
-    with pytest.raises(KeyboardInterrupt):
-        optimize(study, interrupted, 1, None, ())
-    assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.FAIL, TrialState.FAIL]
-    assert awaiting_retry(study.get_trials(deepcopy=False)) == []  # both ended in a live worker, which said so
-
-    def dies(delay: float):
-        """A trial whose worker was killed: failed now by another worker, which enqueues it `delay` s later."""
-        dead = study.ask(lr)
-        study._storage.set_trial_state_values(dead._trial_id, state=TrialState.FAIL)
-        frozen = study._storage.get_trial(dead._trial_id)
-        timers.append(threading.Timer(delay, lambda: retry_once()(study, frozen)))
-        timers[-1].start()
-        return dead.number
-
-    timers = []
-
-    first = dies(1.0)
-    assert awaiting_retry(study.get_trials(deepcopy=False)) == [first]
-    ran, second = [], []
-
-    def run_leftovers(n):
-        ran.append(n)
-        study.optimize(lambda trial: trial.suggest_float("lr", 1e-4, 1e-1, log=True), n_trials=n)
-        if len(ran) == 1:  # a long retry, during which a second dead trial's retry is on its way
-            second.append(dies(6.0))
-            time.sleep(5.0)  # past the first wait's 4 s: without a fresh wait the study would look finished
-
-    finish = finish_study(study, run_leftovers, heartbeat=30)
-    for timer in timers:
-        timer.join()
-    assert finish.last and ran == [1, 1] and finish.retried == 2
-    retries = [t for t in study.get_trials(deepcopy=False) if "failed_trial" in t.system_attrs]
-    assert [t.system_attrs["failed_trial"] for t in retries] == [first, second[0]]
-    assert all(t.state == TrialState.COMPLETE for t in retries)
-    assert awaiting_retry(study.get_trials(deepcopy=False)) == []  # and a retry that dies in turn is not retried again:
-    again = study.ask(lr)
-    study._storage.set_trial_system_attr(again._trial_id, "retry_history", [first])
-    study._storage.set_trial_state_values(again._trial_id, state=TrialState.FAIL)
-    assert awaiting_retry(study.get_trials(deepcopy=False)) == []
-
-
-def test_a_worker_between_two_trials_keeps_the_study_open(monkeypatch):
-    """Another worker has told one trial and not yet asked for its next: nothing runs for a moment, and a
-    finishing worker took itself for the last one (seen in CI: two of three workers retrained the best)."""
-    import os
-    import threading
-
-    import optuna
-
-    from torchclassify import tune_study
-    from torchclassify.tune_study import HOST, finish_study
-
-    monkeypatch.setattr(tune_study, "QUIET_SECONDS", 10.0)  # (the trial comes after 1 s: 9 s to spare)
-    study = optuna.create_study(direction="maximize")
-    lr = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
-    for pid in (os.getpid(), os.getpid() + 1):  # one trial of ours, one of the other worker's: both told
-        trial = study.ask(lr)
-        trial.set_user_attr("host", HOST)
-        trial.set_user_attr("worker", pid)
-        study.tell(trial, 0.5)
-
-    def next_trial():  # the other worker asks for its next trial a second later
-        time.sleep(1.0)
-        trial = study.ask(lr)
-        trial.set_user_attr("host", HOST)
-        trial.set_user_attr("worker", os.getpid() + 1)
-
-    asker = threading.Thread(target=next_trial)
-    asker.start()
-    finish = finish_study(study, lambda n: None, heartbeat=30)
-    asker.join()
-    assert not finish.last and [t.number for t in finish.running] == [2]
-
-
-def test_a_live_worker_of_this_machine_with_budget_left_keeps_the_study_open(monkeypatch):
-    """Nothing ran for longer than QUIET_SECONDS while another worker of this machine was between two trials (a
-    loaded machine; seen in CI: two workers retrained, the second a trial that finished after the first had).
-    A live worker of this machine that has not said its budget is spent is waited for; once it has, or once its
-    process is gone, it is not."""
-    import os
-    import subprocess
-    import sys
-    import threading
-
-    import optuna
-
-    from torchclassify import tune_study
-    from torchclassify.tune_study import FINISHED, HOST, _other_workers, finish_study
-
-    monkeypatch.setattr(tune_study, "QUIET_SECONDS", 0.1)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    try:
-        study = optuna.create_study(direction="maximize")
-        lr = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
-        for host, pid in ((HOST, os.getpid()), (HOST, other.pid), ("another-machine", 12345)):
-            trial = study.ask(lr)
-            trial.set_user_attr("host", host)
-            trial.set_user_attr("worker", pid)
-            study.tell(trial, 0.5)
-        assert _other_workers(study, study.get_trials()) == (True, True)
-
-        def budget_spent():  # the other worker finishes two seconds later
-            time.sleep(2.0)
-            study.set_user_attr(FINISHED.format(HOST, other.pid), True)
-
-        finisher = threading.Thread(target=budget_spent)
-        started = time.monotonic()
-        finisher.start()
-        finish = finish_study(study, lambda n: None, heartbeat=30)
-        finisher.join()
-        assert finish.last and time.monotonic() - started >= 2.0  # not after QUIET_SECONDS (0.1 s)
-        assert _other_workers(study, study.get_trials()) == (True, False)
-        assert study.user_attrs[FINISHED.format(HOST, os.getpid())]  # this worker said so too
-    finally:
-        other.kill()
-        other.wait()
-    fresh = optuna.create_study(direction="maximize")  # a worker whose process is gone is not waited for
-    trial = fresh.ask(lr)
-    trial.set_user_attr("host", HOST)
-    trial.set_user_attr("worker", other.pid)
-    fresh.tell(trial, 0.5)
-    assert _other_workers(fresh, fresh.get_trials()) == (True, False)

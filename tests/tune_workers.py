@@ -21,12 +21,69 @@ def start_worker(storage: str, study: str, out: Path, trials: int, epochs: int =
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
 
 
+def start_together(storage: str, study: str, out: Path, n: int, trials: int, epochs: int = 3,
+                   timeout: float = 120) -> list[subprocess.Popen]:
+    """n workers that all join the study before any runs a trial (the test holds the database).
+
+    Why: a worker that joins after every other one has finished retrains the best again when it ends (by
+    design: OUT/best holds the study's best as the last worker saw it), and a tiny trial takes milliseconds,
+    so a worker slow to start on a loaded machine would join late. PostgreSQL: nothing may read or write the
+    trials table until every worker has said it joined (it does before its first read of the trials). SQLite
+    locks the whole file: the workers are held before they open the study, until each has said it is
+    searching, and each has `trials` trials to run while the others open it.
+    """
+    import sqlite3
+
+    import optuna
+
+    rdb = optuna.storages.RDBStorage(storage)  # (the tables, for the lock to hold)
+    held: dict[int, list[str]] = {}
+    try:
+        if storage.startswith("sqlite"):
+            lock = sqlite3.connect(rdb.engine.url.database, isolation_level=None)
+            lock.execute("BEGIN EXCLUSIVE")
+            workers = [start_worker(storage, study, out, trials, epochs) for _ in range(n)]
+            for worker in workers:  # its data read, the study next
+                lines = held.setdefault(worker.pid, [])
+                while not lines or "searching" not in lines[-1]:
+                    lines.append(worker.stderr.readline())
+                    assert lines[-1], f"the worker ended before it searched: {''.join(lines)[-2000:]}"
+            lock.rollback()
+            lock.close()
+        else:
+            with rdb.engine.connect() as lock:
+                lock.exec_driver_sql("LOCK TABLE trials IN ACCESS EXCLUSIVE MODE")
+                workers = [start_worker(storage, study, out, trials, epochs) for _ in range(n)]
+                deadline = time.monotonic() + timeout
+                while _joined(rdb, study) < n:
+                    assert time.monotonic() < deadline and all(w.poll() is None for w in workers), \
+                        [w.stderr.read()[-2000:] for w in workers if w.poll() is not None]
+                    time.sleep(0.05)
+                lock.rollback()
+    finally:
+        rdb.engine.dispose()
+    for worker in workers:
+        worker.held_stderr = "".join(held.get(worker.pid, []))
+    return workers
+
+
+def _joined(rdb, study_name: str) -> int:
+    """How many workers have said they joined the study (tune_finish.JOINED)."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=rdb)
+    except KeyError:  # not created yet
+        return 0
+    return sum(key.startswith("joined ") for key in study.user_attrs)
+
+
 def finish(workers: list[subprocess.Popen], timeout: float = 240) -> list[tuple[int, str, str]]:
     """(exit code, stdout, stderr) of each worker, in order."""
     results = []
     for worker in workers:
         out, err = worker.communicate(timeout=timeout)
-        results.append((worker.returncode, out, err))
+        results.append((worker.returncode, out, getattr(worker, "held_stderr", "") + err))
     return results
 
 

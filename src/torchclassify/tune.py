@@ -31,17 +31,16 @@ from .outputs import parents_made
 from .run_folder import read_metrics
 from .tasks import get_task
 from .tracking import ParentRun, make_tracking
+from .tune_finish import BestLock, finish_study, join_study, left_on_error
 from .tune_study import (
     BEST_LOCK,
     CHECK_EVERY,
     DEFAULT_HEARTBEAT,
     WARMUP_EPOCHS,
-    BestLock,
     check_heartbeat,
     check_same_setup,
     check_same_space,
     fail_dead_trials,
-    finish_study,
     mark_worker,
     needs_defaults,
     open_study,
@@ -239,8 +238,10 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
             + (f" or {timeout:g}s" if timeout else "") + f" into {out}")
     with parents_made(out / BEST_LOCK):  # (a study that cannot start leaves no new empty folders)
         study = open_study(storage, study_name, out, sampler_seed=sampler_seed, heartbeat=heartbeat)
-        check_same_space(study, space)
-        check_same_setup(study, _flat(base), fingerprint, space, shared=storage is not None)
+        join_study(study)  # from now on a finishing worker waits for this one until it leaves
+        with left_on_error(study):  # (refused: the others need not wait for this worker)
+            check_same_space(study, space)
+            check_same_setup(study, _flat(base), fingerprint, space, shared=storage is not None)
         (out / BEST_LOCK).touch()  # OUT is a tune folder from now on (tune_summary.TUNE_MARKS)
     fail_dead_trials(study)
     if needs_defaults(study):  # the defaults are a trial: the search can only match or beat them
@@ -284,7 +285,8 @@ def tune(base=None, space=None, *, n_trials: int = 30, timeout: float | None = N
     # MLflow: this worker's parent run, a nested run per trial and one for the retrained best.
     params = {"n_trials": n_trials, "timeout": timeout, "study_name": study_name, "space": to_json_text(space)}
     with ParentRun(tracking, "tune", out.name, base, params) as parent:
-        run_trials(n_trials, timeout)
+        with left_on_error(study):  # (Ctrl-C, a bug)
+            run_trials(n_trials, timeout)
         finish = finish_study(study, run_trials, heartbeat)
         # OUT is this tune's folder (check_out): its best/ is the one a study retrains into
         result = _conclude(study, finish, out, retrain, lambda config: train(

@@ -1,15 +1,10 @@
-"""The study several tune workers share: opened with heartbeats, stale trials failed and retried, and the one
-worker that retrains the best run chosen.
+"""The study several tune workers share: opened with heartbeats, its setup checked, stale trials failed and
+retried (how a worker ends its part, and which one retrains the best: tune_finish).
 
 Every worker records a heartbeat for the trial it runs (Optuna's RDBStorage, `heartbeat` seconds apart); a
 trial whose heartbeat is older than GRACE_FACTOR x heartbeat belongs to a worker that died (SIGKILL, a lost
 machine): it is marked failed and enqueued again once (RetryFailedTrialCallback), and the next worker runs it.
 A worker that finds its own machine's trial owned by a process that no longer exists fails it at once.
-
-When a worker's budget is spent it finishes the study's leftovers (retries of dead workers' trials) and looks
-at what is still running: only the last worker to finish (no running trial left) retrains the best trial,
-under a lock on OUT/.best.lock, so exactly one run is written to OUT/best however the workers end. No live worker
-of this machine may have budget left, and "no running trial" must hold a moment (another machine's, a retry).
 """
 
 from __future__ import annotations
@@ -20,7 +15,6 @@ import socket
 import time
 import uuid
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .data.fingerprint import describe_change
@@ -29,10 +23,6 @@ from .files import clean_for_json, pid_alive, to_json_text
 
 DEFAULT_HEARTBEAT = 30  # seconds between a running trial's heartbeats
 GRACE_FACTOR = 3  # a trial silent for this many heartbeats belongs to a dead worker
-RETRY_SETTLE = 10.0  # seconds a finishing worker waits for a failed dead trial's retry to be enqueued
-QUIET_SECONDS = 2.0  # with other workers, how long nothing may run before this worker takes itself for last
-LOCAL_WAIT = 60.0  # at most this long it waits for a live worker of this machine that has not finished its budget
-FINISHED = "finished {} {}"  # study user attr (host, pid): that worker's budget is spent
 ENDED_BY = "ended_by"  # user attr: the error that ended a trial in a live worker (see awaiting_retry)
 BEST_LOCK = ".best.lock"
 HOST = socket.gethostname()
@@ -266,32 +256,6 @@ def fail_dead_trials(study) -> list[int]:
     return failed
 
 
-def _other_workers(study, trials) -> tuple[bool, bool]:
-    """(whether a process other than this one ran any of the trials, whether one of them is a live process of this
-    machine that has not finished its budget (FINISHED): a worker between two of its trials)."""
-    done, me = study.user_attrs, (HOST, os.getpid())
-    others = {(t.user_attrs.get("host"), t.user_attrs.get("worker")) for t in trials if "worker" in t.user_attrs}
-    return bool(others - {me}), any(host == HOST and isinstance(pid, int) and pid_alive(pid)
-                                    and FINISHED.format(host, pid) not in done for host, pid in others - {me})
-
-
-def awaiting_retry(trials) -> list[int]:
-    """The numbers of the failed trials (among `trials`, the study's FrozenTrials) of dead workers whose retry
-    is not enqueued yet.
-
-    A trial that failed in a live worker says so (ENDED_BY, set by `optimize` on any error, KeyboardInterrupt
-    included); one whose worker died (SIGKILL, a lost machine) cannot, and is retried once: so a retry
-    (system attr retry_history) that dies is not, and a retried trial is in a later trial's retry_history.
-    A dead worker's trial left failed without a retry (its failer died in between) only delays a finishing
-    worker by RETRY_SETTLE seconds.
-    """
-    from optuna.trial import TrialState
-
-    retried = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
-    return [t.number for t in trials if t.state == TrialState.FAIL and ENDED_BY not in t.user_attrs
-            and not t.system_attrs.get("retry_history") and t.number not in retried]
-
-
 def _mark_ended(trial, err: BaseException) -> None:
     """Say that the trial's own worker ended it (see awaiting_retry). Best effort: another worker may have
     failed it already, and the storage's error must not hide the one that ended the trial."""
@@ -299,16 +263,6 @@ def _mark_ended(trial, err: BaseException) -> None:
         trial.set_user_attr(ENDED_BY, type(err).__name__)
     except Exception:  # noqa: BLE001
         pass
-
-
-@dataclass
-class Finish:
-    """How this worker's part of the study ended: whether it is the last one (and retrains), and what is
-    still running elsewhere."""
-
-    last: bool
-    running: list = field(default_factory=list)  # FrozenTrials still running in live workers
-    retried: int = 0
 
 
 def optimize(study, objective, n_trials: int, timeout: float | None, catch: tuple, on_taken_over=None) -> None:
@@ -352,69 +306,3 @@ def optimize(study, objective, n_trials: int, timeout: float | None, catch: tupl
                 raise
             if on_taken_over is not None:
                 on_taken_over(frozen)
-
-
-def finish_study(study, run_leftovers, heartbeat: int) -> Finish:
-    """After this worker's budget: fail dead workers' trials, run their retries (run_leftovers(n)), and wait
-    (at most a grace period) for other machines' silent trials to prove alive or dead.
-
-    Same-machine trials are known at once (their process exists or not); another machine's trial is only
-    known dead once its heartbeat is GRACE_FACTOR x heartbeat old.
-    """
-    from optuna.trial import TrialState
-
-    deadline, local_until = time.monotonic() + (GRACE_FACTOR + 1) * heartbeat, time.monotonic() + LOCAL_WAIT
-    settle_until, quiet, retried = None, None, 0
-    study.set_user_attr(FINISHED.format(HOST, os.getpid()), True)  # read by the others' _other_workers
-    while True:
-        fail_dead_trials(study)
-        trials = study.get_trials(deepcopy=False)  # (one read of the storage a round)
-        waiting = [t for t in trials if t.state == TrialState.WAITING]
-        if waiting and retried < 100:
-            retried += len(waiting)
-            run_leftovers(len(waiting))
-            settle_until = None
-            continue
-        running = [t for t in trials if t.state == TrialState.RUNNING]
-        if not running:
-            # A worker failing a dead trial sets FAIL, then enqueues the retry: in between the study looks finished,
-            # and a worker that believed it would retrain before the retry ran (and so would the retry's worker).
-            if awaiting_retry(trials):
-                settle_until = settle_until or time.monotonic() + RETRY_SETTLE
-                if time.monotonic() < settle_until:
-                    time.sleep(0.2)
-                    continue
-            # A worker between two of its trials leaves nothing running for a moment (seen in CI: two retrained):
-            # one of this machine is known unfinished; another machine's must stay quiet for QUIET_SECONDS.
-            others, busy_here = _other_workers(study, trials)
-            if busy_here and time.monotonic() < local_until:
-                time.sleep(0.25)
-                continue
-            if others:
-                if quiet is None or quiet[1] != len(trials):
-                    quiet = (time.monotonic(), len(trials))
-                if time.monotonic() - quiet[0] < QUIET_SECONDS:
-                    time.sleep(0.25)
-                    continue
-            return Finish(True, [], retried)
-        remote = [t for t in running if t.user_attrs.get("host") != HOST]
-        if not remote or time.monotonic() > deadline:
-            return Finish(False, running, retried)
-        time.sleep(min(heartbeat, 5))
-
-
-class BestLock:
-    """An exclusive flock on OUT/.best.lock while the best run is retrained (released by the kernel even on
-    SIGKILL); taking it waits for a worker that holds it."""
-
-    def __init__(self, out: Path):
-        import fcntl
-
-        out.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(out / BEST_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
