@@ -176,7 +176,7 @@ def test_a_worker_that_joined_and_ran_no_trial_yet_keeps_the_study_open(monkeypa
     import optuna
 
     from torchclassify import tune_finish
-    from torchclassify.tune_finish import JOINED, finish_study, join_study, leave_study, unfinished_workers
+    from torchclassify.tune_finish import FINISHED, JOINED, finish_study, join_study, unfinished_workers
     from torchclassify.tune_study import HOST
 
     monkeypatch.setattr(tune_finish, "QUIET_SECONDS", 0.1)
@@ -191,11 +191,9 @@ def test_a_worker_that_joined_and_ran_no_trial_yet_keeps_the_study_open(monkeypa
         study.tell(trial, 0.5)  # this worker's whole budget
         assert unfinished_workers(study, study.get_trials()) == (True, [(HOST, other.pid)], [])
 
-        def other_leaves():  # it stops (Ctrl-C) 1.5 s later, having run nothing
+        def other_leaves():  # it stops (Ctrl-C) 1.5 s later, having run nothing, and says so
             time.sleep(1.5)
-            with monkeypatch.context() as patch:
-                patch.setattr(os, "getpid", lambda: other.pid)
-                leave_study(study)
+            study.set_user_attr(FINISHED.format(HOST, other.pid), True)
 
         leaver, started = threading.Thread(target=other_leaves), time.monotonic()
         leaver.start()
@@ -248,14 +246,16 @@ def test_another_machines_unfinished_worker_is_waited_for_until_the_study_is_sil
     assert not finish.last and [t.number for t in finish.running] == [0]
 
 
-def test_a_worker_stopped_by_an_error_says_it_left(tmp_path, monkeypatch):
-    """Ctrl-C (or a bug) in a trial ends the worker without its budget: the others must not wait for it."""
+def test_a_worker_stopped_by_an_error_or_refused_says_it_left(tmp_path, monkeypatch):
+    """Ctrl-C (or a bug) in a trial ends the worker without its budget, and a worker whose space clashes with the
+    study's is refused after it joined: the others must not wait for either."""
     import os
 
     import optuna
 
-    from torchclassify import make_config
+    from torchclassify import make_config, tune_finish
     from torchclassify import tune as tune_module
+    from torchclassify.errors import ConfigError
     from torchclassify.tune_finish import FINISHED, JOINED
     from torchclassify.tune_study import HOST
 
@@ -268,6 +268,13 @@ def test_a_worker_stopped_by_an_error_says_it_left(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         tune_module.tune(base, ["lr=1e-3..1e-1:log"], n_trials=3, out=tmp_path / "out", storage=storage,
                          study_name="s", retrain=False)
-
     attrs = optuna.load_study(study_name="s", storage=storage).user_attrs
     assert attrs[JOINED.format(HOST, os.getpid())] and attrs[FINISHED.format(HOST, os.getpid())]
+
+    monkeypatch.setattr(tune_finish, "HOST", "refused-worker")  # (marks of its own, in this process)
+    with pytest.raises(ConfigError, match="lr"):  # lr on another scale than the study's trial drew it on
+        tune_module.tune(base, ["lr=1e-3..1e-1"], n_trials=3, out=tmp_path / "out", storage=storage,
+                         study_name="s", retrain=False)
+    attrs = optuna.load_study(study_name="s", storage=storage).user_attrs
+    assert attrs[JOINED.format("refused-worker", os.getpid())]
+    assert attrs[FINISHED.format("refused-worker", os.getpid())]
