@@ -60,8 +60,9 @@ def test_cli_writes_the_plot_and_prints_a_train_command(tmp_path, capsys):
 
 
 def test_on_a_large_table_it_says_that_train_scales_the_rate_with_the_ensembles_batch(tmp_path, capsys):
-    # From 20,000 training rows an ensemble trains 256 rows a member at --lr times 4 (the large-ensemble
-    # rule); the range test runs at the batch before that rule, so the suggestion stays as it is.
+    # From 20,000 training rows an ensemble of two trains 256 rows a member at --lr times 4 (the large-ensemble
+    # rule); the range test runs at the batch before that rule (128 rows a member), so train's rate per row is
+    # twice the test's and the note says which --lr keeps the test's.
     import numpy as np
     import pandas as pd
 
@@ -72,9 +73,10 @@ def test_on_a_large_table_it_says_that_train_scales_the_rate_with_the_ensembles_
     assert main(["lr-find", "--data", str(tmp_path / "large.csv"), "--target", "y", "--steps", "20", "--out",
                  str(tmp_path / "lr")]) == 0
     info = json.loads((tmp_path / "lr" / "lr_find.json").read_text())
-    assert (info["batch_size"], info["train_batch_size"], info["train_lr_factor"]) == (256, 1024, 4)
+    assert (info["batch_size"], info["train_batch_size"], info["train_lr_factor"]) == (256, 512, 4)
     printed = capsys.readouterr().out
-    assert "train takes batches of 1024 rows at --lr times 4 (batches of 256 here), the same rate per row" in printed
+    assert "train takes batches of 512 rows at --lr times 4 (batches of 256 here), 2 times this test's rate " \
+           f"per row: --lr {info['suggestion'] / 2:.3g} keeps" in printed
     assert "train_batch_size" not in lr_find(data=frame.iloc[:5_000], target="y", n_steps=20).info  # (one rule)
     assert "train_batch_size" not in lr_find(data=frame, target="y", n_steps=20, batch_size=512).info  # (as set)
 

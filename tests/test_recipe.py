@@ -16,7 +16,13 @@ import torchclassify as tc
 from conftest import make_table
 from torchclassify.config import ModelConfig, TrainConfig
 from torchclassify.data.augment import with_label_smoothing
-from torchclassify.data.prepared import ENSEMBLE_MEMBERS, TABULAR_MIN_ROWS, choose_members, choose_recipe
+from torchclassify.data.prepared import (
+    ENSEMBLE_MEMBERS,
+    LARGE_TABLE_MEMBERS,
+    TABULAR_MIN_ROWS,
+    choose_members,
+    choose_recipe,
+)
 from torchclassify.data.preprocess import Preprocessor, smooth_clip
 from torchclassify.engine.calibrate import fit_temperature, fold_temperature, heads_of
 from torchclassify.engine.defaults import LARGE_ENSEMBLE_ROWS, large_ensemble_batch, resolve_train_config
@@ -106,11 +112,14 @@ def test_the_recipe_is_chosen_from_rows_columns_and_the_split():
     assert choose_recipe(table, custom="m:C") == "mlp"
 
 
-def test_the_ensemble_size_follows_the_recipe_only():
+def test_the_ensemble_size_follows_the_recipe_and_the_training_rows():
     assert choose_members("tabular") == ENSEMBLE_MEMBERS > 1  # asked for (any table): the whole recipe
-    assert choose_members("mlp") == 1  # small tables stay fast
+    assert choose_members("tabular", n_train=LARGE_ENSEMBLE_ROWS - 1) == ENSEMBLE_MEMBERS
+    # From the large-ensemble line each member's step takes 256 rows: two members see each row twice as often
+    assert choose_members("tabular", n_train=LARGE_ENSEMBLE_ROWS) == LARGE_TABLE_MEMBERS == 2
+    assert choose_members("mlp") == choose_members("mlp", n_train=10**6) == 1  # small tables stay fast
     assert choose_members("mlp", custom="m:C") == 1
-    assert choose_members("tabular", hidden=[]) == 1  # a linear model: the average is one linear model
+    assert choose_members("tabular", hidden=[], n_train=10**6) == 1  # a linear model: the average is one linear model
     net = make_model(ModelConfig(hidden=[8], recipe="tabular", members=3), 5, 2)
     assert isinstance(net, Ensemble) and len(net.members) == 3
     assert type(make_model(ModelConfig(hidden=[8], members=None), 5, 2)) is MLP  # a model file from before
@@ -189,14 +198,14 @@ def test_a_large_ensemble_takes_256_rows_a_member_at_a_scaled_rate():
 def test_the_estimator_stores_the_large_ensemble_batch_and_rate_it_trained_with():
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=23_000), "b": rng.normal(size=23_000)})
-    X["c"] = rng.choice(["x", "y", "z"], size=len(X))  # three columns: the tabular recipe, four members
+    X["c"] = rng.choice(["x", "y", "z"], size=len(X))  # three columns: the tabular recipe
     y = np.where(X["a"] + (X["c"] == "x") > 0.5, "yes", "no")
     model = tc.TorchClassifier(hidden=(8,), epochs=1, early_stopping=True).fit(X, y)  # 20,700 training rows
-    t = model.config_.train
-    assert (model.config_.model.members, t.batch_size, t.lr) == (4, 1024, 4e-3)
-    two = tc.TorchClassifier(hidden=(8,), epochs=1, early_stopping=True, members=2).fit(X, y)  # the faster trade
-    assert (two.config_.model.members, two.config_.model.piecewise, two.config_.train.batch_size,
-            two.config_.train.lr, two.predict_proba(X[:3]).shape) == (2, 1, 512, 4e-3, (3, 2))
+    m, t = model.config_.model, model.config_.train
+    assert (m.members, m.piecewise, t.batch_size, t.lr, model.predict_proba(X[:3]).shape) == (2, 1, 512, 4e-3, (3, 2))
+    four = tc.TorchClassifier(hidden=(8,), epochs=1, early_stopping=True, members=4).fit(X, y)  # the slower trade
+    assert (four.config_.model.members, four.config_.model.piecewise, four.config_.train.batch_size,
+            four.config_.train.lr) == (4, 2, 1024, 4e-3)
     small = tc.TorchClassifier(hidden=(8,), epochs=1, early_stopping=True).fit(X[:5000], y[:5000])
     assert (small.config_.train.batch_size, small.config_.train.lr) == (256, 1e-3)
 

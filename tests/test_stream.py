@@ -16,7 +16,9 @@ import torch
 import torchclassify as tc
 from _faults import InterruptAt
 from conftest import cli_in_process
+from torchclassify.data import prepared as prepared_data
 from torchclassify.data import streamed as streamed_data
+from torchclassify.data.prepared import LARGE_TABLE_MEMBERS
 from torchclassify.data.preprocess import Preprocessor
 from torchclassify.data.split import split_targets
 from torchclassify.data.stream import ParquetTable, plan_chunks
@@ -208,10 +210,12 @@ def test_preprocessing_is_fitted_on_a_sample_of_training_rows_only(streamed, mon
     fitted_on = []
     fit = Preprocessor.fit.__func__
     monkeypatch.setattr(Preprocessor, "fit", classmethod(lambda cls, X, **kw: fitted_on.append(X) or fit(cls, X, **kw)))
-    stream = streamed_data.prepare_stream(tc.make_config(source=str(path), target="label", stream=True,
-                                                    chunk_rows=CHUNK_ROWS))
+    monkeypatch.setattr(prepared_data, "LARGE_ENSEMBLE_ROWS", 2000)  # (3,600 training rows stand for a large table)
+    config = tc.make_config(source=str(path), target="label", stream=True, chunk_rows=CHUNK_ROWS, recipe="tabular")
+    stream = streamed_data.prepare_stream(config)
     assert stream.n_preprocess_rows == 1000 and len(fitted_on) == 1 and len(fitted_on[0]) == 1000
     assert set(fitted_on[0]["a"]) <= set(frame["a"].iloc[stream.splits["train"]])  # `a` is unique per row
+    assert config.model.members == LARGE_TABLE_MEMBERS  # sized by the training split's rows, not the sample's
 
 
 def test_metrics_cover_every_valid_and_test_row(streamed):

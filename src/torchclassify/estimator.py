@@ -57,8 +57,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
       recipe: "tabular", "mlp" or "auto" (tabular from 1,000 training rows with a validation split, unless X is
         at most 2 numeric columns; below 2,000 rows the estimator keeps no validation split, so "mlp");
         see docs/defaults.md.
-      members: networks averaged (None: 4 for the tabular recipe, 1 for the plain MLP). 2 fitted four tables of
-        20,000+ rows in 62 % of the time all told, 0.1-0.3 point less accurate (docs/quality.md, eighteenth round).
+      members: networks averaged (None: 4 for the tabular recipe, 2 from 20,000 training rows, 1 for the plain
+        MLP); 4 on a large table: 0.02 point more accurate on average, in up to 1.8x the time (docs/quality.md).
       piecewise: how many of the tabular recipe's networks also read each number in 16 quantile bins
         (None: half of them, none on a table of more than ~120 number columns; 0: none, the recipe as it was).
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.

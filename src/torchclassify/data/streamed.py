@@ -90,7 +90,7 @@ def prepare_stream(config: RunConfig) -> StreamedData:
     rows = np.union1d(fit_rows, valid_rows)  # disjoint splits: one pass reads both samples
     raw = table.read_rows(rows)
     preprocessor = fit_preprocessor(raw.iloc[np.searchsorted(rows, fit_rows)].reset_index(drop=True), config,
-                                    y.columns)
+                                    y.columns, len(splits["train"]))
     valid_X = raw.iloc[np.searchsorted(rows, valid_rows)].reset_index(drop=True)
     return StreamedData(table.name, len(table.feature_columns), task_name, labels, codes, y, splits, preprocessor,
                         table=table, n_preprocess_rows=len(fit_rows), valid_rows=valid_rows, valid_X=valid_X,

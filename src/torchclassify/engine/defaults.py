@@ -62,9 +62,9 @@ def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool, ima
 
 def large_ensemble_batch(asked: TrainConfig, n_train: int, members: int) -> TrainConfig:
     """From LARGE_ENSEMBLE_ROWS training rows an ensemble of `members` networks takes batches of
-    LARGE_MEMBER_BATCH rows a member (1,024 for the recipe's four) at LARGE_MEMBER_LR times the learning
-    rate; `asked` as it is for one network, a smaller table, or a batch size the caller set (then the rate
-    stays as set too).
+    LARGE_MEMBER_BATCH rows a member (512 for the recipe's two members there) at LARGE_MEMBER_LR times the
+    learning rate; `asked` as it is for one network, a smaller table, or a batch size the caller set (then the
+    rate stays as set too).
 
     Why: a batch of 256 rows split among four members is 64 rows each, where a step's fixed per-call costs
     outweigh its arithmetic, and a large table pays them thousands of times a fit. Each member's step then
