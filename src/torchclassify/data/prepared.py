@@ -16,7 +16,6 @@ import pandas as pd
 import torch
 
 from ..config import RunConfig
-from ..engine.defaults import LARGE_ENSEMBLE_ROWS
 from ..errors import ConfigError, DataError
 from .images import ImagePreprocessor
 from .labels import LabelEncoding
@@ -128,7 +127,9 @@ class InMemoryData(PreparedData):
 
 TABULAR_MIN_ROWS = 1_000  # training rows from which --recipe auto is "tabular" (see choose_recipe)
 ENSEMBLE_MEMBERS = 4  # networks averaged by default (see choose_members)
-LARGE_TABLE_MEMBERS = 2  # ... from LARGE_ENSEMBLE_ROWS training rows
+# From this many training rows the ensemble has LARGE_TABLE_MEMBERS networks (see choose_members), each taking
+# engine.defaults.LARGE_MEMBER_BATCH rows a step (large_ensemble_batch).
+LARGE_ENSEMBLE_ROWS, LARGE_TABLE_MEMBERS = 20_000, 2
 PIECEWISE_MAX_INPUTS = 2048  # a binned member's inputs past which no member is binned (see choose_piecewise)
 
 

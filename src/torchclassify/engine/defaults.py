@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..config import TrainConfig
+from ..data.prepared import LARGE_ENSEMBLE_ROWS
 
 # The share of rows the estimator holds out from ES_MIN_ROWS rows: early stopping and the temperature are
 # judged on them, and with no refit they never train (docs/quality.md, tenth round).
@@ -24,9 +25,9 @@ SMALL_BATCH_ROWS = 1_000
 IMAGE_BATCH, IMAGE_EPOCHS, IMAGE_PATIENCE = 32, 30, 10
 # Below this many rows the estimator trains on every row for a fixed, data-chosen number of epochs.
 ES_MIN_ROWS = 2_000
-# From this many training rows an ensemble takes LARGE_MEMBER_BATCH rows a member a step at LARGE_MEMBER_LR times
-# the rate (see large_ensemble_batch).
-LARGE_ENSEMBLE_ROWS, LARGE_MEMBER_BATCH, LARGE_MEMBER_LR = 20_000, 256, 4
+# From LARGE_ENSEMBLE_ROWS training rows an ensemble takes LARGE_MEMBER_BATCH rows a member a step at
+# LARGE_MEMBER_LR times the rate (see large_ensemble_batch; the line also sets the members, data.prepared).
+LARGE_MEMBER_BATCH, LARGE_MEMBER_LR = 256, 4
 
 
 def resolve_train_config(config: TrainConfig, n_train: int, has_valid: bool, images: bool = False) -> TrainConfig:
