@@ -176,7 +176,7 @@ def test_a_worker_that_joined_and_ran_no_trial_yet_keeps_the_study_open(monkeypa
     import optuna
 
     from torchclassify import tune_finish
-    from torchclassify.tune_finish import FINISHED, JOINED, finish_study, join_study, unfinished_workers
+    from torchclassify.tune_finish import FINISHED, JOINED, finish_study, join_study, joined_workers, unfinished_workers
     from torchclassify.tune_study import HOST
 
     monkeypatch.setattr(tune_finish, "QUIET_SECONDS", 0.1)
@@ -185,6 +185,8 @@ def test_a_worker_that_joined_and_ran_no_trial_yet_keeps_the_study_open(monkeypa
         study = optuna.create_study(direction="maximize")
         join_study(study)
         study.set_user_attr(JOINED.format(HOST, other.pid), True)  # the other worker opened the study
+        study.set_user_attr(FINISHED.format("h", 7), True)  # (not a join)
+        assert joined_workers(study.user_attrs) == {(HOST, os.getpid()), (HOST, other.pid)}
         trial = study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
         trial.set_user_attr("host", HOST)
         trial.set_user_attr("worker", os.getpid())

@@ -71,11 +71,13 @@ def _joined(rdb, study_name: str) -> int:
     """How many workers have said they joined the study (tune_finish.JOINED)."""
     import optuna
 
+    from torchclassify.tune_finish import joined_workers
+
     try:
         study = optuna.load_study(study_name=study_name, storage=rdb)
     except KeyError:  # not created yet
         return 0
-    return sum(key.startswith("joined ") for key in study.user_attrs)
+    return len(joined_workers(study.user_attrs))
 
 
 def finish(workers: list[subprocess.Popen], timeout: float = 240) -> list[tuple[int, str, str]]:

@@ -58,7 +58,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         at most 2 numeric columns; below 2,000 rows the estimator keeps no validation split, so "mlp");
         see docs/defaults.md.
       members: networks averaged (None: 4 for the tabular recipe, 2 from 20,000 training rows, 1 for the plain
-        MLP); 4 on a large table: 0.02 point more accurate on average, in up to 1.8x the time (docs/quality.md).
+        MLP); 4 on a large table trades time for a little accuracy (docs/quality.md, nineteenth round).
       piecewise: how many of the tabular recipe's networks also read each number in 16 quantile bins
         (None: half of them, none on a table of more than ~120 number columns; 0: none, the recipe as it was).
       random_state: an int seed (same seed -> identical weights), or None for a fresh one each fit.

@@ -44,6 +44,17 @@ def leave_study(study) -> None:
         pass
 
 
+def joined_workers(attrs: dict) -> set[tuple[str, int]]:
+    """The (host, pid) of every worker that said it joined, read from the study's user attrs (JOINED keys)."""
+    prefix = JOINED.format("", "").strip() + " "  # "joined "
+    workers = set()
+    for key in attrs:
+        host, _, pid = key[len(prefix):].rpartition(" ")
+        if key.startswith(prefix) and host and pid.isdigit():
+            workers.add((host, int(pid)))
+    return workers
+
+
 @contextmanager
 def left_on_error(study):
     """Leave the study (leave_study) if the block raises: a worker refused or stopped early is not waited for."""
@@ -63,12 +74,7 @@ def unfinished_workers(study, trials) -> tuple[bool, list, list]:
     """
     attrs, me = study.user_attrs, (HOST, os.getpid())
     seen = {(t.user_attrs.get("host"), t.user_attrs.get("worker")) for t in trials if "worker" in t.user_attrs}
-    joined = set()
-    for key in attrs:
-        word, _, rest = key.partition(" ")
-        host, _, pid = rest.rpartition(" ")
-        if word == "joined" and host and pid.isdigit():
-            joined.add((host, int(pid)))
+    joined = joined_workers(attrs)
     others = (seen | joined) - {me}
     unfinished = [(host, pid) for host, pid in others if FINISHED.format(host, pid) not in attrs]
     here = [(host, pid) for host, pid in unfinished if host == HOST and isinstance(pid, int) and pid_alive(pid)]

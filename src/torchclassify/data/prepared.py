@@ -186,10 +186,9 @@ def choose_members(recipe: str, custom: str | None = None, hidden=(512,), n_trai
     (docs/quality.md) for four times the fit time, and a fast fit on a small table is what cross-validation
     and grid searches multiply (issue #19). Why two on large tables: there a member's step takes 256 rows
     (engine/defaults.large_ensemble_batch), so a row costs the same with two members as with four, but each
-    member sees half the rows an epoch rather than a quarter and the run stops in fewer epochs. Five folds of
-    the four tables past the line: accuracy -0.02 point on average (two up, two down), log-loss +0.005, fits
-    16-43 % shorter (docs/quality.md, nineteenth round). The estimator's refit and pilot pass the judged
-    run's members on, so a refit on more rows rebuilds the same network.
+    member sees half the rows an epoch and the run stops sooner, at about the same accuracy (docs/quality.md,
+    nineteenth round). The estimator's refit and pilot pass the judged run's members on, so a refit on more
+    rows rebuilds the same network.
     """
     if custom or not hidden or recipe == "mlp":
         return 1
